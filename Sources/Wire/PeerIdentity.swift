@@ -1,0 +1,43 @@
+/// The role a party holds in a GridLedger deployment, read from the subject OU of its
+/// certificate. The set is closed: a certificate with any other OU is not accepted.
+public enum Role: String, Sendable, CaseIterable, Codable {
+    case node, collector, marketing, bank, finance, device, ops, admin
+}
+
+/// An authenticated party: what a verified certificate says about its holder.
+///
+/// Invariant: only the TLS layer creates identities for remote peers, after the peer's
+/// certificate chain verified against the deployment CA.
+public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
+    /// Subject CN.
+    public var name: String
+    public var role: Role
+    /// Subject L; nil when the certificate names no district.
+    public var district: String?
+    /// Certificate serial number, lower-case hex.
+    public var serial: String
+
+    public init(name: String, role: Role, district: String? = nil, serial: String) {
+        self.name = name
+        self.role = role
+        self.district = district
+        self.serial = serial
+    }
+
+    public var description: String {
+        "\(role.rawValue):\(name)" + (district.map { "@\($0)" } ?? "") + "#\(serial)"
+    }
+}
+
+/// Fired down a pipeline's inbound path by the security layer once the peer is
+/// authenticated. The RPC handlers above it refuse every frame until they have seen it.
+public struct PeerAuthenticatedEvent: Sendable {
+    public var peer: PeerIdentity
+    /// The ALPN protocol both sides agreed on.
+    public var applicationProtocol: String?
+
+    public init(peer: PeerIdentity, applicationProtocol: String?) {
+        self.peer = peer
+        self.applicationProtocol = applicationProtocol
+    }
+}
