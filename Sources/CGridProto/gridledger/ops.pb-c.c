@@ -7,49 +7,49 @@
 #endif
 
 #include "gridledger/ops.pb-c.h"
-void   gridledger__peer_identity__init
-                     (Gridledger__PeerIdentity         *message)
+void   gridledger__caller_identity__init
+                     (Gridledger__CallerIdentity         *message)
 {
-  static const Gridledger__PeerIdentity init_value = GRIDLEDGER__PEER_IDENTITY__INIT;
+  static const Gridledger__CallerIdentity init_value = GRIDLEDGER__CALLER_IDENTITY__INIT;
   *message = init_value;
 }
-size_t gridledger__peer_identity__get_packed_size
-                     (const Gridledger__PeerIdentity *message)
+size_t gridledger__caller_identity__get_packed_size
+                     (const Gridledger__CallerIdentity *message)
 {
-  assert(message->base.descriptor == &gridledger__peer_identity__descriptor);
+  assert(message->base.descriptor == &gridledger__caller_identity__descriptor);
   return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
 }
-size_t gridledger__peer_identity__pack
-                     (const Gridledger__PeerIdentity *message,
+size_t gridledger__caller_identity__pack
+                     (const Gridledger__CallerIdentity *message,
                       uint8_t       *out)
 {
-  assert(message->base.descriptor == &gridledger__peer_identity__descriptor);
+  assert(message->base.descriptor == &gridledger__caller_identity__descriptor);
   return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
 }
-size_t gridledger__peer_identity__pack_to_buffer
-                     (const Gridledger__PeerIdentity *message,
+size_t gridledger__caller_identity__pack_to_buffer
+                     (const Gridledger__CallerIdentity *message,
                       ProtobufCBuffer *buffer)
 {
-  assert(message->base.descriptor == &gridledger__peer_identity__descriptor);
+  assert(message->base.descriptor == &gridledger__caller_identity__descriptor);
   return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
 }
-Gridledger__PeerIdentity *
-       gridledger__peer_identity__unpack
+Gridledger__CallerIdentity *
+       gridledger__caller_identity__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data)
 {
-  return (Gridledger__PeerIdentity *)
-     protobuf_c_message_unpack (&gridledger__peer_identity__descriptor,
+  return (Gridledger__CallerIdentity *)
+     protobuf_c_message_unpack (&gridledger__caller_identity__descriptor,
                                 allocator, len, data);
 }
-void   gridledger__peer_identity__free_unpacked
-                     (Gridledger__PeerIdentity *message,
+void   gridledger__caller_identity__free_unpacked
+                     (Gridledger__CallerIdentity *message,
                       ProtobufCAllocator *allocator)
 {
   if(!message)
     return;
-  assert(message->base.descriptor == &gridledger__peer_identity__descriptor);
+  assert(message->base.descriptor == &gridledger__caller_identity__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   gridledger__chain_status__init
@@ -187,7 +187,7 @@ void   gridledger__get_status_response__free_unpacked
   assert(message->base.descriptor == &gridledger__get_status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor gridledger__peer_identity__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__caller_identity__field_descriptors[4] =
 {
   {
     "name",
@@ -195,7 +195,7 @@ static const ProtobufCFieldDescriptor gridledger__peer_identity__field_descripto
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Gridledger__PeerIdentity, name),
+    offsetof(Gridledger__CallerIdentity, name),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -207,7 +207,7 @@ static const ProtobufCFieldDescriptor gridledger__peer_identity__field_descripto
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Gridledger__PeerIdentity, role),
+    offsetof(Gridledger__CallerIdentity, role),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -219,7 +219,7 @@ static const ProtobufCFieldDescriptor gridledger__peer_identity__field_descripto
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Gridledger__PeerIdentity, district),
+    offsetof(Gridledger__CallerIdentity, district),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -231,37 +231,37 @@ static const ProtobufCFieldDescriptor gridledger__peer_identity__field_descripto
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
-    offsetof(Gridledger__PeerIdentity, serial),
+    offsetof(Gridledger__CallerIdentity, serial),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
-static const unsigned gridledger__peer_identity__field_indices_by_name[] = {
+static const unsigned gridledger__caller_identity__field_indices_by_name[] = {
   2,   /* field[2] = district */
   0,   /* field[0] = name */
   1,   /* field[1] = role */
   3,   /* field[3] = serial */
 };
-static const ProtobufCIntRange gridledger__peer_identity__number_ranges[1 + 1] =
+static const ProtobufCIntRange gridledger__caller_identity__number_ranges[1 + 1] =
 {
   { 1, 0 },
   { 0, 4 }
 };
-const ProtobufCMessageDescriptor gridledger__peer_identity__descriptor =
+const ProtobufCMessageDescriptor gridledger__caller_identity__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "gridledger.PeerIdentity",
-  "PeerIdentity",
-  "Gridledger__PeerIdentity",
+  "gridledger.CallerIdentity",
+  "CallerIdentity",
+  "Gridledger__CallerIdentity",
   "gridledger",
-  sizeof(Gridledger__PeerIdentity),
+  sizeof(Gridledger__CallerIdentity),
   4,
-  gridledger__peer_identity__field_descriptors,
-  gridledger__peer_identity__field_indices_by_name,
-  1,  gridledger__peer_identity__number_ranges,
-  (ProtobufCMessageInit) gridledger__peer_identity__init,
+  gridledger__caller_identity__field_descriptors,
+  gridledger__caller_identity__field_indices_by_name,
+  1,  gridledger__caller_identity__number_ranges,
+  (ProtobufCMessageInit) gridledger__caller_identity__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptors[4] =
@@ -416,7 +416,7 @@ static const ProtobufCFieldDescriptor gridledger__get_status_response__field_des
     PROTOBUF_C_TYPE_MESSAGE,
     0,   /* quantifier_offset */
     offsetof(Gridledger__GetStatusResponse, caller),
-    &gridledger__peer_identity__descriptor,
+    &gridledger__caller_identity__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */

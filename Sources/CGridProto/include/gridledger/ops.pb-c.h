@@ -15,7 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 
-typedef struct Gridledger__PeerIdentity Gridledger__PeerIdentity;
+typedef struct Gridledger__CallerIdentity Gridledger__CallerIdentity;
 typedef struct Gridledger__ChainStatus Gridledger__ChainStatus;
 typedef struct Gridledger__GetStatusRequest Gridledger__GetStatusRequest;
 typedef struct Gridledger__GetStatusResponse Gridledger__GetStatusResponse;
@@ -29,7 +29,7 @@ typedef struct Gridledger__GetStatusResponse Gridledger__GetStatusResponse;
 /*
  * An authenticated party, as read from its verified certificate.
  */
-struct  Gridledger__PeerIdentity
+struct  Gridledger__CallerIdentity
 {
   ProtobufCMessage base;
   /*
@@ -49,8 +49,8 @@ struct  Gridledger__PeerIdentity
    */
   char *serial;
 };
-#define GRIDLEDGER__PEER_IDENTITY__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&gridledger__peer_identity__descriptor) \
+#define GRIDLEDGER__CALLER_IDENTITY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gridledger__caller_identity__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
@@ -86,7 +86,7 @@ struct  Gridledger__GetStatusResponse
   char *version;
   uint64_t uptime_ms;
   char *listen_address;
-  Gridledger__PeerIdentity *caller;
+  Gridledger__CallerIdentity *caller;
   uint32_t open_connections;
   uint64_t calls_served;
   uint64_t calls_failed;
@@ -99,24 +99,24 @@ struct  Gridledger__GetStatusResponse
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, NULL, 0, 0, 0, 0, 0,NULL }
 
 
-/* Gridledger__PeerIdentity methods */
-void   gridledger__peer_identity__init
-                     (Gridledger__PeerIdentity         *message);
-size_t gridledger__peer_identity__get_packed_size
-                     (const Gridledger__PeerIdentity   *message);
-size_t gridledger__peer_identity__pack
-                     (const Gridledger__PeerIdentity   *message,
+/* Gridledger__CallerIdentity methods */
+void   gridledger__caller_identity__init
+                     (Gridledger__CallerIdentity         *message);
+size_t gridledger__caller_identity__get_packed_size
+                     (const Gridledger__CallerIdentity   *message);
+size_t gridledger__caller_identity__pack
+                     (const Gridledger__CallerIdentity   *message,
                       uint8_t             *out);
-size_t gridledger__peer_identity__pack_to_buffer
-                     (const Gridledger__PeerIdentity   *message,
+size_t gridledger__caller_identity__pack_to_buffer
+                     (const Gridledger__CallerIdentity   *message,
                       ProtobufCBuffer     *buffer);
-Gridledger__PeerIdentity *
-       gridledger__peer_identity__unpack
+Gridledger__CallerIdentity *
+       gridledger__caller_identity__unpack
                      (ProtobufCAllocator  *allocator,
                       size_t               len,
                       const uint8_t       *data);
-void   gridledger__peer_identity__free_unpacked
-                     (Gridledger__PeerIdentity *message,
+void   gridledger__caller_identity__free_unpacked
+                     (Gridledger__CallerIdentity *message,
                       ProtobufCAllocator *allocator);
 /* Gridledger__ChainStatus methods */
 void   gridledger__chain_status__init
@@ -177,8 +177,8 @@ void   gridledger__get_status_response__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
-typedef void (*Gridledger__PeerIdentity_Closure)
-                 (const Gridledger__PeerIdentity *message,
+typedef void (*Gridledger__CallerIdentity_Closure)
+                 (const Gridledger__CallerIdentity *message,
                   void *closure_data);
 typedef void (*Gridledger__ChainStatus_Closure)
                  (const Gridledger__ChainStatus *message,
@@ -195,7 +195,7 @@ typedef void (*Gridledger__GetStatusResponse_Closure)
 
 /* --- descriptors --- */
 
-extern const ProtobufCMessageDescriptor gridledger__peer_identity__descriptor;
+extern const ProtobufCMessageDescriptor gridledger__caller_identity__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__chain_status__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__get_status_request__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__get_status_response__descriptor;

@@ -1,0 +1,2 @@
+import Node
+print(GridLedgerVersion.string)
