@@ -8,7 +8,7 @@ import PackageDescription
 
 let package = Package(
     name: "GridLedger",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Node", targets: ["Node"]),
         .library(name: "Wire", targets: ["Wire", "GridTLS"]),

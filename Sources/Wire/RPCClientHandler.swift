@@ -1,0 +1,274 @@
+import GridProto
+import Logging
+import NIOCore
+
+/// The client end of one connection: opens streams, matches responses and trailers to
+/// them, enforces deadlines locally and answers the server's PINGs.
+///
+/// Thread safety: confined to the channel's event loop; `RPCClient` hops onto it.
+/// Invariant: every call in `calls` has a pending result (promise or stream continuation)
+/// that is completed exactly once: by TRAILERS, a local deadline, a cancellation,
+/// GOAWAY or the connection closing.
+public final class RPCClientHandler: ChannelDuplexHandler {
+    public typealias InboundIn = FrameEvent
+    public typealias OutboundIn = Never
+    public typealias OutboundOut = ByteBuffer
+
+    final class Call {
+        let streamID: UInt32
+        let method: String
+        /// For unary and client-streaming calls: the one response.
+        var promise: EventLoopPromise<[UInt8]>?
+        var response: [UInt8]?
+        /// For server-streaming and bidirectional calls: every response.
+        var continuation: AsyncThrowingStream<[UInt8], Error>.Continuation?
+        var buffered = 0
+        var deadlineTimer: Scheduled<Void>?
+
+        init(streamID: UInt32, method: String) {
+            self.streamID = streamID
+            self.method = method
+        }
+
+        func fail(_ error: Error) {
+            deadlineTimer?.cancel()
+            promise?.fail(error)
+            continuation?.finish(throwing: error)
+        }
+    }
+
+    private let limits: FrameLimits
+    private let maxBufferedResponses: Int
+    private var context: ChannelHandlerContext?
+    private(set) var loopBound: NIOLoopBound<RPCClientHandler>?
+    private var calls: [UInt32: Call] = [:]
+    private var nextStreamID: UInt32 = 1
+    private var unusable: RPCError?
+    private var authenticated: EventLoopPromise<PeerIdentity>?
+    private var readPaused = false
+    private var readPending = false
+    private var writabilityWaiters: [EventLoopPromise<Void>] = []
+
+    public init(limits: FrameLimits = FrameLimits(), maxBufferedResponses: Int = 256) {
+        self.limits = limits
+        self.maxBufferedResponses = maxBufferedResponses
+    }
+
+    // MARK: Channel events
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        authenticated = context.eventLoop.makePromise(of: PeerIdentity.self)
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        shutDown(RPCError(.unavailable, "connection closed"))
+        self.context = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        shutDown(RPCError(.unavailable, "connection closed"))
+        context.fireChannelInactive()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? PeerAuthenticatedEvent {
+            authenticated?.succeed(event.peer)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        let reason: RPCError
+        if let protocolError = error as? WireProtocolError {
+            reason = RPCError(.internal, "\(protocolError)")
+        } else if let rpcError = error as? RPCError {
+            reason = rpcError
+        } else {
+            reason = RPCError(.unavailable, "\(error)")
+        }
+        shutDown(reason)
+        context.close(promise: nil)
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            let waiters = writabilityWaiters
+            writabilityWaiters.removeAll()
+            for waiter in waiters { waiter.succeed(()) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if readPaused { readPending = true } else { context.read() }
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .oversizedMessage(let streamID, let length):
+            if let call = calls.removeValue(forKey: streamID) {
+                call.fail(RPCError(.resourceExhausted, "response of \(length) bytes exceeds the limit of \(limits.maxMessageBytes) bytes"))
+                writeFrame(.cancel, streamID: streamID, body: [])
+                flush()
+            }
+        case .frame(let frame):
+            switch frame.type {
+            case .message:
+                guard let call = calls[frame.streamID] else { return }
+                let bytes = Array(frame.body.readableBytesView)
+                if let continuation = call.continuation {
+                    call.buffered += 1
+                    continuation.yield(bytes)
+                    if call.buffered >= maxBufferedResponses { readPaused = true }
+                } else if call.response == nil {
+                    call.response = bytes
+                } else {
+                    calls.removeValue(forKey: frame.streamID)
+                    call.fail(RPCError(.internal, "server sent more than one response to \(call.method)"))
+                }
+            case .trailers:
+                guard let call = calls.removeValue(forKey: frame.streamID) else { return }
+                call.deadlineTimer?.cancel()
+                let status = (try? CallStatus(serializedBytes: Array(frame.body.readableBytesView)))
+                    ?? CallStatus(code: StatusCode.internal.rawValue, message: "malformed TRAILERS", metadata: [])
+                if status.code != 0 {
+                    call.fail(RPCError(StatusCode(rawValue: status.code), status.message))
+                } else if let continuation = call.continuation {
+                    continuation.finish()
+                } else if let response = call.response {
+                    call.promise?.succeed(response)
+                } else {
+                    call.promise?.fail(RPCError(.internal, "server sent no response to \(call.method)"))
+                }
+            case .ping:
+                if !frame.flags.contains(.ack) {
+                    writeFrame(.ping, flags: .ack, streamID: 0, body: Array(frame.body.readableBytesView))
+                    flush()
+                }
+            case .goAway:
+                let goAway = try? GoAway(serializedBytes: Array(frame.body.readableBytesView))
+                let message = goAway.map { "server sent GOAWAY: \($0.message)" } ?? "server sent GOAWAY"
+                unusable = RPCError(.unavailable, message)
+                let last = goAway?.lastStreamId ?? 0
+                for (id, call) in calls where id > last {
+                    calls.removeValue(forKey: id)
+                    call.fail(RPCError(.unavailable, message))
+                }
+            case .headers, .cancel, .end:
+                shutDown(RPCError(.internal, "server sent a \(frame.type) frame"))
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    // MARK: Calls (event loop only)
+
+    func waitAuthenticated() -> EventLoopFuture<PeerIdentity> {
+        authenticated!.futureResult
+    }
+
+    /// Opens a call: HEADERS, then `requests`, with END_STREAM on the last frame when
+    /// `halfClose` is set. Exactly one of `promise` / `continuation` receives the result.
+    func open(
+        method: String, metadata: [MetadataEntry], timeout: TimeAmount?, requests: [[UInt8]], halfClose: Bool,
+        promise: EventLoopPromise<[UInt8]>?, continuation: AsyncThrowingStream<[UInt8], Error>.Continuation?
+    ) -> UInt32? {
+        let call = Call(streamID: nextStreamID, method: method)
+        call.promise = promise
+        call.continuation = continuation
+        if let unusable {
+            call.fail(unusable)
+            return nil
+        }
+        guard let context else {
+            call.fail(RPCError(.unavailable, "connection closed"))
+            return nil
+        }
+        let streamID = nextStreamID
+        nextStreamID += 2
+        calls[streamID] = call
+        var headers = CallHeaders(method: method, timeoutMs: 0, metadata: metadata)
+        if let timeout {
+            headers.timeoutMs = UInt64(max(1, timeout.nanoseconds / 1_000_000))
+            let loopBound = self.loopBound!
+            let timeoutMs = headers.timeoutMs
+            call.deadlineTimer = context.eventLoop.scheduleTask(in: timeout) {
+                loopBound.value.cancel(streamID, RPCError(.deadlineExceeded, "deadline of \(timeoutMs) ms exceeded"))
+            }
+        }
+        writeFrame(.headers, flags: requests.isEmpty && halfClose ? .endStream : [], streamID: streamID, body: headers.serializedBytes())
+        for (i, request) in requests.enumerated() {
+            writeFrame(.message, flags: halfClose && i == requests.count - 1 ? .endStream : [], streamID: streamID, body: request)
+        }
+        flush()
+        return streamID
+    }
+
+    /// Sends one more request on an open call; the future completes when the connection can
+    /// take more bytes.
+    func send(_ streamID: UInt32, _ request: [UInt8]?, halfClose: Bool) -> EventLoopFuture<Void> {
+        let eventLoop = context!.eventLoop
+        guard calls[streamID] != nil, let context else {
+            return eventLoop.makeFailedFuture(unusable ?? RPCError(.cancelled, "the call is over"))
+        }
+        if let request {
+            writeFrame(.message, flags: halfClose ? .endStream : [], streamID: streamID, body: request)
+        } else {
+            // A half-close with no message: an empty MESSAGE would be a request (an empty
+            // protobuf message), so the end is its own frame.
+            writeFrame(.end, streamID: streamID, body: nil)
+        }
+        flush()
+        if context.channel.isWritable { return eventLoop.makeSucceededVoidFuture() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        writabilityWaiters.append(promise)
+        return promise.futureResult
+    }
+
+    /// Abandons a call: fails it locally with `error` and tells the server with CANCEL.
+    func cancel(_ streamID: UInt32, _ error: RPCError) {
+        guard let call = calls.removeValue(forKey: streamID) else { return }
+        call.fail(error)
+        writeFrame(.cancel, streamID: streamID, body: [])
+        flush()
+    }
+
+    func responseConsumed(_ streamID: UInt32) {
+        if let call = calls[streamID] { call.buffered -= 1 }
+        guard readPaused, !calls.values.contains(where: { $0.buffered > maxBufferedResponses / 2 }) else { return }
+        readPaused = false
+        if readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func shutDown(_ reason: RPCError) {
+        if unusable == nil { unusable = reason }
+        authenticated?.fail(reason)
+        let pending = calls
+        calls.removeAll()
+        for call in pending.values { call.fail(reason) }
+        let waiters = writabilityWaiters
+        writabilityWaiters.removeAll()
+        for waiter in waiters { waiter.fail(reason) }
+    }
+
+    private func writeFrame(_ type: FrameType, flags: FrameFlags = [], streamID: UInt32, body: [UInt8]?) {
+        guard let context else { return }
+        let count = body?.count ?? 0
+        var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + count)
+        buffer.writeInteger(UInt32(count))
+        buffer.writeInteger(type.rawValue)
+        buffer.writeInteger(flags.rawValue)
+        buffer.writeInteger(streamID)
+        if let body { buffer.writeBytes(body) }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func flush() {
+        context?.flush()
+    }
+}

@@ -1,0 +1,51 @@
+import NIOCore
+import Synchronization
+
+/// Per-connection limits and timers of an RPC server (Docs/wire-protocol.md).
+public struct RPCServerConfiguration: Sendable {
+    public var limits = FrameLimits()
+    /// HEADERS beyond this many open calls get `RESOURCE_EXHAUSTED`.
+    public var maxConcurrentStreams = 256
+    /// Requests buffered for one streaming call before the connection stops reading.
+    public var maxBufferedRequests = 64
+    /// A connection silent this long is pinged.
+    public var keepaliveInterval: TimeAmount = .seconds(30)
+    /// A pinged connection that stays silent this long is closed.
+    public var keepaliveTimeout: TimeAmount = .seconds(10)
+    /// A connection without open calls this long gets GOAWAY(OK, "idle").
+    public var idleTimeout: TimeAmount = .minutes(5)
+    /// How long calls in flight may run after GOAWAY before they get `UNAVAILABLE`.
+    public var shutdownGracePeriod: TimeAmount = .seconds(10)
+
+    public init() {}
+
+    /// The period of the connection's housekeeping timer.
+    var tick: TimeAmount {
+        let smallest = min(keepaliveInterval, keepaliveTimeout, idleTimeout)
+        return max(.milliseconds(20), min(.seconds(1), .nanoseconds(smallest.nanoseconds / 4)))
+    }
+}
+
+/// Counters shared by every connection of one server.
+///
+/// Thread safety: all members are atomics; read and update from any thread.
+public final class RPCServerStats: Sendable {
+    let openConnectionsAtomic = Atomic<Int>(0)
+    let callsServedAtomic = Atomic<UInt64>(0)
+    let callsFailedAtomic = Atomic<UInt64>(0)
+    let connectionsRefusedAtomic = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public var openConnections: Int { openConnectionsAtomic.load(ordering: .relaxed) }
+    /// Calls that ended with OK.
+    public var callsServed: UInt64 { callsServedAtomic.load(ordering: .relaxed) }
+    /// Calls that ended with any other status.
+    public var callsFailed: UInt64 { callsFailedAtomic.load(ordering: .relaxed) }
+    /// Connections closed for a protocol or TLS error.
+    public var connectionsRefused: UInt64 { connectionsRefusedAtomic.load(ordering: .relaxed) }
+
+    public func recordRefusedConnection() {
+        connectionsRefusedAtomic.add(1, ordering: .relaxed)
+    }
+}
