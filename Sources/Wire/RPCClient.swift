@@ -139,7 +139,13 @@ public final class RPCClient: Sendable {
                 handler.value.responseConsumed(id)
             }
         }
-        return (RawResponseStream(stream: stream, onConsumed: consumed), opened)
+        let cancel: @Sendable () -> Void = {
+            streamIDBox.whenSuccess { id in
+                guard let id else { return }
+                handler.value.cancel(id, RPCError(.cancelled, "cancelled by the caller"))
+            }
+        }
+        return (RawResponseStream(stream: stream, onConsumed: consumed, cancel: cancel), opened)
     }
 
     static func decode<M: ProtoMessage>(_ bytes: [UInt8]) throws -> M {
@@ -174,6 +180,7 @@ struct RequestSender: Sendable {
 struct RawResponseStream: Sendable {
     let stream: AsyncThrowingStream<[UInt8], Error>
     let onConsumed: @Sendable () -> Void
+    let cancel: @Sendable () -> Void
 }
 
 /// The responses of a server-streaming or bidirectional call, in order.
@@ -184,15 +191,41 @@ public struct ResponseStream<Response: ProtoMessage>: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingStream<[UInt8], Error>.AsyncIterator
         let onConsumed: @Sendable () -> Void
+        let guardian: CancelOnDeinit
+
         public mutating func next() async throws -> Response? {
-            guard let bytes = try await base.next() else { return nil }
-            onConsumed()
-            return try RPCClient.decode(bytes)
+            do {
+                guard let bytes = try await base.next() else {
+                    guardian.finished()
+                    return nil
+                }
+                onConsumed()
+                return try RPCClient.decode(bytes)
+            } catch {
+                guardian.finished()
+                throw error
+            }
         }
     }
 
+    /// Each iterator cancels the call when it is dropped before the stream ended (a
+    /// `break` out of a `for try await` loop).
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: raw.stream.makeAsyncIterator(), onConsumed: raw.onConsumed)
+        AsyncIterator(base: raw.stream.makeAsyncIterator(), onConsumed: raw.onConsumed, guardian: CancelOnDeinit(raw.cancel))
+    }
+}
+
+/// Runs `cancel` on deinit unless `finished()` was called first.
+final class CancelOnDeinit: @unchecked Sendable {
+    private let cancel: @Sendable () -> Void
+    private var done = false
+
+    init(_ cancel: @escaping @Sendable () -> Void) { self.cancel = cancel }
+
+    func finished() { done = true }
+
+    deinit {
+        if !done { cancel() }
     }
 }
 

@@ -151,7 +151,9 @@ public final class RPCClientHandler: ChannelDuplexHandler {
                 let goAway = try? GoAway(serializedBytes: Array(frame.body.readableBytesView))
                 let message = goAway.map { "server sent GOAWAY: \($0.message)" } ?? "server sent GOAWAY"
                 unusable = RPCError(.unavailable, message)
-                let last = goAway?.lastStreamId ?? 0
+                // A GOAWAY with an error code abandons every call; a graceful one only those
+                // the server never started.
+                let last = goAway?.code == 0 ? goAway?.lastStreamId ?? 0 : 0
                 for (id, call) in calls where id > last {
                     calls.removeValue(forKey: id)
                     call.fail(RPCError(.unavailable, message))
