@@ -42,6 +42,11 @@ public struct ResponseWriter<Response: ProtoMessage>: Sendable {
     public func send(_ response: Response) async throws {
         try await raw.send(response.serializedBytes())
     }
+
+    /// Sends a response already encoded (e.g. the same bytes to many subscribers).
+    public func send(serialized bytes: [UInt8]) async throws {
+        try await raw.send(bytes)
+    }
 }
 
 /// Type-erased response sink owned by the connection handler.

@@ -1,0 +1,173 @@
+import Foundation
+import GridProto
+import GridTLS
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import Wire
+
+/// An embeddable GridLedger node.
+///
+/// Lifecycle: `init(configuration:)` validates the configuration and loads the TLS identity
+/// (failing early with a clear error); `start()` binds and serves; `stop()` shuts down
+/// gracefully (health NOT_SERVING, GOAWAY, calls in flight finish within the grace period,
+/// connections closed, data directory unlocked). `run()` does both around a
+/// ServiceLifecycle graceful-shutdown signal, so a node can sit in a `ServiceGroup`.
+///
+/// Thread safety: every method may be called from any task.
+public final class GridNode: Service, Sendable {
+    public let configuration: NodeConfiguration
+    /// The id reported in status: `configuration.nodeID`, or the certificate's CN.
+    public let nodeID: String
+    public let health = HealthService()
+
+    private let logger: Logger
+    private let tls: TLSContext
+    private let host: String
+    private let port: Int
+    private let group: MultiThreadedEventLoopGroup
+    private let startedAt = Mutex<(wall: Date, clock: ContinuousClock.Instant)?>(nil)
+    private let server = Mutex<RPCServer?>(nil)
+    private let boundAddress = Mutex<SocketAddress?>(nil)
+    private let dataDirLock = Mutex<DataDirectoryLock?>(nil)
+    private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
+
+    public init(configuration: NodeConfiguration, logger: Logger = Logger(label: "gridledger.node")) throws {
+        self.configuration = configuration
+        (host, port) = try configuration.validate()
+        let tlsConfiguration = TLSConfiguration(
+            certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key,
+            trustRootPath: configuration.tls.ca, handshakeTimeout: .milliseconds(Int64(configuration.tls.handshakeTimeoutMs)))
+        tls = try TLSContext(configuration: tlsConfiguration, mode: .server)
+        guard tls.localIdentity.role == .node else {
+            throw ConfigurationError("\(configuration.tls.cert) is a \(tls.localIdentity.role.rawValue) certificate; a node needs role node")
+        }
+        nodeID = configuration.nodeID.isEmpty ? tls.localIdentity.name : configuration.nodeID
+        var logger = logger
+        logger[metadataKey: "node"] = "\(nodeID)"
+        self.logger = logger
+        let threads = configuration.rpc.threads > 0 ? configuration.rpc.threads : System.coreCount
+        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    }
+
+    deinit {
+        try? group.syncShutdownGracefully()
+    }
+
+    /// The address the node listens on, once started.
+    public var localAddress: SocketAddress? { boundAddress.withLock { $0 } }
+
+    /// Locks the data directory, binds, and serves. Throws when the directory is locked by
+    /// another node or the address cannot be bound.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        if let address = localAddress { return address }
+        let lock = try DataDirectoryLock(directory: configuration.dataDir)
+        dataDirLock.withLock { $0 = lock }
+
+        var router = RPCRouter()
+        health.register(in: &router)
+        OpsService(node: self).register(in: &router)
+
+        var rpc = RPCServerConfiguration()
+        rpc.limits.maxMessageBytes = configuration.rpc.maxMessageBytes
+        rpc.maxConcurrentStreams = configuration.rpc.maxConcurrentStreams
+        rpc.keepaliveInterval = .milliseconds(Int64(configuration.rpc.keepaliveIntervalMs))
+        rpc.keepaliveTimeout = .milliseconds(Int64(configuration.rpc.keepaliveTimeoutMs))
+        rpc.idleTimeout = .milliseconds(Int64(configuration.rpc.idleTimeoutMs))
+        rpc.shutdownGracePeriod = .milliseconds(Int64(configuration.rpc.shutdownGraceMs))
+        let server = RPCServer(group: group, tls: tls, router: router, configuration: rpc, logger: logger)
+        let address: SocketAddress
+        do {
+            address = try await server.start(host: host, port: port)
+        } catch {
+            dataDirLock.withLock { $0 = nil }
+            throw ConfigurationError("cannot listen on \(configuration.listen): \(error)")
+        }
+        self.server.withLock { $0 = server }
+        boundAddress.withLock { $0 = address }
+        startedAt.withLock { $0 = (Date(), ContinuousClock.now) }
+        for service in ["", "gridledger.Health", "gridledger.Ops"] {
+            health.set(service, .serving)
+        }
+        logger.info("node serving", metadata: [
+            "listen": "\(Self.describe(address))", "data_dir": "\(configuration.dataDir)", "version": "\(GridLedgerVersion.string)",
+        ])
+        return address
+    }
+
+    /// Serves until `stop()` is called or a graceful shutdown is signalled (ServiceLifecycle).
+    public func run() async throws {
+        try await start()
+        await withGracefulShutdownHandler {
+            await waitUntilStopped()
+        } onGracefulShutdown: {
+            Task { await self.stop() }
+        }
+    }
+
+    /// Graceful shutdown; safe to call more than once.
+    public func stop() async {
+        guard let server = server.withLock({ s in defer { s = nil }; return s }) else {
+            finishStopped()
+            return
+        }
+        logger.info("node shutting down")
+        for service in ["", "gridledger.Health", "gridledger.Ops"] {
+            health.set(service, .notServing)
+        }
+        health.finishWatchers()
+        await server.shutdownGracefully()
+        dataDirLock.withLock { $0 = nil }
+        boundAddress.withLock { $0 = nil }
+        logger.info("node stopped", metadata: ["calls_served": "\(server.stats.callsServed)"])
+        lastStats.withLock { $0 = server.stats }
+        finishStopped()
+    }
+
+    private let lastStats = Mutex<RPCServerStats?>(nil)
+
+    private func waitUntilStopped() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = stopped.withLock { waiters -> Bool in
+                guard waiters != nil else { return true }
+                waiters!.append(c)
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+    }
+
+    private func finishStopped() {
+        let waiters = stopped.withLock { w in defer { w = nil }; return w ?? [] }
+        for w in waiters { w.resume() }
+    }
+
+    /// The node's status as `Ops.GetStatus` reports it (without the caller).
+    public func status() -> GetStatusResponse {
+        let started = startedAt.withLock { $0 }
+        let server = self.server.withLock { $0 }
+        let stats = server?.stats ?? lastStats.withLock { $0 }
+        var status = GetStatusResponse()
+        status.nodeId = nodeID
+        status.version = GridLedgerVersion.string
+        if let started {
+            let uptime = ContinuousClock.now - started.clock
+            status.uptimeMs = UInt64(uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000)
+            status.startedAtUnixMs = UInt64(started.wall.timeIntervalSince1970 * 1000)
+        }
+        status.listenAddress = localAddress.map(Self.describe) ?? configuration.listen
+        status.openConnections = UInt32(server?.openConnections ?? 0)
+        status.callsServed = stats?.callsServed ?? 0
+        status.callsFailed = stats?.callsFailed ?? 0
+        return status
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        if case .v6 = address { return "[\(ip)]:\(port)" }
+        return "\(ip):\(port)"
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import Yams
+
+/// Everything a node needs to run, as read from a YAML file (`gridnode config default`
+/// prints an annotated one) and overridden by `gridnode start` flags.
+///
+/// Every field has a default, so a file may name only what it changes. Durations are in
+/// milliseconds, sizes in bytes.
+public struct NodeConfiguration: Codable, Sendable, Equatable {
+    /// Node id reported by `Ops.GetStatus`; empty means the CN of the node's certificate.
+    public var nodeID = ""
+    /// `host:port` to listen on; port 0 picks a free port.
+    public var listen = "127.0.0.1:7443"
+    /// Directory for this node's data; created if missing, locked while the node runs.
+    public var dataDir = "./var/node"
+    public var tls = TLS()
+    public var rpc = RPC()
+    /// trace, debug, info, notice, warning, error, critical.
+    public var logLevel = "info"
+
+    public struct TLS: Codable, Sendable, Equatable {
+        /// The node's certificate (`gridnode ca issue --role node`).
+        public var cert = ""
+        /// The certificate's private key (mode 0600).
+        public var key = ""
+        /// The deployment CA certificate: the only trust root.
+        public var ca = ""
+        public var handshakeTimeoutMs = 10_000
+
+        public init() {}
+    }
+
+    public struct RPC: Codable, Sendable, Equatable {
+        public var maxMessageBytes = 4 << 20
+        public var maxConcurrentStreams = 256
+        public var keepaliveIntervalMs = 30_000
+        public var keepaliveTimeoutMs = 10_000
+        public var idleTimeoutMs = 300_000
+        public var shutdownGraceMs = 10_000
+        /// Event loop threads; 0 means one per core.
+        public var threads = 0
+
+        public init() {}
+    }
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case nodeID = "node_id", listen, dataDir = "data_dir", tls, rpc, logLevel = "log_level"
+    }
+
+    /// Reads a YAML (or JSON, which is YAML) file. Unknown keys are errors, so a typo does
+    /// not silently fall back to a default.
+    public static func load(path: String) throws -> NodeConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("cannot read \(path): \(error.localizedDescription)")
+        }
+        do {
+            return try YAMLDecoder().decode(NodeConfiguration.self, from: text)
+        } catch let error as ConfigurationError {
+            throw ConfigurationError("\(path): \(error.message)")
+        } catch {
+            throw ConfigurationError("\(path): \(error)")
+        }
+    }
+
+    /// Checks values that have no meaningful default; returns the resolved listen address.
+    public func validate() throws -> (host: String, port: Int) {
+        for (name, value) in [("tls.cert", tls.cert), ("tls.key", tls.key), ("tls.ca", tls.ca)] where value.isEmpty {
+            throw ConfigurationError("\(name) is required (a node always runs mutual TLS)")
+        }
+        guard rpc.maxMessageBytes >= 1024, rpc.maxMessageBytes <= 64 << 20 else {
+            throw ConfigurationError("rpc.max_message_bytes must be between 1 KiB and 64 MiB")
+        }
+        guard rpc.maxConcurrentStreams >= 1 else { throw ConfigurationError("rpc.max_concurrent_streams must be at least 1") }
+        for (name, value) in [
+            ("tls.handshake_timeout_ms", tls.handshakeTimeoutMs), ("rpc.keepalive_interval_ms", rpc.keepaliveIntervalMs),
+            ("rpc.keepalive_timeout_ms", rpc.keepaliveTimeoutMs), ("rpc.idle_timeout_ms", rpc.idleTimeoutMs),
+            ("rpc.shutdown_grace_ms", rpc.shutdownGraceMs),
+        ] where value <= 0 {
+            throw ConfigurationError("\(name) must be positive")
+        }
+        return try HostPort.parse(listen)
+    }
+
+    /// The annotated default configuration file.
+    public static let annotatedDefault = """
+        # GridLedger node configuration (YAML). Every key is optional; these are the defaults.
+        # Any key can be overridden on the command line: `gridnode start --help`.
+
+        # Node id reported by Ops.GetStatus; empty = the CN of the node certificate.
+        node_id: ""
+        # host:port to listen on for peers and clients (port 0 = any free port).
+        listen: 127.0.0.1:7443
+        # This node's data directory (created if missing; locked while the node runs).
+        data_dir: ./var/node
+        # trace | debug | info | notice | warning | error | critical
+        log_level: info
+
+        tls:
+          # Certificate and key from `gridnode ca issue --role node` (required).
+          cert: ""
+          key: ""
+          # The deployment CA certificate: the only trust root for peers and clients (required).
+          ca: ""
+          # A TLS handshake not finished within this time is closed.
+          handshake_timeout_ms: 10000
+
+        rpc:
+          # Largest message accepted; larger ones get RESOURCE_EXHAUSTED unread.
+          max_message_bytes: 4194304
+          # Open calls per connection; more get RESOURCE_EXHAUSTED.
+          max_concurrent_streams: 256
+          # Ping a connection silent this long; close it if still silent after the timeout.
+          keepalive_interval_ms: 30000
+          keepalive_timeout_ms: 10000
+          # Close connections without calls for this long (GOAWAY "idle").
+          idle_timeout_ms: 300000
+          # On shutdown, calls in flight may finish within this time.
+          shutdown_grace_ms: 10000
+          # Event loop threads; 0 = one per core.
+          threads: 0
+
+        """
+}
+
+extension NodeConfiguration {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = NodeConfiguration()
+        nodeID = try c.decodeIfPresent(String.self, forKey: .nodeID) ?? d.nodeID
+        listen = try c.decodeIfPresent(String.self, forKey: .listen) ?? d.listen
+        dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? d.dataDir
+        tls = try c.decodeIfPresent(TLS.self, forKey: .tls) ?? d.tls
+        rpc = try c.decodeIfPresent(RPC.self, forKey: .rpc) ?? d.rpc
+        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
+        try rejectUnknownKeys(decoder, known: ["node_id", "listen", "data_dir", "tls", "rpc", "log_level"], section: "")
+    }
+}
+
+extension NodeConfiguration.TLS {
+    enum CodingKeys: String, CodingKey {
+        case cert, key, ca, handshakeTimeoutMs = "handshake_timeout_ms"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Self()
+        cert = try c.decodeIfPresent(String.self, forKey: .cert) ?? d.cert
+        key = try c.decodeIfPresent(String.self, forKey: .key) ?? d.key
+        ca = try c.decodeIfPresent(String.self, forKey: .ca) ?? d.ca
+        handshakeTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .handshakeTimeoutMs) ?? d.handshakeTimeoutMs
+        try rejectUnknownKeys(decoder, known: ["cert", "key", "ca", "handshake_timeout_ms"], section: "tls.")
+    }
+}
+
+extension NodeConfiguration.RPC {
+    enum CodingKeys: String, CodingKey {
+        case maxMessageBytes = "max_message_bytes", maxConcurrentStreams = "max_concurrent_streams"
+        case keepaliveIntervalMs = "keepalive_interval_ms", keepaliveTimeoutMs = "keepalive_timeout_ms"
+        case idleTimeoutMs = "idle_timeout_ms", shutdownGraceMs = "shutdown_grace_ms", threads
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Self()
+        maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
+        maxConcurrentStreams = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentStreams) ?? d.maxConcurrentStreams
+        keepaliveIntervalMs = try c.decodeIfPresent(Int.self, forKey: .keepaliveIntervalMs) ?? d.keepaliveIntervalMs
+        keepaliveTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .keepaliveTimeoutMs) ?? d.keepaliveTimeoutMs
+        idleTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMs) ?? d.idleTimeoutMs
+        shutdownGraceMs = try c.decodeIfPresent(Int.self, forKey: .shutdownGraceMs) ?? d.shutdownGraceMs
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? d.threads
+        try rejectUnknownKeys(decoder, known: [
+            "max_message_bytes", "max_concurrent_streams", "keepalive_interval_ms", "keepalive_timeout_ms",
+            "idle_timeout_ms", "shutdown_grace_ms", "threads",
+        ], section: "rpc.")
+    }
+}
+
+private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+private func rejectUnknownKeys(_ decoder: Decoder, known: Set<String>, section: String) throws {
+    let all = try decoder.container(keyedBy: AnyKey.self)
+    if let unknown = all.allKeys.map(\.stringValue).filter({ !known.contains($0) }).sorted().first {
+        throw ConfigurationError("unknown setting '\(section)\(unknown)'")
+    }
+}
+
+/// A configuration that cannot be used, with the reason.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// `host:port` and `[v6]:port` parsing.
+public enum HostPort {
+    public static func parse(_ text: String) throws -> (host: String, port: Int) {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw ConfigurationError("address '\(text)' is not [host]:port")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw ConfigurationError("address '\(text)' is not host:port") }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
+            throw ConfigurationError("address '\(text)' is not host:port with a port in 0...65535")
+        }
+        return (String(host), port)
+    }
+}

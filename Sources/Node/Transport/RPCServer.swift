@@ -1,0 +1,89 @@
+import GridTLS
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Wire
+
+/// The listening side of a node: accepts TCP connections, runs TLS and the RPC protocol on
+/// each, and shuts them all down gracefully.
+///
+/// Thread safety: the connection registry is behind a mutex; every connection's state is on
+/// its own event loop.
+final class RPCServer: Sendable {
+    private struct Connection {
+        let channel: Channel
+        let handler: NIOLoopBound<RPCServerHandler>
+    }
+
+    let stats = RPCServerStats()
+    private let group: EventLoopGroup
+    private let tls: TLSContext
+    private let router: RPCRouter
+    private let configuration: RPCServerConfiguration
+    private let logger: Logger
+    private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
+    private let listener = Mutex<Channel?>(nil)
+
+    init(group: EventLoopGroup, tls: TLSContext, router: RPCRouter, configuration: RPCServerConfiguration, logger: Logger) {
+        self.group = group
+        self.tls = tls
+        self.router = router
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Binds and starts accepting; returns the bound address.
+    func start(host: String, port: Int) async throws -> SocketAddress {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.setUpConnection(channel) }
+            }
+            .bind(host: host, port: port)
+            .get()
+        listener.withLock { $0 = channel }
+        return channel.localAddress!
+    }
+
+    private func setUpConnection(_ channel: Channel) throws {
+        var logger = self.logger
+        logger[metadataKey: "remote"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
+        let id = ObjectIdentifier(channel as AnyObject)
+        let handler = RPCServerHandler(
+            router: router, configuration: configuration, stats: stats, logger: logger,
+            onClose: { [weak self] in _ = self?.connections.withLock { $0.removeValue(forKey: id) } })
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(TLSHandler.serverHandler(context: tls, logger: logger))
+        try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(limits: configuration.limits)))
+        try pipeline.addHandler(handler)
+        let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        connections.withLock { $0[id] = Connection(channel: channel, handler: bound) }
+    }
+
+    var openConnections: Int { connections.withLock { $0.count } }
+
+    /// Stops accepting, sends GOAWAY on every connection, waits for calls in flight (up to
+    /// the grace period) and for the connections to close.
+    func shutdownGracefully() async {
+        let listening = listener.withLock { l in defer { l = nil }; return l }
+        try? await listening?.close()
+        let open = connections.withLock { Array($0.values) }
+        for connection in open {
+            let handler = connection.handler
+            connection.channel.eventLoop.execute { handler.value.initiateGracefulShutdown() }
+        }
+        let deadline = ContinuousClock.now + .milliseconds(configuration.shutdownGracePeriod.nanoseconds / 1_000_000) + .seconds(2)
+        for connection in open {
+            while connection.channel.isActive, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            if connection.channel.isActive {
+                try? await connection.channel.close()
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Node
+import ServiceLifecycle
+
+struct Start: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a node until SIGTERM or SIGINT, then shut down gracefully.")
+
+    @Option(help: "Configuration file (YAML or JSON); flags override it.")
+    var config: String?
+    @Option(help: "Node id (default: the certificate's CN).")
+    var nodeId: String?
+    @Option(help: "host:port to listen on.")
+    var listen: String?
+    @Option(help: "Data directory.")
+    var dataDir: String?
+    @Option(help: "Node certificate (PEM).")
+    var cert: String?
+    @Option(help: "Node private key (PEM).")
+    var key: String?
+    @Option(help: "Deployment CA certificate (PEM).")
+    var ca: String?
+    @Option(help: "Largest accepted message in bytes.")
+    var maxMessageBytes: Int?
+    @Option(help: "Concurrent calls per connection.")
+    var maxConcurrentStreams: Int?
+    @Option(help: "Keepalive ping interval (ms).")
+    var keepaliveIntervalMs: Int?
+    @Option(help: "Keepalive timeout (ms).")
+    var keepaliveTimeoutMs: Int?
+    @Option(help: "Idle connection timeout (ms).")
+    var idleTimeoutMs: Int?
+    @Option(help: "TLS handshake timeout (ms).")
+    var handshakeTimeoutMs: Int?
+    @Option(help: "Shutdown grace period for calls in flight (ms).")
+    var shutdownGraceMs: Int?
+    @Option(help: "Event loop threads (0 = one per core).")
+    var threads: Int?
+    @Option(help: "trace | debug | info | notice | warning | error | critical")
+    var logLevel: String?
+
+    func resolvedConfiguration() throws -> NodeConfiguration {
+        var c = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
+        if let nodeId { c.nodeID = nodeId }
+        if let listen { c.listen = listen }
+        if let dataDir { c.dataDir = dataDir }
+        if let cert { c.tls.cert = cert }
+        if let key { c.tls.key = key }
+        if let ca { c.tls.ca = ca }
+        if let maxMessageBytes { c.rpc.maxMessageBytes = maxMessageBytes }
+        if let maxConcurrentStreams { c.rpc.maxConcurrentStreams = maxConcurrentStreams }
+        if let keepaliveIntervalMs { c.rpc.keepaliveIntervalMs = keepaliveIntervalMs }
+        if let keepaliveTimeoutMs { c.rpc.keepaliveTimeoutMs = keepaliveTimeoutMs }
+        if let idleTimeoutMs { c.rpc.idleTimeoutMs = idleTimeoutMs }
+        if let handshakeTimeoutMs { c.tls.handshakeTimeoutMs = handshakeTimeoutMs }
+        if let shutdownGraceMs { c.rpc.shutdownGraceMs = shutdownGraceMs }
+        if let threads { c.rpc.threads = threads }
+        if let logLevel { c.logLevel = logLevel }
+        return c
+    }
+
+    func run() async throws {
+        let configuration = try resolvedConfiguration()
+        guard let level = Logger.Level(rawValue: configuration.logLevel) else {
+            throw ValidationError("unknown log level '\(configuration.logLevel)'")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "gridledger")
+        let node = try GridNode(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: node)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
