@@ -74,7 +74,7 @@ final class TLSHandshakeTests: XCTestCase {
         try server.activate(port: 1)
         try client.activate(port: 2)
         // Written before the handshake: must arrive after it, in order.
-        try client.channel.writeOutbound(ByteBuffer(string: "early-1,"))
+        client.channel.writeAndFlush(ByteBuffer(string: "early-1,"), promise: nil)
         client.channel.write(ByteBuffer(string: "early-2,"), promise: nil)
         let earlyPromise = loop.makePromise(of: Void.self)
         client.channel.writeAndFlush(ByteBuffer(string: "early-3"), promise: earlyPromise)
@@ -132,7 +132,10 @@ final class TLSHandshakeTests: XCTestCase {
     func testServerRefusesCertificateFromAnotherCA() throws {
         let otherCA = try PKIFixture(caName: "Rogue CA")
         defer { otherCA.cleanUp() }
-        let rogue = try TLSContext(configuration: try otherCA.issue("meter-9", role: .collector), mode: .client)
+        // The rogue client trusts our CA (so it accepts the server) but holds a foreign certificate.
+        var rogueConfiguration = try otherCA.issue("meter-9", role: .collector)
+        rogueConfiguration.trustRootPath = fixture.caDirectory + "/ca.crt"
+        let rogue = try TLSContext(configuration: rogueConfiguration, mode: .client)
         let (_, server, _) = try TLSTestSupport.connect(client: rogue, server: serverContext)
         assertRefused(server, containing: "certificate verify failed: unable to get local issuer certificate")
 

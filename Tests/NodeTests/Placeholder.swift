@@ -1,2 +1,0 @@
-import XCTest
-final class NodeTestsPlaceholder: XCTestCase { func testBuilds() {} }
