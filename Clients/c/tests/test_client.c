@@ -1,0 +1,354 @@
+/*
+ * test_client.c - the client library over real loopback TLS against tests/fake_node.py,
+ * which scripts the rare paths (server PING, GOAWAY, oversized MESSAGE, missed deadline).
+ * Each test cites the rule of Docs/wire-protocol.md it checks.
+ *
+ * usage: test_client DIR PORT BADROLE_PORT
+ *   DIR holds the certificates of tests/make_test_certs.sh; PORT serves node1.crt,
+ *   BADROLE_PORT serves col1node.crt (a valid certificate whose role is not "node").
+ * Prints "N passed, N failed" last.
+ */
+#include "gridledger.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int passed, failed, current_failed;
+static const char *dir;
+static uint16_t port, badrole_port;
+
+#define CHECK(cond)                                                                        \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);     \
+            current_failed = 1;                                                            \
+        }                                                                                  \
+    } while (0)
+
+#define CHECK_CODE(st, want)                                                               \
+    do {                                                                                   \
+        if ((st).code != (want)) {                                                         \
+            fprintf(stderr, "  %s:%d: got %s (%s), want %s\n", __FILE__, __LINE__,         \
+                    gl_status_code_name((st).code), (st).message, gl_status_code_name(want)); \
+            current_failed = 1;                                                            \
+        }                                                                                  \
+    } while (0)
+
+static void run(const char *name, void (*fn)(void))
+{
+    current_failed = 0;
+    fn();
+    if (current_failed) {
+        failed++;
+        fprintf(stderr, "FAIL %s\n", name);
+    } else {
+        passed++;
+        printf("ok   %s\n", name);
+    }
+}
+
+static char paths[4][512];
+
+static gl_client *connect_as(const char *who, const char *ca, const char *server_name,
+                             uint16_t p, char *err, size_t errlen)
+{
+    gl_options o;
+    memset(&o, 0, sizeof o);
+    snprintf(paths[0], sizeof paths[0], "%s/%s.crt", dir, who);
+    snprintf(paths[1], sizeof paths[1], "%s/%s.key", dir, who);
+    snprintf(paths[2], sizeof paths[2], "%s/%s", dir, ca);
+    o.host = "127.0.0.1";
+    o.port = p;
+    o.cert_path = paths[0];
+    o.key_path = paths[1];
+    o.ca_path = paths[2];
+    o.server_name = server_name;
+    o.connect_timeout_ms = 5000;
+    return gl_connect(&o, err, errlen);
+}
+
+static gl_client *connect_ops(void)
+{
+    char err[512];
+    gl_client *c = connect_as("ops1", "ca.crt", NULL, port, err, sizeof err);
+    if (c == NULL)
+        fprintf(stderr, "  connect: %s\n", err);
+    return c;
+}
+
+static void expect_serving(gl_client *c)
+{
+    gl_status st;
+    Gridledger__ServingStatus s = GRIDLEDGER__SERVING_STATUS__SERVING_STATUS_UNKNOWN;
+    gl_health_check(c, "", 2000, &s, &st);
+    CHECK_CODE(st, GL_OK);
+    CHECK(s == GRIDLEDGER__SERVING_STATUS__SERVING_STATUS_SERVING);
+}
+
+/* Services: Ops/GetStatus as ops decodes the response; stream ids are odd, increasing. */
+static void test_get_status(void)
+{
+    gl_client *c = connect_ops();
+    Gridledger__GetStatusResponse *r = NULL;
+    gl_status st;
+    CHECK(c != NULL);
+    if (c == NULL)
+        return;
+    CHECK(gl_get_status(c, 2000, &r, &st) == GL_OK);
+    CHECK_CODE(st, GL_OK);
+    CHECK(r != NULL && strcmp(r->node_id, "fake1") == 0);
+    CHECK(r != NULL && r->n_chains == 1 && r->chains[0]->height == 7);
+    CHECK(r != NULL && r->caller != NULL && strcmp(r->caller->role, "ops") == 0);
+    if (r != NULL)
+        gridledger__get_status_response__free_unpacked(r, NULL);
+    gl_stream *s = gl_stream_open(c, "/gridledger.Health/Check",
+                                  &gridledger__health_check_response__descriptor, 0, &st);
+    CHECK(s != NULL && gl_stream_id(s) == 3);
+    gl_stream_free(s); /* never sent: no CANCEL goes out */
+    expect_serving(c);
+    gl_close(c);
+}
+
+/* Authorization: a collector gets PERMISSION_DENIED from Ops/GetStatus. */
+static void test_permission_denied(void)
+{
+    char err[512];
+    gl_client *c = connect_as("col1", "ca.crt", NULL, port, err, sizeof err);
+    Gridledger__GetStatusResponse *r = NULL;
+    gl_status st;
+    CHECK(c != NULL);
+    if (c == NULL)
+        return;
+    CHECK(gl_get_status(c, 2000, &r, &st) == GL_PERMISSION_DENIED);
+    CHECK(r == NULL);
+    CHECK(strstr(st.message, "collector") != NULL);
+    gl_close(c);
+}
+
+/* PING: the client answers a server PING with ACK and the same 8 bytes. */
+static void test_ping(void)
+{
+    gl_client *c = connect_ops();
+    gl_status st;
+    Gridledger__ServingStatus s = 0;
+    if (c == NULL) {
+        CHECK(0);
+        return;
+    }
+    gl_health_check(c, "ping", 2000, &s, &st);
+    CHECK_CODE(st, GL_OK);
+    CHECK(s == GRIDLEDGER__SERVING_STATUS__SERVING_STATUS_SERVING); /* the fake saw a right ACK */
+    gl_close(c);
+}
+
+/* Limits: a MESSAGE above max-message-bytes fails the call RESOURCE_EXHAUSTED and the
+ * connection stays usable. */
+static void test_oversized_response(void)
+{
+    gl_client *c = connect_ops();
+    gl_status st;
+    if (c == NULL) {
+        CHECK(0);
+        return;
+    }
+    gl_health_check(c, "big", 5000, NULL, &st);
+    CHECK_CODE(st, GL_RESOURCE_EXHAUSTED);
+    CHECK(strstr(st.message, "5242880") != NULL);
+    CHECK(gl_client_usable(c));
+    expect_serving(c);
+    gl_close(c);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Deadline: the client fails the call locally when timeout_ms passes (and sends CANCEL;
+ * the fake logs it); later calls on the connection work. */
+static void test_deadline(void)
+{
+    gl_client *c = connect_ops();
+    gl_status st;
+    if (c == NULL) {
+        CHECK(0);
+        return;
+    }
+    uint64_t t0 = mono_ms();
+    gl_health_check(c, "slow", 300, NULL, &st);
+    uint64_t took = mono_ms() - t0;
+    CHECK_CODE(st, GL_DEADLINE_EXCEEDED);
+    CHECK(took >= 295 && took < 1500);
+    expect_serving(c);
+    gl_close(c);
+}
+
+/* Call kinds: a unary call with two responses, or one that does not decode, is INTERNAL;
+ * the stale frames that follow are ignored. */
+static void test_bad_unary_responses(void)
+{
+    gl_client *c = connect_ops();
+    gl_status st;
+    if (c == NULL) {
+        CHECK(0);
+        return;
+    }
+    gl_health_check(c, "twice", 2000, NULL, &st);
+    CHECK_CODE(st, GL_INTERNAL);
+    expect_serving(c);
+    gl_health_check(c, "garbage", 2000, NULL, &st);
+    CHECK_CODE(st, GL_INTERNAL);
+    expect_serving(c);
+    gl_health_check(c, "nope", 2000, NULL, &st);
+    CHECK_CODE(st, GL_NOT_FOUND);
+    ProtobufCMessage *resp = NULL;
+    Gridledger__HealthCheckRequest req;
+    gridledger__health_check_request__init(&req);
+    gl_unary(c, "/gridledger.Nope/Nothing", &req.base,
+             &gridledger__health_check_response__descriptor, &resp, 2000, &st);
+    CHECK_CODE(st, GL_UNIMPLEMENTED);
+    CHECK(resp == NULL);
+    gl_unary(c, "no-slash", &req.base, &gridledger__health_check_response__descriptor, &resp,
+             2000, &st);
+    CHECK_CODE(st, GL_INVALID_ARGUMENT);
+    gl_close(c);
+}
+
+/* Server streaming: Health/Watch yields every update, then the TRAILERS status. One call
+ * at a time per connection. */
+static void test_watch(void)
+{
+    gl_client *c = connect_ops();
+    gl_status st;
+    Gridledger__ServingStatus seen[4];
+    int n = 0;
+    if (c == NULL) {
+        CHECK(0);
+        return;
+    }
+    gl_stream *w = gl_health_watch(c, "", 0, &st);
+    CHECK(w != NULL);
+    if (w == NULL) {
+        gl_close(c);
+        return;
+    }
+    CHECK(gl_stream_open(c, "/gridledger.Health/Check",
+                         &gridledger__health_check_response__descriptor, 0, &st) == NULL);
+    CHECK_CODE(st, GL_FAILED_PRECONDITION);
+    Gridledger__ServingStatus s;
+    while (n < 4 && gl_health_watch_next(w, &s, &st) == 1)
+        seen[n++] = s;
+    CHECK(n == 3);
+    CHECK_CODE(st, GL_OK);
+    CHECK(n == 3 && seen[0] == 1 && seen[1] == 2 && seen[2] == 1);
+    CHECK(gl_health_watch_next(w, &s, &st) == 0); /* ended stays ended */
+    CHECK_CODE(st, GL_OK);
+    gl_stream_free(w);
+    expect_serving(c);
+    gl_close(c);
+}
+
+/* GOAWAY: a call above last_stream_id fails UNAVAILABLE and no new call starts. */
+static void test_goaway(void)
+{
+    gl_client *c = connect_ops();
+    gl_status st;
+    if (c == NULL) {
+        CHECK(0);
+        return;
+    }
+    gl_health_check(c, "goaway", 2000, NULL, &st);
+    CHECK_CODE(st, GL_UNAVAILABLE);
+    CHECK(strstr(st.message, "GOAWAY") != NULL);
+    CHECK(!gl_client_usable(c));
+    gl_health_check(c, "", 2000, NULL, &st);
+    CHECK_CODE(st, GL_UNAVAILABLE);
+    gl_close(c);
+}
+
+/* Idle timeout: a GOAWAY (code OK, "idle") that arrives between calls is noticed before
+ * the next call is sent, which then fails UNAVAILABLE at once. */
+static void test_idle_goaway(void)
+{
+    gl_client *c = connect_ops();
+    gl_status st;
+    Gridledger__ServingStatus s = 0;
+    if (c == NULL) {
+        CHECK(0);
+        return;
+    }
+    gl_health_check(c, "idle-goaway", 2000, &s, &st);
+    CHECK_CODE(st, GL_OK);
+    CHECK(s == GRIDLEDGER__SERVING_STATUS__SERVING_STATUS_SERVING);
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    gl_stream *x = gl_stream_open(c, "/gridledger.Health/Check",
+                                  &gridledger__health_check_response__descriptor, 0, &st);
+    CHECK(x == NULL);
+    CHECK_CODE(st, GL_UNAVAILABLE);
+    CHECK(strstr(st.message, "idle") != NULL);
+    CHECK(!gl_client_usable(c));
+    gl_stream_free(x);
+    gl_close(c);
+}
+
+/* Transport: the server must chain to our CA, name the dialled host, carry role node. */
+static void test_tls_verification(void)
+{
+    char err[512];
+    gl_client *c;
+
+    c = connect_as("ops1", "other/ca.crt", NULL, port, err, sizeof err);
+    CHECK(c == NULL);
+    CHECK(c == NULL && strstr(err, "verify") != NULL);
+    gl_close(c);
+
+    c = connect_as("ops1", "ca.crt", "node2.example", port, err, sizeof err);
+    CHECK(c == NULL && strstr(err, "hostname mismatch") != NULL);
+    gl_close(c);
+
+    c = connect_as("ops1", "ca.crt", "localhost", port, err, sizeof err);
+    CHECK(c != NULL);
+    gl_close(c);
+
+    c = connect_as("ops1", "ca.crt", NULL, badrole_port, err, sizeof err);
+    CHECK(c == NULL && strstr(err, "\"collector\"") != NULL);
+    gl_close(c);
+
+    c = connect_as("ops1", "missing-ca.crt", NULL, port, err, sizeof err);
+    CHECK(c == NULL && strstr(err, "CA certificate") != NULL);
+    gl_close(c);
+
+    c = connect_as("ops1", "ca.crt", NULL, 1, err, sizeof err);
+    CHECK(c == NULL && strstr(err, "refused") != NULL);
+    gl_close(c);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_client DIR PORT BADROLE_PORT\n");
+        return 64;
+    }
+    dir = argv[1];
+    port = (uint16_t)atoi(argv[2]);
+    badrole_port = (uint16_t)atoi(argv[3]);
+    signal(SIGPIPE, SIG_IGN);
+    run("GetStatus as ops", test_get_status);
+    run("GetStatus as collector is PERMISSION_DENIED", test_permission_denied);
+    run("server PING is answered with ACK", test_ping);
+    run("oversized response is RESOURCE_EXHAUSTED, connection survives", test_oversized_response);
+    run("deadline is enforced locally", test_deadline);
+    run("bad unary responses, unknown service/method", test_bad_unary_responses);
+    run("Health/Watch server stream", test_watch);
+    run("GOAWAY fails new calls UNAVAILABLE", test_goaway);
+    run("idle GOAWAY between calls fails the next call fast", test_idle_goaway);
+    run("TLS verification", test_tls_verification);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,261 @@
+"""Integration tests against a real node.
+
+Set GRIDNODE to the gridnode executable (e.g. /work/main/.build/debug/gridnode) to run
+them; the module is skipped otherwise.  One node runs for the whole module and must exit
+with status 0 on SIGTERM.
+"""
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from gridledger import Client, RpcError, StatusCode, health_pb2
+
+GRIDNODE = os.environ.get("GRIDNODE")
+
+if not GRIDNODE:
+    pytest.skip("integration tests need a node: set GRIDNODE=/path/to/gridnode "
+                "(e.g. .build/debug/gridnode after `swift build`)", allow_module_level=True)
+
+
+def _gridnode(*args, cwd=None):
+    result = subprocess.run([GRIDNODE, *args], capture_output=True, text=True, timeout=60,
+                            cwd=cwd)
+    assert result.returncode == 0, (
+        f"gridnode {' '.join(args)} exited {result.returncode}\n"
+        f"stdout: {result.stdout}\nstderr: {result.stderr}")
+    return result
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _identity(directory, name):
+    return {"cert": os.path.join(directory, f"{name}.crt"),
+            "key": os.path.join(directory, f"{name}.key"),
+            "ca": os.path.join(directory, "ca.crt")}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gridnode-pki")
+    ca, certs = str(root / "ca"), str(root / "certs")
+    _gridnode("ca", "init", "--out", ca)
+    _gridnode("ca", "issue", "--ca", ca, "--role", "node", "--name", "node1", "--out", certs)
+    _gridnode("ca", "issue", "--ca", ca, "--role", "ops", "--name", "ops1", "--out", certs)
+    _gridnode("ca", "issue", "--ca", ca, "--role", "collector", "--name", "collector1",
+              "--district", "d1", "--out", certs)
+    other_ca, other_certs = str(root / "other-ca"), str(root / "other-certs")
+    _gridnode("ca", "init", "--out", other_ca)
+    _gridnode("ca", "issue", "--ca", other_ca, "--role", "ops", "--name", "ops9", "--out",
+              other_certs)
+    return {
+        "node": _identity(certs, "node1"),
+        "ops": _identity(certs, "ops1"),
+        "collector": _identity(certs, "collector1"),
+        "foreign": _identity(other_certs, "ops9"),
+    }
+
+
+class _Node:
+    """A `gridnode start` subprocess on a free port, listening once constructed."""
+
+    def __init__(self, ident, root):
+        self.port = _free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.log_path = root / "node.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [GRIDNODE, "start", "--listen", self.address, "--data-dir", str(root / "data"),
+                 "--cert", ident["cert"], "--key", ident["key"], "--ca", ident["ca"]],
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"gridnode start exited {self.proc.returncode} before listening:\n"
+                            f"{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.proc.kill()
+                    self.proc.wait()
+                    pytest.fail(f"gridnode did not accept connections on {self.port} within "
+                                f"30 s:\n{self.log()}")
+                time.sleep(0.05)
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self):
+        """SIGTERM; the node must exit 0 (within its shutdown grace period)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                pytest.fail(f"gridnode did not exit within 30 s of SIGTERM:\n{self.log()}")
+        assert self.proc.returncode == 0, f"gridnode exited {self.proc.returncode}:\n{self.log()}"
+
+
+@pytest.fixture(scope="module")
+def node(pki, tmp_path_factory):
+    n = _Node(pki["node"], tmp_path_factory.mktemp("gridnode-run"))
+    try:
+        yield n
+    finally:
+        n.terminate()
+
+
+def _client(node, ident, **kw):
+    return Client(node.address, cert=ident["cert"], key=ident["key"], ca=ident["ca"], **kw)
+
+
+def test_status_as_ops(pki, node):
+    with _client(node, pki["ops"]) as c:
+        first = c.status()
+        time.sleep(0.05)
+        second = c.status()
+    assert first.node_id
+    assert second.node_id == first.node_id
+    assert second.uptime_ms > first.uptime_ms
+    assert first.caller.role == "ops"
+    assert first.caller.name == "ops1"
+    assert first.caller.serial
+
+
+def test_status_as_collector_denied(pki, node):
+    with _client(node, pki["collector"]) as c:
+        with pytest.raises(RpcError) as ei:
+            c.status()
+    assert ei.value.code == StatusCode.PERMISSION_DENIED
+
+
+def test_health(pki, node):
+    for role in ("ops", "collector"):  # Health allows any role
+        with _client(node, pki[role]) as c:
+            assert c.health() == "SERVING"
+
+
+def test_health_unknown_service(pki, node):
+    with _client(node, pki["ops"]) as c:
+        with pytest.raises(RpcError) as ei:
+            c.health("no.such.Service")
+        assert ei.value.code == StatusCode.NOT_FOUND
+        assert c.health() == "SERVING"  # the connection survives a failed call
+
+
+def test_watch_health(pki, node):
+    with _client(node, pki["ops"]) as c:
+        with c.watch_health() as updates:
+            assert next(updates) == "SERVING"
+        # Cancelling the watch leaves the connection usable.
+        assert c.health() == "SERVING"
+        with c.watch_health("no.such.Service") as updates:
+            assert next(updates) == "SERVICE_UNKNOWN"
+
+
+def test_unknown_method(pki, node):
+    with _client(node, pki["ops"]) as c:
+        with pytest.raises(RpcError) as ei:
+            c.unary("/gridledger.Nope/Nothing", health_pb2.HealthCheckRequest(),
+                    health_pb2.HealthCheckResponse)
+        assert ei.value.code == StatusCode.UNIMPLEMENTED
+
+
+def test_ping(pki, node):
+    with _client(node, pki["ops"]) as c:
+        assert c.ping() < 5
+
+
+def test_concurrent_calls_on_one_connection(pki, node):
+    errors = []
+    with _client(node, pki["ops"]) as c:
+        def work():
+            try:
+                for _ in range(20):
+                    assert c.health() == "SERVING"
+            except BaseException as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+
+
+def test_foreign_ca_cannot_connect(pki, node):
+    # Trusting another CA: the node's certificate does not verify.
+    with pytest.raises(ssl.SSLError):
+        _client(node, pki["foreign"], timeout=5)
+    # Trusting the right CA with a certificate from another CA: the node refuses it.
+    foreign = dict(pki["foreign"], ca=pki["ops"]["ca"])
+    with pytest.raises(ssl.SSLError):
+        _client(node, foreign, timeout=5)
+
+
+def _cli(node, ident, *args):
+    cmd = [sys.executable, "-m", "gridledger", "--addr", node.address, "--cert",
+           ident["cert"], "--key", ident["key"], "--ca", ident["ca"], *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_status_json(pki, node):
+    r = _cli(node, pki["ops"], "status")
+    assert r.returncode == 0, r.stderr
+    status = json.loads(r.stdout)
+    assert status["node_id"]
+    assert status["caller"]["role"] == "ops"
+
+
+def test_cli_health_and_errors(pki, node):
+    r = _cli(node, pki["ops"], "health")
+    assert (r.returncode, r.stdout.strip()) == (0, "SERVING"), r.stderr
+    r = _cli(node, pki["collector"], "status")
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: PERMISSION_DENIED:"), r.stderr
+    r = _cli(node, pki["ops"], "health", "no.such.Service")
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: NOT_FOUND:"), r.stderr
+
+
+def test_node_still_running(node):
+    assert node.proc.poll() is None, node.log()
+
+
+def test_graceful_shutdown_sends_goaway(pki, tmp_path):
+    n = _Node(pki["node"], tmp_path)
+    try:
+        with _client(n, pki["ops"]) as c:
+            updates = c.watch_health()
+            assert next(updates) == "SERVING"
+            n.proc.send_signal(signal.SIGTERM)
+            # The call in flight ends (at the latest after the 10 s grace period), OK or
+            # UNAVAILABLE; updates may report NOT_SERVING first.
+            try:
+                rest = list(updates)
+            except RpcError as exc:
+                assert exc.code == StatusCode.UNAVAILABLE, exc
+                rest = []
+            assert set(rest) <= {"NOT_SERVING", "SERVING"}
+            assert c.goaway is not None
+            with pytest.raises(RpcError) as ei:
+                c.health()
+            assert ei.value.code == StatusCode.UNAVAILABLE
+    finally:
+        n.terminate()
