@@ -67,6 +67,8 @@ public struct RPCBenchmark: Sendable {
             for _ in 0..<connectionCount {
                 clients.append(try await GridClient.connect(host: "127.0.0.1", port: port, tls: clientTLS, serverName: "127.0.0.1", group: clientGroup, logger: logger))
             }
+            // Warm up connections, TLS sessions and allocator pools before measuring.
+            _ = try await unary(clients: clients, inFlight: 4, duration: 0.3)
             for inFlight in concurrency {
                 let result = try await unary(clients: clients, inFlight: inFlight)
                 report(String(format: "%11d  %9d  %10.0f  %8.1f  %8.1f", connectionCount, inFlight, result.rate, result.p50, result.p99))
@@ -92,9 +94,9 @@ public struct RPCBenchmark: Sendable {
         try await clientGroup.shutdownGracefully()
     }
 
-    private func unary(clients: [RPCClient], inFlight: Int) async throws -> (rate: Double, p50: Double, p99: Double) {
+    private func unary(clients: [RPCClient], inFlight: Int, duration: Double? = nil) async throws -> (rate: Double, p50: Double, p99: Double) {
         let request = MetadataEntry(key: "", value: Array(repeating: 0xa5, count: 98))
-        let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        let end = ContinuousClock.now + .milliseconds(Int64((duration ?? seconds) * 1000))
         let start = ContinuousClock.now
         let latencies = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for worker in 0..<inFlight {

@@ -91,15 +91,18 @@ public final class RPCClient: Sendable {
         let handler = self.handler
         let eventLoop = channel.eventLoop
         let promise = eventLoop.makePromise(of: [UInt8].self)
+        let outbox = MessageOutbox()
         let streamID = try await eventLoop.submit {
             handler.value.open(
                 method: method, metadata: metadata, timeout: timeout, requests: [], halfClose: false,
-                promise: promise, continuation: nil)
+                promise: promise, continuation: nil, outbox: outbox)
         }.get()
         guard let streamID else {
             return ClientStreamingCall(sender: nil, response: promise.futureResult)
         }
-        return ClientStreamingCall(sender: RequestSender(handler: handler, eventLoop: eventLoop, streamID: streamID), response: promise.futureResult)
+        return ClientStreamingCall(
+            sender: RequestSender(handler: handler, eventLoop: eventLoop, streamID: streamID, outbox: outbox),
+            response: promise.futureResult)
     }
 
     /// A bidirectional call: send requests through `call.send`, end them with
@@ -108,22 +111,25 @@ public final class RPCClient: Sendable {
         _ method: String, requestType: Request.Type = Request.self, responseType: Response.Type = Response.self,
         timeout: TimeAmount? = nil, metadata: [MetadataEntry] = []
     ) async throws -> BidirectionalCall<Request, Response> {
-        let (raw, streamID) = openStream(method, requests: [], halfClose: false, timeout: timeout, metadata: metadata)
+        let outbox = MessageOutbox()
+        let (raw, streamID) = openStream(method, requests: [], halfClose: false, timeout: timeout, metadata: metadata, outbox: outbox)
         let id = try await streamID.get()
-        let sender = id.map { RequestSender(handler: handler, eventLoop: channel.eventLoop, streamID: $0) }
+        let sender = id.map { RequestSender(handler: handler, eventLoop: channel.eventLoop, streamID: $0, outbox: outbox) }
         return BidirectionalCall(sender: sender, responses: ResponseStream(raw: raw))
     }
 
     private func openStream(
-        _ method: String, requests: [[UInt8]], halfClose: Bool, timeout: TimeAmount?, metadata: [MetadataEntry]
+        _ method: String, requests: [[UInt8]], halfClose: Bool, timeout: TimeAmount?, metadata: [MetadataEntry],
+        outbox: MessageOutbox? = nil
     ) -> (RawResponseStream, EventLoopFuture<UInt32?>) {
         let handler = self.handler
         let eventLoop = channel.eventLoop
         let (stream, continuation) = AsyncThrowingStream<[UInt8], Error>.makeStream()
+        let flow = InboundFlow()
         let opened = eventLoop.submit {
             handler.value.open(
                 method: method, metadata: metadata, timeout: timeout, requests: requests, halfClose: halfClose,
-                promise: nil, continuation: continuation)
+                promise: nil, continuation: continuation, flow: flow, outbox: outbox)
         }
         let streamIDBox = opened
         continuation.onTermination = { termination in
@@ -134,9 +140,8 @@ public final class RPCClient: Sendable {
             }
         }
         let consumed: @Sendable () -> Void = {
-            streamIDBox.whenSuccess { id in
-                guard let id else { return }
-                handler.value.responseConsumed(id)
+            if flow.didConsume() {
+                eventLoop.execute { handler.value.resumeReadingIfDrained() }
             }
         }
         let cancel: @Sendable () -> Void = {
@@ -162,11 +167,25 @@ struct RequestSender: Sendable {
     let handler: NIOLoopBound<RPCClientHandler>
     let eventLoop: EventLoop
     let streamID: UInt32
+    let outbox: MessageOutbox
 
-    func send(_ bytes: [UInt8]?, halfClose: Bool) async throws {
+    /// Queues one request (no hop to the event loop unless a drain must be scheduled);
+    /// waits while the connection is congested.
+    func send(_ bytes: [UInt8]) async throws {
+        let (scheduleDrain, mustWait) = try outbox.enqueue(bytes)
+        if scheduleDrain {
+            let handler = self.handler
+            let streamID = self.streamID
+            eventLoop.execute { handler.value.drain(streamID) }
+        }
+        if mustWait { try await outbox.waitForRoom() }
+    }
+
+    /// Half-closes after every queued request.
+    func closeSend() async throws {
         let handler = self.handler
         let streamID = self.streamID
-        try await eventLoop.flatSubmit { handler.value.send(streamID, bytes, halfClose: halfClose) }.get()
+        try await eventLoop.submit { handler.value.end(streamID) }.get()
     }
 
     func cancel() {
@@ -237,12 +256,12 @@ public struct ClientStreamingCall<Request: ProtoMessage, Response: ProtoMessage>
     /// Sends one request; waits while the connection is congested.
     public func send(_ request: Request) async throws {
         guard let sender else { throw try await failure() }
-        try await sender.send(request.serializedBytes(), halfClose: false)
+        try await sender.send(request.serializedBytes())
     }
 
     /// Half-closes and waits for the single response.
     public func finish() async throws -> Response {
-        if let sender { try? await sender.send(nil, halfClose: true) }
+        if let sender { try? await sender.closeSend() }
         return try RPCClient.decode(try await response.get())
     }
 
@@ -266,13 +285,13 @@ public struct BidirectionalCall<Request: ProtoMessage, Response: ProtoMessage>: 
 
     public func send(_ request: Request) async throws {
         guard let sender else { throw RPCError(.unavailable, "call was not opened") }
-        try await sender.send(request.serializedBytes(), halfClose: false)
+        try await sender.send(request.serializedBytes())
     }
 
     /// Tells the server no more requests follow.
     public func closeSend() async throws {
         guard let sender else { throw RPCError(.unavailable, "call was not opened") }
-        try await sender.send(nil, halfClose: true)
+        try await sender.closeSend()
     }
 
     public func cancel() { sender?.cancel() }

@@ -22,7 +22,11 @@ public final class RPCClientHandler: ChannelDuplexHandler {
         var response: [UInt8]?
         /// For server-streaming and bidirectional calls: every response.
         var continuation: AsyncThrowingStream<[UInt8], Error>.Continuation?
-        var buffered = 0
+        /// Responses handed to the consumer so far, and what it has taken.
+        var yielded = 0
+        var flow: InboundFlow?
+        /// Requests queued by the caller for streaming kinds.
+        var outbox: MessageOutbox?
         var deadlineTimer: Scheduled<Void>?
 
         init(streamID: UInt32, method: String) {
@@ -32,6 +36,7 @@ public final class RPCClientHandler: ChannelDuplexHandler {
 
         func fail(_ error: Error) {
             deadlineTimer?.cancel()
+            outbox?.fail(error)
             promise?.fail(error)
             continuation?.finish(throwing: error)
         }
@@ -47,7 +52,6 @@ public final class RPCClientHandler: ChannelDuplexHandler {
     private var authenticated: EventLoopPromise<PeerIdentity>?
     private var readPaused = false
     private var readPending = false
-    private var writabilityWaiters: [EventLoopPromise<Void>] = []
 
     public init(limits: FrameLimits = FrameLimits(), maxBufferedResponses: Int = 256) {
         self.limits = limits
@@ -93,11 +97,8 @@ public final class RPCClientHandler: ChannelDuplexHandler {
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            let waiters = writabilityWaiters
-            writabilityWaiters.removeAll()
-            for waiter in waiters { waiter.succeed(()) }
-        }
+        let writable = context.channel.isWritable
+        for call in calls.values { call.outbox?.setWritable(writable) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -119,9 +120,13 @@ public final class RPCClientHandler: ChannelDuplexHandler {
                 guard let call = calls[frame.streamID] else { return }
                 let bytes = Array(frame.body.readableBytesView)
                 if let continuation = call.continuation {
-                    call.buffered += 1
+                    call.yielded += 1
                     continuation.yield(bytes)
-                    if call.buffered >= maxBufferedResponses { readPaused = true }
+                    if let flow = call.flow, call.yielded - flow.consumed.load(ordering: .sequentiallyConsistent) >= maxBufferedResponses {
+                        flow.paused.store(true, ordering: .sequentiallyConsistent)
+                        readPaused = true
+                        resumeReadingIfDrained()
+                    }
                 } else if call.response == nil {
                     call.response = bytes
                 } else {
@@ -175,11 +180,14 @@ public final class RPCClientHandler: ChannelDuplexHandler {
     /// `halfClose` is set. Exactly one of `promise` / `continuation` receives the result.
     func open(
         method: String, metadata: [MetadataEntry], timeout: TimeAmount?, requests: [[UInt8]], halfClose: Bool,
-        promise: EventLoopPromise<[UInt8]>?, continuation: AsyncThrowingStream<[UInt8], Error>.Continuation?
+        promise: EventLoopPromise<[UInt8]>?, continuation: AsyncThrowingStream<[UInt8], Error>.Continuation?,
+        flow: InboundFlow? = nil, outbox: MessageOutbox? = nil
     ) -> UInt32? {
         let call = Call(streamID: nextStreamID, method: method)
         call.promise = promise
         call.continuation = continuation
+        call.flow = flow
+        call.outbox = outbox
         if let unusable {
             call.fail(unusable)
             return nil
@@ -208,25 +216,23 @@ public final class RPCClientHandler: ChannelDuplexHandler {
         return streamID
     }
 
-    /// Sends one more request on an open call; the future completes when the connection can
-    /// take more bytes.
-    func send(_ streamID: UInt32, _ request: [UInt8]?, halfClose: Bool) -> EventLoopFuture<Void> {
-        let eventLoop = context!.eventLoop
-        guard calls[streamID] != nil, let context else {
-            return eventLoop.makeFailedFuture(unusable ?? RPCError(.cancelled, "the call is over"))
+    /// Writes the requests the caller queued on `streamID`, as one buffer.
+    func drain(_ streamID: UInt32) {
+        guard let call = calls[streamID], let outbox = call.outbox, let context else { return }
+        let batch = outbox.takeAll()
+        if !batch.isEmpty {
+            context.write(wrapOutboundOut(MessageOutbox.encode(batch, streamID: streamID, allocator: context.channel.allocator)), promise: nil)
+            flush()
         }
-        if let request {
-            writeFrame(.message, flags: halfClose ? .endStream : [], streamID: streamID, body: request)
-        } else {
-            // A half-close with no message: an empty MESSAGE would be a request (an empty
-            // protobuf message), so the end is its own frame.
-            writeFrame(.end, streamID: streamID, body: nil)
-        }
+        outbox.setWritable(context.channel.isWritable)
+    }
+
+    /// Half-closes `streamID` after its queued requests (an END frame).
+    func end(_ streamID: UInt32) {
+        guard calls[streamID] != nil else { return }
+        drain(streamID)
+        writeFrame(.end, streamID: streamID, body: nil)
         flush()
-        if context.channel.isWritable { return eventLoop.makeSucceededVoidFuture() }
-        let promise = eventLoop.makePromise(of: Void.self)
-        writabilityWaiters.append(promise)
-        return promise.futureResult
     }
 
     /// Abandons a call: fails it locally with `error` and tells the server with CANCEL.
@@ -237,10 +243,15 @@ public final class RPCClientHandler: ChannelDuplexHandler {
         flush()
     }
 
-    func responseConsumed(_ streamID: UInt32) {
-        if let call = calls[streamID] { call.buffered -= 1 }
-        guard readPaused, !calls.values.contains(where: { $0.buffered > maxBufferedResponses / 2 }) else { return }
+    func resumeReadingIfDrained() {
+        guard readPaused else { return }
+        let low = maxBufferedResponses / 2
+        guard !calls.values.contains(where: { call in
+            guard let flow = call.flow else { return false }
+            return call.yielded - flow.consumed.load(ordering: .sequentiallyConsistent) > low
+        }) else { return }
         readPaused = false
+        for call in calls.values { call.flow?.paused.store(false, ordering: .sequentiallyConsistent) }
         if readPending, let context {
             readPending = false
             context.read()
@@ -253,9 +264,6 @@ public final class RPCClientHandler: ChannelDuplexHandler {
         let pending = calls
         calls.removeAll()
         for call in pending.values { call.fail(reason) }
-        let waiters = writabilityWaiters
-        writabilityWaiters.removeAll()
-        for waiter in waiters { waiter.fail(reason) }
     }
 
     private func writeFrame(_ type: FrameType, flags: FrameFlags = [], streamID: UInt32, body: [UInt8]?) {

@@ -26,7 +26,11 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         let context: RPCCallContext
         var request: [UInt8]?
         var continuation: AsyncThrowingStream<[UInt8], Error>.Continuation?
-        var buffered = 0
+        /// Requests handed to the method body so far (streaming kinds).
+        var yielded = 0
+        let flow = InboundFlow()
+        /// Responses of streaming kinds, written in batches.
+        let outbox = MessageOutbox()
         var halfClosed = false
         var task: Task<Void, Never>?
         var deadlineTimer: Scheduled<Void>?
@@ -55,7 +59,6 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     private var flushPending = false
     private var readPaused = false
     private var readPending = false
-    private var writabilityWaiters: [EventLoopPromise<Void>] = []
     private var lastActivity = NIODeadline.now()
     private var pingSentAt: NIODeadline?
     private var idleSince = NIODeadline.now()
@@ -122,11 +125,8 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            let waiters = writabilityWaiters
-            writabilityWaiters.removeAll()
-            for waiter in waiters { waiter.succeed(()) }
-        }
+        let writable = context.channel.isWritable
+        for call in streams.values { call.outbox.setWritable(writable) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -248,8 +248,11 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             let (stream, continuation) = AsyncThrowingStream<[UInt8], Error>.makeStream()
             call.continuation = continuation
             let loopBound = self.loopBound!
+            let flow = call.flow
             let raw = RawRequestStream(stream: stream) {
-                eventLoop.execute { loopBound.value.requestConsumed(streamID) }
+                if flow.didConsume() {
+                    eventLoop.execute { loopBound.value.resumeReadingIfDrained() }
+                }
             }
             start(call, input: .stream(raw))
         }
@@ -277,10 +280,13 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             }
             call.request = bytes
         } else {
-            call.buffered += 1
+            call.yielded += 1
             call.continuation?.yield(bytes)
-            if call.buffered >= configuration.maxBufferedRequests {
+            if call.yielded - call.flow.consumed.load(ordering: .sequentiallyConsistent) >= configuration.maxBufferedRequests {
+                call.flow.paused.store(true, ordering: .sequentiallyConsistent)
                 readPaused = true
+                // The consumer may have caught up before it could see the flag.
+                resumeReadingIfDrained()
             }
         }
         if frame.flags.contains(.endStream) {
@@ -306,8 +312,13 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         let eventLoop = context!.eventLoop
         let loopBound = self.loopBound!
         let streamID = call.streamID
+        let outbox = call.outbox
         let writer = RawResponseWriter { bytes in
-            try await eventLoop.flatSubmit { loopBound.value.writeResponse(streamID, bytes) }.get()
+            let (scheduleDrain, mustWait) = try outbox.enqueue(bytes)
+            if scheduleDrain {
+                eventLoop.execute { loopBound.value.drain(streamID) }
+            }
+            if mustWait { try await outbox.waitForRoom() }
         }
         let method = call.method
         let callContext = call.context
@@ -328,25 +339,20 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Writes one response of a streaming call; the future completes when the connection
-    /// can take more (immediately unless it is congested).
-    private func writeResponse(_ streamID: UInt32, _ bytes: [UInt8]) -> EventLoopFuture<Void> {
-        let eventLoop = context!.eventLoop
-        guard streams[streamID] != nil, let context else {
-            return eventLoop.makeFailedFuture(RPCError(.cancelled, "the call is over"))
+    /// Writes every response a streaming call has queued, as one buffer.
+    private func drain(_ streamID: UInt32) {
+        guard let call = streams[streamID], let context else { return }
+        let batch = call.outbox.takeAll()
+        if !batch.isEmpty {
+            context.write(wrapOutboundOut(MessageOutbox.encode(batch, streamID: streamID, allocator: context.channel.allocator)), promise: nil)
+            flushNow()
         }
-        writeMessage(streamID, bytes)
-        if context.channel.isWritable {
-            return eventLoop.makeSucceededVoidFuture()
-        }
-        let promise = eventLoop.makePromise(of: Void.self)
-        writabilityWaiters.append(promise)
-        flushNow()
-        return promise.futureResult
+        call.outbox.setWritable(context.channel.isWritable)
     }
 
     private func complete(_ streamID: UInt32, _ outcome: Result<[UInt8]?, RPCError>) {
         guard let call = streams[streamID] else { return }
+        drain(streamID)
         switch outcome {
         case .success(let response):
             let returnsOne = call.method.kind == .unary || call.method.kind == .clientStreaming
@@ -363,18 +369,12 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         }
     }
 
-    private func requestConsumed(_ streamID: UInt32) {
-        if let call = streams[streamID] {
-            call.buffered -= 1
-        }
-        resumeReadingIfDrained()
-    }
-
     private func resumeReadingIfDrained() {
         guard readPaused else { return }
         let low = configuration.maxBufferedRequests / 2
-        guard !streams.values.contains(where: { $0.buffered > low }) else { return }
+        guard !streams.values.contains(where: { $0.yielded - $0.flow.consumed.load(ordering: .sequentiallyConsistent) > low }) else { return }
         readPaused = false
+        for call in streams.values { call.flow.paused.store(false, ordering: .sequentiallyConsistent) }
         if readPending, let context {
             readPending = false
             context.read()
@@ -392,6 +392,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         guard streams.removeValue(forKey: call.streamID) != nil else { return }
         call.deadlineTimer?.cancel()
         call.continuation?.finish(throwing: error ?? RPCError(.cancelled, "call is over"))
+        call.outbox.fail(error ?? RPCError(.cancelled, "the call is over"))
         writeTrailers(call.streamID, error)
         if let error {
             stats.callsFailedAtomic.add(1, ordering: .relaxed)
@@ -401,6 +402,8 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         }
         resumeReadingIfDrained()
         if streams.isEmpty {
+            // Nothing else in flight to coalesce with: send now rather than a loop turn later.
+            flushNow()
             idleSince = .now()
             if goAwaySent { closeConnection() }
         }
@@ -456,6 +459,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         for call in Array(streams.values) {
             call.task?.cancel()
             call.continuation?.finish(throwing: RPCError(.unavailable, message))
+            call.outbox.fail(RPCError(.unavailable, message))
             call.deadlineTimer?.cancel()
         }
         streams.removeAll()
@@ -484,11 +488,9 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             call.task?.cancel()
             call.deadlineTimer?.cancel()
             call.continuation?.finish(throwing: reason)
+            call.outbox.fail(reason)
         }
         streams.removeAll()
-        let waiters = writabilityWaiters
-        writabilityWaiters.removeAll()
-        for waiter in waiters { waiter.fail(reason) }
         stats.openConnectionsAtomic.subtract(1, ordering: .relaxed)
         onClose?()
     }

@@ -42,6 +42,11 @@ final class PKIFixture {
     }
 
     func cleanUp() {
+        // GRIDTLS_KEEP_PKI=1 keeps the files for inspection (e.g. `openssl x509 -text`).
+        if ProcessInfo.processInfo.environment["GRIDTLS_KEEP_PKI"] != nil {
+            print("kept PKI fixture at \(root)")
+            return
+        }
         try? FileManager.default.removeItem(atPath: root)
     }
 }

@@ -221,6 +221,8 @@ final class SSLConnection {
             }
         }
         if let mark = SSL_get_ex_data(ssl, 0), let refusal = ALPNRefusal(rawValue: Int(bitPattern: mark)) {
+            // Our own callbacks refused: their reason replaces OpenSSL's generic one.
+            reasons.removeAll { $0 == "callback failed" || $0 == "no application protocol" }
             reasons.append(refusal.reason + " (required \(context.configuration.alpn))")
         }
         if reasons.isEmpty {

@@ -18,8 +18,19 @@ import Wire
 ///    plaintext (all complete records decrypted into one buffer). Writes are held until
 ///    `flush`; a flush encrypts all flushed writes (small ones coalesced into one TLS record
 ///    run) and writes the ciphertext to the channel as one buffer.
-/// 4. `close(mode: .all)` or `.output` sends close_notify before closing. A received
-///    close_notify is answered with close_notify and the channel is closed.
+/// 4. `close(mode: .all)` sends close_notify, then closes. `close(mode: .output)` sends
+///    close_notify and half-closes; reading continues until the peer's close_notify. A
+///    received close_notify is answered with close_notify (unless already sent) and the
+///    channel is closed.
+///
+/// TLS 1.3 ordering: a client completes its handshake before the server has checked the
+/// client certificate, so a client the server refuses first sees `PeerAuthenticatedEvent` and
+/// then a `TLSError.connectionFailed` carrying the server's alert (e.g. "tlsv13 alert
+/// certificate required") before the channel closes. Servers never fire the event for a peer
+/// they refuse.
+///
+/// Reads: the handler relies on the channel reading (NIO's default `autoRead`); it issues no
+/// `read()` of its own during the handshake.
 ///
 /// Thread safety: like every channel handler, used only on its channel's event loop.
 /// Invariants: after `state` becomes `.closed` no further bytes are given to OpenSSL and no
@@ -48,6 +59,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let logger: Logger
     private let handshakeTimeout: TimeAmount
     private var state: State = .idle
+    /// close_notify was sent by `close(mode: .output)`: writes fail, reads continue.
+    private var outputClosed = false
     private var timeoutTask: Scheduled<Void>?
     /// Outbound plaintext not yet encrypted; the mark is the last flushed write.
     private var pendingWrites = MarkedCircularBuffer<(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)>(initialCapacity: 8)
@@ -148,6 +161,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
+        guard !outputClosed else {
+            promise?.fail(ChannelError.outputClosed)
+            return
+        }
         pendingWrites.append((unwrapOutboundIn(data), promise))
     }
 
@@ -160,9 +177,16 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         switch (state, mode) {
-        case (.active, .all), (.active, .output):
+        case (.active, .all):
             state = .closed
             failPendingWrites(ChannelError.ioOnClosedChannel)
+            connection.shutdown()
+            writeCiphertext(context: context)
+            context.close(mode: mode, promise: promise)
+        case (.active, .output):
+            // Half close: our close_notify, then TCP FIN; the peer's data is still read.
+            outputClosed = true
+            failPendingWrites(ChannelError.outputClosed)
             connection.shutdown()
             writeCiphertext(context: context)
             context.close(mode: mode, promise: promise)
