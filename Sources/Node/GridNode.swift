@@ -118,8 +118,7 @@ public final class GridNode: Service, Sendable {
         for service in ["", "gridledger.Health", "gridledger.Ops"] {
             health.set(service, .notServing)
         }
-        health.finishWatchers()
-        await server.shutdownGracefully()
+        await server.shutdownGracefully(afterGoAway: { health.finishWatchers() })
         dataDirLock.withLock { $0 = nil }
         boundAddress.withLock { $0 = nil }
         logger.info("node stopped", metadata: ["calls_served": "\(server.stats.callsServed)"])

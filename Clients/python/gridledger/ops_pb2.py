@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14gridledger/ops.proto\x12\ngridledger\"N\n\x0e\x43\x61llerIdentity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x10\n\x08\x64istrict\x18\x03 \x01(\t\x12\x0e\n\x06serial\x18\x04 \x01(\t\"P\n\x0b\x43hainStatus\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\x0c\x12\x0c\n\x04role\x18\x04 \x01(\t\"\x12\n\x10GetStatusRequest\"\x97\x02\n\x11GetStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tuptime_ms\x18\x03 \x01(\x04\x12\x16\n\x0elisten_address\x18\x04 \x01(\t\x12*\n\x06\x63\x61ller\x18\x05 \x01(\x0b\x32\x1a.gridledger.CallerIdentity\x12\x18\n\x10open_connections\x18\x06 \x01(\r\x12\x14\n\x0c\x63\x61lls_served\x18\x07 \x01(\x04\x12\x14\n\x0c\x63\x61lls_failed\x18\x08 \x01(\x04\x12\x1a\n\x12started_at_unix_ms\x18\t \x01(\x04\x12\'\n\x06\x63hains\x18\n \x03(\x0b\x32\x17.gridledger.ChainStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14gridledger/ops.proto\x12\ngridledger\"N\n\x0e\x43\x61llerIdentity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x10\n\x08\x64istrict\x18\x03 \x01(\t\x12\x0e\n\x06serial\x18\x04 \x01(\t\"\xdd\x01\n\x0b\x43hainStatus\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\x0c\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x1c\n\x14pending_transactions\x18\x05 \x01(\r\x12\x1f\n\x17transactions_per_second\x18\x06 \x01(\x01\x12\x1b\n\x13readings_per_second\x18\x07 \x01(\x01\x12\x13\n\x0bstore_bytes\x18\x08 \x01(\x04\x12\x1a\n\x12total_transactions\x18\t \x01(\x04\"\x12\n\x10GetStatusRequest\"\x97\x02\n\x11GetStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tuptime_ms\x18\x03 \x01(\x04\x12\x16\n\x0elisten_address\x18\x04 \x01(\t\x12*\n\x06\x63\x61ller\x18\x05 \x01(\x0b\x32\x1a.gridledger.CallerIdentity\x12\x18\n\x10open_connections\x18\x06 \x01(\r\x12\x14\n\x0c\x63\x61lls_served\x18\x07 \x01(\x04\x12\x14\n\x0c\x63\x61lls_failed\x18\x08 \x01(\x04\x12\x1a\n\x12started_at_unix_ms\x18\t \x01(\x04\x12\'\n\x06\x63hains\x18\n \x03(\x0b\x32\x17.gridledger.ChainStatusb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridledger.ops_pb2', globals())
@@ -22,10 +22,10 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _CALLERIDENTITY._serialized_start=36
   _CALLERIDENTITY._serialized_end=114
-  _CHAINSTATUS._serialized_start=116
-  _CHAINSTATUS._serialized_end=196
-  _GETSTATUSREQUEST._serialized_start=198
-  _GETSTATUSREQUEST._serialized_end=216
-  _GETSTATUSRESPONSE._serialized_start=219
-  _GETSTATUSRESPONSE._serialized_end=498
+  _CHAINSTATUS._serialized_start=117
+  _CHAINSTATUS._serialized_end=338
+  _GETSTATUSREQUEST._serialized_start=340
+  _GETSTATUSREQUEST._serialized_end=358
+  _GETSTATUSRESPONSE._serialized_start=361
+  _GETSTATUSRESPONSE._serialized_end=640
 # @@protoc_insertion_point(module_scope)

@@ -264,7 +264,7 @@ const ProtobufCMessageDescriptor gridledger__caller_identity__descriptor =
   (ProtobufCMessageInit) gridledger__caller_identity__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptors[9] =
 {
   {
     "chain_id",
@@ -314,17 +314,82 @@ static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "pending_transactions",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, pending_transactions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transactions_per_second",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, transactions_per_second),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "readings_per_second",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, readings_per_second),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "store_bytes",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, store_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_transactions",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, total_transactions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__chain_status__field_indices_by_name[] = {
   0,   /* field[0] = chain_id */
   2,   /* field[2] = head_hash */
   1,   /* field[1] = height */
+  4,   /* field[4] = pending_transactions */
+  6,   /* field[6] = readings_per_second */
   3,   /* field[3] = role */
+  7,   /* field[7] = store_bytes */
+  8,   /* field[8] = total_transactions */
+  5,   /* field[5] = transactions_per_second */
 };
 static const ProtobufCIntRange gridledger__chain_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor gridledger__chain_status__descriptor =
 {
@@ -334,7 +399,7 @@ const ProtobufCMessageDescriptor gridledger__chain_status__descriptor =
   "Gridledger__ChainStatus",
   "gridledger",
   sizeof(Gridledger__ChainStatus),
-  4,
+  9,
   gridledger__chain_status__field_descriptors,
   gridledger__chain_status__field_indices_by_name,
   1,  gridledger__chain_status__number_ranges,

@@ -70,6 +70,11 @@ public struct ChainStatus: ProtoMessage {
     public var height: UInt64 = 0
     public var headHash: [UInt8] = []
     public var role: String = ""
+    public var pendingTransactions: UInt32 = 0
+    public var transactionsPerSecond: Double = 0
+    public var readingsPerSecond: Double = 0
+    public var storeBytes: UInt64 = 0
+    public var totalTransactions: UInt64 = 0
 
     public init() {}
 
@@ -77,12 +82,22 @@ public struct ChainStatus: ProtoMessage {
         chainId: String = "",
         height: UInt64 = 0,
         headHash: [UInt8] = [],
-        role: String = ""
+        role: String = "",
+        pendingTransactions: UInt32 = 0,
+        transactionsPerSecond: Double = 0,
+        readingsPerSecond: Double = 0,
+        storeBytes: UInt64 = 0,
+        totalTransactions: UInt64 = 0
     ) {
         self.chainId = chainId
         self.height = height
         self.headHash = headHash
         self.role = role
+        self.pendingTransactions = pendingTransactions
+        self.transactionsPerSecond = transactionsPerSecond
+        self.readingsPerSecond = readingsPerSecond
+        self.storeBytes = storeBytes
+        self.totalTransactions = totalTransactions
     }
 }
 
@@ -95,6 +110,11 @@ extension ChainStatus {
         c.pointee.height = self.height
         c.pointee.head_hash = arena.bytes(self.headHash)
         c.pointee.role = arena.string(self.role)
+        c.pointee.pending_transactions = self.pendingTransactions
+        c.pointee.transactions_per_second = self.transactionsPerSecond
+        c.pointee.readings_per_second = self.readingsPerSecond
+        c.pointee.store_bytes = self.storeBytes
+        c.pointee.total_transactions = self.totalTransactions
         return c
     }
 
@@ -105,6 +125,11 @@ extension ChainStatus {
         self.height = c.pointee.height
         self.headHash = ProtoArena.bytes(c.pointee.head_hash)
         self.role = ProtoArena.string(c.pointee.role)
+        self.pendingTransactions = c.pointee.pending_transactions
+        self.transactionsPerSecond = c.pointee.transactions_per_second
+        self.readingsPerSecond = c.pointee.readings_per_second
+        self.storeBytes = c.pointee.store_bytes
+        self.totalTransactions = c.pointee.total_transactions
     }
 
     public func serializedBytes() -> [UInt8] {

@@ -68,7 +68,9 @@ final class RPCServer: Sendable {
 
     /// Stops accepting, sends GOAWAY on every connection, waits for calls in flight (up to
     /// the grace period) and for the connections to close.
-    func shutdownGracefully() async {
+    /// - Parameter afterGoAway: runs once GOAWAY is queued on every connection, e.g. to end
+    ///   long-lived streams so the drain finishes early; their trailers follow the GOAWAY.
+    func shutdownGracefully(afterGoAway: () -> Void = {}) async {
         let listening = listener.withLock { l in defer { l = nil }; return l }
         try? await listening?.close()
         let open = connections.withLock { Array($0.values) }
@@ -76,6 +78,7 @@ final class RPCServer: Sendable {
             let handler = connection.handler
             connection.channel.eventLoop.execute { handler.value.initiateGracefulShutdown() }
         }
+        afterGoAway()
         let deadline = ContinuousClock.now + .milliseconds(configuration.shutdownGracePeriod.nanoseconds / 1_000_000) + .seconds(2)
         for connection in open {
             while connection.channel.isActive, ContinuousClock.now < deadline {

@@ -61,13 +61,37 @@ struct  Gridledger__ChainStatus
 {
   ProtobufCMessage base;
   char *chain_id;
+  /*
+   * Height of the newest durable block (blocks are 0 … height); 0 with an empty head
+   * hash before genesis.
+   */
   uint64_t height;
   ProtobufCBinaryData head_hash;
+  /*
+   * Ordering role of this node on the chain ("solo" until Raft arrives).
+   */
   char *role;
+  /*
+   * Transactions accepted but not yet in a durable block.
+   */
+  uint32_t pending_transactions;
+  /*
+   * Committed transactions per second, averaged over the last 10 s.
+   */
+  double transactions_per_second;
+  /*
+   * Readings per second committed, averaged over the last 10 s.
+   */
+  double readings_per_second;
+  /*
+   * Approximate bytes the chain's store occupies on disk.
+   */
+  uint64_t store_bytes;
+  uint64_t total_transactions;
 };
 #define GRIDLEDGER__CHAIN_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__chain_status__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, {0,NULL}, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0 }
 
 
 struct  Gridledger__GetStatusRequest

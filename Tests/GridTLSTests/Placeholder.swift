@@ -1,2 +1,0 @@
-import XCTest
-final class GridTLSTestsPlaceholder: XCTestCase { func testBuilds() {} }
