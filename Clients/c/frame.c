@@ -60,6 +60,7 @@ const char *gl_frame_type_name(uint8_t type)
     case GL_FRAME_CANCEL: return "CANCEL";
     case GL_FRAME_PING: return "PING";
     case GL_FRAME_GOAWAY: return "GOAWAY";
+    case GL_FRAME_END: return "END";
     default: return "UNKNOWN";
     }
 }
@@ -82,6 +83,7 @@ gl_frame_verdict gl_frame_header_check(const gl_frame_header *h, uint32_t max_me
     case GL_FRAME_MESSAGE:
     case GL_FRAME_TRAILERS:
     case GL_FRAME_CANCEL:
+    case GL_FRAME_END:
         if (sid == 0)
             INVALID("%s frame on stream 0", name);
         break;
@@ -107,8 +109,9 @@ gl_frame_verdict gl_frame_header_check(const gl_frame_header *h, uint32_t max_me
             INVALID("GOAWAY frame of %lu bytes exceeds %u", len, GL_MAX_GOAWAY_BYTES);
         break;
     case GL_FRAME_CANCEL:
+    case GL_FRAME_END:
         if (len != 0)
-            INVALID("CANCEL frame with a %lu-byte body (must be empty)", len);
+            INVALID("%s frame with a %lu-byte body (must be empty)", name, len);
         break;
     case GL_FRAME_PING:
         if (len != GL_PING_BYTES)

@@ -4,7 +4,7 @@
  *   frame      = header body
  *   header     = length type flags stream-id          ; 10 bytes, big-endian
  *   length     = uint32                               ; body length, header excluded
- *   type       = uint8                                ; 1 HEADERS .. 6 GOAWAY
+ *   type       = uint8                                ; 1 HEADERS .. 7 END
  *   flags      = uint8                                ; bit 0 = END_STREAM / ACK
  *   stream-id  = uint32                               ; 0 for PING and GOAWAY
  *   body       = length bytes
@@ -31,6 +31,7 @@ enum {
     GL_FRAME_CANCEL = 4,
     GL_FRAME_PING = 5,
     GL_FRAME_GOAWAY = 6,
+    GL_FRAME_END = 7, /* client -> server: half-close without a message (empty body) */
 };
 
 #define GL_FLAG_END_STREAM 0x01u /* HEADERS, MESSAGE */
@@ -66,7 +67,9 @@ typedef enum gl_frame_verdict {
 
 /*
  * Checks a header: known type, stream frames on a stream id != 0, connection frames on
- * stream 0, PING body exactly 8 bytes, CANCEL body empty, control-frame size limits.
+ * stream 0, PING body exactly 8 bytes, CANCEL and END bodies empty, control-frame size
+ * limits. (Direction is not checked here: a client receiving HEADERS, CANCEL or END is a
+ * protocol error that the caller detects.)
  * `max_message_bytes` is the MESSAGE limit. `err` (may be NULL) receives a reason on
  * GL_FRAME_INVALID.
  */

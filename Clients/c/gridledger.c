@@ -102,6 +102,9 @@ static void vset_status(gl_status *st, int code, const char *fmt, va_list ap)
         return;
     st->code = code;
     vsnprintf(st->message, sizeof st->message, fmt, ap);
+    st->md_count = 0;
+    st->md_len = 0;
+    st->md_truncated = 0;
 }
 
 static void set_status(gl_status *st, int code, const char *fmt, ...)
@@ -112,10 +115,97 @@ static void set_status(gl_status *st, int code, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Copies only the used part of the metadata buffer (a gl_status is ~17 KiB). */
 static void copy_status(gl_status *dst, const gl_status *src)
 {
-    if (dst != NULL && dst != src)
-        *dst = *src;
+    if (dst == NULL || dst == src)
+        return;
+    dst->code = src->code;
+    memcpy(dst->message, src->message, sizeof dst->message);
+    dst->md_count = src->md_count;
+    dst->md_len = src->md_len;
+    dst->md_truncated = src->md_truncated;
+    memcpy(dst->md, src->md, src->md_len);
+}
+
+/*
+ * Trailer metadata layout in gl_status.md, one entry after the other:
+ *   entry = key NUL value-len value      ; value-len: uint32, host byte order (memcpy)
+ */
+static void status_set_metadata(gl_status *st, const Gridledger__CallStatus *cs)
+{
+    st->md_count = 0;
+    st->md_len = 0;
+    st->md_truncated = 0;
+    for (size_t i = 0; i < cs->n_metadata; i++) {
+        const Gridledger__MetadataEntry *e = cs->metadata[i];
+        const char *key = e->key != NULL ? e->key : "";
+        size_t klen = strlen(key);
+        size_t vlen = e->value.len;
+        size_t room = sizeof st->md - st->md_len;
+        if (vlen > UINT32_MAX || klen + 1 + sizeof(uint32_t) > room ||
+            vlen > room - (klen + 1 + sizeof(uint32_t))) {
+            st->md_truncated = 1;
+            break;
+        }
+        uint32_t v32 = (uint32_t)vlen;
+        unsigned char *p = st->md + st->md_len;
+        memcpy(p, key, klen + 1);
+        memcpy(p + klen + 1, &v32, sizeof v32);
+        if (vlen > 0)
+            memcpy(p + klen + 1 + sizeof v32, e->value.data, vlen);
+        st->md_len += klen + 1 + sizeof v32 + vlen;
+        st->md_count++;
+    }
+}
+
+size_t gl_status_metadata_count(const gl_status *st)
+{
+    return st != NULL ? st->md_count : 0;
+}
+
+int gl_status_metadata_at(const gl_status *st, size_t i, const char **key,
+                          const uint8_t **value, size_t *value_len)
+{
+    size_t off = 0;
+    if (st == NULL || i >= st->md_count)
+        return -1;
+    for (size_t k = 0;; k++) {
+        const unsigned char *p = st->md + off;
+        size_t klen = strlen((const char *)p);
+        uint32_t v32;
+        memcpy(&v32, p + klen + 1, sizeof v32);
+        if (k == i) {
+            if (key != NULL)
+                *key = (const char *)p;
+            if (value != NULL)
+                *value = p + klen + 1 + sizeof v32;
+            if (value_len != NULL)
+                *value_len = v32;
+            return 0;
+        }
+        off += klen + 1 + sizeof v32 + v32;
+    }
+}
+
+int gl_status_metadata_get(const gl_status *st, const char *key, const uint8_t **value,
+                           size_t *value_len)
+{
+    const char *k;
+    const uint8_t *v;
+    size_t vlen;
+    if (st == NULL || key == NULL)
+        return 0;
+    for (size_t i = 0; i < st->md_count; i++) {
+        if (gl_status_metadata_at(st, i, &k, &v, &vlen) == 0 && strcmp(k, key) == 0) {
+            if (value != NULL)
+                *value = v;
+            if (value_len != NULL)
+                *value_len = vlen;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -723,6 +813,7 @@ static void conn_drain_idle(gl_client *c)
             break;
         case GL_FRAME_HEADERS:
         case GL_FRAME_CANCEL:
+        case GL_FRAME_END:
             conn_break(c, GL_INTERNAL, "protocol error from %s: server sent a %s frame", c->peer,
                        gl_frame_type_name(f.header.type));
             break;
@@ -939,18 +1030,21 @@ int gl_stream_close_send(gl_stream *s, gl_status *status_out)
         set_status(status_out, GL_OK, "");
         return 0;
     }
-    if (s->pending_flags_off < 0) {
-        set_status(status_out, GL_FAILED_PRECONDITION,
-                   "stream %lu: last frame already written without END_STREAM (read before close_send)",
-                   (unsigned long)s->id);
-        return -1;
-    }
     if (expired(s->deadline)) {
         stream_expire(s);
         copy_status(status_out, &s->final);
         return -1;
     }
-    s->c->wbuf[s->pending_flags_off] |= GL_FLAG_END_STREAM;
+    if (s->pending_flags_off >= 0) {
+        /* The last HEADERS or MESSAGE is still buffered: END_STREAM rides on it. */
+        s->c->wbuf[s->pending_flags_off] |= GL_FLAG_END_STREAM;
+    } else if (wbuf_append(s->c, GL_FRAME_END, 0, s->id, NULL, NULL, 0) < 0) {
+        /* (else: everything was written already, a read came first: an END frame.) */
+        stream_send_cancel(s);
+        stream_finish(s, GL_RESOURCE_EXHAUSTED, "out of memory");
+        copy_status(status_out, &s->final);
+        return -1;
+    }
     if (stream_flush(s) != 0) {
         copy_status(status_out, &s->final);
         return -1;
@@ -1009,6 +1103,7 @@ int gl_stream_next(gl_stream *s, ProtobufCMessage **msg_out, gl_status *status_o
             continue;
         case GL_FRAME_HEADERS:
         case GL_FRAME_CANCEL:
+        case GL_FRAME_END:
             conn_break(c, GL_INTERNAL, "protocol error from %s: server sent a %s frame", c->peer,
                        gl_frame_type_name(f.header.type));
             stream_fail_conn(s);
@@ -1045,6 +1140,7 @@ int gl_stream_next(gl_stream *s, ProtobufCMessage **msg_out, gl_status *status_o
             break;
         }
         stream_finish(s, (int)cs->code, "%s", cs->message ? cs->message : "");
+        status_set_metadata(&s->final, cs);
         gridledger__call_status__free_unpacked(cs, NULL);
     }
 ended:

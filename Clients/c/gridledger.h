@@ -20,7 +20,11 @@
  * Errors: every call reports a gl_status. Codes are gRPC's (0 OK .. 16 UNAUTHENTICATED).
  * Local failures use the same codes: connection/TLS failures and GOAWAY are UNAVAILABLE,
  * an expired deadline is DEADLINE_EXCEEDED, a response above max_message_bytes is
- * RESOURCE_EXHAUSTED, a protocol violation by the server is INTERNAL.
+ * RESOURCE_EXHAUSTED, a protocol violation by the server is INTERNAL. A status that came
+ * from the server's TRAILERS also carries its trailer metadata (gl_status_metadata_get).
+ *
+ * Transactions: gl_signer signs TxPayloads (ECDSA P-256 over SHA-256, with OpenSSL) for
+ * the Ingest methods; gl_tx_id is the transaction id, SHA-256 of the payload bytes.
  */
 #ifndef GRIDLEDGER_H
 #define GRIDLEDGER_H
@@ -30,7 +34,9 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "gridledger/chain.pb-c.h"
 #include "gridledger/health.pb-c.h"
+#include "gridledger/ingest.pb-c.h"
 #include "gridledger/ops.pb-c.h"
 #include "gridledger/wire.pb-c.h"
 
@@ -60,15 +66,48 @@ typedef enum gl_code {
 } gl_code;
 
 #define GL_STATUS_MESSAGE_MAX 1024
+/* Room for trailer metadata: a TRAILERS frame is at most 16 KiB. */
+#define GL_STATUS_METADATA_MAX 16384
 
-/* Final status of a call. `message` is NUL-terminated, truncated to fit. */
+/*
+ * Final status of a call. `message` is NUL-terminated, truncated to fit. The md_* fields
+ * hold the trailer metadata (CallStatus.metadata) in a private layout: read them with the
+ * gl_status_metadata_* functions. Local failures have no metadata. A gl_status is a plain
+ * value (about 17 KiB): copy it with `=`, nothing to free.
+ */
 typedef struct gl_status {
     int code;
     char message[GL_STATUS_MESSAGE_MAX];
+    size_t md_count;
+    size_t md_len;
+    int md_truncated; /* 1 when entries were dropped for lack of room (never in practice) */
+    unsigned char md[GL_STATUS_METADATA_MAX];
 } gl_status;
 
 /* "OK", "CANCELLED", ... "UNAUTHENTICATED"; "UNKNOWN" for numbers outside 0..16. */
 const char *gl_status_code_name(int code);
+
+/* Number of trailer metadata entries in `st`. */
+size_t gl_status_metadata_count(const gl_status *st);
+
+/*
+ * Entry i (0 .. count-1) in the order the server sent them: *key (NUL-terminated) and
+ * *value / *value_len point into `st` and stay valid while `st` is unchanged. Returns 0,
+ * or -1 when i is out of range.
+ */
+int gl_status_metadata_at(const gl_status *st, size_t i, const char **key,
+                          const uint8_t **value, size_t *value_len);
+
+/*
+ * Looks up the first entry whose key equals `key` (keys are lower-case on the wire; the
+ * comparison is exact). Returns 1 with *value / *value_len (either may be NULL) pointing
+ * into `st`, or 0 when absent.
+ */
+int gl_status_metadata_get(const gl_status *st, const char *key, const uint8_t **value,
+                           size_t *value_len);
+
+/* Trailer key of ALREADY_EXISTS: the serialized gridledger.TxLocation of the original. */
+#define GL_MD_TX_LOCATION "gridledger-tx-location-bin"
 
 typedef struct gl_options {
     const char *host;        /* DNS name or IP literal to dial (required) */
@@ -122,11 +161,14 @@ int gl_unary(gl_client *c, const char *method, const ProtobufCMessage *req,
  * Client streaming:   open; send ... send; close_send; gl_stream_next once for the
  *                     response, again for the end; free.
  *
- * Frames are written lazily so that END_STREAM rides on the last HEADERS or MESSAGE frame
- * as the protocol requires: HEADERS goes out with the first send (or close_send), each
- * send writes the previous message. A bidirectional caller that reads (gl_stream_next)
- * before close_send flushes what it has sent so far; if nothing is sent afterwards,
- * close_send then fails with FAILED_PRECONDITION (protocol v1 has no bare END_STREAM).
+ * Bidirectional:      open; then send and next in any order; close_send when done
+ *                     sending; next until it returns 0.
+ *
+ * Frames are buffered and written together: by gl_stream_next (before it waits), by
+ * close_send, and by send once 64 KiB are pending. close_send sets END_STREAM on the last
+ * frame when it is still buffered (a unary call is HEADERS, MESSAGE|END_STREAM), and
+ * otherwise sends an END frame (type 7), so a bidirectional caller may read before it
+ * half-closes.
  */
 
 /*
@@ -142,7 +184,8 @@ gl_stream *gl_stream_open(gl_client *c, const char *method,
  * finished with that status). */
 int gl_stream_send(gl_stream *s, const ProtobufCMessage *msg, gl_status *status_out);
 
-/* Half-closes: sets END_STREAM on the last frame and writes it. Returns 0 or -1. */
+/* Half-closes: END_STREAM on the last buffered frame, or an END frame; writes what is
+ * buffered. A second call is a no-op. Returns 0 or -1 with status_out filled. */
 int gl_stream_close_send(gl_stream *s, gl_status *status_out);
 
 /*
@@ -186,6 +229,132 @@ int gl_health_watch_next(gl_stream *s, Gridledger__ServingStatus *out, gl_status
 /* "UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN" (the enum name without its
  * SERVING_STATUS_ prefix); "UNKNOWN" for values outside the enum. */
 const char *gl_serving_status_name(Gridledger__ServingStatus s);
+
+/* ---- Transactions: signing and ids (signer.c) ------------------------------------------ */
+
+#define GL_TX_ID_LEN 32
+#define GL_PARTY_FIELD_MAX 65 /* party names and districts: 1..64 of [A-Za-z0-9._-] */
+
+/* A party as named by its certificate subject (CN / OU / L); "" when absent. */
+typedef struct gl_party {
+    char name[GL_PARTY_FIELD_MAX];
+    char role[GL_PARTY_FIELD_MAX];
+    char district[GL_PARTY_FIELD_MAX];
+} gl_party;
+
+/*
+ * Reads CN, OU and L of a DER certificate. Fails (-1, reason in err) when the DER does not
+ * parse, or a field occurs more than once or is longer than 64 bytes. Does not verify the
+ * certificate. Returns 0.
+ */
+int gl_party_from_der(const uint8_t *der, size_t len, gl_party *out, char *err, size_t errlen);
+
+typedef struct gl_signer gl_signer;
+
+/*
+ * Loads a signer: the first certificate of cert_path (PEM) and its private key (PEM,
+ * unencrypted; an encrypted key fails rather than prompting). The key must be ECDSA P-256
+ * and match the certificate. Returns NULL with a reason in err on failure; free with
+ * gl_signer_free.
+ * Thread safety: after loading, a signer is read-only; gl_sign_transaction may run on
+ * several threads at once with the same signer (each call uses its own EVP_MD_CTX).
+ */
+gl_signer *gl_signer_load(const char *cert_path, const char *key_path, char *err, size_t errlen);
+void gl_signer_free(gl_signer *s);
+
+/* The signer's certificate subject: name (CN), role (OU), district (L, "" if none). */
+const gl_party *gl_signer_party(const gl_signer *s);
+
+/* Its certificate, DER (owned by the signer). */
+const uint8_t *gl_signer_certificate_der(const gl_signer *s, size_t *len);
+
+/*
+ * Signs a payload (Docs/wire-protocol.md, "Submitting"): out->payload = the packed
+ * payload, out->signature = ECDSA P-256 signature (DER) over SHA-256(payload)
+ * (EVP_DigestSign with EVP_sha256), out->signer_certificate = the certificate DER.
+ * `out` is initialised here; its three buffers are malloc'd: release them with
+ * gl_signed_transaction_clear (never protobuf_c_message_free_unpacked). If tx_id is not
+ * NULL it receives the transaction id. Returns 0, or -1 with err (out left empty).
+ */
+int gl_sign_transaction(const gl_signer *s, const Gridledger__TxPayload *payload,
+                        Gridledger__SignedTransaction *out, uint8_t tx_id[GL_TX_ID_LEN],
+                        char *err, size_t errlen);
+
+/* Frees the buffers gl_sign_transaction filled and re-initialises *tx. NULL is fine. */
+void gl_signed_transaction_clear(Gridledger__SignedTransaction *tx);
+
+/* Transaction id: SHA-256 of the payload bytes exactly as signed. Returns 0 or -1. */
+int gl_tx_id(const uint8_t *payload, size_t len, uint8_t out[GL_TX_ID_LEN]);
+
+/*
+ * Checks that tx->signature verifies over SHA-256(tx->payload) with the public key of
+ * tx->signer_certificate (ECDSA P-256). Does NOT check that the certificate chains to a
+ * CA or is in its validity period (the node does). Returns 0 when it verifies, -1 with a
+ * reason otherwise.
+ */
+int gl_verify_transaction(const Gridledger__SignedTransaction *tx, char *err, size_t errlen);
+
+/* ---- Chain services (chain.c) ------------------------------------------------------------
+ * Each unary wrapper returns the status code; on GL_OK *out is set (free it with the
+ * message's *__free_unpacked(*out, NULL)), otherwise *out is NULL.
+ */
+
+/* /gridledger.Query/GetChainInfo. */
+int gl_get_chain_info(gl_client *c, uint64_t timeout_ms, Gridledger__ChainInfo **out,
+                      gl_status *status_out);
+
+/*
+ * /gridledger.Ingest/SubmitReadings (collector, node) with a signed transaction. Answered
+ * once the block holding it is durable. ALREADY_EXISTS: the transaction id is already on
+ * the chain; gl_status_tx_location(status_out, ...) gives the original location.
+ * RESOURCE_EXHAUSTED: the node's queue is full (retry the same transaction later) or the
+ * batch is above its limit.
+ */
+int gl_submit_readings(gl_client *c, const Gridledger__SignedTransaction *tx,
+                       uint64_t timeout_ms, Gridledger__SubmitResponse **out,
+                       gl_status *status_out);
+
+/* /gridledger.Ingest/Submit (any submitting role); same contract as gl_submit_readings. */
+int gl_submit(gl_client *c, const Gridledger__SignedTransaction *tx, uint64_t timeout_ms,
+              Gridledger__SubmitResponse **out, gl_status *status_out);
+
+/* Decodes the GL_MD_TX_LOCATION trailer of `st`: 1 with *out set (free with
+ * gridledger__tx_location__free_unpacked), 0 when absent, -1 when it does not decode. */
+int gl_status_tx_location(const gl_status *st, Gridledger__TxLocation **out);
+
+/* /gridledger.Query/GetBlock: by hash when hash != NULL (hash_len bytes), else by height. */
+int gl_get_block(gl_client *c, uint64_t height, const uint8_t *hash, size_t hash_len,
+                 uint64_t timeout_ms, Gridledger__GetBlockResponse **out,
+                 gl_status *status_out);
+
+/* /gridledger.Query/GetTransaction. */
+int gl_get_transaction(gl_client *c, const uint8_t *tx_id, size_t tx_id_len,
+                       uint64_t timeout_ms, Gridledger__GetTransactionResponse **out,
+                       gl_status *status_out);
+
+/*
+ * /gridledger.Query/SubscribeBlocks from `from_height`: opens the server stream (request
+ * sent, send side closed); NULL on failure. The node sends every block from from_height,
+ * then each new durable block; a subscriber more than 256 blocks behind the head is cut
+ * off with RESOURCE_EXHAUSTED (subscribe again from the next height). Free with
+ * gl_stream_free.
+ */
+gl_stream *gl_subscribe_blocks(gl_client *c, uint64_t from_height, uint64_t timeout_ms,
+                               gl_status *status_out);
+
+/* 1 with the next block in *out (free with gridledger__get_block_response__free_unpacked),
+ * or 0 at the end with status_out filled. */
+int gl_subscribe_blocks_next(gl_stream *s, Gridledger__GetBlockResponse **out,
+                             gl_status *status_out);
+
+/*
+ * Checks a block against its hashes as the node computes them (header hash =
+ * SHA-256(serialized BlockHeader); tx_root = Merkle root of the tx ids with leaf
+ * H(0x00 || id), node H(0x01 || left || right), an odd node promoted, empty = H("")):
+ * r->hash is the header hash, tx_root matches the transactions, tx_count and the outcome
+ * count match. Returns 0, or -1 with the first mismatch in err.
+ */
+int gl_block_verify(const Gridledger__GetBlockResponse *r, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

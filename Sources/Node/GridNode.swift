@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Store
 import Synchronization
 import Wire
 
@@ -33,6 +34,9 @@ public final class GridNode: Service, Sendable {
     private let boundAddress = Mutex<SocketAddress?>(nil)
     private let dataDirLock = Mutex<DataDirectoryLock?>(nil)
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
+    private let ledgerBox = Mutex<Ledger?>(nil)
+    /// The chain this node serves.
+    public let chainID: String
 
     public init(configuration: NodeConfiguration, logger: Logger = Logger(label: "gridledger.node")) throws {
         self.configuration = configuration
@@ -45,6 +49,7 @@ public final class GridNode: Service, Sendable {
             throw ConfigurationError("\(configuration.tls.cert) is a \(tls.localIdentity.role.rawValue) certificate; a node needs role node")
         }
         nodeID = configuration.nodeID.isEmpty ? tls.localIdentity.name : configuration.nodeID
+        chainID = !configuration.chain.id.isEmpty ? configuration.chain.id : (tls.localIdentity.district ?? "main")
         var logger = logger
         logger[metadataKey: "node"] = "\(nodeID)"
         self.logger = logger
@@ -67,9 +72,23 @@ public final class GridNode: Service, Sendable {
         let lock = try DataDirectoryLock(directory: configuration.dataDir)
         dataDirLock.withLock { $0 = lock }
 
+        let ledger: Ledger
+        do {
+            let store = try ChainStore(directory: configuration.dataDir + "/chain", chainID: chainID)
+            let verifier = try SignerVerifier(caPath: configuration.tls.ca)
+            ledger = try Ledger(chainID: chainID, nodeID: nodeID, store: store, verifier: verifier, limits: configuration.chain.limits, logger: logger)
+        } catch {
+            dataDirLock.withLock { $0 = nil }
+            throw error
+        }
+        ledger.start()
+        ledgerBox.withLock { $0 = ledger }
+
         var router = RPCRouter()
         health.register(in: &router)
         OpsService(node: self).register(in: &router)
+        IngestService(ledger: ledger).register(in: &router)
+        QueryService(ledger: ledger).register(in: &router)
 
         var rpc = RPCServerConfiguration()
         rpc.limits.maxMessageBytes = configuration.rpc.maxMessageBytes
@@ -89,7 +108,7 @@ public final class GridNode: Service, Sendable {
         self.server.withLock { $0 = server }
         boundAddress.withLock { $0 = address }
         startedAt.withLock { $0 = (Date(), ContinuousClock.now) }
-        for service in ["", "gridledger.Health", "gridledger.Ops"] {
+        for service in Self.serviceNames {
             health.set(service, .serving)
         }
         logger.info("node serving", metadata: [
@@ -115,10 +134,17 @@ public final class GridNode: Service, Sendable {
             return
         }
         logger.info("node shutting down")
-        for service in ["", "gridledger.Health", "gridledger.Ops"] {
+        for service in Self.serviceNames {
             health.set(service, .notServing)
         }
-        await server.shutdownGracefully(afterGoAway: { health.finishWatchers() })
+        let ledger = ledgerBox.withLock { $0 }
+        await server.shutdownGracefully(afterGoAway: {
+            health.finishWatchers()
+            ledger?.feed.finishAll()
+        })
+        // Calls in flight are done; commit anything still queued, then close the store.
+        await ledger?.stop()
+        ledgerBox.withLock { $0 = nil }
         dataDirLock.withLock { $0 = nil }
         boundAddress.withLock { $0 = nil }
         logger.info("node stopped", metadata: ["calls_served": "\(server.stats.callsServed)"])
@@ -161,7 +187,41 @@ public final class GridNode: Service, Sendable {
         status.openConnections = UInt32(server?.openConnections ?? 0)
         status.callsServed = stats?.callsServed ?? 0
         status.callsFailed = stats?.callsFailed ?? 0
+        if let ledger = ledgerBox.withLock({ $0 }) {
+            status.chains = [ledger.status()]
+        }
         return status
+    }
+
+    static let serviceNames = ["", "gridledger.Health", "gridledger.Ops", "gridledger.Ingest", "gridledger.Query"]
+
+    // MARK: Embedding API
+
+    private func runningLedger() throws -> Ledger {
+        guard let ledger = ledgerBox.withLock({ $0 }) else { throw RPCError(.unavailable, "node is not running") }
+        return ledger
+    }
+
+    /// Submits a signed transaction as a client would (same checks); returns once its block
+    /// is durable. Throws `RPCError` with the statuses of `Ingest.Submit`.
+    public func submit(_ transaction: SignedTransaction) async throws -> SubmitResponse {
+        try await runningLedger().submit(transaction)
+    }
+
+    /// The block at `height` and its hash, nil above the head.
+    public func block(at height: UInt64) throws -> (block: Block, hash: [UInt8])? {
+        guard let block = try runningLedger().store.block(at: height), let header = block.header else { return nil }
+        return (block, ChainHashing.headerHash(header))
+    }
+
+    /// The current value of a world-state key with its version (height, transaction index).
+    public func state(_ key: String) throws -> (value: [UInt8], height: UInt64, txIndex: UInt32)? {
+        try runningLedger().store.state(key)
+    }
+
+    /// Height and hash of the newest durable block.
+    public func head() throws -> (height: UInt64, hash: [UInt8])? {
+        try runningLedger().store.head.map { ($0.height, $0.hash) }
     }
 
     static func describe(_ address: SocketAddress) -> String {

@@ -15,6 +15,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var dataDir = "./var/node"
     public var tls = TLS()
     public var rpc = RPC()
+    public var chain = Chain()
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
 
@@ -43,10 +44,33 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         public init() {}
     }
 
+    public struct Chain: Codable, Sendable, Equatable {
+        /// Chain id: a district id for a district chain. Empty = the node certificate's
+        /// district, or "main" when it has none.
+        public var id = ""
+        public var maxBlockTransactions = 1000
+        public var maxBlockBytes = 2 << 20
+        public var maxBlockDelayMs = 100
+        public var maxPendingTransactions = 20_000
+        public var maxBatchReadings = 10_000
+
+        public init() {}
+
+        var limits: LedgerLimits {
+            var l = LedgerLimits()
+            l.maxBlockTransactions = maxBlockTransactions
+            l.maxBlockBytes = maxBlockBytes
+            l.maxBlockDelay = .milliseconds(maxBlockDelayMs)
+            l.maxPendingTransactions = maxPendingTransactions
+            l.maxBatchReadings = maxBatchReadings
+            return l
+        }
+    }
+
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case nodeID = "node_id", listen, dataDir = "data_dir", tls, rpc, logLevel = "log_level"
+        case nodeID = "node_id", listen, dataDir = "data_dir", tls, rpc, chain, logLevel = "log_level"
     }
 
     /// Reads a YAML (or JSON, which is YAML) file. Unknown keys are errors, so a typo does
@@ -74,6 +98,16 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         }
         guard rpc.maxMessageBytes >= 1024, rpc.maxMessageBytes <= 64 << 20 else {
             throw ConfigurationError("rpc.max_message_bytes must be between 1 KiB and 64 MiB")
+        }
+        for (name, value) in [
+            ("chain.max_block_transactions", chain.maxBlockTransactions), ("chain.max_block_bytes", chain.maxBlockBytes),
+            ("chain.max_block_delay_ms", chain.maxBlockDelayMs), ("chain.max_pending_transactions", chain.maxPendingTransactions),
+            ("chain.max_batch_readings", chain.maxBatchReadings),
+        ] where value <= 0 {
+            throw ConfigurationError("\(name) must be positive")
+        }
+        if !chain.id.isEmpty, !TransactionValidator.isValidMeterID(chain.id) {
+            throw ConfigurationError("chain.id '\(chain.id)' must be [A-Za-z0-9._-]{1,64}")
         }
         guard rpc.maxConcurrentStreams >= 1 else { throw ConfigurationError("rpc.max_concurrent_streams must be at least 1") }
         for (name, value) in [
@@ -124,6 +158,20 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
           # Event loop threads; 0 = one per core.
           threads: 0
 
+        chain:
+          # Chain id (a district id for a district chain); empty = the node certificate's
+          # district, or "main" when it names none.
+          id: ""
+          # A block closes at this many transactions, bytes, or milliseconds after its first
+          # transaction, whichever comes first.
+          max_block_transactions: 1000
+          max_block_bytes: 2097152
+          max_block_delay_ms: 100
+          # Transactions accepted but not yet durable; beyond this, RESOURCE_EXHAUSTED.
+          max_pending_transactions: 20000
+          # Readings in one batch; larger batches get RESOURCE_EXHAUSTED.
+          max_batch_readings: 10000
+
         """
 }
 
@@ -136,8 +184,9 @@ extension NodeConfiguration {
         dataDir = try c.decodeIfPresent(String.self, forKey: .dataDir) ?? d.dataDir
         tls = try c.decodeIfPresent(TLS.self, forKey: .tls) ?? d.tls
         rpc = try c.decodeIfPresent(RPC.self, forKey: .rpc) ?? d.rpc
+        chain = try c.decodeIfPresent(Chain.self, forKey: .chain) ?? d.chain
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
-        try rejectUnknownKeys(decoder, known: ["node_id", "listen", "data_dir", "tls", "rpc", "log_level"], section: "")
+        try rejectUnknownKeys(decoder, known: ["node_id", "listen", "data_dir", "tls", "rpc", "chain", "log_level"], section: "")
     }
 }
 
@@ -178,6 +227,28 @@ extension NodeConfiguration.RPC {
             "max_message_bytes", "max_concurrent_streams", "keepalive_interval_ms", "keepalive_timeout_ms",
             "idle_timeout_ms", "shutdown_grace_ms", "threads",
         ], section: "rpc.")
+    }
+}
+
+extension NodeConfiguration.Chain {
+    enum CodingKeys: String, CodingKey {
+        case id, maxBlockTransactions = "max_block_transactions", maxBlockBytes = "max_block_bytes"
+        case maxBlockDelayMs = "max_block_delay_ms", maxPendingTransactions = "max_pending_transactions"
+        case maxBatchReadings = "max_batch_readings"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Self()
+        id = try c.decodeIfPresent(String.self, forKey: .id) ?? d.id
+        maxBlockTransactions = try c.decodeIfPresent(Int.self, forKey: .maxBlockTransactions) ?? d.maxBlockTransactions
+        maxBlockBytes = try c.decodeIfPresent(Int.self, forKey: .maxBlockBytes) ?? d.maxBlockBytes
+        maxBlockDelayMs = try c.decodeIfPresent(Int.self, forKey: .maxBlockDelayMs) ?? d.maxBlockDelayMs
+        maxPendingTransactions = try c.decodeIfPresent(Int.self, forKey: .maxPendingTransactions) ?? d.maxPendingTransactions
+        maxBatchReadings = try c.decodeIfPresent(Int.self, forKey: .maxBatchReadings) ?? d.maxBatchReadings
+        try rejectUnknownKeys(decoder, known: [
+            "id", "max_block_transactions", "max_block_bytes", "max_block_delay_ms", "max_pending_transactions", "max_batch_readings",
+        ], section: "chain.")
     }
 }
 

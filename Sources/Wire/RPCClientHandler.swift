@@ -139,7 +139,7 @@ public final class RPCClientHandler: ChannelDuplexHandler {
                 let status = (try? CallStatus(serializedBytes: Array(frame.body.readableBytesView)))
                     ?? CallStatus(code: StatusCode.internal.rawValue, message: "malformed TRAILERS", metadata: [])
                 if status.code != 0 {
-                    call.fail(RPCError(StatusCode(rawValue: status.code), status.message))
+                    call.fail(RPCError(StatusCode(rawValue: status.code), status.message, metadata: status.metadata))
                 } else if let continuation = call.continuation {
                     continuation.finish()
                 } else if let response = call.response {

@@ -510,7 +510,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     }
 
     private func writeTrailers(_ streamID: UInt32, _ error: RPCError?) {
-        let status = CallStatus(code: error?.code.rawValue ?? 0, message: error?.message ?? "", metadata: [])
+        let status = CallStatus(code: error?.code.rawValue ?? 0, message: error?.message ?? "", metadata: error?.metadata ?? [])
         write(Frame(type: .trailers, streamID: streamID, body: ByteBuffer(bytes: status.serializedBytes())))
     }
 

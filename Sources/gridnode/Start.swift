@@ -40,6 +40,18 @@ struct Start: AsyncParsableCommand {
     var threads: Int?
     @Option(help: "trace | debug | info | notice | warning | error | critical")
     var logLevel: String?
+    @Option(help: "Chain id (district id); default: the node certificate's district, or main.")
+    var chainId: String?
+    @Option(help: "Block closes at this many transactions.")
+    var maxBlockTransactions: Int?
+    @Option(help: "Block closes at this many bytes.")
+    var maxBlockBytes: Int?
+    @Option(help: "Block closes this many ms after its first transaction.")
+    var maxBlockDelayMs: Int?
+    @Option(help: "Pending transactions before RESOURCE_EXHAUSTED.")
+    var maxPendingTransactions: Int?
+    @Option(help: "Readings per batch.")
+    var maxBatchReadings: Int?
 
     func resolvedConfiguration() throws -> NodeConfiguration {
         var c = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
@@ -58,6 +70,12 @@ struct Start: AsyncParsableCommand {
         if let shutdownGraceMs { c.rpc.shutdownGraceMs = shutdownGraceMs }
         if let threads { c.rpc.threads = threads }
         if let logLevel { c.logLevel = logLevel }
+        if let chainId { c.chain.id = chainId }
+        if let maxBlockTransactions { c.chain.maxBlockTransactions = maxBlockTransactions }
+        if let maxBlockBytes { c.chain.maxBlockBytes = maxBlockBytes }
+        if let maxBlockDelayMs { c.chain.maxBlockDelayMs = maxBlockDelayMs }
+        if let maxPendingTransactions { c.chain.maxPendingTransactions = maxPendingTransactions }
+        if let maxBatchReadings { c.chain.maxBatchReadings = maxBatchReadings }
         return c
     }
 

@@ -221,12 +221,14 @@ static void test_oversized_control_frames(void)
 }
 
 /* Rule: connection errors: unknown type, stream frame on stream 0, PING body not 8 bytes,
- * CANCEL with a body; PING/GOAWAY carry stream id 0. */
+ * CANCEL or END with a body, END on stream 0; PING/GOAWAY carry stream id 0. */
 static void test_invalid_headers(void)
 {
     static const gl_frame_header bad[] = {
         {0, 0, 0, 1},
-        {0, 7, 0, 1},
+        {0, 8, 0, 1},
+        {0, GL_FRAME_END, 0, 0},
+        {3, GL_FRAME_END, 0, 5},
         {5, GL_FRAME_MESSAGE, 0, 0},
         {2, GL_FRAME_TRAILERS, 0, 0},
         {7, GL_FRAME_PING, 0, 0},
@@ -245,6 +247,14 @@ static void test_invalid_headers(void)
     gl_frame_header cancel = {0, GL_FRAME_CANCEL, 0, 7};
     CHECK(gl_frame_header_check(&ping, GL_DEFAULT_MAX_MESSAGE_BYTES, NULL, 0) == GL_FRAME_OK);
     CHECK(gl_frame_header_check(&cancel, GL_DEFAULT_MAX_MESSAGE_BYTES, NULL, 0) == GL_FRAME_OK);
+    /* Frames: type 7 END, client -> server, stream != 0, empty body. */
+    gl_frame_header end = {0, GL_FRAME_END, 0, 9};
+    CHECK(gl_frame_header_check(&end, GL_DEFAULT_MAX_MESSAGE_BYTES, NULL, 0) == GL_FRAME_OK);
+    CHECK(strcmp(gl_frame_type_name(GL_FRAME_END), "END") == 0);
+    uint8_t b[GL_FRAME_HEADER_LEN];
+    static const uint8_t want[GL_FRAME_HEADER_LEN] = {0, 0, 0, 0, 7, 0, 0, 0, 0, 9};
+    CHECK(gl_frame_encode(GL_FRAME_END, 0, 9, NULL, 0, b) == GL_FRAME_HEADER_LEN);
+    CHECK(memcmp(b, want, sizeof want) == 0);
 }
 
 /* A stream cut inside a header or a body yields no frame and leaves the parser off a

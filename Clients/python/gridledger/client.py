@@ -27,12 +27,12 @@ import ssl
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, \
-    Tuple, Type, TypeVar, Union
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, \
+    Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from google.protobuf.message import DecodeError, Message
 
-from . import health_pb2, ops_pb2, wire_pb2
+from . import chain_pb2, health_pb2, ingest_pb2, ops_pb2, wire_pb2
 from .frames import (
     DEFAULT_MAX_MESSAGE_BYTES,
     FLAG_ACK,
@@ -47,7 +47,9 @@ from .frames import (
 )
 from .status import RpcError, StatusCode
 
-__all__ = ["Client", "ResponseStream", "ALPN_PROTOCOL", "Metadata"]
+from .signing import Signer, readings_payload
+
+__all__ = ["Client", "ResponseStream", "BidiStream", "ALPN_PROTOCOL", "Metadata"]
 
 ALPN_PROTOCOL = "gridledger/1"
 SERVER_ROLE = "node"
@@ -630,6 +632,72 @@ class ResponseStream(Iterator[_M]):
             pass
 
 
+class BidiStream(ResponseStream):
+    """Iterator over the responses of a bidirectional call.
+
+    A background thread (``gridledger-send``) takes requests from the iterable as it
+    yields them and sends them, then half-closes the call with END when it is exhausted;
+    the caller iterates the responses meanwhile.  ``window`` (optional) bounds the
+    requests sent but not yet answered by a response the caller has taken (useful when
+    every request gets one response).  If the iterable raises, or the call's deadline
+    passes while sending, the call is cancelled and the exception is raised by the
+    iterator.  ``close()`` cancels the call and stops sending.
+    """
+
+    def __init__(self, call: _Call, requests: Iterable[Message], response_cls: Type[Message],
+                 transform: Optional[Callable[[Message], Any]] = None,
+                 window: Optional[int] = None) -> None:
+        super().__init__(call, response_cls, transform)
+        if window is not None and window < 1:
+            raise ValueError("window must be at least 1")
+        self._send_error: Optional[BaseException] = None
+        self._credit = threading.Semaphore(window) if window else None
+        self._sender = threading.Thread(target=self._pump, args=(requests,),
+                                        name="gridledger-send", daemon=True)
+        self._sender.start()
+
+    def _stopped(self) -> bool:
+        return self._finished or self._call.done or self._call.server_ended
+
+    def _pump(self, requests: Iterable[Message]) -> None:
+        try:
+            for request in requests:
+                if self._credit is not None:
+                    while not self._credit.acquire(timeout=0.1):
+                        if self._stopped():
+                            return
+                if self._stopped():
+                    return
+                if not self._call.send(request, end_stream=False):
+                    return  # the node ended the call: the reader sees its status
+            if not self._stopped():
+                self._call.end()
+        except BaseException as exc:  # report it to the reader, then stop the call
+            if self._finished:
+                return  # the caller closed the stream
+            self._send_error = exc
+            self._call.cancel()
+            self._call._stream.events.put(("error", exc))
+
+    def __next__(self):
+        try:
+            response = super().__next__()
+        except StopIteration:
+            if self._send_error is not None:
+                raise self._send_error
+            raise
+        if self._credit is not None:
+            self._credit.release()
+        return response
+
+    def close(self) -> None:
+        super().close()
+        if self._credit is not None:
+            self._credit.release()
+
+    cancel = close
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -672,6 +740,7 @@ class Client:
             tls.close()
             raise
         self.peer_certificate: dict = tls.getpeercert()
+        self._chain_id: Optional[str] = None
         self._conn = _Connection(tls, max_message_bytes)
         # Garbage collection closes without waiting for the I/O thread.
         self._finalizer = weakref.finalize(self, self._conn.close, 0)
@@ -772,6 +841,14 @@ class Client:
             call.cancel()
             raise
 
+    def bidi_stream(self, method: str, requests: Iterable[Message], response_cls: Type[_M],
+                    timeout: Any = None, metadata: Optional[Metadata] = None,
+                    window: Optional[int] = None) -> BidiStream:
+        """Many requests, many responses: ``requests`` is sent from a background thread
+        while the returned :class:`BidiStream` yields the responses."""
+        call = self._call(method, timeout, None, metadata, end_stream=False)
+        return BidiStream(call, requests, response_cls, window=window)
+
     @staticmethod
     def _single_response(call: _Call, response_cls: Type[_M]) -> _M:
         body = call.recv()
@@ -812,6 +889,188 @@ class Client:
             raise
         return ResponseStream(call, health_pb2.HealthCheckResponse,
                               lambda r: serving_status_name(r.status))
+
+
+    # ---- chain services (Docs/wire-protocol.md, "Chain services")
+
+    def chain_info(self, timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+                   ) -> ingest_pb2.ChainInfo:
+        """``/gridledger.Query/GetChainInfo``: chain id, head height and hash, hash suite."""
+        info = self.unary("/gridledger.Query/GetChainInfo", ingest_pb2.GetChainInfoRequest(),
+                          ingest_pb2.ChainInfo, timeout=timeout, metadata=metadata)
+        if info.chain_id:
+            self._chain_id = info.chain_id
+        return info
+
+    def chain_id(self, timeout: Any = _DEFAULT) -> str:
+        """The node's chain id (asked once with GetChainInfo, then remembered)."""
+        return self._chain_id or self.chain_info(timeout=timeout).chain_id
+
+    def submit(self, signed: Union[chain_pb2.SignedTransaction, ingest_pb2.SubmitRequest],
+               timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+               ) -> ingest_pb2.SubmitResponse:
+        """``/gridledger.Ingest/Submit``: any signed transaction.  Answers once the block
+        holding it is durable.  A transaction already on the chain raises
+        ``RpcError(ALREADY_EXISTS)`` whose ``.location`` is the original ``TxLocation``."""
+        return self.unary("/gridledger.Ingest/Submit", _submit_request(signed),
+                          ingest_pb2.SubmitResponse, timeout=timeout, metadata=metadata)
+
+    def submit_signed_readings(self, signed: Union[chain_pb2.SignedTransaction,
+                                                   ingest_pb2.SubmitRequest],
+                               timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+                               ) -> ingest_pb2.SubmitResponse:
+        """``/gridledger.Ingest/SubmitReadings`` with a transaction signed beforehand
+        (resubmitting the same one is safe: ALREADY_EXISTS gives its location)."""
+        return self.unary("/gridledger.Ingest/SubmitReadings", _submit_request(signed),
+                          ingest_pb2.SubmitResponse, timeout=timeout, metadata=metadata)
+
+    def sign_readings(self, signer: Signer, readings: Iterable[chain_pb2.Reading],
+                      batch_id: Optional[str] = None, chain_id: Optional[str] = None,
+                      district: Optional[str] = None) -> chain_pb2.SignedTransaction:
+        """A signed ``TxPayload`` with a ``ReadingBatch`` for ``signer.district`` (or
+        ``district``), created now, with a random nonce; ``chain_id`` defaults to the
+        node's (:meth:`chain_id`), ``batch_id`` to a random UUID."""
+        if district is None:
+            district = signer.district
+            if not district:
+                raise ValueError(f"the signer certificate ({signer.name}) names no district "
+                                 "(subject L): pass district=")
+        payload = readings_payload(chain_id or self.chain_id(), district, readings,
+                                   batch_id=batch_id)
+        return signer.sign(payload)
+
+    def submit_readings(self, signer: Signer, readings: Iterable[chain_pb2.Reading],
+                        batch_id: Optional[str] = None, chain_id: Optional[str] = None,
+                        timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+                        ) -> ingest_pb2.SubmitResponse:
+        """Sign a batch of readings (see :meth:`sign_readings`) and submit it with
+        ``/gridledger.Ingest/SubmitReadings``.  Returns the ``SubmitResponse`` (location,
+        outcome with readings_accepted / readings_duplicate).  ALREADY_EXISTS raises
+        ``RpcError`` with ``.location``; other refusals raise ``RpcError`` too."""
+        signed = self.sign_readings(signer, readings, batch_id=batch_id, chain_id=chain_id)
+        return self.submit_signed_readings(signed, timeout=timeout, metadata=metadata)
+
+    def stream_readings(self, signer: Signer,
+                        batches: Iterable[Union[Iterable[chain_pb2.Reading],
+                                                chain_pb2.ReadingBatch,
+                                                chain_pb2.SignedTransaction]],
+                        chain_id: Optional[str] = None, timeout: Any = None,
+                        metadata: Optional[Metadata] = None, window: Optional[int] = 64
+                        ) -> BidiStream:
+        """``/gridledger.Ingest/StreamReadings``: yields one ``StreamAck`` per batch, in
+        order (``ack.code`` 0 = committed, ``ack.response`` the SubmitResponse; a failed
+        batch does not end the stream).  Each batch is an iterable of ``Reading`` (signed
+        for ``signer.district`` with a random batch id), a ``ReadingBatch`` (its district
+        and batch id are kept; an empty district means the signer's) or a
+        ``SignedTransaction`` sent as it is.  Batches are signed and sent lazily, at most
+        ``window`` ahead of the acks taken.  Close the stream to cancel the call."""
+        chain = chain_id or self.chain_id()
+
+        def requests():
+            for batch in batches:
+                if isinstance(batch, chain_pb2.SignedTransaction):
+                    signed = batch
+                elif isinstance(batch, chain_pb2.ReadingBatch):
+                    signed = self.sign_readings(
+                        signer, batch.readings, batch_id=batch.batch_id or None,
+                        chain_id=chain, district=batch.district or None)
+                else:
+                    signed = self.sign_readings(signer, batch, chain_id=chain)
+                yield ingest_pb2.SubmitRequest(transaction=signed)
+
+        return self.bidi_stream("/gridledger.Ingest/StreamReadings", requests(),
+                                ingest_pb2.StreamAck, timeout=timeout, metadata=metadata,
+                                window=window)
+
+    def get_block(self, height: Optional[int] = None, hash: Union[bytes, str, None] = None,
+                  timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+                  ) -> ingest_pb2.GetBlockResponse:
+        """``/gridledger.Query/GetBlock`` by ``height`` or by ``hash`` (bytes or hex),
+        exactly one.  An unknown block raises ``RpcError(NOT_FOUND)``."""
+        if (height is None) == (hash is None):
+            raise ValueError("give exactly one of height= and hash=")
+        if height is not None:
+            if height < 0:
+                raise ValueError("height must not be negative")
+            request = ingest_pb2.GetBlockRequest(height=height, by_height=True)
+        else:
+            request = ingest_pb2.GetBlockRequest(hash=_as_bytes(hash, "hash"))
+        return self.unary("/gridledger.Query/GetBlock", request, ingest_pb2.GetBlockResponse,
+                          timeout=timeout, metadata=metadata)
+
+    def get_transaction(self, tx_id: Union[bytes, str], timeout: Any = _DEFAULT,
+                        metadata: Optional[Metadata] = None
+                        ) -> ingest_pb2.GetTransactionResponse:
+        """``/gridledger.Query/GetTransaction`` by id (bytes or hex): the transaction, its
+        location and outcome."""
+        return self.unary("/gridledger.Query/GetTransaction",
+                          ingest_pb2.GetTransactionRequest(tx_id=_as_bytes(tx_id, "tx_id")),
+                          ingest_pb2.GetTransactionResponse, timeout=timeout,
+                          metadata=metadata)
+
+    def get_state(self, key: str, timeout: Any = _DEFAULT,
+                  metadata: Optional[Metadata] = None) -> ingest_pb2.GetStateResponse:
+        """``/gridledger.Query/GetState``: ``found``, ``value`` and ``version``."""
+        return self.unary("/gridledger.Query/GetState", ingest_pb2.GetStateRequest(key=key),
+                          ingest_pb2.GetStateResponse, timeout=timeout, metadata=metadata)
+
+    def get_history(self, key: str, limit: int = 100, timeout: Any = _DEFAULT,
+                    metadata: Optional[Metadata] = None) -> ingest_pb2.GetHistoryResponse:
+        """``/gridledger.Query/GetHistory``: at most ``limit`` versions, newest first."""
+        return self.unary("/gridledger.Query/GetHistory",
+                          ingest_pb2.GetHistoryRequest(key=key, limit=limit),
+                          ingest_pb2.GetHistoryResponse, timeout=timeout, metadata=metadata)
+
+    def list_blocks(self, from_height: int = 0, to_height: int = 0, page_size: int = 100,
+                    timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+                    ) -> Iterator[ingest_pb2.BlockSummary]:
+        """``/gridledger.Query/ListBlocks`` over ``[from_height, to_height)`` (``to_height``
+        0 = up to the head): a generator of ``BlockSummary`` that asks for page after
+        page, following ``next_height`` until it is 0.  ``timeout`` applies per page."""
+        height = from_height
+        while True:
+            page = self.unary("/gridledger.Query/ListBlocks",
+                              ingest_pb2.ListBlocksRequest(from_height=height,
+                                                           to_height=to_height,
+                                                           page_size=page_size),
+                              ingest_pb2.ListBlocksResponse, timeout=timeout,
+                              metadata=metadata)
+            yield from page.blocks
+            if page.next_height == 0:
+                return
+            if page.next_height <= height:
+                raise RpcError(StatusCode.INTERNAL,
+                               f"ListBlocks from {height} answered next_height "
+                               f"{page.next_height}: no progress")
+            height = page.next_height
+
+    def subscribe_blocks(self, from_height: int = 0, timeout: Any = None,
+                         metadata: Optional[Metadata] = None) -> ResponseStream:
+        """``/gridledger.Query/SubscribeBlocks``: an iterator of ``GetBlockResponse``, every
+        block from ``from_height`` and then each new one as it becomes durable.  Close it
+        to stop.  A subscriber more than 256 blocks behind is cut off with
+        RESOURCE_EXHAUSTED: subscribe again from the last height seen + 1."""
+        return self.server_stream("/gridledger.Query/SubscribeBlocks",
+                                  ingest_pb2.SubscribeBlocksRequest(from_height=from_height),
+                                  ingest_pb2.GetBlockResponse, timeout=timeout,
+                                  metadata=metadata)
+
+
+def _submit_request(signed) -> ingest_pb2.SubmitRequest:
+    if isinstance(signed, ingest_pb2.SubmitRequest):
+        return signed
+    if isinstance(signed, chain_pb2.SignedTransaction):
+        return ingest_pb2.SubmitRequest(transaction=signed)
+    raise TypeError(f"expected a SignedTransaction, got {type(signed).__name__}")
+
+
+def _as_bytes(value: Union[bytes, str], what: str) -> bytes:
+    if isinstance(value, str):
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            raise ValueError(f"{what} {value!r} is not hex") from None
+    return bytes(value)
 
 
 def serving_status_name(value: int) -> str:

@@ -15,7 +15,9 @@ from gridledger.frames import FLAG_ACK, FLAG_END_STREAM, FrameDecoder, FrameType
 
 
 class FakeNode:
-    def __init__(self, ca_path: str, cert: str, key: str, alpn: Optional[str] = "gridledger/1"):
+    def __init__(self, ca_path: str, cert: str, key: str, alpn: Optional[str] = "gridledger/1",
+                 chain=None):
+        self.chain = chain  # a fakechain.FakeChain serving Ingest/Query, or None
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.verify_mode = ssl.CERT_REQUIRED
@@ -125,6 +127,15 @@ class Conn:
                 self.handle(f.stream_id)
             return
         if f.type == FrameType.MESSAGE:
+            chain = self.node.chain
+            if chain is not None and self.methods.get(f.stream_id) == \
+                    "/gridledger.Ingest/StreamReadings":
+                sequence = len(self.requests[f.stream_id])
+                self.requests[f.stream_id].append(b"")
+                chain.stream_message(self, f.stream_id, sequence, f.body)
+                if f.flags & FLAG_END_STREAM:
+                    self.handle(f.stream_id)
+                return
             self.requests[f.stream_id].append(f.body)
             node.record("first_message", f.stream_id, f.body)
             if f.flags & FLAG_END_STREAM:
@@ -136,6 +147,8 @@ class Conn:
             return
         if f.type == FrameType.CANCEL:
             node.record("cancel", f.stream_id, self.methods.get(f.stream_id))
+            if node.chain is not None and node.chain.cancel(self, f.stream_id):
+                return
             if f.stream_id in self.open_watch:
                 self.open_watch.discard(f.stream_id)
                 self.trailers(f.stream_id, 1, "cancelled")
@@ -145,7 +158,9 @@ class Conn:
         method = self.methods[sid]
         reqs = self.requests[sid]
         Req, Resp = health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse
-        if method == "/gridledger.Health/Check":
+        if self.node.chain is not None and self.node.chain.handles(method):
+            self.node.chain.handle(self, sid, method, reqs)
+        elif method == "/gridledger.Health/Check":
             req = Req.FromString(reqs[0])
             if req.service == "":
                 self.message(sid, Resp(status=1))

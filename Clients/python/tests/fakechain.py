@@ -1,0 +1,260 @@
+"""A toy in-memory chain behind the fake node (tests/fakenode.py): the Ingest and Query
+services of Docs/wire-protocol.md with one transaction per block.
+
+It follows the documented statuses (signature and CA checks, roles, districts, the batch
+limit, ALREADY_EXISTS with the location trailer) closely enough to exercise the client;
+block hashing and state keys are its own (state key: ``reading/<meter>/<timestamp_ms>``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Dict, List, Optional, Tuple
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from google.protobuf.message import DecodeError
+
+from gridledger import chain_pb2, ingest_pb2
+from gridledger.status import TX_LOCATION_METADATA_KEY
+
+SUBMIT_ROLES = {"collector", "marketing", "bank", "finance", "device", "admin", "node"}
+READING_ROLES = {"collector", "node"}
+
+
+class Refused(Exception):
+    def __init__(self, code: int, message: str, metadata=()) -> None:
+        super().__init__(code, message)
+        self.code, self.message, self.metadata = code, message, list(metadata)
+
+
+def _attr(cert: x509.Certificate, oid) -> str:
+    values = cert.subject.get_attributes_for_oid(oid)
+    return values[0].value if values else ""
+
+
+class FakeChain:
+    def __init__(self, ca_path: str, chain_id: str = "d1", district: str = "d1",
+                 batch_limit: int = 10_000) -> None:
+        with open(ca_path, "rb") as f:
+            self.ca = x509.load_pem_x509_certificate(f.read())
+        self.chain_id = chain_id
+        self.district = district
+        self.batch_limit = batch_limit
+        self.lock = threading.Lock()
+        self.blocks: List[Tuple[chain_pb2.Block, bytes]] = []
+        self.txs: Dict[bytes, Tuple[chain_pb2.SignedTransaction, chain_pb2.TxLocation,
+                                    chain_pb2.TxOutcome]] = {}
+        self.state: Dict[str, List[ingest_pb2.HistoryEntry]] = {}
+        self.subscribers: Dict[Tuple[int, int], Tuple[object, int]] = {}
+        self.exhaust_next = 0          # answer this many submissions RESOURCE_EXHAUSTED
+        self.submissions: List[str] = []  # method of every submission seen
+        self.list_page_cap = 3         # ListBlocks pages hold at most this many
+        self._append(chain_pb2.Block(header=chain_pb2.BlockHeader(
+            chain_id=chain_id, height=0, timestamp_ms=1, hash_suite="sha256")))
+
+    # ---- chain
+
+    def _append(self, block: chain_pb2.Block) -> Tuple[chain_pb2.Block, bytes]:
+        if self.blocks:
+            block.header.previous_hash = self.blocks[-1][1]
+        block.header.height = len(self.blocks)
+        block.header.tx_count = len(block.transactions)
+        block_hash = hashlib.sha256(block.header.SerializeToString()).digest()
+        self.blocks.append((block, block_hash))
+        return block, block_hash
+
+    def _verify(self, signed: chain_pb2.SignedTransaction) -> x509.Certificate:
+        try:
+            cert = x509.load_der_x509_certificate(signed.signer_certificate)
+        except ValueError as exc:
+            raise Refused(16, f"malformed signer certificate: {exc}")
+        try:
+            self.ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
+                                        ec.ECDSA(cert.signature_hash_algorithm))
+        except InvalidSignature:
+            raise Refused(16, "untrusted signer certificate: not issued by the CA")
+        try:
+            cert.public_key().verify(signed.signature, signed.payload, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise Refused(16, "signature does not verify with the signer certificate")
+        return cert
+
+    def submit(self, method: str, request_body: bytes) -> ingest_pb2.SubmitResponse:
+        self.submissions.append(method)
+        try:
+            signed = ingest_pb2.SubmitRequest.FromString(request_body).transaction
+        except DecodeError:
+            raise Refused(3, "request does not decode")
+        with self.lock:
+            if self.exhaust_next > 0:
+                self.exhaust_next -= 1
+                raise Refused(8, "ingestion queue is full")
+            txid = hashlib.sha256(signed.payload).digest()
+            if txid in self.txs:
+                loc = self.txs[txid][1]
+                raise Refused(6, f"transaction already on the chain at height={loc.height} "
+                                 f"index={loc.index}",
+                              [(TX_LOCATION_METADATA_KEY, loc.SerializeToString())])
+        try:
+            payload = chain_pb2.TxPayload.FromString(signed.payload)
+        except DecodeError:
+            raise Refused(3, "payload does not decode")
+        cert = self._verify(signed)
+        role = _attr(cert, NameOID.ORGANIZATIONAL_UNIT_NAME)
+        if payload.WhichOneof("body") is None:
+            raise Refused(3, "payload has no body")
+        if payload.chain_id != self.chain_id:
+            raise Refused(3, f"payload names chain {payload.chain_id!r}")
+        batch = payload.readings
+        if role not in READING_ROLES:
+            raise Refused(7, f"role {role} may not submit readings")
+        if role == "collector" and (batch.district != _attr(cert, NameOID.LOCALITY_NAME) or
+                                    batch.district != self.district):
+            raise Refused(7, f"collector of {_attr(cert, NameOID.LOCALITY_NAME)!r} submits "
+                             f"for district {batch.district!r}")
+        if len(batch.readings) > self.batch_limit:
+            raise Refused(8, f"batch of {len(batch.readings)} readings exceeds "
+                             f"{self.batch_limit}")
+        for r in batch.readings:
+            if not r.meter_id or len(r.voltage_dv) > 3 or len(r.current_ma) > 3:
+                raise Refused(3, "invalid reading")
+        with self.lock:
+            if txid in self.txs:  # raced with an identical submission
+                loc = self.txs[txid][1]
+                raise Refused(6, f"height={loc.height} index={loc.index}",
+                              [(TX_LOCATION_METADATA_KEY, loc.SerializeToString())])
+            height = len(self.blocks)
+            outcome = chain_pb2.TxOutcome(code=0)
+            for r in batch.readings:
+                key = f"reading/{r.meter_id}/{r.timestamp_ms}"
+                if key in self.state:
+                    outcome.readings_duplicate += 1
+                else:
+                    outcome.readings_accepted += 1
+                    self.state[key] = [ingest_pb2.HistoryEntry(
+                        version=ingest_pb2.StateVersion(height=height, tx_index=0),
+                        value=r.SerializeToString())]
+            block, block_hash = self._append(chain_pb2.Block(
+                header=chain_pb2.BlockHeader(chain_id=self.chain_id, timestamp_ms=height + 1,
+                                             hash_suite="sha256", proposer="fake"),
+                transactions=[signed], outcomes=[outcome]))
+            loc = chain_pb2.TxLocation(height=height, index=0, tx_id=txid,
+                                       block_hash=block_hash)
+            self.txs[txid] = (signed, loc, outcome)
+            subscribers = list(self.subscribers.values())
+        for conn, sid in subscribers:
+            try:
+                conn.message(sid, ingest_pb2.GetBlockResponse(block=block, hash=block_hash))
+            except OSError:
+                pass
+        return ingest_pb2.SubmitResponse(location=loc, outcome=outcome)
+
+    # ---- RPC glue (called by fakenode.Conn)
+
+    def handles(self, method: str) -> bool:
+        return method.startswith(("/gridledger.Ingest/", "/gridledger.Query/"))
+
+    def _caller_role(self, conn) -> str:
+        subject = dict(x[0] for x in conn.sock.getpeercert()["subject"])
+        return subject.get("organizationalUnitName", "")
+
+    def handle(self, conn, sid: int, method: str, requests: List[bytes]) -> None:
+        role = self._caller_role(conn)
+        if method.startswith("/gridledger.Ingest/"):
+            allowed = SUBMIT_ROLES if method.endswith("/Submit") else READING_ROLES
+            if role not in allowed:
+                return conn.trailers(sid, 7, f"role {role} may not call {method}")
+        if method == "/gridledger.Ingest/StreamReadings":
+            return conn.trailers(sid, 0)  # the messages were answered one by one
+        if len(requests) != 1:
+            return conn.trailers(sid, 3, "expected exactly one request")
+        body = requests[0]
+        try:
+            if method in ("/gridledger.Ingest/Submit", "/gridledger.Ingest/SubmitReadings"):
+                conn.message(sid, self.submit(method, body))
+            elif method == "/gridledger.Query/GetChainInfo":
+                with self.lock:
+                    head, head_hash = self.blocks[-1]
+                conn.message(sid, ingest_pb2.ChainInfo(chain_id=self.chain_id,
+                                                       height=head.header.height,
+                                                       head_hash=head_hash,
+                                                       hash_suite="sha256"))
+            elif method == "/gridledger.Query/GetBlock":
+                req = ingest_pb2.GetBlockRequest.FromString(body)
+                with self.lock:
+                    found = [(b, h) for b, h in self.blocks
+                             if (req.by_height and b.header.height == req.height) or
+                             (not req.by_height and h == req.hash)]
+                if not found:
+                    raise Refused(5, "no such block")
+                conn.message(sid, ingest_pb2.GetBlockResponse(block=found[0][0],
+                                                              hash=found[0][1]))
+            elif method == "/gridledger.Query/GetTransaction":
+                req = ingest_pb2.GetTransactionRequest.FromString(body)
+                entry = self.txs.get(req.tx_id)
+                if entry is None:
+                    raise Refused(5, "no such transaction")
+                conn.message(sid, ingest_pb2.GetTransactionResponse(
+                    transaction=entry[0], location=entry[1], outcome=entry[2]))
+            elif method == "/gridledger.Query/GetState":
+                key = ingest_pb2.GetStateRequest.FromString(body).key
+                versions = self.state.get(key)
+                if not versions:
+                    conn.message(sid, ingest_pb2.GetStateResponse(found=False))
+                else:
+                    conn.message(sid, ingest_pb2.GetStateResponse(
+                        found=True, value=versions[0].value, version=versions[0].version))
+            elif method == "/gridledger.Query/GetHistory":
+                req = ingest_pb2.GetHistoryRequest.FromString(body)
+                entries = self.state.get(req.key, [])[:req.limit or 100]
+                conn.message(sid, ingest_pb2.GetHistoryResponse(entries=entries))
+            elif method == "/gridledger.Query/ListBlocks":
+                req = ingest_pb2.ListBlocksRequest.FromString(body)
+                with self.lock:
+                    end = len(self.blocks) if req.to_height == 0 else \
+                        min(req.to_height, len(self.blocks))
+                size = min(req.page_size or 100, self.list_page_cap)
+                stop = min(end, req.from_height + size)
+                page = ingest_pb2.ListBlocksResponse(
+                    blocks=[ingest_pb2.BlockSummary(header=b.header, hash=h)
+                            for b, h in self.blocks[req.from_height:stop]],
+                    next_height=stop if stop < end else 0)
+                conn.message(sid, page)
+            elif method == "/gridledger.Query/SubscribeBlocks":
+                req = ingest_pb2.SubscribeBlocksRequest.FromString(body)
+                with self.lock:
+                    for block, block_hash in self.blocks[req.from_height:]:
+                        conn.message(sid, ingest_pb2.GetBlockResponse(block=block,
+                                                                      hash=block_hash))
+                    self.subscribers[(id(conn), sid)] = (conn, sid)
+                return  # open until cancelled
+            else:
+                raise Refused(12, f"unknown method {method}")
+        except Refused as exc:
+            return conn.trailers(sid, exc.code, exc.message, exc.metadata)
+        conn.trailers(sid, 0)
+
+    def stream_message(self, conn, sid: int, sequence: int, body: bytes) -> None:
+        """One StreamReadings request: answered at once with its StreamAck."""
+        try:
+            response = self.submit("/gridledger.Ingest/StreamReadings", body)
+            ack = ingest_pb2.StreamAck(sequence=sequence, code=0, response=response)
+        except Refused as exc:
+            ack = ingest_pb2.StreamAck(sequence=sequence, code=exc.code, message=exc.message)
+            if exc.code == 6:
+                loc = chain_pb2.TxLocation.FromString(dict(exc.metadata)[TX_LOCATION_METADATA_KEY])
+                ack.response.location.CopyFrom(loc)
+                ack.response.already_existed = True
+        conn.message(sid, ack)
+
+    def cancel(self, conn, sid: int) -> bool:
+        with self.lock:
+            found = self.subscribers.pop((id(conn), sid), None)
+        if found:
+            conn.trailers(sid, 1, "cancelled")
+        return found is not None

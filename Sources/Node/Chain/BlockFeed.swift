@@ -1,0 +1,68 @@
+import Synchronization
+import Wire
+
+/// Fans each newly durable block out to subscribers.
+///
+/// Each subscriber has a bounded buffer (`capacity` blocks). A subscriber whose buffer is
+/// full when a block arrives is cut off: its stream ends with `RESOURCE_EXHAUSTED`, so a
+/// slow reader never makes the node buffer without bound.
+/// Thread safety: behind a mutex; `publish` is called by the ledger's cutter only.
+final class BlockFeed: Sendable {
+    struct Item: Sendable {
+        let height: UInt64
+        let hash: [UInt8]
+        let blockBytes: [UInt8]
+    }
+
+    private struct State {
+        var subscribers: [Int: AsyncThrowingStream<Item, Error>.Continuation] = [:]
+        var next = 0
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+    let capacity: Int
+
+    init(capacity: Int = 256) {
+        self.capacity = capacity
+    }
+
+    func subscribe() -> AsyncThrowingStream<Item, Error> {
+        let (stream, continuation) = AsyncThrowingStream<Item, Error>.makeStream(bufferingPolicy: .bufferingOldest(capacity))
+        let id: Int? = state.withLock { s in
+            if s.finished { return nil }
+            let id = s.next
+            s.next += 1
+            s.subscribers[id] = continuation
+            return id
+        }
+        guard let id else {
+            continuation.finish(throwing: RPCError(.unavailable, "node is shutting down"))
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func publish(height: UInt64, hash: [UInt8], blockBytes: [UInt8]) {
+        let item = Item(height: height, hash: hash, blockBytes: blockBytes)
+        let subscribers = state.withLock { Array($0.subscribers) }
+        for (id, continuation) in subscribers {
+            if case .dropped = continuation.yield(item) {
+                continuation.finish(throwing: RPCError(.resourceExhausted, "subscriber fell more than \(capacity) blocks behind; re-subscribe from height \(height)"))
+                _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    func finishAll() {
+        let subscribers = state.withLock { s in
+            s.finished = true
+            defer { s.subscribers.removeAll() }
+            return Array(s.subscribers.values)
+        }
+        for c in subscribers { c.finish() }
+    }
+}

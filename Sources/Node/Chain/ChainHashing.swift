@@ -1,0 +1,112 @@
+import GridProto
+import GridTLS
+
+/// The hashes that bind a chain together (Docs/chain.md, "Hashes").
+///
+/// ```
+/// header-hash = H(serialized BlockHeader)
+/// tx-id       = H(TxPayload bytes as signed)
+/// tx-root     = merkle(tx-id ...)         leaf = H(0x00 || id), node = H(0x01 || left || right),
+///                                          an odd node is promoted unchanged; empty = H("")
+/// state-root  = H(previous state-root || H(write-set))
+/// write-set   = *( u32 len(key) key u8 flag u32 len(value) value )   ; flag 1 put, 0 delete
+///               *( u32 code u32 accepted u32 duplicate )             ; one per tx outcome
+/// genesis state-root = H("gridledger-genesis/" || chain-id)
+/// ```
+/// All integers big-endian. H is the chain's hash suite (SHA-256 today).
+enum ChainHashing {
+    static let suite = "sha256"
+
+    static func hash(_ bytes: [UInt8]) -> [UInt8] { Digest.sha256(bytes) }
+
+    static func headerHash(_ header: BlockHeader) -> [UInt8] {
+        hash(header.serializedBytes())
+    }
+
+    static func txRoot(_ ids: [[UInt8]]) -> [UInt8] {
+        if ids.isEmpty { return hash([]) }
+        var level = ids.map { Digest.sha256(parts: [[0x00], $0]) }
+        while level.count > 1 {
+            var next: [[UInt8]] = []
+            next.reserveCapacity((level.count + 1) / 2)
+            var i = 0
+            while i < level.count {
+                if i + 1 < level.count {
+                    next.append(Digest.sha256(parts: [[0x01], level[i], level[i + 1]]))
+                } else {
+                    next.append(level[i])
+                }
+                i += 2
+            }
+            level = next
+        }
+        return level[0]
+    }
+
+    static func genesisStateRoot(chainID: String) -> [UInt8] {
+        hash(Array("gridledger-genesis/\(chainID)".utf8))
+    }
+
+    static func stateRoot(previous: [UInt8], writes: [StateWriteRecord], outcomes: [TxOutcome]) -> [UInt8] {
+        var set: [UInt8] = []
+        set.reserveCapacity(writes.count * 48 + outcomes.count * 12)
+        for w in writes {
+            let key = Array(w.key.utf8)
+            append(&set, UInt32(key.count))
+            set += key
+            set.append(w.value == nil ? 0 : 1)
+            append(&set, UInt32(w.value?.count ?? 0))
+            if let v = w.value { set += v }
+        }
+        for o in outcomes {
+            append(&set, o.code)
+            append(&set, o.readingsAccepted)
+            append(&set, o.readingsDuplicate)
+        }
+        return Digest.sha256(parts: [previous, hash(set)])
+    }
+
+    private static func append(_ out: inout [UInt8], _ v: UInt32) {
+        out.append(UInt8(v >> 24)); out.append(UInt8((v >> 16) & 0xff)); out.append(UInt8((v >> 8) & 0xff)); out.append(UInt8(v & 0xff))
+    }
+}
+
+/// One state change made by a transaction of a block.
+struct StateWriteRecord: Sendable, Equatable {
+    var key: String
+    /// nil deletes the key.
+    var value: [UInt8]?
+    var txIndex: UInt32
+}
+
+extension Array where Element == UInt8 {
+    var hex: String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(count * 2)
+        for b in self { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xf)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    init?(hex: String) {
+        let chars = Array(hex.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(chars.count / 2)
+        var i = 0
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: return c - 0x30
+            case 0x61...0x66: return c - 0x57
+            case 0x41...0x46: return c - 0x37
+            default: return nil
+            }
+        }
+        while i < chars.count {
+            guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        self = out
+    }
+}

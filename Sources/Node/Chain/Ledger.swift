@@ -1,0 +1,323 @@
+import Foundation
+import GridProto
+import GridTLS
+import Logging
+import Store
+import Synchronization
+import Wire
+
+/// Limits of a chain's ingestion and block cutting.
+public struct LedgerLimits: Sendable, Equatable {
+    /// A block closes at this many transactions ...
+    public var maxBlockTransactions = 1000
+    /// ... or this many bytes of transactions ...
+    public var maxBlockBytes = 2 << 20
+    /// ... or this long after its first transaction arrived.
+    public var maxBlockDelay: Duration = .milliseconds(100)
+    /// Transactions accepted but not yet durable; more get RESOURCE_EXHAUSTED.
+    public var maxPendingTransactions = 20_000
+    /// Readings in one batch.
+    public var maxBatchReadings = 10_000
+
+    public init() {}
+}
+
+/// One chain on one node with solo ordering: it admits signed transactions, cuts blocks,
+/// executes them, commits each block in one synced LevelDB batch, and only then
+/// acknowledges the block's transactions and publishes the block to subscribers.
+///
+/// Thread safety: `submit` and the queries may be called from any task. Blocks are built
+/// and committed by one cutter task only, so commits are serialized.
+/// Invariants:
+/// - a submission is acknowledged only after the batch holding its block returned from a
+///   synced write (a crash after that loses nothing acknowledged);
+/// - a transaction id is in at most one of: the store, the pending queue;
+/// - the pending queue holds at most `limits.maxPendingTransactions` transactions.
+final class Ledger: Sendable {
+    struct Pending {
+        let tx: ValidatedTransaction
+        let continuation: CheckedContinuation<SubmitResponse, Error>
+    }
+
+    private struct Queue {
+        var pending: [Pending] = []
+        var pendingBytes = 0
+        var firstArrival: ContinuousClock.Instant?
+        /// Ids in `pending` or in the block being committed, with duplicate submitters waiting.
+        var inFlight: [[UInt8]: [CheckedContinuation<SubmitResponse, Error>]] = [:]
+        var cutterWaiting: CheckedContinuation<Void, Never>?
+        var stopping = false
+    }
+
+    let chainID: String
+    let nodeID: String
+    let store: ChainStore
+    let limits: LedgerLimits
+    let feed = BlockFeed()
+    private let validator: TransactionValidator
+    private let logger: Logger
+    private let queue = Mutex(Queue())
+    private let meterCache = MeterCache()
+    private let rate = Mutex(RateWindow())
+    private let cutter = Mutex<Task<Void, Never>?>(nil)
+
+    init(chainID: String, nodeID: String, store: ChainStore, verifier: SignerVerifier, limits: LedgerLimits, logger: Logger) throws {
+        self.chainID = chainID
+        self.nodeID = nodeID
+        self.store = store
+        self.limits = limits
+        self.logger = logger
+        validator = TransactionValidator(chainID: chainID, verifier: verifier, maxBatchReadings: limits.maxBatchReadings)
+        if store.head == nil {
+            try commitGenesis()
+        }
+    }
+
+    // MARK: Lifecycle
+
+    func start() {
+        cutter.withLock { task in
+            guard task == nil else { return }
+            task = Task { await self.runCutter() }
+        }
+    }
+
+    /// Stops admitting, commits what is pending, and stops the cutter.
+    func stop() async {
+        let task = cutter.withLock { $0 }
+        let waiting = queue.withLock { q -> CheckedContinuation<Void, Never>? in
+            q.stopping = true
+            defer { q.cutterWaiting = nil }
+            return q.cutterWaiting
+        }
+        waiting?.resume()
+        await task?.value
+        feed.finishAll()
+    }
+
+    // MARK: Submitting
+
+    /// Validates, queues and waits until the transaction's block is durable.
+    func submit(_ signed: SignedTransaction) async throws -> SubmitResponse {
+        let tx = try validator.validate(signed)
+        if let location = try store.txLocation(tx.id) {
+            throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
+        }
+        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<SubmitResponse, Error>) in
+            let outcome: Result<CheckedContinuation<Void, Never>?, RPCError> = queue.withLock { q in
+                if q.stopping { return .failure(RPCError(.unavailable, "node is shutting down")) }
+                if q.inFlight[tx.id] != nil {
+                    q.inFlight[tx.id]!.append(c)
+                    return .success(nil)
+                }
+                guard q.pending.count < limits.maxPendingTransactions else {
+                    return .failure(RPCError(.resourceExhausted, "ingestion queue is full (\(limits.maxPendingTransactions) transactions); retry later"))
+                }
+                q.pending.append(Pending(tx: tx, continuation: c))
+                q.pendingBytes += tx.byteSize
+                q.inFlight[tx.id] = []
+                if q.firstArrival == nil { q.firstArrival = .now }
+                defer { q.cutterWaiting = nil }
+                return .success(q.cutterWaiting)
+            }
+            switch outcome {
+            case .failure(let error): c.resume(throwing: error)
+            case .success(let wake): wake?.resume()
+            }
+        }
+    }
+
+    var pendingCount: Int { queue.withLock { $0.pending.count } }
+
+    private func alreadyExists(id: [UInt8], height: UInt64, index: UInt32) throws -> RPCError {
+        let hash = try blockHash(at: height) ?? []
+        let location = TxLocation(height: height, index: index, txId: id, blockHash: hash)
+        var error = RPCError(.alreadyExists, "transaction \(id.hex) is already on chain \(chainID) at height=\(height) index=\(index)")
+        error.metadata = [MetadataEntry(key: "gridledger-tx-location-bin", value: location.serializedBytes())]
+        return error
+    }
+
+    // MARK: Cutting blocks
+
+    private func runCutter() async {
+        while true {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = queue.withLock { q -> Bool in
+                    if !q.pending.isEmpty || q.stopping { return true }
+                    q.cutterWaiting = c
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+            let (empty, stopping) = queue.withLock { ($0.pending.isEmpty, $0.stopping) }
+            if empty {
+                if stopping { return }
+                continue
+            }
+            // Let the block fill up to its limits or its delay.
+            while true {
+                let (full, deadline, stopping) = queue.withLock { q in
+                    (q.pending.count >= limits.maxBlockTransactions || q.pendingBytes >= limits.maxBlockBytes,
+                     (q.firstArrival ?? .now) + limits.maxBlockDelay, q.stopping)
+                }
+                if full || stopping || ContinuousClock.now >= deadline { break }
+                try? await Task.sleep(for: min(.milliseconds(1), deadline - ContinuousClock.now))
+            }
+            let batch: [Pending] = queue.withLock { q in
+                var bytes = 0
+                var n = 0
+                while n < q.pending.count, n < limits.maxBlockTransactions {
+                    if n > 0, bytes + q.pending[n].tx.byteSize > limits.maxBlockBytes { break }
+                    bytes += q.pending[n].tx.byteSize
+                    n += 1
+                }
+                let taken = Array(q.pending.prefix(n))
+                q.pending.removeFirst(n)
+                q.pendingBytes -= bytes
+                q.firstArrival = q.pending.isEmpty ? nil : .now
+                return taken
+            }
+            if batch.isEmpty { continue }
+            commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Pending]) {
+        let result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>
+        do {
+            result = .success(try buildAndCommit(batch.map(\.tx), timestampMs: Int64(Date().timeIntervalSince1970 * 1000)))
+        } catch {
+            result = .failure(error)
+        }
+        let waiters: [[CheckedContinuation<SubmitResponse, Error>]] = queue.withLock { q in
+            batch.map { q.inFlight.removeValue(forKey: $0.tx.id) ?? [] }
+        }
+        switch result {
+        case .success(let block):
+            var readings = 0
+            for (i, pending) in batch.enumerated() {
+                let location = TxLocation(height: block.height, index: UInt32(i), txId: pending.tx.id, blockHash: block.hash)
+                pending.continuation.resume(returning: SubmitResponse(location: location, outcome: block.outcomes[i], alreadyExisted: false))
+                readings += Int(block.outcomes[i].readingsAccepted)
+                for duplicate in waiters[i] {
+                    var error = RPCError(.alreadyExists, "transaction \(pending.tx.id.hex) is already on chain \(chainID) at height=\(block.height) index=\(i)")
+                    error.metadata = [MetadataEntry(key: "gridledger-tx-location-bin", value: location.serializedBytes())]
+                    duplicate.resume(throwing: error)
+                }
+            }
+            rate.withLock { $0.record(transactions: batch.count, readings: readings) }
+        case .failure(let error):
+            logger.critical("block commit failed: the chain cannot advance", metadata: ["error": "\(error)"])
+            let failure = RPCError(.internal, "block commit failed: \(error)")
+            for (i, pending) in batch.enumerated() {
+                pending.continuation.resume(throwing: failure)
+                for duplicate in waiters[i] { duplicate.resume(throwing: failure) }
+            }
+        }
+    }
+
+    /// Executes `transactions` on the current head and commits the block (synced).
+    private func buildAndCommit(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> (height: UInt64, hash: [UInt8], outcomes: [TxOutcome]) {
+        guard let head = store.head else { throw StoreError.corrupt("no genesis block") }
+        let (writes, outcomes) = try BlockExecutor.execute(transactions.map(\.payload), state: StoreStateReader(store: store, cache: meterCache))
+        let ids = transactions.map(\.id)
+        var header = BlockHeader()
+        header.chainId = chainID
+        header.height = head.height + 1
+        header.previousHash = head.hash
+        header.timestampMs = timestampMs
+        header.txRoot = ChainHashing.txRoot(ids)
+        header.stateRoot = ChainHashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes)
+        header.proposer = nodeID
+        header.txCount = UInt32(transactions.count)
+        header.hashSuite = ChainHashing.suite
+        let block = Block(header: header, transactions: transactions.map(\.signed), outcomes: outcomes)
+        let hash = ChainHashing.headerHash(header)
+        let bytes = block.serializedBytes()
+        try store.commit(
+            block: block, blockBytes: bytes, hash: hash, txIDs: ids,
+            writes: writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
+            stateRoot: header.stateRoot)
+        meterCache.map.withLock { cache in
+            for w in writes where w.key.hasPrefix("meter/") {
+                if let v = w.value, let ts = BlockExecutor.decodeInt64(v) { cache[String(w.key.dropFirst(6))] = ts }
+            }
+            if cache.count > 200_000 { cache.removeAll() }
+        }
+        feed.publish(height: header.height, hash: hash, blockBytes: bytes)
+        return (header.height, hash, outcomes)
+    }
+
+    private func commitGenesis() throws {
+        var header = BlockHeader()
+        header.chainId = chainID
+        header.height = 0
+        header.timestampMs = 0
+        header.txRoot = ChainHashing.txRoot([])
+        header.stateRoot = ChainHashing.genesisStateRoot(chainID: chainID)
+        header.hashSuite = ChainHashing.suite
+        let block = Block(header: header, transactions: [], outcomes: [])
+        try store.commit(block: block, blockBytes: block.serializedBytes(), hash: ChainHashing.headerHash(header), txIDs: [], writes: [], stateRoot: header.stateRoot)
+        logger.info("genesis block written", metadata: ["chain": "\(chainID)"])
+    }
+
+    // MARK: Queries
+
+    func blockHash(at height: UInt64) throws -> [UInt8]? {
+        guard let block = try store.block(at: height), let header = block.header else { return nil }
+        return ChainHashing.headerHash(header)
+    }
+
+    func status() -> ChainStatus {
+        let head = store.head
+        let (tps, rps, total) = rate.withLock { ($0.transactionsPerSecond, $0.readingsPerSecond, $0.totalTransactions) }
+        return ChainStatus(
+            chainId: chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], role: "solo",
+            pendingTransactions: UInt32(pendingCount), transactionsPerSecond: tps, readingsPerSecond: rps,
+            storeBytes: store.approximateBytes, totalTransactions: total)
+    }
+}
+
+/// The world state as the executor sees it: the store, with the newest reading time per
+/// meter cached (it is read for every reading).
+struct StoreStateReader: ChainStateReader {
+    let store: ChainStore
+    let cache: MeterCache
+
+    func meterLatest(_ meter: String) throws -> Int64? {
+        if let ts = cache.map.withLock({ $0[meter] }) { return ts }
+        guard let entry = try store.state(BlockExecutor.meterKey(meter)) else { return nil }
+        return BlockExecutor.decodeInt64(entry.value)
+    }
+
+    func exists(_ key: String) throws -> Bool {
+        try store.state(key) != nil
+    }
+}
+
+/// Newest reading time per meter, derived from the world state (`meter/<id>`).
+final class MeterCache: Sendable {
+    let map = Mutex<[String: Int64]>([:])
+}
+
+/// Committed transactions and readings over the last 10 seconds.
+struct RateWindow {
+    private var samples: [(at: ContinuousClock.Instant, transactions: Int, readings: Int)] = []
+    private(set) var totalTransactions: UInt64 = 0
+
+    mutating func record(transactions: Int, readings: Int) {
+        let now = ContinuousClock.now
+        samples.append((now, transactions, readings))
+        totalTransactions += UInt64(transactions)
+        samples.removeAll { now - $0.at > .seconds(10) }
+    }
+
+    var transactionsPerSecond: Double { rate(\.transactions) }
+    var readingsPerSecond: Double { rate(\.readings) }
+
+    private func rate(_ field: KeyPath<(at: ContinuousClock.Instant, transactions: Int, readings: Int), Int>) -> Double {
+        let now = ContinuousClock.now
+        let recent = samples.filter { now - $0.at <= .seconds(10) }
+        return Double(recent.reduce(0) { $0 + $1[keyPath: field] }) / 10
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import GridProto
+import GridTLS
+import NIOCore
+import Wire
+
+/// Signs transaction payloads with a party's certificate key (ECDSA P-256 over SHA-256),
+/// as the C and Python clients do.
+public struct TransactionSigner: Sendable {
+    private let keyPair: CertificateKeyPair
+
+    public init(certificatePath: String, keyPath: String) throws {
+        keyPair = try CertificateKeyPair(certificatePath: certificatePath, privateKeyPath: keyPath)
+    }
+
+    /// Who signs: the identity in the certificate.
+    public var identity: PeerIdentity { keyPair.identity }
+
+    public func sign(_ payload: TxPayload) throws -> SignedTransaction {
+        let bytes = payload.serializedBytes()
+        return SignedTransaction(payload: bytes, signature: try keyPair.sign(bytes), signerCertificate: keyPair.certificateDER)
+    }
+
+    /// A reading-batch payload for `chainID`, from this signer's district.
+    public func readingsPayload(chainID: String, batchID: String, readings: [Reading], createdMs: Int64? = nil) -> TxPayload {
+        var nonce = [UInt8](repeating: 0, count: 8)
+        for i in nonce.indices { nonce[i] = UInt8.random(in: 0...255) }
+        return TxPayload(
+            chainId: chainID, createdMs: createdMs ?? Int64(Date().timeIntervalSince1970 * 1000), nonce: nonce.hex,
+            body: .readings(ReadingBatch(district: identity.district ?? "", batchId: batchID, readings: readings)))
+    }
+
+    /// The transaction id of a signed transaction: SHA-256 of its payload.
+    public static func transactionID(_ transaction: SignedTransaction) -> [UInt8] {
+        Digest.sha256(transaction.payload)
+    }
+}
+
+/// Typed calls of the chain services, for Swift clients (the CLI, the simulator, tests).
+public struct ChainClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) { self.rpc = rpc }
+
+    public func chainInfo(timeout: Duration = .seconds(10)) async throws -> ChainInfo {
+        try await rpc.unary(QueryService.prefix + "GetChainInfo", GetChainInfoRequest(), as: ChainInfo.self, timeout: .init(timeout))
+    }
+
+    public func submitReadings(_ transaction: SignedTransaction, timeout: Duration = .seconds(30)) async throws -> SubmitResponse {
+        try await rpc.unary(IngestService.submitReadingsMethod, SubmitRequest(transaction: transaction), as: SubmitResponse.self, timeout: .init(timeout))
+    }
+
+    public func submit(_ transaction: SignedTransaction, timeout: Duration = .seconds(30)) async throws -> SubmitResponse {
+        try await rpc.unary(IngestService.submitMethod, SubmitRequest(transaction: transaction), as: SubmitResponse.self, timeout: .init(timeout))
+    }
+
+    public func block(at height: UInt64) async throws -> GetBlockResponse {
+        try await rpc.unary(QueryService.prefix + "GetBlock", GetBlockRequest(height: height, byHeight: true, hash: []), as: GetBlockResponse.self)
+    }
+
+    public func transaction(_ id: [UInt8]) async throws -> GetTransactionResponse {
+        try await rpc.unary(QueryService.prefix + "GetTransaction", GetTransactionRequest(txId: id), as: GetTransactionResponse.self)
+    }
+
+    public func state(_ key: String) async throws -> GetStateResponse {
+        try await rpc.unary(QueryService.prefix + "GetState", GetStateRequest(key: key), as: GetStateResponse.self)
+    }
+
+    public func history(_ key: String, limit: UInt32 = 100) async throws -> GetHistoryResponse {
+        try await rpc.unary(QueryService.prefix + "GetHistory", GetHistoryRequest(key: key, limit: limit), as: GetHistoryResponse.self)
+    }
+
+    public func subscribeBlocks(from height: UInt64) -> ResponseStream<GetBlockResponse> {
+        rpc.serverStreaming(QueryService.prefix + "SubscribeBlocks", SubscribeBlocksRequest(fromHeight: height), as: GetBlockResponse.self)
+    }
+
+    public func streamReadings() async throws -> BidirectionalCall<SubmitRequest, StreamAck> {
+        try await rpc.bidirectional(IngestService.streamReadingsMethod, requestType: SubmitRequest.self, responseType: StreamAck.self)
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,103 @@
+import GridProto
+import Store
+import Wire
+
+/// `Query.*`: blocks, transactions, world state and its history, and a live block stream.
+/// Every role may query.
+struct QueryService: Sendable {
+    static let prefix = "/gridledger.Query/"
+    let ledger: Ledger
+
+    func register(in router: inout RPCRouter) {
+        let any = Set(Role.allCases)
+        let ledger = self.ledger
+        router.unary(Self.prefix + "GetChainInfo", roles: any) { (_: GetChainInfoRequest, _) in
+            let head = ledger.store.head
+            return ChainInfo(chainId: ledger.chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], hashSuite: ChainHashing.suite)
+        }
+        router.unary(Self.prefix + "GetBlock", roles: any) { (request: GetBlockRequest, _) in
+            let height: UInt64
+            if request.byHeight {
+                height = request.height
+            } else if !request.hash.isEmpty {
+                guard let h = try ledger.store.height(ofBlockHash: request.hash) else {
+                    throw RPCError(.notFound, "no block with hash \(request.hash.hex)")
+                }
+                height = h
+            } else {
+                throw RPCError(.invalidArgument, "give a height (by_height) or a hash")
+            }
+            guard let block = try ledger.store.block(at: height), let header = block.header else {
+                throw RPCError(.notFound, "no block at height \(height) (head is \(ledger.store.head?.height ?? 0))")
+            }
+            return GetBlockResponse(block: block, hash: ChainHashing.headerHash(header))
+        }
+        router.unary(Self.prefix + "GetTransaction", roles: any) { (request: GetTransactionRequest, _) in
+            guard let location = try ledger.store.txLocation(request.txId),
+                  let block = try ledger.store.block(at: location.height), let header = block.header,
+                  Int(location.index) < block.transactions.count
+            else {
+                throw RPCError(.notFound, "no transaction \(request.txId.hex)")
+            }
+            let index = Int(location.index)
+            return GetTransactionResponse(
+                transaction: block.transactions[index],
+                location: TxLocation(height: location.height, index: location.index, txId: request.txId, blockHash: ChainHashing.headerHash(header)),
+                outcome: index < block.outcomes.count ? block.outcomes[index] : nil)
+        }
+        router.unary(Self.prefix + "GetState", roles: any) { (request: GetStateRequest, _) in
+            guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
+            guard let entry = try ledger.store.state(request.key) else { return GetStateResponse(found: false, value: [], version: nil) }
+            return GetStateResponse(found: true, value: entry.value, version: StateVersion(height: entry.height, txIndex: entry.txIndex))
+        }
+        router.unary(Self.prefix + "GetHistory", roles: any) { (request: GetHistoryRequest, _) in
+            guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
+            let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
+            let entries = try ledger.store.history(request.key, limit: limit).map {
+                HistoryEntry(version: StateVersion(height: $0.height, txIndex: $0.txIndex), value: $0.value ?? [], deleted: $0.value == nil)
+            }
+            return GetHistoryResponse(entries: entries)
+        }
+        router.unary(Self.prefix + "ListBlocks", roles: any) { (request: ListBlocksRequest, _) in
+            let head = ledger.store.head?.height ?? 0
+            let end = request.toHeight == 0 ? head + 1 : min(request.toHeight, head + 1)
+            let pageSize = UInt64(request.pageSize == 0 ? 100 : min(request.pageSize, 1000))
+            guard request.fromHeight < end else { return ListBlocksResponse(blocks: [], nextHeight: 0) }
+            let stop = min(end, request.fromHeight + pageSize)
+            var blocks: [BlockSummary] = []
+            try ledger.store.blocks(from: request.fromHeight, to: stop) { _, bytes in
+                let block = try Block(serializedBytes: bytes)
+                if let header = block.header {
+                    blocks.append(BlockSummary(header: header, hash: ChainHashing.headerHash(header)))
+                }
+                return true
+            }
+            return ListBlocksResponse(blocks: blocks, nextHeight: stop < end ? stop : 0)
+        }
+        router.serverStreaming(Self.prefix + "SubscribeBlocks", roles: any) {
+            (request: SubscribeBlocksRequest, out: ResponseWriter<GetBlockResponse>, _) in
+            // Subscribe first, then catch up from the store: a block committed in between is
+            // in the live buffer, and heights already sent are skipped.
+            let live = ledger.feed.subscribe()
+            var next = request.fromHeight
+            while let head = ledger.store.head?.height, next <= head {
+                let stop = min(head + 1, next + 256)
+                var batch: [[UInt8]] = []
+                try ledger.store.blocks(from: next, to: stop) { _, bytes in
+                    batch.append(bytes)
+                    return true
+                }
+                for bytes in batch {
+                    let block = try Block(serializedBytes: bytes)
+                    try await out.send(GetBlockResponse(block: block, hash: block.header.map(ChainHashing.headerHash) ?? []))
+                }
+                next = stop
+            }
+            for try await item in live where item.height >= next {
+                let block = try Block(serializedBytes: item.blockBytes)
+                try await out.send(GetBlockResponse(block: block, hash: item.hash))
+                next = item.height + 1
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Node
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Simulated meters: signed reading batches sent to district nodes through the real client path.")
+    @Option(name: .customLong("node"), help: "DISTRICT=HOST:PORT of the node serving that district's chain (repeatable).")
+    var nodes: [String]
+    @Option(help: "CA directory (ca.crt, ca.key): collector certificates are issued from it.")
+    var caDir: String
+    @Option(help: "Directory for the collector certificates.")
+    var pki: String
+    @Option(help: "Customer meters per district.")
+    var meters = 200
+    @Option(help: "Seed of the meter fleet.")
+    var seed: UInt64 = 1
+    @Option(help: "Wall-clock milliseconds between simulated 15-minute intervals.")
+    var tickMs = 1000
+    @Option(help: "Intervals to send (0 = until interrupted).")
+    var intervals = 0
+    @Option(help: "Readings per signed batch.")
+    var batch = 500
+
+    func run() async throws {
+        var options = Simulator.Options()
+        for spec in nodes {
+            let parts = spec.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { throw ValidationError("--node takes DISTRICT=HOST:PORT, got '\(spec)'") }
+            options.nodes.append((String(parts[0]), String(parts[1])))
+        }
+        options.caDirectory = caDir
+        options.pkiDirectory = pki
+        options.metersPerDistrict = meters
+        options.seed = seed
+        options.tick = .milliseconds(tickMs)
+        options.intervals = intervals
+        options.batchSize = batch
+        try await Simulator(options: options).run { print($0) }
+    }
+}
