@@ -2,39 +2,76 @@
  * gridctl - command-line client of a GridLedger node (gridledger.h).
  *
  *   gridctl --addr HOST:PORT --cert C --key K --ca CA [--timeout MS] [--server-name N]
- *           (status | health [SERVICE] | watch-health [SERVICE])
+ *           [--max-message-bytes N] COMMAND [ARGS]
  *
- * Output is JSON on stdout. Exit status: 0 OK; 2 RPC or connection error, reported on
- * stderr as "error: <CODE_NAME>: <message>"; 64 usage error; 74 stdout write error.
+ * Output is JSON on stdout: one document (status, health, chain, block, tx) or one line
+ * per item (watch-health, watch, ingest). Exit status: 0 OK; 2 RPC or connection error,
+ * reported on stderr as "error: <CODE_NAME>: <message>"; 64 usage error; 65 bad input data
+ * ("file:line: reason" on stderr, nothing submitted); 66 input file cannot be opened;
+ * 74 I/O error.
  */
 #include "gridledger.h"
+#include "readings_csv.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
 
 #define EXIT_RPC 2
 #define EXIT_USAGE 64
+#define EXIT_DATAERR 65
+#define EXIT_NOINPUT 66
 #define EXIT_IO 74
 #define DEFAULT_UNARY_TIMEOUT_MS 10000u
+#define DEFAULT_SUBMIT_TIMEOUT_MS 60000u
+#define DEFAULT_BATCH 500u
+#define MAX_BATCH 10000u /* the node's default limit of readings per batch */
+#define SUBMIT_RETRIES 10
+#define BACKOFF_FIRST_MS 100u
+#define BACKOFF_MAX_MS 5000u
+#define NONCE_BYTES 16
 
 static const char usage_text[] =
     "usage: gridctl --addr HOST:PORT --cert FILE --key FILE --ca FILE [--timeout MS]\n"
-    "               [--server-name NAME] COMMAND\n"
+    "               [--server-name NAME] [--max-message-bytes N] COMMAND [ARGS]\n"
     "commands:\n"
     "  status                  Ops/GetStatus, printed as JSON (needs an ops or admin cert)\n"
     "  health [SERVICE]        Health/Check: {\"status\": \"SERVING\"}\n"
     "  watch-health [SERVICE]  Health/Watch: one JSON line per update\n"
+    "  chain                   Query/GetChainInfo\n"
+    "  ingest --csv FILE [--batch N]\n"
+    "                          sign the readings of FILE (\"-\" = stdin) in batches of N\n"
+    "                          (default 500, at most 10000) as the --cert/--key party, for\n"
+    "                          its district (certificate L); Ingest/SubmitReadings; one JSON\n"
+    "                          line per batch. The whole file is validated first. Re-running\n"
+    "                          is safe: readings already on the chain count as duplicates.\n"
+    "  block HEIGHT | block --hash HEX\n"
+    "                          Query/GetBlock: header, hash, transactions, outcomes\n"
+    "  tx TX_ID                Query/GetTransaction: payload, signer, location, outcome\n"
+    "  watch [--from HEIGHT] [--count N]\n"
+    "                          Query/SubscribeBlocks: one JSON line per block (header + hash)\n"
+    "                          until interrupted, or N blocks\n"
     "options:\n"
-    "  --timeout MS       call deadline (default 10000 for status/health, none for watch-health)\n"
-    "  --server-name NAME name the node certificate must carry (default: HOST)\n";
+    "  --timeout MS       deadline of each call (default 10000; 60000 for ingest's\n"
+    "                     submissions; none for watch and watch-health)\n"
+    "  --server-name NAME name the node certificate must carry (default: HOST)\n"
+    "  --max-message-bytes N  largest response accepted (default 4194304)\n"
+    "exit status: 0 ok, 2 RPC/connection error, 64 usage, 65 bad input data, 66 cannot open\n"
+    "input, 74 I/O error\n";
 
-static int usage(const char *fmt, const char *arg)
+static int usage(const char *fmt, ...)
 {
+    va_list ap;
     fputs("gridctl: ", stderr);
-    fprintf(stderr, fmt, arg);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputs("\n", stderr);
     fputs(usage_text, stderr);
     return EXIT_USAGE;
@@ -97,67 +134,388 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void json_hex(FILE *f, ProtobufCBinaryData b)
+/*
+ * A small JSON writer. Compact mode: {"a": 1, "b": [1, 2]} on one line. Pretty mode: one
+ * member per line, two spaces per level, empty containers as {} and [].
+ */
+#define JW_MAX_DEPTH 16
+
+typedef struct jw {
+    FILE *f;
+    int pretty;
+    int depth;
+    int after_key;
+    int first[JW_MAX_DEPTH + 1];
+} jw;
+
+static void jw_init(jw *w, FILE *f, int pretty)
 {
-    fputc('"', f);
-    for (size_t i = 0; i < b.len; i++)
-        fprintf(f, "%02x", b.data[i]);
-    fputc('"', f);
+    memset(w, 0, sizeof *w);
+    w->f = f;
+    w->pretty = pretty;
 }
 
-static void indent(FILE *f, int level)
+static void jw_newline(jw *w, int level)
 {
+    fputc('\n', w->f);
     for (int i = 0; i < level; i++)
-        fputs("  ", f);
+        fputs("  ", w->f);
 }
 
-static void print_status_json(FILE *f, const Gridledger__GetStatusResponse *r)
+/* Separator and layout before a value or a key. */
+static void jw_prefix(jw *w)
 {
-    fputs("{\n", f);
-    indent(f, 1); fputs("\"node_id\": ", f); json_string(f, r->node_id); fputs(",\n", f);
-    indent(f, 1); fputs("\"version\": ", f); json_string(f, r->version); fputs(",\n", f);
-    indent(f, 1); fprintf(f, "\"uptime_ms\": %llu,\n", (unsigned long long)r->uptime_ms);
-    indent(f, 1); fputs("\"listen_address\": ", f); json_string(f, r->listen_address); fputs(",\n", f);
-    indent(f, 1); fputs("\"caller\": ", f);
-    if (r->caller == NULL) {
-        fputs("null", f);
-    } else {
-        fputs("{\n", f);
-        indent(f, 2); fputs("\"name\": ", f); json_string(f, r->caller->name); fputs(",\n", f);
-        indent(f, 2); fputs("\"role\": ", f); json_string(f, r->caller->role); fputs(",\n", f);
-        indent(f, 2); fputs("\"district\": ", f); json_string(f, r->caller->district); fputs(",\n", f);
-        indent(f, 2); fputs("\"serial\": ", f); json_string(f, r->caller->serial); fputs("\n", f);
-        indent(f, 1); fputs("}", f);
+    if (w->after_key) {
+        w->after_key = 0;
+        return;
     }
-    fputs(",\n", f);
-    indent(f, 1); fprintf(f, "\"open_connections\": %lu,\n", (unsigned long)r->open_connections);
-    indent(f, 1); fprintf(f, "\"calls_served\": %llu,\n", (unsigned long long)r->calls_served);
-    indent(f, 1); fprintf(f, "\"calls_failed\": %llu,\n", (unsigned long long)r->calls_failed);
-    indent(f, 1);
-    fprintf(f, "\"started_at_unix_ms\": %llu,\n", (unsigned long long)r->started_at_unix_ms);
-    indent(f, 1); fputs("\"chains\": [", f);
+    if (w->depth == 0)
+        return;
+    if (!w->first[w->depth])
+        fputc(',', w->f);
+    if (w->pretty)
+        jw_newline(w, w->depth);
+    else if (!w->first[w->depth])
+        fputc(' ', w->f);
+    w->first[w->depth] = 0;
+}
+
+static void jw_open(jw *w, char ch)
+{
+    jw_prefix(w);
+    fputc(ch, w->f);
+    if (w->depth < JW_MAX_DEPTH)
+        w->depth++;
+    w->first[w->depth] = 1;
+}
+
+static void jw_close(jw *w, char ch)
+{
+    if (w->pretty && !w->first[w->depth])
+        jw_newline(w, w->depth - 1);
+    if (w->depth > 0)
+        w->depth--;
+    fputc(ch, w->f);
+    if (w->depth == 0)
+        fputc('\n', w->f);
+}
+
+static void jw_key(jw *w, const char *k)
+{
+    jw_prefix(w);
+    json_string(w->f, k);
+    fputs(": ", w->f);
+    w->after_key = 1;
+}
+
+static void jw_str(jw *w, const char *s) { jw_prefix(w); json_string(w->f, s); }
+static void jw_u64(jw *w, unsigned long long v) { jw_prefix(w); fprintf(w->f, "%llu", v); }
+static void jw_i64(jw *w, long long v) { jw_prefix(w); fprintf(w->f, "%lld", v); }
+static void jw_bool(jw *w, int v) { jw_prefix(w); fputs(v ? "true" : "false", w->f); }
+static void jw_null(jw *w) { jw_prefix(w); fputs("null", w->f); }
+
+static void jw_double(jw *w, double v)
+{
+    jw_prefix(w);
+    if (v != v || v > 1e308 || v < -1e308)
+        fputs("null", w->f); /* NaN and infinities have no JSON form */
+    else
+        fprintf(w->f, "%.6g", v);
+}
+
+static void jw_hex(jw *w, const uint8_t *b, size_t len)
+{
+    jw_prefix(w);
+    fputc('"', w->f);
+    for (size_t i = 0; i < len; i++)
+        fprintf(w->f, "%02x", b[i]);
+    fputc('"', w->f);
+}
+
+static void jw_kstr(jw *w, const char *k, const char *v) { jw_key(w, k); jw_str(w, v); }
+static void jw_ku64(jw *w, const char *k, unsigned long long v) { jw_key(w, k); jw_u64(w, v); }
+static void jw_ki64(jw *w, const char *k, long long v) { jw_key(w, k); jw_i64(w, v); }
+static void jw_kbool(jw *w, const char *k, int v) { jw_key(w, k); jw_bool(w, v); }
+static void jw_kbytes(jw *w, const char *k, ProtobufCBinaryData b) { jw_key(w, k); jw_hex(w, b.data, b.len); }
+
+/* Flushes stdout; 0, or EXIT_IO after saying why. */
+static int flush_stdout(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "error: writing to stdout failed: %s\n", strerror(errno));
+        return EXIT_IO;
+    }
+    return 0;
+}
+
+/* ---- printing messages ------------------------------------------------------------------ */
+
+static void print_status(const Gridledger__GetStatusResponse *r)
+{
+    jw w;
+    jw_init(&w, stdout, 1);
+    jw_open(&w, '{');
+    jw_kstr(&w, "node_id", r->node_id);
+    jw_kstr(&w, "version", r->version);
+    jw_ku64(&w, "uptime_ms", r->uptime_ms);
+    jw_kstr(&w, "listen_address", r->listen_address);
+    jw_key(&w, "caller");
+    if (r->caller == NULL) {
+        jw_null(&w);
+    } else {
+        jw_open(&w, '{');
+        jw_kstr(&w, "name", r->caller->name);
+        jw_kstr(&w, "role", r->caller->role);
+        jw_kstr(&w, "district", r->caller->district);
+        jw_kstr(&w, "serial", r->caller->serial);
+        jw_close(&w, '}');
+    }
+    jw_ku64(&w, "open_connections", r->open_connections);
+    jw_ku64(&w, "calls_served", r->calls_served);
+    jw_ku64(&w, "calls_failed", r->calls_failed);
+    jw_ku64(&w, "started_at_unix_ms", r->started_at_unix_ms);
+    jw_key(&w, "chains");
+    jw_open(&w, '[');
     for (size_t i = 0; i < r->n_chains; i++) {
         const Gridledger__ChainStatus *ch = r->chains[i];
-        fputs(i == 0 ? "\n" : ",\n", f);
-        indent(f, 2); fputs("{\n", f);
-        indent(f, 3); fputs("\"chain_id\": ", f); json_string(f, ch->chain_id); fputs(",\n", f);
-        indent(f, 3); fprintf(f, "\"height\": %llu,\n", (unsigned long long)ch->height);
-        indent(f, 3); fputs("\"head_hash\": ", f); json_hex(f, ch->head_hash); fputs(",\n", f);
-        indent(f, 3); fputs("\"role\": ", f); json_string(f, ch->role); fputs("\n", f);
-        indent(f, 2); fputs("}", f);
+        jw_open(&w, '{');
+        jw_kstr(&w, "chain_id", ch->chain_id);
+        jw_ku64(&w, "height", ch->height);
+        jw_kbytes(&w, "head_hash", ch->head_hash);
+        jw_kstr(&w, "role", ch->role);
+        jw_ku64(&w, "pending_transactions", ch->pending_transactions);
+        jw_key(&w, "transactions_per_second");
+        jw_double(&w, ch->transactions_per_second);
+        jw_key(&w, "readings_per_second");
+        jw_double(&w, ch->readings_per_second);
+        jw_ku64(&w, "store_bytes", ch->store_bytes);
+        jw_ku64(&w, "total_transactions", ch->total_transactions);
+        jw_close(&w, '}');
     }
-    if (r->n_chains > 0) {
-        fputs("\n", f);
-        indent(f, 1);
-    }
-    fputs("]\n}\n", f);
+    jw_close(&w, ']');
+    jw_close(&w, '}');
 }
 
-static void print_health_json(FILE *f, Gridledger__ServingStatus s)
+static void print_health(Gridledger__ServingStatus s)
 {
-    fputs("{\"status\": ", f);
-    json_string(f, gl_serving_status_name(s));
-    fputs("}\n", f);
+    jw w;
+    jw_init(&w, stdout, 0);
+    jw_open(&w, '{');
+    jw_kstr(&w, "status", gl_serving_status_name(s));
+    jw_close(&w, '}');
+}
+
+static void print_header_fields(jw *w, const Gridledger__BlockHeader *h)
+{
+    jw_kstr(w, "chain_id", h->chain_id);
+    jw_ku64(w, "height", h->height);
+    jw_kbytes(w, "previous_hash", h->previous_hash);
+    jw_ki64(w, "timestamp_ms", h->timestamp_ms);
+    jw_kbytes(w, "tx_root", h->tx_root);
+    jw_kbytes(w, "state_root", h->state_root);
+    jw_kstr(w, "proposer", h->proposer);
+    jw_ku64(w, "tx_count", h->tx_count);
+    jw_kstr(w, "hash_suite", h->hash_suite);
+}
+
+static void print_outcome(jw *w, const Gridledger__TxOutcome *o)
+{
+    if (o == NULL) {
+        jw_null(w);
+        return;
+    }
+    jw_open(w, '{');
+    jw_ku64(w, "code", o->code);
+    jw_kstr(w, "status", gl_status_code_name((int)o->code));
+    jw_kstr(w, "message", o->message);
+    jw_ku64(w, "readings_accepted", o->readings_accepted);
+    jw_ku64(w, "readings_duplicate", o->readings_duplicate);
+    jw_close(w, '}');
+}
+
+static void print_signer(jw *w, ProtobufCBinaryData der)
+{
+    gl_party p;
+    char err[200];
+    if (gl_party_from_der(der.data, der.len, &p, err, sizeof err) != 0) {
+        jw_open(w, '{');
+        jw_kstr(w, "error", err);
+        jw_close(w, '}');
+        return;
+    }
+    jw_open(w, '{');
+    jw_kstr(w, "name", p.name);
+    jw_kstr(w, "role", p.role);
+    jw_kstr(w, "district", p.district);
+    jw_close(w, '}');
+}
+
+static void print_reading(jw *w, const Gridledger__Reading *r)
+{
+    jw_open(w, '{');
+    jw_kstr(w, "meter_id", r->meter_id);
+    jw_ki64(w, "timestamp_ms", r->timestamp_ms);
+    jw_ku64(w, "energy_total", r->energy_total);
+    jw_ku64(w, "energy_sharp", r->energy_sharp);
+    jw_ku64(w, "energy_peak", r->energy_peak);
+    jw_ku64(w, "energy_flat", r->energy_flat);
+    jw_ku64(w, "energy_valley", r->energy_valley);
+    jw_ku64(w, "energy_reverse", r->energy_reverse);
+    jw_key(w, "voltage_dv");
+    jw_open(w, '[');
+    for (size_t i = 0; i < r->n_voltage_dv; i++)
+        jw_u64(w, r->voltage_dv[i]);
+    jw_close(w, ']');
+    jw_key(w, "current_ma");
+    jw_open(w, '[');
+    for (size_t i = 0; i < r->n_current_ma; i++)
+        jw_i64(w, r->current_ma[i]);
+    jw_close(w, ']');
+    jw_ki64(w, "active_power_w", r->active_power_w);
+    jw_ki64(w, "reactive_power_var", r->reactive_power_var);
+    jw_ku64(w, "events", r->events);
+    jw_close(w, '}');
+}
+
+/*
+ * The payload of a transaction: its envelope, and for readings the batch. `full` adds the
+ * first reading. Bytes that do not decode are reported as {"error": ...}.
+ */
+static void print_payload(jw *w, ProtobufCBinaryData bytes, int full)
+{
+    Gridledger__TxPayload *p = gridledger__tx_payload__unpack(NULL, bytes.len, bytes.data);
+    jw_open(w, '{');
+    if (p == NULL) {
+        jw_kstr(w, "error", "payload does not decode as gridledger.TxPayload");
+        jw_close(w, '}');
+        return;
+    }
+    jw_kstr(w, "chain_id", p->chain_id);
+    jw_ki64(w, "created_ms", p->created_ms);
+    jw_kstr(w, "nonce", p->nonce);
+    if (p->body_case == GRIDLEDGER__TX_PAYLOAD__BODY_READINGS && p->readings != NULL) {
+        const Gridledger__ReadingBatch *b = p->readings;
+        jw_kstr(w, "kind", "readings");
+        jw_kstr(w, "district", b->district);
+        jw_kstr(w, "batch_id", b->batch_id);
+        jw_ku64(w, "readings_count", b->n_readings);
+        if (full) {
+            jw_key(w, "first_reading");
+            if (b->n_readings > 0)
+                print_reading(w, b->readings[0]);
+            else
+                jw_null(w);
+        }
+    } else {
+        jw_kstr(w, "kind", p->body_case == GRIDLEDGER__TX_PAYLOAD__BODY__NOT_SET ? "none" : "unknown");
+    }
+    jw_close(w, '}');
+    gridledger__tx_payload__free_unpacked(p, NULL);
+}
+
+static void print_location(jw *w, const Gridledger__TxLocation *l)
+{
+    if (l == NULL) {
+        jw_null(w);
+        return;
+    }
+    jw_open(w, '{');
+    jw_ku64(w, "height", l->height);
+    jw_ku64(w, "index", l->index);
+    jw_kbytes(w, "tx_id", l->tx_id);
+    jw_kbytes(w, "block_hash", l->block_hash);
+    jw_close(w, '}');
+}
+
+static void print_block(const Gridledger__GetBlockResponse *r)
+{
+    jw w;
+    char why[300];
+    uint8_t id[GL_TX_ID_LEN];
+    const Gridledger__Block *b = r->block;
+
+    jw_init(&w, stdout, 1);
+    jw_open(&w, '{');
+    jw_kbytes(&w, "hash", r->hash);
+    jw_key(&w, "header");
+    if (b == NULL || b->header == NULL) {
+        jw_null(&w);
+    } else {
+        jw_open(&w, '{');
+        print_header_fields(&w, b->header);
+        jw_close(&w, '}');
+    }
+    int verified = gl_block_verify(r, why, sizeof why) == 0;
+    jw_kbool(&w, "verified", verified);
+    if (!verified)
+        jw_kstr(&w, "verify_error", why);
+    jw_key(&w, "transactions");
+    jw_open(&w, '[');
+    for (size_t i = 0; b != NULL && i < b->n_transactions; i++) {
+        const Gridledger__SignedTransaction *t = b->transactions[i];
+        jw_open(&w, '{');
+        jw_ku64(&w, "index", i);
+        jw_key(&w, "tx_id");
+        if (gl_tx_id(t->payload.data, t->payload.len, id) == 0)
+            jw_hex(&w, id, sizeof id);
+        else
+            jw_null(&w);
+        jw_key(&w, "signer");
+        print_signer(&w, t->signer_certificate);
+        jw_key(&w, "payload");
+        print_payload(&w, t->payload, 0);
+        jw_key(&w, "outcome");
+        print_outcome(&w, i < b->n_outcomes ? b->outcomes[i] : NULL);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+    jw_close(&w, '}');
+}
+
+static void print_transaction(const Gridledger__GetTransactionResponse *r)
+{
+    jw w;
+    char why[300];
+    uint8_t id[GL_TX_ID_LEN];
+    const Gridledger__SignedTransaction *t = r->transaction;
+
+    jw_init(&w, stdout, 1);
+    jw_open(&w, '{');
+    jw_key(&w, "tx_id");
+    if (t != NULL && gl_tx_id(t->payload.data, t->payload.len, id) == 0)
+        jw_hex(&w, id, sizeof id);
+    else
+        jw_null(&w);
+    jw_key(&w, "location");
+    print_location(&w, r->location);
+    jw_key(&w, "outcome");
+    print_outcome(&w, r->outcome);
+    if (t != NULL) {
+        int ok = gl_verify_transaction(t, why, sizeof why) == 0;
+        jw_kbool(&w, "signature_valid", ok);
+        if (!ok)
+            jw_kstr(&w, "signature_error", why);
+        jw_key(&w, "signer");
+        print_signer(&w, t->signer_certificate);
+        jw_key(&w, "payload");
+        print_payload(&w, t->payload, 1);
+    }
+    jw_close(&w, '}');
+}
+
+static void print_block_line(const Gridledger__GetBlockResponse *r)
+{
+    jw w;
+    jw_init(&w, stdout, 0);
+    jw_open(&w, '{');
+    if (r->block != NULL && r->block->header != NULL) {
+        jw_ku64(&w, "height", r->block->header->height);
+        jw_kbytes(&w, "hash", r->hash);
+        print_header_fields(&w, r->block->header);
+    } else {
+        jw_kbytes(&w, "hash", r->hash);
+    }
+    jw_close(&w, '}');
 }
 
 /* ---- argument parsing ----------------------------------------------------------------- */
@@ -172,6 +530,27 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
     if (errno != 0 || endp == s || *endp != 0 || v > max)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* Exactly `len` bytes of hex (either case). */
+static int parse_hex(const char *s, uint8_t *out, size_t len)
+{
+    if (s == NULL || strlen(s) != 2 * len)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = s[2 * i + (size_t)k];
+            int d = ch >= '0' && ch <= '9' ? ch - '0'
+                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+            if (d < 0)
+                return -1;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
     return 0;
 }
 
@@ -204,95 +583,586 @@ static int parse_addr(const char *addr, char *buf, size_t buflen, uint16_t *port
     return 0;
 }
 
+enum { OPT_ADDR, OPT_CERT, OPT_KEY, OPT_CA, OPT_TIMEOUT, OPT_SERVER_NAME, OPT_MAX_MESSAGE,
+       OPT_CSV, OPT_BATCH, OPT_HASH, OPT_FROM, OPT_COUNT, OPT_N };
+
+static const struct {
+    const char *name;
+    const char *command; /* NULL: global; else the only command that takes it */
+} option_table[OPT_N] = {
+    [OPT_ADDR] = {"addr", NULL},         [OPT_CERT] = {"cert", NULL},
+    [OPT_KEY] = {"key", NULL},           [OPT_CA] = {"ca", NULL},
+    [OPT_TIMEOUT] = {"timeout", NULL},   [OPT_SERVER_NAME] = {"server-name", NULL},
+    [OPT_MAX_MESSAGE] = {"max-message-bytes", NULL},
+    [OPT_CSV] = {"csv", "ingest"},       [OPT_BATCH] = {"batch", "ingest"},
+    [OPT_HASH] = {"hash", "block"},      [OPT_FROM] = {"from", "watch"},
+    [OPT_COUNT] = {"count", "watch"},
+};
+
+#define MAX_POSITIONAL 3
+
+/* Everything a command needs. */
+typedef struct app {
+    const char *opt[OPT_N];
+    const char *pos[MAX_POSITIONAL];
+    int npos;
+    char host[256];
+    gl_options opts;
+    uint64_t timeout; /* per call; 0 = none */
+    int have_timeout;
+    gl_client *client;
+    gl_status st; /* status of the last call (large: lives here, not on the stack) */
+} app;
+
+static int rpc_error(const gl_status *st)
+{
+    fprintf(stderr, "error: %s: %s\n", gl_status_code_name(st->code), st->message);
+    return EXIT_RPC;
+}
+
+static int connect_app(app *a)
+{
+    char err[GL_STATUS_MESSAGE_MAX];
+    a->client = gl_connect(&a->opts, err, sizeof err);
+    if (a->client == NULL) {
+        fprintf(stderr, "error: %s: %s\n", gl_status_code_name(GL_UNAVAILABLE), err);
+        return EXIT_RPC;
+    }
+    return 0;
+}
+
+/* ---- commands --------------------------------------------------------------------------- */
+
+static int cmd_status(app *a)
+{
+    Gridledger__GetStatusResponse *r = NULL;
+    if (gl_get_status(a->client, a->timeout, &r, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    print_status(r);
+    gridledger__get_status_response__free_unpacked(r, NULL);
+    return flush_stdout();
+}
+
+static int cmd_health(app *a)
+{
+    Gridledger__ServingStatus s = GRIDLEDGER__SERVING_STATUS__SERVING_STATUS_UNKNOWN;
+    if (gl_health_check(a->client, a->npos > 1 ? a->pos[1] : "", a->timeout, &s, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    print_health(s);
+    return flush_stdout();
+}
+
+static int cmd_watch_health(app *a)
+{
+    Gridledger__ServingStatus s;
+    int rc = 0;
+    gl_stream *w = gl_health_watch(a->client, a->npos > 1 ? a->pos[1] : "", a->timeout, &a->st);
+    if (w == NULL)
+        return rpc_error(&a->st);
+    while (gl_health_watch_next(w, &s, &a->st) == 1) {
+        print_health(s);
+        if ((rc = flush_stdout()) != 0)
+            goto end;
+    }
+    if (a->st.code != GL_OK)
+        rc = rpc_error(&a->st);
+end:
+    gl_stream_free(w);
+    return rc;
+}
+
+static int cmd_chain(app *a)
+{
+    Gridledger__ChainInfo *ci = NULL;
+    jw w;
+    if (gl_get_chain_info(a->client, a->timeout, &ci, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    jw_init(&w, stdout, 1);
+    jw_open(&w, '{');
+    jw_kstr(&w, "chain_id", ci->chain_id);
+    jw_ku64(&w, "height", ci->height);
+    jw_kbytes(&w, "head_hash", ci->head_hash);
+    jw_kstr(&w, "hash_suite", ci->hash_suite);
+    jw_close(&w, '}');
+    gridledger__chain_info__free_unpacked(ci, NULL);
+    return flush_stdout();
+}
+
+static int cmd_block(app *a)
+{
+    Gridledger__GetBlockResponse *r = NULL;
+    uint8_t hash[32];
+    unsigned long long height = 0;
+
+    if (a->opt[OPT_HASH] != NULL) {
+        if (a->npos > 1)
+            return usage("block takes a HEIGHT or --hash HEX, not both");
+        if (parse_hex(a->opt[OPT_HASH], hash, sizeof hash) != 0)
+            return usage("--hash %s is not 64 hex digits", a->opt[OPT_HASH]);
+    } else if (a->npos != 2 || parse_u64(a->pos[1], UINT64_MAX, &height) != 0) {
+        return usage("block needs a HEIGHT (a number) or --hash HEX");
+    }
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    if (gl_get_block(a->client, height, a->opt[OPT_HASH] != NULL ? hash : NULL, sizeof hash,
+                     a->timeout, &r, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    print_block(r);
+    gridledger__get_block_response__free_unpacked(r, NULL);
+    return flush_stdout();
+}
+
+static int cmd_tx(app *a)
+{
+    Gridledger__GetTransactionResponse *r = NULL;
+    uint8_t id[GL_TX_ID_LEN];
+    if (a->npos != 2 || parse_hex(a->pos[1], id, sizeof id) != 0)
+        return usage("tx needs a transaction id of 64 hex digits");
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    if (gl_get_transaction(a->client, id, sizeof id, a->timeout, &r, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    print_transaction(r);
+    gridledger__get_transaction_response__free_unpacked(r, NULL);
+    return flush_stdout();
+}
+
+static int cmd_watch(app *a)
+{
+    unsigned long long from = 0, count = 0, seen = 0;
+    int rc = 0;
+    gl_stream *s = NULL;
+    Gridledger__GetBlockResponse *r = NULL;
+
+    if (a->npos > 1)
+        return usage("watch takes no arguments besides --from and --count");
+    if (a->opt[OPT_FROM] != NULL && parse_u64(a->opt[OPT_FROM], UINT64_MAX, &from) != 0)
+        return usage("--from %s is not a block height", a->opt[OPT_FROM]);
+    if (a->opt[OPT_COUNT] != NULL && (parse_u64(a->opt[OPT_COUNT], UINT64_MAX, &count) != 0 || count == 0))
+        return usage("--count %s is not a positive number", a->opt[OPT_COUNT]);
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    for (;;) {
+        unsigned long long got = 0;
+        s = gl_subscribe_blocks(a->client, from, a->timeout, &a->st);
+        if (s == NULL)
+            return rpc_error(&a->st);
+        while (gl_subscribe_blocks_next(s, &r, &a->st) == 1) {
+            print_block_line(r);
+            if (r->block != NULL && r->block->header != NULL)
+                from = r->block->header->height + 1;
+            gridledger__get_block_response__free_unpacked(r, NULL);
+            r = NULL;
+            got++;
+            if ((rc = flush_stdout()) != 0)
+                goto end;
+            if (count != 0 && ++seen >= count)
+                goto end; /* gl_stream_free cancels the subscription */
+        }
+        /* Cut off for falling behind: subscribe again from the next height. */
+        if (a->st.code == GL_RESOURCE_EXHAUSTED && got > 0) {
+            fprintf(stderr, "gridctl: subscription cut off (%s); resubscribing from %llu\n",
+                    a->st.message, from);
+            gl_stream_free(s);
+            s = NULL;
+            continue;
+        }
+        if (a->st.code != GL_OK)
+            rc = rpc_error(&a->st);
+        break;
+    }
+end:
+    gl_stream_free(s);
+    return rc;
+}
+
+/* ---- ingest -------------------------------------------------------------------------------- */
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Backoff before retry n (1-based): 100 ms doubling up to 5 s, plus up to 25% jitter. */
+static unsigned backoff_ms(int n)
+{
+    unsigned ms = BACKOFF_FIRST_MS;
+    for (int i = 1; i < n && ms < BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    if (ms > BACKOFF_MAX_MS)
+        ms = BACKOFF_MAX_MS;
+    unsigned char r = 0;
+    if (RAND_bytes(&r, 1) == 1)
+        ms += ms / 4u * r / 255u;
+    return ms;
+}
+
+static const char *base_name(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return "stdin";
+    const char *slash = strrchr(path, '/');
+    return slash != NULL && slash[1] != 0 ? slash + 1 : path;
+}
+
+static void hex_string(const uint8_t *b, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* Reads and validates the CSV. 0, or an exit status after reporting. */
+static int load_csv(const char *path, gl_csv_readings *rs)
+{
+    char err[600];
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "error: cannot open %s: %s\n", path, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    int r = gl_csv_read_readings(f, strcmp(path, "-") == 0 ? "(stdin)" : path, rs, err, sizeof err);
+    if (f != stdin)
+        fclose(f);
+    if (r == GL_CSV_EDATA) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_DATAERR;
+    }
+    if (r != GL_CSV_OK) {
+        fprintf(stderr, "error: %s\n", err);
+        return r == GL_CSV_EIO ? EXIT_IO : 1;
+    }
+    if (rs->count == 0) {
+        fprintf(stderr, "%s: no readings after the header\n", path);
+        return EXIT_DATAERR;
+    }
+    return 0;
+}
+
+/* Prints the line of a batch that is on the chain. */
+static void print_ingest_line(unsigned long long batch, const char *tx_hex,
+                              const Gridledger__TxLocation *loc, const Gridledger__TxOutcome *o,
+                              int already)
+{
+    jw w;
+    jw_init(&w, stdout, 0);
+    jw_open(&w, '{');
+    jw_ku64(&w, "batch", batch);
+    jw_kstr(&w, "tx_id", tx_hex);
+    if (already)
+        jw_kbool(&w, "already_existed", 1);
+    if (loc != NULL) {
+        jw_ku64(&w, "height", loc->height);
+        jw_ku64(&w, "index", loc->index);
+    }
+    if (o != NULL) {
+        jw_ku64(&w, "accepted", o->readings_accepted);
+        jw_ku64(&w, "duplicate", o->readings_duplicate);
+        if (o->code != 0) {
+            jw_kstr(&w, "rejected", gl_status_code_name((int)o->code));
+            jw_kstr(&w, "message", o->message);
+        }
+    }
+    jw_close(&w, '}');
+}
+
+/*
+ * Submits one signed batch, retrying RESOURCE_EXHAUSTED with backoff; prints its line.
+ * Returns 0, 1 when the batch was committed but rejected at apply time, or an exit status.
+ */
+static int submit_batch(app *a, unsigned long long batch, const Gridledger__SignedTransaction *tx,
+                        const uint8_t id[GL_TX_ID_LEN], uint64_t timeout)
+{
+    char tx_hex[2 * GL_TX_ID_LEN + 1];
+    Gridledger__SubmitResponse *resp = NULL;
+    Gridledger__TxLocation *loc = NULL;
+    int rc;
+
+    hex_string(id, GL_TX_ID_LEN, tx_hex);
+    for (int attempt = 0;; attempt++) {
+        if (gl_submit_readings(a->client, tx, timeout, &resp, &a->st) != GL_RESOURCE_EXHAUSTED ||
+            attempt == SUBMIT_RETRIES)
+            break;
+        unsigned ms = backoff_ms(attempt + 1);
+        fprintf(stderr, "gridctl: batch %llu: RESOURCE_EXHAUSTED (%s); retry %d/%d in %u ms\n", batch,
+                a->st.message, attempt + 1, SUBMIT_RETRIES, ms);
+        sleep_ms(ms);
+    }
+    if (a->st.code == GL_ALREADY_EXISTS) {
+        /* The same transaction id is on the chain: report where, not an error. */
+        int found = gl_status_tx_location(&a->st, &loc);
+        if (found < 0)
+            fprintf(stderr, "gridctl: batch %llu: %s trailer does not decode\n", batch,
+                    GL_MD_TX_LOCATION);
+        print_ingest_line(batch, tx_hex, loc, NULL, 1);
+        rc = 0;
+        goto end;
+    }
+    if (a->st.code != GL_OK) {
+        if (a->st.code == GL_RESOURCE_EXHAUSTED)
+            fprintf(stderr, "gridctl: batch %llu: still RESOURCE_EXHAUSTED after %d retries\n", batch,
+                    SUBMIT_RETRIES);
+        rc = rpc_error(&a->st);
+        goto end;
+    }
+    if (resp->location == NULL) {
+        fprintf(stderr, "error: %s: node answered batch %llu without a location\n",
+                gl_status_code_name(GL_INTERNAL), batch);
+        rc = EXIT_RPC;
+        goto end;
+    }
+    if (resp->location->tx_id.len > 0 &&
+        (resp->location->tx_id.len != GL_TX_ID_LEN ||
+         memcmp(resp->location->tx_id.data, id, GL_TX_ID_LEN) != 0)) {
+        fprintf(stderr, "error: %s: node reports another transaction id for batch %llu (ours %s)\n",
+                gl_status_code_name(GL_INTERNAL), batch, tx_hex);
+        rc = EXIT_RPC;
+        goto end;
+    }
+    print_ingest_line(batch, tx_hex, resp->location, resp->outcome, resp->already_existed);
+    rc = resp->outcome != NULL && resp->outcome->code != 0 ? 1 : 0;
+end:
+    if (loc != NULL)
+        gridledger__tx_location__free_unpacked(loc, NULL);
+    if (resp != NULL)
+        gridledger__submit_response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+static int cmd_ingest(app *a)
+{
+    gl_csv_readings rs = {NULL, 0, 0};
+    gl_signer *signer = NULL;
+    Gridledger__ChainInfo *ci = NULL;
+    Gridledger__Reading *readings = NULL;
+    Gridledger__Reading **reading_ptrs = NULL;
+    Gridledger__SignedTransaction tx;
+    unsigned long long batch = DEFAULT_BATCH;
+    unsigned long long rejected = 0;
+    char err[GL_STATUS_MESSAGE_MAX];
+    int rc = 0;
+
+    gridledger__signed_transaction__init(&tx);
+    if (a->npos > 1)
+        return usage("ingest takes --csv FILE [--batch N], no arguments");
+    if (a->opt[OPT_CSV] == NULL)
+        return usage("ingest needs --csv FILE");
+    if (a->opt[OPT_BATCH] != NULL &&
+        (parse_u64(a->opt[OPT_BATCH], MAX_BATCH, &batch) != 0 || batch == 0))
+        return usage("--batch %s is not a number of readings (1..%u)", a->opt[OPT_BATCH], MAX_BATCH);
+    uint64_t timeout = a->have_timeout ? a->timeout : DEFAULT_SUBMIT_TIMEOUT_MS;
+
+    /* Validate everything before anything is submitted. */
+    if ((rc = load_csv(a->opt[OPT_CSV], &rs)) != 0)
+        goto end;
+    signer = gl_signer_load(a->opts.cert_path, a->opts.key_path, err, sizeof err);
+    if (signer == NULL) {
+        fprintf(stderr, "error: %s: cannot sign: %s\n", gl_status_code_name(GL_INVALID_ARGUMENT), err);
+        rc = EXIT_RPC;
+        goto end;
+    }
+    readings = calloc((size_t)batch, sizeof *readings);
+    reading_ptrs = calloc((size_t)batch, sizeof *reading_ptrs);
+    if (readings == NULL || reading_ptrs == NULL) {
+        fprintf(stderr, "error: out of memory\n");
+        rc = 1;
+        goto end;
+    }
+    if ((rc = connect_app(a)) != 0)
+        goto end;
+    if (gl_get_chain_info(a->client, a->have_timeout ? a->timeout : DEFAULT_UNARY_TIMEOUT_MS, &ci,
+                          &a->st) != GL_OK) {
+        rc = rpc_error(&a->st);
+        goto end;
+    }
+
+    const char *base = base_name(a->opt[OPT_CSV]);
+    for (unsigned long long b = 0, start = 0; start < rs.count; b++, start += batch) {
+        size_t n = rs.count - start < batch ? rs.count - start : (size_t)batch;
+        uint8_t nonce_bytes[NONCE_BYTES], id[GL_TX_ID_LEN];
+        char nonce[2 * NONCE_BYTES + 1];
+        char batch_id[512];
+        Gridledger__ReadingBatch rb;
+        Gridledger__TxPayload payload;
+
+        for (size_t i = 0; i < n; i++) {
+            gl_csv_reading_to_proto(&rs.items[start + i], &readings[i]);
+            reading_ptrs[i] = &readings[i];
+        }
+        if (RAND_bytes(nonce_bytes, sizeof nonce_bytes) != 1) {
+            fprintf(stderr, "error: no random bytes for the nonce (RAND_bytes failed)\n");
+            rc = 1;
+            goto end;
+        }
+        hex_string(nonce_bytes, sizeof nonce_bytes, nonce);
+        if ((size_t)snprintf(batch_id, sizeof batch_id, "%s-%llu", base, b) >= sizeof batch_id) {
+            fprintf(stderr, "error: file name %s is too long for a batch id\n", base);
+            rc = EXIT_USAGE;
+            goto end;
+        }
+        gridledger__reading_batch__init(&rb);
+        rb.district = (char *)gl_signer_party(signer)->district;
+        rb.batch_id = batch_id;
+        rb.n_readings = n;
+        rb.readings = reading_ptrs;
+        gridledger__tx_payload__init(&payload);
+        payload.chain_id = ci->chain_id;
+        payload.created_ms = wall_ms();
+        payload.nonce = nonce;
+        payload.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_READINGS;
+        payload.readings = &rb;
+        if (gl_sign_transaction(signer, &payload, &tx, id, err, sizeof err) != 0) {
+            fprintf(stderr, "error: %s: cannot sign batch %llu: %s\n",
+                    gl_status_code_name(GL_INTERNAL), b, err);
+            rc = EXIT_RPC;
+            goto end;
+        }
+        int r = submit_batch(a, b, &tx, id, timeout);
+        gl_signed_transaction_clear(&tx);
+        if (r == 1) {
+            rejected++;
+        } else if (r != 0) {
+            rc = r;
+            goto end;
+        }
+        if ((rc = flush_stdout()) != 0)
+            goto end;
+    }
+    if (rejected > 0) {
+        fprintf(stderr, "error: %llu batch(es) committed but rejected when applied (see \"rejected\")\n",
+                rejected);
+        rc = EXIT_RPC;
+    }
+end:
+    gl_signed_transaction_clear(&tx);
+    if (ci != NULL)
+        gridledger__chain_info__free_unpacked(ci, NULL);
+    free(reading_ptrs);
+    free(readings);
+    gl_signer_free(signer);
+    gl_csv_readings_free(&rs);
+    return rc;
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int (*run)(app *);
+    int max_pos;        /* positional arguments after the command */
+    int connect_first;  /* main connects before run */
+    int streaming;      /* no default deadline */
+} commands[] = {
+    {"status", cmd_status, 0, 1, 0},
+    {"health", cmd_health, 1, 1, 0},
+    {"watch-health", cmd_watch_health, 1, 1, 1},
+    {"chain", cmd_chain, 0, 1, 0},
+    {"ingest", cmd_ingest, 0, 0, 0},
+    {"block", cmd_block, 1, 0, 0},
+    {"tx", cmd_tx, 1, 0, 0},
+    {"watch", cmd_watch, 0, 0, 1},
+};
+
 int main(int argc, char **argv)
 {
-    const char *addr = NULL, *cert = NULL, *key = NULL, *ca = NULL, *server_name = NULL;
-    const char *timeout_arg = NULL;
-    const char *positional[3] = {NULL, NULL, NULL};
-    int npos = 0;
-    char host[256];
-    unsigned long long timeout = 0;
-    int have_timeout = 0;
-    gl_options opts;
-    gl_client *client = NULL;
-    gl_stream *watch = NULL;
-    Gridledger__GetStatusResponse *status_resp = NULL;
-    gl_status st;
-    char err[GL_STATUS_MESSAGE_MAX];
+    static app a; /* static: gl_status is large */
+    unsigned long long timeout = 0, max_message = 0;
     int rc = EXIT_USAGE;
+    int ci = -1;
 
-    memset(&st, 0, sizeof st);
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
             fputs(usage_text, stdout);
             rc = 0;
             goto end;
         }
-        if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
-            if (npos == 3) {
-                rc = usage("unexpected argument %s", a);
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == 0) {
+            if (a.npos == MAX_POSITIONAL) {
+                rc = usage("unexpected argument %s", arg);
                 goto end;
             }
-            positional[npos++] = a;
+            a.pos[a.npos++] = arg;
             continue;
         }
-        const char *name = a + 2, *eq = strchr(name, '=');
+        const char *name = arg + 2, *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        if (nlen == 4 && strncmp(name, "addr", 4) == 0) slot = &addr;
-        else if (nlen == 4 && strncmp(name, "cert", 4) == 0) slot = &cert;
-        else if (nlen == 3 && strncmp(name, "key", 3) == 0) slot = &key;
-        else if (nlen == 2 && strncmp(name, "ca", 2) == 0) slot = &ca;
-        else if (nlen == 7 && strncmp(name, "timeout", 7) == 0) slot = &timeout_arg;
-        else if (nlen == 11 && strncmp(name, "server-name", 11) == 0) slot = &server_name;
-        else {
-            rc = usage("unknown option %s", a);
+        int o;
+        for (o = 0; o < OPT_N; o++)
+            if (strlen(option_table[o].name) == nlen && strncmp(name, option_table[o].name, nlen) == 0)
+                break;
+        if (o == OPT_N) {
+            rc = usage("unknown option %s", arg);
             goto end;
         }
         if (eq != NULL) {
-            *slot = eq + 1;
+            a.opt[o] = eq + 1;
         } else {
             if (i + 1 >= argc) {
-                rc = usage("option %s needs a value", a);
+                rc = usage("option %s needs a value", arg);
                 goto end;
             }
-            *slot = argv[++i];
+            a.opt[o] = argv[++i];
         }
     }
-    if (npos == 0) {
-        rc = usage("missing command%s", "");
+    if (a.npos == 0) {
+        rc = usage("missing command");
         goto end;
     }
-    const char *cmd = positional[0];
-    const char *service = npos > 1 ? positional[1] : "";
-    int is_status = strcmp(cmd, "status") == 0;
-    int is_health = strcmp(cmd, "health") == 0;
-    int is_watch = strcmp(cmd, "watch-health") == 0;
-    if (!is_status && !is_health && !is_watch) {
-        rc = usage("unknown command %s", cmd);
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (strcmp(a.pos[0], commands[k].name) == 0)
+            ci = (int)k;
+    if (ci < 0) {
+        rc = usage("unknown command %s", a.pos[0]);
         goto end;
     }
-    if (npos > (is_status ? 1 : 2)) {
-        rc = usage("too many arguments for %s", cmd);
+    if (a.npos - 1 > commands[ci].max_pos) {
+        rc = usage("too many arguments for %s", a.pos[0]);
         goto end;
     }
-    if (addr == NULL || cert == NULL || key == NULL || ca == NULL) {
-        rc = usage("--addr, --cert, --key and --ca are required%s", "");
-        goto end;
-    }
-    if (parse_addr(addr, host, sizeof host, &opts.port) != 0) {
-        rc = usage("--addr %s is not HOST:PORT", addr);
-        goto end;
-    }
-    if (timeout_arg != NULL) {
-        if (parse_u64(timeout_arg, 86400000ull, &timeout) != 0) {
-            rc = usage("--timeout %s is not a number of milliseconds (0..86400000)", timeout_arg);
+    for (int o = 0; o < OPT_N; o++) {
+        if (a.opt[o] != NULL && option_table[o].command != NULL &&
+            strcmp(option_table[o].command, a.pos[0]) != 0) {
+            rc = usage("--%s is an option of %s, not of %s", option_table[o].name,
+                       option_table[o].command, a.pos[0]);
             goto end;
         }
-        have_timeout = 1;
-    } else if (!is_watch) {
+    }
+    if (a.opt[OPT_ADDR] == NULL || a.opt[OPT_CERT] == NULL || a.opt[OPT_KEY] == NULL ||
+        a.opt[OPT_CA] == NULL) {
+        rc = usage("--addr, --cert, --key and --ca are required");
+        goto end;
+    }
+    if (parse_addr(a.opt[OPT_ADDR], a.host, sizeof a.host, &a.opts.port) != 0) {
+        rc = usage("--addr %s is not HOST:PORT", a.opt[OPT_ADDR]);
+        goto end;
+    }
+    if (a.opt[OPT_TIMEOUT] != NULL) {
+        if (parse_u64(a.opt[OPT_TIMEOUT], 86400000ull, &timeout) != 0) {
+            rc = usage("--timeout %s is not a number of milliseconds (0..86400000)", a.opt[OPT_TIMEOUT]);
+            goto end;
+        }
+        a.have_timeout = 1;
+    } else if (!commands[ci].streaming) {
         timeout = DEFAULT_UNARY_TIMEOUT_MS;
+    }
+    a.timeout = timeout;
+    if (a.opt[OPT_MAX_MESSAGE] != NULL &&
+        (parse_u64(a.opt[OPT_MAX_MESSAGE], UINT32_MAX, &max_message) != 0 || max_message == 0)) {
+        rc = usage("--max-message-bytes %s is not a positive number of bytes", a.opt[OPT_MAX_MESSAGE]);
+        goto end;
     }
 
     /* A dropped connection must surface as an error, not kill us. */
@@ -302,60 +1172,18 @@ int main(int argc, char **argv)
         goto end;
     }
 
-    opts.host = host;
-    opts.cert_path = cert;
-    opts.key_path = key;
-    opts.ca_path = ca;
-    opts.server_name = server_name;
-    opts.connect_timeout_ms = have_timeout && timeout > 0 && timeout < 10000 ? (uint32_t)timeout : 0;
-    opts.max_message_bytes = 0;
-    client = gl_connect(&opts, err, sizeof err);
-    if (client == NULL) {
-        fprintf(stderr, "error: %s: %s\n", gl_status_code_name(GL_UNAVAILABLE), err);
-        rc = EXIT_RPC;
+    a.opts.host = a.host;
+    a.opts.cert_path = a.opt[OPT_CERT];
+    a.opts.key_path = a.opt[OPT_KEY];
+    a.opts.ca_path = a.opt[OPT_CA];
+    a.opts.server_name = a.opt[OPT_SERVER_NAME];
+    a.opts.connect_timeout_ms =
+        a.have_timeout && timeout > 0 && timeout < 10000 ? (uint32_t)timeout : 0;
+    a.opts.max_message_bytes = (uint32_t)max_message;
+    if (commands[ci].connect_first && (rc = connect_app(&a)) != 0)
         goto end;
-    }
-
-    if (is_status) {
-        if (gl_get_status(client, timeout, &status_resp, &st) != GL_OK)
-            goto rpc_error;
-        print_status_json(stdout, status_resp);
-    } else if (is_health) {
-        Gridledger__ServingStatus s = GRIDLEDGER__SERVING_STATUS__SERVING_STATUS_UNKNOWN;
-        if (gl_health_check(client, service, timeout, &s, &st) != GL_OK)
-            goto rpc_error;
-        print_health_json(stdout, s);
-    } else {
-        Gridledger__ServingStatus s;
-        watch = gl_health_watch(client, service, timeout, &st);
-        if (watch == NULL)
-            goto rpc_error;
-        while (gl_health_watch_next(watch, &s, &st) == 1) {
-            print_health_json(stdout, s);
-            if (fflush(stdout) != 0 || ferror(stdout)) {
-                fprintf(stderr, "error: writing to stdout failed: %s\n", strerror(errno));
-                rc = EXIT_IO;
-                goto end;
-            }
-        }
-        if (st.code != GL_OK)
-            goto rpc_error;
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "error: writing to stdout failed: %s\n", strerror(errno));
-        rc = EXIT_IO;
-        goto end;
-    }
-    rc = 0;
-    goto end;
-
-rpc_error:
-    fprintf(stderr, "error: %s: %s\n", gl_status_code_name(st.code), st.message);
-    rc = EXIT_RPC;
+    rc = commands[ci].run(&a);
 end:
-    if (status_resp != NULL)
-        gridledger__get_status_response__free_unpacked(status_resp, NULL);
-    gl_stream_free(watch);
-    gl_close(client);
+    gl_close(a.client);
     return rc;
 }

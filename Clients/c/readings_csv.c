@@ -117,7 +117,7 @@ static int parse_uint(ctx *x, const char *col, const char *s, uint64_t max, uint
         if (*p < '0' || *p > '9')
             return fail(x, "%s \"%s\" is not an unsigned decimal integer", col, s);
         unsigned d = (unsigned)(*p - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return fail(x, "%s %s is out of range (0 .. %llu)", col, s, (unsigned long long)max);
         v = v * 10 + d;
     }
@@ -129,7 +129,9 @@ static int parse_int(ctx *x, const char *col, const char *s, int64_t min, int64_
                      int64_t *out)
 {
     int neg = *s == '-';
-    uint64_t mag, limit = neg ? (uint64_t)(-(min + 1)) + 1u : (uint64_t)max;
+    /* Largest magnitude allowed: -(min) for a negative number (computed without
+     * overflowing at INT64_MIN), 0 when negatives are out of range. */
+    uint64_t mag, limit = !neg ? (uint64_t)max : min < 0 ? (uint64_t)(-(min + 1)) + 1u : 0u;
     if (*s == 0)
         return fail(x, "%s is empty", col);
     const char *digits = s + neg;

@@ -127,29 +127,47 @@ public final class GridNode: Service, Sendable {
         }
     }
 
-    /// Graceful shutdown; safe to call more than once.
+    /// Graceful shutdown; safe to call more than once. Returns once the chain store is
+    /// closed and the data directory unlocked, so the same directory can be reopened at once.
     public func stop() async {
-        guard let server = server.withLock({ s in defer { s = nil }; return s }) else {
+        guard let stats = await shutDownServer() else {
             finishStopped()
             return
         }
+        let ledger = ledgerBox.withLock { l in defer { l = nil }; return l }
+        weak let closingStore = ledger?.store
+        if let ledger {
+            // Calls in flight are done; commit anything still queued.
+            await ledger.stop()
+        }
+        _ = consume ledger
+        // The store closes when its last user (connections finishing on their event loops)
+        // lets go of the services; wait for that.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while closingStore != nil, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        if closingStore != nil { logger.warning("chain store still referenced after shutdown") }
+        dataDirLock.withLock { $0 = nil }
+        boundAddress.withLock { $0 = nil }
+        lastStats.withLock { $0 = stats }
+        logger.info("node stopped", metadata: ["calls_served": "\(stats.callsServed)"])
+        finishStopped()
+    }
+
+    /// GOAWAY on every connection, then waits for calls in flight; nil when not running.
+    private func shutDownServer() async -> RPCServerStats? {
+        guard let server = server.withLock({ s in defer { s = nil }; return s }) else { return nil }
         logger.info("node shutting down")
         for service in Self.serviceNames {
             health.set(service, .notServing)
         }
-        let ledger = ledgerBox.withLock { $0 }
+        let feed = ledgerBox.withLock { $0?.feed }
         await server.shutdownGracefully(afterGoAway: {
             health.finishWatchers()
-            ledger?.feed.finishAll()
+            feed?.finishAll()
         })
-        // Calls in flight are done; commit anything still queued, then close the store.
-        await ledger?.stop()
-        ledgerBox.withLock { $0 = nil }
-        dataDirLock.withLock { $0 = nil }
-        boundAddress.withLock { $0 = nil }
-        logger.info("node stopped", metadata: ["calls_served": "\(server.stats.callsServed)"])
-        lastStats.withLock { $0 = server.stats }
-        finishStopped()
+        return server.stats
     }
 
     private let lastStats = Mutex<RPCServerStats?>(nil)

@@ -69,6 +69,8 @@ public final class RPCClientHandler: ChannelDuplexHandler {
     public func handlerRemoved(context: ChannelHandlerContext) {
         shutDown(RPCError(.unavailable, "connection closed"))
         self.context = nil
+        // Break the handler → loopBound → handler cycle; hops already queued hold their own copy.
+        loopBound = nil
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

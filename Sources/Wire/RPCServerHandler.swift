@@ -98,6 +98,8 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     public func handlerRemoved(context: ChannelHandlerContext) {
         tearDown(reason: RPCError(.unavailable, "connection closed"))
         self.context = nil
+        // Break the handler → loopBound → handler cycle; hops already queued hold their own copy.
+        loopBound = nil
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

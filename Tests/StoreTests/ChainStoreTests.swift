@@ -293,27 +293,33 @@ final class ChainStoreTests: XCTestCase {
         try genesis.commit(to: store, writes: [Write(key: "counter", value: [0], txIndex: 0)])
         let total: UInt64 = 60
         let failures = Mutex(0)
-        let chainID = self.chainID
-        DispatchQueue.concurrentPerform(iterations: 3) { worker in
-            if worker == 0 {
-                var previous = genesis.hash
-                for height in 1...total {
-                    let fixture = FixtureBlock(chainID: chainID, height: height, previousHash: previous, txCount: 1)
-                    try! fixture.commit(to: store, writes: [
-                        Write(key: "counter", value: [UInt8(height)], txIndex: 0)
-                    ])
-                    previous = fixture.hash
-                }
-            } else {
-                while true {
+        let checks = Mutex(0)
+        let done = Atomic<Bool>(false)
+        let finished = DispatchSemaphore(value: 0)
+        let readers = 2
+        // Dedicated threads (not a pool that could starve the committer on 2 cores).
+        for _ in 0..<readers {
+            Thread {
+                while !done.load(ordering: .acquiring) {
                     guard let head = store.head else { continue }
                     let ok = (try? store.blockBytes(at: head.height)) != nil
                         && ((try? store.state("counter"))??.height ?? 0) >= head.height
                     if !ok { failures.withLock { $0 += 1 } }
-                    if head.height == total { break }
+                    checks.withLock { $0 += 1 }
                 }
-            }
+                finished.signal()
+            }.start()
         }
+        var previous = genesis.hash
+        for height in 1...total {
+            let fixture = FixtureBlock(chainID: chainID, height: height, previousHash: previous, txCount: 1)
+            try fixture.commit(to: store, writes: [Write(key: "counter", value: [UInt8(height)], txIndex: 0)])
+            previous = fixture.hash
+        }
+        done.store(true, ordering: .releasing)
+        for _ in 0..<readers { finished.wait() }
+        XCTAssertGreaterThan(checks.withLock { $0 }, 0)
+        XCTAssertEqual(store.head?.height, total)
         XCTAssertEqual(failures.withLock { $0 }, 0)
     }
 }

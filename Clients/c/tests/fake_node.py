@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A scripted stand-in for gridnode, speaking wire protocol v1 (Docs/wire-protocol.md),
 used to drive the C client through paths a healthy node rarely takes: server PING, GOAWAY,
-an oversized MESSAGE, a missed deadline. Protobuf is hand-encoded (no dependencies).
+an oversized MESSAGE, a missed deadline; and a small in-memory chain for the chain services.
+Protobuf is hand-encoded (no dependencies); signatures are checked with the openssl CLI
+(an implementation independent of the client's).
 
 usage: fake_node.py CERT KEY CA PORTFILE [PORT]
 Listens on 127.0.0.1:PORT (default ephemeral), writes the port to PORTFILE, logs events to
@@ -19,20 +21,34 @@ Behaviour by method / HealthCheckRequest.service:
                       "garbage"  a MESSAGE that does not decode
                       other      NOT_FOUND
   /gridledger.Health/Watch       SERVING, NOT_SERVING, SERVING, TRAILERS OK
+  /gridledger.Ingest/StreamReadings  bidirectional: a StreamAck{sequence} per MESSAGE;
+                                 TRAILERS OK "acked N" at END_STREAM or an END frame
+  Chain "d1" (genesis block 0, then one block per accepted transaction):
+  /gridledger.Query/GetChainInfo, GetBlock, GetTransaction, SubscribeBlocks (any role)
+  /gridledger.Ingest/SubmitReadings (collector, node): checks the signature (openssl CLI),
+      chain id, district = signer L = chain; ALREADY_EXISTS with the tx-location trailer
+      for a known tx id; readings deduplicated by (meter, timestamp). batch_id "busy..."
+      answers RESOURCE_EXHAUSTED twice per transaction first; "exists..." answers
+      ALREADY_EXISTS (location of block 0).
   anything else                  UNIMPLEMENTED
-Every call checks the client's framing: HEADERS without END_STREAM, then exactly one
-MESSAGE with END_STREAM (INTERNAL "framing: ..." otherwise).
+Every unary / server-streaming call checks the client's framing: HEADERS without
+END_STREAM, then exactly one MESSAGE with END_STREAM (INTERNAL "framing: ..." otherwise).
 """
+import hashlib
 import os
 import signal
 import socket
 import ssl
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 
-HEADERS, MESSAGE, TRAILERS, CANCEL, PING, GOAWAY = 1, 2, 3, 4, 5, 6
+HEADERS, MESSAGE, TRAILERS, CANCEL, PING, GOAWAY, ENDF = 1, 2, 3, 4, 5, 6, 7
 END = 1
+BIDI = {"/gridledger.Ingest/StreamReadings"}
 
 
 def log(*a):
@@ -60,6 +76,11 @@ def f_bytes(num, v):
     if isinstance(v, str):
         v = v.encode()
     return varint((num << 3) | 2) + varint(len(v)) + v if v else b""
+
+
+def f_msg(num, body):
+    """An embedded message, present even when empty."""
+    return varint((num << 3) | 2) + varint(len(body)) + body
 
 
 def parse(buf):
@@ -90,8 +111,163 @@ def read_varint(buf, i):
             return v, i
 
 
-def call_status(code, msg=""):
-    return f_varint(1, code) + f_bytes(2, msg)
+def call_status(code, msg="", metadata=()):
+    return f_varint(1, code) + f_bytes(2, msg) + b"".join(
+        f_msg(3, f_bytes(1, k) + f_bytes(2, v)) for k, v in metadata)
+
+
+def first(fields, num, default=b""):
+    return fields.get(num, [default])[0]
+
+
+def sha256(b):
+    return hashlib.sha256(b).digest()
+
+
+# ---- the chain ---------------------------------------------------------------------------
+class Chain:
+    """One chain, id "d1": block 0 is genesis; every accepted transaction is a block."""
+
+    def __init__(self):
+        self.cv = threading.Condition()
+        self.blocks = []      # (header bytes, hash, [tx bytes], [outcome bytes])
+        self.txs = {}         # tx id -> (height, index)
+        self.readings = set() # (meter, timestamp)
+        self.busy = {}        # tx id -> RESOURCE_EXHAUSTED answers so far
+        with self.cv:
+            self.append([], [])
+
+    def append(self, txs, outcomes):
+        """Adds a block; the caller holds self.cv."""
+        height = len(self.blocks)
+        prev = self.blocks[-1][1] if self.blocks else b""
+        ids = [sha256(first(parse(t), 1)) for t in txs]
+        header = (f_bytes(1, "d1") + f_varint(2, height) + f_bytes(3, prev) +
+                  f_varint(4, 1700000000000 + height) + f_bytes(5, merkle(ids)) +
+                  f_bytes(6, sha256(b"state%d" % height)) + f_bytes(7, "fake1") +
+                  f_varint(8, len(txs)) + f_bytes(9, "sha256"))
+        self.blocks.append((header, sha256(header), txs, outcomes))
+        for i, tid in enumerate(ids):
+            self.txs[tid] = (height, i)
+        self.cv.notify_all()
+        return height
+
+    def block_response(self, height):
+        header, h, txs, outcomes = self.blocks[height]
+        block = f_msg(1, header) + b"".join(f_msg(2, t) for t in txs) + b"".join(f_msg(3, o) for o in outcomes)
+        return f_msg(1, block) + f_bytes(2, h)
+
+    def location(self, tid):
+        height, index = self.txs[tid]
+        return f_varint(1, height) + f_varint(2, index) + f_bytes(3, tid) + f_bytes(4, self.blocks[height][1])
+
+
+def merkle(ids):
+    if not ids:
+        return sha256(b"")
+    level = [sha256(b"\x00" + i) for i in ids]
+    while len(level) > 1:
+        level = [sha256(b"\x01" + level[i] + level[i + 1]) if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+    return level[0]
+
+
+CHAIN = Chain()
+
+
+def check_signature(payload, sig, cert):
+    """(ok, subject dict) using the openssl CLI."""
+    with tempfile.TemporaryDirectory() as d:
+        paths = {n: os.path.join(d, n) for n in ("cert.der", "pub.pem", "sig", "payload")}
+        for n, data in (("cert.der", cert), ("sig", sig), ("payload", payload)):
+            with open(paths[n], "wb") as f:
+                f.write(data)
+        r = subprocess.run(["openssl", "x509", "-inform", "DER", "-in", paths["cert.der"], "-noout",
+                            "-subject", "-nameopt", "RFC2253", "-pubkey", "-out", paths["pub.pem"]],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return False, {}
+        subject = {}
+        for line in r.stdout.splitlines():
+            if line.startswith("subject="):
+                for part in line[len("subject="):].split(","):
+                    k, _, v = part.partition("=")
+                    subject[k.strip()] = v.strip()
+        with open(paths["pub.pem"], "w") as f:
+            f.write(r.stdout[r.stdout.index("-----BEGIN PUBLIC KEY-----"):])
+        v = subprocess.run(["openssl", "dgst", "-sha256", "-verify", paths["pub.pem"], "-signature",
+                            paths["sig"], paths["payload"]], capture_output=True, text=True)
+        return v.returncode == 0 and "Verified OK" in v.stdout, subject
+
+
+def submit_readings(c, sid, role, req):
+    if role not in ("collector", "node"):
+        c.send(TRAILERS, 0, sid, call_status(7, "role %s may not submit readings" % role))
+        return
+    tx = first(req, 1)
+    t = parse(tx)
+    payload, sig, cert = first(t, 1), first(t, 2), first(t, 3)
+    ok, subject = check_signature(payload, sig, cert)
+    if not ok:
+        log("SubmitReadings stream %d: bad signature" % sid)
+        c.send(TRAILERS, 0, sid, call_status(16, "signature does not verify"))
+        return
+    p = parse(payload)
+    batch = parse(first(p, 10))
+    district, batch_id = first(batch, 1).decode(), first(batch, 2).decode()
+    readings = [parse(r) for r in batch.get(3, [])]
+    tid = sha256(payload)
+    log("SubmitReadings stream %d batch_id=%s district=%s readings=%d nonce=%s signer=%s" % (
+        sid, batch_id, district, len(readings), first(p, 3).decode(), subject.get("CN")))
+    if first(p, 1).decode() != "d1":
+        c.send(TRAILERS, 0, sid, call_status(3, "payload names chain %r, not d1" % first(p, 1)))
+        return
+    if subject.get("OU") == "collector" and (district != subject.get("L") or district != "d1"):
+        c.send(TRAILERS, 0, sid, call_status(7, "collector of district %s may not submit for %s on chain d1"
+                                             % (subject.get("L"), district)))
+        return
+    with CHAIN.cv:
+        if batch_id.startswith("busy") and CHAIN.busy.get(tid, 0) < 2:
+            CHAIN.busy[tid] = CHAIN.busy.get(tid, 0) + 1
+            c.send(TRAILERS, 0, sid, call_status(8, "ingestion queue is full"))
+            return
+        if batch_id.startswith("exists") or tid in CHAIN.txs:
+            loc = CHAIN.location(tid) if tid in CHAIN.txs else (
+                f_varint(1, 0) + f_varint(2, 0) + f_bytes(3, tid) + f_bytes(4, CHAIN.blocks[0][1]))
+            height, index = CHAIN.txs.get(tid, (0, 0))
+            c.send(TRAILERS, 0, sid, call_status(6, "height=%d index=%d" % (height, index),
+                                                 [("gridledger-tx-location-bin", loc)]))
+            return
+        accepted = duplicate = 0
+        for r in readings:
+            key = (first(r, 1), first(r, 2, 0))
+            if key in CHAIN.readings:
+                duplicate += 1
+            else:
+                CHAIN.readings.add(key)
+                accepted += 1
+        outcome = f_varint(3, accepted) + f_varint(4, duplicate)
+        height = CHAIN.append([tx], [outcome])
+        resp = f_msg(1, CHAIN.location(tid)) + f_msg(2, outcome)
+    c.send(MESSAGE, 0, sid, resp)
+    c.send(TRAILERS, 0, sid, call_status(0))
+
+
+def subscribe(c, sid, from_height, cancelled):
+    """Server stream: every block from from_height, then new ones, until CANCEL."""
+    h = from_height
+    try:
+        while True:
+            with CHAIN.cv:
+                while h >= len(CHAIN.blocks) and not cancelled.is_set():
+                    CHAIN.cv.wait(0.2)
+                if cancelled.is_set():
+                    return
+                body = CHAIN.block_response(h)
+            c.send(MESSAGE, 0, sid, body)
+            h += 1
+    except OSError:
+        pass
 
 
 def health(status):
@@ -136,6 +312,7 @@ def serve(sock):
     role = peer_role(sock)
     log("connected role=%s alpn=%s" % (role, sock.selected_alpn_protocol()))
     calls = {}  # sid -> [method, timeout, headers_flags, messages(list of (flags, body))]
+    subs = {}   # sid -> threading.Event set on CANCEL
     try:
         while True:
             ftype, flags, sid, body = c.recv_frame()
@@ -148,6 +325,10 @@ def serve(sock):
                 continue
             if ftype == CANCEL:
                 log("CANCEL stream %d" % sid)
+                if sid in subs:
+                    subs.pop(sid).set()
+                    c.send(TRAILERS, 0, sid, call_status(1, "cancelled"))
+                    continue
                 if sid in calls:
                     del calls[sid]
                     c.send(TRAILERS, 0, sid, call_status(1, "cancelled"))
@@ -163,16 +344,44 @@ def serve(sock):
                 if sid not in calls:
                     continue
                 calls[sid][3].append((flags, body))
+                if calls[sid][0] in BIDI:
+                    n = len(calls[sid][3])
+                    c.send(MESSAGE, 0, sid, f_varint(1, n - 1))  # StreamAck{sequence}
+                    if flags & END:
+                        log("END_STREAM on MESSAGE stream %d" % sid)
+                        c.send(TRAILERS, 0, sid, call_status(0, "acked %d" % n))
+                        calls.pop(sid, None)
+                    continue
                 if flags & END:
                     call = calls[sid]
+                    if call[0] == "/gridledger.Query/SubscribeBlocks" and not call[2] & END and len(call[3]) == 1:
+                        ev = threading.Event()
+                        subs[sid] = ev
+                        req = parse(body)
+                        threading.Thread(target=subscribe, args=(c, sid, first(req, 1, 0), ev),
+                                         daemon=True).start()
+                        calls.pop(sid, None)
+                        continue
                     if not handle(c, sid, role, *call):
                         return
                     calls.pop(sid, None)
+                continue
+            if ftype == ENDF:
+                log("END stream %d" % sid)
+                call = calls.pop(sid, None)
+                if call is None:
+                    continue
+                if call[0] in BIDI:
+                    c.send(TRAILERS, 0, sid, call_status(0, "acked %d" % len(call[3])))
+                elif not handle(c, sid, role, *call):
+                    return
                 continue
             log("unexpected frame type %d" % ftype)
     except (EOFError, ConnectionError, ssl.SSLError) as e:
         log("connection closed: %r" % e)
     finally:
+        for ev in subs.values():
+            ev.set()
         try:
             sock.close()
         except OSError:
@@ -254,6 +463,49 @@ def handle(c, sid, role, method, timeout, hflags, msgs):
         for st in (1, 2, 1):
             c.send(MESSAGE, 0, sid, health(st))
         c.send(TRAILERS, 0, sid, call_status(0))
+        return True
+    if method == "/gridledger.Ingest/SubmitReadings":
+        submit_readings(c, sid, role, req)
+        return True
+    if method == "/gridledger.Query/GetChainInfo":
+        with CHAIN.cv:
+            info = (f_bytes(1, "d1") + f_varint(2, len(CHAIN.blocks) - 1) + f_bytes(3, CHAIN.blocks[-1][1]) +
+                    f_bytes(4, "sha256"))
+        c.send(MESSAGE, 0, sid, info)
+        c.send(TRAILERS, 0, sid, call_status(0))
+        return True
+    if method == "/gridledger.Query/GetBlock":
+        with CHAIN.cv:
+            if first(req, 3):
+                hs = [i for i, b in enumerate(CHAIN.blocks) if b[1] == first(req, 3)]
+                height = hs[0] if hs else None
+            elif first(req, 2, 0):
+                height = first(req, 1, 0)
+                height = height if height < len(CHAIN.blocks) else None
+            else:
+                c.send(TRAILERS, 0, sid, call_status(3, "neither height nor hash"))
+                return True
+            body = CHAIN.block_response(height) if height is not None else None
+        if body is None:
+            c.send(TRAILERS, 0, sid, call_status(5, "no such block"))
+        else:
+            c.send(MESSAGE, 0, sid, body)
+            c.send(TRAILERS, 0, sid, call_status(0))
+        return True
+    if method == "/gridledger.Query/GetTransaction":
+        tid = first(req, 1)
+        with CHAIN.cv:
+            if tid not in CHAIN.txs:
+                body = None
+            else:
+                height, index = CHAIN.txs[tid]
+                _, _, txs, outcomes = CHAIN.blocks[height]
+                body = f_msg(1, txs[index]) + f_msg(2, CHAIN.location(tid)) + f_msg(3, outcomes[index])
+        if body is None:
+            c.send(TRAILERS, 0, sid, call_status(5, "no transaction %s" % tid.hex()))
+        else:
+            c.send(MESSAGE, 0, sid, body)
+            c.send(TRAILERS, 0, sid, call_status(0))
         return True
     c.send(TRAILERS, 0, sid, call_status(12, "unknown method %s" % method))
     return True

@@ -2,8 +2,10 @@
 # Issues test certificates with the openssl CLI, shaped like `gridnode ca issue` output
 # (Docs/wire-protocol.md "Transport"): ECDSA P-256 / SHA-256,
 # subject CN=name/OU=role[/L=district]/O=GridLedger, node SAN DNS:name,DNS:localhost,IP:127.0.0.1.
-# usage: make_test_certs.sh DIR   -> DIR/ca.crt, DIR/{node1,col1node,ops1,col1}.{crt,key},
-#                                    DIR/other/ca.crt (an unrelated CA)
+# usage: make_test_certs.sh DIR   -> DIR/ca.crt, DIR/{node1,col1node,ops1,col1,col2}.{crt,key},
+#                                    DIR/other/ca.crt (an unrelated CA),
+#                                    DIR/col1enc.key (col1.key, passphrase-encrypted),
+#                                    DIR/p384.{crt,key} (a collector on P-384, not signable)
 set -euo pipefail
 dir=$1
 mkdir -p "$dir/other"
@@ -16,9 +18,9 @@ mkca() { # dir
     -out "$1/ca.crt" 2>/dev/null
 }
 
-issue() { # name role subject-extra is-server
-  local name=$1 role=$2 extra=$3 server=$4
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$name.key" 2>/dev/null
+issue() { # name role subject-extra is-server [curve]
+  local name=$1 role=$2 extra=$3 server=$4 curve=${5:-P-256}
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:$curve -out "$name.key" 2>/dev/null
   openssl req -new -key "$name.key" -sha256 -subj "/CN=$name/OU=$role$extra/O=GridLedger" -out "$name.csr" 2>/dev/null
   {
     echo "basicConstraints=critical,CA:FALSE"
@@ -37,3 +39,6 @@ issue node1 node "" 1
 issue col1node collector "/L=d1" 1   # a server certificate whose role is not "node"
 issue ops1 ops "" 0
 issue col1 collector "/L=d1" 0
+issue col2 collector "/L=d2" 0
+issue p384 collector "/L=d1" 0 P-384
+openssl pkey -in col1.key -aes256 -passout pass:secret -out col1enc.key 2>/dev/null

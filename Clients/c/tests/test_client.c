@@ -329,6 +329,266 @@ static void test_tls_verification(void)
     gl_close(c);
 }
 
+/* Streams and calls: a bidirectional call may read before it half-closes; close_send then
+ * sends an END frame (type 7). The fake acks each request and ends with "acked N". */
+static void test_bidi_read_before_close(void)
+{
+    gl_client *c = connect_ops();
+    gl_status st;
+    ProtobufCMessage *m = NULL;
+    Gridledger__SubmitRequest req;
+    if (c == NULL) {
+        CHECK(0);
+        return;
+    }
+    gridledger__submit_request__init(&req);
+    gl_stream *s = gl_stream_open(c, "/gridledger.Ingest/StreamReadings",
+                                  &gridledger__stream_ack__descriptor, 5000, &st);
+    CHECK(s != NULL);
+    if (s == NULL) {
+        gl_close(c);
+        return;
+    }
+    for (uint64_t i = 0; i < 2; i++) {
+        CHECK(gl_stream_send(s, &req.base, &st) == 0);
+        CHECK(gl_stream_next(s, &m, &st) == 1); /* flushes the request, then reads its ack */
+        CHECK(m != NULL && ((Gridledger__StreamAck *)m)->sequence == i);
+        if (m != NULL)
+            protobuf_c_message_free_unpacked(m, NULL);
+        m = NULL;
+    }
+    CHECK(gl_stream_close_send(s, &st) == 0); /* nothing buffered: an END frame */
+    CHECK_CODE(st, GL_OK);
+    CHECK(gl_stream_close_send(s, &st) == 0); /* again: no-op */
+    CHECK(gl_stream_next(s, &m, &st) == 0);
+    CHECK_CODE(st, GL_OK);
+    CHECK(strcmp(st.message, "acked 2") == 0);
+    CHECK(gl_stream_send(s, &req.base, &st) != 0); /* finished */
+    gl_stream_free(s);
+    expect_serving(c);
+    gl_close(c);
+}
+
+/* Streams and calls: when the last MESSAGE is still buffered, END_STREAM rides on it. */
+static void test_bidi_end_stream_on_message(void)
+{
+    gl_client *c = connect_ops();
+    gl_status st;
+    ProtobufCMessage *m = NULL;
+    Gridledger__SubmitRequest req;
+    int n = 0;
+    if (c == NULL) {
+        CHECK(0);
+        return;
+    }
+    gridledger__submit_request__init(&req);
+    gl_stream *s = gl_stream_open(c, "/gridledger.Ingest/StreamReadings",
+                                  &gridledger__stream_ack__descriptor, 5000, &st);
+    CHECK(s != NULL);
+    if (s == NULL) {
+        gl_close(c);
+        return;
+    }
+    CHECK(gl_stream_send(s, &req.base, &st) == 0);
+    CHECK(gl_stream_send(s, &req.base, &st) == 0);
+    CHECK(gl_stream_send(s, &req.base, &st) == 0);
+    CHECK(gl_stream_close_send(s, &st) == 0);
+    while (gl_stream_next(s, &m, &st) == 1) {
+        CHECK(((Gridledger__StreamAck *)m)->sequence == (uint64_t)n);
+        n++;
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    CHECK(n == 3);
+    CHECK_CODE(st, GL_OK);
+    CHECK(strcmp(st.message, "acked 3") == 0);
+    gl_stream_free(s);
+    gl_close(c);
+}
+
+static gl_signer *load_signer(const char *who)
+{
+    char cert[600], key[600], err[300];
+    snprintf(cert, sizeof cert, "%s/%s.crt", dir, who);
+    snprintf(key, sizeof key, "%s/%s.key", dir, who);
+    gl_signer *s = gl_signer_load(cert, key, err, sizeof err);
+    if (s == NULL)
+        fprintf(stderr, "  signer %s: %s\n", who, err);
+    return s;
+}
+
+/* One signed transaction of one reading for the chain "d1". */
+static int sign_one(gl_signer *sg, const char *batch_id, const char *nonce,
+                    Gridledger__SignedTransaction *tx, uint8_t id[GL_TX_ID_LEN])
+{
+    char err[300];
+    Gridledger__Reading r, *rp[1] = {&r};
+    Gridledger__ReadingBatch b;
+    Gridledger__TxPayload p;
+    gridledger__reading__init(&r);
+    r.meter_id = "m-1";
+    r.timestamp_ms = 1700000000000LL;
+    r.energy_total = 1;
+    gridledger__reading_batch__init(&b);
+    b.district = (char *)gl_signer_party(sg)->district;
+    b.batch_id = (char *)batch_id;
+    b.n_readings = 1;
+    b.readings = rp;
+    gridledger__tx_payload__init(&p);
+    p.chain_id = "d1";
+    p.created_ms = 1700000000001LL;
+    p.nonce = (char *)nonce;
+    p.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_READINGS;
+    p.readings = &b;
+    if (gl_sign_transaction(sg, &p, tx, id, err, sizeof err) != 0) {
+        fprintf(stderr, "  sign: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Chain services: SubmitReadings commits and answers the location; the same transaction
+ * again is ALREADY_EXISTS with the original TxLocation in the trailer metadata
+ * gridledger-tx-location-bin; GetBlock (by height and hash), GetTransaction, GetChainInfo,
+ * SubscribeBlocks from a height. */
+static void test_chain_services(void)
+{
+    char err[512];
+    gl_client *c = connect_as("col1", "ca.crt", NULL, port, err, sizeof err);
+    gl_signer *sg = load_signer("col1");
+    gl_status st;
+    Gridledger__ChainInfo *ci = NULL;
+    Gridledger__SubmitResponse *sr = NULL;
+    Gridledger__GetBlockResponse *gb = NULL, *gb2 = NULL;
+    Gridledger__GetTransactionResponse *gt = NULL;
+    Gridledger__TxLocation *loc = NULL;
+    Gridledger__SignedTransaction tx;
+    uint8_t id[GL_TX_ID_LEN];
+    uint64_t h0 = 0;
+
+    gridledger__signed_transaction__init(&tx);
+    CHECK(c != NULL && sg != NULL);
+    if (c == NULL || sg == NULL)
+        goto end;
+    CHECK(gl_get_chain_info(c, 2000, &ci, &st) == GL_OK);
+    CHECK(ci != NULL && strcmp(ci->chain_id, "d1") == 0 && strcmp(ci->hash_suite, "sha256") == 0);
+    h0 = ci != NULL ? ci->height : 0;
+    CHECK(sign_one(sg, "lib-0", "n1", &tx, id) == 0);
+
+    CHECK(gl_submit_readings(c, &tx, 10000, &sr, &st) == GL_OK);
+    CHECK(gl_status_metadata_count(&st) == 0);
+    CHECK(sr != NULL && sr->location != NULL && sr->location->height == h0 + 1 &&
+          sr->location->index == 0 && !sr->already_existed);
+    CHECK(sr != NULL && sr->location != NULL && sr->location->tx_id.len == GL_TX_ID_LEN &&
+          memcmp(sr->location->tx_id.data, id, GL_TX_ID_LEN) == 0);
+    CHECK(sr != NULL && sr->outcome != NULL && sr->outcome->readings_accepted == 1);
+
+    /* The same transaction again. */
+    CHECK(gl_submit_readings(c, &tx, 10000, NULL, &st) == GL_ALREADY_EXISTS);
+    CHECK(strstr(st.message, "index=0") != NULL);
+    CHECK(gl_status_metadata_count(&st) == 1);
+    const char *key = NULL;
+    const uint8_t *val = NULL;
+    size_t vlen = 0;
+    CHECK(gl_status_metadata_at(&st, 0, &key, &val, &vlen) == 0 && strcmp(key, GL_MD_TX_LOCATION) == 0);
+    CHECK(gl_status_metadata_at(&st, 1, &key, &val, &vlen) == -1);
+    CHECK(gl_status_metadata_get(&st, GL_MD_TX_LOCATION, &val, &vlen) == 1 && vlen > 0);
+    CHECK(gl_status_metadata_get(&st, "gridledger-other", NULL, NULL) == 0);
+    gl_status copy = st; /* a plain value */
+    CHECK(gl_status_tx_location(&copy, &loc) == 1);
+    CHECK(loc != NULL && loc->height == h0 + 1 && loc->index == 0 && loc->tx_id.len == GL_TX_ID_LEN &&
+          memcmp(loc->tx_id.data, id, GL_TX_ID_LEN) == 0);
+    /* A later call's status carries its own (no) metadata. */
+    expect_serving(c);
+
+    /* GetBlock by height, then by the hash it reported. */
+    CHECK(gl_get_block(c, h0 + 1, NULL, 0, 2000, &gb, &st) == GL_OK);
+    CHECK(gb != NULL && gb->block != NULL && gb->block->header != NULL &&
+          gb->block->header->height == h0 + 1 && gb->block->n_transactions == 1);
+    CHECK(gl_block_verify(gb, err, sizeof err) == 0);
+    CHECK(gb != NULL && loc != NULL && gb->hash.len == loc->block_hash.len &&
+          memcmp(gb->hash.data, loc->block_hash.data, gb->hash.len) == 0);
+    if (gb != NULL) {
+        CHECK(gl_get_block(c, 0, gb->hash.data, gb->hash.len, 2000, &gb2, &st) == GL_OK);
+        CHECK(gb2 != NULL && gb2->block->header->height == h0 + 1);
+    }
+    CHECK(gl_get_block(c, 1000000, NULL, 0, 2000, NULL, &st) == GL_NOT_FOUND);
+
+    CHECK(gl_get_transaction(c, id, sizeof id, 2000, &gt, &st) == GL_OK);
+    CHECK(gt != NULL && gt->transaction != NULL && gt->transaction->payload.len == tx.payload.len &&
+          memcmp(gt->transaction->payload.data, tx.payload.data, tx.payload.len) == 0);
+    CHECK(gt != NULL && gt->location != NULL && gt->location->height == h0 + 1);
+    CHECK(gt != NULL && gl_verify_transaction(gt->transaction, err, sizeof err) == 0);
+
+    /* SubscribeBlocks from h0: h0, h0+1, then a block made while subscribed. */
+    gl_stream *sub = gl_subscribe_blocks(c, h0, 5000, &st);
+    CHECK(sub != NULL);
+    if (sub != NULL) {
+        Gridledger__GetBlockResponse *b = NULL;
+        for (uint64_t want = h0; want <= h0 + 1; want++) {
+            CHECK(gl_subscribe_blocks_next(sub, &b, &st) == 1);
+            CHECK(b != NULL && b->block->header->height == want);
+            if (b != NULL)
+                gridledger__get_block_response__free_unpacked(b, NULL);
+            b = NULL;
+        }
+        gl_stream_free(sub); /* cancels */
+    }
+    expect_serving(c);
+end:
+    if (loc != NULL)
+        gridledger__tx_location__free_unpacked(loc, NULL);
+    if (gt != NULL)
+        gridledger__get_transaction_response__free_unpacked(gt, NULL);
+    if (gb2 != NULL)
+        gridledger__get_block_response__free_unpacked(gb2, NULL);
+    if (gb != NULL)
+        gridledger__get_block_response__free_unpacked(gb, NULL);
+    if (sr != NULL)
+        gridledger__submit_response__free_unpacked(sr, NULL);
+    if (ci != NULL)
+        gridledger__chain_info__free_unpacked(ci, NULL);
+    gl_signed_transaction_clear(&tx);
+    gl_signer_free(sg);
+    gl_close(c);
+}
+
+/* Submitting: RESOURCE_EXHAUSTED (queue full) leaves the transaction off the chain: the
+ * same transaction is accepted later. A tampered signature is UNAUTHENTICATED; a collector
+ * of another district is PERMISSION_DENIED. */
+static void test_submit_refusals(void)
+{
+    char err[512];
+    gl_client *c = connect_as("col2", "ca.crt", NULL, port, err, sizeof err);
+    gl_signer *s1 = load_signer("col1"), *s2 = load_signer("col2");
+    gl_status st;
+    Gridledger__SignedTransaction tx;
+    uint8_t id[GL_TX_ID_LEN];
+
+    gridledger__signed_transaction__init(&tx);
+    CHECK(c != NULL && s1 != NULL && s2 != NULL);
+    if (c == NULL || s1 == NULL || s2 == NULL)
+        goto end;
+    CHECK(sign_one(s1, "busy-0", "n2", &tx, id) == 0);
+    CHECK(gl_submit_readings(c, &tx, 10000, NULL, &st) == GL_RESOURCE_EXHAUSTED);
+    CHECK(gl_submit_readings(c, &tx, 10000, NULL, &st) == GL_RESOURCE_EXHAUSTED);
+    CHECK(gl_submit_readings(c, &tx, 10000, NULL, &st) == GL_OK);
+    gl_signed_transaction_clear(&tx);
+
+    CHECK(sign_one(s1, "lib-1", "n3", &tx, id) == 0);
+    tx.signature.data[tx.signature.len - 1] ^= 1;
+    CHECK(gl_submit_readings(c, &tx, 10000, NULL, &st) == GL_UNAUTHENTICATED);
+    gl_signed_transaction_clear(&tx);
+
+    CHECK(sign_one(s2, "lib-2", "n4", &tx, id) == 0);
+    CHECK(gl_submit_readings(c, &tx, 10000, NULL, &st) == GL_PERMISSION_DENIED);
+    CHECK(strstr(st.message, "d2") != NULL);
+end:
+    gl_signed_transaction_clear(&tx);
+    gl_signer_free(s1);
+    gl_signer_free(s2);
+    gl_close(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -349,6 +609,10 @@ int main(int argc, char **argv)
     run("GOAWAY fails new calls UNAVAILABLE", test_goaway);
     run("idle GOAWAY between calls fails the next call fast", test_idle_goaway);
     run("TLS verification", test_tls_verification);
+    run("bidirectional: read before close_send, then END frame", test_bidi_read_before_close);
+    run("bidirectional: END_STREAM on the last buffered MESSAGE", test_bidi_end_stream_on_message);
+    run("chain services, ALREADY_EXISTS trailer metadata", test_chain_services);
+    run("submit refusals: queue full, bad signature, other district", test_submit_refusals);
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

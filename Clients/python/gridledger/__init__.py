@@ -3,13 +3,14 @@
 See Docs/wire-protocol.md in the repository for the protocol.
 """
 
-from .client import ALPN_PROTOCOL, BidiStream, Client, ResponseStream, serving_status_name
+from .client import ALPN_PROTOCOL, BidiStream, Client, ResponseStream, ack_error, \
+    serving_status_name
 from .readings_csv import ReadingsCsvError, parse_readings_csv, read_readings_csv
 from .signing import Signer, readings_payload, tx_id, verify_signature
 from .status import TX_LOCATION_METADATA_KEY, RpcError, StatusCode
 
 __all__ = ["Client", "RpcError", "StatusCode", "ResponseStream", "BidiStream",
-           "ALPN_PROTOCOL", "serving_status_name", "Signer", "tx_id", "verify_signature",
+           "ALPN_PROTOCOL", "serving_status_name", "ack_error", "Signer", "tx_id", "verify_signature",
            "readings_payload", "TX_LOCATION_METADATA_KEY", "ReadingsCsvError",
            "parse_readings_csv", "read_readings_csv"]
 __version__ = "0.2.0"

@@ -129,9 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tx", help="print one transaction with its location and outcome")
     t.add_argument("tx_id", type=_hex, metavar="HEX")
     s = sub.add_parser("state", help="print the current value of a state key")
-    s.add_argument("key")
+    s.add_argument("state_key", metavar="KEY")
     hi = sub.add_parser("history", help="print the versions of a state key, newest first")
-    hi.add_argument("key")
+    hi.add_argument("state_key", metavar="KEY")
     hi.add_argument("--limit", type=_positive, default=100)
     bl = sub.add_parser("blocks", help="list block headers, one JSON line each")
     bl.add_argument("--from", dest="from_height", type=_non_negative, default=0)
@@ -221,9 +221,9 @@ def _run(client: Client, args, timeout: float, readings, signer) -> int:
         _print_json(to_jsonable(client.get_transaction(args.tx_id, timeout=timeout)),
                     pretty=True)
     elif cmd == "state":
-        _print_json(to_jsonable(client.get_state(args.key, timeout=timeout)), pretty=True)
+        _print_json(to_jsonable(client.get_state(args.state_key, timeout=timeout)), pretty=True)
     elif cmd == "history":
-        _print_json(to_jsonable(client.get_history(args.key, limit=args.limit,
+        _print_json(to_jsonable(client.get_history(args.state_key, limit=args.limit,
                                                    timeout=timeout)), pretty=True)
     elif cmd == "blocks":
         for summary in client.list_blocks(args.from_height, args.to_height,

@@ -45,11 +45,11 @@ from .frames import (
     OversizedMessage,
     encode_frame,
 )
-from .status import RpcError, StatusCode
+from .status import TX_LOCATION_METADATA_KEY, RpcError, StatusCode
 
 from .signing import Signer, readings_payload
 
-__all__ = ["Client", "ResponseStream", "BidiStream", "ALPN_PROTOCOL", "Metadata"]
+__all__ = ["Client", "ResponseStream", "BidiStream", "ALPN_PROTOCOL", "Metadata", "ack_error"]
 
 ALPN_PROTOCOL = "gridledger/1"
 SERVER_ROLE = "node"
@@ -959,7 +959,8 @@ class Client:
                         ) -> BidiStream:
         """``/gridledger.Ingest/StreamReadings``: yields one ``StreamAck`` per batch, in
         order (``ack.code`` 0 = committed, ``ack.response`` the SubmitResponse; a failed
-        batch does not end the stream).  Each batch is an iterable of ``Reading`` (signed
+        batch does not end the stream: :func:`ack_error` turns its code and message into
+        an ``RpcError``, with ``.location`` for ALREADY_EXISTS).  Each batch is an iterable of ``Reading`` (signed
         for ``signer.district`` with a random batch id), a ``ReadingBatch`` (its district
         and batch id are kept; an empty district means the signer's) or a
         ``SignedTransaction`` sent as it is.  Batches are signed and sent lazily, at most
@@ -1054,6 +1055,18 @@ class Client:
                                   ingest_pb2.SubscribeBlocksRequest(from_height=from_height),
                                   ingest_pb2.GetBlockResponse, timeout=timeout,
                                   metadata=metadata)
+
+
+def ack_error(ack: ingest_pb2.StreamAck) -> Optional[RpcError]:
+    """The status of a failed ``StreamAck`` as an :class:`RpcError` (None when
+    ``ack.code`` is 0).  For ALREADY_EXISTS, ``.location`` gives the original location
+    (from ``ack.response.location`` when the node filled it, else from the message)."""
+    if ack.code == 0:
+        return None
+    metadata = ()
+    if ack.HasField("response") and ack.response.HasField("location"):
+        metadata = ((TX_LOCATION_METADATA_KEY, ack.response.location.SerializeToString()),)
+    return RpcError(ack.code, ack.message, metadata)
 
 
 def _submit_request(signed) -> ingest_pb2.SubmitRequest:

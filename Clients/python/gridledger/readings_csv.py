@@ -7,7 +7,9 @@ Header (every column required, in any order; no others)::
     current_c_ma,active_power_w,reactive_power_var,events
 
 Units as in chain.proto: energy in 0.01 kWh, voltage in 0.1 V, current in mA, power in W /
-var, time in UTC ms.  Cells are decimal integers (surrounding blanks ignored).  A phase is
+var, time in UTC ms.  Cells are decimal integers (surrounding blanks ignored).  As the
+node requires, ``meter_id`` is 1 to 64 of ``A-Z a-z 0-9 . _ -`` and ``timestamp_ms`` is in
+``1 .. 10^14 - 1``.  A phase is
 absent when both its voltage and current cells are empty; a reading has phase A only, or A,
 B and C, or (no electrical values) none.  ``events`` is a MeterEvent bit set, decimal or
 ``0x`` hex; empty means 0.
@@ -19,7 +21,9 @@ B and C, or (no electrical values) none.  ``events`` is a MeterEvent bit set, de
 from __future__ import annotations
 
 import csv
-from typing import Iterable, List, Optional, Sequence, TextIO, Tuple
+import io
+import re
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from . import chain_pb2
 
@@ -39,6 +43,8 @@ _I64 = (-(2**63), 2**63 - 1)
 _ENERGY = ("energy_total", "energy_sharp", "energy_peak", "energy_flat", "energy_valley",
            "energy_reverse")
 _PHASES = ("a", "b", "c")
+_METER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the node's TransactionValidator rule
+_MAX_TIMESTAMP_MS = 10**14 - 1  # the node's limit (state keys hold 15 digits)
 
 
 class ReadingsCsvError(ValueError):
@@ -121,6 +127,8 @@ def _reading(row: dict) -> Tuple[Optional[chain_pb2.Reading], List[str]]:
         errors.append("meter_id is empty")
     elif meter_id != meter_id.strip():
         errors.append(f"meter_id {meter_id!r} has leading or trailing blanks")
+    elif not _METER_ID.fullmatch(meter_id):
+        errors.append(f"meter_id {meter_id!r} is not 1 to 64 of A-Z a-z 0-9 . _ -")
     values = {}
     for column, bounds in [("timestamp_ms", _I64)] + [(c, _U64) for c in _ENERGY] + \
             [("active_power_w", _I64), ("reactive_power_var", _I64)]:
@@ -128,8 +136,11 @@ def _reading(row: dict) -> Tuple[Optional[chain_pb2.Reading], List[str]]:
             values[column] = _integer(row, column, bounds)
         except _CellError as exc:
             errors.append(str(exc))
-    if values.get("timestamp_ms", 1) <= 0:
-        errors.append(f"timestamp_ms {values['timestamp_ms']} is not a positive UTC ms time")
+    timestamp = values.get("timestamp_ms", 1)
+    if timestamp <= 0:
+        errors.append(f"timestamp_ms {timestamp} is not a positive UTC ms time")
+    elif timestamp > _MAX_TIMESTAMP_MS:
+        errors.append(f"timestamp_ms {timestamp} is beyond {_MAX_TIMESTAMP_MS}")
     try:
         values["events"] = _events(row)
     except _CellError as exc:
@@ -182,8 +193,6 @@ def parse_readings_csv(lines: Iterable[str], filename: str = "<input>") -> List[
                 readings.append(reading)
     except csv.Error as exc:
         errors.append((reader.line_num, f"malformed CSV: {exc}"))
-    except UnicodeDecodeError as exc:
-        errors.append((reader.line_num + 1, f"not UTF-8 text: {exc.reason}"))
     if errors:
         raise ReadingsCsvError(filename, errors)
     return readings
@@ -192,5 +201,12 @@ def parse_readings_csv(lines: Iterable[str], filename: str = "<input>") -> List[
 def read_readings_csv(path: str) -> List[chain_pb2.Reading]:
     """Read and check a readings CSV file (UTF-8, optional BOM).  Raises
     :class:`ReadingsCsvError` for bad content and ``OSError`` if it cannot be read."""
-    with open(path, "r", encoding="utf-8-sig", newline="") as f:
-        return parse_readings_csv(f, path)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ReadingsCsvError(path, [(line, f"not UTF-8 text (byte offset {exc.start})")]) \
+            from None
+    return parse_readings_csv(io.StringIO(text, newline=""), path)

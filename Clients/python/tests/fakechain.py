@@ -3,14 +3,18 @@ services of Docs/wire-protocol.md with one transaction per block.
 
 It follows the documented statuses (signature and CA checks, roles, districts, the batch
 limit, ALREADY_EXISTS with the location trailer) closely enough to exercise the client;
-block hashing and state keys are its own (state key: ``reading/<meter>/<timestamp_ms>``).
+state keys follow the node's BlockExecutor: ``reading/<meter>/<timestamp_ms, 15 digits>``
+-> u32 big-endian position in the batch, ``meter/<meter>`` -> i64 newest timestamp.  Block
+hashing is its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import struct
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -23,7 +27,12 @@ from gridledger import chain_pb2, ingest_pb2
 from gridledger.status import TX_LOCATION_METADATA_KEY
 
 SUBMIT_ROLES = {"collector", "marketing", "bank", "finance", "device", "admin", "node"}
-READING_ROLES = {"collector", "node"}
+READING_ROLES = {"collector", "node"}  # may call SubmitReadings / StreamReadings
+METER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def reading_key(meter: str, timestamp_ms: int) -> str:
+    return f"reading/{meter}/{timestamp_ms:015d}"
 
 
 class Refused(Exception):
@@ -52,6 +61,7 @@ class FakeChain:
         self.state: Dict[str, List[ingest_pb2.HistoryEntry]] = {}
         self.subscribers: Dict[Tuple[int, int], Tuple[object, int]] = {}
         self.exhaust_next = 0          # answer this many submissions RESOURCE_EXHAUSTED
+        self.lose_ack_next = 0         # commit, then answer RESOURCE_EXHAUSTED anyway
         self.submissions: List[str] = []  # method of every submission seen
         self.list_page_cap = 3         # ListBlocks pages hold at most this many
         self._append(chain_pb2.Block(header=chain_pb2.BlockHeader(
@@ -67,6 +77,10 @@ class FakeChain:
         block_hash = hashlib.sha256(block.header.SerializeToString()).digest()
         self.blocks.append((block, block_hash))
         return block, block_hash
+
+    def _write(self, key: str, version, value: bytes) -> None:
+        self.state.setdefault(key, []).insert(0, ingest_pb2.HistoryEntry(version=version,
+                                                                        value=value))
 
     def _verify(self, signed: chain_pb2.SignedTransaction) -> x509.Certificate:
         try:
@@ -111,17 +125,20 @@ class FakeChain:
         if payload.chain_id != self.chain_id:
             raise Refused(3, f"payload names chain {payload.chain_id!r}")
         batch = payload.readings
-        if role not in READING_ROLES:
-            raise Refused(7, f"role {role} may not submit readings")
-        if role == "collector" and (batch.district != _attr(cert, NameOID.LOCALITY_NAME) or
-                                    batch.district != self.district):
+        if role != "collector":
+            raise Refused(7, f"role {role} may not submit readings (collector only)")
+        if (batch.district != _attr(cert, NameOID.LOCALITY_NAME) or
+                batch.district != self.district):
             raise Refused(7, f"collector of {_attr(cert, NameOID.LOCALITY_NAME)!r} submits "
                              f"for district {batch.district!r}")
+        if not batch.readings:
+            raise Refused(3, "reading batch is empty")
         if len(batch.readings) > self.batch_limit:
             raise Refused(8, f"batch of {len(batch.readings)} readings exceeds "
                              f"{self.batch_limit}")
         for r in batch.readings:
-            if not r.meter_id or len(r.voltage_dv) > 3 or len(r.current_ma) > 3:
+            if not METER_ID.match(r.meter_id) or not 0 < r.timestamp_ms < 10**14 or \
+                    len(r.voltage_dv) > 3 or len(r.current_ma) > 3:
                 raise Refused(3, "invalid reading")
         with self.lock:
             if txid in self.txs:  # raced with an identical submission
@@ -130,15 +147,20 @@ class FakeChain:
                               [(TX_LOCATION_METADATA_KEY, loc.SerializeToString())])
             height = len(self.blocks)
             outcome = chain_pb2.TxOutcome(code=0)
-            for r in batch.readings:
-                key = f"reading/{r.meter_id}/{r.timestamp_ms}"
+            version = ingest_pb2.StateVersion(height=height, tx_index=0)
+            newest: Dict[str, int] = {}
+            for position, r in enumerate(batch.readings):
+                key = reading_key(r.meter_id, r.timestamp_ms)
                 if key in self.state:
                     outcome.readings_duplicate += 1
-                else:
-                    outcome.readings_accepted += 1
-                    self.state[key] = [ingest_pb2.HistoryEntry(
-                        version=ingest_pb2.StateVersion(height=height, tx_index=0),
-                        value=r.SerializeToString())]
+                    continue
+                outcome.readings_accepted += 1
+                self._write(key, version, struct.pack(">I", position))
+                newest[r.meter_id] = max(r.timestamp_ms, newest.get(r.meter_id, 0))
+            for meter, ts in newest.items():
+                old = self.state.get(f"meter/{meter}")
+                if old is None or struct.unpack(">q", old[0].value)[0] < ts:
+                    self._write(f"meter/{meter}", version, struct.pack(">q", ts))
             block, block_hash = self._append(chain_pb2.Block(
                 header=chain_pb2.BlockHeader(chain_id=self.chain_id, timestamp_ms=height + 1,
                                              hash_suite="sha256", proposer="fake"),
@@ -147,11 +169,15 @@ class FakeChain:
                                        block_hash=block_hash)
             self.txs[txid] = (signed, loc, outcome)
             subscribers = list(self.subscribers.values())
+            lose_ack = self.lose_ack_next > 0
+            self.lose_ack_next -= lose_ack
         for conn, sid in subscribers:
             try:
                 conn.message(sid, ingest_pb2.GetBlockResponse(block=block, hash=block_hash))
             except OSError:
                 pass
+        if lose_ack:
+            raise Refused(8, "committed, but the acknowledgement is lost")
         return ingest_pb2.SubmitResponse(location=loc, outcome=outcome)
 
     # ---- RPC glue (called by fakenode.Conn)
@@ -245,11 +271,8 @@ class FakeChain:
             response = self.submit("/gridledger.Ingest/StreamReadings", body)
             ack = ingest_pb2.StreamAck(sequence=sequence, code=0, response=response)
         except Refused as exc:
+            # As the node does: no response; ALREADY_EXISTS says height=H index=I.
             ack = ingest_pb2.StreamAck(sequence=sequence, code=exc.code, message=exc.message)
-            if exc.code == 6:
-                loc = chain_pb2.TxLocation.FromString(dict(exc.metadata)[TX_LOCATION_METADATA_KEY])
-                ack.response.location.CopyFrom(loc)
-                ack.response.already_existed = True
         conn.message(sid, ack)
 
     def cancel(self, conn, sid: int) -> bool:

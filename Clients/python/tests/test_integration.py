@@ -6,45 +6,19 @@ with status 0 on SIGTERM.
 """
 
 import json
-import os
 import signal
-import socket
 import ssl
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from gridledger import Client, RpcError, StatusCode, health_pb2
-
-GRIDNODE = os.environ.get("GRIDNODE")
+from nodeharness import GRIDNODE, SKIP_REASON, Node as _Node, cli, gridnode as _gridnode, \
+    identity as _identity
 
 if not GRIDNODE:
-    pytest.skip("integration tests need a node: set GRIDNODE=/path/to/gridnode "
-                "(e.g. .build/debug/gridnode after `swift build`)", allow_module_level=True)
-
-
-def _gridnode(*args, cwd=None):
-    result = subprocess.run([GRIDNODE, *args], capture_output=True, text=True, timeout=60,
-                            cwd=cwd)
-    assert result.returncode == 0, (
-        f"gridnode {' '.join(args)} exited {result.returncode}\n"
-        f"stdout: {result.stdout}\nstderr: {result.stderr}")
-    return result
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _identity(directory, name):
-    return {"cert": os.path.join(directory, f"{name}.crt"),
-            "key": os.path.join(directory, f"{name}.key"),
-            "ca": os.path.join(directory, "ca.crt")}
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -66,50 +40,6 @@ def pki(tmp_path_factory):
         "collector": _identity(certs, "collector1"),
         "foreign": _identity(other_certs, "ops9"),
     }
-
-
-class _Node:
-    """A `gridnode start` subprocess on a free port, listening once constructed."""
-
-    def __init__(self, ident, root):
-        self.port = _free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.log_path = root / "node.log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [GRIDNODE, "start", "--listen", self.address, "--data-dir", str(root / "data"),
-                 "--cert", ident["cert"], "--key", ident["key"], "--ca", ident["ca"]],
-                stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"gridnode start exited {self.proc.returncode} before listening:\n"
-                            f"{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.proc.kill()
-                    self.proc.wait()
-                    pytest.fail(f"gridnode did not accept connections on {self.port} within "
-                                f"30 s:\n{self.log()}")
-                time.sleep(0.05)
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def terminate(self):
-        """SIGTERM; the node must exit 0 (within its shutdown grace period)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail(f"gridnode did not exit within 30 s of SIGTERM:\n{self.log()}")
-        assert self.proc.returncode == 0, f"gridnode exited {self.proc.returncode}:\n{self.log()}"
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +139,7 @@ def test_foreign_ca_cannot_connect(pki, node):
         _client(node, foreign, timeout=5)
 
 
-def _cli(node, ident, *args):
-    cmd = [sys.executable, "-m", "gridledger", "--addr", node.address, "--cert",
-           ident["cert"], "--key", ident["key"], "--ca", ident["ca"], *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+_cli = cli
 
 
 def test_cli_status_json(pki, node):

@@ -57,9 +57,9 @@ def test_bom_and_crlf(tmp_path):
     assert r.meter_id == "m1"
 
 
-def test_quoted_meter_id():
-    [r] = parse('"m,1"' + THREE[2:])
-    assert r.meter_id == "m,1"
+def test_quoted_cells():
+    [r] = parse('"m-1.A_9"' + THREE[2:].replace(",1000,", ',"1000",'))
+    assert r.meter_id == "m-1.A_9" and r.energy_total == 1000
 
 
 def test_header_only_is_empty():
@@ -69,6 +69,12 @@ def test_header_only_is_empty():
 @pytest.mark.parametrize("row, reason", [
     (",1700000000000,1,0,0,0,0,0,,,,,,,0,0,0", "meter_id is empty"),
     (" m1,1700000000000,1,0,0,0,0,0,,,,,,,0,0,0", "leading or trailing blanks"),
+    ('"m,1",1700000000000,1,0,0,0,0,0,,,,,,,0,0,0', "meter_id 'm,1' is not 1 to 64 of"),
+    ("m/1,1700000000000,1,0,0,0,0,0,,,,,,,0,0,0", "meter_id 'm/1' is not"),
+    ("\u00e9,1700000000000,1,0,0,0,0,0,,,,,,,0,0,0", "is not 1 to 64"),
+    ("m" * 65 + ",1700000000000,1,0,0,0,0,0,,,,,,,0,0,0", "is not 1 to 64"),
+    ("m1,100000000000000,1,0,0,0,0,0,,,,,,,0,0,0",
+     "timestamp_ms 100000000000000 is beyond 99999999999999"),
     ("m1,,1,0,0,0,0,0,,,,,,,0,0,0", "timestamp_ms is empty"),
     ("m1,abc,1,0,0,0,0,0,,,,,,,0,0,0", "timestamp_ms 'abc' is not an integer"),
     ("m1,0,1,0,0,0,0,0,,,,,,,0,0,0", "timestamp_ms 0 is not a positive"),
@@ -138,7 +144,7 @@ def test_not_utf8(tmp_path):
     path.write_bytes((HEADER + "\n" + THREE + "\n").encode() + b"m\xe9,1,1,0,0,0,0,0,,,,,,,0,0,0\n")
     with pytest.raises(ReadingsCsvError) as ei:
         read_readings_csv(str(path))
-    assert "not UTF-8" in str(ei.value)
+    assert str(ei.value) == f"{path}:3: not UTF-8 text (byte offset {len(HEADER) + len(THREE) + 3})"
 
 
 def test_error_lines_limit():

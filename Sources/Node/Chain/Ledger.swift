@@ -92,6 +92,7 @@ final class Ledger: Sendable {
         }
         waiting?.resume()
         await task?.value
+        cutter.withLock { $0 = nil }
         feed.finishAll()
     }
 
@@ -268,13 +269,22 @@ final class Ledger: Sendable {
         return ChainHashing.headerHash(header)
     }
 
+    /// Bytes of the files in `path` (the LevelDB directory: tables and log).
+    static func directoryBytes(_ path: String) -> UInt64 {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return 0 }
+        return names.reduce(0) { sum, name in
+            let size = (try? FileManager.default.attributesOfItem(atPath: path + "/" + name)[.size] as? NSNumber)?.uint64Value ?? 0
+            return sum + size
+        }
+    }
+
     func status() -> ChainStatus {
         let head = store.head
         let (tps, rps, total) = rate.withLock { ($0.transactionsPerSecond, $0.readingsPerSecond, $0.totalTransactions) }
         return ChainStatus(
             chainId: chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], role: "solo",
             pendingTransactions: UInt32(pendingCount), transactionsPerSecond: tps, readingsPerSecond: rps,
-            storeBytes: store.approximateBytes, totalTransactions: total)
+            storeBytes: Self.directoryBytes(store.directory + "/chain.ldb"), totalTransactions: total)
     }
 }
 

@@ -115,7 +115,8 @@ public struct MeterFleet: Sendable {
         public let pvKWp: Double
         /// At the end of a weak feeder: sags below 198.0 V around the evening peak.
         public let weakSupply: Bool
-        /// Power factor around which this meter's load varies.
+        /// Power factor around which this meter's load varies (0 for the summary meter, whose
+        /// power factor follows from its customers' active and reactive power).
         public let powerFactor: Double
     }
 

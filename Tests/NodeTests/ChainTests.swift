@@ -1,0 +1,286 @@
+import Foundation
+import Logging
+import GridProto
+import GridTLS
+@testable import Node
+import Store
+import Wire
+import XCTest
+
+/// Issue 3 rules: signed submissions, their statuses (Docs/wire-protocol.md, "Chain
+/// services"), durability before acknowledgement, queries and subscriptions, verify.
+final class ChainTests: XCTestCase {
+    var pki: TestPKI!
+    var node: GridNode!
+    var config = NodeConfiguration()
+    var address = ""
+    var collector: TransactionSigner!
+    var client: ChainClient!
+
+    override func setUp() async throws {
+        pki = try TestPKI()
+        let nodeCert = try pki.issue(.node, "node1", district: "d1")
+        let col = try pki.issue(.collector, "col1", district: "d1")
+        config.listen = "127.0.0.1:0"
+        config.dataDir = pki.dir + "/data"
+        config.tls.cert = nodeCert.cert
+        config.tls.key = nodeCert.key
+        config.tls.ca = pki.caCert
+        config.rpc.threads = 1
+        config.chain.maxBlockDelayMs = 20
+        try await startNode()
+        collector = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
+        client = try await connect(col)
+    }
+
+    override func tearDown() async throws {
+        await client?.rpc.close()
+        await node?.stop()
+        pki.remove()
+    }
+
+    private func startNode() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        node = try GridNode(configuration: config, logger: logger)
+        address = "127.0.0.1:\(try await node.start().port!)"
+    }
+
+    private func connect(_ party: (cert: String, key: String)) async throws -> ChainClient {
+        ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: pki.caCert))
+    }
+
+    private func readings(_ meter: String, from: Int64, count: Int) -> [Reading] {
+        var out: [Reading] = []
+        for i in 0..<count {
+            var r = Reading()
+            r.meterId = meter
+            r.timestampMs = from + Int64(i) * 900_000
+            let energy = UInt64(1000 + i * 10)
+            r.energyTotal = energy
+            r.energyFlat = energy
+            r.voltageDv = [2200]
+            r.currentMa = [5000]
+            r.activePowerW = 1100
+            r.reactivePowerVar = 100
+            out.append(r)
+        }
+        return out
+    }
+
+    private func status(_ body: () async throws -> Void) async -> RPCError? {
+        do {
+            try await body()
+            return nil
+        } catch let error as RPCError {
+            return error
+        } catch {
+            XCTFail("unexpected error \(error)")
+            return nil
+        }
+    }
+
+    // MARK: Submissions
+
+    func testSubmittedBatchIsDurableAndQueryable() async throws {
+        let tx = try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b1", readings: readings("m1", from: 1_700_000_000_000, count: 10)))
+        let response = try await client.submitReadings(tx)
+        XCTAssertEqual(response.outcome?.readingsAccepted, 10)
+        let location = try XCTUnwrap(response.location)
+        XCTAssertGreaterThanOrEqual(location.height, 1)
+        XCTAssertEqual(location.txId, TransactionSigner.transactionID(tx))
+        // Acknowledged means durable: the store already holds it.
+        let fetched = try await client.transaction(location.txId)
+        XCTAssertEqual(fetched.transaction, tx)
+        XCTAssertEqual(fetched.location?.height, location.height)
+        let block = try await client.block(at: location.height)
+        XCTAssertEqual(block.hash, location.blockHash)
+        let state = try await client.state(BlockExecutor.readingKey(meter: "m1", timestampMs: 1_700_000_000_000))
+        XCTAssertTrue(state.found)
+        XCTAssertEqual(state.version?.height, location.height)
+        let latest = try await client.history(BlockExecutor.meterKey("m1"))
+        XCTAssertEqual(latest.entries.count, 1)
+    }
+
+    /// A resubmitted transaction is answered ALREADY_EXISTS with its original location and
+    /// is never stored twice.
+    func testDuplicateTransactionIsAlreadyExistsWithOriginalLocation() async throws {
+        let tx = try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b1", readings: readings("m1", from: 1_700_000_000_000, count: 3)))
+        let first = try await client.submitReadings(tx)
+        let error = await status { _ = try await self.client.submitReadings(tx) }
+        XCTAssertEqual(error?.code, .alreadyExists)
+        let raw = try XCTUnwrap(error?.metadataValue("gridledger-tx-location-bin"))
+        XCTAssertEqual(try TxLocation(serializedBytes: raw), first.location)
+        // Re-signed (new signature, same payload) is the same transaction id.
+        let resigned = SignedTransaction(payload: tx.payload, signature: try collector.sign(try TxPayload(serializedBytes: tx.payload)).signature, signerCertificate: tx.signerCertificate)
+        let again = await status { _ = try await self.client.submitReadings(resigned) }
+        XCTAssertEqual(again?.code, .alreadyExists)
+    }
+
+    /// DOMAIN.md, Readings: a resubmitted batch is recognised and never counted twice.
+    func testSameReadingsInANewTransactionAreCountedOnce() async throws {
+        let rs = readings("m1", from: 1_700_000_000_000, count: 5)
+        _ = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b1", readings: rs)))
+        let second = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b1-retry", readings: rs)))
+        XCTAssertEqual(second.outcome?.readingsAccepted, 0)
+        XCTAssertEqual(second.outcome?.readingsDuplicate, 5)
+        // An older reading that is not yet stored is accepted (out of order is stored).
+        let late = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "late", readings: readings("m1", from: 1_699_000_000_000, count: 1))))
+        XCTAssertEqual(late.outcome?.readingsAccepted, 1)
+    }
+
+    func testForgedSignatureIsUnauthenticated() async throws {
+        var tx = try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b", readings: readings("m1", from: 1_700_000_000_000, count: 1)))
+        tx.signature[tx.signature.count / 2] ^= 0x01
+        let error = await status { _ = try await self.client.submitReadings(tx) }
+        XCTAssertEqual(error?.code, .unauthenticated)
+        // A payload altered after signing is caught the same way.
+        var altered = try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b", readings: readings("m1", from: 1_700_000_000_000, count: 1)))
+        altered.payload[altered.payload.count - 1] ^= 0x01
+        let error2 = await status { _ = try await self.client.submitReadings(altered) }
+        XCTAssertEqual(error2?.code, .unauthenticated)
+    }
+
+    func testSignerFromAnotherCAIsUnauthenticated() async throws {
+        let other = try TestPKI()
+        defer { other.remove() }
+        let stranger = try other.issue(.collector, "col1", district: "d1")
+        let signer = try TransactionSigner(certificatePath: stranger.cert, keyPath: stranger.key)
+        let tx = try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "b", readings: readings("m1", from: 1_700_000_000_000, count: 1)))
+        let error = await status { _ = try await self.client.submitReadings(tx) }
+        XCTAssertEqual(error?.code, .unauthenticated)
+    }
+
+    func testWrongRoleAndWrongDistrictArePermissionDenied() async throws {
+        let ops = try pki.issue(.ops, "ops1")
+        let opsSigner = try TransactionSigner(certificatePath: ops.cert, keyPath: ops.key)
+        var payload = opsSigner.readingsPayload(chainID: "d1", batchID: "b", readings: readings("m1", from: 1_700_000_000_000, count: 1))
+        if case .readings(var batch)? = payload.body { batch.district = "d1"; payload.body = .readings(batch) }
+        let byOps = await status { _ = try await self.client.submitReadings(try opsSigner.sign(payload)) }
+        XCTAssertEqual(byOps?.code, .permissionDenied)
+
+        let d2 = try pki.issue(.collector, "col2", district: "d2")
+        let d2Signer = try TransactionSigner(certificatePath: d2.cert, keyPath: d2.key)
+        let fromD2 = await status {
+            _ = try await self.client.submitReadings(try d2Signer.sign(d2Signer.readingsPayload(chainID: "d1", batchID: "b", readings: self.readings("m9", from: 1_700_000_000_000, count: 1))))
+        }
+        XCTAssertEqual(fromD2?.code, .permissionDenied)
+        // A d1 collector claiming another district in the batch.
+        var claim = collector.readingsPayload(chainID: "d1", batchID: "b", readings: readings("m1", from: 1_700_000_000_000, count: 1))
+        if case .readings(var batch)? = claim.body { batch.district = "d2"; claim.body = .readings(batch) }
+        let claimed = await status { _ = try await self.client.submitReadings(try self.collector.sign(claim)) }
+        XCTAssertEqual(claimed?.code, .permissionDenied)
+    }
+
+    func testMalformedPayloadsAreInvalidArgument() async throws {
+        let keyPair = try CertificateKeyPair(certificatePath: pki.dir + "/col1/col1.crt", privateKeyPath: pki.dir + "/col1/col1.key")
+        let garbage: [UInt8] = [0x0a, 0x7f, 0x01]
+        let signedGarbage = SignedTransaction(payload: garbage, signature: try keyPair.sign(garbage), signerCertificate: keyPair.certificateDER)
+        let e1 = await status { _ = try await self.client.submitReadings(signedGarbage) }
+        XCTAssertEqual(e1?.code, .invalidArgument)
+        let wrongChain = try collector.sign(collector.readingsPayload(chainID: "d7", batchID: "b", readings: readings("m1", from: 1_700_000_000_000, count: 1)))
+        let e2 = await status { _ = try await self.client.submitReadings(wrongChain) }
+        XCTAssertEqual(e2?.code, .invalidArgument)
+        let badMeter = try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b", readings: readings("bad meter/id", from: 1_700_000_000_000, count: 1)))
+        let e3 = await status { _ = try await self.client.submitReadings(badMeter) }
+        XCTAssertEqual(e3?.code, .invalidArgument)
+        let e4 = await status { _ = try await self.client.submitReadings(SignedTransaction()) }
+        XCTAssertEqual(e4?.code, .invalidArgument)
+    }
+
+    func testOversizedBatchIsResourceExhausted() async throws {
+        let tx = try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "big", readings: readings("m1", from: 1_700_000_000_000, count: 10_001)))
+        let error = await status { _ = try await self.client.submitReadings(tx) }
+        XCTAssertEqual(error?.code, .resourceExhausted)
+        // The node is fine afterwards.
+        let ok = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "small", readings: readings("m1", from: 1_700_000_000_000, count: 1))))
+        XCTAssertEqual(ok.outcome?.readingsAccepted, 1)
+    }
+
+    /// SubscribeBlocks from the past catches up, then follows new blocks live.
+    func testSubscriptionCatchesUpThenFollows() async throws {
+        for i in 0..<3 {
+            _ = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b\(i)", readings: readings("m\(i)", from: 1_700_000_000_000, count: 2))))
+        }
+        let head = try XCTUnwrap(try node.head()).height
+        var iterator = client.subscribeBlocks(from: 0).makeAsyncIterator()
+        for h in 0...head {
+            let block = try await iterator.next()
+            XCTAssertEqual(block?.block?.header?.height, h)
+        }
+        let submitted = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "live", readings: readings("m9", from: 1_700_000_000_000, count: 1))))
+        let live = try await iterator.next()
+        XCTAssertEqual(live?.block?.header?.height, submitted.location?.height)
+        XCTAssertEqual(live?.hash, submitted.location?.blockHash)
+    }
+
+    func testStreamReadingsAcknowledgesEachBatchInOrder() async throws {
+        let call = try await client.streamReadings()
+        for i in 0..<20 {
+            try await call.send(SubmitRequest(transaction: try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "s\(i)", readings: readings("s\(i)", from: 1_700_000_000_000, count: 5)))))
+        }
+        try await call.closeSend()
+        var sequences: [UInt64] = []
+        for try await ack in call.responses {
+            XCTAssertEqual(ack.code, 0, ack.message)
+            sequences.append(ack.sequence)
+        }
+        XCTAssertEqual(sequences, Array(0..<20))
+    }
+
+    /// A value edited directly in LevelDB is detected by verify; an untouched chain verifies.
+    func testVerifyDetectsTampering() async throws {
+        for i in 0..<4 {
+            _ = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "v\(i)", readings: readings("m\(i % 2)", from: 1_700_000_000_000 + Int64(i) * 10_000_000, count: 3))))
+        }
+        await client.rpc.close()
+        client = nil
+        await node.stop()
+        node = nil
+        let clean = try ChainVerifier.verify(dataDirectory: config.dataDir)
+        XCTAssertNil(clean.firstInconsistency)
+        XCTAssertEqual(clean.blocks, 5)
+
+        do {
+            let store = try ChainStore(directory: config.dataDir + "/chain", chainID: "d1")
+            // Rewrite the world-state value of one reading (flag byte kept, value changed).
+            let key = BlockExecutor.readingKey(meter: "m0", timestampMs: 1_700_000_000_000)
+            let raw = Array("s".utf8) + Array(key.utf8)
+            var value = try XCTUnwrap(try store.database.get(raw))
+            value[value.count - 1] ^= 0xff
+            try store.database.put(raw, value, sync: true)
+        }
+        let tampered = try ChainVerifier.verify(dataDirectory: config.dataDir)
+        XCTAssertNotNil(tampered.firstInconsistency)
+        XCTAssertTrue(tampered.firstInconsistency!.contains("m0"), tampered.firstInconsistency!)
+    }
+
+    func testBlockTamperingBreaksTheHashChain() async throws {
+        for i in 0..<3 {
+            _ = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "t\(i)", readings: readings("m\(i)", from: 1_700_000_000_000, count: 2))))
+        }
+        await client.rpc.close()
+        client = nil
+        await node.stop()
+        node = nil
+        do {
+            let store = try ChainStore(directory: config.dataDir + "/chain", chainID: "d1")
+            var block = try XCTUnwrap(try store.block(at: 2))
+            block.outcomes[0].readingsAccepted += 1
+            try store.database.put([UInt8(ascii: "b")] + withUnsafeBytes(of: UInt64(2).bigEndian) { Array($0) }, block.serializedBytes(), sync: true)
+        }
+        let report = try ChainVerifier.verify(dataDirectory: config.dataDir)
+        XCTAssertEqual(report.firstInconsistency?.contains("block 2"), true, report.firstInconsistency ?? "nil")
+    }
+
+    func testStatusReportsTheChain() async throws {
+        _ = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "x", readings: readings("m1", from: 1_700_000_000_000, count: 2))))
+        let status = node.status()
+        let chain = try XCTUnwrap(status.chains.first)
+        XCTAssertEqual(chain.chainId, "d1")
+        XCTAssertGreaterThanOrEqual(chain.height, 1)
+        XCTAssertEqual(chain.headHash.count, 32)
+        XCTAssertGreaterThan(chain.storeBytes, 0)
+        XCTAssertEqual(chain.totalTransactions, 1)
+    }
+}
