@@ -51,6 +51,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The pure Raft core (Docs/architecture.md): no dependencies at all, no I/O, no clock.
+        .target(name: "Consensus", dependencies: []),
         // The chain's persistent layout over LevelDB (Docs/storage-format.md). No NIO, no OpenSSL.
         .target(name: "Store", dependencies: ["CLevelDB", "GridProto"]),
         .target(
@@ -74,6 +76,7 @@ let package = Package(
         ),
         .testTarget(name: "GridProtoTests", dependencies: ["GridProto"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto"]),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
         .testTarget(
             name: "WireTests",
             dependencies: [

@@ -305,10 +305,12 @@ static void print_health(Gridledger__ServingStatus s)
     jw_close(&w, '}');
 }
 
-static void print_header_fields(jw *w, const Gridledger__BlockHeader *h)
+/* The header's fields; the height first unless with_height is 0. */
+static void print_header_fields(jw *w, const Gridledger__BlockHeader *h, int with_height)
 {
+    if (with_height)
+        jw_ku64(w, "height", h->height);
     jw_kstr(w, "chain_id", h->chain_id);
-    jw_ku64(w, "height", h->height);
     jw_kbytes(w, "previous_hash", h->previous_hash);
     jw_ki64(w, "timestamp_ms", h->timestamp_ms);
     jw_kbytes(w, "tx_root", h->tx_root);
@@ -442,7 +444,7 @@ static void print_block(const Gridledger__GetBlockResponse *r)
         jw_null(&w);
     } else {
         jw_open(&w, '{');
-        print_header_fields(&w, b->header);
+        print_header_fields(&w, b->header, 1);
         jw_close(&w, '}');
     }
     int verified = gl_block_verify(r, why, sizeof why) == 0;
@@ -511,7 +513,7 @@ static void print_block_line(const Gridledger__GetBlockResponse *r)
     if (r->block != NULL && r->block->header != NULL) {
         jw_ku64(&w, "height", r->block->header->height);
         jw_kbytes(&w, "hash", r->hash);
-        print_header_fields(&w, r->block->header);
+        print_header_fields(&w, r->block->header, 0);
     } else {
         jw_kbytes(&w, "hash", r->hash);
     }

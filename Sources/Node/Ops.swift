@@ -32,7 +32,12 @@ extension GetStatusResponse {
             "open_connections": openConnections, "calls_served": callsServed, "calls_failed": callsFailed,
             "started_at_unix_ms": startedAtUnixMs,
             "chains": chains.map { c -> [String: Any] in
-                ["chain_id": c.chainId, "height": c.height, "head_hash": c.headHash.map { String(format: "%02x", $0) }.joined(), "role": c.role]
+                [
+                    "chain_id": c.chainId, "height": c.height, "head_hash": c.headHash.map { String(format: "%02x", $0) }.joined(),
+                    "role": c.role, "pending_transactions": c.pendingTransactions,
+                    "transactions_per_second": c.transactionsPerSecond, "readings_per_second": c.readingsPerSecond,
+                    "store_bytes": c.storeBytes, "total_transactions": c.totalTransactions,
+                ]
             },
         ]
         if let caller {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Node
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [RPC.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [RPC.self, Chain.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,6 +18,27 @@ struct Bench: AsyncParsableCommand {
             let levels = concurrency.split(separator: ",").compactMap { Int($0) }
             let conns = connections.split(separator: ",").compactMap { Int($0) }
             try await RPCBenchmark(seconds: seconds, concurrency: levels, connections: conns).run { print($0) }
+        }
+    }
+
+    struct Chain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Readings committed per second and submit-to-durable latency on one node, against raw LevelDB.")
+        @Option(help: "Seconds to run.")
+        var seconds = 10.0
+        @Option(help: "Readings per batch.")
+        var batch = 500
+        @Option(help: "Concurrent submitters.")
+        var submitters = 16
+        @Option(help: "Client connections.")
+        var connections = 4
+        @Option(help: "Max block delay (ms) of the node.")
+        var blockDelayMs = 100
+
+        func run() async throws {
+            var bench = ChainBenchmark(seconds: seconds, batchSize: batch, submitters: submitters, connections: connections)
+            bench.blockDelayMs = blockDelayMs
+            try await bench.run { print($0) }
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Node
 
 struct Simulate: AsyncParsableCommand {
@@ -35,6 +36,9 @@ struct Simulate: AsyncParsableCommand {
         options.tick = .milliseconds(tickMs)
         options.intervals = intervals
         options.batchSize = batch
-        try await Simulator(options: options).run { print($0) }
+        // One line per interval, written at once (also when stdout is a log file).
+        try await Simulator(options: options).run { line in
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
     }
 }

@@ -36,20 +36,26 @@ PY
 # pycheck DESC CODE: passes when gridctl exited 0 and the Python CODE runs without an
 # exception. CODE sees: text (stdout), doc (stdout as one JSON document, or None),
 # lines (each stdout line parsed, None where not JSON), state (a dict kept across checks
-# in $tmp/state.json).
+# in $tmp/state.json). A JSON object with a repeated key fails the check.
 pycheck() {
   local desc=$1
   if [ "$rc" -eq 0 ] && CODE="$2" python3 - "$tmp/out" "$tmp/state.json" > "$tmp/pyerr" 2>&1 <<'PY'
 import json, os, sys
+def no_duplicate_keys(pairs):
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), "duplicate JSON keys in %r" % keys
+    return dict(pairs)
+def loads(t):
+    return json.loads(t, object_pairs_hook=no_duplicate_keys)
 text = open(sys.argv[1]).read()
 try:
-    doc = json.loads(text)
+    doc = loads(text)
 except ValueError:
     doc = None
 lines = []
 for l in text.splitlines():
     try:
-        lines.append(json.loads(l))
+        lines.append(loads(l))
     except ValueError:
         lines.append(None)
 state = json.load(open(sys.argv[2])) if os.path.exists(sys.argv[2]) else {}
@@ -161,7 +167,7 @@ assert lines[1]["previous_hash"] == lines[0]["hash"]'
     --timeout 20000 watch --from $((head + 1)) --count 1 > "$tmp/watch.out" 2> "$tmp/watch.err" &
   local watch_pid=$!
   sleep 0.5
-  gen_readings_csv "$tmp/late.csv" 2 3 1767312000000
+  gen_readings_csv "$tmp/late.csv" 2 3 1767600000000
   ctl col1 ingest --csv "$tmp/late.csv"
   local late_h
   late_h=$(python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["height"])' < "$tmp/out" 2>/dev/null)

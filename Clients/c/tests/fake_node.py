@@ -183,7 +183,7 @@ def check_signature(payload, sig, cert):
             with open(paths[n], "wb") as f:
                 f.write(data)
         r = subprocess.run(["openssl", "x509", "-inform", "DER", "-in", paths["cert.der"], "-noout",
-                            "-subject", "-nameopt", "RFC2253", "-pubkey", "-out", paths["pub.pem"]],
+                            "-subject", "-nameopt", "RFC2253", "-pubkey"],
                            capture_output=True, text=True)
         if r.returncode != 0:
             return False, {}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs build/test_client against tests/fake_node.py (python3, standard library only) and
-# checks the fake node's log for what the client put on the wire.
+# Runs build/test_chain (no network), then build/test_client against tests/fake_node.py
+# (python3, standard library only) and checks the fake node's log for what the client put
+# on the wire; then gridctl's chain commands (tests/chain_checks.sh) against a fresh fake.
 # usage: tests/fake_test.sh [BUILD_DIR]   (prints "N passed, N failed" last)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,9 +16,24 @@ trap cleanup EXIT
 
 pass=0 fail=0
 ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ $# -gt 1 ] && echo "$2" | sed "s/^/     /"; }
 
 "$here/make_test_certs.sh" "$tmp/certs" || { echo "0 passed, 1 failed"; exit 1; }
+
+# counts "N passed, N failed" of a test binary's output (last line) into pass/fail
+add_counts() { # name output rc
+  echo "$2" | sed '$d'
+  local last n_ok n_bad
+  last=$(echo "$2" | tail -1)
+  n_ok=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+  n_bad=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+  if [ -z "$n_ok" ]; then echo "$last"; bad "$1 ran to the end (rc=$3)"; else
+    pass=$((pass + n_ok)); fail=$((fail + n_bad)); fi
+}
+
+out=$("$build/test_chain" "$tmp/certs" 2>&1)
+add_counts test_chain "$out" $?
+
 python3 "$here/fake_node.py" "$tmp/certs/node1.crt" "$tmp/certs/node1.key" "$tmp/certs/ca.crt" \
   "$tmp/port" > "$tmp/fake.log" 2>&1 &
 pids+=($!)
@@ -30,13 +46,7 @@ if ! [ -s "$tmp/port" ] || ! [ -s "$tmp/badport" ]; then
 fi
 
 out=$("$build/test_client" "$tmp/certs" "$(cat "$tmp/port")" "$(cat "$tmp/badport")" 2>&1)
-rc=$?
-echo "$out" | sed '$d'
-last=$(echo "$out" | tail -1)
-n_ok=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-n_bad=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-if [ -z "$n_ok" ]; then echo "$last"; bad "test_client ran to the end (rc=$rc)"; else
-  pass=$((pass + n_ok)); fail=$((fail + n_bad)); fi
+add_counts test_client "$out" $?
 
 sleep 0.3 # let the fake node log the last frames
 # Deadline: CallHeaders.timeout_ms carries the deadline, and the client sends CANCEL when it passes.
@@ -47,6 +57,57 @@ big_sid=$(sed -n 's/^sent big message on stream \([0-9]*\).*/\1/p' "$tmp/fake.lo
 if [ -n "$big_sid" ] && grep -q "^CANCEL stream $big_sid\$" "$tmp/fake.log"; then ok "CANCEL sent after an oversized response"; else bad "CANCEL sent after an oversized response"; fi
 if grep -q "^PING-ACK 69646c65706e6721\$" "$tmp/fake.log"; then ok "PING between calls answered"; else bad "PING between calls answered"; fi
 if ! grep -q "framing:" "$tmp/fake.log" && grep -q "alpn=gridledger/1" "$tmp/fake.log"; then ok "ALPN gridledger/1, END_STREAM on the last MESSAGE"; else bad "ALPN gridledger/1, END_STREAM on the last MESSAGE"; fi
-if [ "$fail" -ne 0 ]; then echo "--- fake node log"; cat "$tmp/fake.log"; fi
+# Frames: END (type 7) half-closes the bidirectional call that read first; the other one
+# carried END_STREAM on its last MESSAGE and sent no END.
+if [ "$(grep -c '^END stream ' "$tmp/fake.log")" = 1 ] && grep -q '^END_STREAM on MESSAGE stream ' "$tmp/fake.log"; then
+  ok "END frame only when nothing was left to carry END_STREAM"
+else bad "END frame only when nothing was left to carry END_STREAM"; fi
+sub_sid=$(sed -n 's/^HEADERS stream \([0-9]*\) method=\/gridledger.Query\/SubscribeBlocks .*/\1/p' "$tmp/fake.log" | head -1)
+if [ -n "$sub_sid" ] && grep -q "^CANCEL stream $sub_sid\$" "$tmp/fake.log"; then ok "freeing a live subscription sends CANCEL"; else bad "freeing a live subscription sends CANCEL"; fi
+fake_fail=$fail
+
+# ---- gridctl chain commands, against a fresh fake chain ----------------------------------
+python3 "$here/fake_node.py" "$tmp/certs/node1.crt" "$tmp/certs/node1.key" "$tmp/certs/ca.crt" \
+  "$tmp/ctlport" > "$tmp/ctl.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/ctlport" ] && break; sleep 0.1; done
+gridctl=$build/gridctl
+c=$tmp/certs
+ctl_addr=127.0.0.1:$(cat "$tmp/ctlport")
+ctl() { # as-who args...  -> stdout in $out ($tmp/out), stderr in $err, exit code in $rc
+  local who=$1; shift
+  "$gridctl" --addr "$ctl_addr" --cert "$c/$who.crt" --key "$c/$who.key" --ca "$c/ca.crt" "$@" \
+    > "$tmp/out" 2> "$tmp/err"
+  rc=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
+}
+. "$here/chain_checks.sh"
+run_chain_checks
+
+# Fake-only paths: RESOURCE_EXHAUSTED retried with backoff; ALREADY_EXISTS reported with
+# the original location from the trailer, not as an error.
+gen_readings_csv "$tmp/busy.csv" 2 3 1767700000000
+ctl col1 ingest --csv "$tmp/busy.csv" --batch 4
+pycheck "ingest: RESOURCE_EXHAUSTED retried with backoff, then committed" '
+assert [l["accepted"] for l in lines] == [4, 2], lines'
+if [ "$(grep -c 'RESOURCE_EXHAUSTED (ingestion queue is full); retry [12]/10 in' "$tmp/err")" = 4 ]; then
+  ok "ingest: each retry reported on stderr"; else bad "ingest: each retry reported on stderr" "$err"; fi
+gen_readings_csv "$tmp/exists.csv" 1 2 1767800000000
+ctl col1 ingest --csv "$tmp/exists.csv"
+pycheck "ingest: ALREADY_EXISTS is a line with already_existed and the original location" '
+assert len(lines) == 1 and lines[0]["already_existed"] is True and lines[0]["height"] == 0, lines
+assert lines[0]["index"] == 0 and len(lines[0]["tx_id"]) == 64 and "accepted" not in lines[0]'
+ctl col1 ingest --csv "$tmp/busy.csv" --batch 0
+if [ "$rc" -eq 64 ]; then ok "ingest --batch 0: usage error"; else bad "ingest --batch 0: usage error" "rc=$rc $err"; fi
+ctl col1 ingest --csv "$tmp/nonexistent.csv"
+if [ "$rc" -eq 66 ] && echo "$err" | grep -q "nonexistent.csv"; then ok "ingest of a missing file: exit 66"; else bad "ingest of a missing file: exit 66" "rc=$rc $err"; fi
+ctl col1 block --hash abc
+if [ "$rc" -eq 64 ]; then ok "block --hash with a short hash: usage error"; else bad "block --hash with a short hash: usage error" "rc=$rc $err"; fi
+ctl col1 watch --csv x
+if [ "$rc" -eq 64 ] && echo "$err" | grep -q -- "--csv is an option of ingest"; then ok "command options are checked per command"; else bad "command options are checked per command" "rc=$rc $err"; fi
+if ! grep -q "bad signature\|framing:" "$tmp/ctl.log"; then ok "fake node: every gridctl signature verified by openssl, framing right"
+else bad "fake node: every gridctl signature verified by openssl, framing right" "$(grep "bad signature\|framing:" "$tmp/ctl.log")"; fi
+
+if [ "$fake_fail" -ne 0 ]; then echo "--- fake node log"; cat "$tmp/fake.log"; fi
+if [ "$fail" -ne "$fake_fail" ]; then echo "--- fake node (gridctl) log"; tail -40 "$tmp/ctl.log"; fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -29,16 +29,20 @@ DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "Docs")
 
 
 def reading_key_from_docs():
-    """The state key of a reading, if the node's docs define it: a function (meter,
-    timestamp_ms) -> key, else None."""
+    """The state key of a reading if the node's docs define it (a grammar line like
+    ``"reading/" meter-id "/" timestamp(15 decimal digits)``): a function
+    (meter, timestamp_ms) -> key, else None."""
     for name in ("storage-format.md", "chain.md"):
         try:
             with open(os.path.join(DOCS, name), encoding="utf-8") as f:
                 text = f.read()
         except OSError:
             continue
-        if re.search(r'"reading/"\s*meter-id\s*"/"\s*timestamp\(15 decimal digits\)', text):
-            return lambda meter, ts: f"reading/{meter}/{ts:015d}"
+        m = re.search(r'"reading/"\s*meter-id\s*"/"\s*timestamp(?:\((\d+) decimal digits\))?',
+                      text)
+        if m:
+            width = int(m.group(1) or 0)
+            return lambda meter, ts: f"reading/{meter}/{ts:0{width}d}"
     return None
 
 

@@ -145,3 +145,16 @@ def test_rpc_error_location():
     bare = RpcError(6, "transaction exists at height=9 index=4")
     assert (bare.location.height, bare.location.index, bare.location.tx_id) == (9, 4, b"")
     assert RpcError(7, "denied").location is None
+
+
+def test_ack_error():
+    from gridledger import ack_error, ingest_pb2
+    assert ack_error(ingest_pb2.StreamAck(sequence=1, code=0)) is None
+    denied = ack_error(ingest_pb2.StreamAck(code=7, message="other district"))
+    assert denied.code is StatusCode.PERMISSION_DENIED and denied.location is None
+    loc = chain_pb2.TxLocation(height=3, index=1, tx_id=b"\x07" * 32)
+    filled = ingest_pb2.StreamAck(code=6, message="exists", response=ingest_pb2.SubmitResponse(
+        location=loc, already_existed=True))
+    assert ack_error(filled).location == loc
+    bare = ack_error(ingest_pb2.StreamAck(code=6, message="... at height=3 index=1"))
+    assert (bare.location.height, bare.location.index) == (3, 1)

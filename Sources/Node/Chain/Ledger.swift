@@ -99,8 +99,13 @@ final class Ledger: Sendable {
     // MARK: Submitting
 
     /// Validates, queues and waits until the transaction's block is durable.
-    func submit(_ signed: SignedTransaction) async throws -> SubmitResponse {
+    /// - Parameter readingsOnly: refuse other payloads than reading batches
+    ///   (`Ingest.SubmitReadings`, `Ingest.StreamReadings`).
+    func submit(_ signed: SignedTransaction, readingsOnly: Bool = false) async throws -> SubmitResponse {
         let tx = try validator.validate(signed)
+        if readingsOnly, case .readings? = tx.payload.body {} else if readingsOnly {
+            throw RPCError(.invalidArgument, "SubmitReadings takes reading batches only; use Ingest.Submit")
+        }
         if let location = try store.txLocation(tx.id) {
             throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
         }

@@ -15,9 +15,7 @@ struct IngestService: Sendable {
             try await ledger.submit(try Self.transaction(request))
         }
         router.unary(Self.submitReadingsMethod, roles: [.collector, .node]) { [ledger] (request: SubmitRequest, _) in
-            let tx = try Self.transaction(request)
-            try Self.requireReadings(tx)
-            return try await ledger.submit(tx)
+            try await ledger.submit(try Self.transaction(request), readingsOnly: true)
         }
         // Acknowledgements go out in request order; up to `window` submissions are in flight
         // at once, so one stream can fill several blocks without waiting for each.
@@ -43,12 +41,14 @@ struct IngestService: Sendable {
                     sequence += 1
                     acksIn.yield(Task<StreamAck, Never> {
                         do {
-                            let tx = try Self.transaction(request)
-                            try Self.requireReadings(tx)
-                            let response = try await ledger.submit(tx)
+                            let response = try await ledger.submit(try Self.transaction(request), readingsOnly: true)
                             return StreamAck(sequence: seq, code: 0, message: "", response: response)
                         } catch let error as RPCError {
-                            return StreamAck(sequence: seq, code: error.code.rawValue, message: error.message, response: nil)
+                            var response: SubmitResponse?
+                            if error.code == .alreadyExists, let raw = error.metadataValue("gridledger-tx-location-bin") {
+                                response = SubmitResponse(location: try? TxLocation(serializedBytes: raw), outcome: nil, alreadyExisted: true)
+                            }
+                            return StreamAck(sequence: seq, code: error.code.rawValue, message: error.message, response: response)
                         } catch {
                             return StreamAck(sequence: seq, code: StatusCode.internal.rawValue, message: "\(error)", response: nil)
                         }
@@ -63,14 +63,5 @@ struct IngestService: Sendable {
     static func transaction(_ request: SubmitRequest) throws -> SignedTransaction {
         guard let tx = request.transaction else { throw RPCError(.invalidArgument, "request has no transaction") }
         return tx
-    }
-
-    static func requireReadings(_ tx: SignedTransaction) throws {
-        // The payload is decoded again (after the signature check) by the ledger; here only
-        // the kind is checked, so a reading endpoint does not carry other transactions.
-        guard let payload = try? TxPayload(serializedBytes: tx.payload) else { return }
-        if case .readings? = payload.body { return }
-        if payload.body == nil { return }
-        throw RPCError(.invalidArgument, "SubmitReadings takes reading batches only; use Ingest.Submit")
     }
 }

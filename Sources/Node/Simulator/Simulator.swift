@@ -57,6 +57,12 @@ public struct Simulator: Sendable {
         while options.intervals == 0 || interval < options.intervals {
             try Task.checkCancellation()
             let started = ContinuousClock.now
+            // Accelerated time never runs ahead of the wall clock: readings from the future
+            // would be refused by VEE. Once caught up, intervals follow real time.
+            let wallMs = Int64(Date().timeIntervalSince1970 * 1000)
+            if fleet.currentMs + fleet.intervalMs > wallMs {
+                try await Task.sleep(for: .milliseconds(fleet.currentMs + fleet.intervalMs - wallMs))
+            }
             let readings = fleet.nextIntervalInOrder()
             interval += 1
             try await withThrowingTaskGroup(of: String.self) { group in
