@@ -905,9 +905,10 @@ static int submit_batch(app *a, unsigned long long batch, const Gridledger__Sign
     if (a->st.code == GL_ALREADY_EXISTS) {
         /* The same transaction id is on the chain: report where, not an error. */
         int found = gl_status_tx_location(&a->st, &loc);
-        if (found < 0)
-            fprintf(stderr, "gridctl: batch %llu: %s trailer does not decode\n", batch,
-                    GL_MD_TX_LOCATION);
+        if (found <= 0)
+            fprintf(stderr, "gridctl: batch %llu: ALREADY_EXISTS (%s) %s\n", batch, a->st.message,
+                    found < 0 ? "with a " GL_MD_TX_LOCATION " trailer that does not decode"
+                              : "without a " GL_MD_TX_LOCATION " trailer");
         print_ingest_line(batch, tx_hex, loc, NULL, 1);
         rc = 0;
         goto end;

@@ -256,8 +256,9 @@ typedef struct gl_signer gl_signer;
  * unencrypted; an encrypted key fails rather than prompting). The key must be ECDSA P-256
  * and match the certificate. Returns NULL with a reason in err on failure; free with
  * gl_signer_free.
- * Thread safety: after loading, a signer is read-only; gl_sign_transaction may run on
- * several threads at once with the same signer (each call uses its own EVP_MD_CTX).
+ * Thread safety: use a signer from one thread at a time (OpenSSL documents no guarantee
+ * for one EVP_PKEY in simultaneous signing calls); load one per thread to sign in
+ * parallel. gl_tx_id, gl_verify_transaction and gl_party_from_der keep no state.
  */
 gl_signer *gl_signer_load(const char *cert_path, const char *key_path, char *err, size_t errlen);
 void gl_signer_free(gl_signer *s);

@@ -82,6 +82,8 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        lastActivity = context.eventLoop.now
+        idleSince = context.eventLoop.now
         if let address = context.channel.remoteAddress {
             remoteAddress = "\(address)"
         }
@@ -146,7 +148,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             connectionError("frame before the peer was authenticated")
             return
         }
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         pingSentAt = nil
         switch unwrapInboundIn(data) {
         case .oversizedMessage(let streamID, let length):
@@ -228,7 +230,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         var deadline: NIODeadline?
         if headers.timeoutMs > 0 {
             let clamped = min(headers.timeoutMs, UInt64(Int64.max / 1_000_000))
-            deadline = .now() + .milliseconds(Int64(clamped))
+            deadline = eventLoop.now + .milliseconds(Int64(clamped))
         }
         let callContext = RPCCallContext(
             peer: peer, method: headers.method, metadata: headers.metadata,
@@ -406,7 +408,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         if streams.isEmpty {
             // Nothing else in flight to coalesce with: send now rather than a loop turn later.
             flushNow()
-            idleSince = .now()
+            idleSince = context?.eventLoop.now ?? .now()
             if goAwaySent { closeConnection() }
         }
     }
@@ -434,7 +436,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
 
     private func tick() {
         guard !closing, context != nil else { return }
-        let now = NIODeadline.now()
+        let now = context!.eventLoop.now
         if let pingSentAt {
             if now - pingSentAt > configuration.keepaliveTimeout {
                 logger.info("keepalive timeout: closing")

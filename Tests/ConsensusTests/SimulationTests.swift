@@ -30,6 +30,23 @@ final class SimulationTests: XCTestCase {
             o.crashRate = 0.02
             o.partitionRate = 0.03
             o.compactAfter = 8
+        case "figure8":
+            // Raft Figure 8 pressure: one entry per append and a window of one, so followers
+            // acknowledge old-term entries before the new leader's no-op; frequent leader
+            // crashes and partitions.
+            o.voters = 5
+            o.maxSizePerMessage = 1
+            o.maxInflightMessages = 8
+            o.maxInflightBytes = 0
+            o.commitTicks = 200
+            o.crashRate = 0.03
+            o.restartRate = 0.1
+            o.partitionRate = 0.05
+            o.healRate = 0.1
+            o.dropRate = 0.1
+            o.maxDelay = 4
+            o.proposeRate = 0.5
+            o.compactAfter = 0
         default:
             break
         }
@@ -73,6 +90,10 @@ final class SimulationTests: XCTestCase {
 
     func testSweepHarsh() {
         XCTAssertEqual(sweep("harsh", base: 300_001, count: Self.seedsPerSweep), [])
+    }
+
+    func testSweepFigure8() {
+        XCTAssertEqual(sweep("figure8", base: 500_001, count: Self.seedsPerSweep), [])
     }
 
     func testSweepMembership() {

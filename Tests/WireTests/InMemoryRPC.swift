@@ -28,6 +28,8 @@ final class InMemoryRPC: @unchecked Sendable {
         let serverLoop = serverChannel.eventLoop
         serverHandler = try await serverLoop.submit { NIOLoopBound(handler, eventLoop: serverLoop) }.get()
         clientChannel = NIOAsyncTestingChannel()
+        try await serverChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9))
+        try await clientChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9))
         let channel = clientChannel
         let clientHandler = try await clientChannel.eventLoop.submit {
             try RPCClient.addHandlers(to: channel.pipeline, limits: clientLimits)

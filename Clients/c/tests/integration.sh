@@ -150,6 +150,7 @@ if [ ${#chain_args[@]} -gt 0 ]; then
   . "$here/chain_checks.sh"
   run_chain_checks
   # The library where gridctl cannot reach: ALREADY_EXISTS trailer, END frame, cancel.
+  [ -x "$build/test_live" ] || make -s -C "$here/.." BUILD="$build" "$build/test_live" > /dev/null 2>&1
   if [ -x "$build/test_live" ]; then
     live=$("$build/test_live" 127.0.0.1 "$port" "$c" 2>&1); live_rc=$?
     echo "$live" | sed '$d'
