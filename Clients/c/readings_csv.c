@@ -145,38 +145,23 @@ static int parse_int(ctx *x, const char *col, const char *s, int64_t min, int64_
     if (parse_uint(&quiet, col, digits, limit, &mag) != 0)
         return fail(x, "%s %s is out of range (%lld .. %lld)", col, s, (long long)min,
                     (long long)max);
-    *out = neg ? (mag == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
+    int64_t v = neg ? (mag == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
+    if (v < min)
+        return fail(x, "%s %s is out of range (%lld .. %lld)", col, s, (long long)min, (long long)max);
+    *out = v;
     return 0;
 }
 
-/* 1 when s is valid UTF-8 without control characters. */
-static int clean_utf8(const unsigned char *s)
+/* Index of the first character of s outside [A-Za-z0-9._-], or -1. */
+static long bad_id_char(const char *s)
 {
-    while (*s) {
-        unsigned char ch = *s;
-        int n;
-        unsigned long cp;
-        if (ch < 0x20 || ch == 0x7f)
-            return 0;
-        if (ch < 0x80) {
-            s++;
-            continue;
-        }
-        if (ch >= 0xc2 && ch <= 0xdf) { n = 1; cp = ch & 0x1f; }
-        else if (ch >= 0xe0 && ch <= 0xef) { n = 2; cp = ch & 0x0f; }
-        else if (ch >= 0xf0 && ch <= 0xf4) { n = 3; cp = ch & 0x07; }
-        else return 0;
-        for (int i = 1; i <= n; i++) {
-            if ((s[i] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
-            return 0;
-        s += n + 1;
+    for (const char *p = s; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return (long)(p - s);
     }
-    return 1;
+    return -1;
 }
 
 /* Phase group (voltage or current): none, A only, or A, B and C. Returns the count. */
@@ -206,13 +191,18 @@ static int parse_record(ctx *x, char **f, gl_csv_reading *r)
     memset(r, 0, sizeof *r);
     r->line = x->line;
     size_t idlen = strlen(f[COL_METER]);
+    long bad = bad_id_char(f[COL_METER]);
     if (idlen == 0)
         return fail(x, "meter_id is empty");
     if (idlen > GL_CSV_METER_ID_MAX)
-        return fail(x, "meter_id is longer than %d bytes", GL_CSV_METER_ID_MAX);
-    if (!clean_utf8((const unsigned char *)f[COL_METER]))
-        return fail(x, "meter_id is not UTF-8 text without control characters");
-    if (parse_int(x, "timestamp_ms", f[COL_TS], 0, INT64_MAX, &r->timestamp_ms) != 0)
+        return fail(x, "meter_id is longer than %d characters", GL_CSV_METER_ID_MAX);
+    if (bad >= 0) {
+        unsigned char ch = (unsigned char)f[COL_METER][bad];
+        if (ch > 0x20 && ch < 0x7f)
+            return fail(x, "meter_id \"%s\": character '%c' is not in [A-Za-z0-9._-]", f[COL_METER], ch);
+        return fail(x, "meter_id: byte 0x%02x at position %ld is not in [A-Za-z0-9._-]", ch, bad + 1);
+    }
+    if (parse_int(x, "timestamp_ms", f[COL_TS], 1, GL_CSV_TIMESTAMP_MAX, &r->timestamp_ms) != 0)
         return GL_CSV_EDATA;
     uint64_t *energy[6] = {&r->energy_total, &r->energy_sharp, &r->energy_peak,
                            &r->energy_flat, &r->energy_valley, &r->energy_reverse};

@@ -9,9 +9,10 @@
  *   field    = unquoted (surrounding spaces/tabs ignored) / DQUOTE *(char / DQUOTE DQUOTE) DQUOTE
  *   blank    = a line of nothing but spaces/tabs (skipped); a UTF-8 BOM may start the file
  *
- * Fields (units of Proto/gridledger/chain.proto Reading):
- *   meter_id           1..128 bytes of UTF-8, no control characters
- *   timestamp_ms       integer 0 .. 2^63-1 (UTC ms)
+ * Fields (units of Proto/gridledger/chain.proto Reading; the limits are the node's,
+ * Docs/wire-protocol.md "Submitting", so a file that passes is not refused later):
+ *   meter_id           1..64 characters of [A-Za-z0-9._-]
+ *   timestamp_ms       integer 1 .. 10^14-1 (UTC ms)
  *   energy_*           unsigned 64-bit integers (0.01 kWh)
  *   voltage_?_dv       empty, or unsigned 32-bit (0.1 V)  } phases present: none, A only,
  *   current_?_ma       empty, or signed 32-bit (mA)       } or A, B and C (each group alone)
@@ -31,7 +32,8 @@
 #include "gridledger/chain.pb-c.h"
 
 #define GL_CSV_FIELDS 17
-#define GL_CSV_METER_ID_MAX 128
+#define GL_CSV_METER_ID_MAX 64
+#define GL_CSV_TIMESTAMP_MAX 99999999999999LL /* 10^14 - 1 */
 #define GL_CSV_KNOWN_EVENTS 63u
 
 extern const char *const gl_csv_columns[GL_CSV_FIELDS];

@@ -65,7 +65,8 @@ static int parse(const char *body, int with_header, gl_csv_readings *out, char *
 }
 
 /* CSV: every column lands in its Reading field; three-phase, single-phase and no-phase
- * rows; CRLF, blank lines, quoted meter id with an escaped quote, spaces around fields. */
+ * rows; CRLF, blank lines, a quoted meter id, spaces around fields; the largest
+ * timestamp the node takes (10^14 - 1). */
 static void test_csv_valid(void)
 {
     gl_csv_readings rs = {NULL, 0, 0};
@@ -73,8 +74,8 @@ static void test_csv_valid(void)
     const char *body =
         "m-001,1700000000000,123456,10,20,30,40,5,2200,2210,2190,1500,-1600,1700,3300,-120,1\r\n"
         "\n"
-        "  \"m \"\"two\"\"\" , 1700000900000 ,0,0,0,0,0,0,2301,,,-42,,,0,0,63\n"
-        "m3,0,18446744073709551615,0,0,0,0,0,,,,,,,-9223372036854775808,9223372036854775807,0";
+        "  \"m.two_2\" , 1700000900000 ,0,0,0,0,0,0,2301,,,-42,,,0,0,63\n"
+        "m3,99999999999999,18446744073709551615,0,0,0,0,0,,,,,,,-9223372036854775808,9223372036854775807,0";
     int rc = parse(body, 1, &rs, err, sizeof err);
     CHECK(rc == GL_CSV_OK);
     if (rc != GL_CSV_OK) {
@@ -92,9 +93,10 @@ static void test_csv_valid(void)
           a->current_ma[2] == 1700);
     CHECK(a->active_power_w == 3300 && a->reactive_power_var == -120 && a->events == 1);
     CHECK(a->line == 2);
-    CHECK(strcmp(b->meter_id, "m \"two\"") == 0 && b->timestamp_ms == 1700000900000LL);
+    CHECK(strcmp(b->meter_id, "m.two_2") == 0 && b->timestamp_ms == 1700000900000LL);
     CHECK(b->n_voltage == 1 && b->voltage_dv[0] == 2301 && b->n_current == 1 && b->current_ma[0] == -42);
     CHECK(b->events == 63 && b->line == 4);
+    CHECK(c->timestamp_ms == 99999999999999LL);
     CHECK(c->energy_total == UINT64_MAX && c->n_voltage == 0 && c->n_current == 0);
     CHECK(c->active_power_w == INT64_MIN && c->reactive_power_var == INT64_MAX);
 
@@ -146,6 +148,12 @@ static void test_csv_errors(void)
         {"m1,1,,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: energy_total is empty"},
         {",1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: meter_id is empty"},
         {"m1,-5,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: timestamp_ms -5 is out of range"},
+        {"m1,0,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: timestamp_ms 0 is out of range (1 .. 99999999999999)"},
+        {"m1,100000000000000,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: timestamp_ms 100000000000000 is out of range"},
+        {"m 1,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: meter_id: byte 0x20 at position 2 is not in [A-Za-z0-9._-]"},
+        {"\"m\"\"1\",1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: meter_id \"m\"1\": character '\"' is not in"},
+        {"m/1,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: meter_id \"m/1\": character '/' is not in"},
+        {"m12345678901234567890123456789012345678901234567890123456789012345,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: meter_id is longer than 64"},
         {"m1,1.5,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: timestamp_ms \"1.5\" is not"},
         {"m1,1,1,0,0,0,0,0,,2200,,,,,0,0,0\n", "in.csv:2: voltage_a_dv, voltage_b_dv, voltage_c_dv: give phase A only"},
         {"m1,1,1,0,0,0,0,0,2200,2200,,,,,0,0,0\n", "in.csv:2: voltage_a_dv, voltage_b_dv, voltage_c_dv: give phase A only or all three phases (got AB)"},
@@ -158,8 +166,8 @@ static void test_csv_errors(void)
         {"\"m1,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: field 1: unterminated quoted field"},
         {"\"m1\"x,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: field 1: characters after the closing quote"},
         {"m\"1,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: field 1: quote inside"},
-        {"m\x01,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: meter_id is not UTF-8"},
-        {"m\xff,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: meter_id is not UTF-8"},
+        {"m\x01,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: meter_id: byte 0x01 at position 2"},
+        {"m\xc3\xa9,1,1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: meter_id: byte 0xc3 at position 2"},
         {"m1,1,+1,0,0,0,0,0,,,,,,,0,0,0\n", "in.csv:2: energy_total \"+1\" is not"},
         {"m1,1,1,0,0,0,0,0,,,,,,,0,0,\n", "in.csv:2: events is empty"},
     };
