@@ -12,8 +12,8 @@
  *   H           = SHA-256 (hash suite "sha256")
  */
 #include "gridledger.h"
+#include "gl_internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +22,6 @@
 #include <openssl/evp.h>
 
 #define HASH_LEN 32
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* A unary call whose response is cast to the wrapper's type by the caller. */
 static int unary(gl_client *c, const char *method, const ProtobufCMessage *req,
@@ -132,23 +122,11 @@ gl_stream *gl_subscribe_blocks(gl_client *c, uint64_t from_height, uint64_t time
                                gl_status *status_out)
 {
     Gridledger__SubscribeBlocksRequest req;
-    gl_stream *s = NULL, *result = NULL;
-
     gridledger__subscribe_blocks_request__init(&req);
     req.from_height = from_height;
-    s = gl_stream_open(c, "/gridledger.Query/SubscribeBlocks",
-                       &gridledger__get_block_response__descriptor, timeout_ms, status_out);
-    if (s == NULL)
-        goto end;
-    if (gl_stream_send(s, &req.base, status_out) != 0)
-        goto end;
-    if (gl_stream_close_send(s, status_out) != 0)
-        goto end;
-    result = s;
-    s = NULL;
-end:
-    gl_stream_free(s);
-    return result;
+    return gl_stream_open_with(c, "/gridledger.Query/SubscribeBlocks", &req.base,
+                               &gridledger__get_block_response__descriptor, timeout_ms,
+                               status_out);
 }
 
 int gl_subscribe_blocks_next(gl_stream *s, Gridledger__GetBlockResponse **out,

@@ -11,6 +11,7 @@
  *  - The socket is non-blocking; every wait goes through poll() with the call's deadline.
  */
 #include "gridledger.h"
+#include "gl_internal.h"
 #include "frame.h"
 
 #include <arpa/inet.h>
@@ -206,16 +207,6 @@ int gl_status_metadata_get(const gl_status *st, const char *key, const uint8_t *
         }
     }
     return 0;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 static uint64_t now_ms(void)
@@ -1166,6 +1157,20 @@ void gl_stream_free(gl_stream *s)
 
 /* ---- unary and typed wrappers ------------------------------------------------------------ */
 
+gl_stream *gl_stream_open_with(gl_client *c, const char *method, const ProtobufCMessage *req,
+                               const ProtobufCMessageDescriptor *resp_desc, uint64_t timeout_ms,
+                               gl_status *status_out)
+{
+    gl_stream *s = gl_stream_open(c, method, resp_desc, timeout_ms, status_out);
+    if (s == NULL)
+        return NULL;
+    if (gl_stream_send(s, req, status_out) != 0 || gl_stream_close_send(s, status_out) != 0) {
+        gl_stream_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 int gl_unary(gl_client *c, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp_out,
              uint64_t timeout_ms, gl_status *status_out)
@@ -1181,12 +1186,8 @@ int gl_unary(gl_client *c, const char *method, const ProtobufCMessage *req,
         set_status(&st, GL_INVALID_ARGUMENT, "gl_unary: req and resp_out are required");
         goto end;
     }
-    s = gl_stream_open(c, method, resp_desc, timeout_ms, &st);
+    s = gl_stream_open_with(c, method, req, resp_desc, timeout_ms, &st);
     if (s == NULL)
-        goto end;
-    if (gl_stream_send(s, req, &st) != 0)
-        goto end;
-    if (gl_stream_close_send(s, &st) != 0)
         goto end;
     if (gl_stream_next(s, &resp, &st) == 0) {
         if (st.code == GL_OK)
@@ -1251,23 +1252,11 @@ gl_stream *gl_health_watch(gl_client *c, const char *service, uint64_t timeout_m
                            gl_status *status_out)
 {
     Gridledger__HealthCheckRequest req;
-    gl_stream *s = NULL, *result = NULL;
-
     gridledger__health_check_request__init(&req);
     req.service = (char *)(service != NULL ? service : "");
-    s = gl_stream_open(c, "/gridledger.Health/Watch",
-                       &gridledger__health_check_response__descriptor, timeout_ms, status_out);
-    if (s == NULL)
-        goto end;
-    if (gl_stream_send(s, &req.base, status_out) != 0)
-        goto end;
-    if (gl_stream_close_send(s, status_out) != 0)
-        goto end;
-    result = s;
-    s = NULL;
-end:
-    gl_stream_free(s);
-    return result;
+    return gl_stream_open_with(c, "/gridledger.Health/Watch", &req.base,
+                               &gridledger__health_check_response__descriptor, timeout_ms,
+                               status_out);
 }
 
 int gl_health_watch_next(gl_stream *s, Gridledger__ServingStatus *out, gl_status *status_out)

@@ -10,9 +10,9 @@
  * the call; the signature is the DER ECDSA-Sig-Value).
  */
 #include "gridledger.h"
+#include "gl_internal.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,16 +30,6 @@ struct gl_signer {
     size_t cert_der_len;
     gl_party party;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* The reason of the newest OpenSSL error (or `fallback`); clears the queue. */
 static const char *ossl_reason(const char *fallback)

@@ -87,7 +87,7 @@ extension RaftNode {
     /// by counting replicas). Returns true when it moved.
     mutating func maybeCommit() -> Bool {
         let candidate = tracker.committedIndex()
-        guard candidate > log.committed else { return false }
+        guard candidate > log.committed, log.term(at: candidate) == term else { return false }
         log.commit(to: candidate)
         return true
     }

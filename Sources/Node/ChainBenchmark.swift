@@ -94,21 +94,26 @@ public struct ChainBenchmark: Sendable {
         let sorted = results.1.sorted()
         func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6 }
         let status = node.status().chains.first
+        let totals = try node.storeWriteTotals()
         let chainRate = Double(results.0) / elapsed
-        let storeBytes = status?.storeBytes ?? 0
         report(String(format: "chain:   %.0f readings/s committed (%d in %.1f s), %d blocks; submit-to-durable p50 %.1f ms, p99 %.1f ms",
                       chainRate, results.0, elapsed, Int(status?.height ?? 0), pct(0.5), pct(0.99)))
         for c in clients { await c.rpc.close() }
         await node.stop()
 
-        // The same bytes, written straight into LevelDB as synced batches of one block each.
-        let bytesPerReading = max(32, Int(storeBytes) / max(1, results.0))
-        let blocks = max(1, Int(status?.height ?? 1))
-        let readingsPerBlock = max(1, results.0 / blocks)
+        // The same bytes in the same batch shape, written straight into LevelDB: one synced
+        // batch per block, as many entries per batch and bytes per entry as the chain wrote.
+        let entriesPerBatch = max(1, Int(totals.entries / max(1, totals.batches)))
+        let bytesPerEntry = max(1, Int(totals.bytes / max(1, totals.entries)) - 24)
+        let entriesPerReading = Double(totals.entries) / Double(max(1, results.0))
+        report(String(format: "store:   %llu synced batches, %.1f LevelDB entries and %.0f bytes per reading",
+                      totals.batches, entriesPerReading, Double(totals.bytes) / Double(max(1, results.0))))
         let raw = try LevelDBBenchmark.rawWriteRate(
-            directory: dir + "/raw", batches: max(20, min(blocks, 2000)), batchSize: readingsPerBlock, valueBytes: bytesPerReading, sync: true)
-        report(String(format: "leveldb: %.0f puts/s of %d-byte values in synced batches of %d (the chain's bytes per reading and readings per block)",
-                      raw.putsPerSecond, bytesPerReading, readingsPerBlock))
-        report(String(format: "ratio:   chain reaches %.0f%% of the raw LevelDB rate", 100 * chainRate / raw.putsPerSecond))
+            directory: dir + "/raw", batches: max(20, min(Int(totals.batches), 400)), batchSize: entriesPerBatch,
+            valueBytes: bytesPerEntry, sync: true)
+        let rawReadings = raw.putsPerSecond / entriesPerReading
+        report(String(format: "leveldb: %.0f entries/s (%.0f MB/s) in synced batches of %d entries of ~%d bytes = %.0f readings/s of the chain's bytes",
+                      raw.putsPerSecond, raw.bytesPerSecond / 1e6, entriesPerBatch, bytesPerEntry + 24, rawReadings))
+        report(String(format: "ratio:   the chain commits at %.0f%% of the raw LevelDB rate for the same bytes", 100 * chainRate / rawReadings))
     }
 }

@@ -237,6 +237,11 @@ public final class GridNode: Service, Sendable {
         try runningLedger().store.state(key)
     }
 
+    /// What the chain store has written since the node started (for benchmarks).
+    public func storeWriteTotals() throws -> ChainStore.WriteTotals {
+        try runningLedger().store.writeTotals
+    }
+
     /// Height and hash of the newest durable block.
     public func head() throws -> (height: UInt64, hash: [UInt8])? {
         try runningLedger().store.head.map { ($0.height, $0.hash) }

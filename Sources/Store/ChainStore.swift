@@ -88,6 +88,7 @@ public final class ChainStore: Sendable {
     public let directory: String
 
     private let cachedHead: Mutex<Head?>
+    private let written: Mutex<WriteTotals>
     private let commitLock = Mutex<Void>(())
 
     /// Opens the chain store in `directory` (created if missing), creating an empty store
@@ -127,6 +128,7 @@ public final class ChainStore: Sendable {
         self.chainID = chainID
         self.directory = directory
         self.cachedHead = Mutex(head)
+        self.written = Mutex(WriteTotals())
     }
 
     /// Cheap consistency checks at open: the head record agrees with the block and hash
@@ -222,8 +224,24 @@ public final class ChainStore: Sendable {
                 txIDs: txIDs, writes: writes, stateRoot: stateRoot)
             try database.write(batch.batch, sync: true)
             cachedHead.withLock { $0 = batch.newHead }
+            written.withLock { totals in
+                totals.batches += 1
+                totals.entries += UInt64(batch.batch.count)
+                totals.bytes += UInt64(batch.batch.byteSize)
+            }
         }
     }
+
+    /// What `commit` has written since this store was opened: synced batches, their entries
+    /// (puts and deletes) and their encoded bytes. Benchmarks compare against raw LevelDB
+    /// with these.
+    public struct WriteTotals: Sendable, Equatable {
+        public var batches: UInt64 = 0
+        public var entries: UInt64 = 0
+        public var bytes: UInt64 = 0
+    }
+
+    public var writeTotals: WriteTotals { written.withLock { $0 } }
 
     /// Validates a commit and builds its batch; writes nothing.
     private func makeCommitBatch(

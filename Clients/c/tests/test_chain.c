@@ -8,6 +8,7 @@
  */
 #include "gridledger.h"
 #include "readings_csv.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,29 +19,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
-static int passed, failed, current_failed;
 static const char *dir;
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);     \
-            current_failed = 1;                                                            \
-        }                                                                                  \
-    } while (0)
-
-static void run(const char *name, void (*fn)(void))
-{
-    current_failed = 0;
-    fn();
-    if (current_failed) {
-        failed++;
-        fprintf(stderr, "FAIL %s\n", name);
-    } else {
-        passed++;
-        printf("ok   %s\n", name);
-    }
-}
 
 static const char header[] =
     "meter_id,timestamp_ms,energy_total,energy_sharp,energy_peak,energy_flat,energy_valley,"
@@ -491,6 +470,5 @@ int main(int argc, char **argv)
     run("signing round trip: EVP_DigestVerify, tx id = SHA-256(payload)", test_sign_round_trip);
     run("signer load errors (mismatch, encrypted, P-384)", test_signer_load_errors);
     run("block hash and Merkle tx_root checks", test_block_verify);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }

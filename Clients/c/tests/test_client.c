@@ -9,6 +9,7 @@
  * Prints "N passed, N failed" last.
  */
 #include "gridledger.h"
+#include "check.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -16,39 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-static int passed, failed, current_failed;
 static const char *dir;
 static uint16_t port, badrole_port;
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);     \
-            current_failed = 1;                                                            \
-        }                                                                                  \
-    } while (0)
-
-#define CHECK_CODE(st, want)                                                               \
-    do {                                                                                   \
-        if ((st).code != (want)) {                                                         \
-            fprintf(stderr, "  %s:%d: got %s (%s), want %s\n", __FILE__, __LINE__,         \
-                    gl_status_code_name((st).code), (st).message, gl_status_code_name(want)); \
-            current_failed = 1;                                                            \
-        }                                                                                  \
-    } while (0)
-
-static void run(const char *name, void (*fn)(void))
-{
-    current_failed = 0;
-    fn();
-    if (current_failed) {
-        failed++;
-        fprintf(stderr, "FAIL %s\n", name);
-    } else {
-        passed++;
-        printf("ok   %s\n", name);
-    }
-}
 
 static char paths[4][512];
 
@@ -613,6 +583,5 @@ int main(int argc, char **argv)
     run("bidirectional: END_STREAM on the last buffered MESSAGE", test_bidi_end_stream_on_message);
     run("chain services, ALREADY_EXISTS trailer metadata", test_chain_services);
     run("submit refusals: queue full, bad signature, other district", test_submit_refusals);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }

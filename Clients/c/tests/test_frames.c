@@ -4,34 +4,11 @@
  * Prints "N passed, N failed" last; exits 1 when anything failed.
  */
 #include "frame.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed, failed;
-static int current_failed;
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);     \
-            current_failed = 1;                                                            \
-        }                                                                                  \
-    } while (0)
-
-static void run(const char *name, void (*fn)(void))
-{
-    current_failed = 0;
-    fn();
-    if (current_failed) {
-        failed++;
-        fprintf(stderr, "FAIL %s\n", name);
-    } else {
-        passed++;
-        printf("ok   %s\n", name);
-    }
-}
 
 /* Rule: header = length(u32 BE) type(u8) flags(u8) stream-id(u32 BE), 10 bytes. */
 static void test_header_layout(void)
@@ -309,6 +286,5 @@ int main(void)
     run("invalid headers are connection errors", test_invalid_headers);
     run("truncated frames", test_truncated);
     run("flags", test_flags);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }

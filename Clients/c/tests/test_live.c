@@ -6,6 +6,7 @@
  *        of district d1). Prints "N passed, N failed" last.
  */
 #include "gridledger.h"
+#include "check.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -13,39 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-static int passed, failed, current_failed;
 static const char *host, *dir;
 static uint16_t port;
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);     \
-            current_failed = 1;                                                            \
-        }                                                                                  \
-    } while (0)
-
-#define CHECK_CODE(st, want)                                                               \
-    do {                                                                                   \
-        if ((st).code != (want)) {                                                         \
-            fprintf(stderr, "  %s:%d: got %s (%s), want %s\n", __FILE__, __LINE__,         \
-                    gl_status_code_name((st).code), (st).message, gl_status_code_name(want)); \
-            current_failed = 1;                                                            \
-        }                                                                                  \
-    } while (0)
-
-static void run(const char *name, void (*fn)(void))
-{
-    current_failed = 0;
-    fn();
-    if (current_failed) {
-        failed++;
-        fprintf(stderr, "FAIL %s\n", name);
-    } else {
-        passed++;
-        printf("ok   %s\n", name);
-    }
-}
 
 static char cert[600], key[600], ca[600];
 
@@ -288,6 +258,5 @@ int main(int argc, char **argv)
     run("live: other chain INVALID_ARGUMENT, bad signature UNAUTHENTICATED", test_refusals);
     run("live: StreamReadings acks in order, half-closed by an END frame", test_stream_readings_end_frame);
     run("live: SubscribeBlocks verified and linked, cancelled by free", test_subscribe_cancel);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_report();
 }

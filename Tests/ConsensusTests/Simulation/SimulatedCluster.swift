@@ -140,10 +140,9 @@ struct SimulatedCluster {
         while var n = nodes[id], var raft = n.raft, raft.hasReady {
             rounds += 1
             if rounds > 1000 { checker.fail("node \(id): hasReady never settles"); return }
-            let previousCommit = raft.log.committed
             let ready = raft.ready()
             n.persist(ready)
-            if ready.mustSync && chance(options.crashMidReadyRate) {
+            if !healed && ready.mustSync && chance(options.crashMidReadyRate) {
                 nodes[id] = n
                 crash(id)
                 log("  (crashed after persisting, before sending)")
@@ -194,8 +193,9 @@ struct SimulatedCluster {
             if let ss = ready.softState { log("n\(id) is \(ss.role) term=\(raft.term) leader=\(ss.leader)") }
             if raft.role == .leader {
                 checker.observeLeader(id, term: raft.term, log: raft.log)
-                checker.observeLeaderCommit(term: raft.term, log: raft.log, from: previousCommit)
+                checker.observeLeaderCommit(term: raft.term, log: raft.log, from: n.observedCommit)
             }
+            n.observedCommit = raft.log.committed
             n.raft = raft
             nodes[id] = n
             maybeCompact(id)

@@ -15,6 +15,8 @@ struct SimulatedNode {
     /// State machine: index of the last applied entry and a rolling hash of everything
     /// applied (the "state"), durable with the state machine.
     var stateHash: UInt64 = 0
+    /// Commit index last seen by the invariant checker (not durable; test bookkeeping).
+    var observedCommit: UInt64 = 0
     /// Number of crashes so far.
     var incarnation = 0
 
