@@ -283,4 +283,83 @@ final class ChainTests: XCTestCase {
         XCTAssertGreaterThan(chain.storeBytes, 0)
         XCTAssertEqual(chain.totalTransactions, 1)
     }
+
+    /// Ingestion is bounded: with the queue full, a submission is answered
+    /// RESOURCE_EXHAUSTED at once instead of growing memory.
+    func testFullQueueIsResourceExhausted() async throws {
+        await client.rpc.close()
+        await node.stop()
+        config.chain.maxPendingTransactions = 2
+        config.chain.maxBlockDelayMs = 1500
+        try await startNode()
+        client = try await connect((pki.dir + "/col1/col1.crt", pki.dir + "/col1/col1.key"))
+        let signer = collector!
+        let c = client!
+        let txs = try (0..<6).map { i in
+            try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "q\(i)", readings: readings("q\(i)", from: 1_700_000_000_000, count: 1)))
+        }
+        let outcomes = await withTaskGroup(of: StatusCode.self) { group in
+            for tx in txs {
+                group.addTask {
+                    do {
+                        _ = try await c.submitReadings(tx)
+                        return .ok
+                    } catch let error as RPCError {
+                        return error.code
+                    } catch {
+                        return .unknown
+                    }
+                }
+            }
+            var all: [StatusCode] = []
+            for await code in group { all.append(code) }
+            return all
+        }
+        XCTAssertEqual(outcomes.filter { $0 == .ok }.count, 2, "\(outcomes)")
+        XCTAssertEqual(outcomes.filter { $0 == .resourceExhausted }.count, 4, "\(outcomes)")
+    }
+
+    /// A block closes at max transactions (here 2) even before its delay.
+    func testBlockClosesAtMaxTransactions() async throws {
+        await client.rpc.close()
+        await node.stop()
+        config.chain.maxBlockTransactions = 2
+        config.chain.maxBlockDelayMs = 60_000
+        try await startNode()
+        client = try await connect((pki.dir + "/col1/col1.crt", pki.dir + "/col1/col1.key"))
+        let signer = collector!
+        let c = client!
+        let start = ContinuousClock.now
+        let txs = try (0..<4).map { i in
+            try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "m\(i)", readings: readings("m\(i)", from: 1_700_000_000_000, count: 1)))
+        }
+        let heights = try await withThrowingTaskGroup(of: UInt64.self) { group in
+            for tx in txs {
+                group.addTask {
+                    let r = try await c.submitReadings(tx)
+                    return r.location?.height ?? 0
+                }
+            }
+            var all: [UInt64] = []
+            for try await h in group { all.append(h) }
+            return all.sorted()
+        }
+        XCTAssertEqual(heights, [1, 1, 2, 2])
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(30), "blocks must not wait for the 60 s delay")
+    }
+
+    /// A subscriber more than the feed's capacity behind is cut off with RESOURCE_EXHAUSTED.
+    func testSlowSubscriberIsCutOff() async throws {
+        let feed = BlockFeed(capacity: 2)
+        let stream = feed.subscribe()
+        for h in 1...3 { feed.publish(height: UInt64(h), hash: [], blockBytes: []) }
+        var received: [UInt64] = []
+        do {
+            for try await item in stream { received.append(item.height) }
+            XCTFail("stream must end with an error")
+        } catch let error as RPCError {
+            XCTAssertEqual(error.code, .resourceExhausted)
+        }
+        XCTAssertEqual(received, [1, 2])
+    }
 }
