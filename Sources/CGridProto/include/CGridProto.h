@@ -3,4 +3,5 @@
 #include "gridledger/health.pb-c.h"
 #include "gridledger/ingest.pb-c.h"
 #include "gridledger/ops.pb-c.h"
+#include "gridledger/raft.pb-c.h"
 #include "gridledger/wire.pb-c.h"
