@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Wire", "GridTLS", "GridProto", "Store",
+                "Wire", "GridTLS", "GridProto", "Store", "Consensus",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -429,11 +429,20 @@ static void print_location(jw *w, const Gridledger__TxLocation *l)
     jw_close(w, '}');
 }
 
+/* The transaction's id (SHA-256 of its payload) in hex, or null without a transaction. */
+static void print_tx_id(jw *w, const Gridledger__SignedTransaction *t)
+{
+    uint8_t id[GL_TX_ID_LEN];
+    if (t != NULL && gl_tx_id(t->payload.data, t->payload.len, id) == 0)
+        jw_hex(w, id, sizeof id);
+    else
+        jw_null(w);
+}
+
 static void print_block(const Gridledger__GetBlockResponse *r)
 {
     jw w;
     char why[300];
-    uint8_t id[GL_TX_ID_LEN];
     const Gridledger__Block *b = r->block;
 
     jw_init(&w, stdout, 1);
@@ -458,10 +467,7 @@ static void print_block(const Gridledger__GetBlockResponse *r)
         jw_open(&w, '{');
         jw_ku64(&w, "index", i);
         jw_key(&w, "tx_id");
-        if (gl_tx_id(t->payload.data, t->payload.len, id) == 0)
-            jw_hex(&w, id, sizeof id);
-        else
-            jw_null(&w);
+        print_tx_id(&w, t);
         jw_key(&w, "signer");
         print_signer(&w, t->signer_certificate);
         jw_key(&w, "payload");
@@ -478,16 +484,12 @@ static void print_transaction(const Gridledger__GetTransactionResponse *r)
 {
     jw w;
     char why[300];
-    uint8_t id[GL_TX_ID_LEN];
     const Gridledger__SignedTransaction *t = r->transaction;
 
     jw_init(&w, stdout, 1);
     jw_open(&w, '{');
     jw_key(&w, "tx_id");
-    if (t != NULL && gl_tx_id(t->payload.data, t->payload.len, id) == 0)
-        jw_hex(&w, id, sizeof id);
-    else
-        jw_null(&w);
+    print_tx_id(&w, t);
     jw_key(&w, "location");
     print_location(&w, r->location);
     jw_key(&w, "outcome");

@@ -299,6 +299,17 @@ static void conn_break(gl_client *c, int code, const char *fmt, ...)
 
 /* ---- TLS I/O --------------------------------------------------------------------------- */
 
+/* Waits until an SSL call that failed with `sslerr` (SSL_ERROR_WANT_READ or _WANT_WRITE) can
+ * be retried. 1 ready, 0 deadline, -1 poll failed (connection then broken). */
+static int conn_wait(gl_client *c, int sslerr, uint64_t deadline)
+{
+    int w = wait_fd(c->fd, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+    if (w < 0)
+        conn_break(c, GL_UNAVAILABLE, "poll on connection to %s failed: %s", c->peer,
+                   strerror(errno));
+    return w;
+}
+
 /* Reads some bytes into c->rbuf. 1 read, 0 deadline, -1 connection error (c->broken). */
 static int conn_read_some(gl_client *c, uint64_t deadline)
 {
@@ -314,14 +325,9 @@ static int conn_read_some(gl_client *c, uint64_t deadline)
         int saved_errno = errno;
         int e = SSL_get_error(c->ssl, n);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int w = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
-            if (w == 0)
-                return 0;
-            if (w < 0) {
-                conn_break(c, GL_UNAVAILABLE, "poll on connection to %s failed: %s", c->peer,
-                           strerror(errno));
-                return -1;
-            }
+            int w = conn_wait(c, e, deadline);
+            if (w <= 0)
+                return w;
             continue;
         }
         char why[300];
@@ -358,17 +364,14 @@ static int conn_flush(gl_client *c, uint64_t deadline)
         int saved_errno = errno;
         int e = SSL_get_error(c->ssl, n);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int w = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+            int w = conn_wait(c, e, deadline);
             if (w == 0) {
                 /* A frame may be half written: the connection cannot be reused. */
                 conn_break(c, GL_DEADLINE_EXCEEDED, "write to %s timed out", c->peer);
                 return 0;
             }
-            if (w < 0) {
-                conn_break(c, GL_UNAVAILABLE, "poll on connection to %s failed: %s", c->peer,
-                           strerror(errno));
+            if (w < 0)
                 return -1;
-            }
             continue;
         }
         char why[300];
