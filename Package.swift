@@ -54,7 +54,7 @@ let package = Package(
         // The pure Raft core (Docs/architecture.md): no dependencies at all, no I/O, no clock.
         .target(name: "Consensus", dependencies: []),
         // The chain's persistent layout over LevelDB (Docs/storage-format.md). No NIO, no OpenSSL.
-        .target(name: "Store", dependencies: ["CLevelDB", "GridProto"]),
+        .target(name: "Store", dependencies: ["CLevelDB", "GridProto", "Consensus"]),
         .target(
             name: "Node",
             dependencies: [
@@ -75,7 +75,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GridProtoTests", dependencies: ["GridProto"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto", "Consensus"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
         .testTarget(
             name: "WireTests",

@@ -10,8 +10,8 @@ extension RaftNode {
         if role == .leader {
             handleTransferLeader(to: target)
         } else if leader != noNode {
+            // By etcd's convention `from` is the transferee; `send` keeps it.
             send(Message(kind: .transferLeader, from: target, to: leader))
-            // `send` keeps `from` (the transferee) for this kind.
         } else {
             throw .notLeader(leader: noNode)
         }

@@ -246,9 +246,12 @@ public struct RaftNode: Sendable {
 
     // MARK: Shared helpers
 
+    /// Queues `m` for the next `Ready`. Every message names its sender explicitly; only
+    /// forwarded requests (`.readIndex`, `.transferLeader`) carry a sender other than `id`
+    /// (the original requester / the transferee), so the leader answers the right member.
     mutating func send(_ m: Message) {
         var m = m
-        m.from = m.kind == .transferLeader ? m.from : id
+        if m.from == noNode { m.from = id }
         messages.append(m)
     }
 

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Consensus
 import Store
 import Synchronization
 import Wire
@@ -35,6 +36,7 @@ public final class GridNode: Service, Sendable {
     private let dataDirLock = Mutex<DataDirectoryLock?>(nil)
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
     private let ledgerBox = Mutex<Ledger?>(nil)
+    private let raftParts = Mutex<(driver: RaftDriver, transport: RaftTransport)?>(nil)
     /// The chain this node serves.
     public let chainID: String
 
@@ -81,10 +83,18 @@ public final class GridNode: Service, Sendable {
             dataDirLock.withLock { $0 = nil }
             throw error
         }
+        var router = RPCRouter()
+        if !configuration.chain.members.isEmpty {
+            do {
+                try startRaft(ledger: ledger, router: &router)
+            } catch {
+                dataDirLock.withLock { $0 = nil }
+                throw error
+            }
+        }
         ledger.start()
         ledgerBox.withLock { $0 = ledger }
 
-        var router = RPCRouter()
         health.register(in: &router)
         OpsService(node: self).register(in: &router)
         IngestService(ledger: ledger).register(in: &router)
@@ -136,6 +146,10 @@ public final class GridNode: Service, Sendable {
         }
         let ledger = ledgerBox.withLock { l in defer { l = nil }; return l }
         weak let closingStore = ledger?.store
+        if let raft = raftParts.withLock({ p in defer { p = nil }; return p }) {
+            await raft.driver.stop()
+            await raft.transport.stop()
+        }
         if let ledger {
             // Calls in flight are done; commit anything still queued.
             await ledger.stop()
@@ -212,6 +226,43 @@ public final class GridNode: Service, Sendable {
     }
 
     static let serviceNames = ["", "gridledger.Health", "gridledger.Ops", "gridledger.Ingest", "gridledger.Query"]
+
+    /// Joins the chain's Raft group: persistent log, transport to the other members, the
+    /// `Raft.Send` service, and a driver whose committed entries the ledger applies.
+    private func startRaft(ledger: Ledger, router: inout RPCRouter) throws {
+        let chain = configuration.chain
+        let members = Dictionary(uniqueKeysWithValues: chain.members.map { ($0.id, $0) })
+        let clientTLS = try TLSContext(
+            configuration: TLSConfiguration(certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key, trustRootPath: configuration.tls.ca),
+            mode: .client)
+        let logStore = try RaftLogStore(directory: configuration.dataDir + "/chain")
+        let driverBox = Mutex<RaftDriver?>(nil)
+        let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in
+            driverBox.withLock { $0 }?.reportUnreachable(peer)
+        }
+        var raftConfiguration = RaftConfiguration(id: chain.raftID)
+        raftConfiguration.electionTicks = chain.electionTicks
+        raftConfiguration.heartbeatTicks = 1
+        let driver = RaftDriver(
+            configuration: raftConfiguration, logStore: logStore, transport: transport, tickInterval: .milliseconds(chain.tickMs),
+            seed: chain.raftID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt32.random(in: 0...UInt32.max)), logger: logger
+        ) { entry in
+            try ledger.applyCommitted(entry.data)
+        }
+        driverBox.withLock { $0 = driver }
+        let chainID = self.chainID
+        let memberNames = members.mapValues(\.name)
+        RaftService(members: { $0 == chainID ? memberNames : nil }, deliver: { _, messages in driver.deliver(messages) }).register(in: &router)
+        let forwarder = LeaderForwarder(members: members, tls: clientTLS, group: group, logger: logger)
+        ledger.useRaft(Ledger.RaftOrdering(
+            driver: driver,
+            forward: { tx, leader in try await forwarder.submit(tx, to: leader) },
+            proposeTimeout: .milliseconds(Int64(chain.tickMs * chain.electionTicks * 10))))
+        transport.setPeers(members.filter { $0.key != chain.raftID }.mapValues { RaftTransport.Peer(address: $0.address, name: $0.name) })
+        try driver.start(bootstrapVoters: chain.members.map(\.id))
+        raftParts.withLock { $0 = (driver, transport) }
+        logger.info("raft group joined", metadata: ["raft_id": "\(chain.raftID)", "members": "\(chain.members.map { "\($0.id)=\($0.name)@\($0.address)" })"])
+    }
 
     // MARK: Embedding API
 

@@ -53,6 +53,39 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         public var maxBlockDelayMs = 100
         public var maxPendingTransactions = 20_000
         public var maxBatchReadings = 10_000
+        /// This node's id in the chain's Raft group (required with `members`).
+        public var raftID: UInt64 = 0
+        /// The Raft group of the chain; empty = solo ordering (this node cuts blocks alone).
+        public var members: [Member] = []
+        /// One Raft tick; the election timeout is `electionTicks` ticks (randomized up to 2×).
+        public var tickMs = 50
+        public var electionTicks = 10
+
+        public struct Member: Codable, Sendable, Equatable {
+            public var id: UInt64
+            /// CN of the member's node certificate.
+            public var name: String
+            /// host:port the member listens on.
+            public var address: String
+
+            public init(id: UInt64, name: String, address: String) {
+                self.id = id
+                self.name = name
+                self.address = address
+            }
+
+            /// Parses `ID=NAME@HOST:PORT`.
+            public init(parsing text: String) throws {
+                let parts = text.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, let id = UInt64(parts[0]), id > 0 else {
+                    throw ConfigurationError("member '\(text)' is not ID=NAME@HOST:PORT")
+                }
+                let rest = parts[1].split(separator: "@", maxSplits: 1)
+                guard rest.count == 2 else { throw ConfigurationError("member '\(text)' is not ID=NAME@HOST:PORT") }
+                _ = try HostPort.parse(String(rest[1]))
+                self.init(id: id, name: String(rest[0]), address: String(rest[1]))
+            }
+        }
 
         public init() {}
 
@@ -105,6 +138,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             ("chain.max_batch_readings", chain.maxBatchReadings),
         ] where value <= 0 {
             throw ConfigurationError("\(name) must be positive")
+        }
+        if !chain.members.isEmpty {
+            guard chain.members.contains(where: { $0.id == chain.raftID }) else {
+                throw ConfigurationError("chain.raft_id \(chain.raftID) is not one of chain.members")
+            }
+            guard Set(chain.members.map(\.id)).count == chain.members.count else {
+                throw ConfigurationError("chain.members has a duplicate id")
+            }
+            guard chain.tickMs > 0, chain.electionTicks >= 2 else {
+                throw ConfigurationError("chain.tick_ms must be positive and chain.election_ticks at least 2")
+            }
         }
         if !chain.id.isEmpty, !TransactionValidator.isValidMeterID(chain.id) {
             throw ConfigurationError("chain.id '\(chain.id)' must be [A-Za-z0-9._-]{1,64}")
@@ -171,6 +215,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
           max_pending_transactions: 20000
           # Readings in one batch; larger batches get RESOURCE_EXHAUSTED.
           max_batch_readings: 10000
+          # Raft ordering among the district's edge nodes. Empty members = solo ordering.
+          # raft_id: 1
+          # members:
+          #   - {id: 1, name: node1, address: "127.0.0.1:7443"}
+          #   - {id: 2, name: node2, address: "127.0.0.1:7444"}
+          #   - {id: 3, name: node3, address: "127.0.0.1:7445"}
+          raft_id: 0
+          members: []
+          # One Raft tick, and the election timeout in ticks (randomized up to twice that).
+          tick_ms: 50
+          election_ticks: 10
 
         """
 }
@@ -235,6 +290,7 @@ extension NodeConfiguration.Chain {
         case id, maxBlockTransactions = "max_block_transactions", maxBlockBytes = "max_block_bytes"
         case maxBlockDelayMs = "max_block_delay_ms", maxPendingTransactions = "max_pending_transactions"
         case maxBatchReadings = "max_batch_readings"
+        case raftID = "raft_id", members, tickMs = "tick_ms", electionTicks = "election_ticks"
     }
 
     public init(from decoder: Decoder) throws {
@@ -246,8 +302,13 @@ extension NodeConfiguration.Chain {
         maxBlockDelayMs = try c.decodeIfPresent(Int.self, forKey: .maxBlockDelayMs) ?? d.maxBlockDelayMs
         maxPendingTransactions = try c.decodeIfPresent(Int.self, forKey: .maxPendingTransactions) ?? d.maxPendingTransactions
         maxBatchReadings = try c.decodeIfPresent(Int.self, forKey: .maxBatchReadings) ?? d.maxBatchReadings
+        raftID = try c.decodeIfPresent(UInt64.self, forKey: .raftID) ?? d.raftID
+        members = try c.decodeIfPresent([Member].self, forKey: .members) ?? d.members
+        tickMs = try c.decodeIfPresent(Int.self, forKey: .tickMs) ?? d.tickMs
+        electionTicks = try c.decodeIfPresent(Int.self, forKey: .electionTicks) ?? d.electionTicks
         try rejectUnknownKeys(decoder, known: [
             "id", "max_block_transactions", "max_block_bytes", "max_block_delay_ms", "max_pending_transactions", "max_batch_readings",
+            "raft_id", "members", "tick_ms", "election_ticks",
         ], section: "chain.")
     }
 }

@@ -37,6 +37,9 @@ extension GetStatusResponse {
                     "role": c.role, "pending_transactions": c.pendingTransactions,
                     "transactions_per_second": c.transactionsPerSecond, "readings_per_second": c.readingsPerSecond,
                     "store_bytes": c.storeBytes, "total_transactions": c.totalTransactions,
+                    "raft_node_id": c.raftNodeId, "raft_term": c.raftTerm, "raft_leader": c.raftLeader,
+                    "raft_commit": c.raftCommit, "raft_applied": c.raftApplied, "halted": c.halted,
+                    "raft_peers": c.raftPeers.map { ["node_id": $0.nodeId, "match_index": $0.matchIndex, "lag": $0.lag] },
                 ]
             },
         ]

@@ -1,7 +1,7 @@
-/// Why a `LevelDB` or `ChainStore` operation failed.
+/// Why a `LevelDB`, `ChainStore` or `RaftLogStore` operation failed.
 ///
-/// Every failing operation leaves the store unchanged: a refused commit writes nothing, and
-/// a failed LevelDB write applies none of its batch.
+/// Every failing operation leaves the store unchanged: a refused commit or persist writes
+/// nothing, and a failed LevelDB write applies none of its batch.
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// LevelDB reported an I/O or usage error (file system, lock held by another process,
     /// missing database with `createIfMissing: false`). The text is LevelDB's, prefixed
@@ -13,8 +13,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A state key that the layout cannot store: empty, or containing a NUL byte (NUL
     /// separates the key from the version in history keys; Docs/storage-format.md).
     case invalidKey(String)
-    /// A commit argument that violates `ChainStore.commit`'s contract (hash lengths,
-    /// transaction-id count, duplicate transaction, chain id of the block).
+    /// An argument that violates the called method's contract: `ChainStore.commit` (hash
+    /// lengths, transaction-id count, duplicate transaction, chain id of the block) or
+    /// `RaftLogStore.persist` / `compact` / `setApplied` (a hole or a decreasing term in the
+    /// log, a snapshot going backwards, an index beyond what is committed or applied).
     case invalidArgument(String)
     /// A commit of block `got` when the next height is `expected`: it would leave a hole.
     case gap(expected: UInt64, got: UInt64)
@@ -29,7 +31,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .io(let text): return "storage I/O error: \(text)"
         case .corrupt(let text): return "storage corrupt: \(text)"
         case .invalidKey(let text): return "invalid state key: \(text)"
-        case .invalidArgument(let text): return "invalid commit: \(text)"
+        case .invalidArgument(let text): return "invalid argument: \(text)"
         case .gap(let expected, let got):
             return "refused block \(got): the next block must be \(expected) (no gaps)"
         case .fork(let height, let head):

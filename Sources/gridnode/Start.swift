@@ -52,6 +52,12 @@ struct Start: AsyncParsableCommand {
     var maxPendingTransactions: Int?
     @Option(help: "Readings per batch.")
     var maxBatchReadings: Int?
+    @Option(help: "This node's id in the chain's Raft group.")
+    var raftId: UInt64?
+    @Option(name: .customLong("member"), help: "A Raft member of the chain: ID=NAME@HOST:PORT (repeatable; none = solo).")
+    var members: [String] = []
+    @Option(help: "Raft tick in ms.")
+    var tickMs: Int?
 
     func resolvedConfiguration() throws -> NodeConfiguration {
         var c = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
@@ -76,6 +82,9 @@ struct Start: AsyncParsableCommand {
         if let maxBlockDelayMs { c.chain.maxBlockDelayMs = maxBlockDelayMs }
         if let maxPendingTransactions { c.chain.maxPendingTransactions = maxPendingTransactions }
         if let maxBatchReadings { c.chain.maxBatchReadings = maxBatchReadings }
+        if let raftId { c.chain.raftID = raftId }
+        if !members.isEmpty { c.chain.members = try members.map(NodeConfiguration.Chain.Member.init(parsing:)) }
+        if let tickMs { c.chain.tickMs = tickMs }
         return c
     }
 

@@ -97,6 +97,51 @@ void   gridledger__chain_status__free_unpacked
   assert(message->base.descriptor == &gridledger__chain_status__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   gridledger__raft_peer_status__init
+                     (Gridledger__RaftPeerStatus         *message)
+{
+  static const Gridledger__RaftPeerStatus init_value = GRIDLEDGER__RAFT_PEER_STATUS__INIT;
+  *message = init_value;
+}
+size_t gridledger__raft_peer_status__get_packed_size
+                     (const Gridledger__RaftPeerStatus *message)
+{
+  assert(message->base.descriptor == &gridledger__raft_peer_status__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gridledger__raft_peer_status__pack
+                     (const Gridledger__RaftPeerStatus *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gridledger__raft_peer_status__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gridledger__raft_peer_status__pack_to_buffer
+                     (const Gridledger__RaftPeerStatus *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gridledger__raft_peer_status__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gridledger__RaftPeerStatus *
+       gridledger__raft_peer_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gridledger__RaftPeerStatus *)
+     protobuf_c_message_unpack (&gridledger__raft_peer_status__descriptor,
+                                allocator, len, data);
+}
+void   gridledger__raft_peer_status__free_unpacked
+                     (Gridledger__RaftPeerStatus *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gridledger__raft_peer_status__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   gridledger__get_status_request__init
                      (Gridledger__GetStatusRequest         *message)
 {
@@ -264,7 +309,7 @@ const ProtobufCMessageDescriptor gridledger__caller_identity__descriptor =
   (ProtobufCMessageInit) gridledger__caller_identity__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptors[9] =
+static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptors[16] =
 {
   {
     "chain_id",
@@ -374,12 +419,103 @@ static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "raft_node_id",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, raft_node_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "raft_term",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, raft_term),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "raft_leader",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, raft_leader),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "raft_commit",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, raft_commit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "raft_applied",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, raft_applied),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "raft_peers",
+    15,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__ChainStatus, n_raft_peers),
+    offsetof(Gridledger__ChainStatus, raft_peers),
+    &gridledger__raft_peer_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "halted",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, halted),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__chain_status__field_indices_by_name[] = {
   0,   /* field[0] = chain_id */
+  15,   /* field[15] = halted */
   2,   /* field[2] = head_hash */
   1,   /* field[1] = height */
   4,   /* field[4] = pending_transactions */
+  13,   /* field[13] = raft_applied */
+  12,   /* field[12] = raft_commit */
+  11,   /* field[11] = raft_leader */
+  9,   /* field[9] = raft_node_id */
+  14,   /* field[14] = raft_peers */
+  10,   /* field[10] = raft_term */
   6,   /* field[6] = readings_per_second */
   3,   /* field[3] = role */
   7,   /* field[7] = store_bytes */
@@ -389,7 +525,7 @@ static const unsigned gridledger__chain_status__field_indices_by_name[] = {
 static const ProtobufCIntRange gridledger__chain_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor gridledger__chain_status__descriptor =
 {
@@ -399,11 +535,75 @@ const ProtobufCMessageDescriptor gridledger__chain_status__descriptor =
   "Gridledger__ChainStatus",
   "gridledger",
   sizeof(Gridledger__ChainStatus),
-  9,
+  16,
   gridledger__chain_status__field_descriptors,
   gridledger__chain_status__field_indices_by_name,
   1,  gridledger__chain_status__number_ranges,
   (ProtobufCMessageInit) gridledger__chain_status__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gridledger__raft_peer_status__field_descriptors[3] =
+{
+  {
+    "node_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__RaftPeerStatus, node_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "match_index",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__RaftPeerStatus, match_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lag",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__RaftPeerStatus, lag),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gridledger__raft_peer_status__field_indices_by_name[] = {
+  2,   /* field[2] = lag */
+  1,   /* field[1] = match_index */
+  0,   /* field[0] = node_id */
+};
+static const ProtobufCIntRange gridledger__raft_peer_status__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor gridledger__raft_peer_status__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gridledger.RaftPeerStatus",
+  "RaftPeerStatus",
+  "Gridledger__RaftPeerStatus",
+  "gridledger",
+  sizeof(Gridledger__RaftPeerStatus),
+  3,
+  gridledger__raft_peer_status__field_descriptors,
+  gridledger__raft_peer_status__field_indices_by_name,
+  1,  gridledger__raft_peer_status__number_ranges,
+  (ProtobufCMessageInit) gridledger__raft_peer_status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 #define gridledger__get_status_request__field_descriptors NULL

@@ -75,6 +75,13 @@ public struct ChainStatus: ProtoMessage {
     public var readingsPerSecond: Double = 0
     public var storeBytes: UInt64 = 0
     public var totalTransactions: UInt64 = 0
+    public var raftNodeId: UInt64 = 0
+    public var raftTerm: UInt64 = 0
+    public var raftLeader: UInt64 = 0
+    public var raftCommit: UInt64 = 0
+    public var raftApplied: UInt64 = 0
+    public var raftPeers: [RaftPeerStatus] = []
+    public var halted: String = ""
 
     public init() {}
 
@@ -87,7 +94,14 @@ public struct ChainStatus: ProtoMessage {
         transactionsPerSecond: Double = 0,
         readingsPerSecond: Double = 0,
         storeBytes: UInt64 = 0,
-        totalTransactions: UInt64 = 0
+        totalTransactions: UInt64 = 0,
+        raftNodeId: UInt64 = 0,
+        raftTerm: UInt64 = 0,
+        raftLeader: UInt64 = 0,
+        raftCommit: UInt64 = 0,
+        raftApplied: UInt64 = 0,
+        raftPeers: [RaftPeerStatus] = [],
+        halted: String = ""
     ) {
         self.chainId = chainId
         self.height = height
@@ -98,6 +112,13 @@ public struct ChainStatus: ProtoMessage {
         self.readingsPerSecond = readingsPerSecond
         self.storeBytes = storeBytes
         self.totalTransactions = totalTransactions
+        self.raftNodeId = raftNodeId
+        self.raftTerm = raftTerm
+        self.raftLeader = raftLeader
+        self.raftCommit = raftCommit
+        self.raftApplied = raftApplied
+        self.raftPeers = raftPeers
+        self.halted = halted
     }
 }
 
@@ -115,6 +136,14 @@ extension ChainStatus {
         c.pointee.readings_per_second = self.readingsPerSecond
         c.pointee.store_bytes = self.storeBytes
         c.pointee.total_transactions = self.totalTransactions
+        c.pointee.raft_node_id = self.raftNodeId
+        c.pointee.raft_term = self.raftTerm
+        c.pointee.raft_leader = self.raftLeader
+        c.pointee.raft_commit = self.raftCommit
+        c.pointee.raft_applied = self.raftApplied
+        c.pointee.n_raft_peers = self.raftPeers.count
+        c.pointee.raft_peers = arena.array(self.raftPeers) { (e: RaftPeerStatus) -> UnsafeMutablePointer<Gridledger__RaftPeerStatus>? in e.makeC(arena) }
+        c.pointee.halted = arena.string(self.halted)
         return c
     }
 
@@ -130,6 +159,13 @@ extension ChainStatus {
         self.readingsPerSecond = c.pointee.readings_per_second
         self.storeBytes = c.pointee.store_bytes
         self.totalTransactions = c.pointee.total_transactions
+        self.raftNodeId = c.pointee.raft_node_id
+        self.raftTerm = c.pointee.raft_term
+        self.raftLeader = c.pointee.raft_leader
+        self.raftCommit = c.pointee.raft_commit
+        self.raftApplied = c.pointee.raft_applied
+        self.raftPeers = ProtoArena.collect(c.pointee.raft_peers, c.pointee.n_raft_peers) { (e: UnsafeMutablePointer<Gridledger__RaftPeerStatus>?) -> RaftPeerStatus in RaftPeerStatus(c: e!) }
+        self.halted = ProtoArena.string(c.pointee.halted)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -146,6 +182,62 @@ extension ChainStatus {
             throw ProtoDecodingError(messageName: "gridledger.ChainStatus")
         }
         defer { gridledger__chain_status__free_unpacked(c, nil) }
+        self.init(c: c)
+    }
+}
+
+/// proto message `gridledger.RaftPeerStatus`.
+public struct RaftPeerStatus: ProtoMessage {
+    public var nodeId: UInt64 = 0
+    public var matchIndex: UInt64 = 0
+    public var lag: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        nodeId: UInt64 = 0,
+        matchIndex: UInt64 = 0,
+        lag: UInt64 = 0
+    ) {
+        self.nodeId = nodeId
+        self.matchIndex = matchIndex
+        self.lag = lag
+    }
+}
+
+extension RaftPeerStatus {
+    /// Builds the C struct graph in `arena`; valid until the arena is released.
+    func makeC(_ arena: ProtoArena) -> UnsafeMutablePointer<Gridledger__RaftPeerStatus> {
+        let c = arena.allocate(Gridledger__RaftPeerStatus.self)
+        gridledger__raft_peer_status__init(c)
+        c.pointee.node_id = self.nodeId
+        c.pointee.match_index = self.matchIndex
+        c.pointee.lag = self.lag
+        return c
+    }
+
+    /// Copies every field out of a C struct graph (which the caller still owns).
+    init(c: UnsafePointer<Gridledger__RaftPeerStatus>) {
+        self.init()
+        self.nodeId = c.pointee.node_id
+        self.matchIndex = c.pointee.match_index
+        self.lag = c.pointee.lag
+    }
+
+    public func serializedBytes() -> [UInt8] {
+        let arena = ProtoArena()
+        let c = makeC(arena)
+        let size = gridledger__raft_peer_status__get_packed_size(c)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = gridledger__raft_peer_status__pack(c, buffer.baseAddress)
+        }
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let c = ProtoArena.unpack(bytes, { gridledger__raft_peer_status__unpack(nil, $0, $1) }) else {
+            throw ProtoDecodingError(messageName: "gridledger.RaftPeerStatus")
+        }
+        defer { gridledger__raft_peer_status__free_unpacked(c, nil) }
         self.init(c: c)
     }
 }

@@ -60,6 +60,25 @@ final class Ledger: Sendable {
     private let meterCache = MeterCache()
     private let rate = Mutex(RateWindow())
     private let cutter = Mutex<Task<Void, Never>?>(nil)
+    /// Raft ordering, when the chain has members; nil = solo.
+    private let raft = Mutex<RaftOrdering?>(nil)
+    /// The block this node proposed last and is waiting for, with what executing it gave.
+    private let proposed = Mutex<ProposedBlock?>(nil)
+
+    /// How the ledger reaches its Raft group.
+    struct RaftOrdering: Sendable {
+        let driver: RaftDriver
+        /// Submits a transaction to the current leader (from a follower).
+        let forward: @Sendable (SignedTransaction, UInt64) async throws -> SubmitResponse
+        let proposeTimeout: Duration
+    }
+
+    struct ProposedBlock: Sendable {
+        let height: UInt64
+        let hash: [UInt8]
+        let writes: [StateWriteRecord]
+        let outcomes: [TxOutcome]
+    }
 
     init(chainID: String, nodeID: String, store: ChainStore, verifier: SignerVerifier, limits: LedgerLimits, logger: Logger) throws {
         self.chainID = chainID
@@ -74,6 +93,13 @@ final class Ledger: Sendable {
     }
 
     // MARK: Lifecycle
+
+    /// Switches from solo ordering to a Raft group (before `start`).
+    func useRaft(_ ordering: RaftOrdering) {
+        raft.withLock { $0 = ordering }
+    }
+
+    var raftDriver: RaftDriver? { raft.withLock { $0?.driver } }
 
     func start() {
         cutter.withLock { task in
@@ -105,6 +131,17 @@ final class Ledger: Sendable {
         let tx = try validator.validate(signed)
         if readingsOnly, case .readings? = tx.payload.body {} else if readingsOnly {
             throw RPCError(.invalidArgument, "SubmitReadings takes reading batches only; use Ingest.Submit")
+        }
+        if let raft = raft.withLock({ $0 }) {
+            let status = raft.driver.status
+            if let halted = status.halted { throw RPCError(.unavailable, "chain \(chainID) is halted: \(halted)") }
+            if status.role != "leader" {
+                guard status.leader != 0 else { throw RPCError(.unavailable, "chain \(chainID) has no leader right now; retry") }
+                if let location = try store.txLocation(tx.id) {
+                    throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
+                }
+                return try await raft.forward(signed, status.leader)
+            }
         }
         if let location = try store.txLocation(tx.id) {
             throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
@@ -184,7 +221,11 @@ final class Ledger: Sendable {
                 return taken
             }
             if batch.isEmpty { continue }
-            commit(batch)
+            if let raft = raft.withLock({ $0 }) {
+                await commitThroughRaft(batch, raft)
+            } else {
+                commit(batch)
+            }
         }
     }
 
@@ -195,6 +236,11 @@ final class Ledger: Sendable {
         } catch {
             result = .failure(error)
         }
+        finishBatch(batch, result)
+    }
+
+    /// Acknowledges (or fails) every submission of a batch and its duplicate waiters.
+    private func finishBatch(_ batch: [Pending], _ result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>) {
         let waiters: [[CheckedContinuation<SubmitResponse, Error>]] = queue.withLock { q in
             batch.map { q.inFlight.removeValue(forKey: $0.tx.id) ?? [] }
         }
@@ -213,8 +259,13 @@ final class Ledger: Sendable {
             }
             rate.withLock { $0.record(transactions: batch.count, readings: readings) }
         case .failure(let error):
-            logger.critical("block commit failed: the chain cannot advance", metadata: ["error": "\(error)"])
-            let failure = RPCError(.internal, "block commit failed: \(error)")
+            let failure: RPCError
+            if let rpc = error as? RPCError {
+                failure = rpc
+            } else {
+                logger.critical("block commit failed: the chain cannot advance", metadata: ["error": "\(error)"])
+                failure = RPCError(.internal, "block commit failed: \(error)")
+            }
             for (i, pending) in batch.enumerated() {
                 pending.continuation.resume(throwing: failure)
                 for duplicate in waiters[i] { duplicate.resume(throwing: failure) }
@@ -222,8 +273,119 @@ final class Ledger: Sendable {
         }
     }
 
+    /// Leader: builds the block on the applied head, proposes it to the group, waits until
+    /// it is applied here (committed by a quorum and durable locally), then acknowledges.
+    private func commitThroughRaft(_ batch: [Pending], _ raft: RaftOrdering) async {
+        let result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>
+        do {
+            let built = try buildBlock(batch.map(\.tx), timestampMs: Int64(Date().timeIntervalSince1970 * 1000))
+            proposed.withLock { $0 = ProposedBlock(height: built.header.height, hash: built.hash, writes: built.writes, outcomes: built.outcomes) }
+            try await raft.driver.propose(built.bytes)
+            let applied = await waitApplied(built.header.height, timeout: raft.proposeTimeout)
+            proposed.withLock { $0 = nil }
+            guard applied, let hash = try blockHash(at: built.header.height) else {
+                throw RPCError(.unavailable, "block \(built.header.height) was not committed in time (leadership may have changed); retry")
+            }
+            guard hash == built.hash else {
+                throw RPCError(.unavailable, "another leader's block took height \(built.header.height); retry")
+            }
+            result = .success((built.header.height, built.hash, built.outcomes))
+        } catch {
+            proposed.withLock { $0 = nil }
+            result = .failure(error)
+        }
+        finishBatch(batch, result)
+    }
+
+    /// Applies a block committed by the Raft group (every member, leader included): the
+    /// block must extend the head, and every hash, signature, outcome and the state root must
+    /// re-verify; otherwise this replica halts instead of storing a fork. Blocks at or below
+    /// the head (replayed after a restart) must equal the stored ones.
+    func applyCommitted(_ bytes: [UInt8]) throws {
+        guard let block = try? Block(serializedBytes: bytes), let header = block.header else {
+            throw StoreError.corrupt("committed entry is not a block")
+        }
+        let hash = ChainHashing.headerHash(header)
+        guard let head = store.head else { throw StoreError.corrupt("no genesis block") }
+        if header.height <= head.height {
+            guard try blockHash(at: header.height) == hash else {
+                throw StoreError.corrupt("committed block \(header.height) differs from the stored one")
+            }
+            return
+        }
+        guard header.height == head.height + 1 else { throw StoreError.gap(expected: head.height + 1, got: header.height) }
+        guard header.chainId == chainID, header.previousHash == head.hash else {
+            throw StoreError.corrupt("committed block \(header.height) does not extend the head")
+        }
+        let ids = block.transactions.map { Digest.sha256($0.payload) }
+        guard ChainHashing.txRoot(ids) == header.txRoot, Int(header.txCount) == ids.count else {
+            throw StoreError.corrupt("committed block \(header.height): transaction root mismatch")
+        }
+        let mine = proposed.withLock { p in p?.hash == hash ? p : nil }
+        let writes: [StateWriteRecord]
+        let outcomes: [TxOutcome]
+        if let mine {
+            (writes, outcomes) = (mine.writes, mine.outcomes)
+        } else {
+            var payloads: [TxPayload] = []
+            for (i, tx) in block.transactions.enumerated() {
+                do {
+                    payloads.append(try validator.validate(tx).payload)
+                } catch {
+                    throw StoreError.corrupt("committed block \(header.height) transaction \(i) fails validation: \(error)")
+                }
+                if try store.txLocation(ids[i]) != nil {
+                    throw StoreError.corrupt("committed block \(header.height) repeats transaction \(ids[i].hex)")
+                }
+            }
+            (writes, outcomes) = try BlockExecutor.execute(payloads, state: StoreStateReader(store: store, cache: meterCache))
+        }
+        guard outcomes == block.outcomes,
+              ChainHashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes) == header.stateRoot else {
+            throw StoreError.corrupt("committed block \(header.height): state root differs after applying it here")
+        }
+        try store.commit(
+            block: block, blockBytes: bytes, hash: hash, txIDs: ids,
+            writes: writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
+            stateRoot: header.stateRoot)
+        afterCommit(height: header.height, hash: hash, bytes: bytes, writes: writes)
+        if mine == nil {
+            rate.withLock { $0.record(transactions: ids.count, readings: outcomes.reduce(0) { $0 + Int($1.readingsAccepted) }) }
+        }
+    }
+
+    /// Waits until the applied head reaches `height`; false on timeout.
+    private func waitApplied(_ height: UInt64, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (store.head?.height ?? 0) >= height { return true }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return (store.head?.height ?? 0) >= height
+    }
+
     /// Executes `transactions` on the current head and commits the block (synced).
     private func buildAndCommit(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> (height: UInt64, hash: [UInt8], outcomes: [TxOutcome]) {
+        let built = try buildBlock(transactions, timestampMs: timestampMs)
+        try store.commit(
+            block: built.block, blockBytes: built.bytes, hash: built.hash, txIDs: transactions.map(\.id),
+            writes: built.writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
+            stateRoot: built.header.stateRoot)
+        afterCommit(height: built.header.height, hash: built.hash, bytes: built.bytes, writes: built.writes)
+        return (built.header.height, built.hash, built.outcomes)
+    }
+
+    private struct BuiltBlock {
+        let block: Block
+        let header: BlockHeader
+        let bytes: [UInt8]
+        let hash: [UInt8]
+        let writes: [StateWriteRecord]
+        let outcomes: [TxOutcome]
+    }
+
+    /// Executes `transactions` on the current head and builds the next block (writes nothing).
+    private func buildBlock(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> BuiltBlock {
         guard let head = store.head else { throw StoreError.corrupt("no genesis block") }
         let (writes, outcomes) = try BlockExecutor.execute(transactions.map(\.payload), state: StoreStateReader(store: store, cache: meterCache))
         let ids = transactions.map(\.id)
@@ -238,20 +400,18 @@ final class Ledger: Sendable {
         header.txCount = UInt32(transactions.count)
         header.hashSuite = ChainHashing.suite
         let block = Block(header: header, transactions: transactions.map(\.signed), outcomes: outcomes)
-        let hash = ChainHashing.headerHash(header)
-        let bytes = block.serializedBytes()
-        try store.commit(
-            block: block, blockBytes: bytes, hash: hash, txIDs: ids,
-            writes: writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
-            stateRoot: header.stateRoot)
+        return BuiltBlock(block: block, header: header, bytes: block.serializedBytes(), hash: ChainHashing.headerHash(header), writes: writes, outcomes: outcomes)
+    }
+
+    /// Bookkeeping after a block is durable: caches, subscribers.
+    private func afterCommit(height: UInt64, hash: [UInt8], bytes: [UInt8], writes: [StateWriteRecord]) {
         meterCache.map.withLock { cache in
             for w in writes where w.key.hasPrefix("meter/") {
                 if let v = w.value, let ts = BlockExecutor.decodeInt64(v) { cache[String(w.key.dropFirst(6))] = ts }
             }
             if cache.count > 200_000 { cache.removeAll() }
         }
-        feed.publish(height: header.height, hash: hash, blockBytes: bytes)
-        return (header.height, hash, outcomes)
+        feed.publish(height: height, hash: hash, blockBytes: bytes)
     }
 
     private func commitGenesis() throws {
@@ -286,10 +446,24 @@ final class Ledger: Sendable {
     func status() -> ChainStatus {
         let head = store.head
         let (tps, rps, total) = rate.withLock { ($0.transactionsPerSecond, $0.readingsPerSecond, $0.totalTransactions) }
-        return ChainStatus(
+        var status = ChainStatus(
             chainId: chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], role: "solo",
             pendingTransactions: UInt32(pendingCount), transactionsPerSecond: tps, readingsPerSecond: rps,
             storeBytes: Self.directoryBytes(store.directory + "/chain.ldb"), totalTransactions: total)
+        if let raft = raftDriver?.status {
+            status.role = raft.role
+            status.raftNodeId = raft.id
+            status.raftTerm = raft.term
+            status.raftLeader = raft.leader
+            status.raftCommit = raft.commit
+            status.raftApplied = raft.applied
+            status.halted = raft.halted ?? ""
+            status.raftPeers = raft.progress.keys.sorted().map { id in
+                let match = raft.progress[id] ?? 0
+                return RaftPeerStatus(nodeId: id, matchIndex: match, lag: raft.lastIndex > match ? raft.lastIndex - match : 0)
+            }
+        }
+        return status
     }
 }
 

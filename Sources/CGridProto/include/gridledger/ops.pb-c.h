@@ -17,6 +17,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Gridledger__CallerIdentity Gridledger__CallerIdentity;
 typedef struct Gridledger__ChainStatus Gridledger__ChainStatus;
+typedef struct Gridledger__RaftPeerStatus Gridledger__RaftPeerStatus;
 typedef struct Gridledger__GetStatusRequest Gridledger__GetStatusRequest;
 typedef struct Gridledger__GetStatusResponse Gridledger__GetStatusResponse;
 
@@ -88,10 +89,40 @@ struct  Gridledger__ChainStatus
    */
   uint64_t store_bytes;
   uint64_t total_transactions;
+  /*
+   * Raft ordering (role "leader", "follower", "candidate", "pre-candidate", "learner");
+   * zero when the chain is solo.
+   */
+  uint64_t raft_node_id;
+  uint64_t raft_term;
+  uint64_t raft_leader;
+  uint64_t raft_commit;
+  uint64_t raft_applied;
+  /*
+   * On the leader: each member's match index and how far it lags the leader's log.
+   */
+  size_t n_raft_peers;
+  Gridledger__RaftPeerStatus **raft_peers;
+  /*
+   * Set when the chain stopped applying blocks (a verification failure): the reason.
+   */
+  char *halted;
 };
 #define GRIDLEDGER__CHAIN_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__chain_status__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Gridledger__RaftPeerStatus
+{
+  ProtobufCMessage base;
+  uint64_t node_id;
+  uint64_t match_index;
+  uint64_t lag;
+};
+#define GRIDLEDGER__RAFT_PEER_STATUS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gridledger__raft_peer_status__descriptor) \
+    , 0, 0, 0 }
 
 
 struct  Gridledger__GetStatusRequest
@@ -161,6 +192,25 @@ Gridledger__ChainStatus *
 void   gridledger__chain_status__free_unpacked
                      (Gridledger__ChainStatus *message,
                       ProtobufCAllocator *allocator);
+/* Gridledger__RaftPeerStatus methods */
+void   gridledger__raft_peer_status__init
+                     (Gridledger__RaftPeerStatus         *message);
+size_t gridledger__raft_peer_status__get_packed_size
+                     (const Gridledger__RaftPeerStatus   *message);
+size_t gridledger__raft_peer_status__pack
+                     (const Gridledger__RaftPeerStatus   *message,
+                      uint8_t             *out);
+size_t gridledger__raft_peer_status__pack_to_buffer
+                     (const Gridledger__RaftPeerStatus   *message,
+                      ProtobufCBuffer     *buffer);
+Gridledger__RaftPeerStatus *
+       gridledger__raft_peer_status__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gridledger__raft_peer_status__free_unpacked
+                     (Gridledger__RaftPeerStatus *message,
+                      ProtobufCAllocator *allocator);
 /* Gridledger__GetStatusRequest methods */
 void   gridledger__get_status_request__init
                      (Gridledger__GetStatusRequest         *message);
@@ -207,6 +257,9 @@ typedef void (*Gridledger__CallerIdentity_Closure)
 typedef void (*Gridledger__ChainStatus_Closure)
                  (const Gridledger__ChainStatus *message,
                   void *closure_data);
+typedef void (*Gridledger__RaftPeerStatus_Closure)
+                 (const Gridledger__RaftPeerStatus *message,
+                  void *closure_data);
 typedef void (*Gridledger__GetStatusRequest_Closure)
                  (const Gridledger__GetStatusRequest *message,
                   void *closure_data);
@@ -221,6 +274,7 @@ typedef void (*Gridledger__GetStatusResponse_Closure)
 
 extern const ProtobufCMessageDescriptor gridledger__caller_identity__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__chain_status__descriptor;
+extern const ProtobufCMessageDescriptor gridledger__raft_peer_status__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__get_status_request__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__get_status_response__descriptor;
 

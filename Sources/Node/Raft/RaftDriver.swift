@@ -1,0 +1,205 @@
+import Consensus
+import Logging
+import Store
+import Synchronization
+import Wire
+
+/// The shell around one chain's `RaftNode`: it owns the pure core, feeds it ticks,
+/// messages and proposals from a single task, and performs what each `Ready` asks, in the
+/// order of the persistence contract on `Ready`: persist (one synced batch) → send →
+/// apply → advance.
+///
+/// Thread safety: the core lives only inside the driver task; other threads talk to it
+/// through the input stream. `status` is a snapshot behind a mutex.
+/// Invariant: no message of a `Ready` leaves before its entries and hard state are durable
+/// (checked by a debug assertion on the persisted index).
+final class RaftDriver: Sendable {
+    enum Input: Sendable {
+        case tick
+        case messages([Message])
+        case propose([UInt8], CheckedContinuation<Void, Error>)
+        case unreachable(NodeID)
+        case transfer(NodeID, CheckedContinuation<Void, Error>)
+        case stop
+    }
+
+    /// What status reports about the group.
+    struct Status: Sendable {
+        var id: NodeID = 0
+        var role = "follower"
+        var term: UInt64 = 0
+        var leader: NodeID = 0
+        var commit: UInt64 = 0
+        var applied: UInt64 = 0
+        var lastIndex: UInt64 = 0
+        var progress: [NodeID: UInt64] = [:]
+        var halted: String?
+    }
+
+    let configuration: RaftConfiguration
+    private let logStore: RaftLogStore
+    private let transport: RaftTransport
+    private let apply: @Sendable (Entry) throws -> Void
+    private let logger: Logger
+    private let tickInterval: Duration
+    private let seed: UInt64
+    private let inputs: AsyncStream<Input>
+    private let inputsIn: AsyncStream<Input>.Continuation
+    private let statusBox = Mutex(Status())
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+
+    /// - Parameters:
+    ///   - apply: called for each committed normal entry, in order, on the driver task;
+    ///     throwing halts the driver (the chain stops rather than diverge).
+    init(configuration: RaftConfiguration, logStore: RaftLogStore, transport: RaftTransport, tickInterval: Duration,
+         seed: UInt64, logger: Logger, apply: @escaping @Sendable (Entry) throws -> Void) {
+        self.configuration = configuration
+        self.logStore = logStore
+        self.transport = transport
+        self.apply = apply
+        self.logger = logger
+        self.tickInterval = tickInterval
+        self.seed = seed
+        (inputs, inputsIn) = AsyncStream<Input>.makeStream()
+    }
+
+    /// Loads (or, on the founders' first start, bootstraps) the durable state and starts
+    /// the driver and tick tasks.
+    func start(bootstrapVoters: [NodeID]) throws {
+        var state = try logStore.load()
+        if state.entries.isEmpty, state.snapshot == nil, state.hardState.term == 0, !bootstrapVoters.isEmpty {
+            let boot = PersistentState.bootstrap(voters: bootstrapVoters)
+            try logStore.persist(hardState: boot.hardState, entries: boot.entries, snapshot: nil)
+            state = boot
+        }
+        let node = try RaftNode(configuration: configuration, state: state, randomSeed: seed)
+        let inputsIn = self.inputsIn
+        let tickInterval = self.tickInterval
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tickInterval)
+                inputsIn.yield(.tick)
+            }
+        }
+        let runner = Task { await self.run(node) }
+        tasks.withLock { $0 = [ticker, runner] }
+    }
+
+    func deliver(_ messages: [Message]) { inputsIn.yield(.messages(messages)) }
+
+    func reportUnreachable(_ peer: NodeID) { inputsIn.yield(.unreachable(peer)) }
+
+    /// Hands `data` to the leader's log; returns when the core accepted it (not committed).
+    /// Throws `UNAVAILABLE` on a follower (with the leader's id) or while halted.
+    func propose(_ data: [UInt8]) async throws {
+        try await withCheckedThrowingContinuation { inputsIn.yield(.propose(data, $0)) }
+    }
+
+    func transferLeadership(to target: NodeID) async throws {
+        try await withCheckedThrowingContinuation { inputsIn.yield(.transfer(target, $0)) }
+    }
+
+    var status: Status { statusBox.withLock { $0 } }
+
+    func stop() async {
+        inputsIn.yield(.stop)
+        let running = tasks.withLock { t in defer { t.removeAll() }; return t }
+        for task in running {
+            task.cancel()
+            await task.value
+        }
+        inputsIn.finish()
+    }
+
+    private func run(_ initial: RaftNode) async {
+        var node = initial
+        var persistedIndex: UInt64 = node.log.lastIndex
+        for await input in inputs {
+            if statusBox.withLock({ $0.halted }) != nil {
+                if case .propose(_, let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
+                if case .transfer(_, let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
+                if case .stop = input { return }
+                continue
+            }
+            switch input {
+            case .tick:
+                node.tick()
+            case .messages(let messages):
+                for m in messages {
+                    do {
+                        try node.step(m)
+                    } catch {
+                        logger.debug("raft message dropped", metadata: ["from": "\(m.from)", "kind": "\(m.kind)", "error": "\(error)"])
+                    }
+                }
+            case .propose(let data, let continuation):
+                do {
+                    try node.propose(data)
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: RPCError(.unavailable, "not the leader of this chain (leader is node \(node.leader)): \(error)"))
+                }
+            case .unreachable(let peer):
+                node.reportUnreachable(peer)
+            case .transfer(let target, let continuation):
+                do {
+                    try node.transferLeadership(to: target)
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: RPCError(.failedPrecondition, "cannot transfer leadership to \(target): \(error)"))
+                }
+            case .stop:
+                return
+            }
+            while node.hasReady {
+                let ready = node.ready()
+                do {
+                    // 1. Persist, as one synced batch.
+                    if ready.hardState != nil || !ready.entriesToPersist.isEmpty || ready.snapshotToPersist != nil {
+                        try logStore.persist(hardState: ready.hardState, entries: ready.entriesToPersist, snapshot: ready.snapshotToPersist)
+                        if let last = ready.entriesToPersist.last { persistedIndex = last.index }
+                    }
+                    // 2. Send: every entry a message carries or acknowledges is durable.
+                    assert(ready.messages.allSatisfy { $0.kind != .appendResponse || $0.reject || $0.index <= max(persistedIndex, node.log.lastIndex) },
+                           "a message acknowledges entries that are not persisted")
+                    transport.send(ready.messages)
+                    // 3. Apply committed entries in order.
+                    for entry in ready.committedEntries where entry.kind == .normal && !entry.data.isEmpty {
+                        try apply(entry)
+                    }
+                    if let last = ready.committedEntries.last {
+                        try logStore.setApplied(last.index, sync: false)
+                    }
+                } catch {
+                    logger.critical("raft driver halted: the chain stops here rather than diverge", metadata: ["error": "\(error)"])
+                    statusBox.withLock { $0.halted = "\(error)" }
+                    break
+                }
+                node.advance(ready)
+            }
+            publishStatus(node)
+        }
+    }
+
+    private func publishStatus(_ node: RaftNode) {
+        let role: String
+        switch node.role {
+        case .leader: role = "leader"
+        case .follower: role = "follower"
+        case .learner: role = "learner"
+        case .candidate: role = "candidate"
+        case .preCandidate: role = "pre-candidate"
+        }
+        let progress = node.progress.mapValues(\.match)
+        statusBox.withLock { s in
+            s.id = node.id
+            s.role = role
+            s.term = node.term
+            s.leader = node.leader
+            s.commit = node.log.committed
+            s.applied = node.log.applied
+            s.lastIndex = node.log.lastIndex
+            s.progress = progress
+        }
+    }
+}
