@@ -177,7 +177,7 @@ public final class GridNode: Service, Sendable {
             health.set(service, .notServing)
         }
         let feed = ledgerBox.withLock { $0?.feed }
-        await server.shutdownGracefully(afterGoAway: {
+        await server.shutdownGracefully(endingMethods: [RaftService.sendMethod], afterGoAway: {
             health.finishWatchers()
             feed?.finishAll()
         })

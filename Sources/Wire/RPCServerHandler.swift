@@ -416,10 +416,15 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     // MARK: Connection management
 
     /// Sends GOAWAY, refuses new calls, lets calls in flight finish within the grace period,
-    /// then closes. Must be called on the event loop.
-    public func initiateGracefulShutdown() {
+    /// then closes. Calls of `endingMethods` (long-lived streams that would otherwise hold
+    /// the connection for the whole grace period) end at once with `UNAVAILABLE`.
+    /// Must be called on the event loop.
+    public func initiateGracefulShutdown(endingMethods: Set<String> = []) {
         guard !goAwaySent, !closing, context != nil else { return }
         sendGoAway(.ok, "server is shutting down")
+        for call in Array(streams.values) where endingMethods.contains(call.method.path) {
+            fail(call, RPCError(.unavailable, "server is shutting down"))
+        }
         if streams.isEmpty {
             closeConnection()
             return

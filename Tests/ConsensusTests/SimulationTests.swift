@@ -10,7 +10,7 @@ import XCTest
 ///   RAFT_SEED=<n> [RAFT_SCENARIO=three|five|membership] swift test --filter SimulationTests/testReplaySeed
 final class SimulationTests: XCTestCase {
     static var seedsPerSweep: Int {
-        Int(ProcessInfo.processInfo.environment["RAFT_SEEDS"] ?? "") ?? 250
+        Int(ProcessInfo.processInfo.environment["RAFT_SEEDS"] ?? "") ?? 400
     }
 
     static func options(_ scenario: String) -> SimulatedCluster.Options {

@@ -8,36 +8,9 @@ import XCTest
 /// Issue 3, durability: a real `gridnode` process is killed with SIGKILL during ingestion;
 /// after a restart every acknowledged reading is on the chain and `verify` is clean.
 final class CrashRecoveryTests: XCTestCase {
-    static var gridnode: String {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/gridnode").path
-    }
-
-    private func launch(_ args: [String], log: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.gridnode)
-        p.arguments = args
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        handle.seekToEndOfFile()
-        p.standardError = handle
-        p.standardOutput = handle
-        try p.run()
-        return p
-    }
-
-    private func waitForPort(_ port: Int, pki: TestPKI, ops: (cert: String, key: String)) async throws {
-        let end = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < end {
-            if (try? await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000)) != nil { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        XCTFail("node did not come up on port \(port)")
-    }
-
     func testSIGKILLDuringIngestionLosesNoAcknowledgedReading() async throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.gridnode) else {
-            XCTFail("\(Self.gridnode) is missing: run `swift build` before the tests")
+        guard FileManager.default.isExecutableFile(atPath: NodeProcess.executable) else {
+            XCTFail("\(NodeProcess.executable) is missing: run `swift build` before the tests")
             return
         }
         let pki = try TestPKI()
@@ -48,9 +21,9 @@ final class CrashRecoveryTests: XCTestCase {
         let port = Int.random(in: 20_000...40_000)
         let args = ["start", "--listen", "127.0.0.1:\(port)", "--data-dir", pki.dir + "/data", "--cert", node.cert, "--key", node.key,
                     "--ca", pki.caCert, "--chain-id", "d1", "--max-block-delay-ms", "5", "--log-level", "warning"]
-        let log = pki.dir + "/node.log"
-        let first = try launch(args, log: log)
-        try await waitForPort(port, pki: pki, ops: ops)
+        let node1 = NodeProcess(arguments: args, log: pki.dir + "/node.log")
+        try node1.start()
+        try await NodeProcess.waitUntilServing(port: port, pki: pki, ops: ops)
 
         let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
         let acked = AckLog()
@@ -80,16 +53,15 @@ final class CrashRecoveryTests: XCTestCase {
             }
         }
         try await Task.sleep(for: .milliseconds(1500))
-        kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        node1.kill9()
         for s in submitters { s.cancel() }
         for s in submitters { await s.value }
         let (ids, keys) = acked.snapshot()
         XCTAssertGreaterThan(ids.count, 10, "ingestion made progress before the kill")
 
         // Restart on the same data directory.
-        let second = try launch(args, log: log)
-        try await waitForPort(port, pki: pki, ops: ops)
+        try node1.start()
+        try await NodeProcess.waitUntilServing(port: port, pki: pki, ops: ops)
         let rpc = try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert)
         let client = ChainClient(rpc)
         for id in ids {
@@ -101,9 +73,7 @@ final class CrashRecoveryTests: XCTestCase {
             XCTAssertTrue(state.found, "acknowledged reading \(key) lost")
         }
         await rpc.close()
-        second.terminate()  // SIGTERM: graceful
-        second.waitUntilExit()
-        XCTAssertEqual(second.terminationStatus, 0, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        XCTAssertEqual(node1.terminate(), 0, node1.output)  // SIGTERM: graceful
 
         let report = try ChainVerifier.verify(dataDirectory: pki.dir + "/data")
         XCTAssertNil(report.firstInconsistency, report.firstInconsistency ?? "")

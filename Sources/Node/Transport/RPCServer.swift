@@ -73,13 +73,14 @@ final class RPCServer: Sendable {
     /// the grace period) and for the connections to close.
     /// - Parameter afterGoAway: runs once GOAWAY is queued on every connection, e.g. to end
     ///   long-lived streams so the drain finishes early; their trailers follow the GOAWAY.
-    func shutdownGracefully(afterGoAway: () -> Void = {}) async {
+    ///   - endingMethods: long-lived streaming methods whose calls end at once.
+    func shutdownGracefully(endingMethods: Set<String> = [], afterGoAway: () -> Void = {}) async {
         let listening = listener.withLock { l in defer { l = nil }; return l }
         try? await listening?.close()
         let open = connections.withLock { Array($0.values) }
         for connection in open {
             let handler = connection.handler
-            connection.channel.eventLoop.execute { handler.value.initiateGracefulShutdown() }
+            connection.channel.eventLoop.execute { handler.value.initiateGracefulShutdown(endingMethods: endingMethods) }
         }
         afterGoAway()
         let deadline = ContinuousClock.now + .milliseconds(configuration.shutdownGracePeriod.nanoseconds / 1_000_000) + .seconds(2)

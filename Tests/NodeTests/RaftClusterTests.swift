@@ -1,0 +1,151 @@
+import Foundation
+import GridProto
+@testable import Node
+import Synchronization
+import Wire
+import XCTest
+
+/// Issue 4, multi-process: three real `gridnode` processes form the Raft group of district
+/// d1. Ingestion through any member; SIGKILL of the leader; a new leader serves within a
+/// few election timeouts; no acknowledged reading is lost; every node has the same block hash
+/// at every height; the killed node restarts and catches up; every store verifies.
+final class RaftClusterTests: XCTestCase {
+    func testLeaderKillFailoverAndCatchUp() async throws {
+        try NodeProcess.requireExecutable()
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let ops = try pki.issue(.ops, "ops1")
+        let col = try pki.issue(.collector, "col1", district: "d1")
+        let base = Int.random(in: 20_000...40_000)
+        let ports = [base, base + 1, base + 2]
+        let members = (1...3).flatMap { ["--member", "\($0)=node\($0)@127.0.0.1:\(ports[$0 - 1])"] }
+        var nodes: [NodeProcess] = []
+        for i in 1...3 {
+            let cert = try pki.issue(.node, "node\(i)", district: "d1")
+            nodes.append(NodeProcess(arguments: [
+                "start", "--listen", "127.0.0.1:\(ports[i - 1])", "--data-dir", pki.dir + "/data\(i)", "--cert", cert.cert,
+                "--key", cert.key, "--ca", pki.caCert, "--chain-id", "d1", "--raft-id", "\(i)", "--tick-ms", "50",
+                "--max-block-delay-ms", "5", "--log-level", "warning",
+            ] + members, log: pki.dir + "/node\(i).log"))
+        }
+        defer { for n in nodes { n.terminate() } }
+        for n in nodes { try n.start() }
+        for p in ports { try await NodeProcess.waitUntilServing(port: p, pki: pki, ops: ops) }
+
+        func status(_ i: Int) async -> ChainStatus? {
+            try? await Ops.getStatus(address: "127.0.0.1:\(ports[i])", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000).chains.first
+        }
+        func leader(among indexes: [Int], timeout: Duration) async -> Int? {
+            let end = ContinuousClock.now + timeout
+            while ContinuousClock.now < end {
+                for i in indexes { if await status(i)?.role == "leader" { return i } }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return nil
+        }
+        guard let first = await leader(among: [0, 1, 2], timeout: .seconds(15)) else { return XCTFail("no leader elected") }
+
+        // Ingest through every member (followers forward to the leader).
+        let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
+        let acked = AckLog()
+        let stop = StopFlag()
+        let workers = (0..<3).map { worker in
+            Task {
+                var client: ChainClient?
+                var n = 0
+                while !stop.isSet {
+                    if client == nil {
+                        client = (try? await GridClient.connect(to: "127.0.0.1:\(ports[worker])", certificate: col.cert, key: col.key, ca: pki.caCert)).map(ChainClient.init)
+                        if client == nil { try? await Task.sleep(for: .milliseconds(100)); continue }
+                    }
+                    var readings: [Reading] = []
+                    for m in 0..<20 {
+                        var r = Reading()
+                        r.meterId = "w\(worker)-m\(m)"
+                        r.timestampMs = 1_700_000_000_000 + Int64(n) * 900_000
+                        r.energyTotal = UInt64(n * 50 + m)
+                        readings.append(r)
+                    }
+                    guard let tx = try? signer.sign(signer.readingsPayload(chainID: "d1", batchID: "w\(worker)-\(n)", readings: readings)) else { return }
+                    do {
+                        let response = try await client!.submitReadings(tx, timeout: .seconds(5))
+                        acked.add(TransactionSigner.transactionID(tx), readings: [], height: response.location?.height ?? 0)
+                        n += 1
+                    } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
+                        if !(client?.rpc.channel.isActive ?? false) { client = nil }
+                        try? await Task.sleep(for: .milliseconds(50))
+                    } catch {
+                        client = nil
+                        try? await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                await client?.rpc.close()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        let beforeKill = acked.snapshot().0.count
+        XCTAssertGreaterThan(beforeKill, 10, "ingestion made progress before the kill")
+
+        // SIGKILL the leader; a new one must serve within a few election timeouts.
+        let killedAt = ContinuousClock.now
+        nodes[first].kill9()
+        let survivors = [0, 1, 2].filter { $0 != first }
+        guard let second = await leader(among: survivors, timeout: .seconds(10)) else { return XCTFail("no new leader") }
+        let failover = ContinuousClock.now - killedAt
+        XCTAssertLessThan(failover, .seconds(5), "new leader after \(failover)")
+        let ackedAtFailover = acked.snapshot().0.count
+        let end = ContinuousClock.now + .seconds(10)
+        while acked.snapshot().0.count <= ackedAtFailover + 5, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+        XCTAssertGreaterThan(acked.snapshot().0.count, ackedAtFailover + 5, "ingestion resumes under leader \(second + 1)")
+        print("RAFT failover: new leader node\(second + 1) after \(failover); \(beforeKill) batches before the kill")
+
+        // The killed node restarts and catches up.
+        try nodes[first].start()
+        try await NodeProcess.waitUntilServing(port: ports[first], pki: pki, ops: ops)
+        try await Task.sleep(for: .milliseconds(500))
+        stop.set()
+        for w in workers { await w.value }
+        let (ids, _) = acked.snapshot()
+        var heads: [UInt64] = []
+        let catchUp = ContinuousClock.now + .seconds(15)
+        repeat {
+            heads = []
+            for i in 0..<3 { heads.append(await status(i)?.height ?? 0) }
+            if Set(heads).count == 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        } while ContinuousClock.now < catchUp
+        XCTAssertEqual(Set(heads).count, 1, "all nodes at the same height: \(heads)")
+
+        // Same block hash at every height, and every acknowledged transaction on every node.
+        var clients: [ChainClient] = []
+        for p in ports {
+            clients.append(ChainClient(try await GridClient.connect(to: "127.0.0.1:\(p)", certificate: ops.cert, key: ops.key, ca: pki.caCert)))
+        }
+        for h in 0...(heads.first ?? 0) {
+            var hashes: [[UInt8]] = []
+            for c in clients { hashes.append(try await c.block(at: h).hash) }
+            XCTAssertEqual(Set(hashes.map(\.hex)).count, 1, "block \(h) differs between nodes")
+        }
+        for id in ids {
+            for c in clients {
+                let tx = try await c.transaction(id)
+                XCTAssertEqual(tx.location?.txId, id)
+            }
+        }
+        for c in clients { await c.rpc.close() }
+        for (i, n) in nodes.enumerated() {
+            XCTAssertEqual(n.terminate(), 0, "node\(i + 1) exit: \(n.output.suffix(2000))")
+        }
+        for i in 1...3 {
+            let report = try ChainVerifier.verify(dataDirectory: pki.dir + "/data\(i)")
+            XCTAssertNil(report.firstInconsistency, "node\(i): \(report.firstInconsistency ?? "")")
+        }
+    }
+}
+
+/// A flag the test sets once to stop its worker tasks.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
+}
