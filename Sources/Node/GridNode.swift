@@ -149,6 +149,8 @@ public final class GridNode: Service, Sendable {
         if let raft = raftParts.withLock({ p in defer { p = nil }; return p }) {
             await raft.driver.stop()
             await raft.transport.stop()
+            // Break the ledger → driver → apply closure → ledger cycle.
+            ledger?.detachRaft()
         }
         if let ledger {
             // Calls in flight are done; commit anything still queued.
@@ -236,20 +238,24 @@ public final class GridNode: Service, Sendable {
             configuration: TLSConfiguration(certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key, trustRootPath: configuration.tls.ca),
             mode: .client)
         let logStore = try RaftLogStore(directory: configuration.dataDir + "/chain")
-        let driverBox = Mutex<RaftDriver?>(nil)
+        let driverRef = WeakDriver()
         let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in
-            driverBox.withLock { $0 }?.reportUnreachable(peer)
+            driverRef.driver?.reportUnreachable(peer)
         }
         var raftConfiguration = RaftConfiguration(id: chain.raftID)
         raftConfiguration.electionTicks = chain.electionTicks
         raftConfiguration.heartbeatTicks = 1
+        let transfer = BlockTransfer(ledger: ledger, members: members, tls: clientTLS, group: group, logger: logger)
         let driver = RaftDriver(
             configuration: raftConfiguration, logStore: logStore, transport: transport, tickInterval: .milliseconds(chain.tickMs),
-            seed: chain.raftID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt32.random(in: 0...UInt32.max)), logger: logger
+            seed: chain.raftID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt32.random(in: 0...UInt32.max)), logger: logger,
+            keepEntries: 0, compactEvery: UInt64(chain.compactEvery),
+            installSnapshot: { snapshot, leader in try await transfer.catchUp(to: snapshot.data, from: leader) },
+            snapshotData: { BlockTransfer.snapshotData(ledger.store.head) }
         ) { entry in
             try ledger.applyCommitted(entry.data)
         }
-        driverBox.withLock { $0 = driver }
+        driverRef.driver = driver
         let chainID = self.chainID
         let memberNames = members.mapValues(\.name)
         RaftService(members: { $0 == chainID ? memberNames : nil }, deliver: { _, messages in driver.deliver(messages) }).register(in: &router)
@@ -303,4 +309,9 @@ public final class GridNode: Service, Sendable {
         if case .v6 = address { return "[\(ip)]:\(port)" }
         return "\(ip):\(port)"
     }
+}
+
+/// The transport's way back to the driver, without keeping it alive.
+private final class WeakDriver: @unchecked Sendable {
+    weak var driver: RaftDriver?
 }

@@ -60,6 +60,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         /// One Raft tick; the election timeout is `electionTicks` ticks (randomized up to 2×).
         public var tickMs = 50
         public var electionTicks = 10
+        /// The Raft log is compacted once this many applied entries pile up; a member that
+        /// falls further behind catches up by block transfer.
+        public var compactEvery = 256
 
         public struct Member: Codable, Sendable, Equatable {
             public var id: UInt64
@@ -146,7 +149,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             guard Set(chain.members.map(\.id)).count == chain.members.count else {
                 throw ConfigurationError("chain.members has a duplicate id")
             }
-            guard chain.tickMs > 0, chain.electionTicks >= 2 else {
+            guard chain.tickMs > 0, chain.electionTicks >= 2, chain.compactEvery >= 1 else {
                 throw ConfigurationError("chain.tick_ms must be positive and chain.election_ticks at least 2")
             }
         }
@@ -226,6 +229,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
           # One Raft tick, and the election timeout in ticks (randomized up to twice that).
           tick_ms: 50
           election_ticks: 10
+          # Compact the Raft log after this many applied entries (blocks); members further
+          # behind catch up by block transfer.
+          compact_every: 256
 
         """
 }
@@ -290,7 +296,7 @@ extension NodeConfiguration.Chain {
         case id, maxBlockTransactions = "max_block_transactions", maxBlockBytes = "max_block_bytes"
         case maxBlockDelayMs = "max_block_delay_ms", maxPendingTransactions = "max_pending_transactions"
         case maxBatchReadings = "max_batch_readings"
-        case raftID = "raft_id", members, tickMs = "tick_ms", electionTicks = "election_ticks"
+        case raftID = "raft_id", members, tickMs = "tick_ms", electionTicks = "election_ticks", compactEvery = "compact_every"
     }
 
     public init(from decoder: Decoder) throws {
@@ -306,9 +312,10 @@ extension NodeConfiguration.Chain {
         members = try c.decodeIfPresent([Member].self, forKey: .members) ?? d.members
         tickMs = try c.decodeIfPresent(Int.self, forKey: .tickMs) ?? d.tickMs
         electionTicks = try c.decodeIfPresent(Int.self, forKey: .electionTicks) ?? d.electionTicks
+        compactEvery = try c.decodeIfPresent(Int.self, forKey: .compactEvery) ?? d.compactEvery
         try rejectUnknownKeys(decoder, known: [
             "id", "max_block_transactions", "max_block_bytes", "max_block_delay_ms", "max_pending_transactions", "max_batch_readings",
-            "raft_id", "members", "tick_ms", "election_ticks",
+            "raft_id", "members", "tick_ms", "election_ticks", "compact_every",
         ], section: "chain.")
     }
 }

@@ -58,6 +58,8 @@ struct Start: AsyncParsableCommand {
     var members: [String] = []
     @Option(help: "Raft tick in ms.")
     var tickMs: Int?
+    @Option(help: "Compact the Raft log after this many applied entries.")
+    var raftCompactEvery: Int?
 
     func resolvedConfiguration() throws -> NodeConfiguration {
         var c = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
@@ -85,6 +87,7 @@ struct Start: AsyncParsableCommand {
         if let raftId { c.chain.raftID = raftId }
         if !members.isEmpty { c.chain.members = try members.map(NodeConfiguration.Chain.Member.init(parsing:)) }
         if let tickMs { c.chain.tickMs = tickMs }
+        if let raftCompactEvery { c.chain.compactEvery = raftCompactEvery }
         return c
     }
 

@@ -166,8 +166,11 @@ final class RaftLogStoreTests: XCTestCase {
         do {
             let store = try RaftLogStore(directory: directory.path)
             try store.persist(hardState: HardState(term: 1, vote: 1, commit: 2), entries: entries(1...8, term: 1), snapshot: nil)
-            try store.persist(hardState: HardState(term: 3, vote: 0, commit: 5), entries: entries(6...6, term: 3), snapshot: snap)
+            try store.persist(hardState: HardState(term: 3, vote: 0, commit: 5), entries: [], snapshot: snap)
             XCTAssertEqual(store.firstIndex, 6)
+            XCTAssertEqual(store.lastIndex, 5)  // 6...8 (term 1) conflict with the snapshot's branch
+            XCTAssertEqual(try store.load().entries, [])
+            try store.persist(hardState: nil, entries: entries(6...6, term: 3), snapshot: snap)  // again, with a follower
             XCTAssertEqual(store.lastIndex, 6)
         }
         let store = try RaftLogStore(directory: directory.path)

@@ -101,6 +101,11 @@ final class Ledger: Sendable {
 
     var raftDriver: RaftDriver? { raft.withLock { $0?.driver } }
 
+    /// Forgets the Raft group (after the driver stopped).
+    func detachRaft() {
+        raft.withLock { $0 = nil }
+    }
+
     func start() {
         cutter.withLock { task in
             guard task == nil else { return }

@@ -40,6 +40,12 @@ final class RaftDriver: Sendable {
     private let logStore: RaftLogStore
     private let transport: RaftTransport
     private let apply: @Sendable (Entry) throws -> Void
+    private let installSnapshot: @Sendable (Snapshot, NodeID) async throws -> Void
+    private let snapshotData: @Sendable () -> [UInt8]
+    /// Entries kept in the log behind the applied index; beyond `compactEvery` more, the log
+    /// is compacted so memory and disk stay bounded.
+    private let keepEntries: UInt64
+    private let compactEvery: UInt64
     private let logger: Logger
     private let tickInterval: Duration
     private let seed: UInt64
@@ -51,12 +57,22 @@ final class RaftDriver: Sendable {
     /// - Parameters:
     ///   - apply: called for each committed normal entry, in order, on the driver task;
     ///     throwing halts the driver (the chain stops rather than diverge).
+    ///   - installSnapshot: brings the chain up to a snapshot received from the leader (block
+    ///     transfer); called with the snapshot and the current leader.
+    ///   - snapshotData: what a snapshot of the applied state carries (the chain's head).
     init(configuration: RaftConfiguration, logStore: RaftLogStore, transport: RaftTransport, tickInterval: Duration,
-         seed: UInt64, logger: Logger, apply: @escaping @Sendable (Entry) throws -> Void) {
+         seed: UInt64, logger: Logger, keepEntries: UInt64 = 64, compactEvery: UInt64 = 256,
+         installSnapshot: @escaping @Sendable (Snapshot, NodeID) async throws -> Void,
+         snapshotData: @escaping @Sendable () -> [UInt8],
+         apply: @escaping @Sendable (Entry) throws -> Void) {
         self.configuration = configuration
         self.logStore = logStore
         self.transport = transport
         self.apply = apply
+        self.installSnapshot = installSnapshot
+        self.snapshotData = snapshotData
+        self.keepEntries = keepEntries
+        self.compactEvery = compactEvery
         self.logger = logger
         self.tickInterval = tickInterval
         self.seed = seed
@@ -163,7 +179,12 @@ final class RaftDriver: Sendable {
                     assert(ready.messages.allSatisfy { $0.kind != .appendResponse || $0.reject || $0.index <= max(persistedIndex, node.log.lastIndex) },
                            "a message acknowledges entries that are not persisted")
                     transport.send(ready.messages)
-                    // 3. Apply committed entries in order.
+                    // 3. Install a snapshot (block transfer from the leader), then apply
+                    //    committed entries in order.
+                    if let snapshot = ready.snapshotToPersist {
+                        try await installSnapshot(snapshot, node.leader)
+                        try logStore.setApplied(snapshot.metadata.index, sync: true)
+                    }
                     for entry in ready.committedEntries where entry.kind == .normal && !entry.data.isEmpty {
                         try apply(entry)
                     }
@@ -176,8 +197,29 @@ final class RaftDriver: Sendable {
                     break
                 }
                 node.advance(ready)
+                // The transport hands a snapshot message to the connection; delivery is
+                // confirmed by the follower's next response, so report it sent.
+                for m in ready.messages where m.kind == .snapshot {
+                    node.reportSnapshot(to: m.to, success: true)
+                }
             }
+            compactIfDue(&node)
             publishStatus(node)
+        }
+    }
+
+    /// Log compaction (Raft §7): once `compactEvery` entries pile up behind the applied
+    /// index, everything up to `applied` is replaced by a snapshot naming the chain's head
+    /// (the blocks themselves are the state; a follower behind it fetches them). Only applied,
+    /// durable entries are compacted.
+    private func compactIfDue(_ node: inout RaftNode) {
+        let applied = node.log.applied
+        guard applied > node.log.offset + compactEvery + keepEntries, statusBox.withLock({ $0.halted }) == nil else { return }
+        do {
+            let snapshot = try node.compact(upTo: applied, snapshotData: snapshotData())
+            try logStore.compact(upTo: applied, snapshot: snapshot)
+        } catch {
+            logger.warning("raft log compaction skipped", metadata: ["error": "\(error)"])
         }
     }
 
