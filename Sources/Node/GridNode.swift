@@ -175,6 +175,7 @@ public final class GridNode: Service, Sendable {
     private func shutDownServer() async -> RPCServerStats? {
         guard let server = server.withLock({ s in defer { s = nil }; return s }) else { return nil }
         logger.info("node shutting down")
+        await handOverLeadership()
         for service in Self.serviceNames {
             health.set(service, .notServing)
         }
@@ -229,6 +230,28 @@ public final class GridNode: Service, Sendable {
 
     static let serviceNames = ["", "gridledger.Health", "gridledger.Ops", "gridledger.Ingest", "gridledger.Query"]
 
+    /// A leader that shuts down gracefully first hands leadership to its most caught-up
+    /// voter, so the group does not wait an election timeout (bounded by one second).
+    private func handOverLeadership() async {
+        guard let driver = raftParts.withLock({ $0?.driver }) else { return }
+        let status = driver.status
+        guard status.role == "leader",
+              let target = status.progress.filter({ entry in entry.key != status.id && configuration.chain.members.contains { $0.id == entry.key } })
+                .max(by: { $0.value < $1.value })?.key
+        else { return }
+        do {
+            try await driver.transferLeadership(to: target)
+        } catch {
+            logger.warning("leadership transfer before shutdown failed", metadata: ["error": "\(error)"])
+            return
+        }
+        let deadline = ContinuousClock.now + .seconds(1)
+        while driver.status.role == "leader", ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        logger.info("leadership handed over before shutdown", metadata: ["to": "\(target)", "done": "\(driver.status.role != "leader")"])
+    }
+
     /// Joins the chain's Raft group: persistent log, transport to the other members, the
     /// `Raft.Send` service, and a driver whose committed entries the ledger applies.
     private func startRaft(ledger: Ledger, router: inout RPCRouter) throws {
@@ -259,6 +282,7 @@ public final class GridNode: Service, Sendable {
         let chainID = self.chainID
         let memberNames = members.mapValues(\.name)
         RaftService(members: { $0 == chainID ? memberNames : nil }, deliver: { _, messages in driver.deliver(messages) }).register(in: &router)
+        AdminService(chainID: chainID, driver: driver).register(in: &router)
         let forwarder = LeaderForwarder(members: members, tls: clientTLS, group: group, logger: logger)
         ledger.useRaft(Ledger.RaftOrdering(
             driver: driver,

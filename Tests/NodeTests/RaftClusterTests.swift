@@ -215,6 +215,76 @@ final class RaftClusterTests: XCTestCase {
         }
         XCTAssertEqual(Set(heads.map(\.hex)).count, 1)
     }
+
+    /// Three `gridnode` processes forming district d1's Raft group on consecutive ports.
+    private func startCluster(_ pki: TestPKI, ops: (cert: String, key: String), basePort: Int, extra: (Int) -> [String]) async throws -> (nodes: [NodeProcess], ports: [Int]) {
+        let ports = [basePort, basePort + 1, basePort + 2]
+        let members = (1...3).flatMap { ["--member", "\($0)=node\($0)@127.0.0.1:\(ports[$0 - 1])"] }
+        var nodes: [NodeProcess] = []
+        for i in 1...3 {
+            let cert = try pki.issue(.node, "node\(i)", district: "d1")
+            nodes.append(NodeProcess(arguments: [
+                "start", "--listen", "127.0.0.1:\(ports[i - 1])", "--data-dir", pki.dir + "/data\(i)", "--cert", cert.cert,
+                "--key", cert.key, "--ca", pki.caCert, "--chain-id", "d1", "--raft-id", "\(i)",
+            ] + extra(i) + members, log: pki.dir + "/node\(i).log"))
+        }
+        for n in nodes { try n.start() }
+        for p in ports { try await NodeProcess.waitUntilServing(port: p, pki: pki, ops: ops) }
+        return (nodes, ports)
+    }
+
+    private func chainStatus(_ port: Int, _ pki: TestPKI, _ ops: (cert: String, key: String)) async -> ChainStatus? {
+        try? await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000).chains.first
+    }
+
+    /// Thesis §3.10: leadership transfer on request (Admin.TransferLeader, role admin only),
+    /// and before a graceful shutdown of the leader.
+    func testLeadershipTransferOnRequestAndOnShutdown() async throws {
+        try NodeProcess.requireExecutable()
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let ops = try pki.issue(.ops, "ops1")
+        let admin = try pki.issue(.admin, "admin1")
+        let (nodes, ports) = try await startCluster(pki, ops: ops, basePort: Int.random(in: 55_001...60_000)) { _ in ["--log-level", "info"] }
+        defer { for n in nodes { n.terminate() } }
+        var leader = 0
+        let end = ContinuousClock.now + .seconds(15)
+        while leader == 0, ContinuousClock.now < end {
+            leader = Int(await chainStatus(ports[0], pki, ops)?.raftLeader ?? 0)
+            if leader == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        XCTAssertNotEqual(leader, 0)
+        let target = leader % 3 + 1
+        // Only admin may move leadership.
+        let opsClient = try await GridClient.connect(to: "127.0.0.1:\(ports[0])", certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        do {
+            _ = try await opsClient.unary(AdminService.transferLeaderMethod, MemberRequest(chainId: "d1", nodeId: UInt64(target)), as: MemberResponse.self)
+            XCTFail("ops must not transfer leadership")
+        } catch let error as RPCError {
+            XCTAssertEqual(error.code, .permissionDenied)
+        }
+        await opsClient.close()
+        let adminClient = try await GridClient.connect(to: "127.0.0.1:\(ports[0])", certificate: admin.cert, key: admin.key, ca: pki.caCert)
+        let moved = try await adminClient.unary(AdminService.transferLeaderMethod, MemberRequest(chainId: "d1", nodeId: UInt64(target)), as: MemberResponse.self)
+        XCTAssertEqual(moved.leader, UInt64(target))
+        await adminClient.close()
+
+        // Graceful stop of the leader hands leadership over instead of leaving an election.
+        let stopAt = ContinuousClock.now
+        XCTAssertEqual(nodes[target - 1].terminate(), 0)
+        let survivor = ports[target % 3]
+        var newLeader: UInt64 = 0
+        while ContinuousClock.now - stopAt < .seconds(5) {
+            if let s = await chainStatus(survivor, pki, ops), s.raftLeader != 0, s.raftLeader != UInt64(target) {
+                newLeader = s.raftLeader
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertNotEqual(newLeader, 0, "a surviving member leads after the leader's graceful stop")
+        XCTAssertTrue(nodes[target - 1].output.contains("leadership handed over before shutdown"), nodes[target - 1].output.suffix(2000).description)
+    }
+
 }
 
 /// A flag the test sets once to stop its worker tasks.
