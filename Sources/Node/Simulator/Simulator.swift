@@ -97,13 +97,18 @@ public struct Simulator: Sendable {
         for target in targets.values { await target.client.rpc.close() }
     }
 
-    /// Retries RESOURCE_EXHAUSTED (a full ingestion queue) with backoff, as clients should.
+    /// Retries RESOURCE_EXHAUSTED (a full ingestion queue) and UNAVAILABLE (no leader yet,
+    /// or leadership moving) with backoff, as clients should. A retry that finds the
+    /// transaction already committed returns its original location.
     static func submitWithRetry(_ client: ChainClient, _ tx: SignedTransaction) async throws -> SubmitResponse {
         var delay = Duration.milliseconds(50)
-        for _ in 0..<10 {
+        for _ in 0..<20 {
             do {
                 return try await client.submitReadings(tx)
-            } catch let error as RPCError where error.code == .resourceExhausted {
+            } catch let error as RPCError where error.code == .alreadyExists {
+                let location = error.metadataValue("gridledger-tx-location-bin").flatMap { try? TxLocation(serializedBytes: $0) }
+                return SubmitResponse(location: location, outcome: nil, alreadyExisted: true)
+            } catch let error as RPCError where error.code == .resourceExhausted || error.code == .unavailable {
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(2))
             }
