@@ -2,7 +2,7 @@ import ArgumentParser
 import Node
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [RPC.self, Chain.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [RPC.self, Chain.self, Raft.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -38,6 +38,22 @@ struct Bench: AsyncParsableCommand {
         func run() async throws {
             var bench = ChainBenchmark(seconds: seconds, batchSize: batch, submitters: submitters, connections: connections)
             bench.blockDelayMs = blockDelayMs
+            try await bench.run { print($0) }
+        }
+    }
+
+    struct Raft: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "3-node district chain as real processes: readings/s, p50/p99 at full and half load, failover time.")
+        @Option(help: "Seconds per load phase.")
+        var seconds = 8.0
+        @Option(help: "Concurrent submitters.")
+        var submitters = 32
+
+        func run() async throws {
+            var bench = RaftBenchmark(executable: CommandLine.arguments[0])
+            bench.seconds = seconds
+            bench.submitters = submitters
             try await bench.run { print($0) }
         }
     }
