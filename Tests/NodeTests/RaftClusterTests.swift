@@ -254,6 +254,25 @@ final class RaftClusterTests: XCTestCase {
             if leader == 0 { try await Task.sleep(for: .milliseconds(50)) }
         }
         XCTAssertNotEqual(leader, 0)
+
+        // Linearizable reads (ReadIndex): right after a commit acknowledged by the leader,
+        // every member answers with it, followers included.
+        let col = try pki.issue(.collector, "col1", district: "d1")
+        let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
+        let writer = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(ports[leader - 1])", certificate: col.cert, key: col.key, ca: pki.caCert))
+        for round in 0..<5 {
+            var r = Reading()
+            r.meterId = "lin"
+            r.timestampMs = 1_700_000_000_000 + Int64(round) * 900_000
+            _ = try await writer.submitReadings(try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "lin\(round)", readings: [r])))
+            for p in ports {
+                let reader = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(p)", certificate: ops.cert, key: ops.key, ca: pki.caCert))
+                let state = try await reader.state(BlockExecutor.readingKey(meter: "lin", timestampMs: r.timestampMs), consistency: .linearizable)
+                XCTAssertTrue(state.found, "linearizable read on port \(p) misses a committed reading")
+                await reader.rpc.close()
+            }
+        }
+        await writer.rpc.close()
         let target = leader % 3 + 1
         // Only admin may move leadership.
         let opsClient = try await GridClient.connect(to: "127.0.0.1:\(ports[0])", certificate: ops.cert, key: ops.key, ca: pki.caCert)

@@ -1041,7 +1041,7 @@ const ProtobufCMessageDescriptor gridledger__stream_ack__descriptor =
   (ProtobufCMessageInit) gridledger__stream_ack__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__get_block_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor gridledger__get_block_request__field_descriptors[4] =
 {
   {
     "height",
@@ -1079,16 +1079,29 @@ static const ProtobufCFieldDescriptor gridledger__get_block_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "consistency",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetBlockRequest, consistency),
+    &gridledger__consistency__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__get_block_request__field_indices_by_name[] = {
   1,   /* field[1] = by_height */
+  3,   /* field[3] = consistency */
   2,   /* field[2] = hash */
   0,   /* field[0] = height */
 };
 static const ProtobufCIntRange gridledger__get_block_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor gridledger__get_block_request__descriptor =
 {
@@ -1098,7 +1111,7 @@ const ProtobufCMessageDescriptor gridledger__get_block_request__descriptor =
   "Gridledger__GetBlockRequest",
   "gridledger",
   sizeof(Gridledger__GetBlockRequest),
-  3,
+  4,
   gridledger__get_block_request__field_descriptors,
   gridledger__get_block_request__field_indices_by_name,
   1,  gridledger__get_block_request__number_ranges,
@@ -1156,7 +1169,7 @@ const ProtobufCMessageDescriptor gridledger__get_block_response__descriptor =
   (ProtobufCMessageInit) gridledger__get_block_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__get_transaction_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor gridledger__get_transaction_request__field_descriptors[2] =
 {
   {
     "tx_id",
@@ -1170,14 +1183,27 @@ static const ProtobufCFieldDescriptor gridledger__get_transaction_request__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "consistency",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetTransactionRequest, consistency),
+    &gridledger__consistency__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__get_transaction_request__field_indices_by_name[] = {
+  1,   /* field[1] = consistency */
   0,   /* field[0] = tx_id */
 };
 static const ProtobufCIntRange gridledger__get_transaction_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor gridledger__get_transaction_request__descriptor =
 {
@@ -1187,7 +1213,7 @@ const ProtobufCMessageDescriptor gridledger__get_transaction_request__descriptor
   "Gridledger__GetTransactionRequest",
   "gridledger",
   sizeof(Gridledger__GetTransactionRequest),
-  1,
+  2,
   gridledger__get_transaction_request__field_descriptors,
   gridledger__get_transaction_request__field_indices_by_name,
   1,  gridledger__get_transaction_request__number_ranges,
@@ -1258,7 +1284,7 @@ const ProtobufCMessageDescriptor gridledger__get_transaction_response__descripto
   (ProtobufCMessageInit) gridledger__get_transaction_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__get_state_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor gridledger__get_state_request__field_descriptors[2] =
 {
   {
     "key",
@@ -1272,14 +1298,27 @@ static const ProtobufCFieldDescriptor gridledger__get_state_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "consistency",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetStateRequest, consistency),
+    &gridledger__consistency__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__get_state_request__field_indices_by_name[] = {
+  1,   /* field[1] = consistency */
   0,   /* field[0] = key */
 };
 static const ProtobufCIntRange gridledger__get_state_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor gridledger__get_state_request__descriptor =
 {
@@ -1289,7 +1328,7 @@ const ProtobufCMessageDescriptor gridledger__get_state_request__descriptor =
   "Gridledger__GetStateRequest",
   "gridledger",
   sizeof(Gridledger__GetStateRequest),
-  1,
+  2,
   gridledger__get_state_request__field_descriptors,
   gridledger__get_state_request__field_indices_by_name,
   1,  gridledger__get_state_request__number_ranges,
@@ -1411,7 +1450,7 @@ const ProtobufCMessageDescriptor gridledger__get_state_response__descriptor =
   (ProtobufCMessageInit) gridledger__get_state_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__get_history_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor gridledger__get_history_request__field_descriptors[3] =
 {
   {
     "key",
@@ -1437,15 +1476,28 @@ static const ProtobufCFieldDescriptor gridledger__get_history_request__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "consistency",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetHistoryRequest, consistency),
+    &gridledger__consistency__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__get_history_request__field_indices_by_name[] = {
+  2,   /* field[2] = consistency */
   0,   /* field[0] = key */
   1,   /* field[1] = limit */
 };
 static const ProtobufCIntRange gridledger__get_history_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor gridledger__get_history_request__descriptor =
 {
@@ -1455,7 +1507,7 @@ const ProtobufCMessageDescriptor gridledger__get_history_request__descriptor =
   "Gridledger__GetHistoryRequest",
   "gridledger",
   sizeof(Gridledger__GetHistoryRequest),
-  2,
+  3,
   gridledger__get_history_request__field_descriptors,
   gridledger__get_history_request__field_indices_by_name,
   1,  gridledger__get_history_request__number_ranges,
@@ -1862,4 +1914,32 @@ const ProtobufCMessageDescriptor gridledger__get_chain_info_request__descriptor 
   0,  gridledger__get_chain_info_request__number_ranges,
   (ProtobufCMessageInit) gridledger__get_chain_info_request__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue gridledger__consistency__enum_values_by_number[2] =
+{
+  { "CONSISTENCY_LOCAL", "GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL", 0 },
+  { "CONSISTENCY_LINEARIZABLE", "GRIDLEDGER__CONSISTENCY__CONSISTENCY_LINEARIZABLE", 1 },
+};
+static const ProtobufCIntRange gridledger__consistency__value_ranges[] = {
+{0, 0},{0, 2}
+};
+static const ProtobufCEnumValueIndex gridledger__consistency__enum_values_by_name[2] =
+{
+  { "CONSISTENCY_LINEARIZABLE", 1 },
+  { "CONSISTENCY_LOCAL", 0 },
+};
+const ProtobufCEnumDescriptor gridledger__consistency__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "gridledger.Consistency",
+  "Consistency",
+  "Gridledger__Consistency",
+  "gridledger",
+  2,
+  gridledger__consistency__enum_values_by_number,
+  2,
+  gridledger__consistency__enum_values_by_name,
+  1,
+  gridledger__consistency__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -3,6 +3,22 @@
 internal import CGridProto
 internal import CProtobufC
 
+/// proto enum `gridledger.Consistency`. Open: values this build does not name survive a round trip.
+public struct Consistency: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    public static let local = Consistency(rawValue: 0)
+    public static let linearizable = Consistency(rawValue: 1)
+    /// The proto name of the value, or its number when this build does not name it.
+    public var description: String {
+        switch rawValue {
+        case 0: return "CONSISTENCY_LOCAL"
+        case 1: return "CONSISTENCY_LINEARIZABLE"
+        default: return String(rawValue)
+        }
+    }
+}
+
 /// proto message `gridledger.SubmitRequest`.
 public struct SubmitRequest: ProtoMessage {
     public var transaction: SignedTransaction? = nil
@@ -171,17 +187,20 @@ public struct GetBlockRequest: ProtoMessage {
     public var height: UInt64 = 0
     public var byHeight: Bool = false
     public var hash: [UInt8] = []
+    public var consistency: Consistency = Consistency(rawValue: 0)
 
     public init() {}
 
     public init(
         height: UInt64 = 0,
         byHeight: Bool = false,
-        hash: [UInt8] = []
+        hash: [UInt8] = [],
+        consistency: Consistency = Consistency(rawValue: 0)
     ) {
         self.height = height
         self.byHeight = byHeight
         self.hash = hash
+        self.consistency = consistency
     }
 }
 
@@ -193,6 +212,7 @@ extension GetBlockRequest {
         c.pointee.height = self.height
         c.pointee.by_height = (self.byHeight ? 1 : 0)
         c.pointee.hash = arena.bytes(self.hash)
+        c.pointee.consistency = Gridledger__Consistency(rawValue: .init(truncatingIfNeeded: self.consistency.rawValue))
         return c
     }
 
@@ -202,6 +222,7 @@ extension GetBlockRequest {
         self.height = c.pointee.height
         self.byHeight = (c.pointee.by_height != 0)
         self.hash = ProtoArena.bytes(c.pointee.hash)
+        self.consistency = Consistency(rawValue: Int32(truncatingIfNeeded: c.pointee.consistency.rawValue))
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -276,13 +297,16 @@ extension GetBlockResponse {
 /// proto message `gridledger.GetTransactionRequest`.
 public struct GetTransactionRequest: ProtoMessage {
     public var txId: [UInt8] = []
+    public var consistency: Consistency = Consistency(rawValue: 0)
 
     public init() {}
 
     public init(
-        txId: [UInt8] = []
+        txId: [UInt8] = [],
+        consistency: Consistency = Consistency(rawValue: 0)
     ) {
         self.txId = txId
+        self.consistency = consistency
     }
 }
 
@@ -292,6 +316,7 @@ extension GetTransactionRequest {
         let c = arena.allocate(Gridledger__GetTransactionRequest.self)
         gridledger__get_transaction_request__init(c)
         c.pointee.tx_id = arena.bytes(self.txId)
+        c.pointee.consistency = Gridledger__Consistency(rawValue: .init(truncatingIfNeeded: self.consistency.rawValue))
         return c
     }
 
@@ -299,6 +324,7 @@ extension GetTransactionRequest {
     init(c: UnsafePointer<Gridledger__GetTransactionRequest>) {
         self.init()
         self.txId = ProtoArena.bytes(c.pointee.tx_id)
+        self.consistency = Consistency(rawValue: Int32(truncatingIfNeeded: c.pointee.consistency.rawValue))
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -378,13 +404,16 @@ extension GetTransactionResponse {
 /// proto message `gridledger.GetStateRequest`.
 public struct GetStateRequest: ProtoMessage {
     public var key: String = ""
+    public var consistency: Consistency = Consistency(rawValue: 0)
 
     public init() {}
 
     public init(
-        key: String = ""
+        key: String = "",
+        consistency: Consistency = Consistency(rawValue: 0)
     ) {
         self.key = key
+        self.consistency = consistency
     }
 }
 
@@ -394,6 +423,7 @@ extension GetStateRequest {
         let c = arena.allocate(Gridledger__GetStateRequest.self)
         gridledger__get_state_request__init(c)
         c.pointee.key = arena.string(self.key)
+        c.pointee.consistency = Gridledger__Consistency(rawValue: .init(truncatingIfNeeded: self.consistency.rawValue))
         return c
     }
 
@@ -401,6 +431,7 @@ extension GetStateRequest {
     init(c: UnsafePointer<Gridledger__GetStateRequest>) {
         self.init()
         self.key = ProtoArena.string(c.pointee.key)
+        self.consistency = Consistency(rawValue: Int32(truncatingIfNeeded: c.pointee.consistency.rawValue))
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -532,15 +563,18 @@ extension GetStateResponse {
 public struct GetHistoryRequest: ProtoMessage {
     public var key: String = ""
     public var limit: UInt32 = 0
+    public var consistency: Consistency = Consistency(rawValue: 0)
 
     public init() {}
 
     public init(
         key: String = "",
-        limit: UInt32 = 0
+        limit: UInt32 = 0,
+        consistency: Consistency = Consistency(rawValue: 0)
     ) {
         self.key = key
         self.limit = limit
+        self.consistency = consistency
     }
 }
 
@@ -551,6 +585,7 @@ extension GetHistoryRequest {
         gridledger__get_history_request__init(c)
         c.pointee.key = arena.string(self.key)
         c.pointee.limit = self.limit
+        c.pointee.consistency = Gridledger__Consistency(rawValue: .init(truncatingIfNeeded: self.consistency.rawValue))
         return c
     }
 
@@ -559,6 +594,7 @@ extension GetHistoryRequest {
         self.init()
         self.key = ProtoArena.string(c.pointee.key)
         self.limit = c.pointee.limit
+        self.consistency = Consistency(rawValue: Int32(truncatingIfNeeded: c.pointee.consistency.rawValue))
     }
 
     public func serializedBytes() -> [UInt8] {

@@ -101,6 +101,18 @@ final class Ledger: Sendable {
 
     var raftDriver: RaftDriver? { raft.withLock { $0?.driver } }
 
+    /// Makes the next read linearizable: with Raft, waits for a leader-confirmed read index
+    /// (ReadIndex) and for this replica to have applied it; a solo chain is its own leader.
+    func linearizableReadBarrier() async throws {
+        guard let driver = raftDriver else { return }
+        let index = try await driver.readIndex()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while driver.status.applied < index {
+            guard ContinuousClock.now < deadline else { throw RPCError(.unavailable, "replica did not reach the read index \(index) in time") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     /// Forgets the Raft group (after the driver stopped).
     func detachRaft() {
         raft.withLock { $0 = nil }

@@ -62,8 +62,8 @@ public struct ChainClient: Sendable {
         try await rpc.unary(QueryService.prefix + "GetTransaction", GetTransactionRequest(txId: id), as: GetTransactionResponse.self)
     }
 
-    public func state(_ key: String) async throws -> GetStateResponse {
-        try await rpc.unary(QueryService.prefix + "GetState", GetStateRequest(key: key), as: GetStateResponse.self)
+    public func state(_ key: String, consistency: Consistency = .local) async throws -> GetStateResponse {
+        try await rpc.unary(QueryService.prefix + "GetState", GetStateRequest(key: key, consistency: consistency), as: GetStateResponse.self)
     }
 
     public func history(_ key: String, limit: UInt32 = 100) async throws -> GetHistoryResponse {

@@ -20,6 +20,7 @@ final class RaftDriver: Sendable {
         case propose([UInt8], CheckedContinuation<Void, Error>)
         case unreachable(NodeID)
         case transfer(NodeID, CheckedContinuation<Void, Error>)
+        case readIndex(CheckedContinuation<UInt64, Error>)
         case stop
     }
 
@@ -111,6 +112,13 @@ final class RaftDriver: Sendable {
         try await withCheckedThrowingContinuation { inputsIn.yield(.propose(data, $0)) }
     }
 
+    /// A linearizable read point (Raft ReadIndex): returns an index such that reading the
+    /// local state once it has applied that index reflects every entry committed before the
+    /// call. Throws `UNAVAILABLE` when no leader confirms within two election timeouts.
+    func readIndex() async throws -> UInt64 {
+        try await withCheckedThrowingContinuation { inputsIn.yield(.readIndex($0)) }
+    }
+
     func transferLeadership(to target: NodeID) async throws {
         try await withCheckedThrowingContinuation { inputsIn.yield(.transfer(target, $0)) }
     }
@@ -130,16 +138,35 @@ final class RaftDriver: Sendable {
     private func run(_ initial: RaftNode) async {
         var node = initial
         var persistedIndex: UInt64 = node.log.lastIndex
+        // ReadIndex requests waiting for the leader's confirmation: context → (continuation, tick deadline).
+        var pendingReads: [[UInt8]: (continuation: CheckedContinuation<UInt64, Error>, deadline: UInt64)] = [:]
+        var ticks: UInt64 = 0
+        var readCounter: UInt64 = 0
         for await input in inputs {
             if statusBox.withLock({ $0.halted }) != nil {
                 if case .propose(_, let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
                 if case .transfer(_, let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
+                if case .readIndex(let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
                 if case .stop = input { return }
                 continue
             }
             switch input {
             case .tick:
                 node.tick()
+                ticks += 1
+                for (context, pending) in pendingReads where pending.deadline <= ticks {
+                    pendingReads.removeValue(forKey: context)
+                    pending.continuation.resume(throwing: RPCError(.unavailable, "no leader confirmed the read in time; retry"))
+                }
+            case .readIndex(let continuation):
+                readCounter += 1
+                let context = BlockExecutor.bigEndian(configuration.id) + BlockExecutor.bigEndian(readCounter)
+                do {
+                    try node.readIndex(context: context)
+                    pendingReads[context] = (continuation, ticks + UInt64(2 * configuration.electionTicks))
+                } catch {
+                    continuation.resume(throwing: RPCError(.unavailable, "cannot serve a linearizable read now: \(error)"))
+                }
             case .messages(let messages):
                 for m in messages {
                     do {
@@ -165,6 +192,7 @@ final class RaftDriver: Sendable {
                     continuation.resume(throwing: RPCError(.failedPrecondition, "cannot transfer leadership to \(target): \(error)"))
                 }
             case .stop:
+                for pending in pendingReads.values { pending.continuation.resume(throwing: RPCError(.unavailable, "node is stopping")) }
                 return
             }
             while node.hasReady {
@@ -190,6 +218,10 @@ final class RaftDriver: Sendable {
                     }
                     if let last = ready.committedEntries.last {
                         try logStore.setApplied(last.index, sync: false)
+                    }
+                    // 4. Reads confirmed by the leader are safe once this Ready is applied.
+                    for state in ready.readStates {
+                        pendingReads.removeValue(forKey: state.context)?.continuation.resume(returning: state.index)
                     }
                 } catch {
                     logger.critical("raft driver halted: the chain stops here rather than diverge", metadata: ["error": "\(error)"])

@@ -16,6 +16,7 @@ struct QueryService: Sendable {
             return ChainInfo(chainId: ledger.chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], hashSuite: ChainHashing.suite)
         }
         router.unary(Self.prefix + "GetBlock", roles: any) { (request: GetBlockRequest, _) in
+            try await Self.barrier(request.consistency, ledger)
             let height: UInt64
             if request.byHeight {
                 height = request.height
@@ -33,6 +34,7 @@ struct QueryService: Sendable {
             return GetBlockResponse(block: block, hash: ChainHashing.headerHash(header))
         }
         router.unary(Self.prefix + "GetTransaction", roles: any) { (request: GetTransactionRequest, _) in
+            try await Self.barrier(request.consistency, ledger)
             guard let location = try ledger.store.txLocation(request.txId),
                   let block = try ledger.store.block(at: location.height), let header = block.header,
                   Int(location.index) < block.transactions.count
@@ -47,11 +49,13 @@ struct QueryService: Sendable {
         }
         router.unary(Self.prefix + "GetState", roles: any) { (request: GetStateRequest, _) in
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
+            try await Self.barrier(request.consistency, ledger)
             guard let entry = try ledger.store.state(request.key) else { return GetStateResponse(found: false, value: [], version: nil) }
             return GetStateResponse(found: true, value: entry.value, version: StateVersion(height: entry.height, txIndex: entry.txIndex))
         }
         router.unary(Self.prefix + "GetHistory", roles: any) { (request: GetHistoryRequest, _) in
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
+            try await Self.barrier(request.consistency, ledger)
             let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
             let entries = try ledger.store.history(request.key, limit: limit).map {
                 HistoryEntry(version: StateVersion(height: $0.height, txIndex: $0.txIndex), value: $0.value ?? [], deleted: $0.value == nil)
@@ -98,6 +102,15 @@ struct QueryService: Sendable {
                 try await out.send(GetBlockResponse(block: block, hash: item.hash))
                 next = item.height + 1
             }
+        }
+    }
+
+    /// `consistency = linearizable` waits for a ReadIndex confirmation; local reads do not.
+    static func barrier(_ consistency: Consistency, _ ledger: Ledger) async throws {
+        switch consistency {
+        case .local: return
+        case .linearizable: try await ledger.linearizableReadBarrier()
+        default: throw RPCError(.invalidArgument, "unknown consistency \(consistency.rawValue)")
         }
     }
 }

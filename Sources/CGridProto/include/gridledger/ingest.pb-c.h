@@ -39,6 +39,20 @@ typedef struct Gridledger__GetChainInfoRequest Gridledger__GetChainInfoRequest;
 
 /* --- enums --- */
 
+/*
+ * How fresh a query's answer must be.
+ */
+typedef enum _Gridledger__Consistency {
+  /*
+   * Whatever this node has applied (may trail the leader by a few blocks).
+   */
+  GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL = 0,
+  /*
+   * Linearizable (Raft ReadIndex): reflects every block committed before the query arrived.
+   */
+  GRIDLEDGER__CONSISTENCY__CONSISTENCY_LINEARIZABLE = 1
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GRIDLEDGER__CONSISTENCY)
+} Gridledger__Consistency;
 
 /* --- messages --- */
 
@@ -104,10 +118,11 @@ struct  Gridledger__GetBlockRequest
   uint64_t height;
   protobuf_c_boolean by_height;
   ProtobufCBinaryData hash;
+  Gridledger__Consistency consistency;
 };
 #define GRIDLEDGER__GET_BLOCK_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_block_request__descriptor) \
-    , 0, 0, {0,NULL} }
+    , 0, 0, {0,NULL}, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL }
 
 
 struct  Gridledger__GetBlockResponse
@@ -125,10 +140,11 @@ struct  Gridledger__GetTransactionRequest
 {
   ProtobufCMessage base;
   ProtobufCBinaryData tx_id;
+  Gridledger__Consistency consistency;
 };
 #define GRIDLEDGER__GET_TRANSACTION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_transaction_request__descriptor) \
-    , {0,NULL} }
+    , {0,NULL}, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL }
 
 
 struct  Gridledger__GetTransactionResponse
@@ -147,10 +163,11 @@ struct  Gridledger__GetStateRequest
 {
   ProtobufCMessage base;
   char *key;
+  Gridledger__Consistency consistency;
 };
 #define GRIDLEDGER__GET_STATE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_state_request__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL }
 
 
 struct  Gridledger__StateVersion
@@ -184,10 +201,11 @@ struct  Gridledger__GetHistoryRequest
    * At most this many versions, newest first (default 100, max 1000).
    */
   uint32_t limit;
+  Gridledger__Consistency consistency;
 };
 #define GRIDLEDGER__GET_HISTORY_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_history_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL }
 
 
 struct  Gridledger__HistoryEntry
@@ -718,6 +736,7 @@ typedef void (*Gridledger__GetChainInfoRequest_Closure)
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    gridledger__consistency__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__submit_request__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__submit_response__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__stream_ack__descriptor;
