@@ -92,8 +92,17 @@ int gl_get_block(gl_client *c, uint64_t height, const uint8_t *hash, size_t hash
                  uint64_t timeout_ms, Gridledger__GetBlockResponse **out,
                  gl_status *status_out)
 {
+    return gl_get_block_ex(c, height, hash, hash_len, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL,
+                           timeout_ms, out, status_out);
+}
+
+int gl_get_block_ex(gl_client *c, uint64_t height, const uint8_t *hash, size_t hash_len,
+                    Gridledger__Consistency consistency, uint64_t timeout_ms,
+                    Gridledger__GetBlockResponse **out, gl_status *status_out)
+{
     Gridledger__GetBlockRequest req;
     gridledger__get_block_request__init(&req);
+    req.consistency = consistency;
     if (hash != NULL) {
         req.hash.data = (uint8_t *)hash;
         req.hash.len = hash_len;
@@ -109,12 +118,46 @@ int gl_get_transaction(gl_client *c, const uint8_t *tx_id, size_t tx_id_len,
                        uint64_t timeout_ms, Gridledger__GetTransactionResponse **out,
                        gl_status *status_out)
 {
+    return gl_get_transaction_ex(c, tx_id, tx_id_len, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL,
+                                 timeout_ms, out, status_out);
+}
+
+int gl_get_transaction_ex(gl_client *c, const uint8_t *tx_id, size_t tx_id_len,
+                          Gridledger__Consistency consistency, uint64_t timeout_ms,
+                          Gridledger__GetTransactionResponse **out, gl_status *status_out)
+{
     Gridledger__GetTransactionRequest req;
     gridledger__get_transaction_request__init(&req);
+    req.consistency = consistency;
     req.tx_id.data = (uint8_t *)tx_id;
     req.tx_id.len = tx_id != NULL ? tx_id_len : 0;
     return unary(c, "/gridledger.Query/GetTransaction", &req.base,
                  &gridledger__get_transaction_response__descriptor, (void **)out, timeout_ms,
+                 status_out);
+}
+
+int gl_get_state(gl_client *c, const char *key, Gridledger__Consistency consistency,
+                 uint64_t timeout_ms, Gridledger__GetStateResponse **out, gl_status *status_out)
+{
+    Gridledger__GetStateRequest req;
+    gridledger__get_state_request__init(&req);
+    req.key = (char *)(key != NULL ? key : "");
+    req.consistency = consistency;
+    return unary(c, "/gridledger.Query/GetState", &req.base,
+                 &gridledger__get_state_response__descriptor, (void **)out, timeout_ms, status_out);
+}
+
+int gl_get_history(gl_client *c, const char *key, uint32_t limit,
+                   Gridledger__Consistency consistency, uint64_t timeout_ms,
+                   Gridledger__GetHistoryResponse **out, gl_status *status_out)
+{
+    Gridledger__GetHistoryRequest req;
+    gridledger__get_history_request__init(&req);
+    req.key = (char *)(key != NULL ? key : "");
+    req.limit = limit;
+    req.consistency = consistency;
+    return unary(c, "/gridledger.Query/GetHistory", &req.base,
+                 &gridledger__get_history_response__descriptor, (void **)out, timeout_ms,
                  status_out);
 }
 
@@ -142,6 +185,61 @@ int gl_subscribe_blocks_next(gl_stream *s, Gridledger__GetBlockResponse **out,
     else
         protobuf_c_message_free_unpacked(m, NULL);
     return 1;
+}
+
+/* ---- administration ------------------------------------------------------------------------ */
+
+void gl_member_request_init(Gridledger__MemberRequest *req, const char *chain_id,
+                            uint64_t node_id, const char *name, const char *address)
+{
+    gridledger__member_request__init(req);
+    /* Packing only reads the strings. */
+    req->chain_id = (char *)(chain_id != NULL ? chain_id : "");
+    req->node_id = node_id;
+    req->name = (char *)(name != NULL ? name : "");
+    req->address = (char *)(address != NULL ? address : "");
+}
+
+static int admin(gl_client *c, const char *method, const char *chain_id, uint64_t node_id,
+                 const char *name, const char *address, uint64_t timeout_ms,
+                 Gridledger__MemberResponse **out, gl_status *status_out)
+{
+    Gridledger__MemberRequest req;
+    gl_member_request_init(&req, chain_id, node_id, name, address);
+    return unary(c, method, &req.base, &gridledger__member_response__descriptor, (void **)out,
+                 timeout_ms, status_out);
+}
+
+int gl_admin_transfer_leader(gl_client *c, const char *chain_id, uint64_t node_id,
+                             uint64_t timeout_ms, Gridledger__MemberResponse **out,
+                             gl_status *status_out)
+{
+    return admin(c, "/gridledger.Admin/TransferLeader", chain_id, node_id, NULL, NULL, timeout_ms,
+                 out, status_out);
+}
+
+int gl_admin_add_member(gl_client *c, const char *chain_id, uint64_t node_id, const char *name,
+                        const char *address, uint64_t timeout_ms,
+                        Gridledger__MemberResponse **out, gl_status *status_out)
+{
+    return admin(c, "/gridledger.Admin/AddMember", chain_id, node_id, name, address, timeout_ms,
+                 out, status_out);
+}
+
+int gl_admin_promote_member(gl_client *c, const char *chain_id, uint64_t node_id,
+                            uint64_t timeout_ms, Gridledger__MemberResponse **out,
+                            gl_status *status_out)
+{
+    return admin(c, "/gridledger.Admin/PromoteMember", chain_id, node_id, NULL, NULL, timeout_ms,
+                 out, status_out);
+}
+
+int gl_admin_remove_member(gl_client *c, const char *chain_id, uint64_t node_id,
+                           uint64_t timeout_ms, Gridledger__MemberResponse **out,
+                           gl_status *status_out)
+{
+    return admin(c, "/gridledger.Admin/RemoveMember", chain_id, node_id, NULL, NULL, timeout_ms,
+                 out, status_out);
 }
 
 /* ---- block checks ------------------------------------------------------------------------ */

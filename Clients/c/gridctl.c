@@ -4,8 +4,8 @@
  *   gridctl --addr HOST:PORT --cert C --key K --ca CA [--timeout MS] [--server-name N]
  *           [--max-message-bytes N] COMMAND [ARGS]
  *
- * Output is JSON on stdout: one document (status, health, chain, block, tx) or one line
- * per item (watch-health, watch, ingest). Exit status: 0 OK; 2 RPC or connection error,
+ * Output is JSON on stdout: one document (status, health, chain, block, tx, state, admin) or
+ * one line per item (watch-health, watch, ingest). Exit status: 0 OK; 2 RPC or connection error,
  * reported on stderr as "error: <CODE_NAME>: <message>"; 64 usage error; 65 bad input data
  * ("file:line: reason" on stderr, nothing submitted); 66 input file cannot be opened;
  * 74 I/O error.
@@ -51,17 +51,28 @@ static const char usage_text[] =
     "                          its district (certificate L); Ingest/SubmitReadings; one JSON\n"
     "                          line per batch. The whole file is validated first. Re-running\n"
     "                          is safe: readings already on the chain count as duplicates.\n"
-    "  block HEIGHT | block --hash HEX\n"
+    "  block HEIGHT | block --hash HEX [--linearizable]\n"
     "                          Query/GetBlock: header, hash, transactions, outcomes\n"
-    "  tx TX_ID                Query/GetTransaction: payload, signer, location, outcome\n"
+    "  tx TX_ID [--linearizable]\n"
+    "                          Query/GetTransaction: payload, signer, location, outcome\n"
+    "  state KEY [--linearizable]\n"
+    "                          Query/GetState: {\"key\", \"found\", \"value\" (hex), \"version\"}\n"
     "  watch [--from HEIGHT] [--count N]\n"
     "                          Query/SubscribeBlocks: one JSON line per block (header + hash)\n"
     "                          until interrupted, or N blocks\n"
+    "  admin transfer-leader --chain ID --node N\n"
+    "  admin add-member --chain ID --node N --name CN --address HOST:PORT\n"
+    "  admin promote --chain ID --node N\n"
+    "  admin remove --chain ID --node N\n"
+    "                          Admin/TransferLeader, AddMember, PromoteMember, RemoveMember\n"
+    "                          (admin cert): {\"leader\": N, \"voters\": [...], \"learners\": [...]}\n"
     "options:\n"
     "  --timeout MS       deadline of each call (default 10000; 60000 for ingest's\n"
     "                     submissions; none for watch and watch-health)\n"
     "  --server-name NAME name the node certificate must carry (default: HOST)\n"
     "  --max-message-bytes N  largest response accepted (default 4194304)\n"
+    "  --linearizable     block, tx, state: a linearizable read (Raft ReadIndex), fresh on\n"
+    "                     followers too; default: what the node has applied\n"
     "exit status: 0 ok, 2 RPC/connection error, 64 usage, 65 bad input data, 66 cannot open\n"
     "input, 74 I/O error\n";
 
@@ -214,6 +225,14 @@ static void jw_i64(jw *w, long long v) { jw_prefix(w); fprintf(w->f, "%lld", v);
 static void jw_bool(jw *w, int v) { jw_prefix(w); fputs(v ? "true" : "false", w->f); }
 static void jw_null(jw *w) { jw_prefix(w); fputs("null", w->f); }
 
+static void jw_u64_array(jw *w, const uint64_t *v, size_t n)
+{
+    jw_open(w, '[');
+    for (size_t i = 0; i < n; i++)
+        jw_u64(w, v[i]);
+    jw_close(w, ']');
+}
+
 static void jw_double(jw *w, double v)
 {
     jw_prefix(w);
@@ -290,6 +309,23 @@ static void print_status(const Gridledger__GetStatusResponse *r)
         jw_double(&w, ch->readings_per_second);
         jw_ku64(&w, "store_bytes", ch->store_bytes);
         jw_ku64(&w, "total_transactions", ch->total_transactions);
+        jw_ku64(&w, "raft_node_id", ch->raft_node_id);
+        jw_ku64(&w, "raft_term", ch->raft_term);
+        jw_ku64(&w, "raft_leader", ch->raft_leader);
+        jw_ku64(&w, "raft_commit", ch->raft_commit);
+        jw_ku64(&w, "raft_applied", ch->raft_applied);
+        jw_key(&w, "raft_peers");
+        jw_open(&w, '[');
+        for (size_t k = 0; k < ch->n_raft_peers; k++) {
+            const Gridledger__RaftPeerStatus *p = ch->raft_peers[k];
+            jw_open(&w, '{');
+            jw_ku64(&w, "node_id", p->node_id);
+            jw_ku64(&w, "match_index", p->match_index);
+            jw_ku64(&w, "lag", p->lag);
+            jw_close(&w, '}');
+        }
+        jw_close(&w, ']');
+        jw_kstr(&w, "halted", ch->halted);
         jw_close(&w, '}');
     }
     jw_close(&w, ']');
@@ -507,6 +543,41 @@ static void print_transaction(const Gridledger__GetTransactionResponse *r)
     jw_close(&w, '}');
 }
 
+static void print_state(const char *key, const Gridledger__GetStateResponse *r)
+{
+    jw w;
+    jw_init(&w, stdout, 1);
+    jw_open(&w, '{');
+    jw_kstr(&w, "key", key);
+    jw_kbool(&w, "found", r->found);
+    jw_kbytes(&w, "value", r->value);
+    jw_key(&w, "version");
+    if (r->version == NULL) {
+        jw_null(&w);
+    } else {
+        jw_open(&w, '{');
+        jw_ku64(&w, "height", r->version->height);
+        jw_ku64(&w, "tx_index", r->version->tx_index);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, '}');
+}
+
+/* {"leader": N, "voters": [...], "learners": [...]} on one line. */
+static void print_member_response(const Gridledger__MemberResponse *r)
+{
+    const Gridledger__RaftConfState *cs = r->conf_state;
+    jw w;
+    jw_init(&w, stdout, 0);
+    jw_open(&w, '{');
+    jw_ku64(&w, "leader", r->leader);
+    jw_key(&w, "voters");
+    jw_u64_array(&w, cs != NULL ? cs->voters : NULL, cs != NULL ? cs->n_voters : 0);
+    jw_key(&w, "learners");
+    jw_u64_array(&w, cs != NULL ? cs->learners : NULL, cs != NULL ? cs->n_learners : 0);
+    jw_close(&w, '}');
+}
+
 static void print_block_line(const Gridledger__GetBlockResponse *r)
 {
     jw w;
@@ -588,20 +659,41 @@ static int parse_addr(const char *addr, char *buf, size_t buflen, uint16_t *port
 }
 
 enum { OPT_ADDR, OPT_CERT, OPT_KEY, OPT_CA, OPT_TIMEOUT, OPT_SERVER_NAME, OPT_MAX_MESSAGE,
-       OPT_CSV, OPT_BATCH, OPT_HASH, OPT_FROM, OPT_COUNT, OPT_N };
+       OPT_CSV, OPT_BATCH, OPT_HASH, OPT_FROM, OPT_COUNT, OPT_LINEARIZABLE, OPT_CHAIN, OPT_NODE,
+       OPT_NAME, OPT_ADDRESS, OPT_N };
 
 static const struct {
     const char *name;
-    const char *command; /* NULL: global; else the only command that takes it */
+    const char *command; /* NULL: global; else the commands that take it, "a|b" */
+    int flag;            /* 1: takes no value (set to "1") */
 } option_table[OPT_N] = {
-    [OPT_ADDR] = {"addr", NULL},         [OPT_CERT] = {"cert", NULL},
-    [OPT_KEY] = {"key", NULL},           [OPT_CA] = {"ca", NULL},
-    [OPT_TIMEOUT] = {"timeout", NULL},   [OPT_SERVER_NAME] = {"server-name", NULL},
-    [OPT_MAX_MESSAGE] = {"max-message-bytes", NULL},
-    [OPT_CSV] = {"csv", "ingest"},       [OPT_BATCH] = {"batch", "ingest"},
-    [OPT_HASH] = {"hash", "block"},      [OPT_FROM] = {"from", "watch"},
-    [OPT_COUNT] = {"count", "watch"},
+    [OPT_ADDR] = {"addr", NULL, 0},         [OPT_CERT] = {"cert", NULL, 0},
+    [OPT_KEY] = {"key", NULL, 0},           [OPT_CA] = {"ca", NULL, 0},
+    [OPT_TIMEOUT] = {"timeout", NULL, 0},   [OPT_SERVER_NAME] = {"server-name", NULL, 0},
+    [OPT_MAX_MESSAGE] = {"max-message-bytes", NULL, 0},
+    [OPT_CSV] = {"csv", "ingest", 0},       [OPT_BATCH] = {"batch", "ingest", 0},
+    [OPT_HASH] = {"hash", "block", 0},      [OPT_FROM] = {"from", "watch", 0},
+    [OPT_COUNT] = {"count", "watch", 0},
+    [OPT_LINEARIZABLE] = {"linearizable", "block|tx|state", 1},
+    [OPT_CHAIN] = {"chain", "admin", 0},    [OPT_NODE] = {"node", "admin", 0},
+    [OPT_NAME] = {"name", "admin", 0},      [OPT_ADDRESS] = {"address", "admin", 0},
 };
+
+/* 1 when `cmd` is one of the '|'-separated names in `list`. */
+static int command_in(const char *list, const char *cmd)
+{
+    size_t n = strlen(cmd);
+    for (const char *p = list; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar != NULL ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, cmd, n) == 0)
+            return 1;
+        if (bar == NULL)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
 
 #define MAX_POSITIONAL 3
 
@@ -636,6 +728,12 @@ static int connect_app(app *a)
 }
 
 /* ---- commands --------------------------------------------------------------------------- */
+
+static Gridledger__Consistency consistency(const app *a)
+{
+    return a->opt[OPT_LINEARIZABLE] != NULL ? GRIDLEDGER__CONSISTENCY__CONSISTENCY_LINEARIZABLE
+                                            : GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL;
+}
 
 static int cmd_status(app *a)
 {
@@ -708,8 +806,8 @@ static int cmd_block(app *a)
     }
     if (connect_app(a) != 0)
         return EXIT_RPC;
-    if (gl_get_block(a->client, height, a->opt[OPT_HASH] != NULL ? hash : NULL, sizeof hash,
-                     a->timeout, &r, &a->st) != GL_OK)
+    if (gl_get_block_ex(a->client, height, a->opt[OPT_HASH] != NULL ? hash : NULL, sizeof hash,
+                        consistency(a), a->timeout, &r, &a->st) != GL_OK)
         return rpc_error(&a->st);
     print_block(r);
     gridledger__get_block_response__free_unpacked(r, NULL);
@@ -724,10 +822,80 @@ static int cmd_tx(app *a)
         return usage("tx needs a transaction id of 64 hex digits");
     if (connect_app(a) != 0)
         return EXIT_RPC;
-    if (gl_get_transaction(a->client, id, sizeof id, a->timeout, &r, &a->st) != GL_OK)
+    if (gl_get_transaction_ex(a->client, id, sizeof id, consistency(a), a->timeout, &r, &a->st) !=
+        GL_OK)
         return rpc_error(&a->st);
     print_transaction(r);
     gridledger__get_transaction_response__free_unpacked(r, NULL);
+    return flush_stdout();
+}
+
+static int cmd_state(app *a)
+{
+    Gridledger__GetStateResponse *r = NULL;
+    if (a->npos != 2 || a->pos[1][0] == 0)
+        return usage("state needs a KEY");
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    if (gl_get_state(a->client, a->pos[1], consistency(a), a->timeout, &r, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    print_state(a->pos[1], r);
+    gridledger__get_state_response__free_unpacked(r, NULL);
+    return flush_stdout();
+}
+
+/* admin SUBCOMMAND --chain ID --node N [--name CN --address HOST:PORT] */
+static int cmd_admin(app *a)
+{
+    static const char *const subs[] = {"transfer-leader", "add-member", "promote", "remove"};
+    Gridledger__MemberResponse *r = NULL;
+    unsigned long long node = 0;
+    char host[256];
+    uint16_t port;
+    int sub = -1, code;
+
+    if (a->npos != 2)
+        return usage("admin needs a subcommand: transfer-leader, add-member, promote, remove");
+    for (int k = 0; k < 4; k++)
+        if (strcmp(a->pos[1], subs[k]) == 0)
+            sub = k;
+    if (sub < 0)
+        return usage("unknown admin subcommand %s", a->pos[1]);
+    if (a->opt[OPT_CHAIN] == NULL || a->opt[OPT_CHAIN][0] == 0)
+        return usage("admin %s needs --chain ID", subs[sub]);
+    if (a->opt[OPT_NODE] == NULL || parse_u64(a->opt[OPT_NODE], UINT64_MAX, &node) != 0 ||
+        node == 0)
+        return usage("admin %s needs --node N (a Raft member id, 1 or more)", subs[sub]);
+    if (sub == 1) {
+        if (a->opt[OPT_NAME] == NULL || a->opt[OPT_NAME][0] == 0)
+            return usage("admin add-member needs --name CN (the member's node certificate CN)");
+        if (a->opt[OPT_ADDRESS] == NULL ||
+            parse_addr(a->opt[OPT_ADDRESS], host, sizeof host, &port) != 0)
+            return usage("admin add-member needs --address HOST:PORT");
+    } else if (a->opt[OPT_NAME] != NULL || a->opt[OPT_ADDRESS] != NULL) {
+        return usage("--name and --address are options of admin add-member only");
+    }
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    switch (sub) {
+    case 0:
+        code = gl_admin_transfer_leader(a->client, a->opt[OPT_CHAIN], node, a->timeout, &r, &a->st);
+        break;
+    case 1:
+        code = gl_admin_add_member(a->client, a->opt[OPT_CHAIN], node, a->opt[OPT_NAME],
+                                   a->opt[OPT_ADDRESS], a->timeout, &r, &a->st);
+        break;
+    case 2:
+        code = gl_admin_promote_member(a->client, a->opt[OPT_CHAIN], node, a->timeout, &r, &a->st);
+        break;
+    default:
+        code = gl_admin_remove_member(a->client, a->opt[OPT_CHAIN], node, a->timeout, &r, &a->st);
+        break;
+    }
+    if (code != GL_OK)
+        return rpc_error(&a->st);
+    print_member_response(r);
+    gridledger__member_response__free_unpacked(r, NULL);
     return flush_stdout();
 }
 
@@ -1077,6 +1245,8 @@ static const struct {
     {"ingest", cmd_ingest, 0, 0, 0},
     {"block", cmd_block, 1, 0, 0},
     {"tx", cmd_tx, 1, 0, 0},
+    {"state", cmd_state, 1, 0, 0},
+    {"admin", cmd_admin, 1, 0, 0},
     {"watch", cmd_watch, 0, 0, 1},
 };
 
@@ -1112,7 +1282,13 @@ int main(int argc, char **argv)
             rc = usage("unknown option %s", arg);
             goto end;
         }
-        if (eq != NULL) {
+        if (option_table[o].flag) {
+            if (eq != NULL) {
+                rc = usage("option --%s takes no value", option_table[o].name);
+                goto end;
+            }
+            a.opt[o] = "1";
+        } else if (eq != NULL) {
             a.opt[o] = eq + 1;
         } else {
             if (i + 1 >= argc) {
@@ -1139,7 +1315,7 @@ int main(int argc, char **argv)
     }
     for (int o = 0; o < OPT_N; o++) {
         if (a.opt[o] != NULL && option_table[o].command != NULL &&
-            strcmp(option_table[o].command, a.pos[0]) != 0) {
+            !command_in(option_table[o].command, a.pos[0])) {
             rc = usage("--%s is an option of %s, not of %s", option_table[o].name,
                        option_table[o].command, a.pos[0]);
             goto end;

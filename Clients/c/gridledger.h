@@ -38,6 +38,7 @@
 #include "gridledger/health.pb-c.h"
 #include "gridledger/ingest.pb-c.h"
 #include "gridledger/ops.pb-c.h"
+#include "gridledger/raft.pb-c.h"
 #include "gridledger/wire.pb-c.h"
 
 #ifdef __cplusplus
@@ -334,6 +335,33 @@ int gl_get_transaction(gl_client *c, const uint8_t *tx_id, size_t tx_id_len,
                        gl_status *status_out);
 
 /*
+ * Reads of single items take a consistency (Docs/wire-protocol.md, "Chain services"):
+ * GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL answers from what the node has applied;
+ * GRIDLEDGER__CONSISTENCY__CONSISTENCY_LINEARIZABLE first gets a leader-confirmed read index
+ * (Raft ReadIndex) and waits until the node has applied it, so the answer reflects every
+ * block committed before the query, on followers too (UNAVAILABLE without a leader).
+ * gl_get_block and gl_get_transaction are the _ex functions with CONSISTENCY_LOCAL.
+ */
+int gl_get_block_ex(gl_client *c, uint64_t height, const uint8_t *hash, size_t hash_len,
+                    Gridledger__Consistency consistency, uint64_t timeout_ms,
+                    Gridledger__GetBlockResponse **out, gl_status *status_out);
+
+int gl_get_transaction_ex(gl_client *c, const uint8_t *tx_id, size_t tx_id_len,
+                          Gridledger__Consistency consistency, uint64_t timeout_ms,
+                          Gridledger__GetTransactionResponse **out, gl_status *status_out);
+
+/* /gridledger.Query/GetState: found, value, version of a state key (e.g.
+ * "reading/<meter>/<timestamp_ms, 15 digits zero-padded>"). */
+int gl_get_state(gl_client *c, const char *key, Gridledger__Consistency consistency,
+                 uint64_t timeout_ms, Gridledger__GetStateResponse **out, gl_status *status_out);
+
+/* /gridledger.Query/GetHistory: at most `limit` versions of a key, newest first (0 = the
+ * node's default, 100; at most 1000). */
+int gl_get_history(gl_client *c, const char *key, uint32_t limit,
+                   Gridledger__Consistency consistency, uint64_t timeout_ms,
+                   Gridledger__GetHistoryResponse **out, gl_status *status_out);
+
+/*
  * /gridledger.Query/SubscribeBlocks from `from_height`: opens the server stream (request
  * sent, send side closed); NULL on failure. The node sends every block from from_height,
  * then each new durable block; a subscriber more than 256 blocks behind the head is cut
@@ -356,6 +384,41 @@ int gl_subscribe_blocks_next(gl_stream *s, Gridledger__GetBlockResponse **out,
  * count match. Returns 0, or -1 with the first mismatch in err.
  */
 int gl_block_verify(const Gridledger__GetBlockResponse *r, char *err, size_t errlen);
+
+/* ---- Administration (chain.c): a chain's Raft group, role admin ----------------------------
+ * Each is a unary MemberRequest{chain_id, node_id, address, name} -> MemberResponse{
+ * conf_state{voters, learners}, leader}; on GL_OK *out is set (free it with
+ * gridledger__member_response__free_unpacked(*out, NULL)). Other roles get
+ * PERMISSION_DENIED; a chain the node does not serve NOT_FOUND.
+ */
+
+/* /gridledger.Admin/TransferLeader: hands leadership of chain_id to member node_id. */
+int gl_admin_transfer_leader(gl_client *c, const char *chain_id, uint64_t node_id,
+                             uint64_t timeout_ms, Gridledger__MemberResponse **out,
+                             gl_status *status_out);
+
+/* /gridledger.Admin/AddMember: adds node_id as a learner; `name` is the certificate CN of
+ * its node certificate, `address` its host:port. */
+int gl_admin_add_member(gl_client *c, const char *chain_id, uint64_t node_id, const char *name,
+                        const char *address, uint64_t timeout_ms,
+                        Gridledger__MemberResponse **out, gl_status *status_out);
+
+/* /gridledger.Admin/PromoteMember: makes learner node_id a voter. */
+int gl_admin_promote_member(gl_client *c, const char *chain_id, uint64_t node_id,
+                            uint64_t timeout_ms, Gridledger__MemberResponse **out,
+                            gl_status *status_out);
+
+/* /gridledger.Admin/RemoveMember: removes node_id from the group. */
+int gl_admin_remove_member(gl_client *c, const char *chain_id, uint64_t node_id,
+                           uint64_t timeout_ms, Gridledger__MemberResponse **out,
+                           gl_status *status_out);
+
+/*
+ * Fills *req (initialised here) for the Admin calls; the strings are borrowed (NULL = "").
+ * The gl_admin_* functions use it; exposed for tests and for gl_unary callers.
+ */
+void gl_member_request_init(Gridledger__MemberRequest *req, const char *chain_id,
+                            uint64_t node_id, const char *name, const char *address);
 
 #ifdef __cplusplus
 }

@@ -253,10 +253,10 @@ public final class GridNode: Service, Sendable {
     }
 
     /// Joins the chain's Raft group: persistent log, transport to the other members, the
-    /// `Raft.Send` service, and a driver whose committed entries the ledger applies.
+    /// `Raft.Send` and `Admin` services, and a driver whose committed entries the ledger
+    /// applies (blocks) or the member registry applies (member records).
     private func startRaft(ledger: Ledger, router: inout RPCRouter) throws {
         let chain = configuration.chain
-        let members = Dictionary(uniqueKeysWithValues: chain.members.map { ($0.id, $0) })
         let clientTLS = try TLSContext(
             configuration: TLSConfiguration(certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key, trustRootPath: configuration.tls.ca),
             mode: .client)
@@ -265,10 +265,14 @@ public final class GridNode: Service, Sendable {
         let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in
             driverRef.driver?.reportUnreachable(peer)
         }
+        let selfID = chain.raftID
+        let registry = MemberRegistry(chain.members) { members in
+            transport.setPeers(members.filter { $0.key != selfID }.mapValues { RaftTransport.Peer(address: $0.address, name: $0.name) })
+        }
         var raftConfiguration = RaftConfiguration(id: chain.raftID)
         raftConfiguration.electionTicks = chain.electionTicks
         raftConfiguration.heartbeatTicks = 1
-        let transfer = BlockTransfer(ledger: ledger, members: members, tls: clientTLS, group: group, logger: logger)
+        let transfer = BlockTransfer(ledger: ledger, members: { registry.member($0) }, tls: clientTLS, group: group, logger: logger)
         let driver = RaftDriver(
             configuration: raftConfiguration, logStore: logStore, transport: transport, tickInterval: .milliseconds(chain.tickMs),
             seed: chain.raftID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt32.random(in: 0...UInt32.max)), logger: logger,
@@ -276,22 +280,29 @@ public final class GridNode: Service, Sendable {
             installSnapshot: { snapshot, leader in try await transfer.catchUp(to: snapshot.data, from: leader) },
             snapshotData: { BlockTransfer.snapshotData(ledger.store.head) }
         ) { entry in
-            try ledger.applyCommitted(entry.data)
+            if MemberRegistry.isRecord(entry.data) {
+                try registry.apply(entry.data)
+            } else {
+                try ledger.applyCommitted(entry.data)
+            }
         }
         driverRef.driver = driver
         let chainID = self.chainID
-        let memberNames = members.mapValues(\.name)
-        RaftService(members: { $0 == chainID ? memberNames : nil }, deliver: { _, messages in driver.deliver(messages) }).register(in: &router)
-        AdminService(chainID: chainID, driver: driver).register(in: &router)
-        let forwarder = LeaderForwarder(members: members, tls: clientTLS, group: group, logger: logger)
+        RaftService(members: { $0 == chainID ? registry.names : nil }, deliver: { _, messages in driver.deliver(messages) }).register(in: &router)
+        AdminService(chainID: chainID, driver: driver, registry: registry).register(in: &router)
+        let forwarder = LeaderForwarder(members: { registry.member($0) }, tls: clientTLS, group: group, logger: logger)
         ledger.useRaft(Ledger.RaftOrdering(
             driver: driver,
             forward: { tx, leader in try await forwarder.submit(tx, to: leader) },
             proposeTimeout: .milliseconds(Int64(chain.tickMs * chain.electionTicks * 10))))
-        transport.setPeers(members.filter { $0.key != chain.raftID }.mapValues { RaftTransport.Peer(address: $0.address, name: $0.name) })
-        try driver.start(bootstrapVoters: chain.members.map(\.id))
+        transport.setPeers(registry.all.filter { $0.key != selfID }.mapValues { RaftTransport.Peer(address: $0.address, name: $0.name) })
+        // Founders bootstrap the group; a node joining an existing group starts empty and
+        // is brought in by Admin.AddMember on the leader.
+        try driver.start(bootstrapVoters: chain.join ? [] : chain.members.map(\.id))
         raftParts.withLock { $0 = (driver, transport) }
-        logger.info("raft group joined", metadata: ["raft_id": "\(chain.raftID)", "members": "\(chain.members.map { "\($0.id)=\($0.name)@\($0.address)" })"])
+        logger.info("raft group joined", metadata: [
+            "raft_id": "\(chain.raftID)", "join": "\(chain.join)", "members": "\(chain.members.map { "\($0.id)=\($0.name)@\($0.address)" })",
+        ])
     }
 
     // MARK: Embedding API

@@ -63,6 +63,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         /// The Raft log is compacted once this many applied entries pile up; a member that
         /// falls further behind catches up by block transfer.
         public var compactEvery = 256
+        /// Start as a new member of an existing group (no bootstrap; the leader adds it with
+        /// Admin.AddMember and it catches up by block transfer).
+        public var join = false
 
         public struct Member: Codable, Sendable, Equatable {
             public var id: UInt64
@@ -232,6 +235,8 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
           # Compact the Raft log after this many applied entries (blocks); members further
           # behind catch up by block transfer.
           compact_every: 256
+          # true on a node joining an existing group (added by Admin.AddMember on the leader).
+          join: false
 
         """
 }
@@ -296,7 +301,7 @@ extension NodeConfiguration.Chain {
         case id, maxBlockTransactions = "max_block_transactions", maxBlockBytes = "max_block_bytes"
         case maxBlockDelayMs = "max_block_delay_ms", maxPendingTransactions = "max_pending_transactions"
         case maxBatchReadings = "max_batch_readings"
-        case raftID = "raft_id", members, tickMs = "tick_ms", electionTicks = "election_ticks", compactEvery = "compact_every"
+        case raftID = "raft_id", members, tickMs = "tick_ms", electionTicks = "election_ticks", compactEvery = "compact_every", join
     }
 
     public init(from decoder: Decoder) throws {
@@ -313,9 +318,10 @@ extension NodeConfiguration.Chain {
         tickMs = try c.decodeIfPresent(Int.self, forKey: .tickMs) ?? d.tickMs
         electionTicks = try c.decodeIfPresent(Int.self, forKey: .electionTicks) ?? d.electionTicks
         compactEvery = try c.decodeIfPresent(Int.self, forKey: .compactEvery) ?? d.compactEvery
+        join = try c.decodeIfPresent(Bool.self, forKey: .join) ?? d.join
         try rejectUnknownKeys(decoder, known: [
             "id", "max_block_transactions", "max_block_bytes", "max_block_delay_ms", "max_pending_transactions", "max_batch_readings",
-            "raft_id", "members", "tick_ms", "election_ticks", "compact_every",
+            "raft_id", "members", "tick_ms", "election_ticks", "compact_every", "join",
         ], section: "chain.")
     }
 }

@@ -60,6 +60,8 @@ struct Start: AsyncParsableCommand {
     var tickMs: Int?
     @Option(help: "Compact the Raft log after this many applied entries.")
     var raftCompactEvery: Int?
+    @Flag(help: "Join an existing Raft group (added by Admin.AddMember on its leader) instead of bootstrapping one.")
+    var join = false
 
     func resolvedConfiguration() throws -> NodeConfiguration {
         var c = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
@@ -88,6 +90,7 @@ struct Start: AsyncParsableCommand {
         if !members.isEmpty { c.chain.members = try members.map(NodeConfiguration.Chain.Member.init(parsing:)) }
         if let tickMs { c.chain.tickMs = tickMs }
         if let raftCompactEvery { c.chain.compactEvery = raftCompactEvery }
+        if join { c.chain.join = true }
         return c
     }
 

@@ -304,6 +304,95 @@ final class RaftClusterTests: XCTestCase {
         XCTAssertTrue(nodes[target - 1].output.contains("leadership handed over before shutdown"), nodes[target - 1].output.suffix(2000).description)
     }
 
+
+    /// Membership (one change at a time): a 4th node joins as a learner, catches up, is
+    /// promoted to voter; then a node is removed; the group keeps committing throughout.
+    func testLearnerJoinsIsPromotedAndANodeIsRemoved() async throws {
+        try NodeProcess.requireExecutable()
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let ops = try pki.issue(.ops, "ops1")
+        let admin = try pki.issue(.admin, "admin1")
+        let col = try pki.issue(.collector, "col1", district: "d1")
+        let base = Int.random(in: 60_001...64_000)
+        let (nodes, ports) = try await startCluster(pki, ops: ops, basePort: base) { _ in ["--log-level", "warning", "--raft-compact-every", "8"] }
+        defer { for n in nodes { n.terminate() } }
+        var leader: UInt64 = 0
+        let end = ContinuousClock.now + .seconds(15)
+        while leader == 0, ContinuousClock.now < end {
+            leader = await chainStatus(ports[0], pki, ops)?.raftLeader ?? 0
+            if leader == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        XCTAssertNotEqual(leader, 0)
+        let leaderPort = ports[Int(leader) - 1]
+        let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
+        let writer = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: col.cert, key: col.key, ca: pki.caCert))
+        func write(_ n: Int) async throws {
+            var r = Reading()
+            r.meterId = "mem"
+            r.timestampMs = 1_700_000_000_000 + Int64(n) * 900_000
+            _ = try await writer.submitReadings(try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "mem\(n)", readings: [r])))
+        }
+        for n in 0..<20 { try await write(n) }
+
+        // Node 4 starts empty with --join and is added as a learner on the leader.
+        let port4 = base + 3
+        let cert4 = try pki.issue(.node, "node4", district: "d1")
+        let members4 = (1...4).flatMap { i in ["--member", "\(i)=node\(i)@127.0.0.1:\(i == 4 ? port4 : ports[i - 1])"] }
+        let node4 = NodeProcess(arguments: [
+            "start", "--listen", "127.0.0.1:\(port4)", "--data-dir", pki.dir + "/data4", "--cert", cert4.cert, "--key", cert4.key,
+            "--ca", pki.caCert, "--chain-id", "d1", "--raft-id", "4", "--join", "--log-level", "warning",
+        ] + members4, log: pki.dir + "/node4.log")
+        try node4.start()
+        defer { node4.terminate() }
+        try await NodeProcess.waitUntilServing(port: port4, pki: pki, ops: ops)
+        let adminClient = try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
+        let added = try await adminClient.unary(AdminService.addMemberMethod,
+            MemberRequest(chainId: "d1", nodeId: 4, address: "127.0.0.1:\(port4)", name: "node4"), as: MemberResponse.self)
+        XCTAssertEqual(added.confState?.learners, [4])
+        XCTAssertEqual(Set(added.confState?.voters ?? []), [1, 2, 3])
+
+        // The learner catches up (by block transfer: the log was compacted), then is promoted.
+        var promoted: MemberResponse?
+        var lastError: Error?
+        let promoteEnd = ContinuousClock.now + .seconds(20)
+        while promoted == nil, ContinuousClock.now < promoteEnd {
+            do {
+                promoted = try await adminClient.unary(AdminService.promoteMemberMethod, MemberRequest(chainId: "d1", nodeId: 4), as: MemberResponse.self)
+            } catch {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        XCTAssertEqual(Set(promoted?.confState?.voters ?? []), [1, 2, 3, 4], "last error: \(String(describing: lastError)); node4: \(node4.output.suffix(1500))")
+        for n in 20..<25 { try await write(n) }
+        let headLeader = await chainStatus(leaderPort, pki, ops)?.height ?? 0
+        var head4: UInt64 = 0
+        let catchEnd = ContinuousClock.now + .seconds(10)
+        while head4 < headLeader, ContinuousClock.now < catchEnd {
+            head4 = await chainStatus(port4, pki, ops)?.height ?? 0
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(head4, headLeader, "the promoted member has every block")
+
+        // Remove a follower; the remaining four keep committing.
+        let victim = UInt64((1...3).first { UInt64($0) != leader }!)
+        let removed = try await adminClient.unary(AdminService.removeMemberMethod, MemberRequest(chainId: "d1", nodeId: victim), as: MemberResponse.self)
+        XCTAssertFalse((removed.confState?.voters ?? []).contains(victim))
+        XCTAssertEqual(removed.confState?.voters.count, 3)
+        for n in 25..<30 { try await write(n) }
+        // A non-admin may not change membership.
+        let opsClient = try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        do {
+            _ = try await opsClient.unary(AdminService.addMemberMethod, MemberRequest(chainId: "d1", nodeId: 9, address: "127.0.0.1:1", name: "x"), as: MemberResponse.self)
+            XCTFail("ops must not add members")
+        } catch let error as RPCError {
+            XCTAssertEqual(error.code, .permissionDenied)
+        }
+        await opsClient.close()
+        await adminClient.close()
+        await writer.rpc.close()
+    }
 }
 
 /// A flag the test sets once to stop its worker tasks.

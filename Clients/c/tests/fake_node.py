@@ -24,7 +24,13 @@ Behaviour by method / HealthCheckRequest.service:
   /gridledger.Ingest/StreamReadings  bidirectional: a StreamAck{sequence} per MESSAGE;
                                  TRAILERS OK "acked N" at END_STREAM or an END frame
   Chain "d1" (genesis block 0, then one block per accepted transaction):
-  /gridledger.Query/GetChainInfo, GetBlock, GetTransaction, SubscribeBlocks (any role)
+  /gridledger.Query/GetChainInfo, GetBlock, GetTransaction, SubscribeBlocks (any role);
+      logs "CONSISTENCY <Method> <n>" for GetBlock, GetTransaction, GetState
+  /gridledger.Query/GetState     "reading/m1/000000000000005" found (value 00000002, version
+                                 3/1); any other key not found
+  /gridledger.Admin/*            role admin: logs "ADMIN <Method> chain= node= address= name=";
+                                 chain d1 answers a MemberResponse (TransferLeader: leader = node;
+                                 AddMember: learner 4; PromoteMember: voters 1-4), else NOT_FOUND
   /gridledger.Ingest/SubmitReadings (collector, node): checks the signature (openssl CLI),
       chain id, district = signer L = chain; ALREADY_EXISTS with the tx-location trailer
       for a known tx id; readings deduplicated by (meter, timestamp). batch_id "busy..."
@@ -400,7 +406,10 @@ def handle(c, sid, role, method, timeout, hflags, msgs):
             c.send(TRAILERS, 0, sid, call_status(7, "role %s may not call %s" % (role, method)))
             return True
         caller = f_bytes(1, "ops1") + f_bytes(2, role) + f_bytes(4, "0a1b")
-        chain = f_bytes(1, "meter\"chain\n") + f_varint(2, 7) + f_bytes(3, b"\x00\xff\x10") + f_bytes(4, "leader")
+        peers = b"".join(f_msg(15, f_varint(1, n) + f_varint(2, 12 - n) + f_varint(3, n - 1)) for n in (1, 2, 3))
+        chain = (f_bytes(1, "meter\"chain\n") + f_varint(2, 7) + f_bytes(3, b"\x00\xff\x10") + f_bytes(4, "leader") +
+                 f_varint(10, 1) + f_varint(11, 5) + f_varint(12, 1) + f_varint(13, 11) + f_varint(14, 10) + peers +
+                 f_bytes(16, "halted \"why\""))
         resp = (f_bytes(1, "fake1") + f_bytes(2, "0.0-fake") + f_varint(3, 1234) +
                 f_bytes(4, "127.0.0.1:1") + f_bytes(5, caller) + f_varint(6, 1) +
                 f_varint(7, 5) + f_varint(9, 1700000000000) + f_bytes(10, chain))
@@ -472,6 +481,34 @@ def handle(c, sid, role, method, timeout, hflags, msgs):
             info = (f_bytes(1, "d1") + f_varint(2, len(CHAIN.blocks) - 1) + f_bytes(3, CHAIN.blocks[-1][1]) +
                     f_bytes(4, "sha256"))
         c.send(MESSAGE, 0, sid, info)
+        c.send(TRAILERS, 0, sid, call_status(0))
+        return True
+    if method.startswith("/gridledger.Admin/"):
+        if role != "admin":
+            c.send(TRAILERS, 0, sid, call_status(7, "role %s may not call %s" % (role, method)))
+            return True
+        chain_id, node = first(req, 1).decode(), first(req, 2, 0)
+        log("ADMIN %s chain=%s node=%d address=%s name=%s" % (
+            method.rsplit("/", 1)[1], chain_id, node, first(req, 3).decode(), first(req, 4).decode()))
+        if chain_id != "d1":
+            c.send(TRAILERS, 0, sid, call_status(5, "this node serves no chain %r" % chain_id))
+            return True
+        learners = [4] if method.endswith("/AddMember") else []
+        voters = [1, 2, 3, 4] if method.endswith("/PromoteMember") else [1, 2, 3]
+        leader = node if method.endswith("/TransferLeader") else 1
+        conf = f_bytes(1, b"".join(varint(v) for v in voters)) + f_bytes(2, b"".join(varint(v) for v in learners))
+        c.send(MESSAGE, 0, sid, f_msg(1, conf) + f_varint(2, leader))
+        c.send(TRAILERS, 0, sid, call_status(0))
+        return True
+    if method in ("/gridledger.Query/GetBlock", "/gridledger.Query/GetTransaction", "/gridledger.Query/GetState"):
+        log("CONSISTENCY %s %d" % (method.rsplit("/", 1)[1],
+                                    first(req, 4 if method.endswith("/GetBlock") else 2, 0)))
+    if method == "/gridledger.Query/GetState":
+        key = first(req, 1).decode()
+        if key == "reading/m1/000000000000005":
+            c.send(MESSAGE, 0, sid, f_varint(1, 1) + f_bytes(2, b"\x00\x00\x00\x02") + f_msg(3, f_varint(1, 3) + f_varint(2, 1)))
+        else:
+            c.send(MESSAGE, 0, sid, b"")
         c.send(TRAILERS, 0, sid, call_status(0))
         return True
     if method == "/gridledger.Query/GetBlock":

@@ -38,6 +38,7 @@ mkca other
 issue node1 node "" 1
 issue col1node collector "/L=d1" 1   # a server certificate whose role is not "node"
 issue ops1 ops "" 0
+issue admin1 admin "" 0
 issue col1 collector "/L=d1" 0
 issue col2 collector "/L=d2" 0
 issue p384 collector "/L=d1" 0 P-384

@@ -4,6 +4,7 @@ See Docs/wire-protocol.md in the repository for the protocol.
 """
 
 from .client import ALPN_PROTOCOL, BidiStream, Client, ResponseStream, ack_error, \
+    get_block_request, member_request, member_response_json, \
     serving_status_name
 from .readings_csv import ReadingsCsvError, parse_readings_csv, read_readings_csv
 from .signing import Signer, readings_payload, tx_id, verify_signature
@@ -12,5 +13,6 @@ from .status import TX_LOCATION_METADATA_KEY, RpcError, StatusCode
 __all__ = ["Client", "RpcError", "StatusCode", "ResponseStream", "BidiStream",
            "ALPN_PROTOCOL", "serving_status_name", "ack_error", "Signer", "tx_id", "verify_signature",
            "readings_payload", "TX_LOCATION_METADATA_KEY", "ReadingsCsvError",
-           "parse_readings_csv", "read_readings_csv"]
+           "parse_readings_csv", "read_readings_csv", "member_request", "member_response_json",
+           "get_block_request"]
 __version__ = "0.2.0"

@@ -1,7 +1,8 @@
 """Command line: ``python -m gridledger --addr HOST:PORT --cert C --key K --ca CA CMD``.
 
 Commands:
-  status                 Ops/GetStatus, printed as JSON (proto field names)
+  status                 Ops/GetStatus as JSON: every field (raft_*, raft_peers, halted
+                         included), 64-bit integers as numbers, bytes as hex
   health [SERVICE]       Health/Check, prints the status name, e.g. SERVING
   watch-health [SERVICE] Health/Watch, one JSON line per update until interrupted
   chain-info             Query/GetChainInfo as JSON
@@ -9,16 +10,28 @@ Commands:
                          sign the readings of FILE in batches with --cert/--key (or
                          --signer-cert/--signer-key) and submit them with
                          Ingest/SubmitReadings, one JSON line per batch
-  block N | block --hash HEX
+  block N | block --hash HEX [--linearizable]
                          Query/GetBlock as JSON
-  tx HEX                 Query/GetTransaction as JSON
-  state KEY              Query/GetState as JSON
-  history KEY [--limit N]
+  tx HEX [--linearizable]
+                         Query/GetTransaction as JSON
+  state KEY [--linearizable]
+                         Query/GetState as JSON
+  history KEY [--limit N] [--linearizable]
                          Query/GetHistory as JSON
   blocks [--from H] [--to H]
                          Query/ListBlocks, one JSON line per block header
   watch [--from H] [--count N] [--full]
                          Query/SubscribeBlocks, one JSON line per block
+  admin transfer-leader --chain ID --node N
+  admin add-member --chain ID --node N --name CN --address HOST:PORT
+  admin promote --chain ID --node N
+  admin remove --chain ID --node N
+                         Admin/TransferLeader, AddMember, PromoteMember, RemoveMember
+                         (admin certificate), printing
+                         {"leader": N, "voters": [...], "learners": [...]}
+
+--linearizable: a linearizable read (Raft ReadIndex) that reflects every block committed
+before the call, on followers too; without it the node answers from what it has applied.
 
 JSON output: proto field names, bytes as hex, 64-bit integers as numbers; transactions
 show their tx_id and decoded payload (gridledger.render).
@@ -49,9 +62,8 @@ import sys
 import time
 from typing import List, Optional
 
-from google.protobuf import json_format
 
-from .client import Client
+from .client import Client, member_response_json
 from .readings_csv import ReadingsCsvError, read_readings_csv
 from .render import block_summary, to_jsonable
 from .signing import Signer, new_batch_id, tx_id
@@ -91,6 +103,19 @@ def _positive(text: str) -> int:
     return value
 
 
+def _address(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return text
+
+
+def _linearizable(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--linearizable", action="store_true",
+                        help="linearizable read (Raft ReadIndex): reflects every block "
+                             "committed before the call, on followers too")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gridledger",
                                 description="GridLedger node client")
@@ -126,13 +151,17 @@ def _parser() -> argparse.ArgumentParser:
     where = b.add_mutually_exclusive_group(required=True)
     where.add_argument("height", nargs="?", type=_non_negative, help="block height")
     where.add_argument("--hash", type=_hex, help="block hash (hex)")
+    _linearizable(b)
     t = sub.add_parser("tx", help="print one transaction with its location and outcome")
     t.add_argument("tx_id", type=_hex, metavar="HEX")
+    _linearizable(t)
     s = sub.add_parser("state", help="print the current value of a state key")
     s.add_argument("state_key", metavar="KEY")
+    _linearizable(s)
     hi = sub.add_parser("history", help="print the versions of a state key, newest first")
     hi.add_argument("state_key", metavar="KEY")
     hi.add_argument("--limit", type=_positive, default=100)
+    _linearizable(hi)
     bl = sub.add_parser("blocks", help="list block headers, one JSON line each")
     bl.add_argument("--from", dest="from_height", type=_non_negative, default=0)
     bl.add_argument("--to", dest="to_height", type=_non_negative, default=0,
@@ -144,6 +173,21 @@ def _parser() -> argparse.ArgumentParser:
                     help="stop after this many blocks")
     wa.add_argument("--full", action="store_true",
                     help="print whole blocks instead of summaries")
+    ad = sub.add_parser("admin", help="Raft membership and leadership (admin certificate)")
+    asub = ad.add_subparsers(dest="admin_command", required=True, metavar="SUBCOMMAND")
+    for name, text in (("transfer-leader", "hand leadership to member --node"),
+                       ("add-member", "add member --node as a learner"),
+                       ("promote", "make learner --node a voter"),
+                       ("remove", "remove member --node")):
+        a = asub.add_parser(name, help=text)
+        a.add_argument("--chain", required=True, metavar="ID", help="chain id")
+        a.add_argument("--node", required=True, type=_positive, metavar="N",
+                       help="Raft member id")
+        if name == "add-member":
+            a.add_argument("--name", required=True, metavar="CN",
+                           help="certificate CN of the member's node certificate")
+            a.add_argument("--address", required=True, type=_address, metavar="HOST:PORT",
+                           help="where the member listens")
     return p
 
 
@@ -199,8 +243,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _run(client: Client, args, timeout: float, readings, signer) -> int:
     cmd = args.command
     if cmd == "status":
-        response = client.status(timeout=timeout)
-        print(json_format.MessageToJson(response, preserving_proto_field_name=True))
+        _print_json(to_jsonable(client.status(timeout=timeout)), pretty=True)
     elif cmd == "health":
         print(client.health(args.service, timeout=timeout))
     elif cmd == "watch-health":
@@ -213,18 +256,26 @@ def _run(client: Client, args, timeout: float, readings, signer) -> int:
         return _ingest(client, args, timeout, readings, signer)
     elif cmd == "block":
         if args.hash is not None:
-            response = client.get_block(hash=args.hash, timeout=timeout)
+            response = client.get_block(hash=args.hash, timeout=timeout,
+                                        linearizable=args.linearizable)
         else:
-            response = client.get_block(height=args.height, timeout=timeout)
+            response = client.get_block(height=args.height, timeout=timeout,
+                                        linearizable=args.linearizable)
         _print_json(to_jsonable(response), pretty=True)
     elif cmd == "tx":
-        _print_json(to_jsonable(client.get_transaction(args.tx_id, timeout=timeout)),
+        _print_json(to_jsonable(client.get_transaction(args.tx_id, timeout=timeout,
+                                                       linearizable=args.linearizable)),
                     pretty=True)
     elif cmd == "state":
-        _print_json(to_jsonable(client.get_state(args.state_key, timeout=timeout)), pretty=True)
+        _print_json(to_jsonable(client.get_state(args.state_key, timeout=timeout,
+                                                 linearizable=args.linearizable)), pretty=True)
     elif cmd == "history":
         _print_json(to_jsonable(client.get_history(args.state_key, limit=args.limit,
-                                                   timeout=timeout)), pretty=True)
+                                                   timeout=timeout,
+                                                   linearizable=args.linearizable)),
+                    pretty=True)
+    elif cmd == "admin":
+        _print_json(member_response_json(_admin(client, args, timeout)))
     elif cmd == "blocks":
         for summary in client.list_blocks(args.from_height, args.to_height,
                                           page_size=args.page_size, timeout=timeout):
@@ -241,6 +292,18 @@ def _run(client: Client, args, timeout: float, readings, signer) -> int:
                 if args.count is not None and seen >= args.count:
                     break
     return 0
+
+
+def _admin(client: Client, args, timeout: float):
+    sub = args.admin_command
+    if sub == "transfer-leader":
+        return client.transfer_leader(args.chain, args.node, timeout=timeout)
+    if sub == "add-member":
+        return client.add_member(args.chain, args.node, args.name, args.address,
+                                 timeout=timeout)
+    if sub == "promote":
+        return client.promote_member(args.chain, args.node, timeout=timeout)
+    return client.remove_member(args.chain, args.node, timeout=timeout)
 
 
 def _ingest(client: Client, args, timeout: float, readings, signer: Signer) -> int:

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Mapping, \
 
 from google.protobuf.message import DecodeError, Message
 
-from . import chain_pb2, health_pb2, ingest_pb2, ops_pb2, wire_pb2
+from . import chain_pb2, health_pb2, ingest_pb2, ops_pb2, raft_pb2, wire_pb2
 from .frames import (
     DEFAULT_MAX_MESSAGE_BYTES,
     FLAG_ACK,
@@ -49,7 +49,8 @@ from .status import TX_LOCATION_METADATA_KEY, RpcError, StatusCode
 
 from .signing import Signer, readings_payload
 
-__all__ = ["Client", "ResponseStream", "BidiStream", "ALPN_PROTOCOL", "Metadata", "ack_error"]
+__all__ = ["Client", "ResponseStream", "BidiStream", "ALPN_PROTOCOL", "Metadata", "ack_error",
+           "member_request", "member_response_json", "get_block_request"]
 
 ALPN_PROTOCOL = "gridledger/1"
 SERVER_ROLE = "node"
@@ -983,43 +984,49 @@ class Client:
                                 ingest_pb2.StreamAck, timeout=timeout, metadata=metadata,
                                 window=window)
 
+    # Reads of single items take ``linearizable``: False (CONSISTENCY_LOCAL) answers from
+    # what the node has applied; True (CONSISTENCY_LINEARIZABLE) first obtains a
+    # leader-confirmed read index (Raft ReadIndex) and waits until the node has applied
+    # it, so the answer reflects every block committed before the call, on followers too
+    # (RpcError(UNAVAILABLE) without a leader).
+
     def get_block(self, height: Optional[int] = None, hash: Union[bytes, str, None] = None,
-                  timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
-                  ) -> ingest_pb2.GetBlockResponse:
+                  timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None,
+                  linearizable: bool = False) -> ingest_pb2.GetBlockResponse:
         """``/gridledger.Query/GetBlock`` by ``height`` or by ``hash`` (bytes or hex),
         exactly one.  An unknown block raises ``RpcError(NOT_FOUND)``."""
-        if (height is None) == (hash is None):
-            raise ValueError("give exactly one of height= and hash=")
-        if height is not None:
-            if height < 0:
-                raise ValueError("height must not be negative")
-            request = ingest_pb2.GetBlockRequest(height=height, by_height=True)
-        else:
-            request = ingest_pb2.GetBlockRequest(hash=_as_bytes(hash, "hash"))
-        return self.unary("/gridledger.Query/GetBlock", request, ingest_pb2.GetBlockResponse,
-                          timeout=timeout, metadata=metadata)
+        return self.unary("/gridledger.Query/GetBlock",
+                          get_block_request(height, hash, linearizable),
+                          ingest_pb2.GetBlockResponse, timeout=timeout, metadata=metadata)
 
     def get_transaction(self, tx_id: Union[bytes, str], timeout: Any = _DEFAULT,
-                        metadata: Optional[Metadata] = None
+                        metadata: Optional[Metadata] = None, linearizable: bool = False
                         ) -> ingest_pb2.GetTransactionResponse:
         """``/gridledger.Query/GetTransaction`` by id (bytes or hex): the transaction, its
         location and outcome."""
         return self.unary("/gridledger.Query/GetTransaction",
-                          ingest_pb2.GetTransactionRequest(tx_id=_as_bytes(tx_id, "tx_id")),
+                          ingest_pb2.GetTransactionRequest(tx_id=_as_bytes(tx_id, "tx_id"),
+                                                           consistency=_consistency(linearizable)),
                           ingest_pb2.GetTransactionResponse, timeout=timeout,
                           metadata=metadata)
 
     def get_state(self, key: str, timeout: Any = _DEFAULT,
-                  metadata: Optional[Metadata] = None) -> ingest_pb2.GetStateResponse:
-        """``/gridledger.Query/GetState``: ``found``, ``value`` and ``version``."""
-        return self.unary("/gridledger.Query/GetState", ingest_pb2.GetStateRequest(key=key),
+                  metadata: Optional[Metadata] = None, linearizable: bool = False
+                  ) -> ingest_pb2.GetStateResponse:
+        """``/gridledger.Query/GetState``: ``found``, ``value`` and ``version``.  Reading
+        keys are ``reading/<meter>/<timestamp_ms zero-padded to 15 digits>``."""
+        return self.unary("/gridledger.Query/GetState",
+                          ingest_pb2.GetStateRequest(key=key,
+                                                     consistency=_consistency(linearizable)),
                           ingest_pb2.GetStateResponse, timeout=timeout, metadata=metadata)
 
     def get_history(self, key: str, limit: int = 100, timeout: Any = _DEFAULT,
-                    metadata: Optional[Metadata] = None) -> ingest_pb2.GetHistoryResponse:
+                    metadata: Optional[Metadata] = None, linearizable: bool = False
+                    ) -> ingest_pb2.GetHistoryResponse:
         """``/gridledger.Query/GetHistory``: at most ``limit`` versions, newest first."""
         return self.unary("/gridledger.Query/GetHistory",
-                          ingest_pb2.GetHistoryRequest(key=key, limit=limit),
+                          ingest_pb2.GetHistoryRequest(key=key, limit=limit,
+                                                       consistency=_consistency(linearizable)),
                           ingest_pb2.GetHistoryResponse, timeout=timeout, metadata=metadata)
 
     def list_blocks(self, from_height: int = 0, to_height: int = 0, page_size: int = 100,
@@ -1055,6 +1062,83 @@ class Client:
                                   ingest_pb2.SubscribeBlocksRequest(from_height=from_height),
                                   ingest_pb2.GetBlockResponse, timeout=timeout,
                                   metadata=metadata)
+
+
+    # ---- administration (Docs/wire-protocol.md, "Raft and administration"; role admin)
+    #
+    # Each returns the ``MemberResponse``: ``conf_state`` (``voters``, ``learners``) and
+    # ``leader``.  Other roles get RpcError(PERMISSION_DENIED); a chain the node does not
+    # serve NOT_FOUND.
+
+    def transfer_leader(self, chain_id: str, node_id: int, timeout: Any = _DEFAULT,
+                        metadata: Optional[Metadata] = None) -> raft_pb2.MemberResponse:
+        """``/gridledger.Admin/TransferLeader``: hand leadership of ``chain_id`` to member
+        ``node_id``."""
+        return self.unary("/gridledger.Admin/TransferLeader",
+                          member_request(chain_id, node_id), raft_pb2.MemberResponse,
+                          timeout=timeout, metadata=metadata)
+
+    def add_member(self, chain_id: str, node_id: int, name: str, address: str,
+                   timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+                   ) -> raft_pb2.MemberResponse:
+        """``/gridledger.Admin/AddMember``: add ``node_id`` (node certificate CN ``name``,
+        listening on ``address`` "host:port") to the group as a learner."""
+        if not name:
+            raise ValueError("name (the member's certificate CN) is required")
+        _parse_address(address)
+        return self.unary("/gridledger.Admin/AddMember",
+                          member_request(chain_id, node_id, name=name, address=address),
+                          raft_pb2.MemberResponse, timeout=timeout, metadata=metadata)
+
+    def promote_member(self, chain_id: str, node_id: int, timeout: Any = _DEFAULT,
+                       metadata: Optional[Metadata] = None) -> raft_pb2.MemberResponse:
+        """``/gridledger.Admin/PromoteMember``: make learner ``node_id`` a voter."""
+        return self.unary("/gridledger.Admin/PromoteMember",
+                          member_request(chain_id, node_id), raft_pb2.MemberResponse,
+                          timeout=timeout, metadata=metadata)
+
+    def remove_member(self, chain_id: str, node_id: int, timeout: Any = _DEFAULT,
+                      metadata: Optional[Metadata] = None) -> raft_pb2.MemberResponse:
+        """``/gridledger.Admin/RemoveMember``: remove ``node_id`` from the group."""
+        return self.unary("/gridledger.Admin/RemoveMember",
+                          member_request(chain_id, node_id), raft_pb2.MemberResponse,
+                          timeout=timeout, metadata=metadata)
+
+
+def _consistency(linearizable: bool) -> int:
+    return (ingest_pb2.CONSISTENCY_LINEARIZABLE if linearizable
+            else ingest_pb2.CONSISTENCY_LOCAL)
+
+
+def get_block_request(height: Optional[int] = None, hash: Union[bytes, str, None] = None,
+                      linearizable: bool = False) -> ingest_pb2.GetBlockRequest:
+    """The ``GetBlockRequest`` of :meth:`Client.get_block`."""
+    if (height is None) == (hash is None):
+        raise ValueError("give exactly one of height= and hash=")
+    if height is not None:
+        if height < 0:
+            raise ValueError("height must not be negative")
+        return ingest_pb2.GetBlockRequest(height=height, by_height=True,
+                                          consistency=_consistency(linearizable))
+    return ingest_pb2.GetBlockRequest(hash=_as_bytes(hash, "hash"),
+                                      consistency=_consistency(linearizable))
+
+
+def member_request(chain_id: str, node_id: int, name: str = "", address: str = ""
+                   ) -> raft_pb2.MemberRequest:
+    """The ``MemberRequest`` of the Admin calls (``name`` and ``address`` for AddMember)."""
+    if not chain_id:
+        raise ValueError("chain_id is required")
+    if isinstance(node_id, bool) or not isinstance(node_id, int) or not 0 < node_id < 2 ** 64:
+        raise ValueError(f"node_id must be a Raft member id (1 .. 2^64-1), not {node_id!r}")
+    return raft_pb2.MemberRequest(chain_id=chain_id, node_id=node_id, name=name,
+                                  address=address)
+
+
+def member_response_json(response: raft_pb2.MemberResponse) -> dict:
+    """``{"leader": N, "voters": [...], "learners": [...]}`` (the CLI's admin output)."""
+    return {"leader": response.leader, "voters": list(response.conf_state.voters),
+            "learners": list(response.conf_state.learners)}
 
 
 def ack_error(ack: ingest_pb2.StreamAck) -> Optional[RpcError]:

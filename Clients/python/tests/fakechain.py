@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.protobuf.message import DecodeError
 
-from gridledger import chain_pb2, ingest_pb2
+from gridledger import chain_pb2, ingest_pb2, ops_pb2, raft_pb2
 from gridledger.status import TX_LOCATION_METADATA_KEY
 
 SUBMIT_ROLES = {"collector", "marketing", "bank", "finance", "device", "admin", "node"}
@@ -64,6 +64,13 @@ class FakeChain:
         self.lose_ack_next = 0         # commit, then answer RESOURCE_EXHAUSTED anyway
         self.submissions: List[str] = []  # method of every submission seen
         self.list_page_cap = 3         # ListBlocks pages hold at most this many
+        self.queries: List[Tuple[str, object]] = []  # (method, decoded request) of Query/Admin
+        # Raft group for Admin.*: members 1..3, node 1 leads; AddMember is a learner.
+        self.voters: List[int] = [1, 2, 3]
+        self.learners: List[int] = []
+        self.leader = 1
+        self.members: Dict[int, Tuple[str, str]] = {}  # node id -> (name, address)
+        self.admin_unimplemented = False  # answer AddMember/Promote/Remove UNIMPLEMENTED
         self._append(chain_pb2.Block(header=chain_pb2.BlockHeader(
             chain_id=chain_id, height=0, timestamp_ms=1, hash_suite="sha256")))
 
@@ -183,7 +190,57 @@ class FakeChain:
     # ---- RPC glue (called by fakenode.Conn)
 
     def handles(self, method: str) -> bool:
-        return method.startswith(("/gridledger.Ingest/", "/gridledger.Query/"))
+        return method.startswith(("/gridledger.Ingest/", "/gridledger.Query/",
+                                  "/gridledger.Admin/")) or method == "/gridledger.Ops/GetStatus"
+
+    def status(self) -> ops_pb2.GetStatusResponse:
+        with self.lock:
+            head, head_hash = self.blocks[-1]
+            return ops_pb2.GetStatusResponse(node_id="fake1", version="0-fake", chains=[
+                ops_pb2.ChainStatus(
+                    chain_id=self.chain_id, height=head.header.height, head_hash=head_hash,
+                    role="leader" if self.leader == 1 else "follower", raft_node_id=1,
+                    raft_term=7, raft_leader=self.leader, raft_commit=9, raft_applied=8,
+                    raft_peers=[ops_pb2.RaftPeerStatus(node_id=n, match_index=9 - n + 1,
+                                                       lag=n - 1) for n in self.voters],
+                    halted="")])
+
+    def admin(self, method: str, req: raft_pb2.MemberRequest) -> raft_pb2.MemberResponse:
+        if req.chain_id != self.chain_id:
+            raise Refused(5, f"this node serves no chain {req.chain_id!r}")
+        name = method.rsplit("/", 1)[1]
+        if name != "TransferLeader" and self.admin_unimplemented:
+            raise Refused(12, f"unknown method {method}")
+        n = req.node_id
+        with self.lock:
+            if name == "TransferLeader":
+                if n not in self.voters:
+                    raise Refused(9, f"{n} is not a voter")
+                self.leader = n
+            elif name == "AddMember":
+                if not req.name or not req.address:
+                    raise Refused(3, "AddMember needs name and address")
+                if n in self.voters or n in self.learners:
+                    raise Refused(6, f"{n} is already a member")
+                self.learners.append(n)
+                self.members[n] = (req.name, req.address)
+            elif name == "PromoteMember":
+                if n not in self.learners:
+                    raise Refused(9, f"{n} is not a learner")
+                self.learners.remove(n)
+                self.voters.append(n)
+            elif name == "RemoveMember":
+                if n in self.voters:
+                    self.voters.remove(n)
+                elif n in self.learners:
+                    self.learners.remove(n)
+                else:
+                    raise Refused(5, f"{n} is not a member")
+            else:
+                raise Refused(12, f"unknown method {method}")
+            return raft_pb2.MemberResponse(
+                conf_state=raft_pb2.RaftConfState(voters=self.voters, learners=self.learners),
+                leader=self.leader)
 
     def _caller_role(self, conn) -> str:
         subject = dict(x[0] for x in conn.sock.getpeercert()["subject"])
@@ -195,6 +252,10 @@ class FakeChain:
             allowed = SUBMIT_ROLES if method.endswith("/Submit") else READING_ROLES
             if role not in allowed:
                 return conn.trailers(sid, 7, f"role {role} may not call {method}")
+        if method == "/gridledger.Ops/GetStatus" and role not in ("ops", "admin"):
+            return conn.trailers(sid, 7, f"role {role} may not call {method}")
+        if method.startswith("/gridledger.Admin/") and role != "admin":
+            return conn.trailers(sid, 7, f"role {role} may not call {method}")
         if method == "/gridledger.Ingest/StreamReadings":
             return conn.trailers(sid, 0)  # the messages were answered one by one
         if len(requests) != 1:
@@ -210,8 +271,15 @@ class FakeChain:
                                                        height=head.header.height,
                                                        head_hash=head_hash,
                                                        hash_suite="sha256"))
+            elif method == "/gridledger.Ops/GetStatus":
+                conn.message(sid, self.status())
+            elif method.startswith("/gridledger.Admin/"):
+                req = raft_pb2.MemberRequest.FromString(body)
+                self.queries.append((method, req))
+                conn.message(sid, self.admin(method, req))
             elif method == "/gridledger.Query/GetBlock":
                 req = ingest_pb2.GetBlockRequest.FromString(body)
+                self.queries.append((method, req))
                 with self.lock:
                     found = [(b, h) for b, h in self.blocks
                              if (req.by_height and b.header.height == req.height) or
@@ -222,13 +290,16 @@ class FakeChain:
                                                               hash=found[0][1]))
             elif method == "/gridledger.Query/GetTransaction":
                 req = ingest_pb2.GetTransactionRequest.FromString(body)
+                self.queries.append((method, req))
                 entry = self.txs.get(req.tx_id)
                 if entry is None:
                     raise Refused(5, "no such transaction")
                 conn.message(sid, ingest_pb2.GetTransactionResponse(
                     transaction=entry[0], location=entry[1], outcome=entry[2]))
             elif method == "/gridledger.Query/GetState":
-                key = ingest_pb2.GetStateRequest.FromString(body).key
+                req = ingest_pb2.GetStateRequest.FromString(body)
+                self.queries.append((method, req))
+                key = req.key
                 versions = self.state.get(key)
                 if not versions:
                     conn.message(sid, ingest_pb2.GetStateResponse(found=False))
@@ -237,6 +308,7 @@ class FakeChain:
                         found=True, value=versions[0].value, version=versions[0].version))
             elif method == "/gridledger.Query/GetHistory":
                 req = ingest_pb2.GetHistoryRequest.FromString(body)
+                self.queries.append((method, req))
                 entries = self.state.get(req.key, [])[:req.limit or 100]
                 conn.message(sid, ingest_pb2.GetHistoryResponse(entries=entries))
             elif method == "/gridledger.Query/ListBlocks":

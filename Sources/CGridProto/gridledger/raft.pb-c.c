@@ -412,6 +412,51 @@ void   gridledger__member_response__free_unpacked
   assert(message->base.descriptor == &gridledger__member_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   gridledger__member_record__init
+                     (Gridledger__MemberRecord         *message)
+{
+  static const Gridledger__MemberRecord init_value = GRIDLEDGER__MEMBER_RECORD__INIT;
+  *message = init_value;
+}
+size_t gridledger__member_record__get_packed_size
+                     (const Gridledger__MemberRecord *message)
+{
+  assert(message->base.descriptor == &gridledger__member_record__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gridledger__member_record__pack
+                     (const Gridledger__MemberRecord *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gridledger__member_record__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gridledger__member_record__pack_to_buffer
+                     (const Gridledger__MemberRecord *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gridledger__member_record__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gridledger__MemberRecord *
+       gridledger__member_record__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gridledger__MemberRecord *)
+     protobuf_c_message_unpack (&gridledger__member_record__descriptor,
+                                allocator, len, data);
+}
+void   gridledger__member_record__free_unpacked
+                     (Gridledger__MemberRecord *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gridledger__member_record__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor gridledger__raft_entry__field_descriptors[4] =
 {
   {
@@ -1077,5 +1122,82 @@ const ProtobufCMessageDescriptor gridledger__member_response__descriptor =
   gridledger__member_response__field_indices_by_name,
   1,  gridledger__member_response__number_ranges,
   (ProtobufCMessageInit) gridledger__member_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gridledger__member_record__field_descriptors[4] =
+{
+  {
+    "node_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__MemberRecord, node_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__MemberRecord, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "address",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__MemberRecord, address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "removed",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__MemberRecord, removed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gridledger__member_record__field_indices_by_name[] = {
+  2,   /* field[2] = address */
+  1,   /* field[1] = name */
+  0,   /* field[0] = node_id */
+  3,   /* field[3] = removed */
+};
+static const ProtobufCIntRange gridledger__member_record__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor gridledger__member_record__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gridledger.MemberRecord",
+  "MemberRecord",
+  "Gridledger__MemberRecord",
+  "gridledger",
+  sizeof(Gridledger__MemberRecord),
+  4,
+  gridledger__member_record__field_descriptors,
+  gridledger__member_record__field_indices_by_name,
+  1,  gridledger__member_record__number_ranges,
+  (ProtobufCMessageInit) gridledger__member_record__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

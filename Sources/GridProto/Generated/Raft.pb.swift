@@ -545,3 +545,64 @@ extension MemberResponse {
         self.init(c: c)
     }
 }
+
+/// proto message `gridledger.MemberRecord`.
+public struct MemberRecord: ProtoMessage {
+    public var nodeId: UInt64 = 0
+    public var name: String = ""
+    public var address: String = ""
+    public var removed: Bool = false
+
+    public init() {}
+
+    public init(
+        nodeId: UInt64 = 0,
+        name: String = "",
+        address: String = "",
+        removed: Bool = false
+    ) {
+        self.nodeId = nodeId
+        self.name = name
+        self.address = address
+        self.removed = removed
+    }
+}
+
+extension MemberRecord {
+    /// Builds the C struct graph in `arena`; valid until the arena is released.
+    func makeC(_ arena: ProtoArena) -> UnsafeMutablePointer<Gridledger__MemberRecord> {
+        let c = arena.allocate(Gridledger__MemberRecord.self)
+        gridledger__member_record__init(c)
+        c.pointee.node_id = self.nodeId
+        c.pointee.name = arena.string(self.name)
+        c.pointee.address = arena.string(self.address)
+        c.pointee.removed = (self.removed ? 1 : 0)
+        return c
+    }
+
+    /// Copies every field out of a C struct graph (which the caller still owns).
+    init(c: UnsafePointer<Gridledger__MemberRecord>) {
+        self.init()
+        self.nodeId = c.pointee.node_id
+        self.name = ProtoArena.string(c.pointee.name)
+        self.address = ProtoArena.string(c.pointee.address)
+        self.removed = (c.pointee.removed != 0)
+    }
+
+    public func serializedBytes() -> [UInt8] {
+        let arena = ProtoArena()
+        let c = makeC(arena)
+        let size = gridledger__member_record__get_packed_size(c)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = gridledger__member_record__pack(c, buffer.baseAddress)
+        }
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let c = ProtoArena.unpack(bytes, { gridledger__member_record__unpack(nil, $0, $1) }) else {
+            throw ProtoDecodingError(messageName: "gridledger.MemberRecord")
+        }
+        defer { gridledger__member_record__free_unpacked(c, nil) }
+        self.init(c: c)
+    }
+}

@@ -16,7 +16,7 @@ import Wire
 /// ```
 struct BlockTransfer: Sendable {
     let ledger: Ledger
-    let members: [UInt64: NodeConfiguration.Chain.Member]
+    let members: @Sendable (UInt64) -> NodeConfiguration.Chain.Member?
     let tls: TLSContext
     let group: EventLoopGroup
     let logger: Logger
@@ -36,7 +36,7 @@ struct BlockTransfer: Sendable {
             }
             return
         }
-        guard let member = members[leader] else { throw RPCError(.unavailable, "no leader to fetch blocks from") }
+        guard let member = members(leader) else { throw RPCError(.unavailable, "no leader to fetch blocks from") }
         let (host, port) = try HostPort.parse(member.address)
         let client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, logger: logger)
         defer { Task { await client.close() } }

@@ -10,13 +10,13 @@ import Wire
 ///
 /// Thread safety: the connection cache is behind a mutex.
 final class LeaderForwarder: Sendable {
-    private let members: [UInt64: NodeConfiguration.Chain.Member]
+    private let members: @Sendable (UInt64) -> NodeConfiguration.Chain.Member?
     private let tls: TLSContext
     private let group: EventLoopGroup
     private let logger: Logger
     private let clients = Mutex<[UInt64: RPCClient]>([:])
 
-    init(members: [UInt64: NodeConfiguration.Chain.Member], tls: TLSContext, group: EventLoopGroup, logger: Logger) {
+    init(members: @escaping @Sendable (UInt64) -> NodeConfiguration.Chain.Member?, tls: TLSContext, group: EventLoopGroup, logger: Logger) {
         self.members = members
         self.tls = tls
         self.group = group
@@ -24,7 +24,7 @@ final class LeaderForwarder: Sendable {
     }
 
     func submit(_ transaction: SignedTransaction, to leader: UInt64) async throws -> SubmitResponse {
-        guard let member = members[leader] else { throw RPCError(.unavailable, "leader \(leader) is not a known member") }
+        guard let member = members(leader) else { throw RPCError(.unavailable, "leader \(leader) is not a known member") }
         let client: RPCClient
         if let cached = clients.withLock({ $0[leader] }), cached.channel.isActive {
             client = cached

@@ -21,6 +21,7 @@ final class RaftDriver: Sendable {
         case unreachable(NodeID)
         case transfer(NodeID, CheckedContinuation<Void, Error>)
         case readIndex(CheckedContinuation<UInt64, Error>)
+        case confChange(ConfChange, CheckedContinuation<Void, Error>)
         case stop
     }
 
@@ -34,6 +35,8 @@ final class RaftDriver: Sendable {
         var applied: UInt64 = 0
         var lastIndex: UInt64 = 0
         var progress: [NodeID: UInt64] = [:]
+        var voters: [NodeID] = []
+        var learners: [NodeID] = []
         var halted: String?
     }
 
@@ -119,6 +122,11 @@ final class RaftDriver: Sendable {
         try await withCheckedThrowingContinuation { inputsIn.yield(.readIndex($0)) }
     }
 
+    /// Proposes a membership change (leader only); returns when the core accepted it.
+    func proposeConfChange(_ change: ConfChange) async throws {
+        try await withCheckedThrowingContinuation { inputsIn.yield(.confChange(change, $0)) }
+    }
+
     func transferLeadership(to target: NodeID) async throws {
         try await withCheckedThrowingContinuation { inputsIn.yield(.transfer(target, $0)) }
     }
@@ -142,11 +150,15 @@ final class RaftDriver: Sendable {
         var pendingReads: [[UInt8]: (continuation: CheckedContinuation<UInt64, Error>, deadline: UInt64)] = [:]
         var ticks: UInt64 = 0
         var readCounter: UInt64 = 0
+        // A snapshot must carry the current membership, or a member added after the last
+        // compaction would refuse it ("not for us"): compact again after a change applies.
+        var membershipChanged = false
         for await input in inputs {
             if statusBox.withLock({ $0.halted }) != nil {
                 if case .propose(_, let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
                 if case .transfer(_, let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
                 if case .readIndex(let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
+                if case .confChange(_, let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
                 if case .stop = input { return }
                 continue
             }
@@ -157,6 +169,13 @@ final class RaftDriver: Sendable {
                 for (context, pending) in pendingReads where pending.deadline <= ticks {
                     pendingReads.removeValue(forKey: context)
                     pending.continuation.resume(throwing: RPCError(.unavailable, "no leader confirmed the read in time; retry"))
+                }
+            case .confChange(let change, let continuation):
+                do {
+                    try node.proposeConfChange(change)
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: RPCError(.failedPrecondition, "membership change refused: \(error) (leader is node \(node.leader))"))
                 }
             case .readIndex(let continuation):
                 readCounter += 1
@@ -213,8 +232,9 @@ final class RaftDriver: Sendable {
                         try await installSnapshot(snapshot, node.leader)
                         try logStore.setApplied(snapshot.metadata.index, sync: true)
                     }
-                    for entry in ready.committedEntries where entry.kind == .normal && !entry.data.isEmpty {
-                        try apply(entry)
+                    for entry in ready.committedEntries {
+                        if entry.kind == .configChange { membershipChanged = true }
+                        if entry.kind == .normal && !entry.data.isEmpty { try apply(entry) }
                     }
                     if let last = ready.committedEntries.last {
                         try logStore.setApplied(last.index, sync: false)
@@ -235,7 +255,7 @@ final class RaftDriver: Sendable {
                     node.reportSnapshot(to: m.to, success: true)
                 }
             }
-            compactIfDue(&node)
+            if compactIfDue(&node, force: membershipChanged) { membershipChanged = false }
             publishStatus(node)
         }
     }
@@ -244,14 +264,26 @@ final class RaftDriver: Sendable {
     /// index, everything up to `applied` is replaced by a snapshot naming the chain's head
     /// (the blocks themselves are the state; a follower behind it fetches them). Only applied,
     /// durable entries are compacted.
-    private func compactIfDue(_ node: inout RaftNode) {
+    /// - Parameter force: compact even below the threshold (after a membership change, so
+    ///   the snapshot names the current members). Returns whether a compaction happened or
+    ///   nothing was left to compact.
+    @discardableResult
+    private func compactIfDue(_ node: inout RaftNode, force: Bool = false) -> Bool {
         let applied = node.log.applied
-        guard applied > node.log.offset + compactEvery + keepEntries, statusBox.withLock({ $0.halted }) == nil else { return }
+        guard statusBox.withLock({ $0.halted }) == nil else { return false }
+        if force {
+            // Only once the log holds entries up to the change (and nothing is pending).
+            guard node.log.snapshot != nil, applied > node.log.offset else { return node.log.snapshot == nil }
+        } else {
+            guard applied > node.log.offset + compactEvery + keepEntries else { return false }
+        }
         do {
             let snapshot = try node.compact(upTo: applied, snapshotData: snapshotData())
             try logStore.compact(upTo: applied, snapshot: snapshot)
+            return true
         } catch {
             logger.warning("raft log compaction skipped", metadata: ["error": "\(error)"])
+            return false
         }
     }
 
@@ -265,6 +297,7 @@ final class RaftDriver: Sendable {
         case .preCandidate: role = "pre-candidate"
         }
         let progress = node.progress.mapValues(\.match)
+        let conf = node.confState
         statusBox.withLock { s in
             s.id = node.id
             s.role = role
@@ -274,6 +307,8 @@ final class RaftDriver: Sendable {
             s.applied = node.log.applied
             s.lastIndex = node.log.lastIndex
             s.progress = progress
+            s.voters = conf.voters
+            s.learners = conf.learners
         }
     }
 }

@@ -2,30 +2,94 @@ import Consensus
 import GridProto
 import Wire
 
-/// `Admin.*` (role `admin`): leadership of a chain's Raft group.
+/// `Admin.*` (role `admin`): membership and leadership of a chain's Raft group. Membership
+/// changes go one at a time through the leader: a new node joins as a learner (it receives
+/// the log but does not vote), is promoted once caught up, and members are removed.
 struct AdminService: Sendable {
     static let transferLeaderMethod = "/gridledger.Admin/TransferLeader"
+    static let addMemberMethod = "/gridledger.Admin/AddMember"
+    static let promoteMemberMethod = "/gridledger.Admin/PromoteMember"
+    static let removeMemberMethod = "/gridledger.Admin/RemoveMember"
 
     let chainID: String
     let driver: RaftDriver
+    let registry: MemberRegistry
 
     func register(in router: inout RPCRouter) {
         let chainID = self.chainID
         let driver = self.driver
-        router.unary(Self.transferLeaderMethod, roles: [.admin]) { (request: MemberRequest, _) in
+        let registry = self.registry
+        @Sendable func check(_ request: MemberRequest) throws {
             guard request.chainId == chainID else { throw RPCError(.notFound, "this node serves no chain '\(request.chainId)'") }
             guard request.nodeId != 0 else { throw RPCError(.invalidArgument, "node_id is required") }
-            try await driver.transferLeadership(to: request.nodeId)
-            // Leadership moves within an election timeout; report what this node sees then.
-            let deadline = ContinuousClock.now + .seconds(2)
-            while driver.status.leader != request.nodeId, ContinuousClock.now < deadline {
+        }
+        @Sendable func requireLeader() throws {
+            let status = driver.status
+            guard status.role == "leader" else {
+                let where_ = registry.member(status.leader).map { " (\($0.name) at \($0.address))" } ?? ""
+                throw RPCError(.failedPrecondition, "membership changes go through the leader: node \(status.leader)\(where_)")
+            }
+        }
+        @Sendable func response() -> MemberResponse {
+            let s = driver.status
+            return MemberResponse(confState: RaftConfState(voters: s.voters, learners: s.learners), leader: s.leader)
+        }
+        @Sendable func waitFor(_ what: String, _ condition: @Sendable () -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !condition() {
+                guard ContinuousClock.now < deadline else { throw RPCError(.deadlineExceeded, "\(what) did not take effect in time") }
                 try await Task.sleep(for: .milliseconds(10))
             }
+        }
+
+        router.unary(Self.transferLeaderMethod, roles: [.admin]) { (request: MemberRequest, _) in
+            try check(request)
+            try await driver.transferLeadership(to: request.nodeId)
+            try await waitFor("leadership transfer") { driver.status.leader == request.nodeId }
+            return response()
+        }
+        router.unary(Self.addMemberMethod, roles: [.admin]) { (request: MemberRequest, _) in
+            try check(request)
+            guard TransactionValidator.isValidMeterID(request.name) else { throw RPCError(.invalidArgument, "name must be the member's certificate CN") }
+            do { _ = try HostPort.parse(request.address) } catch { throw RPCError(.invalidArgument, "\(error)") }
+            try requireLeader()
             let status = driver.status
-            guard status.leader == request.nodeId else {
-                throw RPCError(.aborted, "leadership did not move to \(request.nodeId) in time (leader is \(status.leader))")
+            guard !status.voters.contains(request.nodeId), !status.learners.contains(request.nodeId) else {
+                throw RPCError(.alreadyExists, "node \(request.nodeId) is already a member")
             }
-            return MemberResponse(confState: nil, leader: status.leader)
+            // 1. Everyone learns how to reach and authenticate it; 2. it joins as a learner.
+            try await driver.propose(MemberRegistry.entry(MemberRecord(nodeId: request.nodeId, name: request.name, address: request.address, removed: false)))
+            try await waitFor("member record") { registry.member(request.nodeId)?.name == request.name }
+            try await driver.proposeConfChange(.addLearner(request.nodeId))
+            try await waitFor("adding the learner") { driver.status.learners.contains(request.nodeId) }
+            return response()
+        }
+        router.unary(Self.promoteMemberMethod, roles: [.admin]) { (request: MemberRequest, _) in
+            try check(request)
+            try requireLeader()
+            let status = driver.status
+            guard status.learners.contains(request.nodeId) else { throw RPCError(.failedPrecondition, "node \(request.nodeId) is not a learner") }
+            let match = status.progress[request.nodeId] ?? 0
+            guard match >= status.commit else {
+                throw RPCError(.failedPrecondition, "learner \(request.nodeId) is not caught up yet (match \(match), commit \(status.commit)); retry")
+            }
+            try await driver.proposeConfChange(.promote(request.nodeId))
+            try await waitFor("promotion") { driver.status.voters.contains(request.nodeId) }
+            return response()
+        }
+        router.unary(Self.removeMemberMethod, roles: [.admin]) { (request: MemberRequest, _) in
+            try check(request)
+            try requireLeader()
+            let status = driver.status
+            guard status.voters.contains(request.nodeId) || status.learners.contains(request.nodeId) else {
+                throw RPCError(.notFound, "node \(request.nodeId) is not a member")
+            }
+            try await driver.proposeConfChange(.remove(request.nodeId))
+            try await waitFor("removal") { !driver.status.voters.contains(request.nodeId) && !driver.status.learners.contains(request.nodeId) }
+            // Forget its address too (a removed leader has stepped down by now: then the
+            // next leader's registry keeps the stale entry, which is harmless).
+            try? await driver.propose(MemberRegistry.entry(MemberRecord(nodeId: request.nodeId, name: "", address: "", removed: true)))
+            return response()
         }
     }
 }

@@ -24,6 +24,7 @@ typedef struct Gridledger__RaftEnvelope Gridledger__RaftEnvelope;
 typedef struct Gridledger__RaftSendAck Gridledger__RaftSendAck;
 typedef struct Gridledger__MemberRequest Gridledger__MemberRequest;
 typedef struct Gridledger__MemberResponse Gridledger__MemberResponse;
+typedef struct Gridledger__MemberRecord Gridledger__MemberRecord;
 
 
 /* --- enums --- */
@@ -169,6 +170,25 @@ struct  Gridledger__MemberResponse
 #define GRIDLEDGER__MEMBER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__member_response__descriptor) \
     , NULL, 0 }
+
+
+/*
+ * A member's address book entry, replicated through the Raft log (as a normal entry whose
+ * data is a 0x00 byte followed by this message) so every member can reach and authenticate
+ * every other one. Written by Admin.AddMember before the configuration change, and with
+ * removed = true after Admin.RemoveMember's change.
+ */
+struct  Gridledger__MemberRecord
+{
+  ProtobufCMessage base;
+  uint64_t node_id;
+  char *name;
+  char *address;
+  protobuf_c_boolean removed;
+};
+#define GRIDLEDGER__MEMBER_RECORD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gridledger__member_record__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Gridledger__RaftEntry methods */
@@ -342,6 +362,25 @@ Gridledger__MemberResponse *
 void   gridledger__member_response__free_unpacked
                      (Gridledger__MemberResponse *message,
                       ProtobufCAllocator *allocator);
+/* Gridledger__MemberRecord methods */
+void   gridledger__member_record__init
+                     (Gridledger__MemberRecord         *message);
+size_t gridledger__member_record__get_packed_size
+                     (const Gridledger__MemberRecord   *message);
+size_t gridledger__member_record__pack
+                     (const Gridledger__MemberRecord   *message,
+                      uint8_t             *out);
+size_t gridledger__member_record__pack_to_buffer
+                     (const Gridledger__MemberRecord   *message,
+                      ProtobufCBuffer     *buffer);
+Gridledger__MemberRecord *
+       gridledger__member_record__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gridledger__member_record__free_unpacked
+                     (Gridledger__MemberRecord *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Gridledger__RaftEntry_Closure)
@@ -371,6 +410,9 @@ typedef void (*Gridledger__MemberRequest_Closure)
 typedef void (*Gridledger__MemberResponse_Closure)
                  (const Gridledger__MemberResponse *message,
                   void *closure_data);
+typedef void (*Gridledger__MemberRecord_Closure)
+                 (const Gridledger__MemberRecord *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -386,6 +428,7 @@ extern const ProtobufCMessageDescriptor gridledger__raft_envelope__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__raft_send_ack__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__member_request__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__member_response__descriptor;
+extern const ProtobufCMessageDescriptor gridledger__member_record__descriptor;
 
 PROTOBUF_C__END_DECLS
 
