@@ -104,6 +104,62 @@ ctl col1 block --hash abc
 if [ "$rc" -eq 64 ]; then ok "block --hash with a short hash: usage error"; else bad "block --hash with a short hash: usage error" "rc=$rc $err"; fi
 ctl col1 watch --csv x
 if [ "$rc" -eq 64 ] && echo "$err" | grep -q -- "--csv is an option of ingest"; then ok "command options are checked per command"; else bad "command options are checked per command" "rc=$rc $err"; fi
+# ---- status Raft fields, admin commands, linearizable reads ------------------------------
+ctl ops1 status
+pycheck "status: Raft fields (raft_*, raft_peers, halted) as numbers and strings" '
+ch = doc["chains"][0]
+assert [ch[k] for k in ("raft_node_id", "raft_term", "raft_leader", "raft_commit", "raft_applied")] == [1, 5, 1, 11, 10], ch
+assert ch["raft_peers"] == [{"node_id": 1, "match_index": 11, "lag": 0}, {"node_id": 2, "match_index": 10, "lag": 1}, {"node_id": 3, "match_index": 9, "lag": 2}], ch
+assert ch["halted"] == "halted \"why\"", ch'
+ctl admin1 admin transfer-leader --chain d1 --node 2
+if [ "$rc" -eq 0 ] && [ "$out" = '{"leader": 2, "voters": [1, 2, 3], "learners": []}' ] \
+   && grep -q '^ADMIN TransferLeader chain=d1 node=2 address= name=$' "$tmp/ctl.log"; then
+  ok "admin transfer-leader: MemberRequest{d1, 2}; {\"leader\": 2, \"voters\": [...], \"learners\": []}"
+else bad "admin transfer-leader: MemberRequest{d1, 2}; JSON" "rc=$rc out=$out err=$err"; fi
+ctl admin1 admin add-member --chain d1 --node 4 --name node4 --address 127.0.0.1:7404
+if [ "$rc" -eq 0 ] && [ "$out" = '{"leader": 1, "voters": [1, 2, 3], "learners": [4]}' ] \
+   && grep -q '^ADMIN AddMember chain=d1 node=4 address=127.0.0.1:7404 name=node4$' "$tmp/ctl.log"; then
+  ok "admin add-member: name and address sent; learners [4]"
+else bad "admin add-member: name and address sent; learners [4]" "rc=$rc out=$out err=$err"; fi
+ctl admin1 admin promote --chain d1 --node 4
+if [ "$rc" -eq 0 ] && [ "$out" = '{"leader": 1, "voters": [1, 2, 3, 4], "learners": []}' ] \
+   && grep -q '^ADMIN PromoteMember chain=d1 node=4 address= name=$' "$tmp/ctl.log"; then ok "admin promote: PromoteMember"
+else bad "admin promote: PromoteMember" "rc=$rc out=$out err=$err"; fi
+ctl admin1 admin remove --chain d1 --node 3
+if [ "$rc" -eq 0 ] && grep -q '^ADMIN RemoveMember chain=d1 node=3 address= name=$' "$tmp/ctl.log"; then ok "admin remove: RemoveMember"
+else bad "admin remove: RemoveMember" "rc=$rc out=$out err=$err"; fi
+ctl admin1 admin transfer-leader --chain d9 --node 2
+if [ "$rc" -eq 2 ] && [ -z "$out" ] && echo "$err" | grep -q '^error: NOT_FOUND: '; then ok "admin on another chain: NOT_FOUND"
+else bad "admin on another chain: NOT_FOUND" "rc=$rc out=$out err=$err"; fi
+ctl ops1 admin transfer-leader --chain d1 --node 2
+if [ "$rc" -eq 2 ] && [ -z "$out" ] && echo "$err" | grep -q '^error: PERMISSION_DENIED: '; then ok "admin as ops: PERMISSION_DENIED"
+else bad "admin as ops: PERMISSION_DENIED" "rc=$rc out=$out err=$err"; fi
+usage_ok=1
+for args in "admin transfer-leader --chain d1" "admin transfer-leader --node 2" \
+    "admin transfer-leader --chain d1 --node 0" "admin transfer-leader --chain d1 --node x" \
+    "admin add-member --chain d1 --node 4 --name n4" "admin add-member --chain d1 --node 4 --name n4 --address nohost" \
+    "admin promote --chain d1 --node 4 --address 1.2.3.4:5" "admin frob --chain d1 --node 4" "admin" \
+    "watch --linearizable" "block 0 --linearizable=1" "state" "block 0 --node 2"; do
+  # shellcheck disable=SC2086
+  ctl admin1 $args
+  if [ "$rc" -ne 64 ]; then usage_ok=0; echo "     $args: rc=$rc $err"; fi
+done
+if [ "$usage_ok" = 1 ]; then ok "admin / --linearizable usage errors exit 64"; else bad "admin / --linearizable usage errors exit 64"; fi
+ctl col1 state reading/m1/000000000000005 --linearizable
+pycheck "state KEY --linearizable: found, value hex, version; CONSISTENCY_LINEARIZABLE sent" '
+assert doc == {"key": "reading/m1/000000000000005", "found": True, "value": "00000002", "version": {"height": 3, "tx_index": 1}}, doc'
+if tail -3 "$tmp/ctl.log" | grep -q '^CONSISTENCY GetState 1$'; then ok "state --linearizable: consistency 1 on the wire"
+else bad "state --linearizable: consistency 1 on the wire"; fi
+ctl col1 state reading/none
+pycheck "state of a missing key: found false, version null" '
+assert doc == {"key": "reading/none", "found": False, "value": "", "version": None}, doc'
+ctl col1 block 0 --linearizable
+ctl col1 block 0
+ctl col1 tx "$(printf '0%.0s' $(seq 64))" --linearizable
+if [ "$(grep '^CONSISTENCY ' "$tmp/ctl.log" | tail -4 | tr '\n' ,)" = "CONSISTENCY GetState 0,CONSISTENCY GetBlock 1,CONSISTENCY GetBlock 0,CONSISTENCY GetTransaction 1," ]; then
+  ok "block/tx --linearizable send CONSISTENCY_LINEARIZABLE, default LOCAL"
+else bad "block/tx --linearizable send CONSISTENCY_LINEARIZABLE, default LOCAL" "$(grep '^CONSISTENCY ' "$tmp/ctl.log")"; fi
+
 if ! grep -q "bad signature\|framing:" "$tmp/ctl.log"; then ok "fake node: every gridctl signature verified by openssl, framing right"
 else bad "fake node: every gridctl signature verified by openssl, framing right" "$(grep "bad signature\|framing:" "$tmp/ctl.log")"; fi
 
