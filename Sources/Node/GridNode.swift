@@ -272,6 +272,12 @@ public final class GridNode: Service, Sendable {
         var raftConfiguration = RaftConfiguration(id: chain.raftID)
         raftConfiguration.electionTicks = chain.electionTicks
         raftConfiguration.heartbeatTicks = 1
+        // Bounded replication: at most 1 MiB of entries per message, 256 messages or 32 MiB
+        // in flight per follower, and 64 MiB of proposals not yet committed.
+        raftConfiguration.maxSizePerMessage = 1 << 20
+        raftConfiguration.maxInflightMessages = 256
+        raftConfiguration.maxInflightBytes = 32 << 20
+        raftConfiguration.maxUncommittedEntriesSize = 64 << 20
         let transfer = BlockTransfer(ledger: ledger, members: { registry.member($0) }, tls: clientTLS, group: group, logger: logger)
         let driver = RaftDriver(
             configuration: raftConfiguration, logStore: logStore, transport: transport, tickInterval: .milliseconds(chain.tickMs),
