@@ -178,10 +178,8 @@ def test_cli_transfer_leader(group, pki):
     wait_for_leader(group, pki, want=target.raft_id)
 
 
-@pytest.mark.xfail(reason="node bug: a follower forwards TransferLeader as a Raft message whose "
-                          "`from` is the transferee, and the leader's Raft.Send refuses it "
-                          "(caller CN is not member `from`); the call ends DEADLINE_EXCEEDED "
-                          "after 5 s", strict=False)
+# A follower forwards the transfer to the leader as a Raft message whose `from` is the
+# transferee; the leader accepts it from any member.
 def test_cli_transfer_leader_through_a_third_node(group, pki):
     leader = wait_for_leader(group, pki)
     target = next(m for m in group if m is not leader)
