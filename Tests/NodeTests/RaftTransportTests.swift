@@ -163,4 +163,22 @@ final class RaftTransportTests: XCTestCase {
         XCTAssertEqual(inbox.all.last?.1.term, 2)
         await t.stop()
     }
+
+    /// Bounded memory: while a peer is unreachable its queue keeps at most the byte limit,
+    /// dropping the oldest messages (Raft retransmits).
+    func testQueueToAnUnreachablePeerIsBoundedInBytes() async throws {
+        let cert = try pki.issue(.node, "n1", district: "d1")
+        let tls = try TLSContext(configuration: TLSConfiguration(certificatePath: cert.cert, privateKeyPath: cert.key, trustRootPath: pki.caCert), mode: .client)
+        var logger = Logger(label: "raft-test")
+        logger.logLevel = .critical
+        let t = RaftTransport(chainID: "d1", tls: tls, group: group, logger: logger, queueBytesLimit: 1 << 20) { _ in }
+        t.setPeers([2: .init(address: "127.0.0.1:1", name: "n2")])
+        let entry = Entry(term: 1, index: 1, data: Array(repeating: 7, count: 100_000))
+        for i in 0..<50 {
+            t.send([Message(kind: .append, from: 1, to: 2, term: 1, index: UInt64(i), entries: [entry])])
+        }
+        let dropped = t.droppedMessages[2] ?? 0
+        XCTAssertGreaterThanOrEqual(dropped, 39, "50 messages of ~100 kB must not all be queued under a 1 MiB bound")
+        await t.stop()
+    }
 }

@@ -9,8 +9,9 @@ import Wire
 /// The outbound side of Raft traffic: one long-lived `Raft.Send` stream per peer, over
 /// mutual TLS with the node's own certificate.
 ///
-/// `send` never blocks: messages go into a bounded queue per peer (`queueLimit` messages;
-/// beyond it the oldest are dropped and counted — Raft retransmits what is lost). A peer
+/// `send` never blocks: messages go into a bounded queue per peer (`queueLimit` messages and
+/// `queueBytesLimit` bytes of entries; beyond either the oldest are dropped and counted —
+/// Raft retransmits what is lost). A peer
 /// sender connects lazily, reconnects with backoff after any failure, and reports the peer
 /// unreachable through `onUnreachable` so the Raft core can slow down its probes.
 ///
@@ -24,7 +25,7 @@ final class RaftTransport: Sendable {
 
     private final class PeerQueue: Sendable {
         let peer: Peer
-        let state = Mutex<(messages: [Message], waiter: CheckedContinuation<Void, Never>?, stopped: Bool, dropped: UInt64)>(([], nil, false, 0))
+        let state = Mutex<(messages: [Message], bytes: Int, waiter: CheckedContinuation<Void, Never>?, stopped: Bool, dropped: UInt64)>(([], 0, nil, false, 0))
         init(peer: Peer) { self.peer = peer }
     }
 
@@ -33,12 +34,14 @@ final class RaftTransport: Sendable {
     private let group: EventLoopGroup
     private let logger: Logger
     private let queueLimit: Int
+    private let queueBytesLimit: Int
     private let onUnreachable: @Sendable (NodeID) -> Void
     private let queues = Mutex<[NodeID: PeerQueue]>([:])
     private let tasks = Mutex<[NodeID: Task<Void, Never>]>([:])
 
     init(chainID: String, tls: TLSContext, group: EventLoopGroup, logger: Logger, queueLimit: Int = 4096,
-         onUnreachable: @escaping @Sendable (NodeID) -> Void) {
+         queueBytesLimit: Int = 64 << 20, onUnreachable: @escaping @Sendable (NodeID) -> Void) {
+        self.queueBytesLimit = queueBytesLimit
         self.chainID = chainID
         self.tls = tls
         self.group = group
@@ -77,9 +80,16 @@ final class RaftTransport: Sendable {
         let targets = queues.withLock { q in byPeer.keys.compactMap { id in q[id].map { (id, $0) } } }
         for (id, queue) in targets {
             let wake = queue.state.withLock { s -> CheckedContinuation<Void, Never>? in
-                s.messages += byPeer[id]!
-                if s.messages.count > queueLimit {
-                    let excess = s.messages.count - queueLimit
+                for m in byPeer[id]! {
+                    s.messages.append(m)
+                    s.bytes += Self.size(m)
+                }
+                var excess = 0
+                while s.messages.count - excess > queueLimit || (s.bytes > queueBytesLimit && s.messages.count - excess > 1) {
+                    s.bytes -= Self.size(s.messages[excess])
+                    excess += 1
+                }
+                if excess > 0 {
                     s.messages.removeFirst(excess)
                     s.dropped += UInt64(excess)
                 }
@@ -88,6 +98,10 @@ final class RaftTransport: Sendable {
             }
             wake?.resume()
         }
+    }
+
+    private static func size(_ m: Message) -> Int {
+        m.entries.reduce(64) { $0 + $1.data.count + 24 } + (m.snapshot?.data.count ?? 0)
     }
 
     /// Messages dropped because a peer's queue was full, per peer.
@@ -120,7 +134,10 @@ final class RaftTransport: Sendable {
             let taken: [Message]?? = queue.state.withLock { s in
                 if s.stopped { return .some(nil) }
                 if s.messages.isEmpty { return nil }
-                defer { s.messages.removeAll(keepingCapacity: true) }
+                defer {
+                    s.messages.removeAll(keepingCapacity: true)
+                    s.bytes = 0
+                }
                 return .some(s.messages)
             }
             if let taken { return taken }
