@@ -35,7 +35,7 @@ public final class GridNode: Service, Sendable {
     private let boundAddress = Mutex<SocketAddress?>(nil)
     private let dataDirLock = Mutex<DataDirectoryLock?>(nil)
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
-    private let ledgerBox = Mutex<Ledger?>(nil)
+    let ledgerBox = Mutex<Ledger?>(nil)
     private let raftParts = Mutex<(driver: RaftDriver, transport: RaftTransport)?>(nil)
     /// The chain this node serves.
     public let chainID: String

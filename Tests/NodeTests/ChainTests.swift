@@ -362,4 +362,37 @@ final class ChainTests: XCTestCase {
         }
         XCTAssertEqual(received, [1, 2])
     }
+
+    /// Raft ordering, leader change: a block that a former leader proposed on an older head
+    /// and that commits after another leader's block at the same height is skipped on every
+    /// replica (deterministically), never stored, and never halts the chain.
+    func testStaleProposalIsSkippedNotAFork() async throws {
+        // A second, independent node of the same chain produces a different block 1 and 2.
+        let other = try TestPKI()
+        defer { other.remove() }
+        var otherConfig = config
+        otherConfig.dataDir = other.dir + "/data"
+        var quiet = Logger(label: "other")
+        quiet.logLevel = .critical
+        let otherNode = try GridNode(configuration: otherConfig, logger: quiet)
+        _ = try await otherNode.start()
+        for i in 0..<2 {
+            _ = try await otherNode.submit(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "o\(i)", readings: readings("o\(i)", from: 1_700_000_000_000, count: 1))))
+        }
+        let foreign1 = try XCTUnwrap(try otherNode.block(at: 1)).block.serializedBytes()
+        let foreign2 = try XCTUnwrap(try otherNode.block(at: 2)).block.serializedBytes()
+        await otherNode.stop()
+
+        let mine = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "m", readings: readings("m", from: 1_700_000_000_000, count: 1))))
+        let ledger = try XCTUnwrap(node.ledgerBox.withLock { $0 })
+        let own1 = try XCTUnwrap(try node.block(at: 1)).block.serializedBytes()
+        XCTAssertNoThrow(try ledger.applyCommitted(own1), "a replay of the stored block is accepted")
+        XCTAssertNoThrow(try ledger.applyCommitted(foreign1), "a stale proposal at a stored height is skipped")
+        XCTAssertNoThrow(try ledger.applyCommitted(foreign2), "a block on another parent is skipped")
+        XCTAssertEqual(try node.head()?.height, 1)
+        XCTAssertEqual(try node.head()?.hash, mine.location?.blockHash)
+        // The chain goes on.
+        let next = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "n", readings: readings("n", from: 1_700_000_000_000, count: 1))))
+        XCTAssertEqual(next.location?.height, 2)
+    }
 }

@@ -324,16 +324,18 @@ final class Ledger: Sendable {
         }
         let hash = ChainHashing.headerHash(header)
         guard let head = store.head else { throw StoreError.corrupt("no genesis block") }
-        if header.height <= head.height {
-            guard try blockHash(at: header.height) == hash else {
-                throw StoreError.corrupt("committed block \(header.height) differs from the stored one")
-            }
+        guard header.chainId == chainID else { throw StoreError.corrupt("committed block is for chain '\(header.chainId)'") }
+        // A block that does not extend the head is a stale proposal: a leader built it on a
+        // head that another leader's block (earlier in the log) has since extended. Every
+        // replica sees the same log order, so every replica skips the same entries; the
+        // proposer's clients are told to retry. A block equal to the stored one at its
+        // height is a replay after a restart.
+        if header.height <= head.height || header.previousHash != head.hash {
+            if header.height <= head.height, try blockHash(at: header.height) == hash { return }
+            logger.notice("stale block proposal skipped", metadata: ["height": "\(header.height)", "head": "\(head.height)", "proposer": "\(header.proposer)"])
             return
         }
         guard header.height == head.height + 1 else { throw StoreError.gap(expected: head.height + 1, got: header.height) }
-        guard header.chainId == chainID, header.previousHash == head.hash else {
-            throw StoreError.corrupt("committed block \(header.height) does not extend the head")
-        }
         let ids = block.transactions.map { Digest.sha256($0.payload) }
         guard ChainHashing.txRoot(ids) == header.txRoot, Int(header.txCount) == ids.count else {
             throw StoreError.corrupt("committed block \(header.height): transaction root mismatch")
