@@ -78,7 +78,9 @@ public final class GridNode: Service, Sendable {
         do {
             let store = try ChainStore(directory: configuration.dataDir + "/chain", chainID: chainID)
             let verifier = try SignerVerifier(caPath: configuration.tls.ca)
-            ledger = try Ledger(chainID: chainID, nodeID: nodeID, store: store, verifier: verifier, limits: configuration.chain.limits, logger: logger)
+            ledger = try Ledger(
+                chainID: chainID, nodeID: nodeID, store: store, verifier: verifier, limits: configuration.chain.limits,
+                hashSuite: Digest.Suite(rawValue: configuration.chain.hashSuite) ?? .sha256, logger: logger)
         } catch {
             dataDirLock.withLock { $0 = nil }
             throw error
@@ -327,7 +329,7 @@ public final class GridNode: Service, Sendable {
     /// The block at `height` and its hash, nil above the head.
     public func block(at height: UInt64) throws -> (block: Block, hash: [UInt8])? {
         guard let block = try runningLedger().store.block(at: height), let header = block.header else { return nil }
-        return (block, ChainHashing.headerHash(header))
+        return (block, try runningLedger().hashing.headerHash(header))
     }
 
     /// The current value of a world-state key with its version (height, transaction index).

@@ -53,6 +53,8 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         public var maxBlockDelayMs = 100
         public var maxPendingTransactions = 20_000
         public var maxBatchReadings = 10_000
+        /// Hash suite of a new chain: "sha256" or "sm3" (an existing chain keeps its own).
+        public var hashSuite = "sha256"
         /// This node's id in the chain's Raft group (required with `members`).
         public var raftID: UInt64 = 0
         /// The Raft group of the chain; empty = solo ordering (this node cuts blocks alone).
@@ -145,6 +147,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         ] where value <= 0 {
             throw ConfigurationError("\(name) must be positive")
         }
+        guard ["sha256", "sm3"].contains(chain.hashSuite) else {
+            throw ConfigurationError("chain.hash_suite must be sha256 or sm3, not '\(chain.hashSuite)'")
+        }
         if !chain.members.isEmpty {
             guard chain.members.contains(where: { $0.id == chain.raftID }) else {
                 throw ConfigurationError("chain.raft_id \(chain.raftID) is not one of chain.members")
@@ -221,6 +226,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
           max_pending_transactions: 20000
           # Readings in one batch; larger batches get RESOURCE_EXHAUSTED.
           max_batch_readings: 10000
+          # Hash suite of a new chain (block hashes, Merkle and state roots): sha256 or sm3.
+          # Recorded in every header; an existing chain keeps the suite it was created with.
+          hash_suite: sha256
           # Raft ordering among the district's edge nodes. Empty members = solo ordering.
           # raft_id: 1
           # members:
@@ -300,7 +308,7 @@ extension NodeConfiguration.Chain {
     enum CodingKeys: String, CodingKey {
         case id, maxBlockTransactions = "max_block_transactions", maxBlockBytes = "max_block_bytes"
         case maxBlockDelayMs = "max_block_delay_ms", maxPendingTransactions = "max_pending_transactions"
-        case maxBatchReadings = "max_batch_readings"
+        case maxBatchReadings = "max_batch_readings", hashSuite = "hash_suite"
         case raftID = "raft_id", members, tickMs = "tick_ms", electionTicks = "election_ticks", compactEvery = "compact_every", join
     }
 
@@ -313,6 +321,7 @@ extension NodeConfiguration.Chain {
         maxBlockDelayMs = try c.decodeIfPresent(Int.self, forKey: .maxBlockDelayMs) ?? d.maxBlockDelayMs
         maxPendingTransactions = try c.decodeIfPresent(Int.self, forKey: .maxPendingTransactions) ?? d.maxPendingTransactions
         maxBatchReadings = try c.decodeIfPresent(Int.self, forKey: .maxBatchReadings) ?? d.maxBatchReadings
+        hashSuite = try c.decodeIfPresent(String.self, forKey: .hashSuite) ?? d.hashSuite
         raftID = try c.decodeIfPresent(UInt64.self, forKey: .raftID) ?? d.raftID
         members = try c.decodeIfPresent([Member].self, forKey: .members) ?? d.members
         tickMs = try c.decodeIfPresent(Int.self, forKey: .tickMs) ?? d.tickMs
@@ -320,7 +329,7 @@ extension NodeConfiguration.Chain {
         compactEvery = try c.decodeIfPresent(Int.self, forKey: .compactEvery) ?? d.compactEvery
         join = try c.decodeIfPresent(Bool.self, forKey: .join) ?? d.join
         try rejectUnknownKeys(decoder, known: [
-            "id", "max_block_transactions", "max_block_bytes", "max_block_delay_ms", "max_pending_transactions", "max_batch_readings",
+            "id", "max_block_transactions", "max_block_bytes", "max_block_delay_ms", "max_pending_transactions", "max_batch_readings", "hash_suite",
             "raft_id", "members", "tick_ms", "election_ticks", "compact_every", "join",
         ], section: "chain.")
     }

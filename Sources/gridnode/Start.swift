@@ -60,6 +60,8 @@ struct Start: AsyncParsableCommand {
     var tickMs: Int?
     @Option(help: "Compact the Raft log after this many applied entries.")
     var raftCompactEvery: Int?
+    @Option(help: "Hash suite of a new chain: sha256 or sm3.")
+    var hashSuite: String?
     @Flag(help: "Join an existing Raft group (added by Admin.AddMember on its leader) instead of bootstrapping one.")
     var join = false
 
@@ -91,6 +93,7 @@ struct Start: AsyncParsableCommand {
         if let tickMs { c.chain.tickMs = tickMs }
         if let raftCompactEvery { c.chain.compactEvery = raftCompactEvery }
         if join { c.chain.join = true }
+        if let hashSuite { c.chain.hashSuite = hashSuite }
         return c
     }
 

@@ -395,4 +395,34 @@ final class ChainTests: XCTestCase {
         let next = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "n", readings: readings("n", from: 1_700_000_000_000, count: 1))))
         XCTAssertEqual(next.location?.height, 2)
     }
+
+    /// The hash suite is a per-chain setting recorded in every header: an SM3 chain hashes
+    /// with SM3 end to end, verifies, and refuses to reopen under another suite.
+    func testSM3ChainHashesWithSM3AndKeepsItsSuite() async throws {
+        await client.rpc.close()
+        await node.stop()
+        config.dataDir = pki.dir + "/sm3"
+        config.chain.hashSuite = "sm3"
+        try await startNode()
+        client = try await connect((pki.dir + "/col1/col1.crt", pki.dir + "/col1/col1.key"))
+        let r = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "s", readings: readings("s", from: 1_700_000_000_000, count: 2))))
+        let block = try await client.block(at: try XCTUnwrap(r.location?.height))
+        let header = try XCTUnwrap(block.block?.header)
+        XCTAssertEqual(header.hashSuite, "sm3")
+        XCTAssertEqual(block.hash, Digest.hash(.sm3, parts: [header.serializedBytes()]))
+        XCTAssertNotEqual(block.hash, Digest.sha256(header.serializedBytes()))
+        await client.rpc.close()
+        client = nil
+        await node.stop()
+        node = nil
+        let report = try ChainVerifier.verify(dataDirectory: config.dataDir)
+        XCTAssertNil(report.firstInconsistency, report.firstInconsistency ?? "")
+        config.chain.hashSuite = "sha256"
+        do {
+            try await startNode()
+            XCTFail("an SM3 chain must not open as SHA-256")
+        } catch {
+            XCTAssertTrue("\(error)".contains("sm3"), "\(error)")
+        }
+    }
 }

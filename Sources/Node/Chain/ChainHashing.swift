@@ -13,26 +13,33 @@ import GridTLS
 ///               *( u32 code u32 accepted u32 duplicate )             ; one per tx outcome
 /// genesis state-root = H("gridledger-genesis/" || chain-id)
 /// ```
-/// All integers big-endian. H is the chain's hash suite (SHA-256 today).
-enum ChainHashing {
-    static let suite = "sha256"
+/// All integers big-endian. H is the chain's hash suite, a per-chain setting recorded in
+/// every header (`sha256` or `sm3`); transaction ids are SHA-256 on every chain (clients
+/// compute them).
+struct ChainHashing: Sendable, Equatable {
+    let suite: Digest.Suite
 
-    static func hash(_ bytes: [UInt8]) -> [UInt8] { Digest.sha256(bytes) }
+    /// The suite a stored header names (headers before the setting existed are SHA-256).
+    static func of(_ header: BlockHeader) -> ChainHashing? {
+        header.hashSuite.isEmpty ? ChainHashing(suite: .sha256) : Digest.Suite(rawValue: header.hashSuite).map(ChainHashing.init)
+    }
 
-    static func headerHash(_ header: BlockHeader) -> [UInt8] {
+    func hash(_ bytes: [UInt8]) -> [UInt8] { Digest.hash(suite, parts: [bytes]) }
+
+    func headerHash(_ header: BlockHeader) -> [UInt8] {
         hash(header.serializedBytes())
     }
 
-    static func txRoot(_ ids: [[UInt8]]) -> [UInt8] {
+    func txRoot(_ ids: [[UInt8]]) -> [UInt8] {
         if ids.isEmpty { return hash([]) }
-        var level = ids.map { Digest.sha256(parts: [[0x00], $0]) }
+        var level = ids.map { Digest.hash(suite, parts: [[0x00], $0]) }
         while level.count > 1 {
             var next: [[UInt8]] = []
             next.reserveCapacity((level.count + 1) / 2)
             var i = 0
             while i < level.count {
                 if i + 1 < level.count {
-                    next.append(Digest.sha256(parts: [[0x01], level[i], level[i + 1]]))
+                    next.append(Digest.hash(suite, parts: [[0x01], level[i], level[i + 1]]))
                 } else {
                     next.append(level[i])
                 }
@@ -43,27 +50,27 @@ enum ChainHashing {
         return level[0]
     }
 
-    static func genesisStateRoot(chainID: String) -> [UInt8] {
+    func genesisStateRoot(chainID: String) -> [UInt8] {
         hash(Array("gridledger-genesis/\(chainID)".utf8))
     }
 
-    static func stateRoot(previous: [UInt8], writes: [StateWriteRecord], outcomes: [TxOutcome]) -> [UInt8] {
+    func stateRoot(previous: [UInt8], writes: [StateWriteRecord], outcomes: [TxOutcome]) -> [UInt8] {
         var set: [UInt8] = []
         set.reserveCapacity(writes.count * 48 + outcomes.count * 12)
         for w in writes {
             let key = Array(w.key.utf8)
-            append(&set, UInt32(key.count))
+            Self.append(&set, UInt32(key.count))
             set += key
             set.append(w.value == nil ? 0 : 1)
-            append(&set, UInt32(w.value?.count ?? 0))
+            Self.append(&set, UInt32(w.value?.count ?? 0))
             if let v = w.value { set += v }
         }
         for o in outcomes {
-            append(&set, o.code)
-            append(&set, o.readingsAccepted)
-            append(&set, o.readingsDuplicate)
+            Self.append(&set, o.code)
+            Self.append(&set, o.readingsAccepted)
+            Self.append(&set, o.readingsDuplicate)
         }
-        return Digest.sha256(parts: [previous, hash(set)])
+        return Digest.hash(suite, parts: [previous, hash(set)])
     }
 
     private static func append(_ out: inout [UInt8], _ v: UInt32) {

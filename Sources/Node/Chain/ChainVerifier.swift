@@ -1,5 +1,6 @@
 import Foundation
 import GridProto
+import GridTLS
 import Store
 
 /// `gridnode verify`: recomputes every hash and index of a stopped node's chain from
@@ -43,9 +44,12 @@ public enum ChainVerifier {
         }
         guard let head = store.head else { return fail("store has no head record") }
 
+        guard let genesis = try store.block(at: 0)?.header, let hashing = ChainHashing.of(genesis) else {
+            return fail("genesis block is missing or names an unknown hash suite")
+        }
         let replay = ReplayState()
         var previousHash: [UInt8] = []
-        var stateRoot = ChainHashing.genesisStateRoot(chainID: chainID)
+        var stateRoot = hashing.genesisStateRoot(chainID: chainID)
         var expectedHashIndex: [[UInt8]: UInt64] = [:]
         var expectedTxIndex: [[UInt8]: (UInt64, UInt32)] = [:]
         var expectedHistory: [String: [(UInt64, UInt32, [UInt8]?)]] = [:]
@@ -61,9 +65,9 @@ public enum ChainVerifier {
             guard block.transactions.count == Int(header.txCount), block.outcomes.count == block.transactions.count else {
                 return fail("block \(height): \(block.transactions.count) transactions, \(block.outcomes.count) outcomes, header says \(header.txCount)")
             }
-            let ids = block.transactions.map { ChainHashing.hash($0.payload) }
-            guard ChainHashing.txRoot(ids) == header.txRoot else { return fail("block \(height): transaction root does not match its transactions") }
-            let hash = ChainHashing.headerHash(header)
+            let ids = block.transactions.map { Digest.sha256($0.payload) }
+            guard hashing.txRoot(ids) == header.txRoot else { return fail("block \(height): transaction root does not match its transactions") }
+            let hash = hashing.headerHash(header)
             if height == 0 {
                 guard header.stateRoot == stateRoot else { return fail("genesis state root is not the chain's") }
             } else {
@@ -76,7 +80,7 @@ public enum ChainVerifier {
                 }
                 let (writes, outcomes) = try BlockExecutor.execute(payloads, state: replay)
                 guard outcomes == block.outcomes else { return fail("block \(height): re-executed outcomes differ from the stored ones") }
-                stateRoot = ChainHashing.stateRoot(previous: stateRoot, writes: writes, outcomes: outcomes)
+                stateRoot = hashing.stateRoot(previous: stateRoot, writes: writes, outcomes: outcomes)
                 guard stateRoot == header.stateRoot else { return fail("block \(height): state root differs from re-execution") }
                 for w in writes {
                     replay.apply(w, height: height)

@@ -52,6 +52,8 @@ final class Ledger: Sendable {
     let chainID: String
     let nodeID: String
     let store: ChainStore
+    /// The chain's hash suite (block hashes, Merkle and state roots).
+    let hashing: ChainHashing
     let limits: LedgerLimits
     let feed = BlockFeed()
     private let validator: TransactionValidator
@@ -80,7 +82,19 @@ final class Ledger: Sendable {
         let outcomes: [TxOutcome]
     }
 
-    init(chainID: String, nodeID: String, store: ChainStore, verifier: SignerVerifier, limits: LedgerLimits, logger: Logger) throws {
+    /// - Parameter hashSuite: the suite of a new chain; an existing chain keeps the suite its
+    ///   genesis names, and a different `hashSuite` is a configuration error.
+    init(chainID: String, nodeID: String, store: ChainStore, verifier: SignerVerifier, limits: LedgerLimits,
+         hashSuite: Digest.Suite = .sha256, logger: Logger) throws {
+        if let genesis = try store.block(at: 0)?.header {
+            guard let stored = ChainHashing.of(genesis) else {
+                throw ConfigurationError("chain \(chainID) names an unknown hash suite '\(genesis.hashSuite)'")
+            }
+            guard stored.suite == hashSuite else {
+                throw ConfigurationError("chain \(chainID) uses hash suite \(stored.suite.rawValue); the configuration says \(hashSuite.rawValue)")
+            }
+        }
+        hashing = ChainHashing(suite: hashSuite)
         self.chainID = chainID
         self.nodeID = nodeID
         self.store = store
@@ -322,7 +336,7 @@ final class Ledger: Sendable {
         guard let block = try? Block(serializedBytes: bytes), let header = block.header else {
             throw StoreError.corrupt("committed entry is not a block")
         }
-        let hash = ChainHashing.headerHash(header)
+        let hash = hashing.headerHash(header)
         guard let head = store.head else { throw StoreError.corrupt("no genesis block") }
         guard header.chainId == chainID else { throw StoreError.corrupt("committed block is for chain '\(header.chainId)'") }
         // A block that does not extend the head is a stale proposal: a leader built it on a
@@ -337,7 +351,7 @@ final class Ledger: Sendable {
         }
         guard header.height == head.height + 1 else { throw StoreError.gap(expected: head.height + 1, got: header.height) }
         let ids = block.transactions.map { Digest.sha256($0.payload) }
-        guard ChainHashing.txRoot(ids) == header.txRoot, Int(header.txCount) == ids.count else {
+        guard hashing.txRoot(ids) == header.txRoot, Int(header.txCount) == ids.count else {
             throw StoreError.corrupt("committed block \(header.height): transaction root mismatch")
         }
         let mine = proposed.withLock { p in p?.hash == hash ? p : nil }
@@ -360,7 +374,7 @@ final class Ledger: Sendable {
             (writes, outcomes) = try BlockExecutor.execute(payloads, state: StoreStateReader(store: store, cache: meterCache))
         }
         guard outcomes == block.outcomes,
-              ChainHashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes) == header.stateRoot else {
+              hashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes) == header.stateRoot else {
             throw StoreError.corrupt("committed block \(header.height): state root differs after applying it here")
         }
         try store.commit(
@@ -413,13 +427,13 @@ final class Ledger: Sendable {
         header.height = head.height + 1
         header.previousHash = head.hash
         header.timestampMs = timestampMs
-        header.txRoot = ChainHashing.txRoot(ids)
-        header.stateRoot = ChainHashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes)
+        header.txRoot = hashing.txRoot(ids)
+        header.stateRoot = hashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes)
         header.proposer = nodeID
         header.txCount = UInt32(transactions.count)
-        header.hashSuite = ChainHashing.suite
+        header.hashSuite = hashing.suite.rawValue
         let block = Block(header: header, transactions: transactions.map(\.signed), outcomes: outcomes)
-        return BuiltBlock(block: block, header: header, bytes: block.serializedBytes(), hash: ChainHashing.headerHash(header), writes: writes, outcomes: outcomes)
+        return BuiltBlock(block: block, header: header, bytes: block.serializedBytes(), hash: hashing.headerHash(header), writes: writes, outcomes: outcomes)
     }
 
     /// Bookkeeping after a block is durable: caches, subscribers.
@@ -438,11 +452,11 @@ final class Ledger: Sendable {
         header.chainId = chainID
         header.height = 0
         header.timestampMs = 0
-        header.txRoot = ChainHashing.txRoot([])
-        header.stateRoot = ChainHashing.genesisStateRoot(chainID: chainID)
-        header.hashSuite = ChainHashing.suite
+        header.txRoot = hashing.txRoot([])
+        header.stateRoot = hashing.genesisStateRoot(chainID: chainID)
+        header.hashSuite = hashing.suite.rawValue
         let block = Block(header: header, transactions: [], outcomes: [])
-        try store.commit(block: block, blockBytes: block.serializedBytes(), hash: ChainHashing.headerHash(header), txIDs: [], writes: [], stateRoot: header.stateRoot)
+        try store.commit(block: block, blockBytes: block.serializedBytes(), hash: hashing.headerHash(header), txIDs: [], writes: [], stateRoot: header.stateRoot)
         logger.info("genesis block written", metadata: ["chain": "\(chainID)"])
     }
 
@@ -450,7 +464,7 @@ final class Ledger: Sendable {
 
     func blockHash(at height: UInt64) throws -> [UInt8]? {
         guard let block = try store.block(at: height), let header = block.header else { return nil }
-        return ChainHashing.headerHash(header)
+        return hashing.headerHash(header)
     }
 
     /// Bytes of the files in `path` (the LevelDB directory: tables and log).

@@ -13,7 +13,7 @@ struct QueryService: Sendable {
         let ledger = self.ledger
         router.unary(Self.prefix + "GetChainInfo", roles: any) { (_: GetChainInfoRequest, _) in
             let head = ledger.store.head
-            return ChainInfo(chainId: ledger.chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], hashSuite: ChainHashing.suite)
+            return ChainInfo(chainId: ledger.chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], hashSuite: ledger.hashing.suite.rawValue)
         }
         router.unary(Self.prefix + "GetBlock", roles: any) { (request: GetBlockRequest, _) in
             try await Self.barrier(request.consistency, ledger)
@@ -31,7 +31,7 @@ struct QueryService: Sendable {
             guard let block = try ledger.store.block(at: height), let header = block.header else {
                 throw RPCError(.notFound, "no block at height \(height) (head is \(ledger.store.head?.height ?? 0))")
             }
-            return GetBlockResponse(block: block, hash: ChainHashing.headerHash(header))
+            return GetBlockResponse(block: block, hash: ledger.hashing.headerHash(header))
         }
         router.unary(Self.prefix + "GetTransaction", roles: any) { (request: GetTransactionRequest, _) in
             try await Self.barrier(request.consistency, ledger)
@@ -44,7 +44,7 @@ struct QueryService: Sendable {
             let index = Int(location.index)
             return GetTransactionResponse(
                 transaction: block.transactions[index],
-                location: TxLocation(height: location.height, index: location.index, txId: request.txId, blockHash: ChainHashing.headerHash(header)),
+                location: TxLocation(height: location.height, index: location.index, txId: request.txId, blockHash: ledger.hashing.headerHash(header)),
                 outcome: index < block.outcomes.count ? block.outcomes[index] : nil)
         }
         router.unary(Self.prefix + "GetState", roles: any) { (request: GetStateRequest, _) in
@@ -72,7 +72,7 @@ struct QueryService: Sendable {
             try ledger.store.blocks(from: request.fromHeight, to: stop) { _, bytes in
                 let block = try Block(serializedBytes: bytes)
                 if let header = block.header {
-                    blocks.append(BlockSummary(header: header, hash: ChainHashing.headerHash(header)))
+                    blocks.append(BlockSummary(header: header, hash: ledger.hashing.headerHash(header)))
                 }
                 return true
             }
@@ -93,7 +93,7 @@ struct QueryService: Sendable {
                 }
                 for bytes in batch {
                     let block = try Block(serializedBytes: bytes)
-                    try await out.send(GetBlockResponse(block: block, hash: block.header.map(ChainHashing.headerHash) ?? []))
+                    try await out.send(GetBlockResponse(block: block, hash: block.header.map(ledger.hashing.headerHash) ?? []))
                 }
                 next = stop
             }
