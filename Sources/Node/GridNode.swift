@@ -35,10 +35,11 @@ public final class GridNode: Service, Sendable {
     private let boundAddress = Mutex<SocketAddress?>(nil)
     private let dataDirLock = Mutex<DataDirectoryLock?>(nil)
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
-    let ledgerBox = Mutex<Ledger?>(nil)
-    private let raftParts = Mutex<(driver: RaftDriver, transport: RaftTransport)?>(nil)
-    /// The chain this node serves.
-    public let chainID: String
+    let chainSet = ChainSet()
+    /// The chains this node serves, in configuration order.
+    public let chainIDs: [String]
+    /// The first (or only) chain this node serves.
+    public var chainID: String { chainIDs[0] }
 
     public init(configuration: NodeConfiguration, logger: Logger = Logger(label: "gridledger.node")) throws {
         self.configuration = configuration
@@ -51,7 +52,8 @@ public final class GridNode: Service, Sendable {
             throw ConfigurationError("\(configuration.tls.cert) is a \(tls.localIdentity.role.rawValue) certificate; a node needs role node")
         }
         nodeID = configuration.nodeID.isEmpty ? tls.localIdentity.name : configuration.nodeID
-        chainID = !configuration.chain.id.isEmpty ? configuration.chain.id : (tls.localIdentity.district ?? "main")
+        let district = tls.localIdentity.district
+        chainIDs = configuration.allChains.map { !$0.id.isEmpty ? $0.id : (district ?? "main") }
         var logger = logger
         logger[metadataKey: "node"] = "\(nodeID)"
         self.logger = logger
@@ -74,33 +76,34 @@ public final class GridNode: Service, Sendable {
         let lock = try DataDirectoryLock(directory: configuration.dataDir)
         dataDirLock.withLock { $0 = lock }
 
-        let ledger: Ledger
+        var router = RPCRouter()
         do {
-            let store = try ChainStore(directory: configuration.dataDir + "/chain", chainID: chainID)
             let verifier = try SignerVerifier(caPath: configuration.tls.ca)
-            ledger = try Ledger(
-                chainID: chainID, nodeID: nodeID, store: store, verifier: verifier, limits: configuration.chain.limits,
-                hashSuite: Digest.Suite(rawValue: configuration.chain.hashSuite) ?? .sha256, logger: logger)
+            for (chain, id) in zip(configuration.allChains, chainIDs) {
+                let directory = Self.chainDirectory(configuration.dataDir, id)
+                let store = try ChainStore(directory: directory, chainID: id)
+                let ledger = try Ledger(
+                    chainID: id, nodeID: nodeID, store: store, verifier: verifier, limits: chain.limits,
+                    hashSuite: Digest.Suite(rawValue: chain.hashSuite) ?? .sha256, logger: logger)
+                let raft = chain.members.isEmpty ? nil : try startRaft(chain, ledger: ledger, directory: directory)
+                ledger.start()
+                chainSet.add(ChainSet.Runtime(ledger: ledger, raft: raft))
+            }
         } catch {
+            await stopChains()
             dataDirLock.withLock { $0 = nil }
             throw error
         }
-        var router = RPCRouter()
-        if !configuration.chain.members.isEmpty {
-            do {
-                try startRaft(ledger: ledger, router: &router)
-            } catch {
-                dataDirLock.withLock { $0 = nil }
-                throw error
-            }
-        }
-        ledger.start()
-        ledgerBox.withLock { $0 = ledger }
-
+        let chains = chainSet
+        RaftService(
+            members: { chains.runtime($0)?.raft?.registry.names },
+            deliver: { id, messages in chains.runtime(id)?.raft?.driver.deliver(messages) }
+        ).register(in: &router)
+        AdminService(chains: chainSet).register(in: &router)
         health.register(in: &router)
         OpsService(node: self).register(in: &router)
-        IngestService(ledger: ledger).register(in: &router)
-        QueryService(ledger: ledger).register(in: &router)
+        IngestService(chains: chainSet).register(in: &router)
+        QueryService(chains: chainSet).register(in: &router)
 
         var rpc = RPCServerConfiguration()
         rpc.limits.maxMessageBytes = configuration.rpc.maxMessageBytes
@@ -114,6 +117,7 @@ public final class GridNode: Service, Sendable {
         do {
             address = try await server.start(host: host, port: port)
         } catch {
+            await stopChains()
             dataDirLock.withLock { $0 = nil }
             throw ConfigurationError("cannot listen on \(configuration.listen): \(error)")
         }
@@ -146,31 +150,40 @@ public final class GridNode: Service, Sendable {
             finishStopped()
             return
         }
-        let ledger = ledgerBox.withLock { l in defer { l = nil }; return l }
-        weak let closingStore = ledger?.store
-        if let raft = raftParts.withLock({ p in defer { p = nil }; return p }) {
-            await raft.driver.stop()
-            await raft.transport.stop()
-            // Break the ledger → driver → apply closure → ledger cycle.
-            ledger?.detachRaft()
-        }
-        if let ledger {
-            // Calls in flight are done; commit anything still queued.
-            await ledger.stop()
-        }
-        _ = consume ledger
-        // The store closes when its last user (connections finishing on their event loops)
-        // lets go of the services; wait for that.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while closingStore != nil, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        if closingStore != nil { logger.warning("chain store still referenced after shutdown") }
+        await stopChains()
         dataDirLock.withLock { $0 = nil }
         boundAddress.withLock { $0 = nil }
         lastStats.withLock { $0 = stats }
         logger.info("node stopped", metadata: ["calls_served": "\(stats.callsServed)"])
         finishStopped()
+    }
+
+    /// Stops every chain: Raft first, then the ledger (commits what is queued); returns once
+    /// every chain store is closed (its last user, a connection finishing on its event
+    /// loop, let go of it) or five seconds passed.
+    private func stopChains() async {
+        var closing: [@Sendable () -> Bool] = []
+        for runtime in chainSet.removeAll() {
+            let watcher = StoreWatcher(runtime.ledger.store)
+            closing.append { watcher.isOpen }
+            if let raft = runtime.raft {
+                await raft.driver.stop()
+                await raft.transport.stop()
+                // Break the ledger → driver → apply closure → ledger cycle.
+                runtime.ledger.detachRaft()
+            }
+            await runtime.ledger.stop()
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while closing.contains(where: { $0() }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        if closing.contains(where: { $0() }) { logger.warning("chain store still referenced after shutdown") }
+    }
+
+    /// `<data dir>/chains/<chain id>`: one chain's store and Raft log.
+    static func chainDirectory(_ dataDir: String, _ chainID: String) -> String {
+        dataDir + "/chains/" + chainID
     }
 
     /// GOAWAY on every connection, then waits for calls in flight; nil when not running.
@@ -181,10 +194,10 @@ public final class GridNode: Service, Sendable {
         for service in Self.serviceNames {
             health.set(service, .notServing)
         }
-        let feed = ledgerBox.withLock { $0?.feed }
+        let feeds = chainSet.all.map(\.ledger.feed)
         await server.shutdownGracefully(endingMethods: [RaftService.sendMethod], afterGoAway: {
             health.finishWatchers()
-            feed?.finishAll()
+            for feed in feeds { feed.finishAll() }
         })
         return server.stats
     }
@@ -224,9 +237,7 @@ public final class GridNode: Service, Sendable {
         status.openConnections = UInt32(server?.openConnections ?? 0)
         status.callsServed = stats?.callsServed ?? 0
         status.callsFailed = stats?.callsFailed ?? 0
-        if let ledger = ledgerBox.withLock({ $0 }) {
-            status.chains = [ledger.status()]
-        }
+        status.chains = chainSet.all.map { $0.ledger.status() }
         return status
     }
 
@@ -235,34 +246,39 @@ public final class GridNode: Service, Sendable {
     /// A leader that shuts down gracefully first hands leadership to its most caught-up
     /// voter, so the group does not wait an election timeout (bounded by one second).
     private func handOverLeadership() async {
-        guard let driver = raftParts.withLock({ $0?.driver }) else { return }
-        let status = driver.status
-        guard status.role == "leader",
-              let target = status.progress.filter({ entry in entry.key != status.id && configuration.chain.members.contains { $0.id == entry.key } })
-                .max(by: { $0.value < $1.value })?.key
-        else { return }
-        do {
-            try await driver.transferLeadership(to: target)
-        } catch {
-            logger.warning("leadership transfer before shutdown failed", metadata: ["error": "\(error)"])
-            return
+        for runtime in chainSet.all {
+            guard let raft = runtime.raft else { continue }
+            let driver = raft.driver
+            let status = driver.status
+            guard status.role == "leader",
+                  let target = status.progress.filter({ entry in entry.key != status.id && status.voters.contains(entry.key) })
+                    .max(by: { $0.value < $1.value })?.key
+            else { continue }
+            do {
+                try await driver.transferLeadership(to: target)
+            } catch {
+                logger.warning("leadership transfer before shutdown failed", metadata: ["chain": "\(runtime.ledger.chainID)", "error": "\(error)"])
+                continue
+            }
+            let deadline = ContinuousClock.now + .seconds(1)
+            while driver.status.role == "leader", ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            logger.info("leadership handed over before shutdown", metadata: [
+                "chain": "\(runtime.ledger.chainID)", "to": "\(target)", "done": "\(driver.status.role != "leader")",
+            ])
         }
-        let deadline = ContinuousClock.now + .seconds(1)
-        while driver.status.role == "leader", ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        logger.info("leadership handed over before shutdown", metadata: ["to": "\(target)", "done": "\(driver.status.role != "leader")"])
     }
 
     /// Joins the chain's Raft group: persistent log, transport to the other members, the
     /// `Raft.Send` and `Admin` services, and a driver whose committed entries the ledger
     /// applies (blocks) or the member registry applies (member records).
-    private func startRaft(ledger: Ledger, router: inout RPCRouter) throws {
-        let chain = configuration.chain
+    private func startRaft(_ chain: NodeConfiguration.Chain, ledger: Ledger, directory: String) throws -> ChainSet.Runtime.Raft {
+        let chainID = ledger.chainID
         let clientTLS = try TLSContext(
             configuration: TLSConfiguration(certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key, trustRootPath: configuration.tls.ca),
             mode: .client)
-        let logStore = try RaftLogStore(directory: configuration.dataDir + "/chain")
+        let logStore = try RaftLogStore(directory: directory)
         let driverRef = WeakDriver()
         let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in
             driverRef.driver?.reportUnreachable(peer)
@@ -295,9 +311,6 @@ public final class GridNode: Service, Sendable {
             }
         }
         driverRef.driver = driver
-        let chainID = self.chainID
-        RaftService(members: { $0 == chainID ? registry.names : nil }, deliver: { _, messages in driver.deliver(messages) }).register(in: &router)
-        AdminService(chainID: chainID, driver: driver, registry: registry).register(in: &router)
         let forwarder = LeaderForwarder(members: { registry.member($0) }, tls: clientTLS, group: group, logger: logger)
         ledger.useRaft(Ledger.RaftOrdering(
             driver: driver,
@@ -307,44 +320,45 @@ public final class GridNode: Service, Sendable {
         // Founders bootstrap the group; a node joining an existing group starts empty and
         // is brought in by Admin.AddMember on the leader.
         try driver.start(bootstrapVoters: chain.join ? [] : chain.members.map(\.id))
-        raftParts.withLock { $0 = (driver, transport) }
         logger.info("raft group joined", metadata: [
-            "raft_id": "\(chain.raftID)", "join": "\(chain.join)", "members": "\(chain.members.map { "\($0.id)=\($0.name)@\($0.address)" })",
+            "chain": "\(chainID)", "raft_id": "\(chain.raftID)", "join": "\(chain.join)",
+            "members": "\(chain.members.map { "\($0.id)=\($0.name)@\($0.address)" })",
         ])
+        return ChainSet.Runtime.Raft(driver: driver, transport: transport, registry: registry, members: chain.members)
     }
 
     // MARK: Embedding API
 
-    private func runningLedger() throws -> Ledger {
-        guard let ledger = ledgerBox.withLock({ $0 }) else { throw RPCError(.unavailable, "node is not running") }
-        return ledger
+    private func runningLedger(_ chain: String = "") throws -> Ledger {
+        try chainSet.ledger(chain)
     }
 
     /// Submits a signed transaction as a client would (same checks); returns once its block
     /// is durable. Throws `RPCError` with the statuses of `Ingest.Submit`.
-    public func submit(_ transaction: SignedTransaction) async throws -> SubmitResponse {
-        try await runningLedger().submit(transaction)
+    public func submit(_ transaction: SignedTransaction, chain: String = "") async throws -> SubmitResponse {
+        try await runningLedger(chain).submit(transaction)
     }
 
     /// The block at `height` and its hash, nil above the head.
-    public func block(at height: UInt64) throws -> (block: Block, hash: [UInt8])? {
-        guard let block = try runningLedger().store.block(at: height), let header = block.header else { return nil }
-        return (block, try runningLedger().hashing.headerHash(header))
+    public func block(at height: UInt64, chain: String = "") throws -> (block: Block, hash: [UInt8])? {
+        let ledger = try runningLedger(chain)
+        guard let block = try ledger.store.block(at: height), let header = block.header else { return nil }
+        return (block, ledger.hashing.headerHash(header))
     }
 
     /// The current value of a world-state key with its version (height, transaction index).
-    public func state(_ key: String) throws -> (value: [UInt8], height: UInt64, txIndex: UInt32)? {
-        try runningLedger().store.state(key)
+    public func state(_ key: String, chain: String = "") throws -> (value: [UInt8], height: UInt64, txIndex: UInt32)? {
+        try runningLedger(chain).store.state(key)
     }
 
     /// What the chain store has written since the node started (for benchmarks).
-    public func storeWriteTotals() throws -> ChainStore.WriteTotals {
-        try runningLedger().store.writeTotals
+    public func storeWriteTotals(chain: String = "") throws -> ChainStore.WriteTotals {
+        try runningLedger(chain).store.writeTotals
     }
 
     /// Height and hash of the newest durable block.
-    public func head() throws -> (height: UInt64, hash: [UInt8])? {
-        try runningLedger().store.head.map { ($0.height, $0.hash) }
+    public func head(chain: String = "") throws -> (height: UInt64, hash: [UInt8])? {
+        try runningLedger(chain).store.head.map { ($0.height, $0.hash) }
     }
 
     static func describe(_ address: SocketAddress) -> String {
@@ -357,4 +371,11 @@ public final class GridNode: Service, Sendable {
 /// The transport's way back to the driver, without keeping it alive.
 private final class WeakDriver: @unchecked Sendable {
     weak var driver: RaftDriver?
+}
+
+/// Whether a chain store is still referenced, without keeping it alive.
+private final class StoreWatcher: @unchecked Sendable {
+    weak var store: ChainStore?
+    init(_ store: ChainStore) { self.store = store }
+    var isOpen: Bool { store != nil }
 }

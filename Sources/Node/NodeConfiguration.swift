@@ -15,7 +15,14 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var dataDir = "./var/node"
     public var tls = TLS()
     public var rpc = RPC()
+    /// The chain this node serves (the single-chain shorthand; flags edit it).
     public var chain = Chain()
+    /// Several chains on one node (a Fabric peer in several channels); when set, `chain` is
+    /// ignored and every entry needs an `id`.
+    public var chains: [Chain] = []
+
+    /// The chains to serve: `chains`, or the single `chain`.
+    public var allChains: [Chain] { chains.isEmpty ? [chain] : chains }
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
 
@@ -111,7 +118,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case nodeID = "node_id", listen, dataDir = "data_dir", tls, rpc, chain, logLevel = "log_level"
+        case nodeID = "node_id", listen, dataDir = "data_dir", tls, rpc, chain, chains, logLevel = "log_level"
     }
 
     /// Reads a YAML (or JSON, which is YAML) file. Unknown keys are errors, so a typo does
@@ -140,29 +147,37 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         guard rpc.maxMessageBytes >= 1024, rpc.maxMessageBytes <= 64 << 20 else {
             throw ConfigurationError("rpc.max_message_bytes must be between 1 KiB and 64 MiB")
         }
-        for (name, value) in [
-            ("chain.max_block_transactions", chain.maxBlockTransactions), ("chain.max_block_bytes", chain.maxBlockBytes),
-            ("chain.max_block_delay_ms", chain.maxBlockDelayMs), ("chain.max_pending_transactions", chain.maxPendingTransactions),
-            ("chain.max_batch_readings", chain.maxBatchReadings),
-        ] where value <= 0 {
-            throw ConfigurationError("\(name) must be positive")
-        }
-        guard ["sha256", "sm3"].contains(chain.hashSuite) else {
-            throw ConfigurationError("chain.hash_suite must be sha256 or sm3, not '\(chain.hashSuite)'")
-        }
-        if !chain.members.isEmpty {
-            guard chain.members.contains(where: { $0.id == chain.raftID }) else {
-                throw ConfigurationError("chain.raft_id \(chain.raftID) is not one of chain.members")
-            }
-            guard Set(chain.members.map(\.id)).count == chain.members.count else {
-                throw ConfigurationError("chain.members has a duplicate id")
-            }
-            guard chain.tickMs > 0, chain.electionTicks >= 2, chain.compactEvery >= 1 else {
-                throw ConfigurationError("chain.tick_ms must be positive and chain.election_ticks at least 2")
+        if !chains.isEmpty {
+            let ids = chains.map(\.id)
+            guard !ids.contains(""), Set(ids).count == ids.count else {
+                throw ConfigurationError("every entry of chains needs its own id")
             }
         }
-        if !chain.id.isEmpty, !TransactionValidator.isValidMeterID(chain.id) {
-            throw ConfigurationError("chain.id '\(chain.id)' must be [A-Za-z0-9._-]{1,64}")
+        for chain in allChains {
+            for (name, value) in [
+                ("chain.max_block_transactions", chain.maxBlockTransactions), ("chain.max_block_bytes", chain.maxBlockBytes),
+                ("chain.max_block_delay_ms", chain.maxBlockDelayMs), ("chain.max_pending_transactions", chain.maxPendingTransactions),
+                ("chain.max_batch_readings", chain.maxBatchReadings),
+            ] where value <= 0 {
+                throw ConfigurationError("\(name) must be positive")
+            }
+            guard ["sha256", "sm3"].contains(chain.hashSuite) else {
+                throw ConfigurationError("chain.hash_suite must be sha256 or sm3, not '\(chain.hashSuite)'")
+            }
+            if !chain.members.isEmpty {
+                guard chain.members.contains(where: { $0.id == chain.raftID }) else {
+                    throw ConfigurationError("chain.raft_id \(chain.raftID) is not one of chain.members")
+                }
+                guard Set(chain.members.map(\.id)).count == chain.members.count else {
+                    throw ConfigurationError("chain.members has a duplicate id")
+                }
+                guard chain.tickMs > 0, chain.electionTicks >= 2, chain.compactEvery >= 1 else {
+                    throw ConfigurationError("chain.tick_ms must be positive and chain.election_ticks at least 2")
+                }
+            }
+            if !chain.id.isEmpty, !TransactionValidator.isValidMeterID(chain.id) {
+                throw ConfigurationError("chain.id '\(chain.id)' must be [A-Za-z0-9._-]{1,64}")
+            }
         }
         guard rpc.maxConcurrentStreams >= 1 else { throw ConfigurationError("rpc.max_concurrent_streams must be at least 1") }
         for (name, value) in [
@@ -213,6 +228,8 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
           # Event loop threads; 0 = one per core.
           threads: 0
 
+        # One chain (below), or several: `chains:` with a list of entries shaped like `chain:`,
+        # each with its own id (a node can be a member of the main chain and of districts).
         chain:
           # Chain id (a district id for a district chain); empty = the node certificate's
           # district, or "main" when it names none.
@@ -259,8 +276,9 @@ extension NodeConfiguration {
         tls = try c.decodeIfPresent(TLS.self, forKey: .tls) ?? d.tls
         rpc = try c.decodeIfPresent(RPC.self, forKey: .rpc) ?? d.rpc
         chain = try c.decodeIfPresent(Chain.self, forKey: .chain) ?? d.chain
+        chains = try c.decodeIfPresent([Chain].self, forKey: .chains) ?? d.chains
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
-        try rejectUnknownKeys(decoder, known: ["node_id", "listen", "data_dir", "tls", "rpc", "chain", "log_level"], section: "")
+        try rejectUnknownKeys(decoder, known: ["node_id", "listen", "data_dir", "tls", "rpc", "chain", "chains", "log_level"], section: "")
     }
 }
 

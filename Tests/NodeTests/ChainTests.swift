@@ -242,7 +242,7 @@ final class ChainTests: XCTestCase {
         XCTAssertEqual(clean.blocks, 5)
 
         do {
-            let store = try ChainStore(directory: config.dataDir + "/chain", chainID: "d1")
+            let store = try ChainStore(directory: config.dataDir + "/chains/d1", chainID: "d1")
             // Rewrite the world-state value of one reading (flag byte kept, value changed).
             let key = BlockExecutor.readingKey(meter: "m0", timestampMs: 1_700_000_000_000)
             let raw = Array("s".utf8) + Array(key.utf8)
@@ -264,7 +264,7 @@ final class ChainTests: XCTestCase {
         await node.stop()
         node = nil
         do {
-            let store = try ChainStore(directory: config.dataDir + "/chain", chainID: "d1")
+            let store = try ChainStore(directory: config.dataDir + "/chains/d1", chainID: "d1")
             var block = try XCTUnwrap(try store.block(at: 2))
             block.outcomes[0].readingsAccepted += 1
             try store.database.put([UInt8(ascii: "b")] + withUnsafeBytes(of: UInt64(2).bigEndian) { Array($0) }, block.serializedBytes(), sync: true)
@@ -384,7 +384,7 @@ final class ChainTests: XCTestCase {
         await otherNode.stop()
 
         let mine = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "m", readings: readings("m", from: 1_700_000_000_000, count: 1))))
-        let ledger = try XCTUnwrap(node.ledgerBox.withLock { $0 })
+        let ledger = try node.chainSet.ledger("d1")
         let own1 = try XCTUnwrap(try node.block(at: 1)).block.serializedBytes()
         XCTAssertNoThrow(try ledger.applyCommitted(own1), "a replay of the stored block is accepted")
         XCTAssertNoThrow(try ledger.applyCommitted(foreign1), "a stale proposal at a stored height is skipped")

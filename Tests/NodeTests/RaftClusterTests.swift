@@ -188,7 +188,7 @@ final class RaftClusterTests: XCTestCase {
         for i in 1...3 {
             let report = try ChainVerifier.verify(dataDirectory: pki.dir + "/data\(i)")
             XCTAssertNil(report.firstInconsistency, "node\(i): \(report.firstInconsistency ?? "")")
-            let store = try ChainStore(directory: pki.dir + "/data\(i)/chain", chainID: "d1")
+            let store = try ChainStore(directory: pki.dir + "/data\(i)/chains/d1", chainID: "d1")
             heads.append(store.head?.hash ?? [])
         }
         XCTAssertEqual(Set(heads.map(\.hex)).count, 1)

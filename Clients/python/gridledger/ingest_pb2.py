@@ -14,51 +14,51 @@ _sym_db = _symbol_database.Default()
 from gridledger import chain_pb2 as gridledger_dot_chain__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gridledger/ingest.proto\x12\ngridledger\x1a\x16gridledger/chain.proto\"C\n\rSubmitRequest\x12\x32\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1d.gridledger.SignedTransaction\"{\n\x0eSubmitResponse\x12(\n\x08location\x18\x01 \x01(\x0b\x32\x16.gridledger.TxLocation\x12&\n\x07outcome\x18\x02 \x01(\x0b\x32\x15.gridledger.TxOutcome\x12\x17\n\x0f\x61lready_existed\x18\x03 \x01(\x08\"j\n\tStreamAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\r\x12\x0f\n\x07message\x18\x03 \x01(\t\x12,\n\x08response\x18\x04 \x01(\x0b\x32\x1a.gridledger.SubmitResponse\"p\n\x0fGetBlockRequest\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x11\n\tby_height\x18\x02 \x01(\x08\x12\x0c\n\x04hash\x18\x03 \x01(\x0c\x12,\n\x0b\x63onsistency\x18\x04 \x01(\x0e\x32\x17.gridledger.Consistency\"B\n\x10GetBlockResponse\x12 \n\x05\x62lock\x18\x01 \x01(\x0b\x32\x11.gridledger.Block\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\"T\n\x15GetTransactionRequest\x12\r\n\x05tx_id\x18\x01 \x01(\x0c\x12,\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x17.gridledger.Consistency\"\x9e\x01\n\x16GetTransactionResponse\x12\x32\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1d.gridledger.SignedTransaction\x12(\n\x08location\x18\x02 \x01(\x0b\x32\x16.gridledger.TxLocation\x12&\n\x07outcome\x18\x03 \x01(\x0b\x32\x15.gridledger.TxOutcome\"L\n\x0fGetStateRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x17.gridledger.Consistency\"0\n\x0cStateVersion\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x10\n\x08tx_index\x18\x02 \x01(\r\"[\n\x10GetStateResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\x0c\x12)\n\x07version\x18\x03 \x01(\x0b\x32\x18.gridledger.StateVersion\"]\n\x11GetHistoryRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12,\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x17.gridledger.Consistency\"Y\n\x0cHistoryEntry\x12)\n\x07version\x18\x01 \x01(\x0b\x32\x18.gridledger.StateVersion\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\"?\n\x12GetHistoryResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.gridledger.HistoryEntry\"N\n\x11ListBlocksRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x11\n\tto_height\x18\x02 \x01(\x04\x12\x11\n\tpage_size\x18\x03 \x01(\r\"E\n\x0c\x42lockSummary\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.gridledger.BlockHeader\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\"S\n\x12ListBlocksResponse\x12(\n\x06\x62locks\x18\x01 \x03(\x0b\x32\x18.gridledger.BlockSummary\x12\x13\n\x0bnext_height\x18\x02 \x01(\x04\"-\n\x16SubscribeBlocksRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\"T\n\tChainInfo\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\x0c\x12\x12\n\nhash_suite\x18\x04 \x01(\t\"\x15\n\x13GetChainInfoRequest*B\n\x0b\x43onsistency\x12\x15\n\x11\x43ONSISTENCY_LOCAL\x10\x00\x12\x1c\n\x18\x43ONSISTENCY_LINEARIZABLE\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17gridledger/ingest.proto\x12\ngridledger\x1a\x16gridledger/chain.proto\"U\n\rSubmitRequest\x12\x32\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1d.gridledger.SignedTransaction\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\t\"{\n\x0eSubmitResponse\x12(\n\x08location\x18\x01 \x01(\x0b\x32\x16.gridledger.TxLocation\x12&\n\x07outcome\x18\x02 \x01(\x0b\x32\x15.gridledger.TxOutcome\x12\x17\n\x0f\x61lready_existed\x18\x03 \x01(\x08\"j\n\tStreamAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\r\x12\x0f\n\x07message\x18\x03 \x01(\t\x12,\n\x08response\x18\x04 \x01(\x0b\x32\x1a.gridledger.SubmitResponse\"\x82\x01\n\x0fGetBlockRequest\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x11\n\tby_height\x18\x02 \x01(\x08\x12\x0c\n\x04hash\x18\x03 \x01(\x0c\x12,\n\x0b\x63onsistency\x18\x04 \x01(\x0e\x32\x17.gridledger.Consistency\x12\x10\n\x08\x63hain_id\x18\x0f \x01(\t\"B\n\x10GetBlockResponse\x12 \n\x05\x62lock\x18\x01 \x01(\x0b\x32\x11.gridledger.Block\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\"f\n\x15GetTransactionRequest\x12\r\n\x05tx_id\x18\x01 \x01(\x0c\x12,\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x17.gridledger.Consistency\x12\x10\n\x08\x63hain_id\x18\x0f \x01(\t\"\x9e\x01\n\x16GetTransactionResponse\x12\x32\n\x0btransaction\x18\x01 \x01(\x0b\x32\x1d.gridledger.SignedTransaction\x12(\n\x08location\x18\x02 \x01(\x0b\x32\x16.gridledger.TxLocation\x12&\n\x07outcome\x18\x03 \x01(\x0b\x32\x15.gridledger.TxOutcome\"^\n\x0fGetStateRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x17.gridledger.Consistency\x12\x10\n\x08\x63hain_id\x18\x0f \x01(\t\"0\n\x0cStateVersion\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x10\n\x08tx_index\x18\x02 \x01(\r\"[\n\x10GetStateResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\x0c\x12)\n\x07version\x18\x03 \x01(\x0b\x32\x18.gridledger.StateVersion\"o\n\x11GetHistoryRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12,\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x17.gridledger.Consistency\x12\x10\n\x08\x63hain_id\x18\x0f \x01(\t\"Y\n\x0cHistoryEntry\x12)\n\x07version\x18\x01 \x01(\x0b\x32\x18.gridledger.StateVersion\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\"?\n\x12GetHistoryResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.gridledger.HistoryEntry\"`\n\x11ListBlocksRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x11\n\tto_height\x18\x02 \x01(\x04\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x0f \x01(\t\"E\n\x0c\x42lockSummary\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.gridledger.BlockHeader\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\"S\n\x12ListBlocksResponse\x12(\n\x06\x62locks\x18\x01 \x03(\x0b\x32\x18.gridledger.BlockSummary\x12\x13\n\x0bnext_height\x18\x02 \x01(\x04\"?\n\x16SubscribeBlocksRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x10\n\x08\x63hain_id\x18\x0f \x01(\t\"T\n\tChainInfo\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\x0c\x12\x12\n\nhash_suite\x18\x04 \x01(\t\"\'\n\x13GetChainInfoRequest\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t*B\n\x0b\x43onsistency\x12\x15\n\x11\x43ONSISTENCY_LOCAL\x10\x00\x12\x1c\n\x18\x43ONSISTENCY_LINEARIZABLE\x10\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridledger.ingest_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _CONSISTENCY._serialized_start=1658
-  _CONSISTENCY._serialized_end=1724
+  _CONSISTENCY._serialized_start=1803
+  _CONSISTENCY._serialized_end=1869
   _SUBMITREQUEST._serialized_start=63
-  _SUBMITREQUEST._serialized_end=130
-  _SUBMITRESPONSE._serialized_start=132
-  _SUBMITRESPONSE._serialized_end=255
-  _STREAMACK._serialized_start=257
-  _STREAMACK._serialized_end=363
-  _GETBLOCKREQUEST._serialized_start=365
-  _GETBLOCKREQUEST._serialized_end=477
-  _GETBLOCKRESPONSE._serialized_start=479
-  _GETBLOCKRESPONSE._serialized_end=545
-  _GETTRANSACTIONREQUEST._serialized_start=547
-  _GETTRANSACTIONREQUEST._serialized_end=631
-  _GETTRANSACTIONRESPONSE._serialized_start=634
-  _GETTRANSACTIONRESPONSE._serialized_end=792
-  _GETSTATEREQUEST._serialized_start=794
-  _GETSTATEREQUEST._serialized_end=870
-  _STATEVERSION._serialized_start=872
-  _STATEVERSION._serialized_end=920
-  _GETSTATERESPONSE._serialized_start=922
-  _GETSTATERESPONSE._serialized_end=1013
-  _GETHISTORYREQUEST._serialized_start=1015
-  _GETHISTORYREQUEST._serialized_end=1108
-  _HISTORYENTRY._serialized_start=1110
-  _HISTORYENTRY._serialized_end=1199
-  _GETHISTORYRESPONSE._serialized_start=1201
-  _GETHISTORYRESPONSE._serialized_end=1264
-  _LISTBLOCKSREQUEST._serialized_start=1266
-  _LISTBLOCKSREQUEST._serialized_end=1344
-  _BLOCKSUMMARY._serialized_start=1346
-  _BLOCKSUMMARY._serialized_end=1415
-  _LISTBLOCKSRESPONSE._serialized_start=1417
-  _LISTBLOCKSRESPONSE._serialized_end=1500
-  _SUBSCRIBEBLOCKSREQUEST._serialized_start=1502
-  _SUBSCRIBEBLOCKSREQUEST._serialized_end=1547
-  _CHAININFO._serialized_start=1549
-  _CHAININFO._serialized_end=1633
-  _GETCHAININFOREQUEST._serialized_start=1635
-  _GETCHAININFOREQUEST._serialized_end=1656
+  _SUBMITREQUEST._serialized_end=148
+  _SUBMITRESPONSE._serialized_start=150
+  _SUBMITRESPONSE._serialized_end=273
+  _STREAMACK._serialized_start=275
+  _STREAMACK._serialized_end=381
+  _GETBLOCKREQUEST._serialized_start=384
+  _GETBLOCKREQUEST._serialized_end=514
+  _GETBLOCKRESPONSE._serialized_start=516
+  _GETBLOCKRESPONSE._serialized_end=582
+  _GETTRANSACTIONREQUEST._serialized_start=584
+  _GETTRANSACTIONREQUEST._serialized_end=686
+  _GETTRANSACTIONRESPONSE._serialized_start=689
+  _GETTRANSACTIONRESPONSE._serialized_end=847
+  _GETSTATEREQUEST._serialized_start=849
+  _GETSTATEREQUEST._serialized_end=943
+  _STATEVERSION._serialized_start=945
+  _STATEVERSION._serialized_end=993
+  _GETSTATERESPONSE._serialized_start=995
+  _GETSTATERESPONSE._serialized_end=1086
+  _GETHISTORYREQUEST._serialized_start=1088
+  _GETHISTORYREQUEST._serialized_end=1199
+  _HISTORYENTRY._serialized_start=1201
+  _HISTORYENTRY._serialized_end=1290
+  _GETHISTORYRESPONSE._serialized_start=1292
+  _GETHISTORYRESPONSE._serialized_end=1355
+  _LISTBLOCKSREQUEST._serialized_start=1357
+  _LISTBLOCKSREQUEST._serialized_end=1453
+  _BLOCKSUMMARY._serialized_start=1455
+  _BLOCKSUMMARY._serialized_end=1524
+  _LISTBLOCKSRESPONSE._serialized_start=1526
+  _LISTBLOCKSRESPONSE._serialized_end=1609
+  _SUBSCRIBEBLOCKSREQUEST._serialized_start=1611
+  _SUBSCRIBEBLOCKSREQUEST._serialized_end=1674
+  _CHAININFO._serialized_start=1676
+  _CHAININFO._serialized_end=1760
+  _GETCHAININFOREQUEST._serialized_start=1762
+  _GETCHAININFOREQUEST._serialized_end=1801
 # @@protoc_insertion_point(module_scope)

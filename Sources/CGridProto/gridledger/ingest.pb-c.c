@@ -862,7 +862,7 @@ void   gridledger__get_chain_info_request__free_unpacked
   assert(message->base.descriptor == &gridledger__get_chain_info_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor gridledger__submit_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor gridledger__submit_request__field_descriptors[2] =
 {
   {
     "transaction",
@@ -876,14 +876,27 @@ static const ProtobufCFieldDescriptor gridledger__submit_request__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "chain_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__SubmitRequest, chain_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__submit_request__field_indices_by_name[] = {
+  1,   /* field[1] = chain_id */
   0,   /* field[0] = transaction */
 };
 static const ProtobufCIntRange gridledger__submit_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor gridledger__submit_request__descriptor =
 {
@@ -893,7 +906,7 @@ const ProtobufCMessageDescriptor gridledger__submit_request__descriptor =
   "Gridledger__SubmitRequest",
   "gridledger",
   sizeof(Gridledger__SubmitRequest),
-  1,
+  2,
   gridledger__submit_request__field_descriptors,
   gridledger__submit_request__field_indices_by_name,
   1,  gridledger__submit_request__number_ranges,
@@ -1041,7 +1054,7 @@ const ProtobufCMessageDescriptor gridledger__stream_ack__descriptor =
   (ProtobufCMessageInit) gridledger__stream_ack__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__get_block_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__get_block_request__field_descriptors[5] =
 {
   {
     "height",
@@ -1091,17 +1104,31 @@ static const ProtobufCFieldDescriptor gridledger__get_block_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "chain_id",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetBlockRequest, chain_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__get_block_request__field_indices_by_name[] = {
   1,   /* field[1] = by_height */
+  4,   /* field[4] = chain_id */
   3,   /* field[3] = consistency */
   2,   /* field[2] = hash */
   0,   /* field[0] = height */
 };
-static const ProtobufCIntRange gridledger__get_block_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange gridledger__get_block_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 15, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor gridledger__get_block_request__descriptor =
 {
@@ -1111,10 +1138,10 @@ const ProtobufCMessageDescriptor gridledger__get_block_request__descriptor =
   "Gridledger__GetBlockRequest",
   "gridledger",
   sizeof(Gridledger__GetBlockRequest),
-  4,
+  5,
   gridledger__get_block_request__field_descriptors,
   gridledger__get_block_request__field_indices_by_name,
-  1,  gridledger__get_block_request__number_ranges,
+  2,  gridledger__get_block_request__number_ranges,
   (ProtobufCMessageInit) gridledger__get_block_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1169,7 +1196,7 @@ const ProtobufCMessageDescriptor gridledger__get_block_response__descriptor =
   (ProtobufCMessageInit) gridledger__get_block_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__get_transaction_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor gridledger__get_transaction_request__field_descriptors[3] =
 {
   {
     "tx_id",
@@ -1195,15 +1222,29 @@ static const ProtobufCFieldDescriptor gridledger__get_transaction_request__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "chain_id",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetTransactionRequest, chain_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__get_transaction_request__field_indices_by_name[] = {
+  2,   /* field[2] = chain_id */
   1,   /* field[1] = consistency */
   0,   /* field[0] = tx_id */
 };
-static const ProtobufCIntRange gridledger__get_transaction_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange gridledger__get_transaction_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor gridledger__get_transaction_request__descriptor =
 {
@@ -1213,10 +1254,10 @@ const ProtobufCMessageDescriptor gridledger__get_transaction_request__descriptor
   "Gridledger__GetTransactionRequest",
   "gridledger",
   sizeof(Gridledger__GetTransactionRequest),
-  2,
+  3,
   gridledger__get_transaction_request__field_descriptors,
   gridledger__get_transaction_request__field_indices_by_name,
-  1,  gridledger__get_transaction_request__number_ranges,
+  2,  gridledger__get_transaction_request__number_ranges,
   (ProtobufCMessageInit) gridledger__get_transaction_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1284,7 +1325,7 @@ const ProtobufCMessageDescriptor gridledger__get_transaction_response__descripto
   (ProtobufCMessageInit) gridledger__get_transaction_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__get_state_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor gridledger__get_state_request__field_descriptors[3] =
 {
   {
     "key",
@@ -1310,15 +1351,29 @@ static const ProtobufCFieldDescriptor gridledger__get_state_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "chain_id",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetStateRequest, chain_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__get_state_request__field_indices_by_name[] = {
+  2,   /* field[2] = chain_id */
   1,   /* field[1] = consistency */
   0,   /* field[0] = key */
 };
-static const ProtobufCIntRange gridledger__get_state_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange gridledger__get_state_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 15, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor gridledger__get_state_request__descriptor =
 {
@@ -1328,10 +1383,10 @@ const ProtobufCMessageDescriptor gridledger__get_state_request__descriptor =
   "Gridledger__GetStateRequest",
   "gridledger",
   sizeof(Gridledger__GetStateRequest),
-  2,
+  3,
   gridledger__get_state_request__field_descriptors,
   gridledger__get_state_request__field_indices_by_name,
-  1,  gridledger__get_state_request__number_ranges,
+  2,  gridledger__get_state_request__number_ranges,
   (ProtobufCMessageInit) gridledger__get_state_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1450,7 +1505,7 @@ const ProtobufCMessageDescriptor gridledger__get_state_response__descriptor =
   (ProtobufCMessageInit) gridledger__get_state_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__get_history_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor gridledger__get_history_request__field_descriptors[4] =
 {
   {
     "key",
@@ -1488,16 +1543,30 @@ static const ProtobufCFieldDescriptor gridledger__get_history_request__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "chain_id",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetHistoryRequest, chain_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__get_history_request__field_indices_by_name[] = {
+  3,   /* field[3] = chain_id */
   2,   /* field[2] = consistency */
   0,   /* field[0] = key */
   1,   /* field[1] = limit */
 };
-static const ProtobufCIntRange gridledger__get_history_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange gridledger__get_history_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor gridledger__get_history_request__descriptor =
 {
@@ -1507,10 +1576,10 @@ const ProtobufCMessageDescriptor gridledger__get_history_request__descriptor =
   "Gridledger__GetHistoryRequest",
   "gridledger",
   sizeof(Gridledger__GetHistoryRequest),
-  3,
+  4,
   gridledger__get_history_request__field_descriptors,
   gridledger__get_history_request__field_indices_by_name,
-  1,  gridledger__get_history_request__number_ranges,
+  2,  gridledger__get_history_request__number_ranges,
   (ProtobufCMessageInit) gridledger__get_history_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1616,7 +1685,7 @@ const ProtobufCMessageDescriptor gridledger__get_history_response__descriptor =
   (ProtobufCMessageInit) gridledger__get_history_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__list_blocks_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor gridledger__list_blocks_request__field_descriptors[4] =
 {
   {
     "from_height",
@@ -1654,16 +1723,30 @@ static const ProtobufCFieldDescriptor gridledger__list_blocks_request__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "chain_id",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ListBlocksRequest, chain_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__list_blocks_request__field_indices_by_name[] = {
+  3,   /* field[3] = chain_id */
   0,   /* field[0] = from_height */
   2,   /* field[2] = page_size */
   1,   /* field[1] = to_height */
 };
-static const ProtobufCIntRange gridledger__list_blocks_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange gridledger__list_blocks_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 15, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor gridledger__list_blocks_request__descriptor =
 {
@@ -1673,10 +1756,10 @@ const ProtobufCMessageDescriptor gridledger__list_blocks_request__descriptor =
   "Gridledger__ListBlocksRequest",
   "gridledger",
   sizeof(Gridledger__ListBlocksRequest),
-  3,
+  4,
   gridledger__list_blocks_request__field_descriptors,
   gridledger__list_blocks_request__field_indices_by_name,
-  1,  gridledger__list_blocks_request__number_ranges,
+  2,  gridledger__list_blocks_request__number_ranges,
   (ProtobufCMessageInit) gridledger__list_blocks_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1782,7 +1865,7 @@ const ProtobufCMessageDescriptor gridledger__list_blocks_response__descriptor =
   (ProtobufCMessageInit) gridledger__list_blocks_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__subscribe_blocks_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor gridledger__subscribe_blocks_request__field_descriptors[2] =
 {
   {
     "from_height",
@@ -1796,14 +1879,28 @@ static const ProtobufCFieldDescriptor gridledger__subscribe_blocks_request__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "chain_id",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__SubscribeBlocksRequest, chain_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__subscribe_blocks_request__field_indices_by_name[] = {
+  1,   /* field[1] = chain_id */
   0,   /* field[0] = from_height */
 };
-static const ProtobufCIntRange gridledger__subscribe_blocks_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange gridledger__subscribe_blocks_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 15, 1 },
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor gridledger__subscribe_blocks_request__descriptor =
 {
@@ -1813,10 +1910,10 @@ const ProtobufCMessageDescriptor gridledger__subscribe_blocks_request__descripto
   "Gridledger__SubscribeBlocksRequest",
   "gridledger",
   sizeof(Gridledger__SubscribeBlocksRequest),
-  1,
+  2,
   gridledger__subscribe_blocks_request__field_descriptors,
   gridledger__subscribe_blocks_request__field_indices_by_name,
-  1,  gridledger__subscribe_blocks_request__number_ranges,
+  2,  gridledger__subscribe_blocks_request__number_ranges,
   (ProtobufCMessageInit) gridledger__subscribe_blocks_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1897,9 +1994,29 @@ const ProtobufCMessageDescriptor gridledger__chain_info__descriptor =
   (ProtobufCMessageInit) gridledger__chain_info__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define gridledger__get_chain_info_request__field_descriptors NULL
-#define gridledger__get_chain_info_request__field_indices_by_name NULL
-#define gridledger__get_chain_info_request__number_ranges NULL
+static const ProtobufCFieldDescriptor gridledger__get_chain_info_request__field_descriptors[1] =
+{
+  {
+    "chain_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetChainInfoRequest, chain_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gridledger__get_chain_info_request__field_indices_by_name[] = {
+  0,   /* field[0] = chain_id */
+};
+static const ProtobufCIntRange gridledger__get_chain_info_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
 const ProtobufCMessageDescriptor gridledger__get_chain_info_request__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -1908,10 +2025,10 @@ const ProtobufCMessageDescriptor gridledger__get_chain_info_request__descriptor 
   "Gridledger__GetChainInfoRequest",
   "gridledger",
   sizeof(Gridledger__GetChainInfoRequest),
-  0,
+  1,
   gridledger__get_chain_info_request__field_descriptors,
   gridledger__get_chain_info_request__field_indices_by_name,
-  0,  gridledger__get_chain_info_request__number_ranges,
+  1,  gridledger__get_chain_info_request__number_ranges,
   (ProtobufCMessageInit) gridledger__get_chain_info_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

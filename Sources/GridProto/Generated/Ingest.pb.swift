@@ -22,13 +22,16 @@ public struct Consistency: RawRepresentable, Hashable, Sendable, CustomStringCon
 /// proto message `gridledger.SubmitRequest`.
 public struct SubmitRequest: ProtoMessage {
     public var transaction: SignedTransaction? = nil
+    public var chainId: String = ""
 
     public init() {}
 
     public init(
-        transaction: SignedTransaction? = nil
+        transaction: SignedTransaction? = nil,
+        chainId: String = ""
     ) {
         self.transaction = transaction
+        self.chainId = chainId
     }
 }
 
@@ -38,6 +41,7 @@ extension SubmitRequest {
         let c = arena.allocate(Gridledger__SubmitRequest.self)
         gridledger__submit_request__init(c)
         c.pointee.transaction = self.transaction.map { $0.makeC(arena) }
+        c.pointee.chain_id = arena.string(self.chainId)
         return c
     }
 
@@ -45,6 +49,7 @@ extension SubmitRequest {
     init(c: UnsafePointer<Gridledger__SubmitRequest>) {
         self.init()
         self.transaction = c.pointee.transaction.map { SignedTransaction(c: $0) }
+        self.chainId = ProtoArena.string(c.pointee.chain_id)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -188,6 +193,7 @@ public struct GetBlockRequest: ProtoMessage {
     public var byHeight: Bool = false
     public var hash: [UInt8] = []
     public var consistency: Consistency = Consistency(rawValue: 0)
+    public var chainId: String = ""
 
     public init() {}
 
@@ -195,12 +201,14 @@ public struct GetBlockRequest: ProtoMessage {
         height: UInt64 = 0,
         byHeight: Bool = false,
         hash: [UInt8] = [],
-        consistency: Consistency = Consistency(rawValue: 0)
+        consistency: Consistency = Consistency(rawValue: 0),
+        chainId: String = ""
     ) {
         self.height = height
         self.byHeight = byHeight
         self.hash = hash
         self.consistency = consistency
+        self.chainId = chainId
     }
 }
 
@@ -213,6 +221,7 @@ extension GetBlockRequest {
         c.pointee.by_height = (self.byHeight ? 1 : 0)
         c.pointee.hash = arena.bytes(self.hash)
         c.pointee.consistency = Gridledger__Consistency(rawValue: .init(truncatingIfNeeded: self.consistency.rawValue))
+        c.pointee.chain_id = arena.string(self.chainId)
         return c
     }
 
@@ -223,6 +232,7 @@ extension GetBlockRequest {
         self.byHeight = (c.pointee.by_height != 0)
         self.hash = ProtoArena.bytes(c.pointee.hash)
         self.consistency = Consistency(rawValue: Int32(truncatingIfNeeded: c.pointee.consistency.rawValue))
+        self.chainId = ProtoArena.string(c.pointee.chain_id)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -298,15 +308,18 @@ extension GetBlockResponse {
 public struct GetTransactionRequest: ProtoMessage {
     public var txId: [UInt8] = []
     public var consistency: Consistency = Consistency(rawValue: 0)
+    public var chainId: String = ""
 
     public init() {}
 
     public init(
         txId: [UInt8] = [],
-        consistency: Consistency = Consistency(rawValue: 0)
+        consistency: Consistency = Consistency(rawValue: 0),
+        chainId: String = ""
     ) {
         self.txId = txId
         self.consistency = consistency
+        self.chainId = chainId
     }
 }
 
@@ -317,6 +330,7 @@ extension GetTransactionRequest {
         gridledger__get_transaction_request__init(c)
         c.pointee.tx_id = arena.bytes(self.txId)
         c.pointee.consistency = Gridledger__Consistency(rawValue: .init(truncatingIfNeeded: self.consistency.rawValue))
+        c.pointee.chain_id = arena.string(self.chainId)
         return c
     }
 
@@ -325,6 +339,7 @@ extension GetTransactionRequest {
         self.init()
         self.txId = ProtoArena.bytes(c.pointee.tx_id)
         self.consistency = Consistency(rawValue: Int32(truncatingIfNeeded: c.pointee.consistency.rawValue))
+        self.chainId = ProtoArena.string(c.pointee.chain_id)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -405,15 +420,18 @@ extension GetTransactionResponse {
 public struct GetStateRequest: ProtoMessage {
     public var key: String = ""
     public var consistency: Consistency = Consistency(rawValue: 0)
+    public var chainId: String = ""
 
     public init() {}
 
     public init(
         key: String = "",
-        consistency: Consistency = Consistency(rawValue: 0)
+        consistency: Consistency = Consistency(rawValue: 0),
+        chainId: String = ""
     ) {
         self.key = key
         self.consistency = consistency
+        self.chainId = chainId
     }
 }
 
@@ -424,6 +442,7 @@ extension GetStateRequest {
         gridledger__get_state_request__init(c)
         c.pointee.key = arena.string(self.key)
         c.pointee.consistency = Gridledger__Consistency(rawValue: .init(truncatingIfNeeded: self.consistency.rawValue))
+        c.pointee.chain_id = arena.string(self.chainId)
         return c
     }
 
@@ -432,6 +451,7 @@ extension GetStateRequest {
         self.init()
         self.key = ProtoArena.string(c.pointee.key)
         self.consistency = Consistency(rawValue: Int32(truncatingIfNeeded: c.pointee.consistency.rawValue))
+        self.chainId = ProtoArena.string(c.pointee.chain_id)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -564,17 +584,20 @@ public struct GetHistoryRequest: ProtoMessage {
     public var key: String = ""
     public var limit: UInt32 = 0
     public var consistency: Consistency = Consistency(rawValue: 0)
+    public var chainId: String = ""
 
     public init() {}
 
     public init(
         key: String = "",
         limit: UInt32 = 0,
-        consistency: Consistency = Consistency(rawValue: 0)
+        consistency: Consistency = Consistency(rawValue: 0),
+        chainId: String = ""
     ) {
         self.key = key
         self.limit = limit
         self.consistency = consistency
+        self.chainId = chainId
     }
 }
 
@@ -586,6 +609,7 @@ extension GetHistoryRequest {
         c.pointee.key = arena.string(self.key)
         c.pointee.limit = self.limit
         c.pointee.consistency = Gridledger__Consistency(rawValue: .init(truncatingIfNeeded: self.consistency.rawValue))
+        c.pointee.chain_id = arena.string(self.chainId)
         return c
     }
 
@@ -595,6 +619,7 @@ extension GetHistoryRequest {
         self.key = ProtoArena.string(c.pointee.key)
         self.limit = c.pointee.limit
         self.consistency = Consistency(rawValue: Int32(truncatingIfNeeded: c.pointee.consistency.rawValue))
+        self.chainId = ProtoArena.string(c.pointee.chain_id)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -723,17 +748,20 @@ public struct ListBlocksRequest: ProtoMessage {
     public var fromHeight: UInt64 = 0
     public var toHeight: UInt64 = 0
     public var pageSize: UInt32 = 0
+    public var chainId: String = ""
 
     public init() {}
 
     public init(
         fromHeight: UInt64 = 0,
         toHeight: UInt64 = 0,
-        pageSize: UInt32 = 0
+        pageSize: UInt32 = 0,
+        chainId: String = ""
     ) {
         self.fromHeight = fromHeight
         self.toHeight = toHeight
         self.pageSize = pageSize
+        self.chainId = chainId
     }
 }
 
@@ -745,6 +773,7 @@ extension ListBlocksRequest {
         c.pointee.from_height = self.fromHeight
         c.pointee.to_height = self.toHeight
         c.pointee.page_size = self.pageSize
+        c.pointee.chain_id = arena.string(self.chainId)
         return c
     }
 
@@ -754,6 +783,7 @@ extension ListBlocksRequest {
         self.fromHeight = c.pointee.from_height
         self.toHeight = c.pointee.to_height
         self.pageSize = c.pointee.page_size
+        self.chainId = ProtoArena.string(c.pointee.chain_id)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -880,13 +910,16 @@ extension ListBlocksResponse {
 /// proto message `gridledger.SubscribeBlocksRequest`.
 public struct SubscribeBlocksRequest: ProtoMessage {
     public var fromHeight: UInt64 = 0
+    public var chainId: String = ""
 
     public init() {}
 
     public init(
-        fromHeight: UInt64 = 0
+        fromHeight: UInt64 = 0,
+        chainId: String = ""
     ) {
         self.fromHeight = fromHeight
+        self.chainId = chainId
     }
 }
 
@@ -896,6 +929,7 @@ extension SubscribeBlocksRequest {
         let c = arena.allocate(Gridledger__SubscribeBlocksRequest.self)
         gridledger__subscribe_blocks_request__init(c)
         c.pointee.from_height = self.fromHeight
+        c.pointee.chain_id = arena.string(self.chainId)
         return c
     }
 
@@ -903,6 +937,7 @@ extension SubscribeBlocksRequest {
     init(c: UnsafePointer<Gridledger__SubscribeBlocksRequest>) {
         self.init()
         self.fromHeight = c.pointee.from_height
+        self.chainId = ProtoArena.string(c.pointee.chain_id)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -986,8 +1021,15 @@ extension ChainInfo {
 
 /// proto message `gridledger.GetChainInfoRequest`.
 public struct GetChainInfoRequest: ProtoMessage {
+    public var chainId: String = ""
 
     public init() {}
+
+    public init(
+        chainId: String = ""
+    ) {
+        self.chainId = chainId
+    }
 }
 
 extension GetChainInfoRequest {
@@ -995,12 +1037,14 @@ extension GetChainInfoRequest {
     func makeC(_ arena: ProtoArena) -> UnsafeMutablePointer<Gridledger__GetChainInfoRequest> {
         let c = arena.allocate(Gridledger__GetChainInfoRequest.self)
         gridledger__get_chain_info_request__init(c)
+        c.pointee.chain_id = arena.string(self.chainId)
         return c
     }
 
     /// Copies every field out of a C struct graph (which the caller still owns).
     init(c: UnsafePointer<Gridledger__GetChainInfoRequest>) {
         self.init()
+        self.chainId = ProtoArena.string(c.pointee.chain_id)
     }
 
     public func serializedBytes() -> [UInt8] {

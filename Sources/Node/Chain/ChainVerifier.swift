@@ -22,9 +22,30 @@ public enum ChainVerifier {
         public var firstInconsistency: String?
     }
 
+    /// The chains stored in a node's data directory (`<data dir>/chains/<id>`), sorted.
+    public static func chains(in dataDirectory: String) -> [String] {
+        let root = dataDirectory + "/chains"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.filter { FileManager.default.fileExists(atPath: root + "/" + $0 + "/chain.ldb") }.sorted()
+    }
+
+    /// Verifies one chain of a node's data directory; `chainID` may be omitted when the
+    /// directory holds exactly one chain.
     /// - Parameter progress: called with (height verified, head height) now and then.
-    public static func verify(dataDirectory: String, progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> Report {
-        let directory = dataDirectory + "/chain"
+    public static func verify(dataDirectory: String, chainID: String? = nil, progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> Report {
+        let stored = chains(in: dataDirectory)
+        let id: String
+        if let chainID {
+            id = chainID
+        } else {
+            guard stored.count == 1 else {
+                throw ConfigurationError(stored.isEmpty
+                    ? "no chain store in \(dataDirectory)/chains"
+                    : "\(dataDirectory) holds chains \(stored.joined(separator: ", ")): name one")
+            }
+            id = stored[0]
+        }
+        let directory = GridNode.chainDirectory(dataDirectory, id)
         guard FileManager.default.fileExists(atPath: directory + "/chain.ldb") else {
             throw ConfigurationError("no chain store in \(directory)")
         }

@@ -42,36 +42,38 @@ public struct ChainClient: Sendable {
 
     public init(_ rpc: RPCClient) { self.rpc = rpc }
 
-    public func chainInfo(timeout: Duration = .seconds(10)) async throws -> ChainInfo {
-        try await rpc.unary(QueryService.prefix + "GetChainInfo", GetChainInfoRequest(), as: ChainInfo.self, timeout: .init(timeout))
+    // `chain` names the chain on a node that serves several; "" = its only chain.
+
+    public func chainInfo(chain: String = "", timeout: Duration = .seconds(10)) async throws -> ChainInfo {
+        try await rpc.unary(QueryService.prefix + "GetChainInfo", GetChainInfoRequest(chainId: chain), as: ChainInfo.self, timeout: .init(timeout))
     }
 
-    public func submitReadings(_ transaction: SignedTransaction, timeout: Duration = .seconds(30)) async throws -> SubmitResponse {
-        try await rpc.unary(IngestService.submitReadingsMethod, SubmitRequest(transaction: transaction), as: SubmitResponse.self, timeout: .init(timeout))
+    public func submitReadings(_ transaction: SignedTransaction, chain: String = "", timeout: Duration = .seconds(30)) async throws -> SubmitResponse {
+        try await rpc.unary(IngestService.submitReadingsMethod, SubmitRequest(transaction: transaction, chainId: chain), as: SubmitResponse.self, timeout: .init(timeout))
     }
 
-    public func submit(_ transaction: SignedTransaction, timeout: Duration = .seconds(30)) async throws -> SubmitResponse {
-        try await rpc.unary(IngestService.submitMethod, SubmitRequest(transaction: transaction), as: SubmitResponse.self, timeout: .init(timeout))
+    public func submit(_ transaction: SignedTransaction, chain: String = "", timeout: Duration = .seconds(30)) async throws -> SubmitResponse {
+        try await rpc.unary(IngestService.submitMethod, SubmitRequest(transaction: transaction, chainId: chain), as: SubmitResponse.self, timeout: .init(timeout))
     }
 
-    public func block(at height: UInt64) async throws -> GetBlockResponse {
-        try await rpc.unary(QueryService.prefix + "GetBlock", GetBlockRequest(height: height, byHeight: true, hash: []), as: GetBlockResponse.self)
+    public func block(at height: UInt64, chain: String = "") async throws -> GetBlockResponse {
+        try await rpc.unary(QueryService.prefix + "GetBlock", GetBlockRequest(height: height, byHeight: true, hash: [], chainId: chain), as: GetBlockResponse.self)
     }
 
-    public func transaction(_ id: [UInt8]) async throws -> GetTransactionResponse {
-        try await rpc.unary(QueryService.prefix + "GetTransaction", GetTransactionRequest(txId: id), as: GetTransactionResponse.self)
+    public func transaction(_ id: [UInt8], chain: String = "") async throws -> GetTransactionResponse {
+        try await rpc.unary(QueryService.prefix + "GetTransaction", GetTransactionRequest(txId: id, chainId: chain), as: GetTransactionResponse.self)
     }
 
-    public func state(_ key: String, consistency: Consistency = .local) async throws -> GetStateResponse {
-        try await rpc.unary(QueryService.prefix + "GetState", GetStateRequest(key: key, consistency: consistency), as: GetStateResponse.self)
+    public func state(_ key: String, chain: String = "", consistency: Consistency = .local) async throws -> GetStateResponse {
+        try await rpc.unary(QueryService.prefix + "GetState", GetStateRequest(key: key, consistency: consistency, chainId: chain), as: GetStateResponse.self)
     }
 
-    public func history(_ key: String, limit: UInt32 = 100) async throws -> GetHistoryResponse {
-        try await rpc.unary(QueryService.prefix + "GetHistory", GetHistoryRequest(key: key, limit: limit), as: GetHistoryResponse.self)
+    public func history(_ key: String, chain: String = "", limit: UInt32 = 100) async throws -> GetHistoryResponse {
+        try await rpc.unary(QueryService.prefix + "GetHistory", GetHistoryRequest(key: key, limit: limit, chainId: chain), as: GetHistoryResponse.self)
     }
 
-    public func subscribeBlocks(from height: UInt64) -> ResponseStream<GetBlockResponse> {
-        rpc.serverStreaming(QueryService.prefix + "SubscribeBlocks", SubscribeBlocksRequest(fromHeight: height), as: GetBlockResponse.self)
+    public func subscribeBlocks(from height: UInt64, chain: String = "") -> ResponseStream<GetBlockResponse> {
+        rpc.serverStreaming(QueryService.prefix + "SubscribeBlocks", SubscribeBlocksRequest(fromHeight: height, chainId: chain), as: GetBlockResponse.self)
     }
 
     public func streamReadings() async throws -> BidirectionalCall<SubmitRequest, StreamAck> {

@@ -11,26 +11,26 @@ struct AdminService: Sendable {
     static let promoteMemberMethod = "/gridledger.Admin/PromoteMember"
     static let removeMemberMethod = "/gridledger.Admin/RemoveMember"
 
-    let chainID: String
-    let driver: RaftDriver
-    let registry: MemberRegistry
+    let chains: ChainSet
 
     func register(in router: inout RPCRouter) {
-        let chainID = self.chainID
-        let driver = self.driver
-        let registry = self.registry
-        @Sendable func check(_ request: MemberRequest) throws {
-            guard request.chainId == chainID else { throw RPCError(.notFound, "this node serves no chain '\(request.chainId)'") }
+        let chains = self.chains
+        /// The Raft group of the chain a request names.
+        @Sendable func group(_ request: MemberRequest) throws -> (driver: RaftDriver, registry: MemberRegistry) {
+            guard let raft = try chains.resolve(request.chainId).raft else {
+                throw RPCError(.failedPrecondition, "chain \(request.chainId) is ordered solo: it has no Raft group")
+            }
             guard request.nodeId != 0 else { throw RPCError(.invalidArgument, "node_id is required") }
+            return (raft.driver, raft.registry)
         }
-        @Sendable func requireLeader() throws {
+        @Sendable func requireLeader(_ driver: RaftDriver, _ registry: MemberRegistry) throws {
             let status = driver.status
             guard status.role == "leader" else {
                 let where_ = registry.member(status.leader).map { " (\($0.name) at \($0.address))" } ?? ""
                 throw RPCError(.failedPrecondition, "membership changes go through the leader: node \(status.leader)\(where_)")
             }
         }
-        @Sendable func response() -> MemberResponse {
+        @Sendable func response(_ driver: RaftDriver) -> MemberResponse {
             let s = driver.status
             return MemberResponse(confState: RaftConfState(voters: s.voters, learners: s.learners), leader: s.leader)
         }
@@ -43,16 +43,16 @@ struct AdminService: Sendable {
         }
 
         router.unary(Self.transferLeaderMethod, roles: [.admin]) { (request: MemberRequest, _) in
-            try check(request)
+            let (driver, registry) = try group(request)
             try await driver.transferLeadership(to: request.nodeId)
             try await waitFor("leadership transfer") { driver.status.leader == request.nodeId }
-            return response()
+            return response(driver)
         }
         router.unary(Self.addMemberMethod, roles: [.admin]) { (request: MemberRequest, _) in
-            try check(request)
+            let (driver, registry) = try group(request)
             guard TransactionValidator.isValidMeterID(request.name) else { throw RPCError(.invalidArgument, "name must be the member's certificate CN") }
             do { _ = try HostPort.parse(request.address) } catch { throw RPCError(.invalidArgument, "\(error)") }
-            try requireLeader()
+            try requireLeader(driver, registry)
             let status = driver.status
             guard !status.voters.contains(request.nodeId), !status.learners.contains(request.nodeId) else {
                 throw RPCError(.alreadyExists, "node \(request.nodeId) is already a member")
@@ -62,11 +62,11 @@ struct AdminService: Sendable {
             try await waitFor("member record") { registry.member(request.nodeId)?.name == request.name }
             try await driver.proposeConfChange(.addLearner(request.nodeId))
             try await waitFor("adding the learner") { driver.status.learners.contains(request.nodeId) }
-            return response()
+            return response(driver)
         }
         router.unary(Self.promoteMemberMethod, roles: [.admin]) { (request: MemberRequest, _) in
-            try check(request)
-            try requireLeader()
+            let (driver, registry) = try group(request)
+            try requireLeader(driver, registry)
             let status = driver.status
             guard status.learners.contains(request.nodeId) else { throw RPCError(.failedPrecondition, "node \(request.nodeId) is not a learner") }
             let match = status.progress[request.nodeId] ?? 0
@@ -75,11 +75,11 @@ struct AdminService: Sendable {
             }
             try await driver.proposeConfChange(.promote(request.nodeId))
             try await waitFor("promotion") { driver.status.voters.contains(request.nodeId) }
-            return response()
+            return response(driver)
         }
         router.unary(Self.removeMemberMethod, roles: [.admin]) { (request: MemberRequest, _) in
-            try check(request)
-            try requireLeader()
+            let (driver, registry) = try group(request)
+            try requireLeader(driver, registry)
             let status = driver.status
             guard status.voters.contains(request.nodeId) || status.learners.contains(request.nodeId) else {
                 throw RPCError(.notFound, "node \(request.nodeId) is not a member")
@@ -89,7 +89,7 @@ struct AdminService: Sendable {
             // Forget its address too (a removed leader has stepped down by now: then the
             // next leader's registry keeps the stale entry, which is harmless).
             try? await driver.propose(MemberRegistry.entry(MemberRecord(nodeId: request.nodeId, name: "", address: "", removed: true)))
-            return response()
+            return response(driver)
         }
     }
 }

@@ -7,20 +7,23 @@ struct IngestService: Sendable {
     static let submitReadingsMethod = "/gridledger.Ingest/SubmitReadings"
     static let streamReadingsMethod = "/gridledger.Ingest/StreamReadings"
 
-    let ledger: Ledger
+    let chains: ChainSet
 
     func register(in router: inout RPCRouter) {
+        let chains = self.chains
         router.unary(Self.submitMethod, roles: [.collector, .marketing, .bank, .finance, .device, .admin, .node]) {
-            [ledger] (request: SubmitRequest, _) in
-            try await ledger.submit(try Self.transaction(request))
+            (request: SubmitRequest, _) in
+            let tx = try Self.transaction(request)
+            return try await Self.ledger(for: request, tx, chains).submit(tx)
         }
-        router.unary(Self.submitReadingsMethod, roles: [.collector, .node]) { [ledger] (request: SubmitRequest, _) in
-            try await ledger.submit(try Self.transaction(request), readingsOnly: true)
+        router.unary(Self.submitReadingsMethod, roles: [.collector, .node]) { (request: SubmitRequest, _) in
+            let tx = try Self.transaction(request)
+            return try await Self.ledger(for: request, tx, chains).submit(tx, readingsOnly: true)
         }
         // Acknowledgements go out in request order; up to `window` submissions are in flight
         // at once, so one stream can fill several blocks without waiting for each.
         router.bidirectional(Self.streamReadingsMethod, roles: [.collector, .node]) {
-            [ledger] (requests: RequestStream<SubmitRequest>, out: ResponseWriter<StreamAck>, _) in
+            (requests: RequestStream<SubmitRequest>, out: ResponseWriter<StreamAck>, _) in
             let window = 64
             // Credits bound the submissions whose acknowledgement is not yet sent.
             let (credits, creditsIn) = AsyncStream<Void>.makeStream()
@@ -41,7 +44,8 @@ struct IngestService: Sendable {
                     sequence += 1
                     acksIn.yield(Task<StreamAck, Never> {
                         do {
-                            let response = try await ledger.submit(try Self.transaction(request), readingsOnly: true)
+                            let tx = try Self.transaction(request)
+                            let response = try await Self.ledger(for: request, tx, chains).submit(tx, readingsOnly: true)
                             return StreamAck(sequence: seq, code: 0, message: "", response: response)
                         } catch let error as RPCError {
                             var response: SubmitResponse?
@@ -58,6 +62,15 @@ struct IngestService: Sendable {
                 try await group.waitForAll()
             }
         }
+    }
+
+    /// The chain a submission is for: the request's `chain_id`, else the node's only chain,
+    /// else the chain its payload names (the ledger checks the payload agrees).
+    static func ledger(for request: SubmitRequest, _ tx: SignedTransaction, _ chains: ChainSet) throws -> Ledger {
+        if request.chainId.isEmpty, chains.all.count > 1, let payload = try? TxPayload(serializedBytes: tx.payload) {
+            return try chains.ledger(payload.chainId)
+        }
+        return try chains.ledger(request.chainId)
     }
 
     static func transaction(_ request: SubmitRequest) throws -> SignedTransaction {

@@ -6,16 +6,18 @@ import Wire
 /// Every role may query.
 struct QueryService: Sendable {
     static let prefix = "/gridledger.Query/"
-    let ledger: Ledger
+    let chains: ChainSet
 
     func register(in router: inout RPCRouter) {
         let any = Set(Role.allCases)
-        let ledger = self.ledger
-        router.unary(Self.prefix + "GetChainInfo", roles: any) { (_: GetChainInfoRequest, _) in
+        let chains = self.chains
+        router.unary(Self.prefix + "GetChainInfo", roles: any) { (request: GetChainInfoRequest, _) in
+            let ledger = try chains.ledger(request.chainId)
             let head = ledger.store.head
             return ChainInfo(chainId: ledger.chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], hashSuite: ledger.hashing.suite.rawValue)
         }
         router.unary(Self.prefix + "GetBlock", roles: any) { (request: GetBlockRequest, _) in
+            let ledger = try chains.ledger(request.chainId)
             try await Self.barrier(request.consistency, ledger)
             let height: UInt64
             if request.byHeight {
@@ -34,6 +36,7 @@ struct QueryService: Sendable {
             return GetBlockResponse(block: block, hash: ledger.hashing.headerHash(header))
         }
         router.unary(Self.prefix + "GetTransaction", roles: any) { (request: GetTransactionRequest, _) in
+            let ledger = try chains.ledger(request.chainId)
             try await Self.barrier(request.consistency, ledger)
             guard let location = try ledger.store.txLocation(request.txId),
                   let block = try ledger.store.block(at: location.height), let header = block.header,
@@ -48,12 +51,14 @@ struct QueryService: Sendable {
                 outcome: index < block.outcomes.count ? block.outcomes[index] : nil)
         }
         router.unary(Self.prefix + "GetState", roles: any) { (request: GetStateRequest, _) in
+            let ledger = try chains.ledger(request.chainId)
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
             try await Self.barrier(request.consistency, ledger)
             guard let entry = try ledger.store.state(request.key) else { return GetStateResponse(found: false, value: [], version: nil) }
             return GetStateResponse(found: true, value: entry.value, version: StateVersion(height: entry.height, txIndex: entry.txIndex))
         }
         router.unary(Self.prefix + "GetHistory", roles: any) { (request: GetHistoryRequest, _) in
+            let ledger = try chains.ledger(request.chainId)
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
             try await Self.barrier(request.consistency, ledger)
             let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
@@ -63,6 +68,7 @@ struct QueryService: Sendable {
             return GetHistoryResponse(entries: entries)
         }
         router.unary(Self.prefix + "ListBlocks", roles: any) { (request: ListBlocksRequest, _) in
+            let ledger = try chains.ledger(request.chainId)
             let head = ledger.store.head?.height ?? 0
             let end = request.toHeight == 0 ? head + 1 : min(request.toHeight, head + 1)
             let pageSize = UInt64(request.pageSize == 0 ? 100 : min(request.pageSize, 1000))
@@ -80,6 +86,7 @@ struct QueryService: Sendable {
         }
         router.serverStreaming(Self.prefix + "SubscribeBlocks", roles: any) {
             (request: SubscribeBlocksRequest, out: ResponseWriter<GetBlockResponse>, _) in
+            let ledger = try chains.ledger(request.chainId)
             // Subscribe first, then catch up from the store: a block committed in between is
             // in the live buffer, and heights already sent are skipped.
             let live = ledger.feed.subscribe()

@@ -63,10 +63,14 @@ struct  Gridledger__SubmitRequest
 {
   ProtobufCMessage base;
   Gridledger__SignedTransaction *transaction;
+  /*
+   * The chain to submit to; "" = the node's only chain (or the payload's chain id).
+   */
+  char *chain_id;
 };
 #define GRIDLEDGER__SUBMIT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__submit_request__descriptor) \
-    , NULL }
+    , NULL, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -119,10 +123,14 @@ struct  Gridledger__GetBlockRequest
   protobuf_c_boolean by_height;
   ProtobufCBinaryData hash;
   Gridledger__Consistency consistency;
+  /*
+   * The chain asked about; "" = the node's only chain.
+   */
+  char *chain_id;
 };
 #define GRIDLEDGER__GET_BLOCK_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_block_request__descriptor) \
-    , 0, 0, {0,NULL}, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL }
+    , 0, 0, {0,NULL}, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL, (char *)protobuf_c_empty_string }
 
 
 struct  Gridledger__GetBlockResponse
@@ -141,10 +149,14 @@ struct  Gridledger__GetTransactionRequest
   ProtobufCMessage base;
   ProtobufCBinaryData tx_id;
   Gridledger__Consistency consistency;
+  /*
+   * The chain asked about; "" = the node's only chain.
+   */
+  char *chain_id;
 };
 #define GRIDLEDGER__GET_TRANSACTION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_transaction_request__descriptor) \
-    , {0,NULL}, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL }
+    , {0,NULL}, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL, (char *)protobuf_c_empty_string }
 
 
 struct  Gridledger__GetTransactionResponse
@@ -164,10 +176,14 @@ struct  Gridledger__GetStateRequest
   ProtobufCMessage base;
   char *key;
   Gridledger__Consistency consistency;
+  /*
+   * The chain asked about; "" = the node's only chain.
+   */
+  char *chain_id;
 };
 #define GRIDLEDGER__GET_STATE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_state_request__descriptor) \
-    , (char *)protobuf_c_empty_string, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL }
+    , (char *)protobuf_c_empty_string, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL, (char *)protobuf_c_empty_string }
 
 
 struct  Gridledger__StateVersion
@@ -202,10 +218,14 @@ struct  Gridledger__GetHistoryRequest
    */
   uint32_t limit;
   Gridledger__Consistency consistency;
+  /*
+   * The chain asked about; "" = the node's only chain.
+   */
+  char *chain_id;
 };
 #define GRIDLEDGER__GET_HISTORY_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_history_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL }
+    , (char *)protobuf_c_empty_string, 0, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL, (char *)protobuf_c_empty_string }
 
 
 struct  Gridledger__HistoryEntry
@@ -246,10 +266,14 @@ struct  Gridledger__ListBlocksRequest
    * Page size (default 100, max 1000).
    */
   uint32_t page_size;
+  /*
+   * The chain asked about; "" = the node's only chain.
+   */
+  char *chain_id;
 };
 #define GRIDLEDGER__LIST_BLOCKS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__list_blocks_request__descriptor) \
-    , 0, 0, 0 }
+    , 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Gridledger__BlockSummary
@@ -282,10 +306,14 @@ struct  Gridledger__SubscribeBlocksRequest
 {
   ProtobufCMessage base;
   uint64_t from_height;
+  /*
+   * The chain asked about; "" = the node's only chain.
+   */
+  char *chain_id;
 };
 #define GRIDLEDGER__SUBSCRIBE_BLOCKS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__subscribe_blocks_request__descriptor) \
-    , 0 }
+    , 0, (char *)protobuf_c_empty_string }
 
 
 struct  Gridledger__ChainInfo
@@ -304,10 +332,14 @@ struct  Gridledger__ChainInfo
 struct  Gridledger__GetChainInfoRequest
 {
   ProtobufCMessage base;
+  /*
+   * "" = the node's only chain.
+   */
+  char *chain_id;
 };
 #define GRIDLEDGER__GET_CHAIN_INFO_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_chain_info_request__descriptor) \
-     }
+    , (char *)protobuf_c_empty_string }
 
 
 /* Gridledger__SubmitRequest methods */

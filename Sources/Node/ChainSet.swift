@@ -1,0 +1,65 @@
+import Synchronization
+import Wire
+
+/// The chains one node serves, by id: each with its ledger and, when ordered by Raft, its
+/// driver, transport and member registry. Every RPC names the chain it is for; "" means the
+/// node's only chain.
+///
+/// Thread safety: the table is behind a mutex; it is filled at start and emptied at stop.
+final class ChainSet: Sendable {
+    /// One chain on this node.
+    final class Runtime: Sendable {
+        let ledger: Ledger
+        let raft: Raft?
+
+        struct Raft: Sendable {
+            let driver: RaftDriver
+            let transport: RaftTransport
+            let registry: MemberRegistry
+            let members: [NodeConfiguration.Chain.Member]
+        }
+
+        init(ledger: Ledger, raft: Raft?) {
+            self.ledger = ledger
+            self.raft = raft
+        }
+    }
+
+    private let table = Mutex<[String: Runtime]>([:])
+
+    func add(_ runtime: Runtime) {
+        table.withLock { $0[runtime.ledger.chainID] = runtime }
+    }
+
+    /// Removes and returns every chain (at stop).
+    func removeAll() -> [Runtime] {
+        table.withLock { t in
+            defer { t.removeAll() }
+            return t.keys.sorted().compactMap { t[$0] }
+        }
+    }
+
+    var all: [Runtime] { table.withLock { t in t.keys.sorted().compactMap { t[$0] } } }
+
+    func runtime(_ id: String) -> Runtime? { table.withLock { $0[id] } }
+
+    /// The chain a request names; "" is the only chain. Throws `NOT_FOUND` for a chain this
+    /// node does not serve, `INVALID_ARGUMENT` when "" is ambiguous, `UNAVAILABLE` when
+    /// the node is not running.
+    func resolve(_ id: String) throws -> Runtime {
+        try table.withLock { t in
+            if id.isEmpty {
+                if t.count == 1, let only = t.values.first { return only }
+                if t.isEmpty { throw RPCError(.unavailable, "node is not running") }
+                throw RPCError(.invalidArgument, "this node serves chains \(t.keys.sorted().joined(separator: ", ")): name one (chain_id)")
+            }
+            guard let runtime = t[id] else {
+                if t.isEmpty { throw RPCError(.unavailable, "node is not running") }
+                throw RPCError(.notFound, "this node serves no chain '\(id)' (it serves \(t.keys.sorted().joined(separator: ", ")))")
+            }
+            return runtime
+        }
+    }
+
+    func ledger(_ id: String) throws -> Ledger { try resolve(id).ledger }
+}
