@@ -37,22 +37,41 @@ static int unary(gl_client *c, const char *method, const ProtobufCMessage *req,
     return code;
 }
 
+/* A borrowed string field: NULL = "". Packing only reads it. */
+static char *str(const char *s)
+{
+    return (char *)(s != NULL ? s : "");
+}
+
+void gl_get_chain_info_request_init(Gridledger__GetChainInfoRequest *req, const char *chain_id)
+{
+    gridledger__get_chain_info_request__init(req);
+    req->chain_id = str(chain_id);
+}
+
 int gl_get_chain_info(gl_client *c, uint64_t timeout_ms, Gridledger__ChainInfo **out,
                       gl_status *status_out)
 {
     Gridledger__GetChainInfoRequest req;
-    gridledger__get_chain_info_request__init(&req);
+    gl_get_chain_info_request_init(&req, gl_client_chain_id(c));
     return unary(c, "/gridledger.Query/GetChainInfo", &req.base, &gridledger__chain_info__descriptor,
                  (void **)out, timeout_ms, status_out);
+}
+
+void gl_submit_request_init(Gridledger__SubmitRequest *req, const char *chain_id,
+                            const Gridledger__SignedTransaction *tx)
+{
+    gridledger__submit_request__init(req);
+    /* Packing reads the transaction only. */
+    req->transaction = (Gridledger__SignedTransaction *)tx;
+    req->chain_id = str(chain_id);
 }
 
 static int submit(gl_client *c, const char *method, const Gridledger__SignedTransaction *tx,
                   uint64_t timeout_ms, Gridledger__SubmitResponse **out, gl_status *status_out)
 {
     Gridledger__SubmitRequest req;
-    gridledger__submit_request__init(&req);
-    /* Packing reads the transaction only. */
-    req.transaction = (Gridledger__SignedTransaction *)tx;
+    gl_submit_request_init(&req, gl_client_chain_id(c), tx);
     return unary(c, method, &req.base, &gridledger__submit_response__descriptor, (void **)out,
                  timeout_ms, status_out);
 }
@@ -96,20 +115,28 @@ int gl_get_block(gl_client *c, uint64_t height, const uint8_t *hash, size_t hash
                            timeout_ms, out, status_out);
 }
 
+void gl_get_block_request_init(Gridledger__GetBlockRequest *req, const char *chain_id,
+                               uint64_t height, const uint8_t *hash, size_t hash_len,
+                               Gridledger__Consistency consistency)
+{
+    gridledger__get_block_request__init(req);
+    req->chain_id = str(chain_id);
+    req->consistency = consistency;
+    if (hash != NULL) {
+        req->hash.data = (uint8_t *)hash;
+        req->hash.len = hash_len;
+    } else {
+        req->height = height;
+        req->by_height = 1;
+    }
+}
+
 int gl_get_block_ex(gl_client *c, uint64_t height, const uint8_t *hash, size_t hash_len,
                     Gridledger__Consistency consistency, uint64_t timeout_ms,
                     Gridledger__GetBlockResponse **out, gl_status *status_out)
 {
     Gridledger__GetBlockRequest req;
-    gridledger__get_block_request__init(&req);
-    req.consistency = consistency;
-    if (hash != NULL) {
-        req.hash.data = (uint8_t *)hash;
-        req.hash.len = hash_len;
-    } else {
-        req.height = height;
-        req.by_height = 1;
-    }
+    gl_get_block_request_init(&req, gl_client_chain_id(c), height, hash, hash_len, consistency);
     return unary(c, "/gridledger.Query/GetBlock", &req.base,
                  &gridledger__get_block_response__descriptor, (void **)out, timeout_ms, status_out);
 }
@@ -122,29 +149,55 @@ int gl_get_transaction(gl_client *c, const uint8_t *tx_id, size_t tx_id_len,
                                  timeout_ms, out, status_out);
 }
 
+void gl_get_transaction_request_init(Gridledger__GetTransactionRequest *req,
+                                     const char *chain_id, const uint8_t *tx_id,
+                                     size_t tx_id_len, Gridledger__Consistency consistency)
+{
+    gridledger__get_transaction_request__init(req);
+    req->chain_id = str(chain_id);
+    req->consistency = consistency;
+    req->tx_id.data = (uint8_t *)tx_id;
+    req->tx_id.len = tx_id != NULL ? tx_id_len : 0;
+}
+
 int gl_get_transaction_ex(gl_client *c, const uint8_t *tx_id, size_t tx_id_len,
                           Gridledger__Consistency consistency, uint64_t timeout_ms,
                           Gridledger__GetTransactionResponse **out, gl_status *status_out)
 {
     Gridledger__GetTransactionRequest req;
-    gridledger__get_transaction_request__init(&req);
-    req.consistency = consistency;
-    req.tx_id.data = (uint8_t *)tx_id;
-    req.tx_id.len = tx_id != NULL ? tx_id_len : 0;
+    gl_get_transaction_request_init(&req, gl_client_chain_id(c), tx_id, tx_id_len, consistency);
     return unary(c, "/gridledger.Query/GetTransaction", &req.base,
                  &gridledger__get_transaction_response__descriptor, (void **)out, timeout_ms,
                  status_out);
+}
+
+void gl_get_state_request_init(Gridledger__GetStateRequest *req, const char *chain_id,
+                               const char *key, Gridledger__Consistency consistency)
+{
+    gridledger__get_state_request__init(req);
+    req->chain_id = str(chain_id);
+    req->key = str(key);
+    req->consistency = consistency;
 }
 
 int gl_get_state(gl_client *c, const char *key, Gridledger__Consistency consistency,
                  uint64_t timeout_ms, Gridledger__GetStateResponse **out, gl_status *status_out)
 {
     Gridledger__GetStateRequest req;
-    gridledger__get_state_request__init(&req);
-    req.key = (char *)(key != NULL ? key : "");
-    req.consistency = consistency;
+    gl_get_state_request_init(&req, gl_client_chain_id(c), key, consistency);
     return unary(c, "/gridledger.Query/GetState", &req.base,
                  &gridledger__get_state_response__descriptor, (void **)out, timeout_ms, status_out);
+}
+
+void gl_get_history_request_init(Gridledger__GetHistoryRequest *req, const char *chain_id,
+                                 const char *key, uint32_t limit,
+                                 Gridledger__Consistency consistency)
+{
+    gridledger__get_history_request__init(req);
+    req->chain_id = str(chain_id);
+    req->key = str(key);
+    req->limit = limit;
+    req->consistency = consistency;
 }
 
 int gl_get_history(gl_client *c, const char *key, uint32_t limit,
@@ -152,21 +205,25 @@ int gl_get_history(gl_client *c, const char *key, uint32_t limit,
                    Gridledger__GetHistoryResponse **out, gl_status *status_out)
 {
     Gridledger__GetHistoryRequest req;
-    gridledger__get_history_request__init(&req);
-    req.key = (char *)(key != NULL ? key : "");
-    req.limit = limit;
-    req.consistency = consistency;
+    gl_get_history_request_init(&req, gl_client_chain_id(c), key, limit, consistency);
     return unary(c, "/gridledger.Query/GetHistory", &req.base,
                  &gridledger__get_history_response__descriptor, (void **)out, timeout_ms,
                  status_out);
+}
+
+void gl_subscribe_blocks_request_init(Gridledger__SubscribeBlocksRequest *req,
+                                      const char *chain_id, uint64_t from_height)
+{
+    gridledger__subscribe_blocks_request__init(req);
+    req->chain_id = str(chain_id);
+    req->from_height = from_height;
 }
 
 gl_stream *gl_subscribe_blocks(gl_client *c, uint64_t from_height, uint64_t timeout_ms,
                                gl_status *status_out)
 {
     Gridledger__SubscribeBlocksRequest req;
-    gridledger__subscribe_blocks_request__init(&req);
-    req.from_height = from_height;
+    gl_subscribe_blocks_request_init(&req, gl_client_chain_id(c), from_height);
     return gl_stream_open_with(c, "/gridledger.Query/SubscribeBlocks", &req.base,
                                &gridledger__get_block_response__descriptor, timeout_ms,
                                status_out);

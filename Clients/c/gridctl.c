@@ -44,20 +44,21 @@ static const char usage_text[] =
     "  status                  Ops/GetStatus, printed as JSON (needs an ops or admin cert)\n"
     "  health [SERVICE]        Health/Check: {\"status\": \"SERVING\"}\n"
     "  watch-health [SERVICE]  Health/Watch: one JSON line per update\n"
-    "  chain                   Query/GetChainInfo\n"
-    "  ingest --csv FILE [--batch N]\n"
+    "  chain [--chain ID]      Query/GetChainInfo\n"
+    "  ingest --csv FILE [--batch N] [--chain ID]\n"
     "                          sign the readings of FILE (\"-\" = stdin) in batches of N\n"
     "                          (default 500, at most 10000) as the --cert/--key party, for\n"
     "                          its district (certificate L); Ingest/SubmitReadings; one JSON\n"
     "                          line per batch. The whole file is validated first. Re-running\n"
     "                          is safe: readings already on the chain count as duplicates.\n"
-    "  block HEIGHT | block --hash HEX [--linearizable]\n"
+    "                          The payloads name --chain ID, else the chain GetChainInfo names.\n"
+    "  block HEIGHT | block --hash HEX [--linearizable] [--chain ID]\n"
     "                          Query/GetBlock: header, hash, transactions, outcomes\n"
-    "  tx TX_ID [--linearizable]\n"
+    "  tx TX_ID [--linearizable] [--chain ID]\n"
     "                          Query/GetTransaction: payload, signer, location, outcome\n"
-    "  state KEY [--linearizable]\n"
+    "  state KEY [--linearizable] [--chain ID]\n"
     "                          Query/GetState: {\"key\", \"found\", \"value\" (hex), \"version\"}\n"
-    "  watch [--from HEIGHT] [--count N]\n"
+    "  watch [--from HEIGHT] [--count N] [--chain ID]\n"
     "                          Query/SubscribeBlocks: one JSON line per block (header + hash)\n"
     "                          until interrupted, or N blocks\n"
     "  admin transfer-leader --chain ID --node N\n"
@@ -71,6 +72,9 @@ static const char usage_text[] =
     "                     submissions; none for watch and watch-health)\n"
     "  --server-name NAME name the node certificate must carry (default: HOST)\n"
     "  --max-message-bytes N  largest response accepted (default 4194304)\n"
+    "  --chain ID         chain, ingest, block, tx, state, watch: the chain the requests\n"
+    "                     are for (a node serving several chains needs it); default: the\n"
+    "                     node's only chain\n"
     "  --linearizable     block, tx, state: a linearizable read (Raft ReadIndex), fresh on\n"
     "                     followers too; default: what the node has applied\n"
     "exit status: 0 ok, 2 RPC/connection error, 64 usage, 65 bad input data, 66 cannot open\n"
@@ -675,7 +679,7 @@ static const struct {
     [OPT_HASH] = {"hash", "block", 0},      [OPT_FROM] = {"from", "watch", 0},
     [OPT_COUNT] = {"count", "watch", 0},
     [OPT_LINEARIZABLE] = {"linearizable", "block|tx|state", 1},
-    [OPT_CHAIN] = {"chain", "admin", 0},    [OPT_NODE] = {"node", "admin", 0},
+    [OPT_CHAIN] = {"chain", "admin|chain|ingest|block|tx|state|watch", 0},    [OPT_NODE] = {"node", "admin", 0},
     [OPT_NAME] = {"name", "admin", 0},      [OPT_ADDRESS] = {"address", "admin", 0},
 };
 
@@ -1129,7 +1133,7 @@ static int cmd_ingest(app *a)
 
     gridledger__signed_transaction__init(&tx);
     if (a->npos > 1)
-        return usage("ingest takes --csv FILE [--batch N], no arguments");
+        return usage("ingest takes --csv FILE [--batch N] [--chain ID], no arguments");
     if (a->opt[OPT_CSV] == NULL)
         return usage("ingest needs --csv FILE");
     if (a->opt[OPT_BATCH] != NULL &&
@@ -1155,10 +1159,15 @@ static int cmd_ingest(app *a)
     }
     if ((rc = connect_app(a)) != 0)
         goto end;
-    if (gl_get_chain_info(a->client, a->have_timeout ? a->timeout : DEFAULT_UNARY_TIMEOUT_MS, &ci,
-                          &a->st) != GL_OK) {
-        rc = rpc_error(&a->st);
-        goto end;
+    /* With --chain the payloads name that chain; otherwise the node's only chain. */
+    const char *chain_id = a->opt[OPT_CHAIN];
+    if (chain_id == NULL) {
+        if (gl_get_chain_info(a->client, a->have_timeout ? a->timeout : DEFAULT_UNARY_TIMEOUT_MS,
+                              &ci, &a->st) != GL_OK) {
+            rc = rpc_error(&a->st);
+            goto end;
+        }
+        chain_id = ci->chain_id;
     }
 
     const char *base = base_name(a->opt[OPT_CSV]);
@@ -1191,7 +1200,7 @@ static int cmd_ingest(app *a)
         rb.n_readings = n;
         rb.readings = reading_ptrs;
         gridledger__tx_payload__init(&payload);
-        payload.chain_id = ci->chain_id;
+        payload.chain_id = (char *)chain_id;
         payload.created_ms = wall_ms();
         payload.nonce = nonce;
         payload.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_READINGS;
@@ -1361,6 +1370,13 @@ int main(int argc, char **argv)
     a.opts.connect_timeout_ms =
         a.have_timeout && timeout > 0 && timeout < 10000 ? (uint32_t)timeout : 0;
     a.opts.max_message_bytes = (uint32_t)max_message;
+    if (a.opt[OPT_CHAIN] != NULL && strcmp(a.pos[0], "admin") != 0) {
+        if (a.opt[OPT_CHAIN][0] == 0 || strlen(a.opt[OPT_CHAIN]) > GL_CHAIN_ID_MAX) {
+            rc = usage("--chain needs a chain id (1..%d bytes)", GL_CHAIN_ID_MAX);
+            goto end;
+        }
+        a.opts.chain_id = a.opt[OPT_CHAIN]; /* every request of the connection carries it */
+    }
     if (commands[ci].connect_first && (rc = connect_app(&a)) != 0)
         goto end;
     rc = commands[ci].run(&a);

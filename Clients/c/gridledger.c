@@ -66,6 +66,8 @@ struct gl_client {
     char goaway_why[GL_REASON_MAX];
 
     gl_stream *active;
+
+    char chain_id[GL_CHAIN_ID_MAX + 1]; /* chain-service requests carry it; "" = only chain */
 };
 
 struct gl_stream {
@@ -571,6 +573,10 @@ gl_client *gl_connect(const gl_options *opts, char *err, size_t errlen)
     gl_frame_parser_init(&c->parser, c->max_message_bytes);
     snprintf(c->peer, sizeof c->peer, strchr(opts->host, ':') ? "[%s]:%u" : "%s:%u", opts->host,
              (unsigned)opts->port);
+    if (gl_client_set_chain_id(c, opts->chain_id) != 0) {
+        set_err(err, errlen, "gl_connect: chain_id is longer than %d bytes", GL_CHAIN_ID_MAX);
+        goto end;
+    }
 
     ERR_clear_error();
     c->ctx = SSL_CTX_new(TLS_client_method());
@@ -698,6 +704,22 @@ gl_client *gl_connect(const gl_options *opts, char *err, size_t errlen)
 end:
     gl_close(c);
     return result;
+}
+
+int gl_client_set_chain_id(gl_client *c, const char *chain_id)
+{
+    size_t n = chain_id != NULL ? strlen(chain_id) : 0;
+    if (c == NULL || n > GL_CHAIN_ID_MAX)
+        return -1;
+    if (n > 0)
+        memcpy(c->chain_id, chain_id, n);
+    c->chain_id[n] = 0;
+    return 0;
+}
+
+const char *gl_client_chain_id(const gl_client *c)
+{
+    return c != NULL ? c->chain_id : "";
 }
 
 void gl_close(gl_client *c)

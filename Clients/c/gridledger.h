@@ -119,6 +119,10 @@ typedef struct gl_options {
     const char *server_name; /* name/IP the server certificate must carry; NULL = host */
     uint32_t connect_timeout_ms;  /* TCP connect + TLS handshake; 0 = 10000 */
     uint32_t max_message_bytes;   /* largest response MESSAGE accepted; 0 = 4 MiB */
+    /* Chain the chain-service calls (Query, Ingest) of this connection are for: every
+     * request carries it as `chain_id`. NULL or "" = the node's only chain (a node serving
+     * several answers INVALID_ARGUMENT). Copied; change it with gl_client_set_chain_id. */
+    const char *chain_id;
 } gl_options;
 
 typedef struct gl_client gl_client;
@@ -141,6 +145,18 @@ void gl_close(gl_client *c);
  * new connection then).
  */
 int gl_client_usable(const gl_client *c);
+
+#define GL_CHAIN_ID_MAX 256 /* longest chain id accepted, bytes */
+
+/*
+ * Sets the chain the following chain-service calls of `c` are for (NULL or "" = the
+ * node's only chain). Returns 0, or -1 when it is longer than GL_CHAIN_ID_MAX bytes
+ * (unchanged then).
+ */
+int gl_client_set_chain_id(gl_client *c, const char *chain_id);
+
+/* The chain id requests of `c` carry ("" = the node's only chain). */
+const char *gl_client_chain_id(const gl_client *c);
 
 /*
  * One unary call. `method` is "/<package>.<Service>/<Method>". `req` is any protoc-c
@@ -299,6 +315,10 @@ int gl_verify_transaction(const Gridledger__SignedTransaction *tx, char *err, si
 /* ---- Chain services (chain.c) ------------------------------------------------------------
  * Each unary wrapper returns the status code; on GL_OK *out is set (free it with the
  * message's *__free_unpacked(*out, NULL)), otherwise *out is NULL.
+ *
+ * Every request carries the connection's chain id (gl_options.chain_id,
+ * gl_client_set_chain_id): "" = the node's only chain; a node serving several chains
+ * answers INVALID_ARGUMENT to "", NOT_FOUND to a chain it does not serve.
  */
 
 /* /gridledger.Query/GetChainInfo. */
@@ -419,6 +439,29 @@ int gl_admin_remove_member(gl_client *c, const char *chain_id, uint64_t node_id,
  */
 void gl_member_request_init(Gridledger__MemberRequest *req, const char *chain_id,
                             uint64_t node_id, const char *name, const char *address);
+
+/*
+ * Request builders of the chain-service wrappers: each initialises *req and fills it; the
+ * strings and buffers are borrowed (a NULL string = ""). `chain_id` is the request's
+ * chain_id field. Exposed for tests and for gl_unary / gl_stream callers.
+ */
+void gl_get_chain_info_request_init(Gridledger__GetChainInfoRequest *req, const char *chain_id);
+void gl_submit_request_init(Gridledger__SubmitRequest *req, const char *chain_id,
+                            const Gridledger__SignedTransaction *tx);
+/* By hash when hash != NULL, else by height. */
+void gl_get_block_request_init(Gridledger__GetBlockRequest *req, const char *chain_id,
+                               uint64_t height, const uint8_t *hash, size_t hash_len,
+                               Gridledger__Consistency consistency);
+void gl_get_transaction_request_init(Gridledger__GetTransactionRequest *req,
+                                     const char *chain_id, const uint8_t *tx_id,
+                                     size_t tx_id_len, Gridledger__Consistency consistency);
+void gl_get_state_request_init(Gridledger__GetStateRequest *req, const char *chain_id,
+                               const char *key, Gridledger__Consistency consistency);
+void gl_get_history_request_init(Gridledger__GetHistoryRequest *req, const char *chain_id,
+                                 const char *key, uint32_t limit,
+                                 Gridledger__Consistency consistency);
+void gl_subscribe_blocks_request_init(Gridledger__SubscribeBlocksRequest *req,
+                                      const char *chain_id, uint64_t from_height);
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,8 @@ Behaviour by method / HealthCheckRequest.service:
       for a known tx id; readings deduplicated by (meter, timestamp). batch_id "busy..."
       answers RESOURCE_EXHAUSTED twice per transaction first; "exists..." answers
       ALREADY_EXISTS (location of block 0).
+  Every Query / Ingest request logs "CHAIN <Method> <chain_id>" (chain_id "" logged as "-");
+      a chain_id other than "" or "d1" is NOT_FOUND.
   anything else                  UNIMPLEMENTED
 Every unary / server-streaming call checks the client's framing: HEADERS without
 END_STREAM, then exactly one MESSAGE with END_STREAM (INTERNAL "framing: ..." otherwise).
@@ -276,6 +278,22 @@ def subscribe(c, sid, from_height, cancelled):
         pass
 
 
+CHAIN_FIELD = {"/gridledger.Query/GetChainInfo": 1, "/gridledger.Ingest/SubmitReadings": 2,
+               "/gridledger.Ingest/Submit": 2}
+
+
+def check_chain(c, sid, method, req):
+    """Logs the request's chain_id; False (after NOT_FOUND) for a chain not served."""
+    if not method.startswith(("/gridledger.Query/", "/gridledger.Ingest/")):
+        return True
+    chain_id = first(req, CHAIN_FIELD.get(method, 15)).decode()
+    log("CHAIN %s %s" % (method.rsplit("/", 1)[1], chain_id or "-"))
+    if chain_id not in ("", "d1"):
+        c.send(TRAILERS, 0, sid, call_status(5, "this node serves no chain %r" % chain_id))
+        return False
+    return True
+
+
 def health(status):
     return f_varint(1, status)
 
@@ -364,6 +382,10 @@ def serve(sock):
                         ev = threading.Event()
                         subs[sid] = ev
                         req = parse(body)
+                        if not check_chain(c, sid, call[0], req):
+                            subs.pop(sid, None)
+                            calls.pop(sid, None)
+                            continue
                         threading.Thread(target=subscribe, args=(c, sid, first(req, 1, 0), ev),
                                          daemon=True).start()
                         calls.pop(sid, None)
@@ -401,6 +423,8 @@ def handle(c, sid, role, method, timeout, hflags, msgs):
         c.send(TRAILERS, 0, sid, call_status(13, "framing: hflags=%d msgs=%r" % (hflags, msgs)))
         return True
     req = parse(msgs[0][1])
+    if not check_chain(c, sid, method, req):
+        return True
     if method == "/gridledger.Ops/GetStatus":
         if role not in ("ops", "admin"):
             c.send(TRAILERS, 0, sid, call_status(7, "role %s may not call %s" % (role, method)))

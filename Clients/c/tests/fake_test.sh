@@ -160,6 +160,42 @@ if [ "$(grep '^CONSISTENCY ' "$tmp/ctl.log" | tail -4 | tr '\n' ,)" = "CONSISTEN
   ok "block/tx --linearizable send CONSISTENCY_LINEARIZABLE, default LOCAL"
 else bad "block/tx --linearizable send CONSISTENCY_LINEARIZABLE, default LOCAL" "$(grep '^CONSISTENCY ' "$tmp/ctl.log")"; fi
 
+# ---- --chain: every chain command puts chain_id on the wire -----------------------------------
+mark=$(wc -l < "$tmp/ctl.log")
+ctl ops1 chain --chain d1
+ctl ops1 block 0 --chain d1
+ctl ops1 tx "$(printf '0%.0s' $(seq 64))" --chain d1
+ctl ops1 state reading/none --chain d1
+ctl ops1 watch --count 1 --chain d1
+gen_readings_csv "$tmp/chain.csv" 1 1 1767900000000
+ctl col1 ingest --csv "$tmp/chain.csv" --chain d1
+ingest_rc=$rc
+sleep 0.2
+got=$(tail -n +"$((mark + 1))" "$tmp/ctl.log" | sed -n 's/^CHAIN //p' | tr '\n' ,)
+if [ "$got" = "GetChainInfo d1,GetBlock d1,GetTransaction d1,GetState d1,SubscribeBlocks d1,SubmitReadings d1," ] \
+   && [ "$ingest_rc" -eq 0 ]; then
+  ok "--chain d1: chain_id on the wire of chain, block, tx, state, watch, ingest (no GetChainInfo)"
+else bad "--chain d1: chain_id on the wire of every chain command" "ingest rc=$ingest_rc got=$got"; fi
+mark=$(wc -l < "$tmp/ctl.log")
+ctl ops1 block 0
+sleep 0.2
+if [ "$rc" -eq 0 ] && tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep -q '^CHAIN GetBlock -$'; then ok "without --chain: chain_id empty"
+else bad "without --chain: chain_id empty" "rc=$rc $err"; fi
+nf_ok=1
+for args in "chain" "block 0" "state k" "watch --count 1" "tx $(printf '0%.0s' $(seq 64))"; do
+  # shellcheck disable=SC2086
+  ctl ops1 $args --chain d9
+  if [ "$rc" -ne 2 ] || ! echo "$err" | grep -q '^error: NOT_FOUND: '; then nf_ok=0; echo "     $args: rc=$rc $err"; fi
+done
+ctl col1 ingest --csv "$tmp/chain.csv" --chain d9
+if [ "$rc" -ne 2 ] || ! echo "$err" | grep -q '^error: NOT_FOUND: '; then nf_ok=0; echo "     ingest: rc=$rc $err"; fi
+if [ "$nf_ok" = 1 ]; then ok "--chain d9 (not served): NOT_FOUND, exit 2"; else bad "--chain d9 (not served): NOT_FOUND, exit 2"; fi
+ctl ops1 status --chain d1
+rc1=$rc
+ctl ops1 block 0 --chain ""
+if [ "$rc1" -eq 64 ] && [ "$rc" -eq 64 ]; then ok "--chain: not an option of status; empty value is a usage error"
+else bad "--chain: not an option of status; empty value is a usage error" "rc=$rc1/$rc"; fi
+
 if ! grep -q "bad signature\|framing:" "$tmp/ctl.log"; then ok "fake node: every gridctl signature verified by openssl, framing right"
 else bad "fake node: every gridctl signature verified by openssl, framing right" "$(grep "bad signature\|framing:" "$tmp/ctl.log")"; fi
 

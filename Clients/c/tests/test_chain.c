@@ -507,6 +507,96 @@ static void test_consistency_fields(void)
     CHECK(gridledger__get_state_request__pack(&sr, buf) == 3); /* default: not sent */
 }
 
+/* Ends with `chain_id` as field `field` (wire type 2): the last bytes of buf[0..n). */
+static int ends_with_chain(const uint8_t *buf, size_t n, unsigned field, const char *id)
+{
+    size_t len = strlen(id);
+    uint8_t tail[8 + 64];
+    size_t t = 0;
+    unsigned key = field << 3 | 2;
+    if (key >= 0x80) {
+        tail[t++] = (uint8_t)(key | 0x80);
+        tail[t++] = (uint8_t)(key >> 7);
+    } else {
+        tail[t++] = (uint8_t)key;
+    }
+    tail[t++] = (uint8_t)len;
+    memcpy(tail + t, id, len);
+    t += len;
+    return n >= t && memcmp(buf + n - t, tail, t) == 0;
+}
+
+/* Every chain-service request builder puts chain_id on the wire (field 15; 2 of
+ * SubmitRequest; 1 of GetChainInfoRequest); "" / NULL is not sent. */
+static void test_chain_id_fields(void)
+{
+    uint8_t buf[256];
+    size_t n;
+    static const uint8_t hash[32] = {1, 2, 3};
+
+    Gridledger__GetChainInfoRequest ci;
+    gl_get_chain_info_request_init(&ci, "d2");
+    n = gridledger__get_chain_info_request__pack(&ci, buf);
+    static const uint8_t want_ci[] = {0x0a, 0x02, 'd', '2'};
+    CHECK(n == sizeof want_ci && memcmp(buf, want_ci, n) == 0);
+    gl_get_chain_info_request_init(&ci, NULL);
+    CHECK(gridledger__get_chain_info_request__pack(&ci, buf) == 0);
+
+    Gridledger__SignedTransaction tx;
+    gridledger__signed_transaction__init(&tx);
+    tx.payload.data = (uint8_t *)"p";
+    tx.payload.len = 1;
+    Gridledger__SubmitRequest sr;
+    gl_submit_request_init(&sr, "d2", &tx);
+    n = gridledger__submit_request__pack(&sr, buf);
+    static const uint8_t want_sr[] = {0x0a, 0x03, 0x0a, 0x01, 'p', 0x12, 0x02, 'd', '2'};
+    CHECK(n == sizeof want_sr && memcmp(buf, want_sr, n) == 0);
+    gl_submit_request_init(&sr, "", &tx);
+    CHECK(gridledger__submit_request__pack(&sr, buf) == 5);
+
+    Gridledger__GetBlockRequest br;
+    gl_get_block_request_init(&br, "d2", 7, NULL, 0, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL);
+    n = gridledger__get_block_request__pack(&br, buf);
+    CHECK(ends_with_chain(buf, n, 15, "d2"));
+    Gridledger__GetBlockRequest *b = gridledger__get_block_request__unpack(NULL, n, buf);
+    CHECK(b != NULL && strcmp(b->chain_id, "d2") == 0 && b->height == 7 && b->by_height);
+    if (b != NULL)
+        gridledger__get_block_request__free_unpacked(b, NULL);
+    gl_get_block_request_init(&br, "d1", 0, hash, sizeof hash,
+                              GRIDLEDGER__CONSISTENCY__CONSISTENCY_LINEARIZABLE);
+    n = gridledger__get_block_request__pack(&br, buf);
+    b = gridledger__get_block_request__unpack(NULL, n, buf);
+    CHECK(b != NULL && strcmp(b->chain_id, "d1") == 0 && b->hash.len == 32 && !b->by_height &&
+          b->consistency == GRIDLEDGER__CONSISTENCY__CONSISTENCY_LINEARIZABLE);
+    if (b != NULL)
+        gridledger__get_block_request__free_unpacked(b, NULL);
+
+    Gridledger__GetTransactionRequest tr;
+    gl_get_transaction_request_init(&tr, "d2", hash, sizeof hash,
+                                    GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL);
+    n = gridledger__get_transaction_request__pack(&tr, buf);
+    CHECK(ends_with_chain(buf, n, 15, "d2"));
+
+    Gridledger__GetStateRequest st;
+    gl_get_state_request_init(&st, "d2", "k", GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL);
+    n = gridledger__get_state_request__pack(&st, buf);
+    static const uint8_t want_st[] = {0x0a, 0x01, 'k', 0x7a, 0x02, 'd', '2'};
+    CHECK(n == sizeof want_st && memcmp(buf, want_st, n) == 0);
+    gl_get_state_request_init(&st, NULL, "k", GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL);
+    CHECK(gridledger__get_state_request__pack(&st, buf) == 3);
+
+    Gridledger__GetHistoryRequest hr;
+    gl_get_history_request_init(&hr, "d2", "k", 5, GRIDLEDGER__CONSISTENCY__CONSISTENCY_LOCAL);
+    n = gridledger__get_history_request__pack(&hr, buf);
+    CHECK(ends_with_chain(buf, n, 15, "d2"));
+
+    Gridledger__SubscribeBlocksRequest sb;
+    gl_subscribe_blocks_request_init(&sb, "d2", 3);
+    n = gridledger__subscribe_blocks_request__pack(&sb, buf);
+    static const uint8_t want_sb[] = {0x08, 0x03, 0x7a, 0x02, 'd', '2'};
+    CHECK(n == sizeof want_sb && memcmp(buf, want_sb, n) == 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -522,5 +612,6 @@ int main(int argc, char **argv)
     run("block hash and Merkle tx_root checks", test_block_verify);
     run("Admin MemberRequest building, MemberResponse decoding", test_member_request);
     run("read consistency on the wire", test_consistency_fields);
+    run("chain_id on the wire in every chain-service request", test_chain_id_fields);
     return check_report();
 }

@@ -6,7 +6,7 @@ Commands:
   health [SERVICE]       Health/Check, prints the status name, e.g. SERVING
   watch-health [SERVICE] Health/Watch, one JSON line per update until interrupted
   chain-info             Query/GetChainInfo as JSON
-  ingest --csv FILE [--batch 500] [--chain-id ID] [--retries 8]
+  ingest --csv FILE [--batch 500] [--chain ID] [--retries 8]
                          sign the readings of FILE in batches with --cert/--key (or
                          --signer-cert/--signer-key) and submit them with
                          Ingest/SubmitReadings, one JSON line per batch
@@ -29,6 +29,10 @@ Commands:
                          Admin/TransferLeader, AddMember, PromoteMember, RemoveMember
                          (admin certificate), printing
                          {"leader": N, "voters": [...], "learners": [...]}
+
+--chain ID (chain-info, ingest, block, tx, state, history, blocks, watch): the chain the
+requests are for; a node serving several chains needs it (default: the node's only
+chain).  ingest with --chain signs its payloads for that chain without GetChainInfo.
 
 --linearizable: a linearizable read (Raft ReadIndex) that reflects every block committed
 before the call, on followers too; without it the node answers from what it has applied.
@@ -116,6 +120,11 @@ def _linearizable(parser: argparse.ArgumentParser) -> None:
                              "committed before the call, on followers too")
 
 
+def _chain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chain", default="", metavar="ID",
+                        help="chain the requests are for (default: the node's only chain)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gridledger",
                                 description="GridLedger node client")
@@ -135,12 +144,14 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("watch-health", help="print serving status updates as JSON lines")
     w.add_argument("service", nargs="?", default="")
 
-    sub.add_parser("chain-info", help="print the chain id, height and head hash as JSON")
+    _chain(sub.add_parser("chain-info", help="print the chain id, height and head hash as JSON"))
     i = sub.add_parser("ingest", help="sign and submit meter readings from a CSV file")
     i.add_argument("--csv", required=True, metavar="FILE", help="readings CSV file")
     i.add_argument("--batch", type=_positive, default=500, metavar="N",
                    help="readings per transaction (default 500)")
-    i.add_argument("--chain-id", default=None, help="chain id (default: the node's)")
+    i.add_argument("--chain", "--chain-id", dest="chain", default="", metavar="ID",
+                   help="chain to submit to and sign for (default: the node's only chain, "
+                        "asked with GetChainInfo)")
     i.add_argument("--signer-cert", default=None,
                    help="certificate that signs the transactions (default: --cert)")
     i.add_argument("--signer-key", default=None, help="its key (default: --key)")
@@ -152,27 +163,33 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("height", nargs="?", type=_non_negative, help="block height")
     where.add_argument("--hash", type=_hex, help="block hash (hex)")
     _linearizable(b)
+    _chain(b)
     t = sub.add_parser("tx", help="print one transaction with its location and outcome")
     t.add_argument("tx_id", type=_hex, metavar="HEX")
     _linearizable(t)
+    _chain(t)
     s = sub.add_parser("state", help="print the current value of a state key")
     s.add_argument("state_key", metavar="KEY")
     _linearizable(s)
+    _chain(s)
     hi = sub.add_parser("history", help="print the versions of a state key, newest first")
     hi.add_argument("state_key", metavar="KEY")
     hi.add_argument("--limit", type=_positive, default=100)
     _linearizable(hi)
+    _chain(hi)
     bl = sub.add_parser("blocks", help="list block headers, one JSON line each")
     bl.add_argument("--from", dest="from_height", type=_non_negative, default=0)
     bl.add_argument("--to", dest="to_height", type=_non_negative, default=0,
                     help="end height, exclusive (default: the head)")
     bl.add_argument("--page-size", type=_positive, default=100)
+    _chain(bl)
     wa = sub.add_parser("watch", help="print blocks as they become durable, one JSON line each")
     wa.add_argument("--from", dest="from_height", type=_non_negative, default=0)
     wa.add_argument("--count", type=_positive, default=None,
                     help="stop after this many blocks")
     wa.add_argument("--full", action="store_true",
                     help="print whole blocks instead of summaries")
+    _chain(wa)
     ad = sub.add_parser("admin", help="Raft membership and leadership (admin certificate)")
     asub = ad.add_subparsers(dest="admin_command", required=True, metavar="SUBCOMMAND")
     for name, text in (("transfer-leader", "hand leadership to member --node"),
@@ -251,41 +268,46 @@ def _run(client: Client, args, timeout: float, readings, signer) -> int:
             for status in updates:
                 print(json.dumps({"service": args.service, "status": status}), flush=True)
     elif cmd == "chain-info":
-        _print_json(to_jsonable(client.chain_info(timeout=timeout)), pretty=True)
+        _print_json(to_jsonable(client.chain_info(timeout=timeout, chain_id=args.chain)), pretty=True)
     elif cmd == "ingest":
         return _ingest(client, args, timeout, readings, signer)
     elif cmd == "block":
         if args.hash is not None:
             response = client.get_block(hash=args.hash, timeout=timeout,
-                                        linearizable=args.linearizable)
+                                        linearizable=args.linearizable, chain_id=args.chain)
         else:
             response = client.get_block(height=args.height, timeout=timeout,
-                                        linearizable=args.linearizable)
+                                        linearizable=args.linearizable, chain_id=args.chain)
         _print_json(to_jsonable(response), pretty=True)
     elif cmd == "tx":
         _print_json(to_jsonable(client.get_transaction(args.tx_id, timeout=timeout,
-                                                       linearizable=args.linearizable)),
+                                                       linearizable=args.linearizable,
+                                                       chain_id=args.chain)),
                     pretty=True)
     elif cmd == "state":
         _print_json(to_jsonable(client.get_state(args.state_key, timeout=timeout,
-                                                 linearizable=args.linearizable)), pretty=True)
+                                                 linearizable=args.linearizable,
+                                                 chain_id=args.chain)), pretty=True)
     elif cmd == "history":
         _print_json(to_jsonable(client.get_history(args.state_key, limit=args.limit,
                                                    timeout=timeout,
-                                                   linearizable=args.linearizable)),
+                                                   linearizable=args.linearizable,
+                                                   chain_id=args.chain)),
                     pretty=True)
     elif cmd == "admin":
         _print_json(member_response_json(_admin(client, args, timeout)))
     elif cmd == "blocks":
         for summary in client.list_blocks(args.from_height, args.to_height,
-                                          page_size=args.page_size, timeout=timeout):
+                                          page_size=args.page_size, timeout=timeout,
+                                          chain_id=args.chain):
             line = {"height": summary.header.height, "hash": bytes(summary.hash).hex()}
             line.update((k, v) for k, v in to_jsonable(summary.header).items()
                         if k != "height")
             _print_json(line)
     elif cmd == "watch":
         seen = 0
-        with client.subscribe_blocks(args.from_height, timeout=args.timeout) as blocks:
+        with client.subscribe_blocks(args.from_height, timeout=args.timeout,
+                                     chain_id=args.chain) as blocks:
             for response in blocks:
                 _print_json(to_jsonable(response) if args.full else block_summary(response))
                 seen += 1
@@ -307,7 +329,9 @@ def _admin(client: Client, args, timeout: float):
 
 
 def _ingest(client: Client, args, timeout: float, readings, signer: Signer) -> int:
-    chain_id = args.chain_id or client.chain_id(timeout=timeout)
+    # With --chain the payloads name that chain and every request carries it; otherwise
+    # the node's only chain (GetChainInfo) and requests without chain_id.
+    chain_id = args.chain or client.chain_id(timeout=timeout)
     run = new_batch_id()
     rejected = 0
     for index, start in enumerate(range(0, len(readings), args.batch)):
@@ -320,7 +344,8 @@ def _ingest(client: Client, args, timeout: float, readings, signer: Signer) -> i
         attempt = 0
         while True:
             try:
-                response = client.submit_signed_readings(signed, timeout=timeout)
+                response = client.submit_signed_readings(signed, timeout=timeout,
+                                                         chain_id=args.chain)
             except RpcError as exc:
                 if exc.code in _RETRYABLE and attempt < args.retries:
                     attempt += 1
@@ -331,7 +356,8 @@ def _ingest(client: Client, args, timeout: float, readings, signer: Signer) -> i
                     delay = min(delay * 2, 5.0)
                     continue
                 if exc.code == StatusCode.ALREADY_EXISTS and exc.location is not None:
-                    line.update(_already_existed(client, txid, exc.location, timeout))
+                    line.update(_already_existed(client, txid, exc.location, timeout,
+                                                 args.chain))
                     break
                 print(f"error: batch {index} (CSV readings {start + 1}-{start + len(batch)}) "
                       f"not submitted: {exc}", file=sys.stderr)
@@ -355,10 +381,11 @@ def _ingest(client: Client, args, timeout: float, readings, signer: Signer) -> i
     return 0
 
 
-def _already_existed(client: Client, txid: bytes, location, timeout: float) -> dict:
+def _already_existed(client: Client, txid: bytes, location, timeout: float,
+                     chain_id: str = "") -> dict:
     out = {"height": location.height, "index": location.index}
     try:
-        original = client.get_transaction(txid, timeout=timeout)
+        original = client.get_transaction(txid, timeout=timeout, chain_id=chain_id)
     except RpcError:
         pass
     else:

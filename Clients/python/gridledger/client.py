@@ -894,43 +894,48 @@ class Client:
 
     # ---- chain services (Docs/wire-protocol.md, "Chain services")
 
-    def chain_info(self, timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
-                   ) -> ingest_pb2.ChainInfo:
+    # Every chain-service call takes ``chain_id``: the chain the request is for; "" (the
+    # default) = the node's only chain.  A node serving several chains answers
+    # RpcError(INVALID_ARGUMENT) to "", NOT_FOUND to a chain it does not serve.
+
+    def chain_info(self, timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None,
+                   chain_id: str = "") -> ingest_pb2.ChainInfo:
         """``/gridledger.Query/GetChainInfo``: chain id, head height and hash, hash suite."""
-        info = self.unary("/gridledger.Query/GetChainInfo", ingest_pb2.GetChainInfoRequest(),
+        info = self.unary("/gridledger.Query/GetChainInfo",
+                          ingest_pb2.GetChainInfoRequest(chain_id=chain_id or ""),
                           ingest_pb2.ChainInfo, timeout=timeout, metadata=metadata)
-        if info.chain_id:
+        if info.chain_id and not chain_id:
             self._chain_id = info.chain_id
         return info
 
     def chain_id(self, timeout: Any = _DEFAULT) -> str:
-        """The node's chain id (asked once with GetChainInfo, then remembered)."""
+        """The node's (only) chain id (asked once with GetChainInfo, then remembered)."""
         return self._chain_id or self.chain_info(timeout=timeout).chain_id
 
     def submit(self, signed: Union[chain_pb2.SignedTransaction, ingest_pb2.SubmitRequest],
-               timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
-               ) -> ingest_pb2.SubmitResponse:
+               timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None,
+               chain_id: str = "") -> ingest_pb2.SubmitResponse:
         """``/gridledger.Ingest/Submit``: any signed transaction.  Answers once the block
         holding it is durable.  A transaction already on the chain raises
         ``RpcError(ALREADY_EXISTS)`` whose ``.location`` is the original ``TxLocation``."""
-        return self.unary("/gridledger.Ingest/Submit", _submit_request(signed),
+        return self.unary("/gridledger.Ingest/Submit", _submit_request(signed, chain_id),
                           ingest_pb2.SubmitResponse, timeout=timeout, metadata=metadata)
 
     def submit_signed_readings(self, signed: Union[chain_pb2.SignedTransaction,
                                                    ingest_pb2.SubmitRequest],
-                               timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
-                               ) -> ingest_pb2.SubmitResponse:
+                               timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None,
+                               chain_id: str = "") -> ingest_pb2.SubmitResponse:
         """``/gridledger.Ingest/SubmitReadings`` with a transaction signed beforehand
         (resubmitting the same one is safe: ALREADY_EXISTS gives its location)."""
-        return self.unary("/gridledger.Ingest/SubmitReadings", _submit_request(signed),
+        return self.unary("/gridledger.Ingest/SubmitReadings", _submit_request(signed, chain_id),
                           ingest_pb2.SubmitResponse, timeout=timeout, metadata=metadata)
 
     def sign_readings(self, signer: Signer, readings: Iterable[chain_pb2.Reading],
                       batch_id: Optional[str] = None, chain_id: Optional[str] = None,
                       district: Optional[str] = None) -> chain_pb2.SignedTransaction:
         """A signed ``TxPayload`` with a ``ReadingBatch`` for ``signer.district`` (or
-        ``district``), created now, with a random nonce; ``chain_id`` defaults to the
-        node's (:meth:`chain_id`), ``batch_id`` to a random UUID."""
+        ``district``), created now, with a random nonce, for chain ``chain_id`` (default:
+        the node's only chain, :meth:`chain_id`); ``batch_id`` defaults to a random UUID."""
         if district is None:
             district = signer.district
             if not district:
@@ -949,7 +954,8 @@ class Client:
         outcome with readings_accepted / readings_duplicate).  ALREADY_EXISTS raises
         ``RpcError`` with ``.location``; other refusals raise ``RpcError`` too."""
         signed = self.sign_readings(signer, readings, batch_id=batch_id, chain_id=chain_id)
-        return self.submit_signed_readings(signed, timeout=timeout, metadata=metadata)
+        return self.submit_signed_readings(signed, timeout=timeout, metadata=metadata,
+                                           chain_id=chain_id or "")
 
     def stream_readings(self, signer: Signer,
                         batches: Iterable[Union[Iterable[chain_pb2.Reading],
@@ -967,6 +973,7 @@ class Client:
         ``SignedTransaction`` sent as it is.  Batches are signed and sent lazily, at most
         ``window`` ahead of the acks taken.  Close the stream to cancel the call."""
         chain = chain_id or self.chain_id()
+        request_chain = chain_id or ""
 
         def requests():
             for batch in batches:
@@ -978,7 +985,7 @@ class Client:
                         chain_id=chain, district=batch.district or None)
                 else:
                     signed = self.sign_readings(signer, batch, chain_id=chain)
-                yield ingest_pb2.SubmitRequest(transaction=signed)
+                yield ingest_pb2.SubmitRequest(transaction=signed, chain_id=request_chain)
 
         return self.bidi_stream("/gridledger.Ingest/StreamReadings", requests(),
                                 ingest_pb2.StreamAck, timeout=timeout, metadata=metadata,
@@ -992,46 +999,50 @@ class Client:
 
     def get_block(self, height: Optional[int] = None, hash: Union[bytes, str, None] = None,
                   timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None,
-                  linearizable: bool = False) -> ingest_pb2.GetBlockResponse:
+                  linearizable: bool = False, chain_id: str = ""
+                  ) -> ingest_pb2.GetBlockResponse:
         """``/gridledger.Query/GetBlock`` by ``height`` or by ``hash`` (bytes or hex),
         exactly one.  An unknown block raises ``RpcError(NOT_FOUND)``."""
         return self.unary("/gridledger.Query/GetBlock",
-                          get_block_request(height, hash, linearizable),
+                          get_block_request(height, hash, linearizable, chain_id),
                           ingest_pb2.GetBlockResponse, timeout=timeout, metadata=metadata)
 
     def get_transaction(self, tx_id: Union[bytes, str], timeout: Any = _DEFAULT,
-                        metadata: Optional[Metadata] = None, linearizable: bool = False
-                        ) -> ingest_pb2.GetTransactionResponse:
+                        metadata: Optional[Metadata] = None, linearizable: bool = False,
+                        chain_id: str = "") -> ingest_pb2.GetTransactionResponse:
         """``/gridledger.Query/GetTransaction`` by id (bytes or hex): the transaction, its
         location and outcome."""
         return self.unary("/gridledger.Query/GetTransaction",
                           ingest_pb2.GetTransactionRequest(tx_id=_as_bytes(tx_id, "tx_id"),
-                                                           consistency=_consistency(linearizable)),
+                                                           consistency=_consistency(linearizable),
+                                                           chain_id=chain_id or ""),
                           ingest_pb2.GetTransactionResponse, timeout=timeout,
                           metadata=metadata)
 
     def get_state(self, key: str, timeout: Any = _DEFAULT,
-                  metadata: Optional[Metadata] = None, linearizable: bool = False
-                  ) -> ingest_pb2.GetStateResponse:
+                  metadata: Optional[Metadata] = None, linearizable: bool = False,
+                  chain_id: str = "") -> ingest_pb2.GetStateResponse:
         """``/gridledger.Query/GetState``: ``found``, ``value`` and ``version``.  Reading
         keys are ``reading/<meter>/<timestamp_ms zero-padded to 15 digits>``."""
         return self.unary("/gridledger.Query/GetState",
                           ingest_pb2.GetStateRequest(key=key,
-                                                     consistency=_consistency(linearizable)),
+                                                     consistency=_consistency(linearizable),
+                                                     chain_id=chain_id or ""),
                           ingest_pb2.GetStateResponse, timeout=timeout, metadata=metadata)
 
     def get_history(self, key: str, limit: int = 100, timeout: Any = _DEFAULT,
-                    metadata: Optional[Metadata] = None, linearizable: bool = False
-                    ) -> ingest_pb2.GetHistoryResponse:
+                    metadata: Optional[Metadata] = None, linearizable: bool = False,
+                    chain_id: str = "") -> ingest_pb2.GetHistoryResponse:
         """``/gridledger.Query/GetHistory``: at most ``limit`` versions, newest first."""
         return self.unary("/gridledger.Query/GetHistory",
                           ingest_pb2.GetHistoryRequest(key=key, limit=limit,
-                                                       consistency=_consistency(linearizable)),
+                                                       consistency=_consistency(linearizable),
+                                                       chain_id=chain_id or ""),
                           ingest_pb2.GetHistoryResponse, timeout=timeout, metadata=metadata)
 
     def list_blocks(self, from_height: int = 0, to_height: int = 0, page_size: int = 100,
-                    timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
-                    ) -> Iterator[ingest_pb2.BlockSummary]:
+                    timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None,
+                    chain_id: str = "") -> Iterator[ingest_pb2.BlockSummary]:
         """``/gridledger.Query/ListBlocks`` over ``[from_height, to_height)`` (``to_height``
         0 = up to the head): a generator of ``BlockSummary`` that asks for page after
         page, following ``next_height`` until it is 0.  ``timeout`` applies per page."""
@@ -1040,7 +1051,8 @@ class Client:
             page = self.unary("/gridledger.Query/ListBlocks",
                               ingest_pb2.ListBlocksRequest(from_height=height,
                                                            to_height=to_height,
-                                                           page_size=page_size),
+                                                           page_size=page_size,
+                                                           chain_id=chain_id or ""),
                               ingest_pb2.ListBlocksResponse, timeout=timeout,
                               metadata=metadata)
             yield from page.blocks
@@ -1053,13 +1065,15 @@ class Client:
             height = page.next_height
 
     def subscribe_blocks(self, from_height: int = 0, timeout: Any = None,
-                         metadata: Optional[Metadata] = None) -> ResponseStream:
+                         metadata: Optional[Metadata] = None, chain_id: str = ""
+                         ) -> ResponseStream:
         """``/gridledger.Query/SubscribeBlocks``: an iterator of ``GetBlockResponse``, every
         block from ``from_height`` and then each new one as it becomes durable.  Close it
         to stop.  A subscriber more than 256 blocks behind is cut off with
         RESOURCE_EXHAUSTED: subscribe again from the last height seen + 1."""
         return self.server_stream("/gridledger.Query/SubscribeBlocks",
-                                  ingest_pb2.SubscribeBlocksRequest(from_height=from_height),
+                                  ingest_pb2.SubscribeBlocksRequest(from_height=from_height,
+                                                                    chain_id=chain_id or ""),
                                   ingest_pb2.GetBlockResponse, timeout=timeout,
                                   metadata=metadata)
 
@@ -1111,7 +1125,8 @@ def _consistency(linearizable: bool) -> int:
 
 
 def get_block_request(height: Optional[int] = None, hash: Union[bytes, str, None] = None,
-                      linearizable: bool = False) -> ingest_pb2.GetBlockRequest:
+                      linearizable: bool = False, chain_id: str = ""
+                      ) -> ingest_pb2.GetBlockRequest:
     """The ``GetBlockRequest`` of :meth:`Client.get_block`."""
     if (height is None) == (hash is None):
         raise ValueError("give exactly one of height= and hash=")
@@ -1119,9 +1134,11 @@ def get_block_request(height: Optional[int] = None, hash: Union[bytes, str, None
         if height < 0:
             raise ValueError("height must not be negative")
         return ingest_pb2.GetBlockRequest(height=height, by_height=True,
-                                          consistency=_consistency(linearizable))
+                                          consistency=_consistency(linearizable),
+                                          chain_id=chain_id or "")
     return ingest_pb2.GetBlockRequest(hash=_as_bytes(hash, "hash"),
-                                      consistency=_consistency(linearizable))
+                                      consistency=_consistency(linearizable),
+                                      chain_id=chain_id or "")
 
 
 def member_request(chain_id: str, node_id: int, name: str = "", address: str = ""
@@ -1153,11 +1170,16 @@ def ack_error(ack: ingest_pb2.StreamAck) -> Optional[RpcError]:
     return RpcError(ack.code, ack.message, metadata)
 
 
-def _submit_request(signed) -> ingest_pb2.SubmitRequest:
+def _submit_request(signed, chain_id: str = "") -> ingest_pb2.SubmitRequest:
     if isinstance(signed, ingest_pb2.SubmitRequest):
+        if chain_id and not signed.chain_id:
+            request = ingest_pb2.SubmitRequest()
+            request.CopyFrom(signed)
+            request.chain_id = chain_id
+            return request
         return signed
     if isinstance(signed, chain_pb2.SignedTransaction):
-        return ingest_pb2.SubmitRequest(transaction=signed)
+        return ingest_pb2.SubmitRequest(transaction=signed, chain_id=chain_id or "")
     raise TypeError(f"expected a SignedTransaction, got {type(signed).__name__}")
 
 

@@ -46,12 +46,26 @@ def _attr(cert: x509.Certificate, oid) -> str:
     return values[0].value if values else ""
 
 
+_CHAIN_REQUESTS = {
+    "/gridledger.Ingest/Submit": ingest_pb2.SubmitRequest,
+    "/gridledger.Ingest/SubmitReadings": ingest_pb2.SubmitRequest,
+    "/gridledger.Query/GetChainInfo": ingest_pb2.GetChainInfoRequest,
+    "/gridledger.Query/GetBlock": ingest_pb2.GetBlockRequest,
+    "/gridledger.Query/GetTransaction": ingest_pb2.GetTransactionRequest,
+    "/gridledger.Query/GetState": ingest_pb2.GetStateRequest,
+    "/gridledger.Query/GetHistory": ingest_pb2.GetHistoryRequest,
+    "/gridledger.Query/ListBlocks": ingest_pb2.ListBlocksRequest,
+    "/gridledger.Query/SubscribeBlocks": ingest_pb2.SubscribeBlocksRequest,
+}
+
+
 class FakeChain:
     def __init__(self, ca_path: str, chain_id: str = "d1", district: str = "d1",
                  batch_limit: int = 10_000) -> None:
         with open(ca_path, "rb") as f:
             self.ca = x509.load_pem_x509_certificate(f.read())
         self.chain_id = chain_id
+        self.chain_ids = []  # (method name, request chain_id) of each chain-service call
         self.district = district
         self.batch_limit = batch_limit
         self.lock = threading.Lock()
@@ -261,6 +275,11 @@ class FakeChain:
         if len(requests) != 1:
             return conn.trailers(sid, 3, "expected exactly one request")
         body = requests[0]
+        request_cls = _CHAIN_REQUESTS.get(method)
+        if request_cls is not None:
+            # Record the chain each chain-service request names ("" = the only chain).
+            self.chain_ids.append((method.rsplit("/", 1)[1],
+                                   request_cls.FromString(body).chain_id))
         try:
             if method in ("/gridledger.Ingest/Submit", "/gridledger.Ingest/SubmitReadings"):
                 conn.message(sid, self.submit(method, body))

@@ -396,3 +396,53 @@ def test_cli_watch(node, pki, client, signer, capsys):
     assert done == [0]
     lines, _ = out_lines(capsys)
     assert lines[0]["block"]["header"]["height"] == 2
+
+
+# ---- chain_id: every chain-service request names the chain it is for -----------------------
+
+def test_chain_id_on_the_wire(client, chain, signer):
+    client.chain_info(chain_id="d1")
+    response = client.submit_readings(signer, readings(2), chain_id="d1")
+    client.get_block(height=1, chain_id="d1")
+    client.get_transaction(response.location.tx_id, chain_id="d1")
+    client.get_state("k", chain_id="d1")
+    client.get_history("k", chain_id="d1")
+    list(client.list_blocks(chain_id="d1"))
+    with client.subscribe_blocks(0, chain_id="d1") as blocks:
+        next(iter(blocks))
+    client.get_block(height=0)
+    assert chain.chain_ids == [
+        ("GetChainInfo", "d1"), ("SubmitReadings", "d1"), ("GetBlock", "d1"),
+        ("GetTransaction", "d1"), ("GetState", "d1"), ("GetHistory", "d1"),
+        ("ListBlocks", "d1"), ("SubscribeBlocks", "d1"), ("GetBlock", "")]
+
+
+def test_chain_id_defaults_to_empty(client, chain, signer):
+    client.submit_readings(signer, readings(1))
+    assert chain.chain_ids == [("GetChainInfo", ""), ("SubmitReadings", "")]
+
+
+def test_request_builders_carry_chain_id():
+    from gridledger.client import _submit_request, get_block_request
+    assert get_block_request(height=3, chain_id="d2").chain_id == "d2"
+    assert get_block_request(hash="00" * 32).chain_id == ""
+    signed = chain_pb2.SignedTransaction(payload=b"p")
+    assert _submit_request(signed, "d2").SerializeToString() == b"\x0a\x03\x0a\x01p\x12\x02d2"
+    assert _submit_request(signed).chain_id == ""
+
+
+def test_cli_chain_option_on_every_chain_command(node, pki, chain, tmp_path, capsys):
+    path = write_csv(tmp_path / "r.csv", csv_rows(2))
+    assert cli(node, pki, "col1", "ingest", "--csv", path, "--chain", "d1") == 0
+    lines, _ = out_lines(capsys)
+    assert chain.chain_ids == [("SubmitReadings", "d1")]  # signed for d1, no GetChainInfo
+    assert chain.blocks[1][0].transactions[0].payload
+    txid = lines[0]["tx_id"]
+    for args in (["chain-info"], ["block", "1"], ["tx", txid], ["state", "k"],
+                 ["history", "k"], ["blocks"], ["watch", "--count", "1"]):
+        assert cli(node, pki, "col1", *args, "--chain", "d1") == 0, args
+    capsys.readouterr()
+    assert [c for _, c in chain.chain_ids] == ["d1"] * 8
+    assert [m for m, _ in chain.chain_ids] == [
+        "SubmitReadings", "GetChainInfo", "GetBlock", "GetTransaction", "GetState",
+        "GetHistory", "ListBlocks", "SubscribeBlocks"]

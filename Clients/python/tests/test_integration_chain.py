@@ -185,8 +185,11 @@ def test_invalid_arguments(client, pki):
     expect(StatusCode.INVALID_ARGUMENT, client.submit_signed_readings, garbage)
     expect(StatusCode.INVALID_ARGUMENT, client.submit, garbage)
     # Another chain.
-    expect(StatusCode.INVALID_ARGUMENT, client.submit_readings, col1, readings(1),
-           chain_id="d9")
+    # (payload for d9, request without chain_id: the node's chain; submit_readings(
+    # chain_id="d9") would ask for chain d9 itself, NOT_FOUND)
+    expect(StatusCode.INVALID_ARGUMENT, client.submit_signed_readings,
+           client.sign_readings(col1, readings(1), chain_id="d9"))
+    expect(StatusCode.NOT_FOUND, client.submit_readings, col1, readings(1), chain_id="d9")
     # No body.
     no_body = col1.sign(chain_pb2.TxPayload(chain_id="d1", created_ms=1, nonce="x"))
     expect(StatusCode.INVALID_ARGUMENT, client.submit_signed_readings, no_body)
