@@ -12,6 +12,7 @@ import XCTest
 final class LoopbackRPCTests: XCTestCase {
     static let slow = "/test.Loop/Slow"
     static let ticks = "/test.Loop/Ticks"
+    static let flood = "/test.Loop/Flood"
 
     var pki: TestPKI!
     var server: RPCServer!
@@ -28,6 +29,11 @@ final class LoopbackRPCTests: XCTestCase {
             let ms = Int(req.service) ?? 0
             try await Task.sleep(for: .milliseconds(ms))
             return HealthCheckResponse(status: .serving)
+        }
+        router.serverStreaming(Self.flood, roles: [.ops]) { (req: HealthCheckRequest, out: ResponseWriter<HealthCheckResponse>, _) in
+            for i in 0..<(Int(req.service) ?? 0) {
+                try await out.send(HealthCheckResponse(status: ServingStatus(rawValue: Int32(i))))
+            }
         }
         router.serverStreaming(Self.ticks, roles: [.ops]) { (req: HealthCheckRequest, out: ResponseWriter<HealthCheckResponse>, _) in
             for i in 0..<(Int(req.service) ?? 0) {
@@ -125,5 +131,34 @@ final class LoopbackRPCTests: XCTestCase {
         XCTAssertEqual(response.status, .serving)
         await shutdown.value
         XCTAssertFalse(client.channel.isActive)
+    }
+
+    /// Read-side flow control: with a slow and a fast stream on one connection, reading
+    /// pauses while the slow consumer lags and resumes as it catches up; both streams get
+    /// every message in order (no deadlock, nothing lost).
+    func testSlowAndFastStreamsOnOneConnectionBothComplete() async throws {
+        let client = try await connect()
+        let method = Self.flood
+        async let slow: Int = {
+            var n = 0
+            for try await m in client.serverStreaming(method, HealthCheckRequest(service: "3000"), as: HealthCheckResponse.self) {
+                XCTAssertEqual(Int(m.status.rawValue), n)
+                n += 1
+                if n % 250 == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            return n
+        }()
+        async let fast: Int = {
+            var n = 0
+            for try await m in client.serverStreaming(method, HealthCheckRequest(service: "20000"), as: HealthCheckResponse.self) {
+                XCTAssertEqual(Int(m.status.rawValue), n)
+                n += 1
+            }
+            return n
+        }()
+        let (s, f) = try await (slow, fast)
+        XCTAssertEqual(s, 3000)
+        XCTAssertEqual(f, 20000)
+        await client.close()
     }
 }
