@@ -125,7 +125,9 @@ public final class RPCClientHandler: ChannelDuplexHandler {
                     call.yielded += 1
                     continuation.yield(bytes)
                     if let flow = call.flow, call.yielded - flow.consumed.load(ordering: .sequentiallyConsistent) >= maxBufferedResponses {
-                        flow.paused.store(true, ordering: .sequentiallyConsistent)
+                        // Every stream's consumer asks to resume while reads are paused, so
+                        // whichever drains last (not only this one) resumes them.
+                        for other in calls.values { other.flow?.paused.store(true, ordering: .sequentiallyConsistent) }
                         readPaused = true
                         resumeReadingIfDrained()
                     }

@@ -287,7 +287,9 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             call.yielded += 1
             call.continuation?.yield(bytes)
             if call.yielded - call.flow.consumed.load(ordering: .sequentiallyConsistent) >= configuration.maxBufferedRequests {
-                call.flow.paused.store(true, ordering: .sequentiallyConsistent)
+                // Every stream's consumer asks to resume while reads are paused, so whichever
+                // drains last (not only this one) resumes them.
+                for other in streams.values { other.flow.paused.store(true, ordering: .sequentiallyConsistent) }
                 readPaused = true
                 // The consumer may have caught up before it could see the flag.
                 resumeReadingIfDrained()
