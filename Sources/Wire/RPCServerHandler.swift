@@ -122,7 +122,8 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         if let protocolError = error as? WireProtocolError {
             connectionError(protocolError.message)
         } else {
-            logger.warning("connection failed", metadata: ["error": "\(error)"])
+            // The security layer below has already logged its own failures with the reason.
+            logger.debug("connection failed", metadata: ["error": "\(error)"])
             stats.recordRefusedConnection()
             context.close(promise: nil)
         }

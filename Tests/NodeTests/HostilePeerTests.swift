@@ -68,6 +68,16 @@ final class HostilePeerTests: XCTestCase {
         try await assertNodeStillServes()
     }
 
+    /// A bare connect-and-close (a load balancer's port probe) is not logged as a failure.
+    func testPortProbeIsNotAWarning() async throws {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: Int(address.split(separator: ":")[1])!).get()
+        try await channel.close()
+        try await Task.sleep(for: .milliseconds(200))
+        XCTAssertFalse(logs.all.contains { $0.hasPrefix("warning") }, logs.all.joined(separator: "\n"))
+        try await assertNodeStillServes()
+    }
+
     func testClientWithoutCertificateIsRefused() async throws {
         let context = try TLSContext(
             configuration: TLSConfiguration(certificatePath: ops.cert, privateKeyPath: ops.key, trustRootPath: pki.caCert),

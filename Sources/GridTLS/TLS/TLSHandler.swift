@@ -66,6 +66,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingWrites = MarkedCircularBuffer<(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)>(initialCapacity: 8)
     /// Reused buffer for coalescing small writes.
     private var coalescingBuffer: ByteBuffer?
+    /// Whether the peer sent anything at all (a bare connect-and-close is logged quietly).
+    private var receivedBytes = false
 
     /// A handler for the accepting side; `context` must be a `.server` context.
     ///
@@ -123,7 +125,12 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         failPendingWrites(ChannelError.ioOnClosedChannel)
         if wasHandshaking {
             let error = TLSError.closedDuringHandshake
-            logFailure(context: context, error: error)
+            if receivedBytes {
+                logFailure(context: context, error: error)
+            } else {
+                // Connect-and-close without a byte: a port probe, not an attack worth a warning.
+                logger.debug("connection closed before any TLS byte", metadata: ["remote": "\(Self.remoteDescription(context))"])
+            }
             context.fireErrorCaught(error)
         }
         context.fireChannelInactive()
@@ -133,6 +140,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let ciphertext = unwrapInboundIn(data)
+        receivedBytes = true
         switch state {
         case .closed:
             return
