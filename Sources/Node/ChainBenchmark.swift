@@ -75,7 +75,7 @@ public struct ChainBenchmark: Sendable {
                         let t0 = ContinuousClock.now
                         let response = try await Simulator.submitWithRetry(client, tx)
                         let d = ContinuousClock.now - t0
-                        latencies.append(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+                        latencies.append(d.nanoseconds)
                         readingsCommitted += Int(response.outcome?.readingsAccepted ?? 0)
                         n += 1
                     }
@@ -91,8 +91,8 @@ public struct ChainBenchmark: Sendable {
             return (total, all)
         }
         let elapsed = (ContinuousClock.now - start).seconds
-        let sorted = results.1.sorted()
-        func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6 }
+        let samples = LatencySamples(results.1)
+        func pct(_ p: Double) -> Double { samples.quantile(p) / 1e6 }
         let status = node.status().chains.first
         let totals = try node.storeWriteTotals()
         let chainRate = Double(results.0) / elapsed

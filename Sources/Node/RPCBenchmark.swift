@@ -108,7 +108,7 @@ public struct RPCBenchmark: Sendable {
                         let t0 = ContinuousClock.now
                         _ = try await client.unary(Self.echoMethod, request, as: MetadataEntry.self)
                         let d = ContinuousClock.now - t0
-                        samples.append(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+                        samples.append(d.nanoseconds)
                     }
                     return samples
                 }
@@ -118,12 +118,8 @@ public struct RPCBenchmark: Sendable {
             return all
         }
         let elapsed = (ContinuousClock.now - start).seconds
-        let sorted = latencies.sorted()
-        func percentile(_ p: Double) -> Double {
-            guard !sorted.isEmpty else { return 0 }
-            return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000
-        }
-        return (Double(sorted.count) / elapsed, percentile(0.50), percentile(0.99))
+        let samples = LatencySamples(latencies)
+        return (Double(samples.count) / elapsed, samples.quantile(0.50) / 1000, samples.quantile(0.99) / 1000)
     }
 }
 

@@ -128,7 +128,7 @@ public struct RaftBenchmark: Sendable {
                         let t0 = ContinuousClock.now
                         let response = try await Simulator.submitWithRetry(client, tx)
                         let d = ContinuousClock.now - t0
-                        latencies.append(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+                        latencies.append(d.nanoseconds)
                         committed += Int(response.outcome?.readingsAccepted ?? 0)
                     }
                     return (committed, latencies)
@@ -140,8 +140,8 @@ public struct RaftBenchmark: Sendable {
             return (total, all)
         }
         let elapsed = (ContinuousClock.now - start).seconds
-        let sorted = results.1.sorted()
-        func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6 }
+        let samples = LatencySamples(results.1)
+        func pct(_ p: Double) -> Double { samples.quantile(p) / 1e6 }
         return (Double(results.0) / elapsed, pct(0.5), pct(0.99))
     }
 }

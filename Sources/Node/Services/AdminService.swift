@@ -43,7 +43,7 @@ struct AdminService: Sendable {
         }
 
         router.unary(Self.transferLeaderMethod, roles: [.admin]) { (request: MemberRequest, _) in
-            let (driver, registry) = try group(request)
+            let (driver, _) = try group(request)
             try await driver.transferLeadership(to: request.nodeId)
             try await waitFor("leadership transfer") { driver.status.leader == request.nodeId }
             return response(driver)
