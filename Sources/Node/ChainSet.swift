@@ -11,6 +11,8 @@ final class ChainSet: Sendable {
     final class Runtime: Sendable {
         let ledger: Ledger
         let raft: Raft?
+        /// Anchoring and downlink with the main chain (district chains that have one).
+        let sync: ChainSync?
 
         struct Raft: Sendable {
             let driver: RaftDriver
@@ -19,9 +21,10 @@ final class ChainSet: Sendable {
             let members: [NodeConfiguration.Chain.Member]
         }
 
-        init(ledger: Ledger, raft: Raft?) {
+        init(ledger: Ledger, raft: Raft?, sync: ChainSync? = nil) {
             self.ledger = ledger
             self.raft = raft
+            self.sync = sync
         }
     }
 

@@ -84,10 +84,13 @@ public final class GridNode: Service, Sendable {
                 let store = try ChainStore(directory: directory, chainID: id)
                 let ledger = try Ledger(
                     chainID: id, nodeID: nodeID, store: store, verifier: verifier, limits: chain.limits,
-                    hashSuite: Digest.Suite(rawValue: chain.hashSuite) ?? .sha256, logger: logger)
+                    hashSuite: Digest.Suite(rawValue: chain.hashSuite) ?? .sha256,
+                    kind: ChainKind(rawValue: chain.kind) ?? .district, mainChainID: chain.mainChain?.id, logger: logger)
                 let raft = chain.members.isEmpty ? nil : try startRaft(chain, ledger: ledger, directory: directory)
                 ledger.start()
-                chainSet.add(ChainSet.Runtime(ledger: ledger, raft: raft))
+                let sync = try chain.mainChain.map { try makeSync($0, ledger: ledger, raft: raft, selfID: chain.raftID) }
+                chainSet.add(ChainSet.Runtime(ledger: ledger, raft: raft, sync: sync))
+                sync?.start()
             }
         } catch {
             await stopChains()
@@ -104,6 +107,7 @@ public final class GridNode: Service, Sendable {
         OpsService(node: self).register(in: &router)
         IngestService(chains: chainSet).register(in: &router)
         QueryService(chains: chainSet).register(in: &router)
+        AnchorService(chains: chainSet).register(in: &router)
 
         var rpc = RPCServerConfiguration()
         rpc.limits.maxMessageBytes = configuration.rpc.maxMessageBytes
@@ -166,6 +170,7 @@ public final class GridNode: Service, Sendable {
         for runtime in chainSet.removeAll() {
             let watcher = StoreWatcher(runtime.ledger.store)
             closing.append { watcher.isOpen }
+            await runtime.sync?.stop()
             if let raft = runtime.raft {
                 await raft.driver.stop()
                 await raft.transport.stop()
@@ -237,7 +242,11 @@ public final class GridNode: Service, Sendable {
         status.openConnections = UInt32(server?.openConnections ?? 0)
         status.callsServed = stats?.callsServed ?? 0
         status.callsFailed = stats?.callsFailed ?? 0
-        status.chains = chainSet.all.map { $0.ledger.status() }
+        status.chains = chainSet.all.map { runtime in
+            var chain = runtime.ledger.status()
+            runtime.sync?.decorate(&chain)
+            return chain
+        }
         return status
     }
 
@@ -268,6 +277,20 @@ public final class GridNode: Service, Sendable {
                 "chain": "\(runtime.ledger.chainID)", "to": "\(target)", "done": "\(driver.status.role != "leader")",
             ])
         }
+    }
+
+    /// The anchoring and downlink agent of a district chain with a main chain.
+    private func makeSync(_ link: NodeConfiguration.Chain.MainChainLink, ledger: Ledger, raft: ChainSet.Runtime.Raft?, selfID: UInt64) throws -> ChainSync {
+        let clientTLS = try TLSContext(
+            configuration: TLSConfiguration(certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key, trustRootPath: configuration.tls.ca),
+            mode: .client)
+        let registry = raft?.registry
+        let driver = raft?.driver
+        return try ChainSync(
+            ledger: ledger, link: link, certificatePath: configuration.tls.cert, keyPath: configuration.tls.key,
+            peers: { registry?.all.filter { $0.key != selfID }.sorted { $0.key < $1.key }.map { ($0.value.name, $0.value.address) } ?? [] },
+            isLeader: { driver.map { $0.status.role == "leader" } ?? true },
+            tls: clientTLS, group: group, logger: logger)
     }
 
     /// Joins the chain's Raft group: persistent log, transport to the other members, the

@@ -75,6 +75,50 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         /// Start as a new member of an existing group (no bootstrap; the leader adds it with
         /// Admin.AddMember and it catches up by block transfer).
         public var join = false
+        /// "district" (a district side chain) or "main" (the cloud main chain: district
+        /// registry, anchors, parameters for the downlink).
+        public var kind = "district"
+        /// A district chain's link to the main chain: anchoring up, parameters down. nil =
+        /// the district does not anchor.
+        public var mainChain: MainChainLink?
+
+        /// Where a district chain's main chain is and how often it anchors (Docs/anchoring.md).
+        public struct MainChainLink: Codable, Sendable, Equatable {
+            /// The main chain's id.
+            public var id = "main"
+            /// host:port of main-chain nodes (any member; followers forward to the leader).
+            public var endpoints: [String] = []
+            /// Anchor after this many new blocks ...
+            public var anchorEveryBlocks = 20
+            /// ... or when the oldest unanchored block (with more than receipts) is this old.
+            public var anchorEveryMs = 5000
+            /// Largest range one anchor covers (a district catching up anchors in steps).
+            public var maxAnchorBlocks = 1000
+            /// Follow the main chain's downlink (parameters addressed to this district).
+            public var downlink = true
+
+            public init(id: String = "main", endpoints: [String] = []) {
+                self.id = id
+                self.endpoints = endpoints
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case id, endpoints, anchorEveryBlocks = "anchor_every_blocks", anchorEveryMs = "anchor_every_ms"
+                case maxAnchorBlocks = "max_anchor_blocks", downlink
+            }
+
+            public init(from decoder: Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                let d = Self()
+                id = try c.decodeIfPresent(String.self, forKey: .id) ?? d.id
+                endpoints = try c.decodeIfPresent([String].self, forKey: .endpoints) ?? d.endpoints
+                anchorEveryBlocks = try c.decodeIfPresent(Int.self, forKey: .anchorEveryBlocks) ?? d.anchorEveryBlocks
+                anchorEveryMs = try c.decodeIfPresent(Int.self, forKey: .anchorEveryMs) ?? d.anchorEveryMs
+                maxAnchorBlocks = try c.decodeIfPresent(Int.self, forKey: .maxAnchorBlocks) ?? d.maxAnchorBlocks
+                downlink = try c.decodeIfPresent(Bool.self, forKey: .downlink) ?? d.downlink
+                try rejectUnknownKeys(decoder, known: ["id", "endpoints", "anchor_every_blocks", "anchor_every_ms", "max_anchor_blocks", "downlink"], section: "chain.main_chain.")
+            }
+        }
 
         public struct Member: Codable, Sendable, Equatable {
             public var id: UInt64
@@ -175,6 +219,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
                     throw ConfigurationError("chain.tick_ms must be positive and chain.election_ticks at least 2")
                 }
             }
+            guard ["district", "main"].contains(chain.kind) else {
+                throw ConfigurationError("chain.kind must be district or main, not '\(chain.kind)'")
+            }
+            if let link = chain.mainChain {
+                guard chain.kind == "district" else { throw ConfigurationError("chain.main_chain is for district chains") }
+                guard !link.endpoints.isEmpty else { throw ConfigurationError("chain.main_chain.endpoints needs at least one host:port") }
+                for e in link.endpoints { _ = try HostPort.parse(e) }
+                guard link.anchorEveryBlocks >= 1, link.anchorEveryMs >= 1, link.maxAnchorBlocks >= 1 else {
+                    throw ConfigurationError("chain.main_chain anchor_every_blocks, anchor_every_ms and max_anchor_blocks must be positive")
+                }
+            }
             if !chain.id.isEmpty, !TransactionValidator.isValidMeterID(chain.id) {
                 throw ConfigurationError("chain.id '\(chain.id)' must be [A-Za-z0-9._-]{1,64}")
             }
@@ -262,6 +317,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
           compact_every: 256
           # true on a node joining an existing group (added by Admin.AddMember on the leader).
           join: false
+          # district (a district side chain) or main (the cloud main chain).
+          kind: district
+          # A district chain's main chain: anchors go up, parameters come down
+          # (Docs/anchoring.md). Absent = no anchoring.
+          # main_chain:
+          #   id: main
+          #   endpoints: ["127.0.0.1:7450", "127.0.0.1:7451", "127.0.0.1:7452"]
+          #   anchor_every_blocks: 20
+          #   anchor_every_ms: 5000
+          #   max_anchor_blocks: 1000
+          #   downlink: true
 
         """
 }
@@ -328,6 +394,7 @@ extension NodeConfiguration.Chain {
         case maxBlockDelayMs = "max_block_delay_ms", maxPendingTransactions = "max_pending_transactions"
         case maxBatchReadings = "max_batch_readings", hashSuite = "hash_suite"
         case raftID = "raft_id", members, tickMs = "tick_ms", electionTicks = "election_ticks", compactEvery = "compact_every", join
+        case kind, mainChain = "main_chain"
     }
 
     public init(from decoder: Decoder) throws {
@@ -346,7 +413,9 @@ extension NodeConfiguration.Chain {
         electionTicks = try c.decodeIfPresent(Int.self, forKey: .electionTicks) ?? d.electionTicks
         compactEvery = try c.decodeIfPresent(Int.self, forKey: .compactEvery) ?? d.compactEvery
         join = try c.decodeIfPresent(Bool.self, forKey: .join) ?? d.join
-        try rejectUnknownKeys(decoder, known: [
+        kind = try c.decodeIfPresent(String.self, forKey: .kind) ?? d.kind
+        mainChain = try c.decodeIfPresent(MainChainLink.self, forKey: .mainChain)
+        try rejectUnknownKeys(decoder, known: ["kind", "main_chain",
             "id", "max_block_transactions", "max_block_bytes", "max_block_delay_ms", "max_pending_transactions", "max_batch_readings", "hash_suite",
             "raft_id", "members", "tick_ms", "election_ticks", "compact_every", "join",
         ], section: "chain.")

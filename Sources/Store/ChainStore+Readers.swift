@@ -42,6 +42,24 @@ extension ChainStore {
         return (value, decoded.height, decoded.index)
     }
 
+    /// Live state entries whose keys start with `prefix`, from key `start` (inclusive; nil =
+    /// the first) in key byte order, at most `limit` of them (deleted keys are skipped).
+    public func states(
+        prefix: String, from start: String? = nil, limit: Int = 1000
+    ) throws -> [(key: String, value: [UInt8], height: UInt64, txIndex: UInt32)] {
+        let prefixBytes = Layout.stateKey(Array(prefix.utf8))
+        let startBytes = start.map { Layout.stateKey(Array($0.utf8)) } ?? prefixBytes
+        var out: [(key: String, value: [UInt8], height: UInt64, txIndex: UInt32)] = []
+        guard limit > 0 else { return out }
+        try database.scan(from: startBytes.lexicographicallyPrecedes(prefixBytes) ? prefixBytes : startBytes, to: LevelDB.prefixEnd(prefixBytes)) { key, value in
+            let name = try Layout.decodeStateKey(key.dropFirst())
+            let state = try Layout.decodeStateValue(value, "state of \(String(reflecting: name))")
+            if let v = state.value { out.append((name, v, state.height, state.index)) }
+            return out.count < limit
+        }
+        return out
+    }
+
     /// Up to `limit` versions of state `key`, newest first; `value` is nil for a deletion.
     public func history(
         _ key: String, limit: Int
@@ -55,6 +73,20 @@ extension ChainStore {
             return true
         }
         return entries
+    }
+
+    /// The value of state `key` as of the end of block `height` (its newest version at or
+    /// below that height); nil when it did not exist or was deleted then.
+    public func state(_ key: String, asOf height: UInt64) throws -> [UInt8]? {
+        let keyBytes = try Layout.stateKeyBytes(key)
+        let prefix = Layout.historyKeyPrefix(keyBytes)
+        let end = Layout.historyKey(keyBytes, height: height, index: UInt32.max)
+        var found: [UInt8]?
+        try database.scan(from: prefix, to: end + [0], reverse: true, limit: 1) { _, value in
+            found = try Layout.decodeFlagged(value[...], "history of \(String(reflecting: key))")
+            return false
+        }
+        return found
     }
 
     /// Calls `body(height, serialized block)` for the committed blocks in `[from, to)` in

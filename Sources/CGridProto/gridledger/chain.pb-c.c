@@ -625,7 +625,7 @@ const ProtobufCMessageDescriptor gridledger__reading_batch__descriptor =
   (ProtobufCMessageInit) gridledger__reading_batch__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__tx_payload__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__tx_payload__field_descriptors[10] =
 {
   {
     "chain_id",
@@ -675,18 +675,96 @@ static const ProtobufCFieldDescriptor gridledger__tx_payload__field_descriptors[
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "district_registration",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, district_registration),
+    &gridledger__district_registration__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "anchor",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, anchor),
+    &gridledger__anchor__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "parameter",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, parameter),
+    &gridledger__district_parameter__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "anchor_receipt",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, anchor_receipt),
+    &gridledger__anchor_receipt__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "downlink",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, downlink),
+    &gridledger__downlink__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "command_ack",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, command_ack),
+    &gridledger__command_ack__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__tx_payload__field_indices_by_name[] = {
+  5,   /* field[5] = anchor */
+  7,   /* field[7] = anchor_receipt */
   0,   /* field[0] = chain_id */
+  9,   /* field[9] = command_ack */
   1,   /* field[1] = created_ms */
+  4,   /* field[4] = district_registration */
+  8,   /* field[8] = downlink */
   2,   /* field[2] = nonce */
+  6,   /* field[6] = parameter */
   3,   /* field[3] = readings */
 };
 static const ProtobufCIntRange gridledger__tx_payload__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 3 },
-  { 0, 4 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor gridledger__tx_payload__descriptor =
 {
@@ -696,7 +774,7 @@ const ProtobufCMessageDescriptor gridledger__tx_payload__descriptor =
   "Gridledger__TxPayload",
   "gridledger",
   sizeof(Gridledger__TxPayload),
-  4,
+  10,
   gridledger__tx_payload__field_descriptors,
   gridledger__tx_payload__field_indices_by_name,
   2,  gridledger__tx_payload__number_ranges,
@@ -909,7 +987,7 @@ const ProtobufCMessageDescriptor gridledger__block_header__descriptor =
   (ProtobufCMessageInit) gridledger__block_header__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__tx_outcome__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__tx_outcome__field_descriptors[10] =
 {
   {
     "code",
@@ -959,17 +1037,95 @@ static const ProtobufCFieldDescriptor gridledger__tx_outcome__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "readings_billed",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__TxOutcome, readings_billed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "charged_fen",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__TxOutcome, charged_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reading_results",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxOutcome, n_reading_results),
+    offsetof(Gridledger__TxOutcome, reading_results),
+    &gridledger__reading_result__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "command_ids",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Gridledger__TxOutcome, n_command_ids),
+    offsetof(Gridledger__TxOutcome, command_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "notice_ids",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Gridledger__TxOutcome, n_notice_ids),
+    offsetof(Gridledger__TxOutcome, notice_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accounts",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Gridledger__TxOutcome, n_accounts),
+    offsetof(Gridledger__TxOutcome, accounts),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__tx_outcome__field_indices_by_name[] = {
+  9,   /* field[9] = accounts */
+  5,   /* field[5] = charged_fen */
   0,   /* field[0] = code */
+  7,   /* field[7] = command_ids */
   1,   /* field[1] = message */
+  8,   /* field[8] = notice_ids */
+  6,   /* field[6] = reading_results */
   2,   /* field[2] = readings_accepted */
+  4,   /* field[4] = readings_billed */
   3,   /* field[3] = readings_duplicate */
 };
 static const ProtobufCIntRange gridledger__tx_outcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor gridledger__tx_outcome__descriptor =
 {
@@ -979,7 +1135,7 @@ const ProtobufCMessageDescriptor gridledger__tx_outcome__descriptor =
   "Gridledger__TxOutcome",
   "gridledger",
   sizeof(Gridledger__TxOutcome),
-  4,
+  10,
   gridledger__tx_outcome__field_descriptors,
   gridledger__tx_outcome__field_indices_by_name,
   1,  gridledger__tx_outcome__number_ranges,

@@ -309,7 +309,7 @@ const ProtobufCMessageDescriptor gridledger__caller_identity__descriptor =
   (ProtobufCMessageInit) gridledger__caller_identity__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptors[16] =
+static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptors[21] =
 {
   {
     "chain_id",
@@ -503,9 +503,73 @@ static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "anchored_height",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, anchored_height),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "anchor_lag_blocks",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, anchor_lag_blocks),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "anchor_lag_ms",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, anchor_lag_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "downlink_main_height",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, downlink_main_height),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sync_error",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, sync_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__chain_status__field_indices_by_name[] = {
+  17,   /* field[17] = anchor_lag_blocks */
+  18,   /* field[18] = anchor_lag_ms */
+  16,   /* field[16] = anchored_height */
   0,   /* field[0] = chain_id */
+  19,   /* field[19] = downlink_main_height */
   15,   /* field[15] = halted */
   2,   /* field[2] = head_hash */
   1,   /* field[1] = height */
@@ -519,13 +583,14 @@ static const unsigned gridledger__chain_status__field_indices_by_name[] = {
   6,   /* field[6] = readings_per_second */
   3,   /* field[3] = role */
   7,   /* field[7] = store_bytes */
+  20,   /* field[20] = sync_error */
   8,   /* field[8] = total_transactions */
   5,   /* field[5] = transactions_per_second */
 };
 static const ProtobufCIntRange gridledger__chain_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor gridledger__chain_status__descriptor =
 {
@@ -535,7 +600,7 @@ const ProtobufCMessageDescriptor gridledger__chain_status__descriptor =
   "Gridledger__ChainStatus",
   "gridledger",
   sizeof(Gridledger__ChainStatus),
-  16,
+  21,
   gridledger__chain_status__field_descriptors,
   gridledger__chain_status__field_indices_by_name,
   1,  gridledger__chain_status__number_ranges,

@@ -202,6 +202,12 @@ public struct TxPayload: ProtoMessage {
     /// oneof `body`.
     public enum Body: Equatable, Sendable {
         case readings(ReadingBatch)
+        case districtRegistration(DistrictRegistration)
+        case anchor(Anchor)
+        case parameter(DistrictParameter)
+        case anchorReceipt(AnchorReceipt)
+        case downlink(Downlink)
+        case commandAck(CommandAck)
     }
     public var body: Body? = nil
 
@@ -234,6 +240,24 @@ extension TxPayload {
         case .readings(let v)?:
             c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_READINGS
             c.pointee.readings = v.makeC(arena)
+        case .districtRegistration(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_DISTRICT_REGISTRATION
+            c.pointee.district_registration = v.makeC(arena)
+        case .anchor(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_ANCHOR
+            c.pointee.anchor = v.makeC(arena)
+        case .parameter(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_PARAMETER
+            c.pointee.parameter = v.makeC(arena)
+        case .anchorReceipt(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_ANCHOR_RECEIPT
+            c.pointee.anchor_receipt = v.makeC(arena)
+        case .downlink(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_DOWNLINK
+            c.pointee.downlink = v.makeC(arena)
+        case .commandAck(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_COMMAND_ACK
+            c.pointee.command_ack = v.makeC(arena)
         }
         return c
     }
@@ -247,6 +271,18 @@ extension TxPayload {
         switch c.pointee.body_case {
         case GRIDLEDGER__TX_PAYLOAD__BODY_READINGS:
             self.body = c.pointee.readings.map { .readings(ReadingBatch(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_DISTRICT_REGISTRATION:
+            self.body = c.pointee.district_registration.map { .districtRegistration(DistrictRegistration(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_ANCHOR:
+            self.body = c.pointee.anchor.map { .anchor(Anchor(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_PARAMETER:
+            self.body = c.pointee.parameter.map { .parameter(DistrictParameter(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_ANCHOR_RECEIPT:
+            self.body = c.pointee.anchor_receipt.map { .anchorReceipt(AnchorReceipt(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_DOWNLINK:
+            self.body = c.pointee.downlink.map { .downlink(Downlink(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_COMMAND_ACK:
+            self.body = c.pointee.command_ack.map { .commandAck(CommandAck(c: $0)) }
         default:
             self.body = nil
         }
@@ -418,6 +454,12 @@ public struct TxOutcome: ProtoMessage {
     public var message: String = ""
     public var readingsAccepted: UInt32 = 0
     public var readingsDuplicate: UInt32 = 0
+    public var readingsBilled: UInt32 = 0
+    public var chargedFen: Int64 = 0
+    public var readingResults: [ReadingResult] = []
+    public var commandIds: [String] = []
+    public var noticeIds: [String] = []
+    public var accounts: [String] = []
 
     public init() {}
 
@@ -425,12 +467,24 @@ public struct TxOutcome: ProtoMessage {
         code: UInt32 = 0,
         message: String = "",
         readingsAccepted: UInt32 = 0,
-        readingsDuplicate: UInt32 = 0
+        readingsDuplicate: UInt32 = 0,
+        readingsBilled: UInt32 = 0,
+        chargedFen: Int64 = 0,
+        readingResults: [ReadingResult] = [],
+        commandIds: [String] = [],
+        noticeIds: [String] = [],
+        accounts: [String] = []
     ) {
         self.code = code
         self.message = message
         self.readingsAccepted = readingsAccepted
         self.readingsDuplicate = readingsDuplicate
+        self.readingsBilled = readingsBilled
+        self.chargedFen = chargedFen
+        self.readingResults = readingResults
+        self.commandIds = commandIds
+        self.noticeIds = noticeIds
+        self.accounts = accounts
     }
 }
 
@@ -443,6 +497,16 @@ extension TxOutcome {
         c.pointee.message = arena.string(self.message)
         c.pointee.readings_accepted = self.readingsAccepted
         c.pointee.readings_duplicate = self.readingsDuplicate
+        c.pointee.readings_billed = self.readingsBilled
+        c.pointee.charged_fen = self.chargedFen
+        c.pointee.n_reading_results = self.readingResults.count
+        c.pointee.reading_results = arena.array(self.readingResults) { (e: ReadingResult) -> UnsafeMutablePointer<Gridledger__ReadingResult>? in e.makeC(arena) }
+        c.pointee.n_command_ids = self.commandIds.count
+        c.pointee.command_ids = arena.array(self.commandIds) { (e: String) -> UnsafeMutablePointer<CChar>? in arena.string(e) }
+        c.pointee.n_notice_ids = self.noticeIds.count
+        c.pointee.notice_ids = arena.array(self.noticeIds) { (e: String) -> UnsafeMutablePointer<CChar>? in arena.string(e) }
+        c.pointee.n_accounts = self.accounts.count
+        c.pointee.accounts = arena.array(self.accounts) { (e: String) -> UnsafeMutablePointer<CChar>? in arena.string(e) }
         return c
     }
 
@@ -453,6 +517,12 @@ extension TxOutcome {
         self.message = ProtoArena.string(c.pointee.message)
         self.readingsAccepted = c.pointee.readings_accepted
         self.readingsDuplicate = c.pointee.readings_duplicate
+        self.readingsBilled = c.pointee.readings_billed
+        self.chargedFen = c.pointee.charged_fen
+        self.readingResults = ProtoArena.collect(c.pointee.reading_results, c.pointee.n_reading_results) { (e: UnsafeMutablePointer<Gridledger__ReadingResult>?) -> ReadingResult in ReadingResult(c: e!) }
+        self.commandIds = ProtoArena.collect(c.pointee.command_ids, c.pointee.n_command_ids) { (e: UnsafeMutablePointer<CChar>?) -> String in ProtoArena.string(e) }
+        self.noticeIds = ProtoArena.collect(c.pointee.notice_ids, c.pointee.n_notice_ids) { (e: UnsafeMutablePointer<CChar>?) -> String in ProtoArena.string(e) }
+        self.accounts = ProtoArena.collect(c.pointee.accounts, c.pointee.n_accounts) { (e: UnsafeMutablePointer<CChar>?) -> String in ProtoArena.string(e) }
     }
 
     public func serializedBytes() -> [UInt8] {

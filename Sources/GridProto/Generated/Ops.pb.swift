@@ -82,6 +82,11 @@ public struct ChainStatus: ProtoMessage {
     public var raftApplied: UInt64 = 0
     public var raftPeers: [RaftPeerStatus] = []
     public var halted: String = ""
+    public var anchoredHeight: UInt64 = 0
+    public var anchorLagBlocks: UInt64 = 0
+    public var anchorLagMs: UInt64 = 0
+    public var downlinkMainHeight: UInt64 = 0
+    public var syncError: String = ""
 
     public init() {}
 
@@ -101,7 +106,12 @@ public struct ChainStatus: ProtoMessage {
         raftCommit: UInt64 = 0,
         raftApplied: UInt64 = 0,
         raftPeers: [RaftPeerStatus] = [],
-        halted: String = ""
+        halted: String = "",
+        anchoredHeight: UInt64 = 0,
+        anchorLagBlocks: UInt64 = 0,
+        anchorLagMs: UInt64 = 0,
+        downlinkMainHeight: UInt64 = 0,
+        syncError: String = ""
     ) {
         self.chainId = chainId
         self.height = height
@@ -119,6 +129,11 @@ public struct ChainStatus: ProtoMessage {
         self.raftApplied = raftApplied
         self.raftPeers = raftPeers
         self.halted = halted
+        self.anchoredHeight = anchoredHeight
+        self.anchorLagBlocks = anchorLagBlocks
+        self.anchorLagMs = anchorLagMs
+        self.downlinkMainHeight = downlinkMainHeight
+        self.syncError = syncError
     }
 }
 
@@ -144,6 +159,11 @@ extension ChainStatus {
         c.pointee.n_raft_peers = self.raftPeers.count
         c.pointee.raft_peers = arena.array(self.raftPeers) { (e: RaftPeerStatus) -> UnsafeMutablePointer<Gridledger__RaftPeerStatus>? in e.makeC(arena) }
         c.pointee.halted = arena.string(self.halted)
+        c.pointee.anchored_height = self.anchoredHeight
+        c.pointee.anchor_lag_blocks = self.anchorLagBlocks
+        c.pointee.anchor_lag_ms = self.anchorLagMs
+        c.pointee.downlink_main_height = self.downlinkMainHeight
+        c.pointee.sync_error = arena.string(self.syncError)
         return c
     }
 
@@ -166,6 +186,11 @@ extension ChainStatus {
         self.raftApplied = c.pointee.raft_applied
         self.raftPeers = ProtoArena.collect(c.pointee.raft_peers, c.pointee.n_raft_peers) { (e: UnsafeMutablePointer<Gridledger__RaftPeerStatus>?) -> RaftPeerStatus in RaftPeerStatus(c: e!) }
         self.halted = ProtoArena.string(c.pointee.halted)
+        self.anchoredHeight = c.pointee.anchored_height
+        self.anchorLagBlocks = c.pointee.anchor_lag_blocks
+        self.anchorLagMs = c.pointee.anchor_lag_ms
+        self.downlinkMainHeight = c.pointee.downlink_main_height
+        self.syncError = ProtoArena.string(c.pointee.sync_error)
     }
 
     public func serializedBytes() -> [UInt8] {

@@ -62,6 +62,27 @@ public final class SignerVerifier: @unchecked Sendable {
     /// Verifies `signature` over `data` by the holder of `certificateDER`; returns the
     /// signer's identity. `now` is seconds since the epoch (injected for tests).
     public func verify(certificateDER: [UInt8], signature: [UInt8], data: [UInt8], now: Int64 = Int64(Date().timeIntervalSince1970)) throws(Failure) -> PeerIdentity {
+        let entry = try validEntry(certificateDER, now: now)
+        guard let context = EVP_MD_CTX_new() else { throw .badSignature }
+        defer { EVP_MD_CTX_free(context) }
+        guard EVP_DigestVerifyInit(context, nil, EVP_sha256(), nil, entry.key.pointer) == 1 else {
+            OpenSSLErrorQueue.clear()
+            throw .badSignature
+        }
+        let result = EVP_DigestVerify(context, signature, signature.count, data, data.count)
+        OpenSSLErrorQueue.clear()
+        guard result == 1 else { throw .badSignature }
+        return entry.identity
+    }
+
+    /// Checks that `certificateDER` chains to the CA and is valid at `now`; returns its
+    /// identity (for certificates listed in transactions, such as a district's members).
+    public func identify(certificateDER: [UInt8], now: Int64 = Int64(Date().timeIntervalSince1970)) throws(Failure) -> PeerIdentity {
+        try validEntry(certificateDER, now: now).identity
+    }
+
+    /// The parsed, CA-verified certificate (cached by fingerprint), checked for validity at `now`.
+    private func validEntry(_ certificateDER: [UInt8], now: Int64) throws(Failure) -> Entry {
         let fingerprint = Digest.sha256(certificateDER)
         let entry: Entry
         if let cached = cache.withLock({ $0[fingerprint] }) {
@@ -76,16 +97,7 @@ public final class SignerVerifier: @unchecked Sendable {
         guard now >= Int64(entry.notBefore), now <= Int64(entry.notAfter) else {
             throw .untrustedCertificate(now > Int64(entry.notAfter) ? "certificate has expired" : "certificate is not yet valid")
         }
-        guard let context = EVP_MD_CTX_new() else { throw .badSignature }
-        defer { EVP_MD_CTX_free(context) }
-        guard EVP_DigestVerifyInit(context, nil, EVP_sha256(), nil, entry.key.pointer) == 1 else {
-            OpenSSLErrorQueue.clear()
-            throw .badSignature
-        }
-        let result = EVP_DigestVerify(context, signature, signature.count, data, data.count)
-        OpenSSLErrorQueue.clear()
-        guard result == 1 else { throw .badSignature }
-        return entry.identity
+        return entry
     }
 
     private func load(_ der: [UInt8]) throws(Failure) -> Entry {

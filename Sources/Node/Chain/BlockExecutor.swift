@@ -1,4 +1,5 @@
 import GridProto
+import GridTLS
 
 /// Read access to the world state as of the end of the previous block.
 protocol ChainStateReader {
@@ -6,6 +7,76 @@ protocol ChainStateReader {
     func meterLatest(_ meter: String) throws -> Int64?
     /// Whether a value is stored under `key`.
     func exists(_ key: String) throws -> Bool
+    /// The value stored under `key`.
+    func get(_ key: String) throws -> [UInt8]?
+}
+
+/// Where and when a block executes: the same on every replica (the header's height and
+/// timestamp), so contracts see no clock but the block's.
+struct ExecutionContext: Sendable {
+    var chainID: String
+    var height: UInt64
+    var timestampMs: Int64
+}
+
+/// A transaction refused while executing: recorded as its outcome (gRPC code and reason);
+/// the transaction's writes are dropped.
+struct ExecutionRejection: Error, Equatable {
+    var code: UInt32
+    var reason: String
+
+    static func failedPrecondition(_ reason: String) -> Self { Self(code: 9, reason: reason) }
+    static func alreadyExists(_ reason: String) -> Self { Self(code: 6, reason: reason) }
+    static func permissionDenied(_ reason: String) -> Self { Self(code: 7, reason: reason) }
+    static func notFound(_ reason: String) -> Self { Self(code: 5, reason: reason) }
+    static func invalidArgument(_ reason: String) -> Self { Self(code: 3, reason: reason) }
+}
+
+/// The world state inside one block: reads see the writes of earlier transactions of the
+/// block and the transaction's own; a transaction's writes become the block's only when it
+/// succeeds. A key written twice by one transaction is one write (the last value).
+struct BlockState {
+    let reader: ChainStateReader
+    private(set) var writes: [StateWriteRecord] = []
+    private var block: [String: [UInt8]?] = [:]
+    private var txWrites: [StateWriteRecord] = []
+    private var txSlots: [String: Int] = [:]
+    private var txIndex: UInt32 = 0
+
+    init(reader: ChainStateReader) { self.reader = reader }
+
+    func get(_ key: String) throws -> [UInt8]? {
+        if let slot = txSlots[key] { return txWrites[slot].value }
+        if let value = block[key] { return value }
+        return try reader.get(key)
+    }
+
+    mutating func set(_ key: String, _ value: [UInt8]?) {
+        if let slot = txSlots[key] {
+            txWrites[slot].value = value
+        } else {
+            txSlots[key] = txWrites.count
+            txWrites.append(StateWriteRecord(key: key, value: value, txIndex: txIndex))
+        }
+    }
+
+    mutating func begin(_ index: UInt32) {
+        txIndex = index
+        txWrites.removeAll(keepingCapacity: true)
+        txSlots.removeAll(keepingCapacity: true)
+    }
+
+    mutating func commitTransaction() {
+        for w in txWrites { block[w.key] = w.value }
+        writes += txWrites
+        txWrites.removeAll(keepingCapacity: true)
+        txSlots.removeAll(keepingCapacity: true)
+    }
+
+    mutating func rollbackTransaction() {
+        txWrites.removeAll(keepingCapacity: true)
+        txSlots.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Applies the transactions of one block to the world state, deterministically: the same
@@ -18,6 +89,7 @@ protocol ChainStateReader {
 ///                                                         (the version says block and transaction)
 /// "meter/" meter-id                                    → i64 timestamp of the newest reading
 /// ```
+/// Cross-chain keys are in `AnchorKeys` (Docs/anchoring.md).
 struct BlockExecutor {
     static func readingKey(meter: String, timestampMs: Int64) -> String {
         let ts = String(timestampMs)
@@ -26,58 +98,165 @@ struct BlockExecutor {
 
     static func meterKey(_ meter: String) -> String { "meter/\(meter)" }
 
-    static func execute(_ transactions: [TxPayload], state: ChainStateReader) throws -> (writes: [StateWriteRecord], outcomes: [TxOutcome]) {
-        var writes: [StateWriteRecord] = []
+    static func execute(_ transactions: [TxPayload], context: ExecutionContext, state reader: ChainStateReader) throws -> (writes: [StateWriteRecord], outcomes: [TxOutcome]) {
+        var state = BlockState(reader: reader)
         var outcomes: [TxOutcome] = []
         var latest: [String: Int64?] = [:]
-        var written = Set<String>()
         for (index, payload) in transactions.enumerated() {
-            let txIndex = UInt32(index)
-            switch payload.body {
-            case .readings(let batch)?:
-                var accepted: UInt32 = 0
-                var duplicate: UInt32 = 0
-                var touched: [String] = []
-                for (position, reading) in batch.readings.enumerated() {
-                    let meter = reading.meterId
-                    let newest: Int64?
-                    if let cached = latest[meter] {
-                        newest = cached
-                    } else {
-                        newest = try state.meterLatest(meter)
-                        latest[meter] = newest
+            state.begin(UInt32(index))
+            do {
+                let outcome: TxOutcome
+                switch payload.body {
+                case .readings(let batch)?:
+                    outcome = try applyReadings(batch, state: &state, latest: &latest)
+                case .districtRegistration(let registration)?:
+                    state.set(AnchorKeys.district(registration.district), registration.serializedBytes())
+                    outcome = TxOutcome()
+                case .anchor(let anchor)?:
+                    try applyAnchor(anchor, state: &state)
+                    outcome = TxOutcome()
+                case .parameter(let parameter)?:
+                    guard try state.get(AnchorKeys.district(parameter.district)) != nil else {
+                        throw ExecutionRejection.failedPrecondition("district \(parameter.district) is not registered on this main chain")
                     }
-                    let key = readingKey(meter: meter, timestampMs: reading.timestampMs)
-                    if let newest, reading.timestampMs <= newest {
-                        // Older than the newest: stored unless the very reading is already there.
-                        if written.contains(key) {
-                            duplicate += 1
-                            continue
-                        }
-                        if try state.exists(key) {
-                            duplicate += 1
-                            continue
-                        }
-                    }
-                    written.insert(key)
-                    writes.append(StateWriteRecord(key: key, value: bigEndian(UInt32(position)), txIndex: txIndex))
-                    accepted += 1
-                    if newest.map({ reading.timestampMs > $0 }) ?? true {
-                        if !touched.contains(meter) { touched.append(meter) }
-                        latest[meter] = reading.timestampMs
-                    }
+                    outcome = TxOutcome()
+                case .anchorReceipt(let receipt)?:
+                    try applyReceipt(receipt, state: &state)
+                    outcome = TxOutcome()
+                case .downlink(let downlink)?:
+                    try applyDownlink(downlink, state: &state)
+                    outcome = TxOutcome()
+                case .commandAck?:
+                    throw ExecutionRejection.failedPrecondition("no contract handles command acknowledgements on this chain")
+                case nil:
+                    throw ExecutionRejection.invalidArgument("payload has no body")
                 }
-                for meter in touched {
-                    if let ts = latest[meter] ?? nil {
-                        writes.append(StateWriteRecord(key: meterKey(meter), value: bigEndian(UInt64(bitPattern: ts)), txIndex: txIndex))
-                    }
-                }
-                outcomes.append(TxOutcome(code: 0, message: "", readingsAccepted: accepted, readingsDuplicate: duplicate))
-            case nil:
-                outcomes.append(TxOutcome(code: 3, message: "payload has no body", readingsAccepted: 0, readingsDuplicate: 0))
+                state.commitTransaction()
+                outcomes.append(outcome)
+            } catch let rejection as ExecutionRejection {
+                state.rollbackTransaction()
+                outcomes.append(TxOutcome(code: rejection.code, message: rejection.reason))
             }
         }
-        return (writes, outcomes)
+        return (state.writes, outcomes)
+    }
+
+    // MARK: Readings
+
+    private static func applyReadings(_ batch: ReadingBatch, state: inout BlockState, latest: inout [String: Int64?]) throws -> TxOutcome {
+        var accepted: UInt32 = 0
+        var duplicate: UInt32 = 0
+        var touched: [String] = []
+        var written = Set<String>()
+        for (position, reading) in batch.readings.enumerated() {
+            let meter = reading.meterId
+            let newest: Int64?
+            if let cached = latest[meter] {
+                newest = cached
+            } else {
+                newest = try state.reader.meterLatest(meter)
+                latest[meter] = newest
+            }
+            let key = readingKey(meter: meter, timestampMs: reading.timestampMs)
+            if let newest, reading.timestampMs <= newest {
+                // Older than the newest: stored unless the very reading is already there
+                // (earlier in this batch, earlier in this block, or in the store).
+                let stored = written.contains(key) ? true : try state.get(key) != nil
+                if stored {
+                    duplicate += 1
+                    continue
+                }
+            }
+            written.insert(key)
+            state.set(key, bigEndian(UInt32(position)))
+            accepted += 1
+            if newest.map({ reading.timestampMs > $0 }) ?? true {
+                if !touched.contains(meter) { touched.append(meter) }
+                latest[meter] = reading.timestampMs
+            }
+        }
+        for meter in touched {
+            if let ts = latest[meter] ?? nil {
+                state.set(meterKey(meter), bigEndian(UInt64(bitPattern: ts)))
+            }
+        }
+        return TxOutcome(code: 0, message: "", readingsAccepted: accepted, readingsDuplicate: duplicate)
+    }
+
+    // MARK: Main chain
+
+    /// Checks an anchor against the registry and the district's previous anchor. Used when
+    /// the anchor executes and, before it is queued, by the leader's admission check.
+    static func checkAnchor(_ anchor: Anchor, get: (String) throws -> [UInt8]?) throws -> AnchorRecord? {
+        guard let bytes = try get(AnchorKeys.district(anchor.district)),
+              let registration = try? DistrictRegistration(serializedBytes: bytes) else {
+            throw ExecutionRejection.failedPrecondition("district \(anchor.district) is not registered on this main chain")
+        }
+        let members = Set(registration.memberCertificates.map { Digest.sha256($0) })
+        var signers = Set<[UInt8]>()
+        for (i, signature) in anchor.signatures.enumerated() {
+            let fingerprint = Digest.sha256(signature.certificate)
+            guard members.contains(fingerprint) else {
+                throw ExecutionRejection.permissionDenied("anchor signature \(i) is not by a registered member of district \(anchor.district)")
+            }
+            guard signers.insert(fingerprint).inserted else {
+                throw ExecutionRejection.invalidArgument("anchor signature \(i) repeats a member")
+            }
+        }
+        guard signers.count * 2 > members.count else {
+            throw ExecutionRejection.permissionDenied("anchor has \(signers.count) member signatures; district \(anchor.district) needs a majority of \(members.count)")
+        }
+        let previous = try get(AnchorKeys.lastAnchor(anchor.district)).flatMap(AnchorRecord.init(bytes:))
+        let expected = (previous?.to ?? 0) + 1
+        guard anchor.fromHeight == expected else {
+            if anchor.fromHeight < expected, let same = try get(AnchorKeys.anchor(anchor.district, from: anchor.fromHeight)).flatMap(AnchorRecord.init(bytes:)),
+               same.to == anchor.toHeight, same.lastHeaderHash == anchor.lastHeaderHash {
+                throw ExecutionRejection.alreadyExists("district \(anchor.district) range \(anchor.fromHeight)...\(anchor.toHeight) is already anchored")
+            }
+            throw ExecutionRejection.failedPrecondition("anchor range starts at \(anchor.fromHeight); district \(anchor.district) continues at \(expected)")
+        }
+        return previous
+    }
+
+    private static func applyAnchor(_ anchor: Anchor, state: inout BlockState) throws {
+        let reader = state
+        _ = try checkAnchor(anchor) { try reader.get($0) }
+        let record = AnchorRecord(from: anchor.fromHeight, to: anchor.toHeight, lastHeaderHash: anchor.lastHeaderHash, headersRoot: anchor.headersRoot)
+        state.set(AnchorKeys.lastAnchor(anchor.district), record.bytes)
+        state.set(AnchorKeys.anchor(anchor.district, from: anchor.fromHeight), record.bytes)
+        guard !anchor.summary.isEmpty, let summary = try? UplinkSummary(serializedBytes: anchor.summary) else { return }
+        var totals = try state.get(AnchorKeys.uplinkTotals(anchor.district)).flatMap { try? UplinkSummary(serializedBytes: $0) } ?? UplinkSummary()
+        totals.transactions &+= summary.transactions
+        totals.readingsAccepted &+= summary.readingsAccepted
+        totals.readingsBilled &+= summary.readingsBilled
+        totals.chargedFen &+= summary.chargedFen
+        totals.commandsIssued &+= summary.commandsIssued
+        totals.noticesIssued &+= summary.noticesIssued
+        state.set(AnchorKeys.uplinkTotals(anchor.district), totals.serializedBytes())
+        for account in summary.accounts {
+            state.set(AnchorKeys.uplinkAccount(anchor.district, account.account), account.serializedBytes())
+        }
+    }
+
+    // MARK: District chains
+
+    private static func applyReceipt(_ receipt: AnchorReceipt, state: inout BlockState) throws {
+        let last = try state.get(AnchorKeys.lastReceipt).flatMap { try? AnchorReceipt(serializedBytes: $0) }
+        let expected = (last?.toHeight ?? 0) + 1
+        guard receipt.fromHeight == expected else {
+            if receipt.toHeight < expected { throw ExecutionRejection.alreadyExists("range ending at \(receipt.toHeight) already has its receipt") }
+            throw ExecutionRejection.failedPrecondition("receipt starts at \(receipt.fromHeight); receipts continue at \(expected)")
+        }
+        state.set(AnchorKeys.lastReceipt, receipt.serializedBytes())
+        state.set(AnchorKeys.receipt(to: receipt.toHeight), receipt.serializedBytes())
+    }
+
+    private static func applyDownlink(_ downlink: Downlink, state: inout BlockState) throws {
+        let position = DownlinkCursor(height: downlink.mainHeight, index: downlink.mainIndex)
+        if let cursor = try state.get(AnchorKeys.downlinkCursor).flatMap(DownlinkCursor.init(bytes:)), position <= cursor {
+            throw ExecutionRejection.alreadyExists("main position \(position.height)/\(position.index) is at or before the downlink cursor \(cursor.height)/\(cursor.index)")
+        }
+        state.set(AnchorKeys.downlinkCursor, position.bytes)
     }
 
     static func bigEndian<T: FixedWidthInteger>(_ v: T) -> [UInt8] {

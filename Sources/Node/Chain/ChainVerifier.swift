@@ -99,7 +99,8 @@ public enum ChainVerifier {
                     }
                     payloads.append(payload)
                 }
-                let (writes, outcomes) = try BlockExecutor.execute(payloads, state: replay)
+                let context = ExecutionContext(chainID: chainID, height: height, timestampMs: header.timestampMs)
+                let (writes, outcomes) = try BlockExecutor.execute(payloads, context: context, state: replay)
                 guard outcomes == block.outcomes else { return fail("block \(height): re-executed outcomes differ from the stored ones") }
                 stateRoot = hashing.stateRoot(previous: stateRoot, writes: writes, outcomes: outcomes)
                 guard stateRoot == header.stateRoot else { return fail("block \(height): state root differs from re-execution") }
@@ -180,4 +181,6 @@ final class ReplayState: ChainStateReader {
     }
 
     func exists(_ key: String) throws -> Bool { values[key] != nil }
+
+    func get(_ key: String) throws -> [UInt8]? { values[key] }
 }

@@ -85,7 +85,7 @@ final class Ledger: Sendable {
     /// - Parameter hashSuite: the suite of a new chain; an existing chain keeps the suite its
     ///   genesis names, and a different `hashSuite` is a configuration error.
     init(chainID: String, nodeID: String, store: ChainStore, verifier: SignerVerifier, limits: LedgerLimits,
-         hashSuite: Digest.Suite = .sha256, logger: Logger) throws {
+         hashSuite: Digest.Suite = .sha256, kind: ChainKind = .district, mainChainID: String? = nil, logger: Logger) throws {
         if let genesis = try store.block(at: 0)?.header {
             guard let stored = ChainHashing.of(genesis) else {
                 throw ConfigurationError("chain \(chainID) names an unknown hash suite '\(genesis.hashSuite)'")
@@ -100,7 +100,7 @@ final class Ledger: Sendable {
         self.store = store
         self.limits = limits
         self.logger = logger
-        validator = TransactionValidator(chainID: chainID, verifier: verifier, maxBatchReadings: limits.maxBatchReadings)
+        validator = TransactionValidator(chainID: chainID, verifier: verifier, maxBatchReadings: limits.maxBatchReadings, kind: kind, mainChainID: mainChainID)
         if store.head == nil {
             try commitGenesis()
         }
@@ -177,31 +177,102 @@ final class Ledger: Sendable {
         if let location = try store.txLocation(tx.id) {
             throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
         }
+        try admissionCheck(tx.payload)
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<SubmitResponse, Error>) in
-            let outcome: Result<CheckedContinuation<Void, Never>?, RPCError> = queue.withLock { q in
-                if q.stopping { return .failure(RPCError(.unavailable, "node is shutting down")) }
-                if q.inFlight[tx.id] != nil {
-                    q.inFlight[tx.id]!.append(c)
-                    return .success(nil)
-                }
-                guard q.pending.count < limits.maxPendingTransactions else {
-                    return .failure(RPCError(.resourceExhausted, "ingestion queue is full (\(limits.maxPendingTransactions) transactions); retry later"))
-                }
-                q.pending.append(Pending(tx: tx, continuation: c))
-                q.pendingBytes += tx.byteSize
-                q.inFlight[tx.id] = []
-                if q.firstArrival == nil { q.firstArrival = .now }
-                defer { q.cutterWaiting = nil }
-                return .success(q.cutterWaiting)
+            enqueue(tx, c)
+        }
+    }
+
+    /// Queues `tx` for the next block, or fails `c` (shutting down, queue full); a
+    /// transaction already queued makes `c` wait for that one.
+    private func enqueue(_ tx: ValidatedTransaction, _ c: CheckedContinuation<SubmitResponse, Error>) {
+        let outcome: Result<CheckedContinuation<Void, Never>?, RPCError> = queue.withLock { q in
+            if q.stopping { return .failure(RPCError(.unavailable, "node is shutting down")) }
+            if q.inFlight[tx.id] != nil {
+                q.inFlight[tx.id]!.append(c)
+                return .success(nil)
             }
-            switch outcome {
-            case .failure(let error): c.resume(throwing: error)
-            case .success(let wake): wake?.resume()
+            guard q.pending.count < limits.maxPendingTransactions else {
+                return .failure(RPCError(.resourceExhausted, "ingestion queue is full (\(limits.maxPendingTransactions) transactions); retry later"))
             }
+            q.pending.append(Pending(tx: tx, continuation: c))
+            q.pendingBytes += tx.byteSize
+            q.inFlight[tx.id] = []
+            if q.firstArrival == nil { q.firstArrival = .now }
+            defer { q.cutterWaiting = nil }
+            return .success(q.cutterWaiting)
+        }
+        switch outcome {
+        case .failure(let error): c.resume(throwing: error)
+        case .success(let wake): wake?.resume()
+        }
+    }
+
+    /// Leader only: queues `transactions` back to back, in this order, and waits for all of
+    /// them (the downlink keeps main-chain order this way). One result per transaction.
+    func submitInOrder(_ transactions: [SignedTransaction]) async -> [Result<SubmitResponse, Error>] {
+        var validated: [ValidatedTransaction] = []
+        for signed in transactions {
+            do {
+                validated.append(try validator.validate(signed))
+            } catch {
+                return transactions.map { _ in .failure(error) }
+            }
+        }
+        if let raft = raft.withLock({ $0 }), raft.driver.status.role != "leader" {
+            return transactions.map { _ in .failure(RPCError(.unavailable, "not the leader of \(chainID)")) }
+        }
+        return await withTaskGroup(of: (Int, Result<SubmitResponse, Error>).self) { group in
+            // Each task's continuation is registered before the next is enqueued.
+            for (i, tx) in validated.enumerated() {
+                let registered = AsyncStream<Void>.makeStream()
+                group.addTask {
+                    do {
+                        if let location = try self.store.txLocation(tx.id) {
+                            registered.continuation.finish()
+                            throw try self.alreadyExists(id: tx.id, height: location.height, index: location.index)
+                        }
+                        let response = try await withCheckedThrowingContinuation { (c: CheckedContinuation<SubmitResponse, Error>) in
+                            self.enqueue(tx, c)
+                            registered.continuation.finish()
+                        }
+                        return (i, .success(response))
+                    } catch {
+                        registered.continuation.finish()
+                        return (i, .failure(error))
+                    }
+                }
+                for await _ in registered.stream {}
+            }
+            var results = [Result<SubmitResponse, Error>](repeating: .failure(RPCError(.internal, "no result")), count: validated.count)
+            for await (i, result) in group { results[i] = result }
+            return results
         }
     }
 
     var pendingCount: Int { queue.withLock { $0.pending.count } }
+
+    /// State-dependent refusals before a transaction is queued (the executor enforces the
+    /// same rules when the block executes, so a race only changes which error is seen):
+    /// an anchor by non-members, without a majority, or not continuing the district's
+    /// previous anchor is refused here with its reason; an anchor of a range already
+    /// anchored gets ALREADY_EXISTS with the original location.
+    private func admissionCheck(_ payload: TxPayload) throws {
+        guard case .anchor(let anchor)? = payload.body else { return }
+        do {
+            _ = try BlockExecutor.checkAnchor(anchor) { try store.state($0)?.value }
+        } catch let rejection as ExecutionRejection {
+            let code = StatusCode(rawValue: rejection.code)
+            var error = RPCError(code, rejection.reason)
+            if code == .alreadyExists, let entry = try store.state(AnchorKeys.anchor(anchor.district, from: anchor.fromHeight)),
+               let block = try store.block(at: entry.height), Int(entry.txIndex) < block.transactions.count {
+                let id = Digest.sha256(block.transactions[Int(entry.txIndex)].payload)
+                let location = TxLocation(height: entry.height, index: entry.txIndex, txId: id, blockHash: try blockHash(at: entry.height) ?? [])
+                error.metadata = [MetadataEntry(key: "gridledger-tx-location-bin", value: location.serializedBytes())]
+            }
+            throw error
+        }
+    }
 
     private func alreadyExists(id: [UInt8], height: UInt64, index: UInt32) throws -> RPCError {
         let hash = try blockHash(at: height) ?? []
@@ -371,7 +442,8 @@ final class Ledger: Sendable {
                     throw StoreError.corrupt("committed block \(header.height) repeats transaction \(ids[i].hex)")
                 }
             }
-            (writes, outcomes) = try BlockExecutor.execute(payloads, state: StoreStateReader(store: store, cache: meterCache))
+            let context = ExecutionContext(chainID: chainID, height: header.height, timestampMs: header.timestampMs)
+            (writes, outcomes) = try BlockExecutor.execute(payloads, context: context, state: StoreStateReader(store: store, cache: meterCache))
         }
         guard outcomes == block.outcomes,
               hashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes) == header.stateRoot else {
@@ -420,7 +492,8 @@ final class Ledger: Sendable {
     /// Executes `transactions` on the current head and builds the next block (writes nothing).
     private func buildBlock(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> BuiltBlock {
         guard let head = store.head else { throw StoreError.corrupt("no genesis block") }
-        let (writes, outcomes) = try BlockExecutor.execute(transactions.map(\.payload), state: StoreStateReader(store: store, cache: meterCache))
+        let context = ExecutionContext(chainID: chainID, height: head.height + 1, timestampMs: timestampMs)
+        let (writes, outcomes) = try BlockExecutor.execute(transactions.map(\.payload), context: context, state: StoreStateReader(store: store, cache: meterCache))
         let ids = transactions.map(\.id)
         var header = BlockHeader()
         header.chainId = chainID
@@ -514,6 +587,10 @@ struct StoreStateReader: ChainStateReader {
 
     func exists(_ key: String) throws -> Bool {
         try store.state(key) != nil
+    }
+
+    func get(_ key: String) throws -> [UInt8]? {
+        try store.state(key)?.value
     }
 }
 

@@ -13,6 +13,12 @@ struct ValidatedTransaction: Sendable {
     let byteSize: Int
 }
 
+/// Which transactions a chain takes: a district side chain or the cloud main chain.
+enum ChainKind: String, Sendable {
+    case district
+    case main
+}
+
 /// Stateless admission checks of `Docs/wire-protocol.md` ("Chain services"): structure,
 /// signer certificate and signature, payload, chain, role and district, limits. Each failure
 /// is an `RPCError` with the documented status.
@@ -20,6 +26,10 @@ struct TransactionValidator: Sendable {
     let chainID: String
     let verifier: SignerVerifier
     let maxBatchReadings: Int
+    /// Main chain or district chain: which payload kinds the chain takes.
+    var kind: ChainKind = .district
+    /// A district's main chain (downlink transactions must come from it).
+    var mainChainID: String? = nil
 
     func validate(_ signed: SignedTransaction) throws(RPCError) -> ValidatedTransaction {
         guard !signed.payload.isEmpty else { throw RPCError(.invalidArgument, "transaction has no payload") }
@@ -46,10 +56,142 @@ struct TransactionValidator: Sendable {
             throw RPCError(.invalidArgument, "payload has no body")
         case .readings(let batch)?:
             try checkReadings(batch, signer: signer)
+        case .districtRegistration(let registration)?:
+            try requireKind(.main, "district registrations")
+            try requireRole(signer, .admin, "register districts")
+            try checkRegistration(registration)
+        case .anchor(let anchor)?:
+            try requireKind(.main, "anchors")
+            try requireRole(signer, .node, "submit anchors")
+            try checkAnchor(anchor)
+        case .parameter(let parameter)?:
+            try requireKind(.main, "district parameters")
+            if case .activation? = parameter.body {
+                try requireRole(signer, .admin, "activate contracts")
+            } else {
+                try requireRole(signer, .marketing, "submit district parameters")
+            }
+            guard Self.isValidMeterID(parameter.district) else { throw RPCError(.invalidArgument, "parameter names no valid district") }
+            guard parameter.body != nil else { throw RPCError(.invalidArgument, "parameter has no body") }
+        case .anchorReceipt(let receipt)?:
+            try requireKind(.district, "anchor receipts")
+            try requireOwnNode(signer, "record anchor receipts")
+            guard receipt.fromHeight >= 1, receipt.toHeight >= receipt.fromHeight else {
+                throw RPCError(.invalidArgument, "receipt range \(receipt.fromHeight)...\(receipt.toHeight) is empty")
+            }
+        case .downlink(let downlink)?:
+            try requireKind(.district, "downlink transactions")
+            try requireOwnNode(signer, "carry the downlink")
+            try checkDownlink(downlink)
+        case .commandAck(let ack)?:
+            try requireKind(.district, "command acknowledgements")
+            guard signer.role == .device else { throw RPCError(.permissionDenied, "role \(signer.role.rawValue) may not acknowledge commands (device only)") }
+            guard signer.district == chainID else {
+                throw RPCError(.permissionDenied, "device of district \(signer.district ?? "none") may not acknowledge commands of \(chainID)")
+            }
+            guard !ack.commandId.isEmpty else { throw RPCError(.invalidArgument, "acknowledgement names no command") }
         }
         return ValidatedTransaction(
             id: Digest.sha256(signed.payload), signed: signed, payload: payload, signer: signer,
             byteSize: signed.payload.count + signed.signature.count + signed.signerCertificate.count + 16)
+    }
+
+    private func requireKind(_ wanted: ChainKind, _ what: String) throws(RPCError) {
+        guard kind == wanted else {
+            throw RPCError(.failedPrecondition, "\(what) belong on a \(wanted.rawValue) chain; \(chainID) is a \(kind.rawValue) chain")
+        }
+    }
+
+    private func requireRole(_ signer: PeerIdentity, _ role: Role, _ what: String) throws(RPCError) {
+        guard signer.role == role else {
+            throw RPCError(.permissionDenied, "role \(signer.role.rawValue) may not \(what) (\(role.rawValue) only)")
+        }
+    }
+
+    /// A node of this district (its certificate names the district).
+    private func requireOwnNode(_ signer: PeerIdentity, _ what: String) throws(RPCError) {
+        try requireRole(signer, .node, what)
+        guard signer.district == chainID else {
+            throw RPCError(.permissionDenied, "node \(signer.name) of district \(signer.district ?? "none") may not \(what) on \(chainID)")
+        }
+    }
+
+    private func checkRegistration(_ registration: DistrictRegistration) throws(RPCError) {
+        guard Self.isValidMeterID(registration.district) else { throw RPCError(.invalidArgument, "registration names no valid district") }
+        guard !registration.memberCertificates.isEmpty, registration.memberCertificates.count <= 64 else {
+            throw RPCError(.invalidArgument, "a district has 1 to 64 member certificates")
+        }
+        var seen = Set<[UInt8]>()
+        for (i, der) in registration.memberCertificates.enumerated() {
+            let member: PeerIdentity
+            do {
+                member = try verifier.identify(certificateDER: der)
+            } catch {
+                throw RPCError(.invalidArgument, "member certificate \(i): \(error)")
+            }
+            guard member.role == .node else { throw RPCError(.invalidArgument, "member certificate \(i) is a \(member.role.rawValue) certificate, not node") }
+            guard member.district == registration.district else {
+                throw RPCError(.invalidArgument, "member certificate \(i) (\(member.name)) is for district \(member.district ?? "none"), not \(registration.district)")
+            }
+            guard seen.insert(Digest.sha256(der)).inserted else { throw RPCError(.invalidArgument, "member certificate \(i) is listed twice") }
+        }
+    }
+
+    /// Every signature must verify over the anchor digest with a node certificate of the
+    /// anchor's district; membership and majority are checked against the registry when
+    /// the anchor executes (BlockExecutor).
+    private func checkAnchor(_ anchor: Anchor) throws(RPCError) {
+        guard Self.isValidMeterID(anchor.district) else { throw RPCError(.invalidArgument, "anchor names no valid district") }
+        guard anchor.fromHeight >= 1, anchor.toHeight >= anchor.fromHeight else {
+            throw RPCError(.invalidArgument, "anchor range \(anchor.fromHeight)...\(anchor.toHeight) is empty")
+        }
+        guard !anchor.lastHeaderHash.isEmpty, anchor.lastHeaderHash.count <= 64, !anchor.headersRoot.isEmpty, anchor.headersRoot.count <= 64 else {
+            throw RPCError(.invalidArgument, "anchor hashes are missing or too long")
+        }
+        guard !anchor.signatures.isEmpty, anchor.signatures.count <= 64 else { throw RPCError(.invalidArgument, "an anchor carries 1 to 64 signatures") }
+        if !anchor.summary.isEmpty {
+            guard (try? UplinkSummary(serializedBytes: anchor.summary)) != nil else { throw RPCError(.invalidArgument, "anchor summary is not a gridledger.UplinkSummary") }
+        }
+        let digest = AnchorDigest.of(anchor)
+        for (i, signature) in anchor.signatures.enumerated() {
+            let member: PeerIdentity
+            do {
+                member = try verifier.verify(certificateDER: signature.certificate, signature: signature.signature, data: digest)
+            } catch {
+                throw RPCError(.unauthenticated, "anchor signature \(i): \(error)")
+            }
+            guard member.role == .node, member.district == anchor.district else {
+                throw RPCError(.permissionDenied, "anchor signature \(i) is by \(member.name) (\(member.role.rawValue), district \(member.district ?? "none")), not a node of \(anchor.district)")
+            }
+        }
+    }
+
+    private func checkDownlink(_ downlink: Downlink) throws(RPCError) {
+        guard let mainChainID else { throw RPCError(.failedPrecondition, "chain \(chainID) has no main chain configured") }
+        guard downlink.mainHeight >= 1 else { throw RPCError(.invalidArgument, "downlink names no main-chain height") }
+        let original: SignedTransaction
+        let payload: TxPayload
+        let signer: PeerIdentity
+        do {
+            original = try SignedTransaction(serializedBytes: downlink.original)
+            payload = try TxPayload(serializedBytes: original.payload)
+        } catch {
+            throw RPCError(.invalidArgument, "downlink does not carry a gridledger.SignedTransaction")
+        }
+        do {
+            signer = try verifier.verify(certificateDER: original.signerCertificate, signature: original.signature, data: original.payload)
+        } catch {
+            throw RPCError(.unauthenticated, "downlinked transaction: \(error)")
+        }
+        guard payload.chainId == mainChainID else { throw RPCError(.invalidArgument, "downlinked transaction is for chain \(payload.chainId), not the main chain \(mainChainID)") }
+        guard case .parameter(let parameter)? = payload.body, parameter.district == chainID else {
+            throw RPCError(.invalidArgument, "downlinked transaction is not a parameter for district \(chainID)")
+        }
+        if case .activation? = parameter.body {
+            guard signer.role == .admin else { throw RPCError(.permissionDenied, "downlinked activation is not signed by an admin") }
+        } else {
+            guard signer.role == .marketing else { throw RPCError(.permissionDenied, "downlinked parameter is not signed by marketing") }
+        }
     }
 
     private func checkReadings(_ batch: ReadingBatch, signer: PeerIdentity) throws(RPCError) {

@@ -107,10 +107,25 @@ struct  Gridledger__ChainStatus
    * Set when the chain stopped applying blocks (a verification failure): the reason.
    */
   char *halted;
+  /*
+   * District chains with anchoring: the newest anchored height (receipt recorded), blocks
+   * above it, and age of the oldest unanchored block, ms (0 when none).
+   */
+  uint64_t anchored_height;
+  uint64_t anchor_lag_blocks;
+  uint64_t anchor_lag_ms;
+  /*
+   * District chains with a downlink: the main-chain height taken up to.
+   */
+  uint64_t downlink_main_height;
+  /*
+   * Set when anchoring or the downlink is failing: the last error.
+   */
+  char *sync_error;
 };
 #define GRIDLEDGER__CHAIN_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__chain_status__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Gridledger__RaftPeerStatus

@@ -1,0 +1,32 @@
+import GridProto
+import Wire
+
+/// `/gridledger.Anchor/Sign` (district members sign anchors for their leader) and
+/// `/gridledger.Query/ProveBlock` (a district block's proof up to a main-chain header).
+struct AnchorService: Sendable {
+    static let signMethod = "/gridledger.Anchor/Sign"
+    static let proveMethod = "/gridledger.Query/ProveBlock"
+    let chains: ChainSet
+
+    func register(in router: inout RPCRouter) {
+        let chains = self.chains
+        router.unary(Self.signMethod, roles: [.node]) { (request: AnchorSignRequest, ctx) in
+            let runtime = try chains.resolve(request.chainId)
+            guard let sync = runtime.sync else {
+                throw RPCError(.failedPrecondition, "chain \(runtime.ledger.chainID) does not anchor on a main chain")
+            }
+            let members = runtime.raft.map { Set($0.registry.names.values) } ?? []
+            guard members.contains(ctx.peer.name) else {
+                throw RPCError(.permissionDenied, "node \(ctx.peer.name) is not a member of chain \(runtime.ledger.chainID)")
+            }
+            return try sync.sign(request)
+        }
+        router.unary(Self.proveMethod, roles: Set(Role.allCases)) { (request: ProveBlockRequest, _) in
+            let runtime = try chains.resolve(request.chainId)
+            guard let sync = runtime.sync else {
+                throw RPCError(.failedPrecondition, "chain \(runtime.ledger.chainID) does not anchor on a main chain")
+            }
+            return try await sync.prove(height: request.height)
+        }
+    }
+}
