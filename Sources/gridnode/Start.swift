@@ -62,6 +62,16 @@ struct Start: AsyncParsableCommand {
     var raftCompactEvery: Int?
     @Option(help: "Hash suite of a new chain: sha256 or sm3.")
     var hashSuite: String?
+    @Option(help: "Chain kind: district or main.")
+    var chainKind: String?
+    @Option(help: "Id of the main chain this district anchors on (default main when --main-endpoint is given).")
+    var mainChain: String?
+    @Option(name: .customLong("main-endpoint"), help: "host:port of a main-chain node (repeatable); enables anchoring and the downlink.")
+    var mainEndpoints: [String] = []
+    @Option(help: "Anchor after this many new blocks.")
+    var anchorEveryBlocks: Int?
+    @Option(help: "Anchor when the oldest unanchored block is this old (ms).")
+    var anchorEveryMs: Int?
     @Flag(help: "Join an existing Raft group (added by Admin.AddMember on its leader) instead of bootstrapping one.")
     var join = false
 
@@ -94,6 +104,15 @@ struct Start: AsyncParsableCommand {
         if let raftCompactEvery { c.chain.compactEvery = raftCompactEvery }
         if join { c.chain.join = true }
         if let hashSuite { c.chain.hashSuite = hashSuite }
+        if let chainKind { c.chain.kind = chainKind }
+        if !mainEndpoints.isEmpty || mainChain != nil || anchorEveryBlocks != nil || anchorEveryMs != nil {
+            var link = c.chain.mainChain ?? NodeConfiguration.Chain.MainChainLink()
+            if let mainChain { link.id = mainChain }
+            if !mainEndpoints.isEmpty { link.endpoints = mainEndpoints }
+            if let anchorEveryBlocks { link.anchorEveryBlocks = anchorEveryBlocks }
+            if let anchorEveryMs { link.anchorEveryMs = anchorEveryMs }
+            c.chain.mainChain = link
+        }
         return c
     }
 

@@ -30,6 +30,13 @@ public struct TransactionSigner: Sendable {
             body: .readings(ReadingBatch(district: identity.district ?? "", batchId: batchID, readings: readings)))
     }
 
+    /// A payload of any kind for `chainID` (a registration, an anchor, a parameter ...).
+    public func payload(chainID: String, body: TxPayload.Body, createdMs: Int64? = nil) -> TxPayload {
+        var nonce = [UInt8](repeating: 0, count: 8)
+        for i in nonce.indices { nonce[i] = UInt8.random(in: 0...255) }
+        return TxPayload(chainId: chainID, createdMs: createdMs ?? Int64(Date().timeIntervalSince1970 * 1000), nonce: nonce.hex, body: body)
+    }
+
     /// The transaction id of a signed transaction: SHA-256 of its payload.
     public static func transactionID(_ transaction: SignedTransaction) -> [UInt8] {
         Digest.sha256(transaction.payload)
@@ -74,6 +81,11 @@ public struct ChainClient: Sendable {
 
     public func subscribeBlocks(from height: UInt64, chain: String = "") -> ResponseStream<GetBlockResponse> {
         rpc.serverStreaming(QueryService.prefix + "SubscribeBlocks", SubscribeBlocksRequest(fromHeight: height, chainId: chain), as: GetBlockResponse.self)
+    }
+
+    /// A proof from district block `height` up to the main-chain block that anchors it.
+    public func proveBlock(_ height: UInt64, chain: String = "") async throws -> BlockProof {
+        try await rpc.unary(AnchorService.proveMethod, ProveBlockRequest(chainId: chain, height: height), as: BlockProof.self, timeout: .seconds(30))
     }
 
     public func streamReadings() async throws -> BidirectionalCall<SubmitRequest, StreamAck> {
