@@ -58,19 +58,7 @@ public struct ChainBenchmark: Sendable {
                     var latencies: [Int64] = []
                     var n = 0
                     while ContinuousClock.now < end {
-                        var readings: [Reading] = []
-                        readings.reserveCapacity(batchSize)
-                        for i in 0..<batchSize {
-                            var r = Reading()
-                            r.meterId = "w\(worker)-m\(i)"
-                            r.timestampMs = 1_700_000_000_000 + Int64(n) * 900_000
-                            r.energyTotal = UInt64(n * 25 + i)
-                            r.energyFlat = r.energyTotal
-                            r.voltageDv = [2201]
-                            r.currentMa = [4800]
-                            r.activePowerW = 1050
-                            readings.append(r)
-                        }
+                        let readings = BenchmarkReadings.batch(worker: worker, sequence: n, size: batchSize)
                         let tx = try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "w\(worker)-\(n)", readings: readings))
                         let t0 = ContinuousClock.now
                         let response = try await Simulator.submitWithRetry(client, tx)

@@ -2,7 +2,7 @@ import ArgumentParser
 import Node
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [RPC.self, Chain.self, Raft.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [RPC.self, Chain.self, Raft.self, AnchorCost.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -54,6 +54,31 @@ struct Bench: AsyncParsableCommand {
             var bench = RaftBenchmark(executable: CommandLine.arguments[0])
             bench.seconds = seconds
             bench.submitters = submitters
+            try await bench.run { print($0) }
+        }
+    }
+
+    struct AnchorCost: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "anchor",
+            abstract: "District ingestion with anchoring on vs off (same run), and commit-to-anchor latency.")
+        @Option(help: "Seconds per district.")
+        var seconds = 8.0
+        @Option(help: "Concurrent submitters.")
+        var submitters = 16
+        @Option(help: "Readings per batch.")
+        var batch = 500
+        @Option(help: "Anchor every this many blocks.")
+        var anchorEveryBlocks = 20
+        @Option(help: "Anchor when the oldest unanchored block is this old (ms).")
+        var anchorEveryMs = 1000
+
+        func run() async throws {
+            var bench = AnchorBenchmark(seconds: seconds)
+            bench.submitters = submitters
+            bench.batchSize = batch
+            bench.anchorEveryBlocks = anchorEveryBlocks
+            bench.anchorEveryMs = anchorEveryMs
             try await bench.run { print($0) }
         }
     }
