@@ -55,10 +55,13 @@ let package = Package(
         .target(name: "Consensus", dependencies: []),
         // The chain's persistent layout over LevelDB (Docs/storage-format.md). No NIO, no OpenSSL.
         .target(name: "Store", dependencies: ["CLevelDB", "GridProto", "Consensus"]),
+        // The pure contracts (Docs/contracts.md): deterministic billing and fee control over a
+        // state view. No NIO, no OpenSSL, no LevelDB, no clock, no randomness.
+        .target(name: "Contracts", dependencies: ["GridProto"]),
         .target(
             name: "Node",
             dependencies: [
-                "Wire", "GridTLS", "GridProto", "Store", "Consensus",
+                "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,6 +80,7 @@ let package = Package(
         .testTarget(name: "GridProtoTests", dependencies: ["GridProto"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto", "Consensus"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto"]),
         .testTarget(
             name: "WireTests",
             dependencies: [

@@ -108,6 +108,7 @@ public final class GridNode: Service, Sendable {
         IngestService(chains: chainSet).register(in: &router)
         QueryService(chains: chainSet).register(in: &router)
         AnchorService(chains: chainSet).register(in: &router)
+        FeeControlService(chains: chainSet).register(in: &router)
 
         var rpc = RPCServerConfiguration()
         rpc.limits.maxMessageBytes = configuration.rpc.maxMessageBytes
@@ -250,7 +251,10 @@ public final class GridNode: Service, Sendable {
         return status
     }
 
-    static let serviceNames = ["", "gridledger.Health", "gridledger.Ops", "gridledger.Ingest", "gridledger.Query"]
+    static let serviceNames = [
+        "", "gridledger.Health", "gridledger.Ops", "gridledger.Ingest", "gridledger.Query", "gridledger.Anchor",
+        "gridledger.FeeControl", "gridledger.Control", "gridledger.Notices",
+    ]
 
     /// A leader that shuts down gracefully first hands leadership to its most caught-up
     /// voter, so the group does not wait an election timeout (bounded by one second).

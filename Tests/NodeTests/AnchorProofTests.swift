@@ -184,7 +184,7 @@ final class AnchorProofTests: XCTestCase {
         for i in 0..<6 {
             // Interleave parameters for another (unregistered → refused) district.
             let target = i == 3 ? "d7" : "d1"
-            let p = DistrictParameter(district: target, body: .payment(Payment(account: "a\(i)", amountFen: 100, serial: "s\(i)", paidMs: 1)))
+            let p = DistrictParameter(district: target, body: .customer(CustomerArchive(account: "a\(i)", meterId: "meter\(i)", tariffId: "t1", openingBalanceFen: 100 * Int64(i))))
             let r = try await client.submit(try signer.sign(signer.payload(chainID: "main", body: .parameter(p))), chain: "main")
             if target == "d1" { positions.append(DownlinkCursor(height: r.location!.height, index: r.location!.index)) }
             if i == 2 {
@@ -212,6 +212,11 @@ final class AnchorProofTests: XCTestCase {
             }
         }
         XCTAssertEqual(taken, positions)
+        // Each took effect: the accounts exist with their opening balances.
+        for i in [0, 1, 2, 4, 5] {
+            let account = try await reader.rpc.unary(FeeControlService.prefix + "GetAccount", GetAccountRequest(chainId: "d1", account: "a\(i)"), as: GetAccountResponse.self)
+            XCTAssertEqual(account.account?.balanceFen, 100 * Int64(i))
+        }
         await reader.rpc.close()
         await client.rpc.close()
     }

@@ -22,7 +22,7 @@ final class NodeProcess: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.executable)
         p.arguments = arguments
-        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
         p.standardError = handle

@@ -1,5 +1,7 @@
+import Contracts
 import GridProto
 import GridTLS
+import Store
 
 /// Read access to the world state as of the end of the previous block.
 protocol ChainStateReader {
@@ -35,10 +37,14 @@ struct ExecutionRejection: Error, Equatable {
 /// The world state inside one block: reads see the writes of earlier transactions of the
 /// block and the transaction's own; a transaction's writes become the block's only when it
 /// succeeds. A key written twice by one transaction is one write (the last value).
-struct BlockState {
+struct BlockState: ContractState {
     let reader: ChainStateReader
     private(set) var writes: [StateWriteRecord] = []
     private var block: [String: [UInt8]?] = [:]
+    /// Position in `writes` of each (key, tx index) already there: a later scope with the
+    /// same index (block-level work before transaction 0) updates it in place, so a key has
+    /// one version per (height, index).
+    private var blockSlots: [String: Int] = [:]
     private var txWrites: [StateWriteRecord] = []
     private var txSlots: [String: Int] = [:]
     private var txIndex: UInt32 = 0
@@ -67,10 +73,31 @@ struct BlockState {
     }
 
     mutating func commitTransaction() {
-        for w in txWrites { block[w.key] = w.value }
-        writes += txWrites
+        for w in txWrites {
+            block[w.key] = w.value
+            let slot = "\(w.txIndex)/" + w.key
+            if let at = blockSlots[slot] {
+                writes[at].value = w.value
+            } else {
+                blockSlots[slot] = writes.count
+                writes.append(w)
+            }
+        }
         txWrites.removeAll(keepingCapacity: true)
         txSlots.removeAll(keepingCapacity: true)
+    }
+
+    /// The transaction's writes so far, to roll back to (a nested scope).
+    struct Savepoint {
+        fileprivate let writes: [StateWriteRecord]
+        fileprivate let slots: [String: Int]
+    }
+
+    func savepoint() -> Savepoint { Savepoint(writes: txWrites, slots: txSlots) }
+
+    mutating func rollback(to savepoint: Savepoint) {
+        txWrites = savepoint.writes
+        txSlots = savepoint.slots
     }
 
     mutating func rollbackTransaction() {
@@ -102,13 +129,25 @@ struct BlockExecutor {
         var state = BlockState(reader: reader)
         var outcomes: [TxOutcome] = []
         var latest: [String: Int64?] = [:]
+        let contract = BlockContext(district: context.chainID, height: context.height, timestampMs: context.timestampMs)
+        // Block-level contract work first: commands past their valid-until expire (their
+        // writes carry transaction index 0).
+        if !transactions.isEmpty {
+            state.begin(0)
+            do {
+                _ = try FeeControl.expireCommands(context: contract, state: &state)
+                state.commitTransaction()
+            } catch let rejection as ContractRejection {
+                throw StoreError.corrupt("command expiry failed at height \(context.height): \(rejection.reason)")
+            }
+        }
         for (index, payload) in transactions.enumerated() {
             state.begin(UInt32(index))
             do {
-                let outcome: TxOutcome
+                var outcome: TxOutcome
                 switch payload.body {
                 case .readings(let batch)?:
-                    outcome = try applyReadings(batch, state: &state, latest: &latest)
+                    outcome = try applyReadings(batch, state: &state, latest: &latest, contract: contract)
                 case .districtRegistration(let registration)?:
                     state.set(AnchorKeys.district(registration.district), registration.serializedBytes())
                     outcome = TxOutcome()
@@ -124,16 +163,21 @@ struct BlockExecutor {
                     try applyReceipt(receipt, state: &state)
                     outcome = TxOutcome()
                 case .downlink(let downlink)?:
-                    try applyDownlink(downlink, state: &state)
+                    outcome = try applyDownlink(downlink, state: &state, contract: contract)
+                case .commandAck(let ack)?:
+                    let account = try state.get(ContractKeys.command(ack.commandId)).flatMap { try? ControlCommand(serializedBytes: $0) }?.account
                     outcome = TxOutcome()
-                case .commandAck?:
-                    throw ExecutionRejection.failedPrecondition("no contract handles command acknowledgements on this chain")
+                    outcome.record(try FeeControl.acknowledge(ack, context: contract, state: &state))
+                    if let account { outcome.accounts = [account] }
                 case nil:
                     throw ExecutionRejection.invalidArgument("payload has no body")
                 }
                 state.commitTransaction()
                 outcomes.append(outcome)
             } catch let rejection as ExecutionRejection {
+                state.rollbackTransaction()
+                outcomes.append(TxOutcome(code: rejection.code, message: rejection.reason))
+            } catch let rejection as ContractRejection {
                 state.rollbackTransaction()
                 outcomes.append(TxOutcome(code: rejection.code, message: rejection.reason))
             }
@@ -143,11 +187,12 @@ struct BlockExecutor {
 
     // MARK: Readings
 
-    private static func applyReadings(_ batch: ReadingBatch, state: inout BlockState, latest: inout [String: Int64?]) throws -> TxOutcome {
+    private static func applyReadings(_ batch: ReadingBatch, state: inout BlockState, latest: inout [String: Int64?], contract: BlockContext) throws -> TxOutcome {
         var accepted: UInt32 = 0
         var duplicate: UInt32 = 0
         var touched: [String] = []
         var written = Set<String>()
+        var positions: [Int] = []
         for (position, reading) in batch.readings.enumerated() {
             let meter = reading.meterId
             let newest: Int64?
@@ -169,6 +214,7 @@ struct BlockExecutor {
             }
             written.insert(key)
             state.set(key, bigEndian(UInt32(position)))
+            positions.append(position)
             accepted += 1
             if newest.map({ reading.timestampMs > $0 }) ?? true {
                 if !touched.contains(meter) { touched.append(meter) }
@@ -180,7 +226,27 @@ struct BlockExecutor {
                 state.set(meterKey(meter), bigEndian(UInt64(bitPattern: ts)))
             }
         }
-        return TxOutcome(code: 0, message: "", readingsAccepted: accepted, readingsDuplicate: duplicate)
+        var outcome = TxOutcome(code: 0, message: "", readingsAccepted: accepted, readingsDuplicate: duplicate)
+        // Billing: the fee-control contract sees every reading stored for the first time.
+        guard !positions.isEmpty else { return outcome }
+        let savepoint = state.savepoint()
+        do {
+            outcome.record(try FeeControl.applyReadings(batch, positions: positions, context: contract, state: &state))
+        } catch let rejection as ContractRejection {
+            // The readings stay stored; the contract's partial writes go, the reason stays.
+            state.rollback(to: savepoint)
+            outcome.message = "not billed: \(rejection.reason)"
+            return outcome
+        }
+        var accounts: [String] = []
+        var seen = Set<String>()
+        for position in positions where seen.insert(batch.readings[position].meterId).inserted {
+            if let id = try state.get(ContractKeys.meterAccount(batch.readings[position].meterId)) {
+                accounts.append(String(decoding: id, as: UTF8.self))
+            }
+        }
+        outcome.accounts = accounts
+        return outcome
     }
 
     // MARK: Main chain
@@ -251,12 +317,35 @@ struct BlockExecutor {
         state.set(AnchorKeys.receipt(to: receipt.toHeight), receipt.serializedBytes())
     }
 
-    private static func applyDownlink(_ downlink: Downlink, state: inout BlockState) throws {
+    /// Advances the cursor, then applies the parameter. A parameter the contract refuses
+    /// keeps the cursor advanced (it is taken, with its refusal as the outcome), so the
+    /// downlink never stalls on it.
+    private static func applyDownlink(_ downlink: Downlink, state: inout BlockState, contract: BlockContext) throws -> TxOutcome {
         let position = DownlinkCursor(height: downlink.mainHeight, index: downlink.mainIndex)
         if let cursor = try state.get(AnchorKeys.downlinkCursor).flatMap(DownlinkCursor.init(bytes:)), position <= cursor {
             throw ExecutionRejection.alreadyExists("main position \(position.height)/\(position.index) is at or before the downlink cursor \(cursor.height)/\(cursor.index)")
         }
         state.set(AnchorKeys.downlinkCursor, position.bytes)
+        guard let original = try? SignedTransaction(serializedBytes: downlink.original),
+              case .parameter(let parameter)? = (try? TxPayload(serializedBytes: original.payload))?.body else {
+            throw ExecutionRejection.invalidArgument("downlink carries no parameter")
+        }
+        var outcome = TxOutcome()
+        let savepoint = state.savepoint()
+        do {
+            outcome.record(try FeeControl.applyParameter(parameter, context: contract, state: &state))
+        } catch let rejection as ContractRejection {
+            state.rollback(to: savepoint)
+            outcome.code = rejection.code
+            outcome.message = rejection.reason
+            return outcome
+        }
+        switch parameter.body {
+        case .customer(let c)?: outcome.accounts = [c.account]
+        case .payment(let p)?: outcome.accounts = [p.account]
+        default: break
+        }
+        return outcome
     }
 
     static func bigEndian<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
@@ -266,5 +355,16 @@ struct BlockExecutor {
     static func decodeInt64(_ bytes: [UInt8]) -> Int64? {
         guard bytes.count == 8 else { return nil }
         return Int64(bitPattern: bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    }
+}
+
+extension TxOutcome {
+    /// Copies what a contract call produced into the outcome.
+    mutating func record(_ effects: ContractEffects) {
+        readingsBilled += effects.readingsBilled
+        chargedFen += effects.chargedFen
+        readingResults += effects.readingResults
+        commandIds += effects.commandIDs
+        noticeIds += effects.noticeIDs
     }
 }

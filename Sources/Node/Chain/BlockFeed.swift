@@ -1,3 +1,4 @@
+import GridProto
 import Synchronization
 import Wire
 
@@ -64,5 +65,34 @@ final class BlockFeed: Sendable {
             return Array(s.subscribers.values)
         }
         for c in subscribers { c.finish() }
+    }
+}
+
+extension Ledger {
+    /// Calls `body` for every block from `height` on, in order: the stored ones, then each
+    /// new one as it commits, until the feed ends (node stopping) or `body` throws (the
+    /// subscriber went away or is too slow; the feed cuts slow subscribers off).
+    func follow(from height: UInt64, _ body: (Block, [UInt8]) async throws -> Void) async throws {
+        // Subscribe first, then catch up from the store: a block committed in between is in
+        // the live buffer, and heights already sent are skipped.
+        let live = feed.subscribe()
+        var next = height
+        while let head = store.head?.height, next <= head {
+            let stop = min(head + 1, next + 256)
+            var batch: [[UInt8]] = []
+            try store.blocks(from: next, to: stop) { _, bytes in
+                batch.append(bytes)
+                return true
+            }
+            for bytes in batch {
+                let block = try Block(serializedBytes: bytes)
+                try await body(block, block.header.map(hashing.headerHash) ?? [])
+            }
+            next = stop
+        }
+        for try await item in live where item.height >= next {
+            try await body(try Block(serializedBytes: item.blockBytes), item.hash)
+            next = item.height + 1
+        }
     }
 }

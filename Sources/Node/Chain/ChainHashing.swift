@@ -10,7 +10,10 @@ import GridTLS
 ///                                          an odd node is promoted unchanged; empty = H("")
 /// state-root  = H(previous state-root || H(write-set))
 /// write-set   = *( u32 len(key) key u8 flag u32 len(value) value )   ; flag 1 put, 0 delete
-///               *( u32 code u32 accepted u32 duplicate )             ; one per tx outcome
+///               *( u32 code u32 accepted u32 duplicate [results] )   ; one per tx outcome
+/// results     = u32 len(r) r     ; r = the outcome's contract fields (billed, charged, reading
+///                                ; results, commands, notices, accounts) serialized as a
+///                                ; TxOutcome; present only when one of them is set
 /// genesis state-root = H("gridledger-genesis/" || chain-id)
 /// ```
 /// All integers big-endian. H is the chain's hash suite, a per-chain setting recorded in
@@ -69,6 +72,14 @@ struct ChainHashing: Sendable, Equatable {
             Self.append(&set, o.code)
             Self.append(&set, o.readingsAccepted)
             Self.append(&set, o.readingsDuplicate)
+            let results = TxOutcome(
+                readingsBilled: o.readingsBilled, chargedFen: o.chargedFen, readingResults: o.readingResults,
+                commandIds: o.commandIds, noticeIds: o.noticeIds, accounts: o.accounts)
+            if results != TxOutcome() {
+                let bytes = results.serializedBytes()
+                Self.append(&set, UInt32(bytes.count))
+                set += bytes
+            }
         }
         return Digest.hash(suite, parts: [previous, hash(set)])
     }

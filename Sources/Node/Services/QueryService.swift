@@ -87,27 +87,8 @@ struct QueryService: Sendable {
         router.serverStreaming(Self.prefix + "SubscribeBlocks", roles: any) {
             (request: SubscribeBlocksRequest, out: ResponseWriter<GetBlockResponse>, _) in
             let ledger = try chains.ledger(request.chainId)
-            // Subscribe first, then catch up from the store: a block committed in between is
-            // in the live buffer, and heights already sent are skipped.
-            let live = ledger.feed.subscribe()
-            var next = request.fromHeight
-            while let head = ledger.store.head?.height, next <= head {
-                let stop = min(head + 1, next + 256)
-                var batch: [[UInt8]] = []
-                try ledger.store.blocks(from: next, to: stop) { _, bytes in
-                    batch.append(bytes)
-                    return true
-                }
-                for bytes in batch {
-                    let block = try Block(serializedBytes: bytes)
-                    try await out.send(GetBlockResponse(block: block, hash: block.header.map(ledger.hashing.headerHash) ?? []))
-                }
-                next = stop
-            }
-            for try await item in live where item.height >= next {
-                let block = try Block(serializedBytes: item.blockBytes)
-                try await out.send(GetBlockResponse(block: block, hash: item.hash))
-                next = item.height + 1
+            try await ledger.follow(from: request.fromHeight) { block, hash in
+                try await out.send(GetBlockResponse(block: block, hash: hash))
             }
         }
     }

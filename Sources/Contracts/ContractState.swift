@@ -1,0 +1,128 @@
+public import GridProto
+
+/// The world state a contract reads and writes, as of this point in the block.
+///
+/// The block executor hands each contract call a view of the district chain's world state
+/// that already holds every write of the earlier transactions of the block. Contracts touch
+/// state through this view only.
+///
+/// Atomicity: a contract call that throws may have written some keys before it threw. The
+/// caller must apply every call against a transactional overlay and discard the overlay's
+/// writes when the call throws (the transaction is then rejected with the error's code).
+///
+/// Determinism: implementations must return exactly what was last `set` (or what the
+/// committed state holds); the contracts never enumerate the state, so key order is
+/// irrelevant to them.
+public protocol ContractState {
+    /// The value stored at `key`, or nil when there is none.
+    func get(_ key: String) throws -> [UInt8]?
+    /// Stores `value` at `key`; nil deletes the key.
+    mutating func set(_ key: String, _ value: [UInt8]?)
+}
+
+/// The block a contract call runs in. Contracts read no clock: `timestampMs` (the block's
+/// timestamp, UTC ms, the same on every replica) is the only "now" they know.
+public struct BlockContext: Sendable, Equatable {
+    /// The district (side chain id) the block belongs to.
+    public var district: String
+    /// The block's height.
+    public var height: UInt64
+    /// The block's timestamp, UTC ms.
+    public var timestampMs: Int64
+
+    public init(district: String, height: UInt64, timestampMs: Int64) {
+        self.district = district
+        self.height = height
+        self.timestampMs = timestampMs
+    }
+}
+
+/// What one transaction produced; the node copies it into the transaction's `TxOutcome`.
+public struct ContractEffects: Sendable, Equatable {
+    /// Readings of this transaction that passed VEE and advanced billing (a meter's first
+    /// reading, the baseline, counts with a zero charge).
+    public var readingsBilled: UInt32
+    /// Fen charged by this transaction (period, tier and fixed lines; includes the energy of
+    /// an earlier held spike confirmed by one of these readings).
+    public var chargedFen: Int64
+    /// Readings not billed as received, by batch position: the reason (`ReadingFlag`) and a
+    /// human-readable detail. Rollover and replaces-estimate readings are listed too.
+    /// Sorted by position.
+    public var readingResults: [ReadingResult]
+    /// Control commands issued by this transaction, in issue order.
+    public var commandIDs: [String]
+    /// Notices issued by this transaction, in issue order.
+    public var noticeIDs: [String]
+
+    public init(
+        readingsBilled: UInt32 = 0,
+        chargedFen: Int64 = 0,
+        readingResults: [ReadingResult] = [],
+        commandIDs: [String] = [],
+        noticeIDs: [String] = []
+    ) {
+        self.readingsBilled = readingsBilled
+        self.chargedFen = chargedFen
+        self.readingResults = readingResults
+        self.commandIDs = commandIDs
+        self.noticeIDs = noticeIDs
+    }
+}
+
+/// A transaction the contract refuses: the node rejects it with `code` (a gRPC status code)
+/// and `reason`, and discards the call's writes.
+public struct ContractRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    /// gRPC status code: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS,
+    /// 9 FAILED_PRECONDITION, 13 INTERNAL (corrupt contract state).
+    public var code: UInt32
+    public var reason: String
+
+    public init(code: UInt32, reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public static func invalidArgument(_ reason: String) -> ContractRejection { .init(code: 3, reason: reason) }
+    public static func notFound(_ reason: String) -> ContractRejection { .init(code: 5, reason: reason) }
+    public static func alreadyExists(_ reason: String) -> ContractRejection { .init(code: 6, reason: reason) }
+    public static func failedPrecondition(_ reason: String) -> ContractRejection { .init(code: 9, reason: reason) }
+    public static func internalError(_ reason: String) -> ContractRejection { .init(code: 13, reason: reason) }
+
+    public var description: String { "contract rejection \(code): \(reason)" }
+}
+
+/// A `ContractState` over a dictionary: the in-memory twin used by tests and benchmarks.
+public struct InMemoryContractState: ContractState, Sendable, Equatable {
+    public var entries: [String: [UInt8]]
+
+    public init(entries: [String: [UInt8]] = [:]) { self.entries = entries }
+
+    public func get(_ key: String) throws -> [UInt8]? { entries[key] }
+
+    public mutating func set(_ key: String, _ value: [UInt8]?) { entries[key] = value }
+
+    /// Every entry sorted by key (byte order of the UTF-8 key): a canonical form to compare
+    /// replicas.
+    public func sortedEntries() -> [(key: String, value: [UInt8])] {
+        entries.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+            .map { (key: $0.key, value: $0.value) }
+    }
+
+    /// Keys that start with `prefix`, sorted (what the node does with a prefix scan).
+    public func keys(withPrefix prefix: String) -> [String] {
+        entries.keys.filter { $0.hasPrefix(prefix) }
+            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+}
+
+extension ContractState {
+    /// Decodes the proto message at `key`, or nil when absent.
+    func message<M: ProtoMessage>(_ type: M.Type, _ key: String) throws -> M? {
+        guard let bytes = try get(key) else { return nil }
+        return try M(serializedBytes: bytes)
+    }
+
+    mutating func setMessage<M: ProtoMessage>(_ key: String, _ message: M) {
+        set(key, message.serializedBytes())
+    }
+}

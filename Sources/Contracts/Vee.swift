@@ -1,0 +1,192 @@
+import GridProto
+
+/// A meter's register readout at one instant: total then sharp, peak, flat, valley
+/// (0.01 kWh).
+struct RegisterPoint: Equatable {
+    var timestampMs: Int64
+    /// Exactly 5 entries: total, sharp, peak, flat, valley.
+    var registers: [UInt64]
+
+    init(timestampMs: Int64, registers: [UInt64]) {
+        self.timestampMs = timestampMs
+        self.registers = registers
+    }
+
+    init(_ r: Reading) {
+        self.init(timestampMs: r.timestampMs, registers: [r.energyTotal, r.energySharp, r.energyPeak, r.energyFlat, r.energyValley])
+    }
+
+    var total: UInt64 { registers[0] }
+    var tou: ArraySlice<UInt64> { registers[1...4] }
+    /// A meter without TOU registers reports all four as zero.
+    var hasTOU: Bool { tou.contains { $0 != 0 } }
+}
+
+/// One UTC day of the trailing consumption window.
+struct DayBucket: Equatable {
+    var day: Int64
+    var energy: UInt64
+    var intervals: UInt64
+}
+
+/// The per-meter VEE record at `vee/<meter>`.
+///
+/// Grammar (big-endian): `u8 version=1, bool hasBaseline, point billed, point accepted,
+/// bool held, u32 n, n × (i64 day, u64 energy, u64 intervals)` where
+/// `point = i64 timestamp, 5 × u64 register`.
+///
+/// Invariants: `billed` is the point billing has reached: the sum of every energy billed for
+/// the meter equals `billed.total` − the baseline total (modulo rollovers), because each
+/// billed segment is exactly `billed` → the next point. `accepted` is the latest reading that
+/// passed VEE; `accepted == billed` unless `held` (a spike waits for confirmation), and then
+/// `accepted.timestampMs > billed.timestampMs`. `window` holds at most 8 buckets (the current
+/// UTC day and the 7 before), ascending by day.
+struct VeeRecord: Equatable {
+    var hasBaseline = false
+    var billed = RegisterPoint(timestampMs: 0, registers: [0, 0, 0, 0, 0])
+    var accepted = RegisterPoint(timestampMs: 0, registers: [0, 0, 0, 0, 0])
+    var held = false
+    var window: [DayBucket] = []
+
+    static let windowDays: Int64 = 7
+
+    func encoded() -> [UInt8] {
+        var w = BinaryWriter()
+        w.u8(1)
+        w.bool(hasBaseline)
+        for p in [billed, accepted] {
+            w.i64(p.timestampMs)
+            for r in p.registers { w.u64(r) }
+        }
+        w.bool(held)
+        w.u32(UInt32(window.count))
+        for b in window {
+            w.i64(b.day)
+            w.u64(b.energy)
+            w.u64(b.intervals)
+        }
+        return w.bytes
+    }
+
+    init() {}
+
+    init(decoding bytes: [UInt8]) throws {
+        var r = BinaryReader(bytes, what: "vee")
+        try r.expectVersion(1)
+        hasBaseline = try r.bool()
+        func point() throws -> RegisterPoint {
+            let ts = try r.i64()
+            var regs: [UInt64] = []
+            for _ in 0..<5 { regs.append(try r.u64()) }
+            return RegisterPoint(timestampMs: ts, registers: regs)
+        }
+        billed = try point()
+        accepted = try point()
+        held = try r.bool()
+        let n = try r.u32()
+        for _ in 0..<n { window.append(DayBucket(day: try r.i64(), energy: try r.u64(), intervals: try r.u64())) }
+    }
+
+    /// Adds billed consumption to the trailing window (bucket of the segment's end day) and
+    /// drops days older than the window.
+    mutating func record(energy: UInt64, intervals: UInt64, endMs: Int64) {
+        let day = CivilTime.floorDiv(endMs, CivilTime.msPerDay)
+        if let i = window.firstIndex(where: { $0.day == day }) {
+            window[i].energy += energy
+            window[i].intervals += intervals
+        } else {
+            window.append(DayBucket(day: day, energy: energy, intervals: intervals))
+            window.sort { $0.day < $1.day }
+        }
+        window.removeAll { $0.day < day - Self.windowDays }
+    }
+
+    /// (energy, intervals) of the window as seen from a reading at `atMs`: the reading's UTC
+    /// day and the 7 days before it.
+    func trailing(atMs: Int64) -> (energy: UInt64, intervals: UInt64) {
+        let day = CivilTime.floorDiv(atMs, CivilTime.msPerDay)
+        var e: UInt64 = 0, n: UInt64 = 0
+        for b in window where b.day >= day - Self.windowDays && b.day <= day {
+            e += b.energy
+            n += b.intervals
+        }
+        return (e, n)
+    }
+}
+
+/// VEE parameters with defaults filled in (DOMAIN.md "Validation, estimation, editing").
+struct VeeSettings: Equatable {
+    var sumTolerance: UInt64 = 2
+    var spikeFactor: UInt64 = 5
+    var futureToleranceMs: Int64 = 300_000
+    var maxInterpolationMs: Int64 = 7_200_000
+
+    /// Spike checks need at least this many intervals of billed history in the window, and a
+    /// non-zero trailing energy (a factor over a zero average means nothing).
+    static let spikeMinimumIntervals: UInt64 = 4
+
+    init() {}
+
+    init(_ p: VeeParameters?) {
+        guard let p else { return }
+        if p.sumTolerance != 0 { sumTolerance = p.sumTolerance }
+        if p.spikeFactor != 0 { spikeFactor = UInt64(p.spikeFactor) }
+        if p.futureToleranceMs > 0 { futureToleranceMs = p.futureToleranceMs }
+        if p.maxInterpolationMs > 0 { maxInterpolationMs = p.maxInterpolationMs }
+    }
+}
+
+/// How one register moved between two readings.
+enum RegisterStep: Equatable {
+    case forward(UInt64)
+    /// Wrapped past the rollover point: the consumption.
+    case rollover(UInt64)
+    case negative
+}
+
+/// Pure VEE checks.
+enum Vee {
+    static let defaultRollover: UInt64 = 100_000_000
+
+    /// Consumption from `previous` to `now` for a register rolling over at `rollover`: a
+    /// decrease is a rollover only when `previous` is within 1% of the rollover point
+    /// (rollover − previous ≤ rollover / 100) and `now` is below it; otherwise negative.
+    static func step(from previous: UInt64, to now: UInt64, rollover: UInt64) -> RegisterStep {
+        if now >= previous { return .forward(now - previous) }
+        if previous <= rollover, rollover - previous <= rollover / 100, now < rollover {
+            return .rollover(rollover - previous + now)
+        }
+        return .negative
+    }
+
+    /// Total vs the TOU registers: |total − (sharp + peak + flat + valley)| ≤ tolerance.
+    /// Meters without TOU registers pass.
+    static func sumMatches(_ p: RegisterPoint, tolerance: UInt64) -> Bool {
+        guard p.hasTOU else { return true }
+        var sum: UInt64 = 0
+        for r in p.tou {
+            let (s, overflow) = sum.addingReportingOverflow(r)
+            if overflow { return false }
+            sum = s
+        }
+        let diff = sum > p.total ? sum - p.total : p.total - sum
+        return diff <= tolerance
+    }
+
+    /// Spike: energy over `intervals` intervals exceeds factor × the trailing average interval
+    /// (trailing energy / trailing intervals), i.e. energy·n > factor·E·intervals, computed
+    /// without division or overflow.
+    static func isSpike(energy: UInt64, intervals: UInt64, trailing: (energy: UInt64, intervals: UInt64), factor: UInt64) -> Bool {
+        guard trailing.intervals >= VeeSettings.spikeMinimumIntervals, trailing.energy > 0 else { return false }
+        let lhs = energy.multipliedFullWidth(by: trailing.intervals)
+        let (scale, overflow) = factor.multipliedReportingOverflow(by: max(intervals, 1))
+        if overflow { return false }
+        let rhs = trailing.energy.multipliedFullWidth(by: scale)
+        return lhs.high > rhs.high || (lhs.high == rhs.high && lhs.low > rhs.low)
+    }
+
+    /// Nearest grid slot index of a timestamp (the grid is every `intervalMs` from the epoch).
+    static func slot(_ ms: Int64, intervalMs: Int64) -> Int64 {
+        CivilTime.floorDiv(ms + intervalMs / 2, intervalMs)
+    }
+}

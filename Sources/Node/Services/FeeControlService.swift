@@ -1,0 +1,117 @@
+import Contracts
+import GridProto
+import Wire
+
+/// Fee-control results of district chains (Docs/contracts.md):
+/// - `/gridledger.FeeControl/GetAccount`, `ListAccounts` (warning and disconnect lists),
+///   `ListCommands` (by status): any role;
+/// - `/gridledger.Control/SubscribeCommands`: role `device`, own district only — the
+///   commands still pending, then each new one as its block commits;
+/// - `/gridledger.Notices/Subscribe`: role `marketing` — the notices issued from a height on.
+struct FeeControlService: Sendable {
+    static let prefix = "/gridledger.FeeControl/"
+    static let subscribeCommandsMethod = "/gridledger.Control/SubscribeCommands"
+    static let subscribeNoticesMethod = "/gridledger.Notices/Subscribe"
+    let chains: ChainSet
+
+    func register(in router: inout RPCRouter) {
+        let chains = self.chains
+        let any = Set(Role.allCases)
+        router.unary(Self.prefix + "GetAccount", roles: any) { (request: GetAccountRequest, _) in
+            let ledger = try chains.ledger(request.chainId)
+            guard !request.account.isEmpty, !request.account.utf8.contains(0), !request.account.contains("/") else {
+                throw RPCError(.invalidArgument, "name an account (no '/')")
+            }
+            guard let bytes = try ledger.store.state(ContractKeys.account(request.account))?.value else {
+                throw RPCError(.notFound, "no account \(request.account) on chain \(ledger.chainID)")
+            }
+            let customer = try ledger.store.state(ContractKeys.customer(request.account)).map { try CustomerArchive(serializedBytes: $0.value) }
+            return GetAccountResponse(account: try Account(serializedBytes: bytes), customer: customer)
+        }
+        router.unary(Self.prefix + "ListAccounts", roles: any) { (request: ListAccountsRequest, _) in
+            let ledger = try chains.ledger(request.chainId)
+            let limit = Self.limit(request.limit)
+            let prefix: String
+            switch request.state {
+            case _ where request.anyWarning, .warning1, .warning2: prefix = ContractKeys.warningListPrefix
+            case .disconnected: prefix = ContractKeys.disconnectedListPrefix
+            default:
+                throw RPCError(.invalidArgument, "list the warning list (any_warning, WARNING1, WARNING2) or the disconnect list (DISCONNECTED)")
+            }
+            var accounts: [Account] = []
+            var from: String?
+            scan: while accounts.count < limit {
+                let page = try ledger.store.states(prefix: prefix, from: from, limit: 256)
+                for entry in page {
+                    let id = String(entry.key.dropFirst(prefix.count))
+                    guard let bytes = try ledger.store.state(ContractKeys.account(id))?.value else { continue }
+                    let account = try Account(serializedBytes: bytes)
+                    if request.anyWarning || account.state == request.state { accounts.append(account) }
+                    if accounts.count >= limit { break scan }
+                }
+                guard page.count == 256, let last = page.last else { break }
+                from = last.key + "\u{1}"
+            }
+            return ListAccountsResponse(accounts: accounts)
+        }
+        router.unary(Self.prefix + "ListCommands", roles: any) { (request: ListCommandsRequest, _) in
+            let ledger = try chains.ledger(request.chainId)
+            let limit = Self.limit(request.limit)
+            var commands: [ControlCommand] = []
+            if request.status == .unspecified {
+                for entry in try ledger.store.states(prefix: ContractKeys.commandPrefix, limit: limit) {
+                    commands.append(try ControlCommand(serializedBytes: entry.value))
+                }
+            } else {
+                let prefix = ContractKeys.commandStatusPrefix(request.status.rawValue)
+                for entry in try ledger.store.states(prefix: prefix, limit: limit) {
+                    let id = String(entry.key.dropFirst(prefix.count))
+                    if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
+                        commands.append(try ControlCommand(serializedBytes: bytes))
+                    }
+                }
+            }
+            return ListCommandsResponse(commands: commands)
+        }
+        router.serverStreaming(Self.subscribeCommandsMethod, roles: [.device]) {
+            (request: SubscribeCommandsRequest, out: ResponseWriter<ControlCommand>, ctx) in
+            let ledger = try chains.ledger(request.chainId)
+            guard ctx.peer.district == ledger.chainID else {
+                throw RPCError(.permissionDenied, "device of district \(ctx.peer.district ?? "none") may not take the commands of \(ledger.chainID)")
+            }
+            // The commands still waiting for the device, then every new one.
+            let from = (ledger.store.head?.height ?? 0) + 1
+            var sent = Set<String>()
+            let pending = ContractKeys.commandStatusPrefix(CommandStatus.issued.rawValue)
+            for entry in try ledger.store.states(prefix: pending, limit: 10_000) {
+                let id = String(entry.key.dropFirst(pending.count))
+                if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
+                    try await out.send(try ControlCommand(serializedBytes: bytes))
+                    sent.insert(id)
+                }
+            }
+            try await ledger.follow(from: from) { block, _ in
+                for id in block.outcomes.flatMap(\.commandIds) where sent.insert(id).inserted {
+                    if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
+                        try await out.send(try ControlCommand(serializedBytes: bytes))
+                    }
+                }
+            }
+        }
+        router.serverStreaming(Self.subscribeNoticesMethod, roles: [.marketing]) {
+            (request: SubscribeNoticesRequest, out: ResponseWriter<Notice>, _) in
+            let ledger = try chains.ledger(request.chainId)
+            try await ledger.follow(from: max(1, request.fromHeight)) { block, _ in
+                for id in block.outcomes.flatMap(\.noticeIds) {
+                    if let bytes = try ledger.store.state(ContractKeys.notice(id))?.value {
+                        try await out.send(try Notice(serializedBytes: bytes))
+                    }
+                }
+            }
+        }
+    }
+
+    private static func limit(_ requested: UInt32) -> Int {
+        requested == 0 ? 100 : min(Int(requested), 1000)
+    }
+}
