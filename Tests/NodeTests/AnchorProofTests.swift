@@ -12,78 +12,24 @@ import XCTest
 /// downlink in main-chain order exactly once across a restart, and anchoring resumed
 /// idempotently after the district restarts.
 final class AnchorProofTests: XCTestCase {
-    var pki: TestPKI!
-    var main: GridNode?
-    var district: GridNode?
-    var mainAddress = ""
-    var districtAddress = ""
-    var districtConfig = NodeConfiguration()
-    var collector: TransactionSigner!
-    var col: (cert: String, key: String)!
+    var chains: MainAndDistrict!
+    var pki: TestPKI { chains.pki }
+    var districtConfig: NodeConfiguration { chains.districtConfig }
+    var districtAddress: String { chains.districtAddress }
+    var mainAddress: String { chains.mainAddress }
+    var col: (cert: String, key: String) { chains.collector }
+    var collector: TransactionSigner { chains.collectorSigner }
 
     override func setUp() async throws {
-        pki = try TestPKI()
-        let cloud = try pki.issue(.node, "cloud1")
-        var mainConfig = NodeConfiguration()
-        mainConfig.listen = "127.0.0.1:0"
-        mainConfig.dataDir = pki.dir + "/main"
-        mainConfig.tls.cert = cloud.cert
-        mainConfig.tls.key = cloud.key
-        mainConfig.tls.ca = pki.caCert
-        mainConfig.rpc.threads = 1
-        mainConfig.chain.id = "main"
-        mainConfig.chain.kind = "main"
-        mainConfig.chain.maxBlockDelayMs = 2
-        main = try GridNode(configuration: mainConfig, logger: quiet())
-        mainAddress = "127.0.0.1:\(try await main!.start().port!)"
-
-        let edge = try pki.issue(.node, "edge1", district: "d1")
-        col = try pki.issue(.collector, "col1", district: "d1")
-        collector = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
-        let admin = try pki.issue(.admin, "admin1")
-        let adminSigner = try TransactionSigner(certificatePath: admin.cert, keyPath: admin.key)
-        let mainClient = try await connect(mainAddress, admin)
-        let der = try CertificateKeyPair(certificatePath: edge.cert, privateKeyPath: edge.key).certificateDER
-        let registered = try await mainClient.submit(try adminSigner.sign(adminSigner.payload(
-            chainID: "main", body: .districtRegistration(DistrictRegistration(district: "d1", memberCertificates: [der])))))
-        XCTAssertEqual(registered.outcome?.code, 0)
-        await mainClient.rpc.close()
-
-        districtConfig.listen = "127.0.0.1:0"
-        districtConfig.dataDir = pki.dir + "/d1"
-        districtConfig.tls.cert = edge.cert
-        districtConfig.tls.key = edge.key
-        districtConfig.tls.ca = pki.caCert
-        districtConfig.rpc.threads = 1
-        districtConfig.chain.id = "d1"
-        districtConfig.chain.hashSuite = "sm3"
-        districtConfig.chain.maxBlockDelayMs = 2
-        var link = NodeConfiguration.Chain.MainChainLink(id: "main", endpoints: [mainAddress])
-        link.anchorEveryBlocks = 4
-        link.anchorEveryMs = 100
-        districtConfig.chain.mainChain = link
-        try await startDistrict()
+        chains = try await MainAndDistrict()
     }
 
     override func tearDown() async throws {
-        await district?.stop()
-        await main?.stop()
-        pki.remove()
-    }
-
-    private func quiet() -> Logger {
-        var logger = Logger(label: "anchor-test")
-        logger.logLevel = .critical
-        return logger
-    }
-
-    private func startDistrict() async throws {
-        district = try GridNode(configuration: districtConfig, logger: quiet())
-        districtAddress = "127.0.0.1:\(try await district!.start().port!)"
+        await chains.shutdown()
     }
 
     private func connect(_ address: String, _ party: (cert: String, key: String)) async throws -> ChainClient {
-        ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: pki.caCert))
+        try await chains.connect(address, party)
     }
 
     private func ingest(_ batches: Int, from start: Int = 0) async throws {
@@ -95,17 +41,10 @@ final class AnchorProofTests: XCTestCase {
         await client.rpc.close()
     }
 
-    private func districtStatus() -> ChainStatus { district!.status().chains[0] }
+    private func districtStatus() -> ChainStatus { chains.districtStatus }
 
-    private func waitAnchored(atLeast height: UInt64, timeout: Duration = .seconds(20)) async throws -> ChainStatus {
-        let end = ContinuousClock.now + timeout
-        while ContinuousClock.now < end {
-            let s = districtStatus()
-            if s.anchoredHeight >= height { return s }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        XCTFail("district not anchored to \(height): \(districtStatus())")
-        throw CancellationError()
+    private func waitAnchored(atLeast height: UInt64) async throws -> ChainStatus {
+        try await chains.waitDistrict("anchored to \(height)") { $0.anchoredHeight >= height }
     }
 
     func testProofVerifiesAndAnAlteredBlockDoesNot() async throws {
@@ -129,15 +68,14 @@ final class AnchorProofTests: XCTestCase {
 
         // Alter stored block 6 after it was anchored (a changed outcome count shows in the
         // header through nothing, so change the header's timestamp), restart, prove again.
-        await district?.stop()
-        district = nil
+        await chains.stopDistrict()
         do {
             let store = try ChainStore(directory: districtConfig.dataDir + "/chains/d1", chainID: "d1")
             var block = try XCTUnwrap(try store.block(at: 6))
             block.header!.timestampMs += 1
             try store.database.put([UInt8(ascii: "b")] + withUnsafeBytes(of: UInt64(6).bigEndian) { Array($0) }, block.serializedBytes(), sync: true)
         }
-        try await startDistrict()
+        try await chains.startDistrict()
         let again = try await connect(districtAddress, col)
         let altered = try await again.proveBlock(6, chain: "d1")
         guard case .failure(let failure) = ProofVerifier.verify(altered, verifier: verifier) else {
@@ -150,9 +88,8 @@ final class AnchorProofTests: XCTestCase {
     func testAnchoringResumesAfterRestartWithoutGapOrDuplicate() async throws {
         try await ingest(6)
         _ = try await waitAnchored(atLeast: 6)
-        await district?.stop()
-        district = nil
-        try await startDistrict()
+        await chains.stopDistrict()
+        try await chains.startDistrict()
         try await ingest(9, from: 6)
         let status = try await waitAnchored(atLeast: 15)
         let mainReader = try await connect(mainAddress, col)
@@ -189,11 +126,10 @@ final class AnchorProofTests: XCTestCase {
             if target == "d1" { positions.append(DownlinkCursor(height: r.location!.height, index: r.location!.index)) }
             if i == 2 {
                 // The district goes down in the middle and catches up afterwards.
-                await district?.stop()
-                district = nil
+                await chains.stopDistrict()
             }
         }
-        try await startDistrict()
+        try await chains.startDistrict()
         let end = ContinuousClock.now + .seconds(20)
         while districtStatus().downlinkMainHeight < positions.last!.height, ContinuousClock.now < end {
             try await Task.sleep(for: .milliseconds(20))

@@ -88,6 +88,30 @@ public struct ChainClient: Sendable {
         try await rpc.unary(AnchorService.proveMethod, ProveBlockRequest(chainId: chain, height: height), as: BlockProof.self, timeout: .seconds(30))
     }
 
+    // Fee control (district chains).
+
+    public func account(_ id: String, chain: String = "") async throws -> GetAccountResponse {
+        try await rpc.unary(FeeControlService.prefix + "GetAccount", GetAccountRequest(chainId: chain, account: id), as: GetAccountResponse.self)
+    }
+
+    public func accounts(state: AccountState = .normal, anyWarning: Bool = false, chain: String = "", limit: UInt32 = 100) async throws -> [Account] {
+        try await rpc.unary(FeeControlService.prefix + "ListAccounts", ListAccountsRequest(chainId: chain, state: state, anyWarning: anyWarning, limit: limit), as: ListAccountsResponse.self).accounts
+    }
+
+    public func commands(status: CommandStatus = .unspecified, chain: String = "", limit: UInt32 = 100) async throws -> [ControlCommand] {
+        try await rpc.unary(FeeControlService.prefix + "ListCommands", ListCommandsRequest(chainId: chain, status: status, limit: limit), as: ListCommandsResponse.self).commands
+    }
+
+    /// Role device: the district's pending commands, then each new one.
+    public func subscribeCommands(chain: String = "") -> ResponseStream<ControlCommand> {
+        rpc.serverStreaming(FeeControlService.subscribeCommandsMethod, SubscribeCommandsRequest(chainId: chain), as: ControlCommand.self)
+    }
+
+    /// Role marketing: the notices issued from `height` on.
+    public func subscribeNotices(from height: UInt64 = 1, chain: String = "") -> ResponseStream<Notice> {
+        rpc.serverStreaming(FeeControlService.subscribeNoticesMethod, SubscribeNoticesRequest(chainId: chain, fromHeight: height), as: Notice.self)
+    }
+
     public func streamReadings() async throws -> BidirectionalCall<SubmitRequest, StreamAck> {
         try await rpc.bidirectional(IngestService.streamReadingsMethod, requestType: SubmitRequest.self, responseType: StreamAck.self)
     }

@@ -1,0 +1,104 @@
+import Foundation
+import GridProto
+import GridTLS
+import Logging
+@testable import Node
+import Wire
+import XCTest
+
+/// Two in-process nodes for cross-chain tests: a solo main chain (`main`) and a solo
+/// district chain `d1` registered on it and anchoring on it (sm3 hashes on the district).
+final class MainAndDistrict: @unchecked Sendable {
+    let pki: TestPKI
+    let collector: (cert: String, key: String)
+    let collectorSigner: TransactionSigner
+    var main: GridNode?
+    var district: GridNode?
+    var mainAddress = ""
+    var districtAddress = ""
+    var districtConfig = NodeConfiguration()
+
+    init(anchorEveryBlocks: Int = 4, anchorEveryMs: Int = 100) async throws {
+        pki = try TestPKI()
+        let cloud = try pki.issue(.node, "cloud1")
+        var mainConfig = NodeConfiguration()
+        mainConfig.listen = "127.0.0.1:0"
+        mainConfig.dataDir = pki.dir + "/main"
+        mainConfig.tls.cert = cloud.cert
+        mainConfig.tls.key = cloud.key
+        mainConfig.tls.ca = pki.caCert
+        mainConfig.rpc.threads = 1
+        mainConfig.chain.id = "main"
+        mainConfig.chain.kind = "main"
+        mainConfig.chain.maxBlockDelayMs = 2
+        main = try GridNode(configuration: mainConfig, logger: Self.quiet())
+        mainAddress = "127.0.0.1:\(try await main!.start().port!)"
+
+        let edge = try pki.issue(.node, "edge1", district: "d1")
+        collector = try pki.issue(.collector, "col1", district: "d1")
+        collectorSigner = try TransactionSigner(certificatePath: collector.cert, keyPath: collector.key)
+        let admin = try pki.issue(.admin, "admin1")
+        let adminSigner = try TransactionSigner(certificatePath: admin.cert, keyPath: admin.key)
+        let mainClient = try await connect(mainAddress, admin)
+        let der = try CertificateKeyPair(certificatePath: edge.cert, privateKeyPath: edge.key).certificateDER
+        let registered = try await mainClient.submit(try adminSigner.sign(adminSigner.payload(
+            chainID: "main", body: .districtRegistration(DistrictRegistration(district: "d1", memberCertificates: [der])))))
+        XCTAssertEqual(registered.outcome?.code, 0)
+        await mainClient.rpc.close()
+
+        districtConfig.listen = "127.0.0.1:0"
+        districtConfig.dataDir = pki.dir + "/d1"
+        districtConfig.tls.cert = edge.cert
+        districtConfig.tls.key = edge.key
+        districtConfig.tls.ca = pki.caCert
+        districtConfig.rpc.threads = 1
+        districtConfig.chain.id = "d1"
+        districtConfig.chain.hashSuite = "sm3"
+        districtConfig.chain.maxBlockDelayMs = 2
+        var link = NodeConfiguration.Chain.MainChainLink(id: "main", endpoints: [mainAddress])
+        link.anchorEveryBlocks = anchorEveryBlocks
+        link.anchorEveryMs = anchorEveryMs
+        districtConfig.chain.mainChain = link
+        try await startDistrict()
+    }
+
+    func shutdown() async {
+        await district?.stop()
+        await main?.stop()
+        pki.remove()
+    }
+
+    static func quiet() -> Logger {
+        var logger = Logger(label: "two-chains")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    func startDistrict() async throws {
+        district = try GridNode(configuration: districtConfig, logger: Self.quiet())
+        districtAddress = "127.0.0.1:\(try await district!.start().port!)"
+    }
+
+    func stopDistrict() async {
+        await district?.stop()
+        district = nil
+    }
+
+    func connect(_ address: String, _ party: (cert: String, key: String)) async throws -> ChainClient {
+        ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: pki.caCert))
+    }
+
+    var districtStatus: ChainStatus { district!.status().chains[0] }
+
+    /// Polls the district's status until `condition` holds.
+    func waitDistrict(timeout: Duration = .seconds(20), _ what: String, _ condition: (ChainStatus) -> Bool) async throws -> ChainStatus {
+        let end = ContinuousClock.now + timeout
+        while ContinuousClock.now < end {
+            let s = districtStatus
+            if condition(s) { return s }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTFail("timed out waiting for \(what): \(districtStatus)")
+        throw CancellationError()
+    }
+}
