@@ -115,6 +115,25 @@ final class AnchoringTests: XCTestCase {
         for district in ["d1", "d2"] { for n in t.districts[district]! { try n.start() } }
         for district in ["d1", "d2"] { for p in t.districtPorts[district]! { try await NodeProcess.waitUntilServing(port: p, pki: pki, ops: t.ops) } }
 
+        // Marketing onboards d1's ten meters as prepaid customers: the contracts then bill
+        // on all three d1 replicas, which must agree on every state root.
+        let onboarder = try TransactionSigner(certificatePath: marketing.cert, keyPath: marketing.key)
+        let onboarding = try await t.client(t.mainPorts[0], as: marketing)
+        var lastParameter: UInt64 = 0
+        var parameters: [DistrictParameter.Body] = [
+            .tariff(FeeControlEndToEndTests.flatTariff()),
+            .thresholds(FeeControlThresholds(thresholdsId: "", alarm1Fen: 500, alarm2Fen: 200, overdraftLimitFen: 100, reconnectAllowedFen: 0, directClose: false, commandValidMs: 60_000)),
+        ]
+        for m in 0..<10 {
+            parameters.append(.customer(CustomerArchive(account: "acct-\(m)", meterId: "d1-m\(m)", tariffId: "flat", protectedSupply: m == 9, openingBalanceFen: 300 + 100 * Int64(m))))
+        }
+        for body in parameters {
+            let r = try await onboarding.submit(try onboarder.sign(onboarder.payload(chainID: "main", body: .parameter(DistrictParameter(district: "d1", body: body)))), chain: "main")
+            lastParameter = r.location?.height ?? lastParameter
+        }
+        await onboarding.rpc.close()
+        _ = try await t.wait(t.districtPorts["d1"]!, "d1 takes the onboarding") { $0.downlinkMainHeight >= lastParameter }
+
         // Readings flow on both districts (through followers and leaders alike).
         let stop = StopFlag()
         let ingested = Counts()
@@ -152,6 +171,7 @@ final class AnchoringTests: XCTestCase {
         }
 
         // Anchors land: each district's anchored height passes 10 with a small lag.
+        // (Readings bill d1's accounts meanwhile; some drain into warnings and disconnection.)
         for district in ["d1", "d2"] {
             let s = try await t.wait(t.districtPorts[district]!, "\(district) anchored") { $0.role == "leader" && $0.anchoredHeight >= 10 }
             XCTAssertEqual(s.syncError, "", "\(district): \(s.syncError)")
@@ -228,7 +248,7 @@ final class AnchoringTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(500))
         for p in t.districtPorts["d1"]! {
             let s = await t.status(p)
-            XCTAssertEqual(s?.downlinkMainHeight, 0, "d1 took a parameter addressed to d2")
+            XCTAssertEqual(s?.downlinkMainHeight, lastParameter, "d1 took a parameter addressed to d2")
         }
         // A parameter for an unregistered district is refused by the main chain's executor.
         let stray = DistrictParameter(district: "d9", body: .payment(Payment(account: "a", amountFen: 1, serial: "s", paidMs: 1)))
@@ -288,11 +308,42 @@ final class AnchoringTests: XCTestCase {
             print("ANCHOR \(district): \(ranges) anchors cover 1...\(from - 1); uplink readings \(summary.readingsAccepted)")
         }
 
+        // Contracts ran identically on d1's three replicas: same block (state root) everywhere.
+        let d1Clients = try await t.districtPorts["d1"]!.asyncMap { try await t.client($0, as: t.ops) }
+        let d1Head = try await d1Clients[0].chainInfo(chain: "d1").height
+        for c in d1Clients.dropFirst() {
+            let end = ContinuousClock.now + .seconds(10)
+            while try await c.chainInfo(chain: "d1").height < d1Head, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        var billed: UInt64 = 0
+        for h in 1...d1Head {
+            var hashes = Set<[UInt8]>()
+            for c in d1Clients { hashes.insert(try await c.block(at: h, chain: "d1").hash) }
+            XCTAssertEqual(hashes.count, 1, "d1 block \(h) differs between replicas")
+            billed += try await d1Clients[0].block(at: h, chain: "d1").block!.outcomes.reduce(0) { $0 + UInt64($1.readingsBilled) }
+        }
+        XCTAssertGreaterThan(billed, 100, "d1's readings were billed")
+        let accounts = try await d1Clients[1].accounts(anyWarning: true, chain: "d1") + (try await d1Clients[1].accounts(state: .disconnected, chain: "d1"))
+        XCTAssertFalse(accounts.isEmpty, "some accounts drained into the warning or disconnect lists")
+        XCTAssertFalse(accounts.contains { $0.account == "acct-9" && $0.state == .disconnected }, "protected supply is never disconnected")
+        let uplinked = try await reader.state(AnchorKeys.uplinkAccount("d1", "acct-0"), chain: "main")
+        XCTAssertTrue(uplinked.found, "account results went up to the main chain")
+        print("ANCHOR d1 contracts: \(billed) readings billed; \(accounts.count) accounts in warning/disconnect lists")
+        for c in d1Clients { await c.rpc.close() }
+
         for n in t.all { XCTAssertEqual(n.terminate(), 0, n.output.suffix(2000).description) }
         for dir in ["main1", "main2", "main3", "d1-1", "d1-2", "d1-3", "d2-1", "d2-2", "d2-3"] {
             let report = try ChainVerifier.verify(dataDirectory: pki.dir + "/" + dir)
             XCTAssertNil(report.firstInconsistency, "\(dir): \(report.firstInconsistency ?? "")")
         }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for e in self { out.append(try await transform(e)) }
+        return out
     }
 }
 
