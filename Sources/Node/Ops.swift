@@ -40,6 +40,8 @@ extension GetStatusResponse {
                     "raft_node_id": c.raftNodeId, "raft_term": c.raftTerm, "raft_leader": c.raftLeader,
                     "raft_commit": c.raftCommit, "raft_applied": c.raftApplied, "halted": c.halted,
                     "raft_peers": c.raftPeers.map { ["node_id": $0.nodeId, "match_index": $0.matchIndex, "lag": $0.lag] },
+                    "anchored_height": c.anchoredHeight, "anchor_lag_blocks": c.anchorLagBlocks, "anchor_lag_ms": c.anchorLagMs,
+                    "downlink_main_height": c.downlinkMainHeight, "sync_error": c.syncError,
                 ]
             },
         ]

@@ -21,6 +21,10 @@ struct Simulate: AsyncParsableCommand {
     var intervals = 0
     @Option(help: "Readings per signed batch.")
     var batch = 500
+    @Option(help: "HOST:PORT of a main-chain node: onboard the customers there, top up disconnected accounts, run the district terminals.")
+    var main: String?
+    @Option(help: "Id of the main chain.")
+    var mainChain = "main"
 
     func run() async throws {
         var options = Simulator.Options()
@@ -36,6 +40,8 @@ struct Simulate: AsyncParsableCommand {
         options.tick = .milliseconds(tickMs)
         options.intervals = intervals
         options.batchSize = batch
+        options.mainAddress = main
+        options.mainChain = mainChain
         // One line per interval, written at once (also when stdout is a log file).
         try await Simulator(options: options).run { line in
             FileHandle.standardOutput.write(Data((line + "\n").utf8))

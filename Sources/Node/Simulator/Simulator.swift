@@ -26,6 +26,13 @@ public struct Simulator: Sendable {
         public var batchSize = 500
         /// Simulated time starts this many days before now (readings never lie in the future).
         public var startDaysAgo = 30
+        /// A main-chain node: the simulated marketing system onboards every customer meter
+        /// there (tariff, thresholds, prepaid accounts) and tops up disconnected accounts
+        /// every `topUpEvery` intervals; each district's terminal (role device) executes and
+        /// acknowledges the control commands. nil = readings only.
+        public var mainAddress: String?
+        public var mainChain = "main"
+        public var topUpEvery = 48
 
         public init() {}
     }
@@ -52,6 +59,18 @@ public struct Simulator: Sendable {
             let info = try await client.chainInfo()
             targets[district] = (client, try TransactionSigner(certificatePath: dir + "/\(name).crt", keyPath: dir + "/\(name).key"), info.chainId)
             report("district \(district): node \(address), chain \(info.chainId) at height \(info.height), \(options.metersPerDistrict) meters + summary meter")
+        }
+        var field: [Task<Void, Never>] = []
+        defer { for task in field { task.cancel() } }
+        var marketing: (client: ChainClient, signer: TransactionSigner)?
+        if let mainAddress = options.mainAddress {
+            let party = try identity(role: .marketing, name: "marketing-sim", district: nil)
+            let rpc = try await GridClient.connect(to: mainAddress, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt")
+            marketing = (ChainClient(rpc), try TransactionSigner(certificatePath: party.cert, keyPath: party.key))
+            for (district, address) in options.nodes {
+                try await onboard(district, meters: fleet.meters, marketing: marketing!, districtClient: targets[district]!.client, report: report)
+                field.append(try await terminal(district, address: address, report: report))
+            }
         }
         var interval = 0
         while options.intervals == 0 || interval < options.intervals {
@@ -91,10 +110,96 @@ public struct Simulator: Sendable {
                 let stamp = readings.first?.readings.first.map { Date(timeIntervalSince1970: Double($0.timestampMs) / 1000) }
                 report("interval \(interval) [\(stamp.map { ISO8601DateFormatter().string(from: $0) } ?? "-")]  " + lines.sorted().joined(separator: "; "))
             }
+            if let marketing, options.topUpEvery > 0, interval % options.topUpEvery == 0 {
+                for (district, _) in options.nodes {
+                    try await topUp(district, interval: interval, marketing: marketing, districtClient: targets[district]!.client, report: report)
+                }
+            }
             let elapsed = ContinuousClock.now - started
             if elapsed < options.tick { try await Task.sleep(for: options.tick - elapsed) }
         }
         for target in targets.values { await target.client.rpc.close() }
+        await marketing?.client.rpc.close()
+    }
+
+    /// A party certificate issued from the CA directory on first use.
+    private func identity(role: Role, name: String, district: String?) throws -> (cert: String, key: String) {
+        let dir = options.pkiDirectory + "/" + name
+        if !FileManager.default.fileExists(atPath: dir + "/\(name).crt") {
+            try PKI.issue(caDirectory: options.caDirectory, role: role, name: name, district: district, outDirectory: dir)
+        }
+        return (dir + "/\(name).crt", dir + "/\(name).key")
+    }
+
+    /// Marketing puts the district's customers on the main chain (once: a district whose
+    /// last customer already arrived is skipped) and waits until the downlink brought them.
+    private func onboard(
+        _ district: String, meters: [MeterFleet.Meter], marketing: (client: ChainClient, signer: TransactionSigner),
+        districtClient: ChainClient, report: @Sendable (String) -> Void
+    ) async throws {
+        let parameters = Onboarding.parameters(district: district, meters: meters, seed: options.seed)
+        guard case .customer(let last)? = parameters.last?.body else { return }
+        if try await districtClient.state("customer/" + last.account).found {
+            report("district \(district): customers already onboarded")
+            return
+        }
+        let chain = options.mainChain
+        // Tariff and thresholds first (customers refer to them), then the customers.
+        for parameter in parameters.prefix(2) {
+            _ = try await marketing.client.submit(try marketing.signer.sign(marketing.signer.payload(chainID: chain, body: .parameter(parameter))), chain: chain)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for slice in stride(from: 2, to: parameters.count, by: 32).map({ Array(parameters[$0..<min($0 + 32, parameters.count)]) }) {
+                group.addTask {
+                    for parameter in slice {
+                        _ = try await marketing.client.submit(try marketing.signer.sign(marketing.signer.payload(chainID: chain, body: .parameter(parameter))), chain: chain)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let end = ContinuousClock.now + .seconds(60)
+        while !(try await districtClient.state("customer/" + last.account).found) {
+            guard ContinuousClock.now < end else { throw RPCError(.deadlineExceeded, "district \(district) did not take its customers from the main chain within 60 s") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        report("district \(district): \(parameters.count - 2) prepaid customers onboarded through the main chain (tariff \(Onboarding.tariffID))")
+    }
+
+    /// The district terminal: executes each control command and acknowledges it.
+    private func terminal(_ district: String, address: String, report: @escaping @Sendable (String) -> Void) async throws -> Task<Void, Never> {
+        let party = try identity(role: .device, name: "terminal-\(district)", district: district)
+        let signer = try TransactionSigner(certificatePath: party.cert, keyPath: party.key)
+        let ca = options.caDirectory + "/ca.crt"
+        return Task {
+            while !Task.isCancelled {
+                do {
+                    let client = ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: ca))
+                    defer { Task { await client.rpc.close() } }
+                    for try await command in client.subscribeCommands(chain: district) where command.status == .issued {
+                        let ack = CommandAck(commandId: command.commandId, success: true, detail: "executed by terminal-\(district)")
+                        _ = try? await client.submit(try signer.sign(signer.payload(chainID: district, body: .commandAck(ack))), chain: district)
+                        report("terminal \(district): \(command.kind) for \(command.account) executed and acknowledged")
+                    }
+                } catch {
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Marketing tops up every disconnected account of the district with 30 CNY.
+    private func topUp(
+        _ district: String, interval: Int, marketing: (client: ChainClient, signer: TransactionSigner), districtClient: ChainClient,
+        report: @Sendable (String) -> Void
+    ) async throws {
+        let disconnected = try await districtClient.accounts(state: .disconnected, chain: "", limit: 1000)
+        for account in disconnected {
+            let payment = Payment(account: account.account, amountFen: 3_000, serial: "sim-\(district)-\(interval)-\(account.account)", paidMs: Int64(Date().timeIntervalSince1970 * 1000))
+            _ = try await marketing.client.submit(try marketing.signer.sign(marketing.signer.payload(
+                chainID: options.mainChain, body: .parameter(DistrictParameter(district: district, body: .payment(payment))))), chain: options.mainChain)
+        }
+        if !disconnected.isEmpty { report("marketing: topped up \(disconnected.count) disconnected accounts of \(district) with 30 CNY each") }
     }
 
     /// Retries RESOURCE_EXHAUSTED (a full ingestion queue) and UNAVAILABLE (no leader yet,
