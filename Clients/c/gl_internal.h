@@ -31,4 +31,14 @@ gl_stream *gl_stream_open_with(gl_client *c, const char *method, const ProtobufC
                                const ProtobufCMessageDescriptor *resp_desc, uint64_t timeout_ms,
                                gl_status *status_out);
 
+struct evp_md_st;
+struct evp_pkey_st;
+
+/* The digest of a hash suite name ("" or "sha256", "sm3"); NULL for an unknown suite
+ * (or sm3 on an OpenSSL built without it). proof.c. */
+const struct evp_md_st *gl_hash_suite_md(const char *suite);
+
+/* 1 when `key` is an EC key on P-256. signer.c. */
+int gl_key_is_p256(struct evp_pkey_st *key);
+
 #endif

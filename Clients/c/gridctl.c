@@ -4,14 +4,17 @@
  *   gridctl --addr HOST:PORT --cert C --key K --ca CA [--timeout MS] [--server-name N]
  *           [--max-message-bytes N] COMMAND [ARGS]
  *
- * Output is JSON on stdout: one document (status, health, chain, block, tx, state, admin) or
- * one line per item (watch-health, watch, ingest). Exit status: 0 OK; 2 RPC or connection error,
- * reported on stderr as "error: <CODE_NAME>: <message>"; 64 usage error; 65 bad input data
- * ("file:line: reason" on stderr, nothing submitted); 66 input file cannot be opened;
- * 74 I/O error.
+ * Output is JSON on stdout: one document (status, health, chain, block, tx, state, admin,
+ * verify-proof, account) or one line per item (watch-health, watch, ingest, submissions,
+ * warnings, disconnected, commands, watch-commands, watch-notices); prove writes the proof
+ * bytes. Exit status: 0 OK; 1 the proof does not verify (verify-proof, prove --verify);
+ * 2 RPC or connection error, reported on stderr as "error: <CODE_NAME>: <message>"; 64 usage
+ * error; 65 bad input data ("file:line: reason" on stderr, nothing submitted); 66 input file
+ * cannot be opened; 74 I/O error.
  */
 #include "gridledger.h"
 #include "readings_csv.h"
+#include "tariff_file.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -21,7 +24,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #define EXIT_RPC 2
 #define EXIT_USAGE 64
@@ -67,6 +73,34 @@ static const char usage_text[] =
     "  admin remove --chain ID --node N\n"
     "                          Admin/TransferLeader, AddMember, PromoteMember, RemoveMember\n"
     "                          (admin cert): {\"leader\": N, \"voters\": [...], \"learners\": [...]}\n"
+    "anchoring (Docs/anchoring.md):\n"
+    "  verify-proof FILE [--ca CA]  verify a serialized BlockProof (\"-\" = stdin) offline; no\n"
+    "                          --addr/--cert/--key needed; --ca also checks the anchor\n"
+    "                          signatures; JSON result, or exit 1 with the reason\n"
+    "  prove HEIGHT [-o|--out FILE] [--verify] [--chain D]\n"
+    "                          Query/ProveBlock: the proof bytes to FILE (default stdout);\n"
+    "                          --verify checks them at once against --ca and prints the JSON\n"
+    "                          (then the bytes go only to --out)\n"
+    "  register-district DISTRICT CERT.pem... [--chain MAIN]   (admin)\n"
+    "  param customer --district D --account A --meter M [--phase A|B|C|ABC] --tariff T\n"
+    "        [--protected] [--contact PHONE] [--thresholds ID] [--opening-balance FEN]\n"
+    "        [--cycle-start MM-DD] [--chain MAIN]                 (marketing)\n"
+    "  param tariff --district D --file FILE [--chain MAIN]      (tariff_file.h format)\n"
+    "  param thresholds --district D [--id ID] --alarm1 FEN --alarm2 FEN --overdraft FEN\n"
+    "        --reconnect FEN [--direct-close] [--valid-ms MS] [--grid-worker PHONE]\n"
+    "  pay --district D --account A --amount FEN --serial S [--chain MAIN]\n"
+    "  ack COMMAND_ID [--failed] [--detail TEXT] [--chain D]   (device)\n"
+    "                          sign with --cert/--key, Ingest/Submit; one line {\"tx_id\",\n"
+    "                          \"height\", \"index\"} (+ \"already_existed\"; \"code\", \"message\"\n"
+    "                          and exit 2 when rejected when applied). The payload names\n"
+    "                          --chain, else the chain GetChainInfo names.\n"
+    "fee control (district chains):\n"
+    "  account ACCOUNT [--chain D]   FeeControl/GetAccount: balance, state, usage, charges\n"
+    "  warnings | disconnected [--chain D] [--limit N]   FeeControl/ListAccounts, JSON lines\n"
+    "  commands --district D [--status issued|acknowledged|failed|expired] [--limit N]\n"
+    "  watch-commands [--chain D] [--ack] [--count N]   Control/SubscribeCommands (device);\n"
+    "                          --ack acknowledges each command as a success\n"
+    "  watch-notices [--chain D] [--from H] [--count N]  Notices/Subscribe (marketing)\n"
     "options:\n"
     "  --timeout MS       deadline of each call (default 10000; 60000 for ingest's\n"
     "                     submissions; none for watch and watch-health)\n"
@@ -77,8 +111,8 @@ static const char usage_text[] =
     "                     node's only chain\n"
     "  --linearizable     block, tx, state: a linearizable read (Raft ReadIndex), fresh on\n"
     "                     followers too; default: what the node has applied\n"
-    "exit status: 0 ok, 2 RPC/connection error, 64 usage, 65 bad input data, 66 cannot open\n"
-    "input, 74 I/O error\n";
+    "exit status: 0 ok, 1 proof does not verify, 2 RPC/connection error, 64 usage, 65 bad\n"
+    "input data, 66 cannot open input, 74 I/O error\n";
 
 static int usage(const char *fmt, ...)
 {
@@ -664,7 +698,11 @@ static int parse_addr(const char *addr, char *buf, size_t buflen, uint16_t *port
 
 enum { OPT_ADDR, OPT_CERT, OPT_KEY, OPT_CA, OPT_TIMEOUT, OPT_SERVER_NAME, OPT_MAX_MESSAGE,
        OPT_CSV, OPT_BATCH, OPT_HASH, OPT_FROM, OPT_COUNT, OPT_LINEARIZABLE, OPT_CHAIN, OPT_NODE,
-       OPT_NAME, OPT_ADDRESS, OPT_N };
+       OPT_NAME, OPT_ADDRESS, OPT_OUT, OPT_VERIFY, OPT_DISTRICT, OPT_ACCOUNT, OPT_METER,
+       OPT_PHASE, OPT_TARIFF, OPT_PROTECTED, OPT_CONTACT, OPT_THRESHOLDS, OPT_OPENING,
+       OPT_CYCLE_START, OPT_FILE, OPT_ID, OPT_ALARM1, OPT_ALARM2, OPT_OVERDRAFT, OPT_RECONNECT,
+       OPT_DIRECT_CLOSE, OPT_VALID_MS, OPT_GRID_WORKER, OPT_AMOUNT, OPT_SERIAL, OPT_FAILED,
+       OPT_DETAIL, OPT_STATUS, OPT_ACK, OPT_LIMIT, OPT_N };
 
 static const struct {
     const char *name;
@@ -676,11 +714,34 @@ static const struct {
     [OPT_TIMEOUT] = {"timeout", NULL, 0},   [OPT_SERVER_NAME] = {"server-name", NULL, 0},
     [OPT_MAX_MESSAGE] = {"max-message-bytes", NULL, 0},
     [OPT_CSV] = {"csv", "ingest", 0},       [OPT_BATCH] = {"batch", "ingest", 0},
-    [OPT_HASH] = {"hash", "block", 0},      [OPT_FROM] = {"from", "watch", 0},
-    [OPT_COUNT] = {"count", "watch", 0},
+    [OPT_HASH] = {"hash", "block", 0},      [OPT_FROM] = {"from", "watch|watch-notices", 0},
+    [OPT_COUNT] = {"count", "watch|watch-commands|watch-notices", 0},
     [OPT_LINEARIZABLE] = {"linearizable", "block|tx|state", 1},
-    [OPT_CHAIN] = {"chain", "admin|chain|ingest|block|tx|state|watch", 0},    [OPT_NODE] = {"node", "admin", 0},
+    [OPT_CHAIN] = {"chain", "admin|chain|ingest|block|tx|state|watch|prove|register-district|param|"
+                            "pay|ack|account|warnings|disconnected|watch-commands|watch-notices", 0},
+    [OPT_NODE] = {"node", "admin", 0},
     [OPT_NAME] = {"name", "admin", 0},      [OPT_ADDRESS] = {"address", "admin", 0},
+    [OPT_OUT] = {"out", "prove", 0},        [OPT_VERIFY] = {"verify", "prove", 1},
+    [OPT_DISTRICT] = {"district", "param|pay|commands", 0},
+    [OPT_ACCOUNT] = {"account", "param|pay", 0},
+    [OPT_METER] = {"meter", "param", 0},    [OPT_PHASE] = {"phase", "param", 0},
+    [OPT_TARIFF] = {"tariff", "param", 0},  [OPT_PROTECTED] = {"protected", "param", 1},
+    [OPT_CONTACT] = {"contact", "param", 0},
+    [OPT_THRESHOLDS] = {"thresholds", "param", 0},
+    [OPT_OPENING] = {"opening-balance", "param", 0},
+    [OPT_CYCLE_START] = {"cycle-start", "param", 0},
+    [OPT_FILE] = {"file", "param", 0},      [OPT_ID] = {"id", "param", 0},
+    [OPT_ALARM1] = {"alarm1", "param", 0},  [OPT_ALARM2] = {"alarm2", "param", 0},
+    [OPT_OVERDRAFT] = {"overdraft", "param", 0},
+    [OPT_RECONNECT] = {"reconnect", "param", 0},
+    [OPT_DIRECT_CLOSE] = {"direct-close", "param", 1},
+    [OPT_VALID_MS] = {"valid-ms", "param", 0},
+    [OPT_GRID_WORKER] = {"grid-worker", "param", 0},
+    [OPT_AMOUNT] = {"amount", "pay", 0},    [OPT_SERIAL] = {"serial", "pay", 0},
+    [OPT_FAILED] = {"failed", "ack", 1},    [OPT_DETAIL] = {"detail", "ack", 0},
+    [OPT_STATUS] = {"status", "commands", 0},
+    [OPT_ACK] = {"ack", "watch-commands", 1},
+    [OPT_LIMIT] = {"limit", "warnings|disconnected|commands", 0},
 };
 
 /* 1 when `cmd` is one of the '|'-separated names in `list`. */
@@ -699,7 +760,7 @@ static int command_in(const char *list, const char *cmd)
     return 0;
 }
 
-#define MAX_POSITIONAL 3
+#define MAX_POSITIONAL 64 /* register-district DISTRICT CERT.pem... */
 
 /* Everything a command needs. */
 typedef struct app {
@@ -1238,6 +1299,870 @@ end:
     return rc;
 }
 
+/* ---- anchoring, parameters, fee control ---------------------------------------------------- */
+
+#define EXIT_PROOF 1 /* verify-proof / prove --verify: the proof does not verify */
+#define MAX_PROOF_BYTES (64u * 1024u * 1024u)
+
+/* Reads all of `path` ("-" = stdin) into a malloc'd buffer. 0, or an exit status after
+ * reporting. */
+static int read_all(const char *path, uint8_t **out, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    uint8_t *buf = NULL;
+    size_t n = 0, cap = 0;
+    if (f == NULL) {
+        fprintf(stderr, "error: cannot open %s: %s\n", path, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap == 0 ? 65536 : cap * 2;
+            uint8_t *nb = ncap <= MAX_PROOF_BYTES ? realloc(buf, ncap) : NULL;
+            if (nb == NULL) {
+                fprintf(stderr, "error: %s is larger than %u bytes or memory ran out\n", path,
+                        MAX_PROOF_BYTES);
+                free(buf);
+                if (f != stdin)
+                    fclose(f);
+                return EXIT_DATAERR;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (bad) {
+        fprintf(stderr, "error: reading %s failed\n", path);
+        free(buf);
+        return EXIT_IO;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Verifies proof bytes and prints the result (pretty JSON) or the reason: 0 or EXIT_PROOF. */
+static int verify_and_print(const uint8_t *proof, size_t len, const char *ca)
+{
+    gl_proof_result r;
+    char err[600];
+    jw w;
+    if (gl_verify_proof(proof, len, ca, &r, err, sizeof err) != 0) {
+        fprintf(stderr, "error: proof does not verify: %s\n", err);
+        return EXIT_PROOF;
+    }
+    jw_init(&w, stdout, 1);
+    jw_open(&w, '{');
+    jw_kbool(&w, "verified", 1);
+    jw_kstr(&w, "district", r.district);
+    jw_ku64(&w, "height", r.height);
+    jw_key(&w, "header_hash");
+    jw_hex(&w, r.header_hash, r.header_hash_len);
+    jw_ku64(&w, "anchor_from", r.anchor_from);
+    jw_ku64(&w, "anchor_to", r.anchor_to);
+    jw_kstr(&w, "main_chain", r.main_chain);
+    jw_ku64(&w, "main_height", r.main_height);
+    jw_ku64(&w, "main_index", r.main_index);
+    jw_key(&w, "main_block_hash");
+    jw_hex(&w, r.main_block_hash, r.main_block_hash_len);
+    jw_ku64(&w, "signatures_verified", r.signatures_verified);
+    jw_close(&w, '}');
+    return flush_stdout();
+}
+
+/* verify-proof FILE [--ca CA.pem]: offline. */
+static int cmd_verify_proof(app *a)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc;
+    if (a->npos != 2)
+        return usage("verify-proof needs a FILE (a serialized gridledger.BlockProof, - = stdin)");
+    if ((rc = read_all(a->pos[1], &buf, &len)) != 0)
+        return rc;
+    rc = verify_and_print(buf, len, a->opt[OPT_CA]);
+    free(buf);
+    return rc;
+}
+
+/* prove HEIGHT [--out FILE] [--verify] [--chain ID] */
+static int cmd_prove(app *a)
+{
+    unsigned long long height = 0;
+    Gridledger__BlockProof *p = NULL;
+    uint8_t *buf = NULL;
+    int rc = 0;
+
+    if (a->npos != 2 || parse_u64(a->pos[1], UINT64_MAX, &height) != 0)
+        return usage("prove needs a HEIGHT (a number)");
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    if (gl_prove_block(a->client, height, a->timeout, &p, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    size_t len = gridledger__block_proof__get_packed_size(p);
+    buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL) {
+        fprintf(stderr, "error: out of memory\n");
+        rc = 1;
+        goto end;
+    }
+    gridledger__block_proof__pack(p, buf);
+    if (a->opt[OPT_OUT] != NULL || a->opt[OPT_VERIFY] == NULL) {
+        FILE *f = a->opt[OPT_OUT] != NULL ? fopen(a->opt[OPT_OUT], "wb") : stdout;
+        if (f == NULL || fwrite(buf, 1, len, f) != len || (f != stdout ? fclose(f) : fflush(f)) != 0) {
+            fprintf(stderr, "error: cannot write the proof to %s: %s\n",
+                    a->opt[OPT_OUT] != NULL ? a->opt[OPT_OUT] : "stdout", strerror(errno));
+            rc = EXIT_IO;
+            goto end;
+        }
+    }
+    if (a->opt[OPT_VERIFY] != NULL)
+        rc = verify_and_print(buf, len, a->opt[OPT_CA]);
+end:
+    free(buf);
+    gridledger__block_proof__free_unpacked(p, NULL);
+    return rc;
+}
+
+/* The result of one submission, for its JSON line. */
+typedef struct submitted {
+    char tx_hex[2 * GL_TX_ID_LEN + 1];
+    int have_location, already;
+    unsigned long long height;
+    unsigned index;
+    unsigned code; /* outcome code: 0 applied */
+    char message[512];
+} submitted;
+
+/*
+ * Signs `payload` (its body set; chain_id, created_ms and nonce filled here) as `sg` and
+ * submits it on client `c` with Ingest/Submit. ALREADY_EXISTS is a result (already = 1,
+ * the original location), not an error. Returns 0, or an exit status after reporting.
+ */
+static int sign_submit(app *a, gl_client *c, const gl_signer *sg, const char *chain_id,
+                       Gridledger__TxPayload *payload, submitted *res)
+{
+    Gridledger__SignedTransaction tx;
+    Gridledger__SubmitResponse *resp = NULL;
+    Gridledger__TxLocation *loc = NULL;
+    char nonce[GL_NONCE_BUF], err[GL_STATUS_MESSAGE_MAX];
+    uint8_t id[GL_TX_ID_LEN];
+    int rc = 0;
+
+    memset(res, 0, sizeof *res);
+    gridledger__signed_transaction__init(&tx);
+    Gridledger__TxPayload filled;
+    if (gl_tx_payload_init(&filled, chain_id, nonce) != 0) {
+        fprintf(stderr, "error: no random bytes for the nonce (RAND_bytes failed)\n");
+        return 1;
+    }
+    payload->chain_id = filled.chain_id;
+    payload->created_ms = filled.created_ms;
+    payload->nonce = filled.nonce;
+    if (gl_sign_transaction(sg, payload, &tx, id, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s: cannot sign: %s\n", gl_status_code_name(GL_INTERNAL), err);
+        return EXIT_RPC;
+    }
+    hex_string(id, GL_TX_ID_LEN, res->tx_hex);
+    uint64_t timeout = a->have_timeout ? a->timeout : DEFAULT_SUBMIT_TIMEOUT_MS;
+    int code = gl_submit(c, &tx, timeout, &resp, &a->st);
+    if (code == GL_ALREADY_EXISTS && gl_status_tx_location(&a->st, &loc) == 1) {
+        res->already = res->have_location = 1;
+        res->height = loc->height;
+        res->index = loc->index;
+    } else if (code != GL_OK) {
+        rc = rpc_error(&a->st);
+    } else {
+        if (resp->location != NULL) {
+            res->have_location = 1;
+            res->height = resp->location->height;
+            res->index = resp->location->index;
+        }
+        res->already = resp->already_existed;
+        if (resp->outcome != NULL && resp->outcome->code != 0) {
+            res->code = resp->outcome->code;
+            snprintf(res->message, sizeof res->message, "%s", resp->outcome->message);
+        }
+    }
+    if (loc != NULL)
+        gridledger__tx_location__free_unpacked(loc, NULL);
+    if (resp != NULL)
+        gridledger__submit_response__free_unpacked(resp, NULL);
+    gl_signed_transaction_clear(&tx);
+    return rc;
+}
+
+static void print_submitted_fields(jw *w, const submitted *r)
+{
+    jw_kstr(w, "tx_id", r->tx_hex);
+    if (r->have_location) {
+        jw_ku64(w, "height", r->height);
+        jw_ku64(w, "index", r->index);
+    }
+    if (r->already)
+        jw_kbool(w, "already_existed", 1);
+    if (r->code != 0) {
+        jw_ku64(w, "code", r->code);
+        jw_kstr(w, "message", r->message);
+    }
+}
+
+/*
+ * The common part of the submitting commands: loads the signer (--cert/--key), connects,
+ * learns the chain id (--chain, else GetChainInfo), signs and submits `payload`, prints
+ * {"tx_id", "height", "index"[, "already_existed"][, "code", "message"]}. A transaction
+ * rejected when applied exits 2.
+ */
+static int submit_command(app *a, Gridledger__TxPayload *payload)
+{
+    char err[GL_STATUS_MESSAGE_MAX];
+    Gridledger__ChainInfo *ci = NULL;
+    submitted res;
+    jw w;
+    int rc;
+    gl_signer *sg = gl_signer_load(a->opts.cert_path, a->opts.key_path, err, sizeof err);
+    if (sg == NULL) {
+        fprintf(stderr, "error: %s: cannot sign: %s\n", gl_status_code_name(GL_INVALID_ARGUMENT), err);
+        return EXIT_RPC;
+    }
+    if ((rc = connect_app(a)) != 0)
+        goto end;
+    const char *chain_id = a->opt[OPT_CHAIN];
+    if (chain_id == NULL) {
+        if (gl_get_chain_info(a->client, a->have_timeout ? a->timeout : DEFAULT_UNARY_TIMEOUT_MS,
+                              &ci, &a->st) != GL_OK) {
+            rc = rpc_error(&a->st);
+            goto end;
+        }
+        chain_id = ci->chain_id;
+    }
+    if ((rc = sign_submit(a, a->client, sg, chain_id, payload, &res)) != 0)
+        goto end;
+    jw_init(&w, stdout, 0);
+    jw_open(&w, '{');
+    print_submitted_fields(&w, &res);
+    jw_close(&w, '}');
+    if ((rc = flush_stdout()) == 0 && res.code != 0) {
+        fprintf(stderr, "error: committed but rejected when applied: %s: %s\n",
+                gl_status_code_name((int)res.code), res.message);
+        rc = EXIT_RPC;
+    }
+end:
+    if (ci != NULL)
+        gridledger__chain_info__free_unpacked(ci, NULL);
+    gl_signer_free(sg);
+    return rc;
+}
+
+/* Appends the DER of every certificate in PEM file `path` to *ders. 0 or an exit status. */
+static int read_pem_certs(const char *path, ProtobufCBinaryData **ders, size_t *n)
+{
+    FILE *f = fopen(path, "r");
+    X509 *x;
+    size_t before = *n;
+    if (f == NULL) {
+        fprintf(stderr, "error: cannot open %s: %s\n", path, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        unsigned char *der = NULL;
+        int len = i2d_X509(x, &der);
+        X509_free(x);
+        ProtobufCBinaryData *grown = realloc(*ders, (*n + 1) * sizeof **ders);
+        uint8_t *copy = len > 0 ? malloc((size_t)len) : NULL;
+        if (grown == NULL || copy == NULL) {
+            OPENSSL_free(der);
+            free(copy);
+            if (grown != NULL)
+                *ders = grown;
+            fclose(f);
+            fprintf(stderr, "error: out of memory or bad certificate in %s\n", path);
+            return 1;
+        }
+        memcpy(copy, der, (size_t)len);
+        OPENSSL_free(der);
+        *ders = grown;
+        (*ders)[*n].data = copy;
+        (*ders)[*n].len = (size_t)len;
+        (*n)++;
+    }
+    ERR_clear_error();
+    fclose(f);
+    if (*n == before) {
+        fprintf(stderr, "%s: no PEM certificate\n", path);
+        return EXIT_DATAERR;
+    }
+    return 0;
+}
+
+/* register-district DISTRICT CERT.pem... [--chain MAIN] (admin) */
+static int cmd_register_district(app *a)
+{
+    ProtobufCBinaryData *ders = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (a->npos < 3 || a->pos[1][0] == 0)
+        return usage("register-district needs a DISTRICT and at least one CERT.pem");
+    for (int i = 2; i < a->npos; i++)
+        if ((rc = read_pem_certs(a->pos[i], &ders, &n)) != 0)
+            goto end;
+    Gridledger__DistrictRegistration reg;
+    gridledger__district_registration__init(&reg);
+    reg.district = (char *)a->pos[1];
+    reg.member_certificates = ders;
+    reg.n_member_certificates = n;
+    Gridledger__TxPayload payload;
+    gridledger__tx_payload__init(&payload);
+    payload.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_DISTRICT_REGISTRATION;
+    payload.district_registration = &reg;
+    rc = submit_command(a, &payload);
+end:
+    for (size_t i = 0; i < n; i++)
+        free(ders[i].data);
+    free(ders);
+    return rc;
+}
+
+static int parse_i64(const char *s, long long *out)
+{
+    char *endp = NULL;
+    if (s == NULL || (*s != '-' && (*s < '0' || *s > '9')))
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, &endp, 10);
+    if (errno != 0 || endp == s || *endp != 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A required amount option in fen (any sign unless positive). 0, or -1 after usage(). */
+static int fen_option(app *a, int opt, int positive, int required, long long *out)
+{
+    *out = 0;
+    if (a->opt[opt] == NULL) {
+        if (required) {
+            usage("--%s FEN is required", option_table[opt].name);
+            return -1;
+        }
+        return 0;
+    }
+    if (parse_i64(a->opt[opt], out) != 0 || (positive && *out <= 0)) {
+        usage("--%s %s is not %s amount in fen", option_table[opt].name, a->opt[opt],
+              positive ? "a positive" : "an");
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when the options set are only those allowed for this kind of param ('|' list). */
+static int only_options(app *a, const char *kind, const char *allowed)
+{
+    static const int param_opts[] = {OPT_ACCOUNT, OPT_METER, OPT_PHASE, OPT_TARIFF, OPT_PROTECTED,
+                                     OPT_CONTACT, OPT_THRESHOLDS, OPT_OPENING, OPT_CYCLE_START,
+                                     OPT_FILE, OPT_ID, OPT_ALARM1, OPT_ALARM2, OPT_OVERDRAFT,
+                                     OPT_RECONNECT, OPT_DIRECT_CLOSE, OPT_VALID_MS, OPT_GRID_WORKER};
+    for (size_t i = 0; i < sizeof param_opts / sizeof param_opts[0]; i++) {
+        int o = param_opts[i];
+        if (a->opt[o] != NULL && !command_in(allowed, option_table[o].name)) {
+            usage("--%s is not an option of param %s", option_table[o].name, kind);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Submits a DistrictParameter for --district (the body already set in *p). */
+static int submit_parameter(app *a, Gridledger__DistrictParameter *p)
+{
+    Gridledger__TxPayload payload;
+    p->district = (char *)a->opt[OPT_DISTRICT];
+    gridledger__tx_payload__init(&payload);
+    payload.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_PARAMETER;
+    payload.parameter = p;
+    return submit_command(a, &payload);
+}
+
+static int param_customer(app *a)
+{
+    Gridledger__CustomerArchive c;
+    Gridledger__DistrictParameter p;
+    long long opening = 0;
+    gridledger__customer_archive__init(&c);
+    gridledger__district_parameter__init(&p);
+    if (!only_options(a, "customer", "account|meter|phase|tariff|protected|contact|thresholds|"
+                                     "opening-balance|cycle-start"))
+        return EXIT_USAGE;
+    if (a->opt[OPT_ACCOUNT] == NULL || a->opt[OPT_METER] == NULL || a->opt[OPT_TARIFF] == NULL)
+        return usage("param customer needs --district, --account, --meter and --tariff");
+    const char *phase = a->opt[OPT_PHASE] != NULL ? a->opt[OPT_PHASE] : "A";
+    if (!command_in("A|B|C|ABC", phase))
+        return usage("--phase is A, B, C or ABC");
+    if (fen_option(a, OPT_OPENING, 0, 0, &opening) != 0)
+        return EXIT_USAGE;
+    if (a->opt[OPT_CYCLE_START] != NULL) {
+        unsigned month = 0, day = 0;
+        char extra;
+        if (sscanf(a->opt[OPT_CYCLE_START], "%2u-%2u%c", &month, &day, &extra) != 2 || month < 1 ||
+            month > 12 || day < 1 || day > 31)
+            return usage("--cycle-start %s is not MM-DD", a->opt[OPT_CYCLE_START]);
+        c.cycle_start_month = month;
+        c.cycle_start_day = day;
+    }
+    c.account = (char *)a->opt[OPT_ACCOUNT];
+    c.meter_id = (char *)a->opt[OPT_METER];
+    c.phase = (char *)phase;
+    c.tariff_id = (char *)a->opt[OPT_TARIFF];
+    c.protected_supply = a->opt[OPT_PROTECTED] != NULL;
+    c.contact = (char *)(a->opt[OPT_CONTACT] != NULL ? a->opt[OPT_CONTACT] : "");
+    c.thresholds_id = (char *)(a->opt[OPT_THRESHOLDS] != NULL ? a->opt[OPT_THRESHOLDS] : "");
+    c.opening_balance_fen = opening;
+    p.body_case = GRIDLEDGER__DISTRICT_PARAMETER__BODY_CUSTOMER;
+    p.customer = &c;
+    return submit_parameter(a, &p);
+}
+
+static int param_tariff(app *a)
+{
+    static gl_tariff t; /* large */
+    Gridledger__DistrictParameter p;
+    char err[600];
+    if (!only_options(a, "tariff", "file"))
+        return EXIT_USAGE;
+    if (a->opt[OPT_FILE] == NULL)
+        return usage("param tariff needs --district and --file FILE (format in tariff_file.h)");
+    FILE *f = strcmp(a->opt[OPT_FILE], "-") == 0 ? stdin : fopen(a->opt[OPT_FILE], "r");
+    if (f == NULL) {
+        fprintf(stderr, "error: cannot open %s: %s\n", a->opt[OPT_FILE], strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    int r = gl_tariff_read(f, a->opt[OPT_FILE], &t, err, sizeof err);
+    if (f != stdin)
+        fclose(f);
+    if (r != GL_TARIFF_OK) {
+        fprintf(stderr, "%s\n", err);
+        return r == GL_TARIFF_EIO ? EXIT_IO : EXIT_DATAERR;
+    }
+    gridledger__district_parameter__init(&p);
+    p.body_case = GRIDLEDGER__DISTRICT_PARAMETER__BODY_TARIFF;
+    p.tariff = &t.msg;
+    return submit_parameter(a, &p);
+}
+
+static int param_thresholds(app *a)
+{
+    Gridledger__FeeControlThresholds th;
+    Gridledger__DistrictParameter p;
+    long long alarm1, alarm2, overdraft, reconnect;
+    unsigned long long valid = 0;
+    gridledger__fee_control_thresholds__init(&th);
+    gridledger__district_parameter__init(&p);
+    if (!only_options(a, "thresholds", "id|alarm1|alarm2|overdraft|reconnect|direct-close|"
+                                       "valid-ms|grid-worker"))
+        return EXIT_USAGE;
+    if (fen_option(a, OPT_ALARM1, 0, 1, &alarm1) != 0 || fen_option(a, OPT_ALARM2, 0, 1, &alarm2) != 0 ||
+        fen_option(a, OPT_OVERDRAFT, 0, 1, &overdraft) != 0 ||
+        fen_option(a, OPT_RECONNECT, 0, 1, &reconnect) != 0)
+        return EXIT_USAGE;
+    if (a->opt[OPT_VALID_MS] != NULL && parse_u64(a->opt[OPT_VALID_MS], INT64_MAX, &valid) != 0)
+        return usage("--valid-ms %s is not a number of milliseconds", a->opt[OPT_VALID_MS]);
+    th.thresholds_id = (char *)(a->opt[OPT_ID] != NULL ? a->opt[OPT_ID] : "");
+    th.alarm1_fen = alarm1;
+    th.alarm2_fen = alarm2;
+    th.overdraft_limit_fen = overdraft;
+    th.reconnect_allowed_fen = reconnect;
+    th.direct_close = a->opt[OPT_DIRECT_CLOSE] != NULL;
+    th.command_valid_ms = (int64_t)valid;
+    th.grid_worker_contact = (char *)(a->opt[OPT_GRID_WORKER] != NULL ? a->opt[OPT_GRID_WORKER] : "");
+    p.body_case = GRIDLEDGER__DISTRICT_PARAMETER__BODY_THRESHOLDS;
+    p.thresholds = &th;
+    return submit_parameter(a, &p);
+}
+
+/* param customer|tariff|thresholds --district D ... [--chain MAIN] (marketing) */
+static int cmd_param(app *a)
+{
+    if (a->npos != 2)
+        return usage("param needs a kind: customer, tariff or thresholds");
+    if (a->opt[OPT_DISTRICT] == NULL || a->opt[OPT_DISTRICT][0] == 0)
+        return usage("param %s needs --district D", a->pos[1]);
+    if (strcmp(a->pos[1], "customer") == 0)
+        return param_customer(a);
+    if (strcmp(a->pos[1], "tariff") == 0)
+        return param_tariff(a);
+    if (strcmp(a->pos[1], "thresholds") == 0)
+        return param_thresholds(a);
+    return usage("unknown param kind %s (customer, tariff, thresholds)", a->pos[1]);
+}
+
+/* pay --district D --account A --amount FEN --serial S [--chain MAIN] (marketing) */
+static int cmd_pay(app *a)
+{
+    Gridledger__Payment pay;
+    Gridledger__DistrictParameter p;
+    long long amount;
+    if (a->opt[OPT_DISTRICT] == NULL || a->opt[OPT_ACCOUNT] == NULL || a->opt[OPT_SERIAL] == NULL ||
+        a->opt[OPT_DISTRICT][0] == 0 || a->opt[OPT_ACCOUNT][0] == 0 || a->opt[OPT_SERIAL][0] == 0)
+        return usage("pay needs --district D --account A --amount FEN --serial S");
+    if (fen_option(a, OPT_AMOUNT, 1, 1, &amount) != 0)
+        return EXIT_USAGE;
+    gridledger__payment__init(&pay);
+    gridledger__district_parameter__init(&p);
+    pay.account = (char *)a->opt[OPT_ACCOUNT];
+    pay.amount_fen = amount;
+    pay.serial = (char *)a->opt[OPT_SERIAL];
+    pay.paid_ms = wall_ms();
+    p.body_case = GRIDLEDGER__DISTRICT_PARAMETER__BODY_PAYMENT;
+    p.payment = &pay;
+    return submit_parameter(a, &p);
+}
+
+/* ack COMMAND_ID [--failed] [--detail TEXT] [--chain D] (device) */
+static int cmd_ack(app *a)
+{
+    Gridledger__CommandAck ack;
+    Gridledger__TxPayload payload;
+    if (a->npos != 2 || a->pos[1][0] == 0)
+        return usage("ack needs a COMMAND_ID");
+    gridledger__command_ack__init(&ack);
+    ack.command_id = (char *)a->pos[1];
+    ack.success = a->opt[OPT_FAILED] == NULL;
+    ack.detail = (char *)(a->opt[OPT_DETAIL] != NULL ? a->opt[OPT_DETAIL] : "");
+    gridledger__tx_payload__init(&payload);
+    payload.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_COMMAND_ACK;
+    payload.command_ack = &ack;
+    return submit_command(a, &payload);
+}
+
+/* The full enum value name ("ACCOUNT_STATE_NORMAL"), as the Python client prints it; the
+ * number when the value has no name. */
+static void jw_enum(jw *w, const ProtobufCEnumDescriptor *d, int v)
+{
+    const ProtobufCEnumValue *e = protobuf_c_enum_descriptor_get_value(d, v);
+    if (e != NULL)
+        jw_str(w, e->name);
+    else
+        jw_i64(w, v);
+}
+
+static void print_account_fields(jw *w, const Gridledger__Account *x)
+{
+    jw_open(w, '{');
+    jw_kstr(w, "account", x->account);
+    jw_kstr(w, "meter_id", x->meter_id);
+    jw_ki64(w, "balance_fen", x->balance_fen);
+    jw_key(w, "state");
+    jw_enum(w, &gridledger__account_state__descriptor, (int)x->state);
+    jw_kbool(w, "protected_supply", x->protected_supply);
+    jw_ki64(w, "last_reading_ms", x->last_reading_ms);
+    jw_ku64(w, "last_total", x->last_total);
+    jw_ki64(w, "cycle_start_ms", x->cycle_start_ms);
+    jw_ku64(w, "cycle_energy", x->cycle_energy);
+    jw_key(w, "periods");
+    jw_open(w, '[');
+    for (size_t i = 0; i < x->n_periods; i++) {
+        jw_open(w, '{');
+        jw_kstr(w, "period", x->periods[i]->period);
+        jw_ku64(w, "energy", x->periods[i]->energy);
+        jw_ki64(w, "charge_fen", x->periods[i]->charge_fen);
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+    jw_key(w, "tiers");
+    jw_open(w, '[');
+    for (size_t i = 0; i < x->n_tiers; i++) {
+        jw_open(w, '{');
+        jw_ku64(w, "tier", x->tiers[i]->tier);
+        jw_ku64(w, "energy", x->tiers[i]->energy);
+        jw_ki64(w, "charge_fen", x->tiers[i]->charge_fen);
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+    jw_ki64(w, "cycle_charged_fen", x->cycle_charged_fen);
+    jw_ki64(w, "fixed_charged_fen", x->fixed_charged_fen);
+    jw_ki64(w, "total_charged_fen", x->total_charged_fen);
+    jw_ki64(w, "total_paid_fen", x->total_paid_fen);
+    jw_close(w, '}');
+}
+
+static void print_customer(jw *w, const Gridledger__CustomerArchive *c)
+{
+    if (c == NULL) {
+        jw_null(w);
+        return;
+    }
+    jw_open(w, '{');
+    jw_kstr(w, "account", c->account);
+    jw_kstr(w, "meter_id", c->meter_id);
+    jw_kstr(w, "phase", c->phase);
+    jw_kstr(w, "tariff_id", c->tariff_id);
+    jw_kbool(w, "protected_supply", c->protected_supply);
+    jw_kstr(w, "contact", c->contact);
+    jw_ku64(w, "cycle_start_month", c->cycle_start_month);
+    jw_ku64(w, "cycle_start_day", c->cycle_start_day);
+    jw_kstr(w, "thresholds_id", c->thresholds_id);
+    jw_ku64(w, "rollover", c->rollover);
+    jw_ku64(w, "interval_minutes", c->interval_minutes);
+    jw_kbool(w, "generating", c->generating);
+    jw_ki64(w, "opening_balance_fen", c->opening_balance_fen);
+    jw_close(w, '}');
+}
+
+/* account ACCOUNT [--chain D] */
+static int cmd_account(app *a)
+{
+    Gridledger__GetAccountResponse *r = NULL;
+    jw w;
+    if (a->npos != 2 || a->pos[1][0] == 0)
+        return usage("account needs an ACCOUNT");
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    if (gl_get_account(a->client, a->pos[1], a->timeout, &r, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    jw_init(&w, stdout, 1);
+    jw_open(&w, '{');
+    jw_key(&w, "account");
+    if (r->account != NULL)
+        print_account_fields(&w, r->account);
+    else
+        jw_null(&w);
+    jw_key(&w, "customer");
+    print_customer(&w, r->customer);
+    jw_close(&w, '}');
+    gridledger__get_account_response__free_unpacked(r, NULL);
+    return flush_stdout();
+}
+
+static int limit_option(app *a, uint32_t *limit)
+{
+    unsigned long long v = 0;
+    if (a->opt[OPT_LIMIT] != NULL && parse_u64(a->opt[OPT_LIMIT], UINT32_MAX, &v) != 0) {
+        usage("--limit %s is not a number", a->opt[OPT_LIMIT]);
+        return -1;
+    }
+    *limit = (uint32_t)v;
+    return 0;
+}
+
+/* warnings | disconnected [--chain D] [--limit N]: one JSON line per account. */
+static int cmd_accounts(app *a)
+{
+    Gridledger__ListAccountsResponse *r = NULL;
+    uint32_t limit;
+    int warnings = strcmp(a->pos[0], "warnings") == 0;
+    if (limit_option(a, &limit) != 0)
+        return EXIT_USAGE;
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    if (gl_list_accounts(a->client,
+                         warnings ? GRIDLEDGER__ACCOUNT_STATE__ACCOUNT_STATE_NORMAL
+                                  : GRIDLEDGER__ACCOUNT_STATE__ACCOUNT_STATE_DISCONNECTED,
+                         warnings, limit, a->timeout, &r, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    for (size_t i = 0; i < r->n_accounts; i++) {
+        jw w;
+        jw_init(&w, stdout, 0);
+        print_account_fields(&w, r->accounts[i]);
+    }
+    gridledger__list_accounts_response__free_unpacked(r, NULL);
+    return flush_stdout();
+}
+
+static void print_command(jw *w, const Gridledger__ControlCommand *c, const submitted *ack)
+{
+    jw_open(w, '{');
+    jw_kstr(w, "command_id", c->command_id);
+    jw_kstr(w, "district", c->district);
+    jw_kstr(w, "account", c->account);
+    jw_kstr(w, "meter_id", c->meter_id);
+    jw_key(w, "kind");
+    jw_enum(w, &gridledger__command_kind__descriptor, (int)c->kind);
+    jw_key(w, "status");
+    jw_enum(w, &gridledger__command_status__descriptor, (int)c->status);
+    jw_ki64(w, "issued_ms", c->issued_ms);
+    jw_ki64(w, "valid_until_ms", c->valid_until_ms);
+    jw_ku64(w, "issued_height", c->issued_height);
+    jw_kstr(w, "detail", c->detail);
+    if (ack != NULL) {
+        jw_key(w, "ack");
+        jw_open(w, '{');
+        print_submitted_fields(w, ack);
+        jw_close(w, '}');
+    }
+    jw_close(w, '}');
+}
+
+/* commands --district D [--status issued|acknowledged|failed|expired] [--limit N] */
+static int cmd_commands(app *a)
+{
+    static const char *const names[] = {"issued", "acknowledged", "failed", "expired"};
+    Gridledger__ListCommandsResponse *r = NULL;
+    Gridledger__CommandStatus status = GRIDLEDGER__COMMAND_STATUS__COMMAND_STATUS_UNSPECIFIED;
+    uint32_t limit;
+    if (a->opt[OPT_DISTRICT] == NULL || a->opt[OPT_DISTRICT][0] == 0 ||
+        strlen(a->opt[OPT_DISTRICT]) > GL_CHAIN_ID_MAX)
+        return usage("commands needs --district D (the district chain id)");
+    if (a->opt[OPT_STATUS] != NULL) {
+        int found = 0;
+        for (int k = 0; k < 4; k++)
+            if (strcmp(a->opt[OPT_STATUS], names[k]) == 0) {
+                status = (Gridledger__CommandStatus)(k + 1);
+                found = 1;
+            }
+        if (!found)
+            return usage("--status is issued, acknowledged, failed or expired");
+    }
+    if (limit_option(a, &limit) != 0)
+        return EXIT_USAGE;
+    a->opts.chain_id = a->opt[OPT_DISTRICT];
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    if (gl_list_commands(a->client, status, limit, a->timeout, &r, &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    for (size_t i = 0; i < r->n_commands; i++) {
+        jw w;
+        jw_init(&w, stdout, 0);
+        print_command(&w, r->commands[i], NULL);
+    }
+    gridledger__list_commands_response__free_unpacked(r, NULL);
+    return flush_stdout();
+}
+
+/*
+ * watch-commands [--chain D] [--ack] [--count N] (device): one JSON line per command. With
+ * --ack each command is acknowledged as a success (CommandAck signed with --cert/--key)
+ * over a second connection (a connection carries one call at a time) and the line gets
+ * "ack": {"tx_id", "height", "index"}.
+ */
+static int cmd_watch_commands(app *a)
+{
+    unsigned long long count = 0, seen = 0;
+    gl_stream *s = NULL;
+    gl_client *acker = NULL;
+    gl_signer *sg = NULL;
+    Gridledger__ChainInfo *ci = NULL;
+    Gridledger__ControlCommand *cmd = NULL;
+    char err[GL_STATUS_MESSAGE_MAX];
+    const char *chain_id = a->opt[OPT_CHAIN];
+    int rc = 0;
+
+    if (a->opt[OPT_COUNT] != NULL && (parse_u64(a->opt[OPT_COUNT], UINT64_MAX, &count) != 0 || count == 0))
+        return usage("--count %s is not a positive number", a->opt[OPT_COUNT]);
+    if (a->opt[OPT_ACK] != NULL) {
+        sg = gl_signer_load(a->opts.cert_path, a->opts.key_path, err, sizeof err);
+        if (sg == NULL) {
+            fprintf(stderr, "error: %s: cannot sign: %s\n", gl_status_code_name(GL_INVALID_ARGUMENT), err);
+            return EXIT_RPC;
+        }
+        acker = gl_connect(&a->opts, err, sizeof err);
+        if (acker == NULL) {
+            fprintf(stderr, "error: %s: %s\n", gl_status_code_name(GL_UNAVAILABLE), err);
+            rc = EXIT_RPC;
+            goto end;
+        }
+        if (chain_id == NULL) {
+            if (gl_get_chain_info(acker, DEFAULT_UNARY_TIMEOUT_MS, &ci, &a->st) != GL_OK) {
+                rc = rpc_error(&a->st);
+                goto end;
+            }
+            chain_id = ci->chain_id;
+        }
+    }
+    if ((rc = connect_app(a)) != 0)
+        goto end;
+    s = gl_subscribe_commands(a->client, a->timeout, &a->st);
+    if (s == NULL) {
+        rc = rpc_error(&a->st);
+        goto end;
+    }
+    while (gl_subscribe_commands_next(s, &cmd, &a->st) == 1) {
+        submitted ack;
+        if (sg != NULL) {
+            Gridledger__CommandAck body;
+            Gridledger__TxPayload payload;
+            gridledger__command_ack__init(&body);
+            body.command_id = cmd->command_id;
+            body.success = 1;
+            gridledger__tx_payload__init(&payload);
+            payload.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_COMMAND_ACK;
+            payload.command_ack = &body;
+            if ((rc = sign_submit(a, acker, sg, chain_id, &payload, &ack)) != 0)
+                goto end;
+        }
+        jw w;
+        jw_init(&w, stdout, 0);
+        print_command(&w, cmd, sg != NULL ? &ack : NULL);
+        gridledger__control_command__free_unpacked(cmd, NULL);
+        cmd = NULL;
+        if ((rc = flush_stdout()) != 0)
+            goto end;
+        if (count != 0 && ++seen >= count)
+            goto end; /* gl_stream_free cancels the subscription */
+    }
+    if (a->st.code != GL_OK)
+        rc = rpc_error(&a->st);
+end:
+    if (cmd != NULL)
+        gridledger__control_command__free_unpacked(cmd, NULL);
+    gl_stream_free(s);
+    if (ci != NULL)
+        gridledger__chain_info__free_unpacked(ci, NULL);
+    gl_close(acker);
+    gl_signer_free(sg);
+    return rc;
+}
+
+/* watch-notices [--chain D] [--from H] [--count N] (marketing): one JSON line per notice. */
+static int cmd_watch_notices(app *a)
+{
+    unsigned long long from = 0, count = 0, seen = 0;
+    Gridledger__Notice *n = NULL;
+    int rc = 0;
+    if (a->opt[OPT_FROM] != NULL && parse_u64(a->opt[OPT_FROM], UINT64_MAX, &from) != 0)
+        return usage("--from %s is not a block height", a->opt[OPT_FROM]);
+    if (a->opt[OPT_COUNT] != NULL && (parse_u64(a->opt[OPT_COUNT], UINT64_MAX, &count) != 0 || count == 0))
+        return usage("--count %s is not a positive number", a->opt[OPT_COUNT]);
+    if (connect_app(a) != 0)
+        return EXIT_RPC;
+    gl_stream *s = gl_subscribe_notices(a->client, from, a->timeout, &a->st);
+    if (s == NULL)
+        return rpc_error(&a->st);
+    while (gl_subscribe_notices_next(s, &n, &a->st) == 1) {
+        jw w;
+        jw_init(&w, stdout, 0);
+        jw_open(&w, '{');
+        jw_kstr(&w, "notice_id", n->notice_id);
+        jw_kstr(&w, "district", n->district);
+        jw_kstr(&w, "account", n->account);
+        jw_key(&w, "kind");
+        jw_enum(&w, &gridledger__notice_kind__descriptor, (int)n->kind);
+        jw_kstr(&w, "recipient", n->recipient);
+        jw_kstr(&w, "contact", n->contact);
+        jw_kstr(&w, "text", n->text);
+        jw_ki64(&w, "issued_ms", n->issued_ms);
+        jw_ku64(&w, "height", n->height);
+        jw_close(&w, '}');
+        gridledger__notice__free_unpacked(n, NULL);
+        n = NULL;
+        if ((rc = flush_stdout()) != 0)
+            goto end;
+        if (count != 0 && ++seen >= count)
+            goto end;
+    }
+    if (a->st.code != GL_OK)
+        rc = rpc_error(&a->st);
+end:
+    gl_stream_free(s);
+    return rc;
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 static const struct {
@@ -1246,17 +2171,30 @@ static const struct {
     int max_pos;        /* positional arguments after the command */
     int connect_first;  /* main connects before run */
     int streaming;      /* no default deadline */
+    int offline;        /* needs no node: --addr, --cert, --key not required */
 } commands[] = {
-    {"status", cmd_status, 0, 1, 0},
-    {"health", cmd_health, 1, 1, 0},
-    {"watch-health", cmd_watch_health, 1, 1, 1},
-    {"chain", cmd_chain, 0, 1, 0},
-    {"ingest", cmd_ingest, 0, 0, 0},
-    {"block", cmd_block, 1, 0, 0},
-    {"tx", cmd_tx, 1, 0, 0},
-    {"state", cmd_state, 1, 0, 0},
-    {"admin", cmd_admin, 1, 0, 0},
-    {"watch", cmd_watch, 0, 0, 1},
+    {"status", cmd_status, 0, 1, 0, 0},
+    {"health", cmd_health, 1, 1, 0, 0},
+    {"watch-health", cmd_watch_health, 1, 1, 1, 0},
+    {"chain", cmd_chain, 0, 1, 0, 0},
+    {"ingest", cmd_ingest, 0, 0, 0, 0},
+    {"block", cmd_block, 1, 0, 0, 0},
+    {"tx", cmd_tx, 1, 0, 0, 0},
+    {"state", cmd_state, 1, 0, 0, 0},
+    {"admin", cmd_admin, 1, 0, 0, 0},
+    {"watch", cmd_watch, 0, 0, 1, 0},
+    {"verify-proof", cmd_verify_proof, 1, 0, 0, 1},
+    {"prove", cmd_prove, 1, 0, 0, 0},
+    {"register-district", cmd_register_district, MAX_POSITIONAL - 1, 0, 0, 0},
+    {"param", cmd_param, 1, 0, 0, 0},
+    {"pay", cmd_pay, 0, 0, 0, 0},
+    {"ack", cmd_ack, 1, 0, 0, 0},
+    {"account", cmd_account, 1, 0, 0, 0},
+    {"warnings", cmd_accounts, 0, 0, 0, 0},
+    {"disconnected", cmd_accounts, 0, 0, 0, 0},
+    {"commands", cmd_commands, 0, 0, 0, 0},
+    {"watch-commands", cmd_watch_commands, 0, 0, 1, 0},
+    {"watch-notices", cmd_watch_notices, 0, 0, 1, 0},
 };
 
 int main(int argc, char **argv)
@@ -1273,6 +2211,8 @@ int main(int argc, char **argv)
             rc = 0;
             goto end;
         }
+        if (strcmp(arg, "-o") == 0)
+            arg = "--out"; /* the one short option: prove -o FILE */
         if (strncmp(arg, "--", 2) != 0 || arg[2] == 0) {
             if (a.npos == MAX_POSITIONAL) {
                 rc = usage("unexpected argument %s", arg);
@@ -1329,6 +2269,10 @@ int main(int argc, char **argv)
                        option_table[o].command, a.pos[0]);
             goto end;
         }
+    }
+    if (commands[ci].offline) {
+        rc = commands[ci].run(&a);
+        goto end;
     }
     if (a.opt[OPT_ADDR] == NULL || a.opt[OPT_CERT] == NULL || a.opt[OPT_KEY] == NULL ||
         a.opt[OPT_CA] == NULL) {

@@ -25,6 +25,10 @@
  *
  * Transactions: gl_signer signs TxPayloads (ECDSA P-256 over SHA-256, with OpenSSL) for
  * the Ingest methods; gl_tx_id is the transaction id, SHA-256 of the payload bytes.
+ *
+ * Anchoring (proof.c, contracts.c): gl_verify_proof checks a BlockProof offline; the
+ * FeeControl, Control and Notices wrappers and the parameter builders serve the prepaid
+ * fee-control contracts (Docs/anchoring.md, Proto/gridledger/contracts.proto).
  */
 #ifndef GRIDLEDGER_H
 #define GRIDLEDGER_H
@@ -34,7 +38,9 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "gridledger/anchor.pb-c.h"
 #include "gridledger/chain.pb-c.h"
+#include "gridledger/contracts.pb-c.h"
 #include "gridledger/health.pb-c.h"
 #include "gridledger/ingest.pb-c.h"
 #include "gridledger/ops.pb-c.h"
@@ -462,6 +468,124 @@ void gl_get_history_request_init(Gridledger__GetHistoryRequest *req, const char 
                                  Gridledger__Consistency consistency);
 void gl_subscribe_blocks_request_init(Gridledger__SubscribeBlocksRequest *req,
                                       const char *chain_id, uint64_t from_height);
+
+/* ---- Anchoring proofs (proof.c) -------------------------------------------------------------
+ * Docs/anchoring.md, "Proofs": a BlockProof carries a district block header, its Merkle path
+ * to an anchor's headers_root, the anchor transaction, the anchor's path to a main block's
+ * tx_root and that main header. Verification needs no connection.
+ */
+
+#define GL_HASH_MAX 64 /* room for any hash suite's output ("sha256", "sm3": 32 bytes) */
+
+/* What a verified proof establishes. */
+typedef struct gl_proof_result {
+    char district[GL_CHAIN_ID_MAX + 1];
+    uint64_t height;
+    uint8_t header_hash[GL_HASH_MAX]; /* district suite */
+    size_t header_hash_len;
+    uint64_t anchor_from, anchor_to;  /* the anchored range, both included */
+    char main_chain[GL_CHAIN_ID_MAX + 1];
+    uint64_t main_height;
+    uint32_t main_index;              /* the anchor's position in the main block */
+    uint8_t main_block_hash[GL_HASH_MAX]; /* main suite */
+    size_t main_block_hash_len;
+    size_t signatures_verified;       /* anchor signatures checked against the CA; 0 without */
+} gl_proof_result;
+
+/*
+ * Verifies a serialized gridledger.BlockProof (the algorithm of the node's ProofVerifier,
+ * grammar at the top of proof.c): header hash (the suite the header names: "sha256"/""
+ * or "sm3"), both Merkle folds, the anchor's district and range, the main chain id. With
+ * ca_path (PEM) also every anchor signature: ECDSA P-256 over SHA-256(anchor digest) by a
+ * distinct certificate chaining to that CA, valid now, with OU "node" and L = the
+ * district; at least one. ca_path NULL skips the signatures (signatures_verified 0).
+ * Returns 0 with *out filled, or -1 with the failed check in err (*out zeroed).
+ */
+int gl_verify_proof(const uint8_t *proof, size_t len, const char *ca_path, gl_proof_result *out,
+                    char *err, size_t errlen);
+
+/*
+ * The root that `leaf` and its path give under the tx-root rule of hash suite `suite`:
+ * node = H(0x00 || leaf); per step: promoted -> unchanged, sibling_left ->
+ * H(0x01 || sibling || node), else H(0x01 || node || sibling). out holds GL_HASH_MAX
+ * bytes; *out_len gets the length. 0, or -1 for an unknown suite or a digest failure.
+ */
+int gl_merkle_fold(const char *suite, const uint8_t *leaf, size_t leaf_len,
+                   Gridledger__MerkleStep *const *steps, size_t n_steps, uint8_t *out,
+                   size_t *out_len);
+
+/* The anchor digest district members sign (Docs/anchoring.md, "Anchor"; proof.c). 0 or -1. */
+int gl_anchor_digest(const Gridledger__Anchor *anchor, uint8_t out[32]);
+
+/* ---- Anchoring and fee-control calls (contracts.c) ---------------------------------------------
+ * Requests carry the connection's chain id (gl_options.chain_id, gl_client_set_chain_id),
+ * like the chain services; unary wrappers follow the chain-service contract above.
+ */
+
+/* /gridledger.Query/ProveBlock: the proof that block `height` of the connection's (district)
+ * chain is anchored. Free with gridledger__block_proof__free_unpacked. */
+int gl_prove_block(gl_client *c, uint64_t height, uint64_t timeout_ms,
+                   Gridledger__BlockProof **out, gl_status *status_out);
+
+/* /gridledger.FeeControl/GetAccount (any role): the account and its customer archive.
+ * Free with gridledger__get_account_response__free_unpacked. */
+int gl_get_account(gl_client *c, const char *account, uint64_t timeout_ms,
+                   Gridledger__GetAccountResponse **out, gl_status *status_out);
+
+/* /gridledger.FeeControl/ListAccounts: accounts in `state`, or with any_warning those in
+ * WARNING1 or WARNING2; limit 0 = the node's default. */
+int gl_list_accounts(gl_client *c, Gridledger__AccountState state, int any_warning,
+                     uint32_t limit, uint64_t timeout_ms, Gridledger__ListAccountsResponse **out,
+                     gl_status *status_out);
+
+/* /gridledger.FeeControl/ListCommands: control commands in `status`
+ * (..._COMMAND_STATUS_UNSPECIFIED = every status). */
+int gl_list_commands(gl_client *c, Gridledger__CommandStatus status, uint32_t limit,
+                     uint64_t timeout_ms, Gridledger__ListCommandsResponse **out,
+                     gl_status *status_out);
+
+/* /gridledger.Control/SubscribeCommands (role device, own district): the pending commands,
+ * then each one issued. Read with gl_subscribe_commands_next; free with gl_stream_free. */
+gl_stream *gl_subscribe_commands(gl_client *c, uint64_t timeout_ms, gl_status *status_out);
+
+/* 1 with the next command (free with gridledger__control_command__free_unpacked), or 0 at
+ * the end with status_out filled. */
+int gl_subscribe_commands_next(gl_stream *s, Gridledger__ControlCommand **out,
+                               gl_status *status_out);
+
+/* /gridledger.Notices/Subscribe (role marketing): notices from district height from_height. */
+gl_stream *gl_subscribe_notices(gl_client *c, uint64_t from_height, uint64_t timeout_ms,
+                                gl_status *status_out);
+
+/* 1 with the next notice (free with gridledger__notice__free_unpacked), or 0 at the end. */
+int gl_subscribe_notices_next(gl_stream *s, Gridledger__Notice **out, gl_status *status_out);
+
+/*
+ * Fills *p (initialised here) for a submission other than readings: chain_id, created_ms =
+ * now, nonce = 32 random hex digits written into nonce_buf. Set the body (body_case and the
+ * union member) afterwards, sign with gl_sign_transaction and submit with gl_submit.
+ * Strings are borrowed. Returns 0, or -1 when no random bytes are available.
+ */
+#define GL_NONCE_BUF 33
+int gl_tx_payload_init(Gridledger__TxPayload *p, const char *chain_id,
+                       char nonce_buf[GL_NONCE_BUF]);
+
+/* Request builders of the wrappers above (strings borrowed; NULL = ""). */
+void gl_prove_block_request_init(Gridledger__ProveBlockRequest *req, const char *chain_id,
+                                 uint64_t height);
+void gl_get_account_request_init(Gridledger__GetAccountRequest *req, const char *chain_id,
+                                 const char *account);
+void gl_list_accounts_request_init(Gridledger__ListAccountsRequest *req, const char *chain_id,
+                                   Gridledger__AccountState state, int any_warning,
+                                   uint32_t limit);
+void gl_list_commands_request_init(Gridledger__ListCommandsRequest *req, const char *chain_id,
+                                   Gridledger__CommandStatus status, uint32_t limit);
+
+/* "NORMAL", "WARNING1", ..., the enum names without their prefix; "UNKNOWN" outside. */
+const char *gl_account_state_name(Gridledger__AccountState s);
+const char *gl_command_kind_name(Gridledger__CommandKind k);
+const char *gl_command_status_name(Gridledger__CommandStatus s);
+const char *gl_notice_kind_name(Gridledger__NoticeKind k);
 
 #ifdef __cplusplus
 }

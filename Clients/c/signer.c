@@ -121,8 +121,7 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-/* 1 when `key` is an EC key on P-256. */
-static int is_p256(EVP_PKEY *key)
+int gl_key_is_p256(EVP_PKEY *key)
 {
     char group[64];
     size_t glen = 0;
@@ -174,7 +173,7 @@ gl_signer *gl_signer_load(const char *cert_path, const char *key_path, char *err
                 ossl_reason("no key"));
         goto end;
     }
-    if (!is_p256(s->key)) {
+    if (!gl_key_is_p256(s->key)) {
         set_err(err, errlen, "key %s is not an ECDSA P-256 key", key_path);
         goto end;
     }
@@ -339,7 +338,7 @@ int gl_verify_transaction(const Gridledger__SignedTransaction *tx, char *err, si
         goto end;
     }
     key = X509_get_pubkey(cert);
-    if (key == NULL || !is_p256(key)) {
+    if (key == NULL || !gl_key_is_p256(key)) {
         set_err(err, errlen, "signer certificate key is not ECDSA P-256");
         ERR_clear_error();
         goto end;

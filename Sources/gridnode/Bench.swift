@@ -2,7 +2,7 @@ import ArgumentParser
 import Node
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [RPC.self, Chain.self, Raft.self, AnchorCost.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [RPC.self, Chain.self, Raft.self, AnchorCost.self, ContractsCost.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -79,6 +79,26 @@ struct Bench: AsyncParsableCommand {
             bench.batchSize = batch
             bench.anchorEveryBlocks = anchorEveryBlocks
             bench.anchorEveryMs = anchorEveryMs
+            try await bench.run { print($0) }
+        }
+    }
+
+    struct ContractsCost: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "contracts",
+            abstract: "Readings billed/s: the contract engine alone, and a 3-node chain with vs without billing (same run).")
+        @Option(help: "Seconds per phase.")
+        var seconds = 8.0
+        @Option(help: "Concurrent submitters.")
+        var submitters = 8
+        @Option(help: "Readings per batch (= meters per submitter).")
+        var batch = 250
+
+        func run() async throws {
+            var bench = ContractsChainBenchmark()
+            bench.seconds = seconds
+            bench.submitters = submitters
+            bench.batchSize = batch
             try await bench.run { print($0) }
         }
     }

@@ -37,7 +37,21 @@ Behaviour by method / HealthCheckRequest.service:
       answers RESOURCE_EXHAUSTED twice per transaction first; "exists..." answers
       ALREADY_EXISTS (location of block 0).
   Every Query / Ingest request logs "CHAIN <Method> <chain_id>" (chain_id "" logged as "-");
-      a chain_id other than "" or "d1" is NOT_FOUND.
+      a chain_id other than "" or "d1" is NOT_FOUND (Ingest/Submit also serves "main").
+  Anchoring and fee control (Docs/anchoring.md; FeeControl, Control, Notices log CHAIN too):
+  /gridledger.Query/ProveBlock   block 1 .. head of d1: a BlockProof built here (anchor over
+                                 1 .. head signed by dn1 and dn2 of the certificate directory,
+                                 main block "main" 42 of 5 transactions, the anchor at index 3);
+                                 height 0 or beyond the head: NOT_FOUND
+  /gridledger.Ingest/Submit      checks the signature (openssl CLI); logs "SUBMIT chain=
+                                 signer= kind= ..." with the body's fields; answers height 7
+                                 index 0; a payload chain other than the request's:
+                                 INVALID_ARGUMENT; command id "rejected..." is committed with
+                                 outcome code 9
+  /gridledger.FeeControl/GetAccount  "acc1" found, else NOT_FOUND
+  /gridledger.FeeControl/ListAccounts, ListCommands  log their filters, answer two entries
+  /gridledger.Control/SubscribeCommands  two commands, then open until CANCEL
+  /gridledger.Notices/Subscribe  notices at heights 3 and 5 from from_height, then open
   anything else                  UNIMPLEMENTED
 Every unary / server-streaming call checks the client's framing: HEADERS without
 END_STREAM, then exactly one MESSAGE with END_STREAM (INTERNAL "framing: ..." otherwise).
@@ -84,6 +98,11 @@ def f_bytes(num, v):
     if isinstance(v, str):
         v = v.encode()
     return varint((num << 3) | 2) + varint(len(v)) + v if v else b""
+
+
+def f_int(num, v):
+    """A signed (int64 / enum) field: two's complement varint."""
+    return varint(num << 3) + varint(v & 0xFFFFFFFFFFFFFFFF) if v else b""
 
 
 def f_msg(num, body):
@@ -279,19 +298,167 @@ def subscribe(c, sid, from_height, cancelled):
 
 
 CHAIN_FIELD = {"/gridledger.Query/GetChainInfo": 1, "/gridledger.Ingest/SubmitReadings": 2,
-               "/gridledger.Ingest/Submit": 2}
+               "/gridledger.Ingest/Submit": 2, "/gridledger.Query/ProveBlock": 1}
+SERVICES = ("/gridledger.Query/", "/gridledger.Ingest/", "/gridledger.FeeControl/",
+            "/gridledger.Control/", "/gridledger.Notices/")
+STREAMS = {"/gridledger.Query/SubscribeBlocks", "/gridledger.Control/SubscribeCommands",
+           "/gridledger.Notices/Subscribe"}
 
 
 def check_chain(c, sid, method, req):
     """Logs the request's chain_id; False (after NOT_FOUND) for a chain not served."""
-    if not method.startswith(("/gridledger.Query/", "/gridledger.Ingest/")):
+    if not method.startswith(SERVICES):
         return True
-    chain_id = first(req, CHAIN_FIELD.get(method, 15)).decode()
+    default = 15 if method.startswith(("/gridledger.Query/", "/gridledger.Ingest/")) else 1
+    chain_id = first(req, CHAIN_FIELD.get(method, default)).decode()
     log("CHAIN %s %s" % (method.rsplit("/", 1)[1], chain_id or "-"))
-    if chain_id not in ("", "d1"):
+    if chain_id not in ("", "d1") and not (method == "/gridledger.Ingest/Submit" and chain_id == "main"):
         c.send(TRAILERS, 0, sid, call_status(5, "this node serves no chain %r" % chain_id))
         return False
     return True
+
+
+# ---- anchoring and fee control -----------------------------------------------------------------
+CERT_DIR = "."
+ACCOUNT = (f_bytes(1, "acc1") + f_bytes(2, "m1") + f_int(3, 1234) + f_varint(4, 1) + f_varint(6, 1700000000000) +
+           f_varint(7, 5000) + f_varint(9, 300) +
+           f_msg(10, f_bytes(1, "peak") + f_varint(2, 100) + f_int(3, 120)) +
+           f_msg(10, f_bytes(1, "valley") + f_varint(2, 200) + f_int(3, 80)) +
+           f_msg(11, f_varint(1, 1) + f_varint(2, 300) + f_int(3, 0)) +
+           f_int(12, 200) + f_int(14, 900) + f_int(15, 2134))
+
+
+def command(cid, kind):
+    return (f_bytes(1, cid) + f_bytes(2, "d1") + f_bytes(3, "acc1") + f_bytes(4, "m1") + f_varint(5, kind) +
+            f_varint(6, 1) + f_varint(7, 1700000000000) + f_varint(8, 1700003600000) + f_varint(9, 4))
+
+
+def openssl_sign(key_path, data):
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        return subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_path, f.name],
+                              capture_output=True, check=True).stdout
+
+
+def cert_der(name):
+    return subprocess.run(["openssl", "x509", "-in", os.path.join(CERT_DIR, name + ".crt"), "-outform", "DER"],
+                          capture_output=True, check=True).stdout
+
+
+def merkle_path(ids, index, field):
+    """MerkleStep messages of leaf `index`, each as repeated field `field` of BlockProof."""
+    level = [sha256(b"\x00" + i) for i in ids]
+    steps = b""
+    while len(level) > 1:
+        sib = index ^ 1
+        if sib < len(level):
+            steps += f_msg(field, f_bytes(1, level[sib]) + f_varint(2, 1 if sib < index else 0))
+        else:
+            steps += f_msg(field, f_varint(3, 1))
+        level = [sha256(b"\x01" + level[i] + level[i + 1]) if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+        index //= 2
+    return steps
+
+
+def prove(height):
+    """A BlockProof of d1 block `height` (the caller holds CHAIN.cv)."""
+    hashes = [b[1] for b in CHAIN.blocks[1:]]
+    last = len(CHAIN.blocks) - 1
+    root = merkle(hashes)
+    summary = f_varint(1, 3)
+    d = b"d1"
+    digest = sha256(b"gridledger-anchor/v1" + struct.pack(">H", 2) + d + struct.pack(">QQ", 1, last) +
+                    struct.pack(">H", 32) + hashes[-1] + struct.pack(">H", 32) + root + sha256(summary))
+    sigs = b"".join(f_msg(8, f_bytes(1, cert_der(n)) + f_bytes(2, openssl_sign(os.path.join(CERT_DIR, n + ".key"), digest)))
+                    for n in ("dn1", "dn2"))
+    anchor = (f_bytes(1, "d1") + f_varint(2, 1) + f_varint(3, last) + f_bytes(4, hashes[-1]) + f_bytes(5, root) +
+              f_bytes(6, "sha256") + f_bytes(7, summary) + sigs)
+    payload = f_bytes(1, "main") + f_varint(2, 5) + f_bytes(3, "n") + f_msg(12, anchor)
+    tx = f_bytes(1, payload) + f_bytes(2, b"sig") + f_bytes(3, b"cert")
+    ids = [sha256(b"main-tx-%d" % i) for i in range(5)]
+    ids[3] = sha256(payload)
+    main = (f_bytes(1, "main") + f_varint(2, 42) + f_bytes(3, b"\x07" * 32) + f_varint(4, 9) + f_bytes(5, merkle(ids)) +
+            f_bytes(6, b"\x01" * 32) + f_bytes(7, "cloud1") + f_varint(8, 5) + f_bytes(9, "sha256"))
+    header_path = merkle_path(hashes, height - 1, 4)
+    tx_steps = merkle_path(ids, 3, 6)
+    return (f_bytes(1, "d1") + f_varint(2, height) + f_bytes(3, CHAIN.blocks[height][0]) + header_path +
+            f_bytes(5, tx) + tx_steps + f_bytes(7, main) + f_varint(8, 3))
+
+
+BODY_NAMES = {10: "readings", 11: "district_registration", 12: "anchor", 13: "parameter",
+              14: "anchor_receipt", 15: "downlink", 16: "command_ack"}
+PARAM_NAMES = {10: "customer", 11: "tariff", 12: "thresholds", 13: "payment", 14: "activation"}
+
+
+def describe(fields):
+    """field=value pairs of a decoded message, bytes as text when printable, else length."""
+    out = []
+    for num in sorted(fields):
+        for v in fields[num]:
+            if isinstance(v, bytes):
+                try:
+                    text = v.decode()
+                    v = text if text.isprintable() and len(text) < 64 else "<%d bytes>" % len(v)
+                except UnicodeDecodeError:
+                    v = "<%d bytes>" % len(v)
+            out.append("%d=%s" % (num, v))
+    return " ".join(out)
+
+
+def submit_other(c, sid, req):
+    t = parse(first(req, 1))
+    payload, sig, cert = first(t, 1), first(t, 2), first(t, 3)
+    ok, subject = check_signature(payload, sig, cert)
+    if not ok:
+        log("Submit stream %d: bad signature" % sid)
+        c.send(TRAILERS, 0, sid, call_status(16, "signature does not verify"))
+        return
+    p = parse(payload)
+    chain, request_chain = first(p, 1).decode(), first(req, 2).decode()
+    if request_chain and chain != request_chain:
+        c.send(TRAILERS, 0, sid, call_status(3, "payload names chain %r, not %r" % (chain, request_chain)))
+        return
+    kinds = [k for k in BODY_NAMES if k in p]
+    kind = BODY_NAMES[kinds[0]] if kinds else "none"
+    body = parse(p[kinds[0]][0]) if kinds else {}
+    detail = describe(body)
+    if kind == "parameter":
+        sub = [k for k in PARAM_NAMES if k in body]
+        detail = "district=%s %s: %s" % (first(body, 1).decode(), PARAM_NAMES[sub[0]] if sub else "none",
+                                         describe(parse(body[sub[0]][0])) if sub else "")
+        if sub and sub[0] == 11:
+            tariff = parse(body[11][0])
+            detail += " weekday=%s" % first(tariff, 4).hex()
+    elif kind == "district_registration":
+        detail = "district=%s certs=%s" % (first(body, 1).decode(), ",".join(
+            sha256(d).hex()[:16] for d in body.get(2, [])))
+    log("SUBMIT chain=%s signer=%s kind=%s nonce_len=%d created=%d %s" % (
+        chain, subject.get("CN"), kind, len(first(p, 3)), first(p, 2, 0), detail))
+    tid = sha256(payload)
+    rejected = kind == "command_ack" and first(body, 1).startswith(b"rejected")
+    outcome = f_varint(1, 9) + f_bytes(2, "no such command") if rejected else b""
+    loc = f_varint(1, 7) + f_bytes(3, tid) + f_bytes(4, b"\x05" * 32)
+    c.send(MESSAGE, 0, sid, f_msg(1, loc) + f_msg(2, outcome))
+    c.send(TRAILERS, 0, sid, call_status(0))
+
+
+def contract_stream(c, sid, method, req, cancelled):
+    """Control/SubscribeCommands and Notices/Subscribe: a backlog, then open until CANCEL."""
+    try:
+        if method == "/gridledger.Control/SubscribeCommands":
+            for cid in ("c1", "c2"):
+                c.send(MESSAGE, 0, sid, command(cid, 1))
+        else:
+            for h in (3, 5):
+                if h >= first(req, 2, 0):
+                    c.send(MESSAGE, 0, sid, f_bytes(1, "n%d" % h) + f_bytes(2, "d1") + f_bytes(3, "acc1") +
+                           f_varint(4, 1) + f_bytes(5, "customer") + f_bytes(6, "13800000000") +
+                           f_bytes(7, "余额不足 balance low") + f_varint(8, 1700000000000 + h) + f_varint(9, h))
+        cancelled.wait()
+    except OSError:
+        pass
 
 
 def health(status):
@@ -378,7 +545,7 @@ def serve(sock):
                     continue
                 if flags & END:
                     call = calls[sid]
-                    if call[0] == "/gridledger.Query/SubscribeBlocks" and not call[2] & END and len(call[3]) == 1:
+                    if call[0] in STREAMS and not call[2] & END and len(call[3]) == 1:
                         ev = threading.Event()
                         subs[sid] = ev
                         req = parse(body)
@@ -386,8 +553,12 @@ def serve(sock):
                             subs.pop(sid, None)
                             calls.pop(sid, None)
                             continue
-                        threading.Thread(target=subscribe, args=(c, sid, first(req, 1, 0), ev),
-                                         daemon=True).start()
+                        if call[0] == "/gridledger.Query/SubscribeBlocks":
+                            threading.Thread(target=subscribe, args=(c, sid, first(req, 1, 0), ev),
+                                             daemon=True).start()
+                        else:
+                            threading.Thread(target=contract_stream, args=(c, sid, call[0], req, ev),
+                                             daemon=True).start()
                         calls.pop(sid, None)
                         continue
                     if not handle(c, sid, role, *call):
@@ -500,6 +671,42 @@ def handle(c, sid, role, method, timeout, hflags, msgs):
     if method == "/gridledger.Ingest/SubmitReadings":
         submit_readings(c, sid, role, req)
         return True
+    if method == "/gridledger.Ingest/Submit":
+        submit_other(c, sid, req)
+        return True
+    if method == "/gridledger.Query/ProveBlock":
+        height = first(req, 2, 0)
+        with CHAIN.cv:
+            proof = prove(height) if 0 < height < len(CHAIN.blocks) else None
+        if proof is None:
+            c.send(TRAILERS, 0, sid, call_status(5, "block %d is not anchored" % height))
+        else:
+            c.send(MESSAGE, 0, sid, proof)
+            c.send(TRAILERS, 0, sid, call_status(0))
+        return True
+    if method.startswith("/gridledger.FeeControl/"):
+        name = method.rsplit("/", 1)[1]
+        if name == "GetAccount":
+            account = first(req, 2).decode()
+            log("ACCOUNT %s" % account)
+            if account != "acc1":
+                c.send(TRAILERS, 0, sid, call_status(5, "no account %r" % account))
+                return True
+            c.send(MESSAGE, 0, sid, f_msg(1, ACCOUNT) + f_msg(2, f_bytes(1, "acc1") + f_bytes(2, "m1") +
+                                                               f_bytes(3, "ABC") + f_bytes(4, "T1")))
+        elif name == "ListAccounts":
+            log("LIST_ACCOUNTS state=%d any_warning=%d limit=%d" % (first(req, 2, 0), first(req, 3, 0),
+                                                                     first(req, 4, 0)))
+            c.send(MESSAGE, 0, sid, f_msg(1, ACCOUNT) + f_msg(1, f_bytes(1, "acc2") + f_int(3, -250) +
+                                                              f_varint(4, 3)))
+        elif name == "ListCommands":
+            log("LIST_COMMANDS status=%d limit=%d" % (first(req, 2, 0), first(req, 3, 0)))
+            c.send(MESSAGE, 0, sid, f_msg(1, command("c1", 1)) + f_msg(1, command("c2", 2)))
+        else:
+            c.send(TRAILERS, 0, sid, call_status(12, "unknown method %s" % method))
+            return True
+        c.send(TRAILERS, 0, sid, call_status(0))
+        return True
     if method == "/gridledger.Query/GetChainInfo":
         with CHAIN.cv:
             info = (f_bytes(1, "d1") + f_varint(2, len(CHAIN.blocks) - 1) + f_bytes(3, CHAIN.blocks[-1][1]) +
@@ -573,7 +780,9 @@ def handle(c, sid, role, method, timeout, hflags, msgs):
 
 
 def main():
+    global CERT_DIR
     cert, key, ca, portfile = sys.argv[1:5]
+    CERT_DIR = os.path.dirname(os.path.abspath(cert))
     port = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -33,6 +33,8 @@ add_counts() { # name output rc
 
 out=$("$build/test_chain" "$tmp/certs" 2>&1)
 add_counts test_chain "$out" $?
+out=$("$build/test_proof" "$tmp/certs" 2>&1)
+add_counts test_proof "$out" $?
 
 python3 "$here/fake_node.py" "$tmp/certs/node1.crt" "$tmp/certs/node1.key" "$tmp/certs/ca.crt" \
   "$tmp/port" > "$tmp/fake.log" 2>&1 &
@@ -195,6 +197,136 @@ rc1=$rc
 ctl ops1 block 0 --chain ""
 if [ "$rc1" -eq 64 ] && [ "$rc" -eq 64 ]; then ok "--chain: not an option of status; empty value is a usage error"
 else bad "--chain: not an option of status; empty value is a usage error" "rc=$rc1/$rc"; fi
+
+# ---- anchoring: prove, verify-proof (a proof built by the fake node in Python) ------------------
+ctl ops1 prove 2 -o "$tmp/p2.bin"
+prove_rc=$rc
+"$gridctl" verify-proof "$tmp/p2.bin" > "$tmp/out" 2> "$tmp/err"; rc=$?
+pycheck "prove -o FILE, then verify-proof FILE offline (no --addr): heights, hashes, main block" '
+assert doc["verified"] is True and doc["district"] == "d1" and doc["height"] == 2, doc
+assert doc["anchor_from"] == 1 and doc["main_chain"] == "main" and doc["main_height"] == 42, doc
+assert doc["main_index"] == 3 and len(doc["header_hash"]) == 64 and doc["signatures_verified"] == 0, doc'
+[ "$prove_rc" -eq 0 ] || bad "prove -o exit status" "rc=$prove_rc"
+"$gridctl" verify-proof "$tmp/p2.bin" --ca "$c/ca.crt" > "$tmp/out" 2> "$tmp/err"; rc=$?
+pycheck "verify-proof --ca: both anchor signatures (dn1, dn2) verified against the CA" '
+assert doc["signatures_verified"] == 2, doc'
+"$gridctl" verify-proof "$tmp/p2.bin" --ca "$c/other/ca.crt" > "$tmp/out" 2> "$tmp/err"; rc=$?
+if [ "$rc" -eq 1 ] && [ ! -s "$tmp/out" ] && grep -q "^error: proof does not verify: anchor signature 0: certificate does not chain to the CA" "$tmp/err"; then
+  ok "verify-proof against another CA: exit 1 and the reason"; else bad "verify-proof against another CA: exit 1 and the reason" "rc=$rc $(cat "$tmp/err")"; fi
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[12] ^= 1; open(sys.argv[2], "wb").write(b)' "$tmp/p2.bin" "$tmp/bad.bin"
+"$gridctl" verify-proof - < "$tmp/bad.bin" > "$tmp/out" 2> "$tmp/err"; rc=$?
+if [ "$rc" -eq 1 ] && grep -q "^error: proof does not verify: " "$tmp/err"; then ok "verify-proof - (stdin) of a flipped header byte: exit 1"
+else bad "verify-proof - (stdin) of a flipped header byte: exit 1" "rc=$rc $(cat "$tmp/err")"; fi
+ctl ops1 prove 3 --verify --chain d1
+pycheck "prove --verify --chain d1: verified at once with the connection CA" '
+assert doc["height"] == 3 and doc["signatures_verified"] == 2, doc'
+"$gridctl" --addr "$ctl_addr" --cert "$c/ops1.crt" --key "$c/ops1.key" --ca "$c/ca.crt" prove 3 > "$tmp/p3.bin" 2> "$tmp/err"
+rc=$?; err=$(cat "$tmp/err")
+if [ "$rc" -eq 0 ] && "$gridctl" verify-proof - < "$tmp/p3.bin" > /dev/null 2>&1; then ok "prove without -o writes the proof bytes to stdout"
+else bad "prove without -o writes the proof bytes to stdout" "rc=$rc $err"; fi
+ctl ops1 prove 0
+if [ "$rc" -eq 2 ] && echo "$err" | grep -q "^error: NOT_FOUND: block 0 is not anchored"; then ok "prove of an unanchored block: NOT_FOUND, exit 2"
+else bad "prove of an unanchored block: NOT_FOUND, exit 2" "rc=$rc $err"; fi
+"$gridctl" verify-proof "$tmp/none.bin" > "$tmp/out" 2> "$tmp/err"; rc=$?
+if [ "$rc" -eq 66 ]; then ok "verify-proof of a missing file: exit 66"; else bad "verify-proof of a missing file: exit 66" "rc=$rc"; fi
+
+# ---- main-chain submissions: register-district, param, pay; ack on the district ---------------
+mark=$(wc -l < "$tmp/ctl.log")
+ctl admin1 register-district d1 "$c/dn1.crt" "$c/dn2.crt" --chain main
+pycheck "register-district: one JSON line with tx_id, height, index" '
+assert set(lines[0]) == {"tx_id", "height", "index"} and lines[0]["height"] == 7 and len(lines[0]["tx_id"]) == 64, lines'
+ctl mkt1 param customer --chain main --district d1 --account acc1 --meter m1 --phase ABC --tariff T1 \
+  --protected --contact 13800000000 --thresholds th1 --opening-balance -500 --cycle-start 07-15
+[ "$rc" -eq 0 ] || bad "param customer" "rc=$rc $err"
+cat > "$tmp/tariff.txt" <<'TARIFF'
+tariff_id T1
+utc_offset_minutes 480
+period peak 12000
+period valley 4000
+all 1-12 0-23 0
+all 1-12 0-7 1
+cycle monthly
+TARIFF
+ctl mkt1 param tariff --chain main --district d1 --file "$tmp/tariff.txt"
+[ "$rc" -eq 0 ] || bad "param tariff" "rc=$rc $err"
+ctl mkt1 param thresholds --chain main --district d1 --id th1 --alarm1 2000 --alarm2 500 --overdraft 0 \
+  --reconnect 100 --direct-close --valid-ms 600000 --grid-worker 13900000000
+[ "$rc" -eq 0 ] || bad "param thresholds" "rc=$rc $err"
+ctl mkt1 pay --chain main --district d1 --account acc1 --amount 10000 --serial pay-1
+[ "$rc" -eq 0 ] || bad "pay" "rc=$rc $err"
+ctl dev1 ack c7 --chain d1 --failed --detail "relay stuck"
+[ "$rc" -eq 0 ] || bad "ack" "rc=$rc $err"
+ctl dev1 ack rejected-1 --chain d1
+ack_rejected_rc=$rc
+ack_rejected_out=$out
+sleep 0.2
+log=$(tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep '^SUBMIT ')
+dn1=$(openssl x509 -in "$c/dn1.crt" -outform DER | sha256sum | cut -c1-16)
+dn2=$(openssl x509 -in "$c/dn2.crt" -outform DER | sha256sum | cut -c1-16)
+weekday=$(python3 -c 'print((bytes([1] * 8 + [0] * 16) * 12).hex())')
+want_ok=1
+for want in "chain=main signer=admin1 kind=district_registration nonce_len=32 created=1[0-9]* district=d1 certs=$dn1,$dn2" \
+    "chain=main signer=mkt1 kind=parameter .* district=d1 customer: 1=acc1 2=m1 3=ABC 4=T1 5=1 6=13800000000 7=7 8=15 9=th1 13=18446744073709551116" \
+    "chain=main signer=mkt1 kind=parameter .* district=d1 tariff: 1=T1 2=480 3=<[0-9]* bytes> 3=<[0-9]* bytes> 4=<288 bytes> 5=<288 bytes> weekday=$weekday" \
+    "chain=main signer=mkt1 kind=parameter .* district=d1 thresholds: 1=th1 2=2000 3=500 5=100 6=1 7=600000 8=13900000000" \
+    "chain=main signer=mkt1 kind=parameter .* district=d1 payment: 1=acc1 2=10000 3=pay-1 4=1[0-9]*" \
+    "chain=d1 signer=dev1 kind=command_ack .* 1=c7 3=relay stuck"; do
+  if ! echo "$log" | grep -q "SUBMIT $want\$"; then want_ok=0; echo "     missing: SUBMIT $want"; fi
+done
+if [ "$want_ok" = 1 ]; then ok "register-district, param customer/tariff/thresholds, pay, ack: signed payloads with every field"
+else bad "register-district, param customer/tariff/thresholds, pay, ack: signed payloads with every field" "$log"; fi
+if [ "$ack_rejected_rc" -eq 2 ] && echo "$ack_rejected_out" | grep -q '"code": 9, "message": "no such command"'; then
+  ok "a submission rejected when applied: code and message in the line, exit 2"
+else bad "a submission rejected when applied: code and message in the line, exit 2" "rc=$ack_rejected_rc $ack_rejected_out"; fi
+usage_ok=1
+for args in "param customer --district d1 --account a --meter m" "param customer --district d1 --account a --meter m --tariff T --phase D" \
+    "param tariff --district d1" "param thresholds --district d1 --alarm1 1 --alarm2 1 --overdraft 1" \
+    "param customer --district d1 --account a --meter m --tariff T --alarm1 5" "param frob --district d1" \
+    "pay --district d1 --account a --amount 0 --serial s" "pay --district d1 --account a --amount 5" \
+    "register-district d1" "ack" "commands" "commands --district d1 --status done" "prove x"; do
+  # shellcheck disable=SC2086
+  ctl mkt1 $args
+  if [ "$rc" -ne 64 ]; then usage_ok=0; echo "     $args: rc=$rc $err"; fi
+done
+if [ "$usage_ok" = 1 ]; then ok "anchoring / fee-control usage errors exit 64"; else bad "anchoring / fee-control usage errors exit 64"; fi
+printf 'tariff_id T\nperiod p 1\n' > "$tmp/badtariff.txt"
+ctl mkt1 param tariff --district d1 --file "$tmp/badtariff.txt"
+if [ "$rc" -eq 65 ] && echo "$err" | grep -q "badtariff.txt: weekday schedule: month 1 hour 0 is not set"; then ok "param tariff with an incomplete schedule: exit 65, nothing submitted"
+else bad "param tariff with an incomplete schedule: exit 65, nothing submitted" "rc=$rc $err"; fi
+
+# ---- fee-control queries and streams -----------------------------------------------------------
+mark=$(wc -l < "$tmp/ctl.log")
+ctl ops1 account acc1 --chain d1
+pycheck "account: balance, state, last reading, cycle usage per period and tier, charges, customer" '
+a = doc["account"]
+assert a["balance_fen"] == 1234 and a["state"] == "ACCOUNT_STATE_WARNING1" and a["last_reading_ms"] == 1700000000000, a
+assert a["periods"] == [{"period": "peak", "energy": 100, "charge_fen": 120}, {"period": "valley", "energy": 200, "charge_fen": 80}], a
+assert a["tiers"] == [{"tier": 1, "energy": 300, "charge_fen": 0}] and a["cycle_charged_fen"] == 200, a
+assert a["total_charged_fen"] == 900 and a["total_paid_fen"] == 2134, a
+assert doc["customer"]["phase"] == "ABC" and doc["customer"]["tariff_id"] == "T1", doc'
+ctl ops1 account nobody --chain d1
+nf_rc=$rc
+ctl ops1 warnings --chain d1 --limit 5
+pycheck "warnings: one line per account (negative balance as a number)" '
+assert [l["account"] for l in lines] == ["acc1", "acc2"] and lines[1]["balance_fen"] == -250, lines
+assert lines[1]["state"] == "ACCOUNT_STATE_DISCONNECTED", lines'
+ctl ops1 disconnected --chain d1
+ctl ops1 commands --district d1 --status failed
+pycheck "commands --district d1 --status failed: one line per command" '
+assert [(l["command_id"], l["kind"], l["status"]) for l in lines] == [("c1", "COMMAND_KIND_TRIP", "COMMAND_STATUS_ISSUED"), ("c2", "COMMAND_KIND_ALLOW_CLOSE", "COMMAND_STATUS_ISSUED")], lines'
+ctl dev1 watch-commands --chain d1 --count 2 --ack
+pycheck "watch-commands --ack: each command line carries its CommandAck result" '
+assert [l["command_id"] for l in lines] == ["c1", "c2"], lines
+assert all(l["ack"]["height"] == 7 and len(l["ack"]["tx_id"]) == 64 for l in lines), lines'
+ctl mkt1 watch-notices --chain d1 --from 4 --count 1
+pycheck "watch-notices --from 4: notices from that height (UTF-8 text kept)" '
+assert len(lines) == 1 and lines[0]["height"] == 5 and lines[0]["kind"] == "NOTICE_KIND_WARNING1", lines
+assert lines[0]["text"] == "余额不足 balance low", lines'
+sleep 0.3
+got=$(tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep -E '^(CHAIN (GetAccount|ListAccounts|ListCommands|SubscribeCommands|Subscribe|Submit)|LIST_|ACCOUNT |SUBMIT )' | sed 's/ nonce_len.*//' | tr '\n' ,)
+want="CHAIN GetAccount d1,ACCOUNT acc1,CHAIN GetAccount d1,ACCOUNT nobody,CHAIN ListAccounts d1,LIST_ACCOUNTS state=0 any_warning=1 limit=5,CHAIN ListAccounts d1,LIST_ACCOUNTS state=3 any_warning=0 limit=0,CHAIN ListCommands d1,LIST_COMMANDS status=3 limit=0,CHAIN SubscribeCommands d1,CHAIN Submit d1,SUBMIT chain=d1 signer=dev1 kind=command_ack,CHAIN Submit d1,SUBMIT chain=d1 signer=dev1 kind=command_ack,CHAIN Subscribe d1,"
+if [ "$got" = "$want" ] && [ "$nf_rc" -eq 2 ]; then ok "fee control on the wire: chain ids, filters (warnings any_warning, disconnected state 3, status), acks"
+else bad "fee control on the wire: chain ids, filters (warnings any_warning, disconnected state 3, status), acks" "got=$got nf_rc=$nf_rc"; fi
 
 if ! grep -q "bad signature\|framing:" "$tmp/ctl.log"; then ok "fake node: every gridctl signature verified by openssl, framing right"
 else bad "fake node: every gridctl signature verified by openssl, framing right" "$(grep "bad signature\|framing:" "$tmp/ctl.log")"; fi

@@ -3,6 +3,10 @@
 # (Docs/wire-protocol.md "Transport"): ECDSA P-256 / SHA-256,
 # subject CN=name/OU=role[/L=district]/O=GridLedger, node SAN DNS:name,DNS:localhost,IP:127.0.0.1.
 # usage: make_test_certs.sh DIR   -> DIR/ca.crt, DIR/{node1,col1node,ops1,col1,col2}.{crt,key},
+#                                    DIR/{dn1,dn2,dn3}.{crt,key} (district d1 members, role node),
+#                                    DIR/d2n1.{crt,key} (a node of d2), DIR/mkt1, DIR/dev1
+#                                    (marketing; device of d1), DIR/other/fn1 (a d1 node
+#                                    certificate of the unrelated CA),
 #                                    DIR/other/ca.crt (an unrelated CA),
 #                                    DIR/col1enc.key (col1.key, passphrase-encrypted),
 #                                    DIR/p384.{crt,key} (a collector on P-384, not signable)
@@ -42,4 +46,11 @@ issue admin1 admin "" 0
 issue col1 collector "/L=d1" 0
 issue col2 collector "/L=d2" 0
 issue p384 collector "/L=d1" 0 P-384
+issue dn1 node "/L=d1" 1
+issue dn2 node "/L=d1" 1
+issue dn3 node "/L=d1" 1
+issue d2n1 node "/L=d2" 1
+issue mkt1 marketing "" 0
+issue dev1 device "/L=d1" 0
+(cd other && issue fn1 node "/L=d1" 1)
 openssl pkey -in col1.key -aes256 -passout pass:secret -out col1enc.key 2>/dev/null

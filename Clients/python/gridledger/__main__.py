@@ -30,6 +30,41 @@ Commands:
                          (admin certificate), printing
                          {"leader": N, "voters": [...], "learners": [...]}
 
+Anchoring and fee control (Docs/anchoring.md):
+  verify-proof FILE [--ca CA.pem]
+                         verify a serialized BlockProof ("-" = stdin) offline: no node
+                         and no --addr/--cert/--key; with --ca also the anchor signatures.
+                         Prints the result as JSON; exit 1 (reason on stderr) if it fails
+  prove [--chain D] HEIGHT [-o FILE] [--verify [--ca CA.pem]]
+                         Query/ProveBlock: the proof bytes to FILE or stdout; --verify
+                         verifies at once (signatures against --ca, default the
+                         connection's CA) and prints the JSON instead of the bytes
+  register-district [--chain MAIN] DISTRICT CERT.pem...        (admin)
+  param customer [--chain MAIN] --district D --account A --meter M [--phase A|B|C|ABC]
+        --tariff T [--protected] [--contact PHONE] [--thresholds ID]
+        [--opening-balance FEN] [--cycle-start MM-DD]              (marketing)
+  param tariff [--chain MAIN] --district D --file tariff.json      (marketing)
+  param thresholds [--chain MAIN] --district D [--id ID] --alarm1 FEN --alarm2 FEN
+        --overdraft FEN --reconnect FEN [--direct-close] [--valid-ms MS]
+        [--grid-worker PHONE]                                      (marketing)
+  pay [--chain MAIN] --district D --account A --amount FEN --serial S   (marketing)
+  ack [--chain D] COMMAND_ID [--failed] [--detail TEXT]            (device)
+                         sign a TxPayload{chain_id, created_ms, nonce, body} with
+                         --cert/--key (or --signer-cert/--signer-key), Ingest/Submit, and
+                         print {"tx_id", "height", "index"} ("already_existed": true for a
+                         transaction already on the chain; "code"/"message" and exit 2 when
+                         rejected at apply time)
+  account [--chain D] ACCOUNT       FeeControl/GetAccount as JSON
+  warnings [--chain D] [--limit N]  FeeControl/ListAccounts (any_warning), JSON lines
+  disconnected [--chain D] [--limit N]   ... state DISCONNECTED, JSON lines
+  commands --district D [--status issued|acknowledged|failed|expired] [--limit N]
+                         FeeControl/ListCommands, JSON lines
+  watch-commands [--chain D] [--ack] [--count N]
+                         Control/SubscribeCommands (device), JSON lines; --ack
+                         acknowledges each as a success, the line gets "ack": {...}
+  watch-notices [--chain D] [--from H] [--count N]
+                         Notices/Subscribe (marketing), JSON lines
+
 --chain ID (chain-info, ingest, block, tx, state, history, blocks, watch): the chain the
 requests are for; a node serving several chains needs it (default: the node's only
 chain).  ingest with --chain signs its payloads for that chain without GetChainInfo.
@@ -52,9 +87,11 @@ the original outcome's counts when GetTransaction finds it).  A batch committed 
 rejected when applied (outcome code not 0) adds ``"code"`` and ``"message"``; ingestion goes
 on and the command exits 2 at the end.
 
-Exit status: 0 on success; 2 when a call or the connection fails (the reason is printed
-to stderr as ``error: CODE_NAME: message``); 65/66 for bad or unreadable ingest input;
-130 on Ctrl-C.
+Exit status: 0 on success; 1 when a proof does not verify (verify-proof, prove --verify);
+2 when a call or the connection fails (the reason is printed to stderr as
+``error: CODE_NAME: message``; also bad submission input, nothing submitted then);
+65/66 for bad or unreadable ingest input (66 also for an unreadable proof file); 74 when
+the proof file cannot be written; 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -67,15 +104,20 @@ import time
 from typing import List, Optional
 
 
+from . import contracts_pb2, parameters
 from .client import Client, member_response_json
+from .parameters import parse_cycle_start
+from .proof import ProofError, verify_proof
 from .readings_csv import ReadingsCsvError, read_readings_csv
 from .render import block_summary, to_jsonable
 from .signing import Signer, new_batch_id, tx_id
 from .status import RpcError, StatusCode
 
+EXIT_PROOF = 1      # verify-proof / prove --verify: the proof does not verify
 EXIT_FAILURE = 2
 EXIT_DATAERR = 65   # sysexits EX_DATAERR: bad input data
 EXIT_NOINPUT = 66   # sysexits EX_NOINPUT: input file cannot be read
+EXIT_IOERR = 74     # sysexits EX_IOERR: output file cannot be written
 MAX_ERRORS_SHOWN = 100
 _RETRYABLE = (StatusCode.RESOURCE_EXHAUSTED, StatusCode.DEADLINE_EXCEEDED)
 
@@ -107,6 +149,26 @@ def _positive(text: str) -> int:
     return value
 
 
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _cycle_start(text: str):
+    try:
+        return parse_cycle_start(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_COMMAND_STATUS = {"issued": contracts_pb2.COMMAND_STATUS_ISSUED,
+                   "acknowledged": contracts_pb2.COMMAND_STATUS_ACKNOWLEDGED,
+                   "failed": contracts_pb2.COMMAND_STATUS_FAILED,
+                   "expired": contracts_pb2.COMMAND_STATUS_EXPIRED}
+
+
 def _address(text: str) -> str:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -128,10 +190,12 @@ def _chain(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gridledger",
                                 description="GridLedger node client")
-    p.add_argument("--addr", required=True, help="node address HOST:PORT")
-    p.add_argument("--cert", required=True, help="client certificate (PEM)")
-    p.add_argument("--key", required=True, help="client private key (PEM)")
-    p.add_argument("--ca", required=True, help="deployment CA certificate (PEM)")
+    # Required by every command that talks to a node (checked in main; verify-proof is
+    # offline and needs none of them).
+    p.add_argument("--addr", help="node address HOST:PORT")
+    p.add_argument("--cert", help="client certificate (PEM)")
+    p.add_argument("--key", help="client private key (PEM)")
+    p.add_argument("--ca", help="deployment CA certificate (PEM)")
     p.add_argument("--server-name", default=None,
                    help="name the node certificate must carry (default: the host of --addr)")
     p.add_argument("--timeout", type=float, default=None,
@@ -205,6 +269,96 @@ def _parser() -> argparse.ArgumentParser:
                            help="certificate CN of the member's node certificate")
             a.add_argument("--address", required=True, type=_address, metavar="HOST:PORT",
                            help="where the member listens")
+
+    vp = sub.add_parser("verify-proof", help="verify a BlockProof file offline (no node)")
+    vp.add_argument("file", metavar="FILE", help='serialized gridledger.BlockProof ("-" = stdin)')
+    vp.add_argument("--ca", dest="proof_ca", default=None, metavar="CA.pem",
+                    help="also check the anchor signatures against this CA")
+    pr = sub.add_parser("prove", help="Query/ProveBlock: the anchoring proof of a block")
+    pr.add_argument("height", type=_non_negative, metavar="HEIGHT")
+    pr.add_argument("-o", "--output", metavar="FILE",
+                    help="write the proof bytes here (default: stdout, unless --verify)")
+    pr.add_argument("--verify", action="store_true",
+                    help="verify the proof at once (signatures against --ca) and print "
+                         "the result as JSON")
+    pr.add_argument("--ca", dest="proof_ca", default=None, metavar="CA.pem",
+                    help="CA for --verify (default: the connection's --ca)")
+    _chain(pr)
+
+    def submitter(parser: argparse.ArgumentParser, chain_help: str) -> argparse.ArgumentParser:
+        parser.add_argument("--chain", default="", metavar="ID", help=chain_help)
+        parser.add_argument("--signer-cert", default=None,
+                            help="certificate that signs the transaction (default: --cert)")
+        parser.add_argument("--signer-key", default=None, help="its key (default: --key)")
+        return parser
+
+    main_help = "the main chain id (default: the node's only chain)"
+    rd = submitter(sub.add_parser("register-district",
+                                  help="DistrictRegistration on the main chain (admin)"),
+                   main_help)
+    rd.add_argument("district", metavar="DISTRICT")
+    rd.add_argument("certs", nargs="+", metavar="CERT.pem",
+                    help="member node certificates (PEM; a file may hold several)")
+    pa = sub.add_parser("param", help="a DistrictParameter on the main chain (marketing)")
+    psub = pa.add_subparsers(dest="param_command", required=True, metavar="KIND")
+    cu = submitter(psub.add_parser("customer", help="customer archive entry"), main_help)
+    cu.add_argument("--district", required=True)
+    cu.add_argument("--account", required=True)
+    cu.add_argument("--meter", required=True)
+    cu.add_argument("--phase", default="A", choices=("A", "B", "C", "ABC"))
+    cu.add_argument("--tariff", required=True, metavar="TARIFF_ID")
+    cu.add_argument("--protected", action="store_true", help="protected supply (never tripped)")
+    cu.add_argument("--contact", default="", metavar="PHONE")
+    cu.add_argument("--thresholds", default="", metavar="ID")
+    cu.add_argument("--opening-balance", type=_integer, default=0, metavar="FEN")
+    cu.add_argument("--cycle-start", type=_cycle_start, default=None, metavar="MM-DD")
+    ta = submitter(psub.add_parser("tariff", help="tariff from a JSON file"), main_help)
+    ta.add_argument("--district", required=True)
+    ta.add_argument("--file", required=True, metavar="tariff.json")
+    th = submitter(psub.add_parser("thresholds", help="fee-control thresholds"), main_help)
+    th.add_argument("--district", required=True)
+    th.add_argument("--id", default="", help="thresholds id (default: the district default)")
+    th.add_argument("--alarm1", type=_integer, required=True, metavar="FEN")
+    th.add_argument("--alarm2", type=_integer, required=True, metavar="FEN")
+    th.add_argument("--overdraft", type=_integer, required=True, metavar="FEN")
+    th.add_argument("--reconnect", type=_integer, required=True, metavar="FEN")
+    th.add_argument("--direct-close", action="store_true")
+    th.add_argument("--valid-ms", type=_non_negative, default=0, metavar="MS")
+    th.add_argument("--grid-worker", default="", metavar="PHONE")
+    py = submitter(sub.add_parser("pay", help="a Payment on the main chain (marketing)"),
+                   main_help)
+    py.add_argument("--district", required=True)
+    py.add_argument("--account", required=True)
+    py.add_argument("--amount", type=_positive, required=True, metavar="FEN")
+    py.add_argument("--serial", required=True)
+    ak = submitter(sub.add_parser("ack", help="a CommandAck on a district chain (device)"),
+                   "the district chain id (default: the node's only chain)")
+    ak.add_argument("command_id", metavar="COMMAND_ID")
+    ak.add_argument("--failed", action="store_true", help="the command failed")
+    ak.add_argument("--detail", default="", metavar="TEXT")
+
+    ac = sub.add_parser("account", help="FeeControl/GetAccount as JSON")
+    ac.add_argument("account", metavar="ACCOUNT")
+    _chain(ac)
+    for name, text in (("warnings", "accounts in WARNING1 or WARNING2, one JSON line each"),
+                       ("disconnected", "accounts DISCONNECTED, one JSON line each")):
+        x = sub.add_parser(name, help=text)
+        x.add_argument("--limit", type=_non_negative, default=0)
+        _chain(x)
+    co = sub.add_parser("commands", help="FeeControl/ListCommands, one JSON line each")
+    co.add_argument("--district", required=True, metavar="ID", help="the district chain id")
+    co.add_argument("--status", choices=tuple(_COMMAND_STATUS), default=None)
+    co.add_argument("--limit", type=_non_negative, default=0)
+    wc = submitter(sub.add_parser("watch-commands",
+                                  help="Control/SubscribeCommands (device), one JSON line each"),
+                   "the district chain id (default: the node's only chain)")
+    wc.add_argument("--ack", action="store_true",
+                    help="acknowledge each command received as a success (CommandAck)")
+    wc.add_argument("--count", type=_positive, default=None, help="stop after this many")
+    wn = sub.add_parser("watch-notices", help="Notices/Subscribe (marketing), one JSON line each")
+    wn.add_argument("--from", dest="from_height", type=_non_negative, default=0)
+    wn.add_argument("--count", type=_positive, default=None, help="stop after this many")
+    _chain(wn)
     return p
 
 
@@ -218,7 +372,13 @@ def _print_json(value, pretty: bool = False) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "verify-proof":
+        return _verify_proof_file(args.file, args.proof_ca or args.ca)
+    missing = [f"--{n}" for n in ("addr", "cert", "key", "ca") if getattr(args, n) is None]
+    if missing:
+        parser.error("the following arguments are required: " + ", ".join(missing))
     timeout = 10.0 if args.timeout is None else args.timeout
     readings = signer = None
     if args.command == "ingest":
@@ -239,6 +399,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not signer.district:
             return _error("INVALID_ARGUMENT", f"the signer certificate ({signer.name}, "
                                               f"role {signer.role}) names no district (L)")
+    elif args.command in _SUBMITTING and (args.command != "watch-commands" or args.ack):
+        try:
+            signer = Signer(args.signer_cert or args.cert, args.signer_key or args.key)
+            readings = _submission_body(args)  # checked before connecting
+        except OSError as exc:
+            return _error("INVALID_ARGUMENT", f"cannot read {exc.filename}: {exc.strerror or exc}")
+        except ValueError as exc:
+            return _error("INVALID_ARGUMENT", str(exc))
     try:
         client = Client(args.addr, cert=args.cert, key=args.key, ca=args.ca,
                         server_name=args.server_name, timeout=timeout)
@@ -296,6 +464,33 @@ def _run(client: Client, args, timeout: float, readings, signer) -> int:
                     pretty=True)
     elif cmd == "admin":
         _print_json(member_response_json(_admin(client, args, timeout)))
+    elif cmd == "prove":
+        return _prove(client, args, timeout)
+    elif cmd in _SUBMITTING and cmd != "watch-commands":
+        return _submit_line(client, signer, args, timeout, readings)
+    elif cmd == "account":
+        _print_json(to_jsonable(client.get_account(args.account, chain_id=args.chain,
+                                                   timeout=timeout)), pretty=True)
+    elif cmd in ("warnings", "disconnected"):
+        accounts = client.warning_accounts(args.chain, args.limit, timeout=timeout) \
+            if cmd == "warnings" else \
+            client.disconnected_accounts(args.chain, args.limit, timeout=timeout)
+        for account in accounts:
+            _print_json(to_jsonable(account))
+    elif cmd == "commands":
+        status = _COMMAND_STATUS.get(args.status, contracts_pb2.COMMAND_STATUS_UNSPECIFIED)
+        for command in client.list_commands(args.district, status=status, limit=args.limit,
+                                            timeout=timeout).commands:
+            _print_json(to_jsonable(command))
+    elif cmd == "watch-commands":
+        return _watch_commands(client, args, timeout, signer)
+    elif cmd == "watch-notices":
+        with client.subscribe_notices(args.from_height, chain_id=args.chain,
+                                      timeout=args.timeout) as notices:
+            for seen, notice in enumerate(notices, 1):
+                _print_json(to_jsonable(notice))
+                if args.count is not None and seen >= args.count:
+                    break
     elif cmd == "blocks":
         for summary in client.list_blocks(args.from_height, args.to_height,
                                           page_size=args.page_size, timeout=timeout,
@@ -393,6 +588,147 @@ def _already_existed(client: Client, txid: bytes, location, timeout: float,
                    duplicate=original.outcome.readings_duplicate)
     out["already_existed"] = True
     return out
+
+
+# ---- anchoring, parameters, fee control --------------------------------------------------
+
+_SUBMITTING = ("register-district", "param", "pay", "ack", "watch-commands")
+
+
+def _verify_proof_file(path: str, ca: Optional[str]) -> int:
+    """verify-proof: 0 and the result as JSON; 1 (reason on stderr) when it fails."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_NOINPUT
+    return _print_verified(data, ca)
+
+
+def _print_verified(data: bytes, ca: Optional[str]) -> int:
+    try:
+        result = verify_proof(data, ca_pem_path=ca)
+    except ProofError as exc:
+        print(f"error: proof does not verify: {exc}", file=sys.stderr)
+        return EXIT_PROOF
+    except OSError as exc:
+        print(f"error: cannot read the CA {ca}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_NOINPUT
+    _print_json(result.to_json(), pretty=True)
+    return 0
+
+
+def _prove(client: Client, args, timeout: float) -> int:
+    data = client.prove_block(args.height, chain_id=args.chain, timeout=timeout
+                              ).SerializeToString()
+    if args.output:
+        try:
+            with open(args.output, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_IOERR
+    elif not args.verify:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    if args.verify:
+        return _print_verified(data, args.proof_ca or args.ca)
+    return 0
+
+
+def _submission_body(args) -> dict:
+    """The TxPayload body field of a submitting command (watch-commands: none)."""
+    cmd = args.command
+    if cmd == "register-district":
+        return {"district_registration": parameters.district_registration(
+            args.district, parameters.certificates_der(args.certs))}
+    if cmd == "ack":
+        return {"command_ack": parameters.command_ack(args.command_id, not args.failed,
+                                                      args.detail)}
+    if cmd == "pay":
+        return {"parameter": parameters.payment_parameter(args.district, args.account,
+                                                          args.amount, args.serial)}
+    if cmd == "watch-commands":
+        return {}
+    kind = args.param_command
+    if kind == "customer":
+        p = parameters.customer_parameter(
+            args.district, args.account, args.meter, args.tariff, phase=args.phase,
+            protected_supply=args.protected, contact=args.contact,
+            thresholds_id=args.thresholds, opening_balance_fen=args.opening_balance,
+            cycle_start=args.cycle_start)
+    elif kind == "tariff":
+        with open(args.file, "rb") as f:
+            try:
+                doc = json.load(f)
+            except ValueError as exc:
+                raise ValueError(f"{args.file}: not JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"{args.file}: a tariff is a JSON object")
+        try:
+            p = parameters.tariff_parameter(args.district, parameters.tariff_from_json(doc))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{args.file}: {exc}") from None
+    else:
+        p = parameters.thresholds_parameter(
+            args.district, args.alarm1, args.alarm2, args.overdraft, args.reconnect,
+            thresholds_id=args.id, direct_close=args.direct_close,
+            command_valid_ms=args.valid_ms, grid_worker_contact=args.grid_worker)
+    return {"parameter": p}
+
+
+def _submit_signed(client: Client, signed, chain: str, timeout: float) -> dict:
+    """Submits; the JSON line of the result.  ALREADY_EXISTS is a line with
+    ``already_existed`` and the original location; a rejection at apply time adds
+    ``code`` and ``message``."""
+    line = {"tx_id": tx_id(signed).hex()}
+    try:
+        response = client.submit(signed, timeout=timeout, chain_id=chain)
+    except RpcError as exc:
+        if exc.code == StatusCode.ALREADY_EXISTS and exc.location is not None:
+            line.update(height=exc.location.height, index=exc.location.index,
+                        already_existed=True)
+            return line
+        raise
+    line.update(height=response.location.height, index=response.location.index)
+    if response.already_existed:
+        line["already_existed"] = True
+    if response.outcome.code != 0:
+        line.update(code=response.outcome.code, message=response.outcome.message)
+    return line
+
+
+def _submit_line(client: Client, signer: Signer, args, timeout: float, body: dict) -> int:
+    chain = args.chain or client.chain_id(timeout=timeout)
+    signed = signer.sign(parameters.tx_payload(chain, **body))
+    line = _submit_signed(client, signed, args.chain, timeout)
+    _print_json(line)
+    if "code" in line:
+        print(f"error: committed but rejected when applied: code {line['code']}: "
+              f"{line['message']}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
+
+
+def _watch_commands(client: Client, args, timeout: float, signer: Signer) -> int:
+    """One JSON line per command; with --ack the line carries the CommandAck's result
+    under "ack"."""
+    chain = args.chain or (client.chain_id(timeout=timeout) if args.ack else "")
+    with client.subscribe_commands(args.chain, timeout=args.timeout) as commands:
+        for seen, command in enumerate(commands, 1):
+            line = to_jsonable(command)
+            if args.ack:
+                signed = signer.sign(parameters.tx_payload(
+                    chain, command_ack=parameters.command_ack(command.command_id, True)))
+                line["ack"] = _submit_signed(client, signed, args.chain, timeout)
+            _print_json(line)
+            if args.count is not None and seen >= args.count:
+                break
+    return 0
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ from typing import Any, Callable, Iterable, Iterator, List, Mapping, \
 
 from google.protobuf.message import DecodeError, Message
 
-from . import chain_pb2, health_pb2, ingest_pb2, ops_pb2, raft_pb2, wire_pb2
+from . import anchor_pb2, chain_pb2, contracts_pb2, health_pb2, ingest_pb2, ops_pb2, raft_pb2, \
+    wire_pb2
 from .frames import (
     DEFAULT_MAX_MESSAGE_BYTES,
     FLAG_ACK,
@@ -47,6 +48,7 @@ from .frames import (
 )
 from .status import TX_LOCATION_METADATA_KEY, RpcError, StatusCode
 
+from .parameters import command_ack, district_registration, tx_payload
 from .signing import Signer, readings_payload
 
 __all__ = ["Client", "ResponseStream", "BidiStream", "ALPN_PROTOCOL", "Metadata", "ack_error",
@@ -1076,6 +1078,130 @@ class Client:
                                                                     chain_id=chain_id or ""),
                                   ingest_pb2.GetBlockResponse, timeout=timeout,
                                   metadata=metadata)
+
+
+    # ---- anchoring, parameters, fee control (Docs/anchoring.md; contracts.proto)
+    #
+    # Submissions sign a ``TxPayload{chain_id, created_ms = now, nonce = random, body}``
+    # with ``signer`` and call ``/gridledger.Ingest/Submit`` like :meth:`submit`: the
+    # ``SubmitResponse`` once durable, ``RpcError(ALREADY_EXISTS)`` with ``.location``
+    # for a transaction already on the chain.  ``chain_id`` is the chain the payload names
+    # and the request is for ("" = the node's only chain, asked with GetChainInfo).
+
+    def prove_block(self, height: int, chain_id: str = "", timeout: Any = _DEFAULT,
+                    metadata: Optional[Metadata] = None) -> anchor_pb2.BlockProof:
+        """``/gridledger.Query/ProveBlock``: the proof that district block ``height`` is
+        anchored on the main chain (verify it with :func:`gridledger.proof.verify_proof`).
+        A block not anchored yet is refused by the node (NOT_FOUND or
+        FAILED_PRECONDITION)."""
+        return self.unary("/gridledger.Query/ProveBlock",
+                          anchor_pb2.ProveBlockRequest(chain_id=chain_id or "", height=height),
+                          anchor_pb2.BlockProof, timeout=timeout, metadata=metadata)
+
+    def sign_payload(self, signer: Signer, chain_id: str = "", **body: Any
+                     ) -> chain_pb2.SignedTransaction:
+        """A signed ``TxPayload`` with one body field (``parameter=``,
+        ``district_registration=``, ``command_ack=`` ...) for ``chain_id`` (default: the
+        node's only chain)."""
+        return signer.sign(tx_payload(chain_id or self.chain_id(), **body))
+
+    def submit_payload(self, signer: Signer, chain_id: str = "", timeout: Any = _DEFAULT,
+                       metadata: Optional[Metadata] = None, **body: Any
+                       ) -> ingest_pb2.SubmitResponse:
+        """Sign (:meth:`sign_payload`) and submit with ``/gridledger.Ingest/Submit``."""
+        signed = self.sign_payload(signer, chain_id, **body)
+        return self.submit(signed, timeout=timeout, metadata=metadata, chain_id=chain_id)
+
+    def register_district(self, signer: Signer, district: str,
+                          member_certificates: Sequence[bytes], chain_id: str = "",
+                          timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+                          ) -> ingest_pb2.SubmitResponse:
+        """A ``DistrictRegistration`` on the main chain (signer role admin): the
+        district's member node certificates (DER); replaces an earlier registration."""
+        return self.submit_payload(signer, chain_id, timeout=timeout, metadata=metadata,
+                                   district_registration=district_registration(
+                                       district, member_certificates))
+
+    def submit_parameter(self, signer: Signer, parameter: contracts_pb2.DistrictParameter,
+                         chain_id: str = "", timeout: Any = _DEFAULT,
+                         metadata: Optional[Metadata] = None) -> ingest_pb2.SubmitResponse:
+        """A ``DistrictParameter`` (customer, tariff, thresholds, payment, activation;
+        builders in :mod:`gridledger.parameters`) on the main chain (signer role
+        marketing), carried down to ``parameter.district`` by the downlink."""
+        return self.submit_payload(signer, chain_id, timeout=timeout, metadata=metadata,
+                                   parameter=parameter)
+
+    def ack_command(self, signer: Signer, command_id: str, success: bool = True,
+                    detail: str = "", chain_id: str = "", timeout: Any = _DEFAULT,
+                    metadata: Optional[Metadata] = None) -> ingest_pb2.SubmitResponse:
+        """A ``CommandAck`` on the district chain (signer role device)."""
+        return self.submit_payload(signer, chain_id, timeout=timeout, metadata=metadata,
+                                   command_ack=command_ack(command_id, success, detail))
+
+    def get_account(self, account: str, chain_id: str = "", timeout: Any = _DEFAULT,
+                    metadata: Optional[Metadata] = None) -> contracts_pb2.GetAccountResponse:
+        """``/gridledger.FeeControl/GetAccount``: the account (balance, state, cycle usage
+        per period and tier, charges) and its customer archive.  Unknown: NOT_FOUND."""
+        return self.unary("/gridledger.FeeControl/GetAccount",
+                          contracts_pb2.GetAccountRequest(chain_id=chain_id or "",
+                                                          account=account),
+                          contracts_pb2.GetAccountResponse, timeout=timeout, metadata=metadata)
+
+    def list_accounts(self, chain_id: str = "", state: int = contracts_pb2.ACCOUNT_STATE_NORMAL,
+                      any_warning: bool = False, limit: int = 0, timeout: Any = _DEFAULT,
+                      metadata: Optional[Metadata] = None
+                      ) -> contracts_pb2.ListAccountsResponse:
+        """``/gridledger.FeeControl/ListAccounts``: accounts in ``state``
+        (``contracts_pb2.ACCOUNT_STATE_*``), or with ``any_warning`` those in WARNING1 or
+        WARNING2; ``limit`` 0 = the node's default."""
+        return self.unary("/gridledger.FeeControl/ListAccounts",
+                          contracts_pb2.ListAccountsRequest(chain_id=chain_id or "", state=state,
+                                                            any_warning=any_warning, limit=limit),
+                          contracts_pb2.ListAccountsResponse, timeout=timeout,
+                          metadata=metadata)
+
+    def warning_accounts(self, chain_id: str = "", limit: int = 0, timeout: Any = _DEFAULT
+                         ) -> List[contracts_pb2.Account]:
+        """The warning list: accounts in WARNING1 or WARNING2."""
+        return list(self.list_accounts(chain_id, any_warning=True, limit=limit,
+                                       timeout=timeout).accounts)
+
+    def disconnected_accounts(self, chain_id: str = "", limit: int = 0,
+                              timeout: Any = _DEFAULT) -> List[contracts_pb2.Account]:
+        """The disconnect list: accounts in DISCONNECTED."""
+        return list(self.list_accounts(chain_id, state=contracts_pb2.ACCOUNT_STATE_DISCONNECTED,
+                                       limit=limit, timeout=timeout).accounts)
+
+    def list_commands(self, chain_id: str = "",
+                      status: int = contracts_pb2.COMMAND_STATUS_UNSPECIFIED, limit: int = 0,
+                      timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+                      ) -> contracts_pb2.ListCommandsResponse:
+        """``/gridledger.FeeControl/ListCommands``: control commands of the district in
+        ``status`` (``contracts_pb2.COMMAND_STATUS_*``; UNSPECIFIED = every status)."""
+        return self.unary("/gridledger.FeeControl/ListCommands",
+                          contracts_pb2.ListCommandsRequest(chain_id=chain_id or "",
+                                                            status=status, limit=limit),
+                          contracts_pb2.ListCommandsResponse, timeout=timeout,
+                          metadata=metadata)
+
+    def subscribe_commands(self, chain_id: str = "", timeout: Any = None,
+                           metadata: Optional[Metadata] = None) -> ResponseStream:
+        """``/gridledger.Control/SubscribeCommands`` (role device, own district): an
+        iterator of ``ControlCommand``, the pending ones first, then each one issued.
+        Close it to stop."""
+        return self.server_stream("/gridledger.Control/SubscribeCommands",
+                                  contracts_pb2.SubscribeCommandsRequest(chain_id=chain_id or ""),
+                                  contracts_pb2.ControlCommand, timeout=timeout,
+                                  metadata=metadata)
+
+    def subscribe_notices(self, from_height: int = 0, chain_id: str = "", timeout: Any = None,
+                          metadata: Optional[Metadata] = None) -> ResponseStream:
+        """``/gridledger.Notices/Subscribe`` (role marketing): an iterator of ``Notice``
+        from district height ``from_height`` on.  Close it to stop."""
+        return self.server_stream("/gridledger.Notices/Subscribe",
+                                  contracts_pb2.SubscribeNoticesRequest(chain_id=chain_id or "",
+                                                                        from_height=from_height),
+                                  contracts_pb2.Notice, timeout=timeout, metadata=metadata)
 
 
     # ---- administration (Docs/wire-protocol.md, "Raft and administration"; role admin)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.protobuf.message import DecodeError
 
-from gridledger import chain_pb2, ingest_pb2, ops_pb2, raft_pb2
+from gridledger import anchor_pb2, chain_pb2, contracts_pb2, ingest_pb2, ops_pb2, raft_pb2
 from gridledger.status import TX_LOCATION_METADATA_KEY
 
 SUBMIT_ROLES = {"collector", "marketing", "bank", "finance", "device", "admin", "node"}
@@ -56,7 +56,16 @@ _CHAIN_REQUESTS = {
     "/gridledger.Query/GetHistory": ingest_pb2.GetHistoryRequest,
     "/gridledger.Query/ListBlocks": ingest_pb2.ListBlocksRequest,
     "/gridledger.Query/SubscribeBlocks": ingest_pb2.SubscribeBlocksRequest,
+    "/gridledger.Query/ProveBlock": anchor_pb2.ProveBlockRequest,
+    "/gridledger.FeeControl/GetAccount": contracts_pb2.GetAccountRequest,
+    "/gridledger.FeeControl/ListAccounts": contracts_pb2.ListAccountsRequest,
+    "/gridledger.FeeControl/ListCommands": contracts_pb2.ListCommandsRequest,
+    "/gridledger.Control/SubscribeCommands": contracts_pb2.SubscribeCommandsRequest,
+    "/gridledger.Notices/Subscribe": contracts_pb2.SubscribeNoticesRequest,
 }
+# Who may sign each non-reading payload body (Docs/anchoring.md; contracts.proto).
+BODY_ROLES = {"district_registration": {"admin"}, "parameter": {"marketing", "admin"},
+              "command_ack": {"device"}}
 
 
 class FakeChain:
@@ -85,6 +94,14 @@ class FakeChain:
         self.leader = 1
         self.members: Dict[int, Tuple[str, str]] = {}  # node id -> (name, address)
         self.admin_unimplemented = False  # answer AddMember/Promote/Remove UNIMPLEMENTED
+        # Anchoring and fee control, filled by the tests.
+        self.proofs: Dict[int, anchor_pb2.BlockProof] = {}        # ProveBlock by height
+        self.accounts: Dict[str, contracts_pb2.GetAccountResponse] = {}
+        self.commands: List[contracts_pb2.ControlCommand] = []
+        self.notices: List[contracts_pb2.Notice] = []
+        self.requests: List[Tuple[str, object]] = []  # (method, request) of those calls
+        self.command_subscribers: Dict[Tuple[int, int], Tuple[object, int]] = {}
+        self.notice_subscribers: Dict[Tuple[int, int], Tuple[object, int]] = {}
         self._append(chain_pb2.Block(header=chain_pb2.BlockHeader(
             chain_id=chain_id, height=0, timestamp_ms=1, hash_suite="sha256")))
 
@@ -145,6 +162,13 @@ class FakeChain:
             raise Refused(3, "payload has no body")
         if payload.chain_id != self.chain_id:
             raise Refused(3, f"payload names chain {payload.chain_id!r}")
+        body = payload.WhichOneof("body")
+        if body != "readings":
+            if role not in BODY_ROLES.get(body, ()):
+                raise Refused(7, f"role {role} may not submit {body}")
+            if body == "command_ack" and _attr(cert, NameOID.LOCALITY_NAME) != self.district:
+                raise Refused(7, "a device acknowledges commands of its own district only")
+            return self._commit(signed, txid, chain_pb2.TxOutcome(code=0))
         batch = payload.readings
         if role != "collector":
             raise Refused(7, f"role {role} may not submit readings (collector only)")
@@ -201,11 +225,72 @@ class FakeChain:
             raise Refused(8, "committed, but the acknowledgement is lost")
         return ingest_pb2.SubmitResponse(location=loc, outcome=outcome)
 
+    def _commit(self, signed, txid, outcome) -> ingest_pb2.SubmitResponse:
+        """Appends a block holding one (non-reading) transaction."""
+        with self.lock:
+            if txid in self.txs:
+                loc = self.txs[txid][1]
+                raise Refused(6, f"height={loc.height} index={loc.index}",
+                              [(TX_LOCATION_METADATA_KEY, loc.SerializeToString())])
+            height = len(self.blocks)
+            _, block_hash = self._append(chain_pb2.Block(
+                header=chain_pb2.BlockHeader(chain_id=self.chain_id, timestamp_ms=height + 1,
+                                             hash_suite="sha256", proposer="fake"),
+                transactions=[signed], outcomes=[outcome]))
+            loc = chain_pb2.TxLocation(height=height, index=0, tx_id=txid, block_hash=block_hash)
+            self.txs[txid] = (signed, loc, outcome)
+        return ingest_pb2.SubmitResponse(location=loc, outcome=outcome)
+
+    def payloads(self, body: str) -> List[Tuple[chain_pb2.TxPayload, chain_pb2.SignedTransaction]]:
+        """Committed payloads holding ``body``, in chain order."""
+        out = []
+        for block, _ in self.blocks:
+            for tx in block.transactions:
+                p = chain_pb2.TxPayload.FromString(tx.payload)
+                if p.WhichOneof("body") == body:
+                    out.append((p, tx))
+        return out
+
+    def issue_command(self, command: contracts_pb2.ControlCommand) -> None:
+        """A new command: kept, and sent to every SubscribeCommands stream."""
+        with self.lock:
+            self.commands.append(command)
+            subscribers = list(self.command_subscribers.values())
+        for conn, sid in subscribers:
+            conn.message(sid, command)
+
+    def _fee_control(self, conn, sid: int, method: str, req) -> bool:
+        """Anchoring / fee-control methods; False when ``method`` is none of them."""
+        if method == "/gridledger.Query/ProveBlock":
+            if req.height not in self.proofs:
+                raise Refused(5, f"block {req.height} is not anchored yet")
+            conn.message(sid, self.proofs[req.height])
+        elif method == "/gridledger.FeeControl/GetAccount":
+            if req.account not in self.accounts:
+                raise Refused(5, f"no account {req.account!r}")
+            conn.message(sid, self.accounts[req.account])
+        elif method == "/gridledger.FeeControl/ListAccounts":
+            found = [r.account for r in self.accounts.values()
+                     if (req.any_warning and r.account.state in (
+                         contracts_pb2.ACCOUNT_STATE_WARNING1, contracts_pb2.ACCOUNT_STATE_WARNING2))
+                     or (not req.any_warning and r.account.state == req.state)]
+            conn.message(sid, contracts_pb2.ListAccountsResponse(
+                accounts=found[:req.limit or None]))
+        elif method == "/gridledger.FeeControl/ListCommands":
+            found = [c for c in self.commands
+                     if req.status in (contracts_pb2.COMMAND_STATUS_UNSPECIFIED, c.status)]
+            conn.message(sid, contracts_pb2.ListCommandsResponse(commands=found[:req.limit or None]))
+        else:
+            return False
+        return True
+
     # ---- RPC glue (called by fakenode.Conn)
 
     def handles(self, method: str) -> bool:
         return method.startswith(("/gridledger.Ingest/", "/gridledger.Query/",
-                                  "/gridledger.Admin/")) or method == "/gridledger.Ops/GetStatus"
+                                  "/gridledger.Admin/", "/gridledger.FeeControl/",
+                                  "/gridledger.Control/", "/gridledger.Notices/")) or \
+            method == "/gridledger.Ops/GetStatus"
 
     def status(self) -> ops_pb2.GetStatusResponse:
         with self.lock:
@@ -276,12 +361,34 @@ class FakeChain:
             return conn.trailers(sid, 3, "expected exactly one request")
         body = requests[0]
         request_cls = _CHAIN_REQUESTS.get(method)
+        decoded = None
         if request_cls is not None:
             # Record the chain each chain-service request names ("" = the only chain).
-            self.chain_ids.append((method.rsplit("/", 1)[1],
-                                   request_cls.FromString(body).chain_id))
+            decoded = request_cls.FromString(body)
+            self.chain_ids.append((method.rsplit("/", 1)[1], decoded.chain_id))
+            self.requests.append((method, decoded))
+        if method == "/gridledger.Control/SubscribeCommands":
+            if role != "device":
+                return conn.trailers(sid, 7, f"role {role} may not call {method}")
+            with self.lock:
+                backlog = list(self.commands)
+                self.command_subscribers[(id(conn), sid)] = (conn, sid)
+            for command in backlog:
+                conn.message(sid, command)
+            return  # open until cancelled
+        if method == "/gridledger.Notices/Subscribe":
+            if role != "marketing":
+                return conn.trailers(sid, 7, f"role {role} may not call {method}")
+            for notice in self.notices:
+                if notice.height >= decoded.from_height:
+                    conn.message(sid, notice)
+            with self.lock:
+                self.notice_subscribers[(id(conn), sid)] = (conn, sid)
+            return  # open until cancelled
         try:
-            if method in ("/gridledger.Ingest/Submit", "/gridledger.Ingest/SubmitReadings"):
+            if decoded is not None and self._fee_control(conn, sid, method, decoded):
+                pass
+            elif method in ("/gridledger.Ingest/Submit", "/gridledger.Ingest/SubmitReadings"):
                 conn.message(sid, self.submit(method, body))
             elif method == "/gridledger.Query/GetChainInfo":
                 with self.lock:
@@ -368,7 +475,9 @@ class FakeChain:
 
     def cancel(self, conn, sid: int) -> bool:
         with self.lock:
-            found = self.subscribers.pop((id(conn), sid), None)
+            found = self.subscribers.pop((id(conn), sid), None) or \
+                self.command_subscribers.pop((id(conn), sid), None) or \
+                self.notice_subscribers.pop((id(conn), sid), None)
         if found:
             conn.trailers(sid, 1, "cancelled")
         return found is not None
