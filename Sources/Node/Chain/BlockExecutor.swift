@@ -51,10 +51,21 @@ struct BlockState: ContractState {
 
     init(reader: ChainStateReader) { self.reader = reader }
 
+    /// Values read from the store during this block (contracts read the same tariff,
+    /// thresholds and records again and again).
+    private let reads = ReadCache()
+
+    final class ReadCache {
+        var values: [String: [UInt8]?] = [:]
+    }
+
     func get(_ key: String) throws -> [UInt8]? {
         if let slot = txSlots[key] { return txWrites[slot].value }
         if let value = block[key] { return value }
-        return try reader.get(key)
+        if let value = reads.values[key] { return value }
+        let value = try reader.get(key)
+        if reads.values.count < 100_000 { reads.values[key] = value }
+        return value
     }
 
     mutating func set(_ key: String, _ value: [UInt8]?) {
