@@ -156,4 +156,72 @@ final class AnchorProofTests: XCTestCase {
         await reader.rpc.close()
         await client.rpc.close()
     }
+
+    /// Hostile and out-of-role cross-chain requests get a clear status and change nothing.
+    func testOutOfRoleCrossChainRequestsAreRefused() async throws {
+        let before = chains.districtStatus.height
+        func code(_ body: () async throws -> Void) async -> StatusCode? {
+            do {
+                try await body()
+                return nil
+            } catch let error as RPCError {
+                return error.code
+            } catch {
+                return .unknown
+            }
+        }
+        let mainClient = try await connect(mainAddress, col)
+        let districtClient = try await connect(districtAddress, col)
+        // A collector may not register districts, submit parameters, or sign anchors.
+        let registration = try collector.sign(collector.payload(chainID: "main", body: .districtRegistration(DistrictRegistration(district: "d1", memberCertificates: []))))
+        let r1 = await code { _ = try await mainClient.submit(registration, chain: "main") }
+        XCTAssertEqual(r1, .permissionDenied)
+        let parameter = try collector.sign(collector.payload(chainID: "main", body: .parameter(DistrictParameter(district: "d1", body: .payment(Payment(account: "a", amountFen: 1, serial: "s"))))))
+        let r2 = await code { _ = try await mainClient.submit(parameter, chain: "main") }
+        XCTAssertEqual(r2, .permissionDenied)
+        let sign = AnchorSignRequest(chainId: "d1", fromHeight: 1, toHeight: 1, lastHeaderHash: [], headersRoot: [], summary: [])
+        let r3 = await code { _ = try await districtClient.rpc.unary(AnchorService.signMethod, sign, as: AnchorSignResponse.self) }
+        XCTAssertEqual(r3, .permissionDenied)
+        // A node that is not a member of d1 may not ask for signatures either.
+        let outsider = try pki.issue(.node, "outsider", district: "d1")
+        let outsiderClient = try await connect(districtAddress, outsider)
+        let r4 = await code { _ = try await outsiderClient.rpc.unary(AnchorService.signMethod, sign, as: AnchorSignResponse.self) }
+        XCTAssertEqual(r4, .permissionDenied)
+        // Main-chain kinds on a district chain, district kinds on the main chain, a downlink
+        // by a collector, an acknowledgement by a collector.
+        let onDistrict = try collector.sign(collector.payload(chainID: "d1", body: .parameter(DistrictParameter(district: "d1", body: .payment(Payment(account: "a", amountFen: 1, serial: "s"))))))
+        let r5 = await code { _ = try await districtClient.submit(onDistrict, chain: "d1") }
+        XCTAssertEqual(r5, .failedPrecondition)
+        let receipt = try collector.sign(collector.payload(chainID: "main", body: .anchorReceipt(AnchorReceipt(fromHeight: 1, toHeight: 1))))
+        let r6 = await code { _ = try await mainClient.submit(receipt, chain: "main") }
+        XCTAssertEqual(r6, .failedPrecondition)
+        let downlink = try collector.sign(collector.payload(chainID: "d1", body: .downlink(Downlink(mainHeight: 1, mainIndex: 0, original: [1, 2, 3]))))
+        let r7 = await code { _ = try await districtClient.submit(downlink, chain: "d1") }
+        XCTAssertEqual(r7, .permissionDenied)
+        let ack = try collector.sign(collector.payload(chainID: "d1", body: .commandAck(CommandAck(commandId: "x", success: true))))
+        let r8 = await code { _ = try await districtClient.submit(ack, chain: "d1") }
+        XCTAssertEqual(r8, .permissionDenied)
+        // A district node forging a downlink whose original is not a signed main-chain parameter.
+        let edge = TransactionSignerBox.edge(chains)
+        let forged = try edge.sign(edge.payload(chainID: "d1", body: .downlink(Downlink(mainHeight: 1, mainIndex: 0, original: [1, 2, 3]))))
+        let r9 = await code { _ = try await districtClient.submit(forged, chain: "d1") }
+        XCTAssertEqual(r9, .invalidArgument)
+        // Proof of a height not anchored, and of genesis.
+        let r10 = await code { _ = try await districtClient.proveBlock(9_999, chain: "d1") }
+        XCTAssertEqual(r10, .notFound)
+        let r11 = await code { _ = try await districtClient.proveBlock(0, chain: "d1") }
+        XCTAssertEqual(r11, .invalidArgument)
+        // Nothing was written, and the node still serves.
+        XCTAssertEqual(chains.districtStatus.height, before)
+        let info = try await districtClient.chainInfo(chain: "d1")
+        XCTAssertEqual(info.height, before)
+        for c in [mainClient, districtClient, outsiderClient] { await c.rpc.close() }
+    }
+}
+
+enum TransactionSignerBox {
+    /// The district node's own signing identity (role node, district d1).
+    static func edge(_ chains: MainAndDistrict) -> TransactionSigner {
+        try! TransactionSigner(certificatePath: chains.districtConfig.tls.cert, keyPath: chains.districtConfig.tls.key)
+    }
 }

@@ -228,7 +228,7 @@ final class ChainSync: Sendable {
     /// Member side of `Anchor.Sign`: signs the range only when this replica's own blocks
     /// give the same hashes and summary.
     func sign(_ request: AnchorSignRequest) throws -> AnchorSignResponse {
-        guard request.fromHeight >= 1, request.toHeight >= request.fromHeight, request.toHeight - request.fromHeight < 100_000 else {
+        guard request.fromHeight >= 1, request.toHeight >= request.fromHeight, request.toHeight - request.fromHeight < 10_000 else {
             throw RPCError(.invalidArgument, "anchor range \(request.fromHeight)...\(request.toHeight) is not valid")
         }
         let head = ledger.store.head?.height ?? 0
