@@ -31,56 +31,74 @@ enum Billing {
     /// four periods), each cycle group's energy is split over periods 0...3 in proportion to
     /// the deltas (cumulative floors: exact sum); without, each piece goes to the period of
     /// the local hour in which it starts.
-    static func bill(pieces: [Piece], touDeltas: [UInt64]?, tariff: Tariff, customer: CustomerArchive, account: inout Account) -> [Line] {
+    ///
+    /// A piece "starts" at its grid time: the start of the `intervalMs` slot nearest to its
+    /// start (a reading belongs to its nearest slot, Docs/contracts.md), so a reading taken at
+    /// 07:59:58 for the 08:00 slot rates the 08:00–08:15 interval in the 08h period, and a
+    /// reading at 23:59:58 on the last day of a cycle starts the next cycle's first interval.
+    /// Pieces after the first start on the grid already.
+    /// - Throws: INVALID_ARGUMENT when an amount overflows (`TariffRules.overflow`); the
+    ///   account is then partly updated and must be discarded with the rest of the call.
+    static func bill(
+        pieces: [Piece], touDeltas: [UInt64]?, tariff: Tariff, customer: CustomerArchive, intervalMs: Int64, account: inout Account
+    ) throws -> [Line] {
         var lines: [Line] = []
         var index = 0
+        func gridStart(_ piece: Piece) -> Int64 { Vee.slot(piece.startMs, intervalMs: intervalMs) * intervalMs }
         while index < pieces.count {
-            let cycleStart = TariffRules.cycleStart(at: pieces[index].startMs, tariff: tariff, customer: customer)
+            let cycleStart = TariffRules.cycleStart(at: gridStart(pieces[index]), tariff: tariff, customer: customer)
             var group: [Piece] = []
             while index < pieces.count,
-                TariffRules.cycleStart(at: pieces[index].startMs, tariff: tariff, customer: customer) == cycleStart
+                TariffRules.cycleStart(at: gridStart(pieces[index]), tariff: tariff, customer: customer) == cycleStart
             {
                 group.append(pieces[index])
                 index += 1
             }
-            lines += billGroup(group, cycleStart: cycleStart, touDeltas: touDeltas, tariff: tariff, account: &account)
+            lines += try billGroup(group, cycleStart: cycleStart, touDeltas: touDeltas, tariff: tariff, gridStart: gridStart, account: &account)
         }
         return lines
     }
 
-    private static func billGroup(_ group: [Piece], cycleStart: Int64, touDeltas: [UInt64]?, tariff: Tariff, account: inout Account) -> [Line] {
-        let energy = group.reduce(UInt64(0)) { $0 + $1.energy }
+    private static func billGroup(
+        _ group: [Piece], cycleStart: Int64, touDeltas: [UInt64]?, tariff: Tariff, gridStart: (Piece) -> Int64, account: inout Account
+    ) throws -> [Line] {
+        var energy: UInt64 = 0
+        for piece in group { energy = try TariffRules.add(energy, piece.energy, "segment energy") }
         var periodEnergy = Array(repeating: UInt64(0), count: tariff.periods.count)
         if let tou = touDeltas, tariff.periods.count >= 4, tou.contains(where: { $0 > 0 }) {
             for (i, e) in TariffRules.cumulativeSplit(energy, weights: tou).enumerated() { periodEnergy[i] += e }
         } else {
-            for piece in group { periodEnergy[TariffRules.period(at: piece.startMs, tariff: tariff)] += piece.energy }
+            for piece in group {
+                let p = TariffRules.period(at: gridStart(piece), tariff: tariff)
+                periodEnergy[p] = try TariffRules.add(periodEnergy[p], piece.energy, "period energy")
+            }
         }
         startCycleIfNeeded(cycleStart, tariff: tariff, account: &account)
 
         var lines: [Line] = []
         for (i, e) in periodEnergy.enumerated() {
-            let fen = TariffRules.lineFen(energy: e, price: tariff.periods[i].basePrice)
-            account.periods[i].energy += e
-            account.periods[i].chargeFen += fen
+            let fen = try TariffRules.lineFen(energy: e, price: tariff.periods[i].basePrice)
+            account.periods[i].energy = try TariffRules.add(account.periods[i].energy, e, "period energy")
+            account.periods[i].chargeFen = try TariffRules.add(account.periods[i].chargeFen, fen, "period charge")
             if e > 0 { lines.append(Line(kind: .period(i), cycleStartMs: cycleStart, energy: e, fen: fen)) }
         }
-        let tiers = TariffRules.tierSplit(before: account.cycleEnergy, energy: energy, limits: tariff.tierLimits)
+        let tiers = try TariffRules.tierSplit(before: account.cycleEnergy, energy: energy, limits: tariff.tierLimits)
         for (i, e) in tiers.enumerated() {
-            let fen = i == 0 ? 0 : TariffRules.lineFen(energy: e, price: tariff.tierSurcharges[i - 1])
-            account.tiers[i].energy += e
-            account.tiers[i].chargeFen += fen
+            let fen = i == 0 ? 0 : try TariffRules.lineFen(energy: e, price: tariff.tierSurcharges[i - 1])
+            account.tiers[i].energy = try TariffRules.add(account.tiers[i].energy, e, "tier energy")
+            account.tiers[i].chargeFen = try TariffRules.add(account.tiers[i].chargeFen, fen, "tier charge")
             if i > 0, e > 0 { lines.append(Line(kind: .tier(i + 1), cycleStartMs: cycleStart, energy: e, fen: fen)) }
         }
-        account.cycleEnergy += energy
+        account.cycleEnergy = try TariffRules.add(account.cycleEnergy, energy, "cycle energy")
         if tariff.fixedChargeFen != 0, account.fixedChargedFen == 0 {
             account.fixedChargedFen = tariff.fixedChargeFen
             lines.append(Line(kind: .fixed, cycleStartMs: cycleStart, energy: 0, fen: tariff.fixedChargeFen))
         }
-        let charge = lines.reduce(Int64(0)) { $0 + $1.fen }
-        account.cycleChargedFen += charge
-        account.totalChargedFen += charge
-        account.balanceFen -= charge
+        var charge: Int64 = 0
+        for line in lines { charge = try TariffRules.add(charge, line.fen, "segment charge") }
+        account.cycleChargedFen = try TariffRules.add(account.cycleChargedFen, charge, "cycle charge")
+        account.totalChargedFen = try TariffRules.add(account.totalChargedFen, charge, "total charged")
+        account.balanceFen = try TariffRules.subtract(account.balanceFen, charge, "balance \(account.balanceFen) − \(charge)")
         return lines
     }
 

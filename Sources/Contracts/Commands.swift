@@ -37,10 +37,13 @@ enum Commands {
     ) throws -> String {
         let id = try nextID(context: context, state: &state)
         let validMs = thresholds.commandValidMs > 0 ? thresholds.commandValidMs : defaultValidMs
+        // Saturating: thresholds are bounded by validation, the block time by consensus; a
+        // trap here would halt the replica.
+        let (until, overflow) = context.timestampMs.addingReportingOverflow(validMs)
         let command = ControlCommand(
             commandId: id, district: context.district, account: account.account, meterId: account.meterId,
             kind: kind, status: .issued, issuedMs: context.timestampMs,
-            validUntilMs: context.timestampMs + validMs, issuedHeight: context.height, detail: detail
+            validUntilMs: overflow ? .max : until, issuedHeight: context.height, detail: detail
         )
         state.setMessage(ContractKeys.command(id), command)
         state.set(ContractKeys.commandStatus(CommandStatus.issued.rawValue, id), [])

@@ -98,6 +98,12 @@ public enum FeeControl {
 
     // MARK: - Parameters
 
+    /// Bound on an opening balance's magnitude and on one payment (10^15 fen = 10^13 CNY):
+    /// far beyond any real account, and far enough below `Int64.max` (9.2 × 10^18) that
+    /// balances and totals cannot overflow in practice. Sums are still checked (an overflow
+    /// rejects the transaction with INVALID_ARGUMENT; it never traps).
+    static let maxAbsAmountFen: Int64 = 1_000_000_000_000_000
+
     static func applyCustomer(_ c: CustomerArchive, state: inout some ContractState) throws {
         func fail(_ why: String) -> ContractRejection { .invalidArgument("customer \(c.account): \(why)") }
         guard ContractKeys.isValidComponent(c.account), ContractKeys.isValidComponent(c.meterId) else {
@@ -108,6 +114,7 @@ public enum FeeControl {
         else { throw fail("tariff and thresholds ids must not contain '/'") }
         guard c.cycleStartMonth <= 12, c.cycleStartDay <= 31 else { throw fail("invalid cycle start date") }
         guard c.rollover <= TariffRules.maxEnergy else { throw fail("rollover above 10^10") }
+        guard c.openingBalanceFen.magnitude <= maxAbsAmountFen.magnitude else { throw fail("opening balance out of range") }
         guard c.intervalMinutes <= 1440, c.intervalMinutes == 0 || 1440 % c.intervalMinutes == 0 else {
             throw fail("interval must divide a day")
         }
@@ -141,15 +148,16 @@ public enum FeeControl {
     static func applyPayment(_ p: Payment, context: BlockContext, state: inout some ContractState) throws -> ContractEffects {
         guard ContractKeys.isValidComponent(p.serial) else { throw ContractRejection.invalidArgument("payment serial empty or with '/'") }
         guard p.amountFen > 0 else { throw ContractRejection.invalidArgument("payment \(p.serial): amount must be positive") }
+        guard p.amountFen <= maxAbsAmountFen else { throw ContractRejection.invalidArgument("payment \(p.serial): amount above 10^15 fen") }
         guard ContractKeys.isValidComponent(p.account),
             var account = try state.message(Account.self, ContractKeys.account(p.account))
         else { throw ContractRejection.notFound("payment \(p.serial): no account \(p.account)") }
         guard try state.get(ContractKeys.payment(p.serial)) == nil else {
             throw ContractRejection.alreadyExists("payment serial \(p.serial) already applied")
         }
+        account.balanceFen = try TariffRules.add(account.balanceFen, p.amountFen, "balance \(account.balanceFen) + payment \(p.amountFen)")
+        account.totalPaidFen = try TariffRules.add(account.totalPaidFen, p.amountFen, "total paid")
         state.setMessage(ContractKeys.payment(p.serial), p)
-        account.balanceFen += p.amountFen
-        account.totalPaidFen += p.amountFen
         var effects = ContractEffects()
         let customer = try state.message(CustomerArchive.self, ContractKeys.customer(p.account))
         try runStateMachine(&account, customer: customer, event: .payment, context: context, state: &state, effects: &effects)

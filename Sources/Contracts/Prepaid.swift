@@ -79,8 +79,12 @@ enum Prepaid {
         return (next, effects)
     }
 
+    /// Longest command validity accepted (366 days).
+    static let maxCommandValidMs: Int64 = 366 * 86_400_000
+
     /// Throws INVALID_ARGUMENT unless alarm1 > alarm2 ≥ 0, overdraft ≥ 0,
-    /// reconnect_allowed ≥ −overdraft and command_valid_ms ≥ 0.
+    /// reconnect_allowed ≥ −overdraft, 0 ≤ command_valid_ms ≤ 366 days, and alarm1,
+    /// overdraft and reconnect_allowed within ±10^15 fen.
     static func validate(_ t: FeeControlThresholds) throws {
         func fail(_ why: String) -> ContractRejection { .invalidArgument("thresholds \"\(t.thresholdsId)\": \(why)") }
         guard ContractKeys.isValidComponent(t.thresholdsId, allowEmpty: true) else { throw fail("id with '/'") }
@@ -88,6 +92,11 @@ enum Prepaid {
         guard t.overdraftLimitFen >= 0 else { throw fail("negative overdraft limit") }
         guard t.reconnectAllowedFen >= -t.overdraftLimitFen else { throw fail("reconnect_allowed below -overdraft_limit") }
         guard t.commandValidMs >= 0 else { throw fail("negative command_valid_ms") }
+        guard t.commandValidMs <= maxCommandValidMs else { throw fail("command_valid_ms above 366 days") }
+        // Bounded so that −overdraft and every comparison stay far from Int64's ends.
+        for v in [t.alarm1Fen, t.overdraftLimitFen, t.reconnectAllowedFen] where v.magnitude > FeeControl.maxAbsAmountFen.magnitude {
+            throw fail("amount out of range (|fen| ≤ 10^15)")
+        }
     }
 
     /// "12.34 CNY" / "-0.05 CNY" from fen.

@@ -4,7 +4,9 @@ import GridProto
 ///
 /// Per reading, in this order (the first that applies decides; see Docs/contracts.md):
 /// 1. no customer for the meter → NO_CUSTOMER; no tariff → NO_TARIFF (state untouched);
-/// 2. timestamp > block time + future tolerance → FUTURE (not billed, not accepted);
+/// 2. timestamp > block time + future tolerance → FUTURE (not billed, not accepted); a
+///    timestamp before the epoch (negative) → OUT_OF_ORDER; a register at or above the
+///    meter's rollover point (a value the meter cannot show, e.g. UInt64.max) → NEGATIVE;
 /// 3. the meter's first reading: the sum check, then it becomes the baseline (billed, 0 fen);
 /// 4. timestamp ≤ the last accepted reading's → REPLACES_ESTIMATE when an estimate exists
 ///    for its slot (the estimate is deleted; nothing billed), else OUT_OF_ORDER;
@@ -20,6 +22,9 @@ struct ReadingRun {
     let context: BlockContext
     let settings: VeeSettings
     var effects = ContractEffects()
+    /// Tariffs decoded in this call, by id (looked up, never iterated). Nothing in
+    /// `applyReadings` writes a tariff, so a tariff read once stays current for the call.
+    private var tariffs: [String: Tariff] = [:]
 
     init(context: BlockContext, settings: VeeSettings) {
         self.context = context
@@ -50,12 +55,17 @@ struct ReadingRun {
         guard let customer = try state.message(CustomerArchive.self, ContractKeys.customer(accountID)),
             let account = try state.message(Account.self, ContractKeys.account(accountID))
         else { return flag(position, .noCustomer, "meter \(meterID): account \(accountID) missing") }
-        guard !customer.tariffId.isEmpty, let tariff = try state.message(Tariff.self, ContractKeys.tariff(customer.tariffId)) else {
+        guard !customer.tariffId.isEmpty, let tariff = try tariff(customer.tariffId, state: state) else {
             return flag(position, .noTariff, "account \(accountID): tariff \"\(customer.tariffId)\" not found")
         }
         let point = RegisterPoint(reading)
-        guard point.timestampMs <= context.timestampMs + settings.futureToleranceMs else {
+        // Saturating: a hostile tolerance or block time must not trap the replica.
+        let (latest, overflow) = context.timestampMs.addingReportingOverflow(settings.futureToleranceMs)
+        guard point.timestampMs <= min(overflow ? .max : latest, Vee.maxTimestampMs) else {
             return flag(position, .future, "timestamp \(point.timestampMs) is after block time \(context.timestampMs) + \(settings.futureToleranceMs) ms")
+        }
+        guard point.timestampMs >= 0 else {
+            return flag(position, .outOfOrder, "timestamp \(point.timestampMs) is before 1970-01-01; stored, not billed")
         }
         var meter = Meter(
             id: meterID, customer: customer, tariff: tariff, account: account,
@@ -63,7 +73,10 @@ struct ReadingRun {
             intervalMs: Int64(customer.intervalMinutes == 0 ? 15 : customer.intervalMinutes) * CivilTime.msPerMinute,
             rollover: customer.rollover == 0 ? Vee.defaultRollover : customer.rollover
         )
-        let sumOK = Vee.sumMatches(point, tolerance: settings.sumTolerance)
+        guard Vee.registersInRange(point, rollover: meter.rollover) else {
+            return flag(position, .negative, "registers \(point.registers) not all below the rollover point \(meter.rollover); not a meter value, not billed")
+        }
+        let sumOK = Vee.sumMatches(point, tolerance: settings.sumTolerance, rollover: meter.rollover)
 
         guard meter.vee.hasBaseline else {
             guard sumOK else { return flag(position, .sumMismatch, sumDetail(point)) }
@@ -100,7 +113,7 @@ struct ReadingRun {
             // This reading continues from the held spike: the spike was real. Bill it.
             let held = meter.vee.accepted
             let heldSteps = self.steps(from: meter.vee.billed, to: held, rollover: meter.rollover) ?? []
-            charge += try billSegment(to: held, steps: heldSteps, meter: &meter, state: &state)
+            charge = try TariffRules.add(charge, try billSegment(to: held, steps: heldSteps, meter: &meter, state: &state), "charge")
             meter.vee.held = false
             billedSomething = true
         }
@@ -112,7 +125,7 @@ struct ReadingRun {
             meter.vee.held = true
             flag(position, .spike, "consumption \(energy) over \(intervals) interval(s) > \(settings.spikeFactor) x trailing average \(trailing.energy)/\(trailing.intervals); held until confirmed")
         } else {
-            charge += try billSegment(to: point, steps: steps, meter: &meter, state: &state)
+            charge = try TariffRules.add(charge, try billSegment(to: point, steps: steps, meter: &meter, state: &state), "charge")
             billedSomething = true
             effects.readingsBilled += 1
             if steps.contains(where: { if case .rollover = $0 { return true } else { return false } }) {
@@ -120,7 +133,7 @@ struct ReadingRun {
             }
         }
         if billedSomething {
-            effects.chargedFen += charge
+            effects.chargedFen = try TariffRules.add(effects.chargedFen, charge, "batch charge")
             try FeeControl.runStateMachine(&meter.account, customer: meter.customer, event: .charge, context: context, state: &state, effects: &effects)
         }
         save(meter, state: &state)
@@ -199,7 +212,10 @@ struct ReadingRun {
             state.set(ContractKeys.estimate(meter.id, timestampMs: e.timestampMs), record.encoded())
         }
         let tou: [UInt64]? = from.hasTOU && point.hasTOU ? steps[1...4].map(value) : nil
-        let lines = Billing.bill(pieces: split.pieces, touDeltas: tou, tariff: meter.tariff, customer: meter.customer, account: &meter.account)
+        let lines = try Billing.bill(
+            pieces: split.pieces, touDeltas: tou, tariff: meter.tariff, customer: meter.customer, intervalMs: intervalMs,
+            account: &meter.account
+        )
 
         let slots = Vee.slot(point.timestampMs, intervalMs: intervalMs) - Vee.slot(from.timestampMs, intervalMs: intervalMs)
         meter.vee.record(energy: energy, intervals: UInt64(max(1, slots)), endMs: point.timestampMs)
@@ -216,7 +232,17 @@ struct ReadingRun {
         if !meter.vee.held { meter.vee.accepted = point }
         meter.account.lastReadingMs = point.timestampMs
         meter.account.lastTotal = point.total
-        return lines.reduce(Int64(0)) { $0 + $1.fen }
+        var charge: Int64 = 0
+        for line in lines { charge = try TariffRules.add(charge, line.fen, "segment charge") }
+        return charge
+    }
+
+    /// The tariff `id` from state, decoded once per call.
+    private mutating func tariff(_ id: String, state: some ContractState) throws -> Tariff? {
+        if let cached = tariffs[id] { return cached }
+        guard let tariff = try state.message(Tariff.self, ContractKeys.tariff(id)) else { return nil }
+        tariffs[id] = tariff
+        return tariff
     }
 
     private func save(_ meter: Meter, state: inout some ContractState) {

@@ -7,9 +7,14 @@ import GridProto
 /// energy × price is in 1e-6 CNY = 1e-4 fen.
 enum TariffRules {
     /// Bounds checked by `validate` so that energy × price never overflows `Int64`:
-    /// |price| ≤ 10^8 (10,000 CNY/kWh) and energy ≤ 10^10 (the largest rollover allowed).
+    /// |price| ≤ 10^8 (10,000 CNY/kWh) and energy ≤ 10^10 (the largest rollover allowed;
+    /// readings with a register at or above their rollover are refused by VEE, so one
+    /// segment's energy is below 1.01 × 10^10). `lineFen` still checks the product and throws
+    /// instead of trapping, so a replica never halts on hostile input.
     static let maxAbsPrice: Int64 = 100_000_000
     static let maxEnergy: UInt64 = 10_000_000_000
+    /// |fixed charge| bound (10^9 CNY).
+    static let maxAbsFixedFen: Int64 = 100_000_000_000
     static let scheduleSize = 12 * 24
 
     /// Throws INVALID_ARGUMENT unless the tariff can be billed: at least one period; each
@@ -21,7 +26,8 @@ enum TariffRules {
         func fail(_ why: String) -> ContractRejection { .invalidArgument("tariff \(t.tariffId): \(why)") }
         guard ContractKeys.isValidComponent(t.tariffId) else { throw fail("empty id or id with '/'") }
         guard !t.periods.isEmpty, t.periods.count <= 255 else { throw fail("needs 1...255 periods") }
-        for p in t.periods where abs(p.basePrice) > maxAbsPrice { throw fail("base price out of range") }
+        // `.magnitude`, not `abs`: abs(Int64.min) traps, and a trap halts the replica.
+        for p in t.periods where p.basePrice.magnitude > maxAbsPrice.magnitude { throw fail("base price out of range") }
         for s in [t.weekdaySchedule, t.weekendSchedule] {
             guard s.isEmpty || s.count == scheduleSize else { throw fail("a schedule must have 288 entries") }
             guard s.allSatisfy({ Int($0) < t.periods.count }) else { throw fail("schedule names an unknown period") }
@@ -32,9 +38,9 @@ enum TariffRules {
             guard limit > previous else { throw fail("tier limits must be positive and ascending") }
             previous = limit
         }
-        for s in t.tierSurcharges where abs(s) > maxAbsPrice { throw fail("surcharge out of range") }
-        guard abs(t.fixedChargeFen) <= 100_000_000_000 else { throw fail("fixed charge out of range") }
-        guard abs(t.utcOffsetMinutes) <= 18 * 60 else { throw fail("UTC offset out of range") }
+        for s in t.tierSurcharges where s.magnitude > maxAbsPrice.magnitude { throw fail("surcharge out of range") }
+        guard t.fixedChargeFen.magnitude <= maxAbsFixedFen.magnitude else { throw fail("fixed charge out of range") }
+        guard t.utcOffsetMinutes.magnitude <= 18 * 60 else { throw fail("UTC offset out of range") }
         guard t.cycle == .monthly || t.cycle == .annual else { throw fail("unknown billing cycle") }
     }
 
@@ -72,17 +78,47 @@ enum TariffRules {
     /// One charge line: energy × price rounded half away from zero to the fen (四舍五入 on the
     /// magnitude): fen = (|e·p| + 5000) / 10000 with the sign of e·p. Zero gives zero; a
     /// negative price gives exactly the negation of the same positive line.
-    static func lineFen(energy: UInt64, price: Int64) -> Int64 {
-        let product = Int64(energy) * price // bounded by validate: ≤ 10^18
-        let magnitude = (product.magnitude + 5000) / 10000
-        return product < 0 ? -Int64(magnitude) : Int64(magnitude)
+    ///
+    /// Units: 0.01 kWh × 0.0001 CNY/kWh = 10^-6 CNY = 10^-4 fen, hence the 10^4 divisor.
+    /// The product is taken in 128 bits, so no input traps.
+    /// - Throws: INVALID_ARGUMENT when the rounded line does not fit in `Int64` fen (only
+    ///   possible outside the bounds `validate` and VEE enforce).
+    static func lineFen(energy: UInt64, price: Int64) throws -> Int64 {
+        let product = energy.multipliedFullWidth(by: price.magnitude)
+        // (high, low) + 5000, then / 10^4: the quotient must fit in 63 bits.
+        let (low, carry) = product.low.addingReportingOverflow(5000)
+        let high = product.high + (carry ? 1 : 0) // product < 2^64 · 2^63: high < 2^63, no overflow
+        guard high < 10_000 else { throw overflow("charge line \(energy) × \(price)") }
+        let magnitude = UInt64(10_000).dividingFullWidth((high, low)).quotient
+        guard magnitude <= UInt64(Int64.max) else { throw overflow("charge line \(energy) × \(price)") }
+        return price < 0 ? -Int64(magnitude) : Int64(magnitude)
+    }
+
+    /// The rejection for an amount that does not fit its integer: the transaction is refused
+    /// (INVALID_ARGUMENT) rather than trapping, which would halt the replica.
+    static func overflow(_ what: String) -> ContractRejection {
+        .invalidArgument("arithmetic overflow: \(what)")
+    }
+
+    /// a + b, or INVALID_ARGUMENT when it overflows.
+    static func add<T: FixedWidthInteger>(_ a: T, _ b: T, _ what: @autoclosure () -> String) throws -> T {
+        let (sum, overflowed) = a.addingReportingOverflow(b)
+        if overflowed { throw overflow(what()) }
+        return sum
+    }
+
+    /// a − b, or INVALID_ARGUMENT when it overflows.
+    static func subtract<T: FixedWidthInteger>(_ a: T, _ b: T, _ what: @autoclosure () -> String) throws -> T {
+        let (difference, overflowed) = a.subtractingReportingOverflow(b)
+        if overflowed { throw overflow(what()) }
+        return difference
     }
 
     /// Splits `energy` consumed after `before` (cumulative in the cycle) over the tiers:
     /// tier 1 is [0, limit1), tier n is [limit(n-1), limit n), the last is unbounded; energy
     /// exactly reaching a limit stays below it. Returns one entry per tier (limits + 1).
-    static func tierSplit(before: UInt64, energy: UInt64, limits: [UInt64]) -> [UInt64] {
-        let end = before + energy
+    static func tierSplit(before: UInt64, energy: UInt64, limits: [UInt64]) throws -> [UInt64] {
+        let end = try add(before, energy, "cycle energy \(before) + \(energy)")
         var result: [UInt64] = []
         var lower: UInt64 = 0
         for upper in limits + [UInt64.max] {

@@ -92,8 +92,8 @@ struct VeeRecord: Equatable {
     mutating func record(energy: UInt64, intervals: UInt64, endMs: Int64) {
         let day = CivilTime.floorDiv(endMs, CivilTime.msPerDay)
         if let i = window.firstIndex(where: { $0.day == day }) {
-            window[i].energy += energy
-            window[i].intervals += intervals
+            window[i].energy = Vee.saturatingAdd(window[i].energy, energy)
+            window[i].intervals = Vee.saturatingAdd(window[i].intervals, intervals)
         } else {
             window.append(DayBucket(day: day, energy: energy, intervals: intervals))
             window.sort { $0.day < $1.day }
@@ -107,8 +107,8 @@ struct VeeRecord: Equatable {
         let day = CivilTime.floorDiv(atMs, CivilTime.msPerDay)
         var e: UInt64 = 0, n: UInt64 = 0
         for b in window where b.day >= day - Self.windowDays && b.day <= day {
-            e += b.energy
-            n += b.intervals
+            e = Vee.saturatingAdd(e, b.energy)
+            n = Vee.saturatingAdd(n, b.intervals)
         }
         return (e, n)
     }
@@ -147,6 +147,9 @@ enum RegisterStep: Equatable {
 /// Pure VEE checks.
 enum Vee {
     static let defaultRollover: UInt64 = 100_000_000
+    /// Latest reading timestamp accepted whatever the future tolerance (9999-12-31T23:59:59.999Z):
+    /// keeps slot and calendar arithmetic far from Int64's end.
+    static let maxTimestampMs: Int64 = 253_402_300_799_999
 
     /// Consumption from `previous` to `now` for a register rolling over at `rollover`: a
     /// decrease is a rollover only when `previous` is within 1% of the rollover point
@@ -159,18 +162,32 @@ enum Vee {
         return .negative
     }
 
-    /// Total vs the TOU registers: |total − (sharp + peak + flat + valley)| ≤ tolerance.
-    /// Meters without TOU registers pass.
-    static func sumMatches(_ p: RegisterPoint, tolerance: UInt64) -> Bool {
+    /// Total vs the TOU registers: |total − (sharp + peak + flat + valley)| ≤ tolerance,
+    /// compared modulo `rollover`. Every register shows its true value modulo the rollover
+    /// point (DOMAIN.md "Readings"), so once the total register has wrapped (and the four TOU
+    /// registers not, or not all) the plain sum is off by exactly the rollover; the distance
+    /// is therefore taken on the circle of `rollover` values. Meters without TOU registers pass.
+    static func sumMatches(_ p: RegisterPoint, tolerance: UInt64, rollover: UInt64) -> Bool {
         guard p.hasTOU else { return true }
+        let r = max(rollover, 1)
         var sum: UInt64 = 0
-        for r in p.tou {
-            let (s, overflow) = sum.addingReportingOverflow(r)
-            if overflow { return false }
-            sum = s
-        }
-        let diff = sum > p.total ? sum - p.total : p.total - sum
-        return diff <= tolerance
+        for v in p.tou { sum = (sum + v % r) % r } // each term < r ≤ 10^10: no overflow
+        let total = p.total % r
+        let diff = sum > total ? sum - total : total - sum
+        return min(diff, r - diff) <= tolerance
+    }
+
+    /// Whether every register is a value the meter can show: below its rollover point
+    /// (a DL/T 645 register XXXXXX.XX is below 1,000,000.00 kWh). Readings outside are
+    /// refused before any arithmetic, which bounds one segment's energy by 1.01 × rollover.
+    static func registersInRange(_ p: RegisterPoint, rollover: UInt64) -> Bool {
+        p.registers.allSatisfy { $0 < rollover }
+    }
+
+    /// a + b, saturating at `UInt64.max` (statistics only, never money).
+    static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (s, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : s
     }
 
     /// Spike: energy over `intervals` intervals exceeds factor × the trailing average interval

@@ -230,6 +230,36 @@ final class PrepaidTests: XCTestCase {
         XCTAssertNil(h.state.entries[ContractKeys.pendingCommands])
     }
 
+    /// Rule: thresholds "alarm1 > alarm2 ≥ 0, an overdraft limit, and a reconnect-allowed
+    /// amount"; commands "carry a valid-until time". Malformed or extreme thresholds are
+    /// refused (INVALID_ARGUMENT) and not stored; none traps.
+    func testThresholdsValidated() throws {
+        var h = Harness()
+        func refused(_ edit: (inout FeeControlThresholds) -> Void, line: UInt = #line) {
+            var t = Self.thresholds
+            edit(&t)
+            XCTAssertThrowsError(try h.param(.thresholds(t)), line: line) { XCTAssertEqual(($0 as? ContractRejection)?.code, 3, line: line) }
+        }
+        refused { $0.alarm1Fen = $0.alarm2Fen } // alarm1 > alarm2, strictly
+        refused { $0.alarm1Fen = 500; $0.alarm2Fen = 1_000 }
+        refused { $0.alarm2Fen = -1 } // alarm2 ≥ 0
+        refused { $0.overdraftLimitFen = -1 }
+        refused { $0.reconnectAllowedFen = -2_001 } // below −overdraft
+        refused { $0.commandValidMs = -1 }
+        refused { $0.commandValidMs = .max }
+        refused { $0.alarm1Fen = .max }
+        refused { $0.overdraftLimitFen = .max }
+        refused { $0.alarm2Fen = .min; $0.alarm1Fen = .min }
+        refused { $0.reconnectAllowedFen = .min }
+        XCTAssertNil(h.state.entries[ContractKeys.thresholds("")])
+        var edge = Self.thresholds
+        edge.alarm1Fen = 1
+        edge.alarm2Fen = 0
+        edge.reconnectAllowedFen = -2_000
+        XCTAssertNoThrow(try h.param(.thresholds(edge)))
+        XCTAssertNotNil(h.state.entries[ContractKeys.thresholds("")])
+    }
+
     /// Ids are "<district>-<height>-<n>", n counting commands and notices within a block.
     func testDeterministicIDs() throws {
         var h = try harness(opening: 100, thresholds: Self.thresholds)

@@ -187,15 +187,15 @@ final class TariffTests: XCTestCase {
         XCTAssertEqual(e.chargedFen, 4)
         XCTAssertEqual(try h.account("a1").periods.map(\.chargeFen), [2, 2, 0, 4])
 
-        XCTAssertEqual(TariffRules.lineFen(energy: 1, price: 5000), 1)
-        XCTAssertEqual(TariffRules.lineFen(energy: 1, price: 4999), 0)
-        XCTAssertEqual(TariffRules.lineFen(energy: 3, price: 5000), 2) // 1.5
-        XCTAssertEqual(TariffRules.lineFen(energy: 1, price: -5000), -1)
-        XCTAssertEqual(TariffRules.lineFen(energy: 1, price: -4999), 0)
-        XCTAssertEqual(TariffRules.lineFen(energy: 3, price: -5000), -2)
-        XCTAssertEqual(TariffRules.lineFen(energy: 0, price: 99_999), 0)
-        XCTAssertEqual(TariffRules.lineFen(energy: 12_345, price: 0), 0)
-        XCTAssertEqual(TariffRules.lineFen(energy: 10_000_000_000, price: 100_000_000), 100_000_000_000_000)
+        XCTAssertEqual(try TariffRules.lineFen(energy: 1, price: 5000), 1)
+        XCTAssertEqual(try TariffRules.lineFen(energy: 1, price: 4999), 0)
+        XCTAssertEqual(try TariffRules.lineFen(energy: 3, price: 5000), 2) // 1.5
+        XCTAssertEqual(try TariffRules.lineFen(energy: 1, price: -5000), -1)
+        XCTAssertEqual(try TariffRules.lineFen(energy: 1, price: -4999), 0)
+        XCTAssertEqual(try TariffRules.lineFen(energy: 3, price: -5000), -2)
+        XCTAssertEqual(try TariffRules.lineFen(energy: 0, price: 99_999), 0)
+        XCTAssertEqual(try TariffRules.lineFen(energy: 12_345, price: 0), 0)
+        XCTAssertEqual(try TariffRules.lineFen(energy: 10_000_000_000, price: 100_000_000), 100_000_000_000_000)
     }
 
     /// Rule: "Optional fixed charge, billed once per cycle with the cycle's first billed
@@ -215,6 +215,76 @@ final class TariffTests: XCTestCase {
         XCTAssertEqual(a.fixedChargedFen, 1_000)
         XCTAssertEqual(a.cycleChargedFen, 1_020)
         XCTAssertEqual(a.totalChargedFen, 2_050)
+    }
+
+    /// Rule: "Tiers (阶梯) ... Chinese national pattern: tier 2 +0.05, tier 3 +0.30 CNY/kWh;
+    /// e.g. annual limits 2760 and 4800 kWh"; "A reading whose consumption crosses a tier
+    /// limit is split at the limit"; "a bill has one charge line per period ... and one charge
+    /// line per tier above the first ...; each line is rounded on its own"; "an annual cycle
+    /// [starts] on the customer's cycle start date" (here January 1st, the default).
+    /// Base 0.4883 CNY/kWh so that rounding half up to the fen is exercised at scale.
+    func testChineseAnnualTierPattern2760And4800() throws {
+        var h = Harness()
+        // 2760 kWh = 276,000 × 0.01 kWh; +0.05 CNY/kWh = 500 × 0.0001 CNY/kWh; +0.30 = 3000.
+        try h.param(.tariff(flatTariff("cn", price: 4_883, cycle: .annual, limits: [276_000, 480_000], surcharges: [500, 3_000])))
+        try h.param(.customer(customer("a1", meter: "m1", tariff: "cn", opening: 100_000_000)))
+        let t0 = cst(2025, 1, 8, 10)
+        try h.read([reading("m1", t0, 0)]) // baseline
+        // 2750 kWh, all in tier 1: 275,000 × 4883 = 1,342,825,000 × 10^-4 fen = 134,282.5 → 134,283.
+        var e = try h.read([reading("m1", t0 + interval, 275_000)])
+        XCTAssertEqual(e.chargedFen, 134_283)
+        // Crosses 2760 kWh: 1000 (0.01 kWh) stay in tier 1, 1000 go to tier 2.
+        // Period line 2000 × 4883 → 976.6 → 977; tier-2 line 1000 × 500 → 50.
+        e = try h.read([reading("m1", t0 + 2 * interval, 277_000)])
+        XCTAssertEqual(e.chargedFen, 977 + 50)
+        var a = try h.account("a1")
+        XCTAssertEqual(a.tiers.map(\.energy), [276_000, 1_000, 0])
+        // Crosses 4800 kWh: 203,000 in tier 2, 1,000 in tier 3.
+        // Period 204,000 × 4883 → 99,613.2 → 99,613; tier 2: 203,000 × 500 → 10,150; tier 3: 1000 × 3000 → 300.
+        e = try h.read([reading("m1", t0 + 3 * interval, 481_000)])
+        XCTAssertEqual(e.chargedFen, 99_613 + 10_150 + 300)
+        a = try h.account("a1")
+        XCTAssertEqual(a.tiers.map(\.energy), [276_000, 204_000, 1_000])
+        XCTAssertEqual(a.tiers.map(\.chargeFen), [0, 50 + 10_150, 300])
+        XCTAssertEqual(a.cycleStartMs, cst(2025, 1, 1))
+        // The last interval of the year (23:45–00:00 local) is still 2025: tier 3 again.
+        try h.read([reading("m1", cst(2025, 12, 31, 23, 45), 481_100)])
+        e = try h.read([reading("m1", cst(2026, 1, 1), 481_200)])
+        XCTAssertEqual(e.chargedFen, 49 + 30) // 100 × 4883 → 48.83 → 49; 100 × 3000 → 30
+        // 00:00–00:15 local on January 1st opens the 2026 cycle: back in tier 1.
+        e = try h.read([reading("m1", cst(2026, 1, 1, 0, 15), 481_300)])
+        XCTAssertEqual(e.chargedFen, 49)
+        a = try h.account("a1")
+        XCTAssertEqual(a.cycleStartMs, cst(2026, 1, 1))
+        XCTAssertEqual(a.tiers.map(\.energy), [100, 0, 0])
+    }
+
+    /// Rule: "A meter without TOU registers has each interval's energy assigned to the period
+    /// of the hour in which the interval starts"; readings sit on "the meter's interval grid".
+    /// A reading taken a few seconds early (07:59:58 for the 08:00 slot) must not drag the
+    /// whole 08:00–08:15 interval into the 07h period.
+    func testJitteredReadingRatedByTheIntervalItCloses() throws {
+        var h = Harness()
+        try h.param(.tariff(touTariff()))
+        try h.param(.customer(customer("a1", meter: "m1", tariff: "tou")))
+        let t = cst(2025, 1, 8, 7, 45) - 2_000 // Wednesday 07:44:58 local
+        try h.read([reading("m1", t, 0)])
+        var e = try h.read([reading("m1", t + interval, 20)]) // 07:45–08:00: flat
+        XCTAssertEqual(e.chargedFen, 20)
+        e = try h.read([reading("m1", t + 2 * interval, 40)]) // 08:00–08:15: peak, 1.1 CNY/kWh
+        XCTAssertEqual(e.chargedFen, 22)
+        XCTAssertEqual(try h.account("a1").periods.map(\.energy), [0, 20, 20, 0])
+    }
+
+    /// Rule: "A charge line is energy × price, rounded half up to the fen": energy in 0.01 kWh
+    /// × price in 0.0001 CNY/kWh is 10^-6 CNY = 10^-4 fen.
+    func testLineUnitsAreTenThousandthsOfAFen() throws {
+        XCTAssertEqual(try TariffRules.lineFen(energy: 100, price: 10_000), 100) // 1 kWh × 1 CNY/kWh = 100 fen
+        XCTAssertEqual(try TariffRules.lineFen(energy: 1, price: 1), 0) // 10^-4 fen
+        XCTAssertEqual(try TariffRules.lineFen(energy: 4_999, price: 1), 0) // 0.4999 fen
+        XCTAssertEqual(try TariffRules.lineFen(energy: 5_000, price: 1), 1) // 0.5 fen, half up
+        XCTAssertEqual(try TariffRules.lineFen(energy: 15_000, price: 1), 2) // 1.5 fen
+        XCTAssertEqual(try TariffRules.lineFen(energy: 15_000, price: -1), -2)
     }
 
     /// Tariffs that cannot be billed are rejected (INVALID_ARGUMENT) instead of stored.

@@ -35,6 +35,32 @@ final class VeeTests: XCTestCase {
         XCTAssertEqual(try h.account("a2").cycleEnergy, 101)
     }
 
+    /// Rules: "a register rolls over at 1,000,000.00 kWh (configurable per meter)" and "Sum
+    /// check: total ≈ sharp + peak + flat + valley within 0.02 kWh". Once the total register
+    /// has wrapped and the TOU registers have not, the plain sum is off by the rollover point:
+    /// the check must compare modulo the rollover, or every later reading of the meter would
+    /// be held as SUM_MISMATCH for ever.
+    func testTOUMeterTotalRolloverStillPassesSumCheck() throws {
+        var h = Harness()
+        var c = customer("a1", meter: "m1")
+        c.rollover = 100_000
+        try setUp(&h, [c])
+        let t = cst(2025, 1, 8, 3)
+        try h.read([touReading("m1", t, [24_990, 25_000, 25_000, 24_998])]) // total 99,988
+        // True total 100,020 shows as 20; the TOU registers add up to 100,020.
+        var e = try h.read([touReading("m1", t + interval, [25_020, 25_000, 25_000, 25_000], total: 20)])
+        XCTAssertEqual(flags(e), [.rollover])
+        XCTAssertEqual(e.chargedFen, 32) // 100,000 − 99,988 + 20
+        XCTAssertEqual(e.readingsBilled, 1)
+        // A real mismatch after the wrap is still caught: 50 vs 100,060 ≡ 60 (mod 100,000).
+        e = try h.read([touReading("m1", t + 2 * interval, [25_020, 25_000, 25_000, 25_040], total: 50)])
+        XCTAssertEqual(flags(e), [.sumMismatch])
+        e = try h.read([touReading("m1", t + 3 * interval, [25_020, 25_000, 25_000, 25_070], total: 90)])
+        XCTAssertEqual(flags(e), [])
+        XCTAssertEqual(e.chargedFen, 70)
+        XCTAssertEqual(try h.account("a1").cycleEnergy, 102)
+    }
+
     /// Rule: "Sum check: total ≈ sharp + peak + flat + valley within 0.02 kWh". Chosen: a
     /// mismatching reading is held from billing (not accepted); the next good reading's delta
     /// covers its energy.
