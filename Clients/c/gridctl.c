@@ -364,6 +364,11 @@ static void print_status(const Gridledger__GetStatusResponse *r)
         }
         jw_close(&w, ']');
         jw_kstr(&w, "halted", ch->halted);
+        jw_ku64(&w, "anchored_height", ch->anchored_height);
+        jw_ku64(&w, "anchor_lag_blocks", ch->anchor_lag_blocks);
+        jw_ku64(&w, "anchor_lag_ms", ch->anchor_lag_ms);
+        jw_ku64(&w, "downlink_main_height", ch->downlink_main_height);
+        jw_kstr(&w, "sync_error", ch->sync_error);
         jw_close(&w, '}');
     }
     jw_close(&w, ']');

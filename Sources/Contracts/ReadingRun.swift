@@ -50,7 +50,7 @@ struct ReadingRun {
         let meterID = reading.meterId
         guard ContractKeys.isValidComponent(meterID),
             let accountBytes = try state.get(ContractKeys.meterAccount(meterID))
-        else { return flag(position, .noCustomer, "meter \(meterID) has no customer") }
+        else { return flag(position, .noCustomer, "") }  // the flag says it all: no detail per reading
         let accountID = String(decoding: accountBytes, as: UTF8.self)
         guard let customer = try state.message(CustomerArchive.self, ContractKeys.customer(accountID)),
             let account = try state.message(Account.self, ContractKeys.account(accountID))

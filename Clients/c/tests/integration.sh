@@ -4,7 +4,10 @@
 # Makes a CA and node1 / ops1 / col1 (collector, d1) / col2 (collector, d2) certificates
 # with `gridnode ca`, starts the node on a free port serving chain d1 (--chain-id d1), runs
 # gridctl (connection and Ops/Health checks, then tests/chain_checks.sh: ingest, block, tx,
-# watch), stops the node with SIGTERM. Then a 3-node Raft group (node1..node3, chain d1):
+# watch), stops the node with SIGTERM. Then a node serving two chains (--chain); then
+# tests/anchoring_checks.sh (a main chain and an anchoring district d1: registration,
+# parameters, fee control, commands, notices, proofs; its counts are added here). Then a
+# 3-node Raft group (node1..node3, chain d1):
 # status Raft fields, admin transfer-leader (and PERMISSION_DENIED as ops), a linearizable
 # state read on a follower right after an ingest through the leader, and admin add-member /
 # promote / remove (skipped while the node answers UNIMPLEMENTED for Admin/AddMember).
@@ -250,6 +253,17 @@ fi
 kill -TERM "$node_pid" 2>/dev/null
 for _ in $(seq 200); do kill -0 "$node_pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$node_pid" 2>/dev/null; then bad "multi: SIGTERM: node exited"; else wait "$node_pid"; node_pid=""; fi
+
+# ---- main chain + anchoring district (tests/anchoring_checks.sh) ---------------------------
+# Its own two nodes; its ok/FAIL lines are shown and its counts added here (its
+# "N passed, N failed" line is not repeated, so scripts/test counts them once).
+anchoring=$(bash "$here/anchoring_checks.sh" "$gridnode" "$build" 2>&1); anchoring_rc=$?
+echo "$anchoring" | sed '$d'
+last=$(echo "$anchoring" | tail -1)
+n_ok=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+n_bad=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+if [ -z "$n_ok" ]; then bad "anchoring_checks.sh ran to the end (rc=$anchoring_rc)" "$last"; else
+  pass=$((pass + n_ok)); fail=$((fail + n_bad)); fi
 
 # ---- 3-node Raft group -----------------------------------------------------------------
 if ! "$gridnode" start --help 2>&1 | grep -q -- '--raft-id'; then

@@ -95,3 +95,71 @@ def cli(node, ident, *args, timeout=120):
     cmd = [sys.executable, "-m", "gridledger", "--addr", node.address, "--cert",
            ident["cert"], "--key", ident["key"], "--ca", ident["ca"], *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def cli_offline(*args, timeout=60, input=None):
+    """Run `python -m gridledger` without a node (verify-proof)."""
+    return subprocess.run([sys.executable, "-m", "gridledger", *args], capture_output=True,
+                          timeout=timeout, input=input)
+
+
+def wait_until(what, predicate, timeout=30.0, interval=0.05, nodes=()):
+    """Poll ``predicate()`` until it returns a truthy value (returned); fail after
+    ``timeout`` seconds with ``what``, the last value or exception, and the tail of each
+    node's log."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+            last = value
+        except Exception as exc:  # noqa: BLE001 - reported below
+            last = exc
+        if time.monotonic() > deadline:
+            logs = "".join(f"\n--- {n.log_path} (tail)\n" + "\n".join(n.log().splitlines()[-30:])
+                           for n in nodes)
+            pytest.fail(f"timed out after {timeout} s waiting for {what}; last: {last!r}{logs}")
+        time.sleep(interval)
+
+
+class StreamCollector:
+    """Consumes a server stream (``open_stream()`` -> iterator with close()) on a daemon
+    thread, keeping every message; ``wait_for(predicate)`` polls what arrived."""
+
+    def __init__(self, open_stream):
+        import threading
+        self.items = []
+        self.error = None
+        self._lock = threading.Lock()
+        self._stream = open_stream()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            for item in self._stream:
+                with self._lock:
+                    self.items.append(item)
+        except Exception as exc:  # noqa: BLE001 - kept for the report
+            self.error = exc
+
+    def all(self):
+        with self._lock:
+            return list(self.items)
+
+    def wait_for(self, what, predicate, timeout=30.0, nodes=()):
+        def found():
+            hits = [i for i in self.all() if predicate(i)]
+            if not hits and self.error is not None:
+                raise AssertionError(f"stream ended: {self.error!r}")
+            return hits[0] if hits else None
+        return wait_until(what, found, timeout=timeout, nodes=nodes)
+
+    def close(self):
+        try:
+            self._stream.close()
+        except Exception:  # noqa: BLE001 - closing a finished stream
+            pass
+        self._thread.join(timeout=5)

@@ -330,7 +330,7 @@ final class ChainSync: Sendable {
     /// Anchor lag, downlink cursor and the last sync error, for `Ops.GetStatus`.
     func decorate(_ status: inout ChainStatus) {
         let anchored = (try? ledger.store.state(AnchorKeys.lastReceipt)).flatMap { $0 }.flatMap { try? AnchorReceipt(serializedBytes: $0.value) }?.toHeight ?? 0
-        let head = ledger.store.head?.height ?? 0
+        let head = status.height
         status.anchoredHeight = anchored
         status.anchorLagBlocks = head > anchored ? head - anchored : 0
         if head > anchored, let block = try? ledger.store.block(at: anchored + 1), let header = block.header {

@@ -40,17 +40,24 @@ struct ExecutionRejection: Error, Equatable {
 struct BlockState: ContractState {
     let reader: ChainStateReader
     private(set) var writes: [StateWriteRecord] = []
+    /// Values written by the block's committed transactions, for reads of later ones.
     private var block: [String: [UInt8]?] = [:]
-    /// Position in `writes` of each (key, tx index) already there: a later scope with the
-    /// same index (block-level work before transaction 0) updates it in place, so a key has
-    /// one version per (height, index).
-    private var blockSlots: [String: Int] = [:]
+    /// Position in `writes` of each key written with index 0: the block-level scope (before
+    /// transaction 0) and transaction 0 share the index, so a key they both write is one
+    /// version (updated in place).
+    private var zeroSlots: [String: Int] = [:]
+    /// The open transaction: writes in order, and the slot of each key (a key written twice
+    /// is one write, the last value).
     private var txWrites: [StateWriteRecord] = []
     private var txSlots: [String: Int] = [:]
+    /// Writes of keys the transaction writes once and nobody reads back within the block
+    /// (reading keys: their duplicate check has its own block-wide set).
+    private var txUnique: [StateWriteRecord] = []
     private var txIndex: UInt32 = 0
-
-    init(reader: ChainStateReader) { self.reader = reader }
-
+    /// Savepoint: writes before `mark` are kept on rollback; the journal restores the values
+    /// of those that were overwritten since.
+    private var mark = Int.max
+    private var journal: [(slot: Int, value: [UInt8]?)] = []
     /// Values read from the store during this block (contracts read the same tariff,
     /// thresholds and records again and again).
     private let reads = ReadCache()
@@ -58,6 +65,8 @@ struct BlockState: ContractState {
     final class ReadCache {
         var values: [String: [UInt8]?] = [:]
     }
+
+    init(reader: ChainStateReader) { self.reader = reader }
 
     func get(_ key: String) throws -> [UInt8]? {
         if let slot = txSlots[key] { return txWrites[slot].value }
@@ -70,6 +79,7 @@ struct BlockState: ContractState {
 
     mutating func set(_ key: String, _ value: [UInt8]?) {
         if let slot = txSlots[key] {
+            if slot < mark { journal.append((slot, txWrites[slot].value)) }
             txWrites[slot].value = value
         } else {
             txSlots[key] = txWrites.count
@@ -77,43 +87,62 @@ struct BlockState: ContractState {
         }
     }
 
+    /// Writes a key that this transaction writes only once and that no later read in the
+    /// block looks up through `get` (it is not in the block overlay).
+    mutating func setUnique(_ key: String, _ value: [UInt8]) {
+        txUnique.append(StateWriteRecord(key: key, value: value, txIndex: txIndex))
+    }
+
     mutating func begin(_ index: UInt32) {
         txIndex = index
-        txWrites.removeAll(keepingCapacity: true)
-        txSlots.removeAll(keepingCapacity: true)
+        clearTransaction()
     }
 
     mutating func commitTransaction() {
+        writes += txUnique
         for w in txWrites {
             block[w.key] = w.value
-            let slot = "\(w.txIndex)/" + w.key
-            if let at = blockSlots[slot] {
-                writes[at].value = w.value
-            } else {
-                blockSlots[slot] = writes.count
-                writes.append(w)
+            if w.txIndex == 0 {
+                if let at = zeroSlots[w.key] {
+                    writes[at].value = w.value
+                    continue
+                }
+                zeroSlots[w.key] = writes.count
             }
+            writes.append(w)
         }
-        txWrites.removeAll(keepingCapacity: true)
-        txSlots.removeAll(keepingCapacity: true)
+        clearTransaction()
     }
 
-    /// The transaction's writes so far, to roll back to (a nested scope).
+    /// A nested scope inside the transaction (one savepoint at a time).
     struct Savepoint {
-        fileprivate let writes: [StateWriteRecord]
-        fileprivate let slots: [String: Int]
+        fileprivate let count: Int
     }
 
-    func savepoint() -> Savepoint { Savepoint(writes: txWrites, slots: txSlots) }
+    mutating func savepoint() -> Savepoint {
+        mark = txWrites.count
+        journal.removeAll(keepingCapacity: true)
+        return Savepoint(count: txWrites.count)
+    }
 
     mutating func rollback(to savepoint: Savepoint) {
-        txWrites = savepoint.writes
-        txSlots = savepoint.slots
+        for w in txWrites[savepoint.count...] { txSlots.removeValue(forKey: w.key) }
+        txWrites.removeLast(txWrites.count - savepoint.count)
+        for entry in journal.reversed() { txWrites[entry.slot].value = entry.value }
+        journal.removeAll(keepingCapacity: true)
+        mark = Int.max
     }
 
     mutating func rollbackTransaction() {
+        clearTransaction()
+    }
+
+    private mutating func clearTransaction() {
         txWrites.removeAll(keepingCapacity: true)
         txSlots.removeAll(keepingCapacity: true)
+        txUnique.removeAll(keepingCapacity: true)
+        journal.removeAll(keepingCapacity: true)
+        mark = Int.max
     }
 }
 
@@ -140,6 +169,7 @@ struct BlockExecutor {
         var state = BlockState(reader: reader)
         var outcomes: [TxOutcome] = []
         var latest: [String: Int64?] = [:]
+        var written = Set<String>()
         let contract = BlockContext(district: context.chainID, height: context.height, timestampMs: context.timestampMs)
         // Block-level contract work first: commands past their valid-until expire (their
         // writes carry transaction index 0).
@@ -158,7 +188,7 @@ struct BlockExecutor {
                 var outcome: TxOutcome
                 switch payload.body {
                 case .readings(let batch)?:
-                    outcome = try applyReadings(batch, state: &state, latest: &latest, contract: contract)
+                    outcome = try applyReadings(batch, state: &state, latest: &latest, written: &written, contract: contract)
                 case .districtRegistration(let registration)?:
                     state.set(AnchorKeys.district(registration.district), registration.serializedBytes())
                     outcome = TxOutcome()
@@ -198,11 +228,14 @@ struct BlockExecutor {
 
     // MARK: Readings
 
-    private static func applyReadings(_ batch: ReadingBatch, state: inout BlockState, latest: inout [String: Int64?], contract: BlockContext) throws -> TxOutcome {
+    /// Stores each reading not already on the chain (`written`: the reading keys of this
+    /// block so far), advances the meters' newest times, then bills through the contract.
+    private static func applyReadings(
+        _ batch: ReadingBatch, state: inout BlockState, latest: inout [String: Int64?], written: inout Set<String>, contract: BlockContext
+    ) throws -> TxOutcome {
         var accepted: UInt32 = 0
         var duplicate: UInt32 = 0
         var touched: [String] = []
-        var written = Set<String>()
         var positions: [Int] = []
         for (position, reading) in batch.readings.enumerated() {
             let meter = reading.meterId
@@ -216,15 +249,15 @@ struct BlockExecutor {
             let key = readingKey(meter: meter, timestampMs: reading.timestampMs)
             if let newest, reading.timestampMs <= newest {
                 // Older than the newest: stored unless the very reading is already there
-                // (earlier in this batch, earlier in this block, or in the store).
-                let stored = written.contains(key) ? true : try state.get(key) != nil
+                // (earlier in this block, or in the store).
+                let stored = written.contains(key) ? true : try state.reader.exists(key)
                 if stored {
                     duplicate += 1
                     continue
                 }
             }
             written.insert(key)
-            state.set(key, bigEndian(UInt32(position)))
+            state.setUnique(key, bigEndian(UInt32(position)))
             positions.append(position)
             accepted += 1
             if newest.map({ reading.timestampMs > $0 }) ?? true {

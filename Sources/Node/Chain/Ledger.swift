@@ -517,6 +517,10 @@ final class Ledger: Sendable {
             }
             if cache.count > 200_000 { cache.removeAll() }
         }
+        meterCache.values.withLock { cache in
+            for w in writes where MeterCache.isCached(w.key) { cache[w.key] = .some(w.value) }
+            if cache.count > 200_000 { cache.removeAll() }
+        }
         feed.publish(height: height, hash: hash, blockBytes: bytes)
     }
 
@@ -590,13 +594,25 @@ struct StoreStateReader: ChainStateReader {
     }
 
     func get(_ key: String) throws -> [UInt8]? {
-        try store.state(key)?.value
+        guard MeterCache.isCached(key) else { return try store.state(key)?.value }
+        if let cached = cache.values.withLock({ $0[key] }) { return cached }
+        let value = try store.state(key)?.value
+        cache.values.withLock { $0[key] = .some(value) }
+        return value
     }
 }
 
 /// Newest reading time per meter, derived from the world state (`meter/<id>`).
 final class MeterCache: Sendable {
     let map = Mutex<[String: Int64]>([:])
+    /// Values (present or absent) of the keys the contracts read for every reading: which
+    /// account a meter belongs to, tariffs, thresholds, the contract's activation record.
+    /// Updated from every committed block's writes, so it always equals the store's head.
+    let values = Mutex<[String: [UInt8]?]>([:])
+
+    static func isCached(_ key: String) -> Bool {
+        key.hasPrefix("meter-account/") || key.hasPrefix("tariff/") || key.hasPrefix("thresholds/") || key.hasPrefix("contract/fee-control")
+    }
 }
 
 /// Committed transactions and readings over the last 10 seconds.
