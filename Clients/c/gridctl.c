@@ -487,6 +487,32 @@ static void print_payload(jw *w, ProtobufCBinaryData bytes, int full)
             else
                 jw_null(w);
         }
+    } else if (p->body_case == GRIDLEDGER__TX_PAYLOAD__BODY_DISTRICT_REGISTRATION && p->district_registration != NULL) {
+        jw_kstr(w, "kind", "district_registration");
+        jw_kstr(w, "district", p->district_registration->district);
+        jw_ku64(w, "members", p->district_registration->n_member_certificates);
+    } else if (p->body_case == GRIDLEDGER__TX_PAYLOAD__BODY_ANCHOR && p->anchor != NULL) {
+        jw_kstr(w, "kind", "anchor");
+        jw_kstr(w, "district", p->anchor->district);
+        jw_ku64(w, "from_height", p->anchor->from_height);
+        jw_ku64(w, "to_height", p->anchor->to_height);
+        jw_ku64(w, "signatures", p->anchor->n_signatures);
+    } else if (p->body_case == GRIDLEDGER__TX_PAYLOAD__BODY_PARAMETER && p->parameter != NULL) {
+        jw_kstr(w, "kind", "parameter");
+        jw_kstr(w, "district", p->parameter->district);
+    } else if (p->body_case == GRIDLEDGER__TX_PAYLOAD__BODY_ANCHOR_RECEIPT && p->anchor_receipt != NULL) {
+        jw_kstr(w, "kind", "anchor_receipt");
+        jw_ku64(w, "from_height", p->anchor_receipt->from_height);
+        jw_ku64(w, "to_height", p->anchor_receipt->to_height);
+        jw_ku64(w, "main_height", p->anchor_receipt->main_height);
+    } else if (p->body_case == GRIDLEDGER__TX_PAYLOAD__BODY_DOWNLINK && p->downlink != NULL) {
+        jw_kstr(w, "kind", "downlink");
+        jw_ku64(w, "main_height", p->downlink->main_height);
+        jw_ku64(w, "main_index", p->downlink->main_index);
+    } else if (p->body_case == GRIDLEDGER__TX_PAYLOAD__BODY_COMMAND_ACK && p->command_ack != NULL) {
+        jw_kstr(w, "kind", "command_ack");
+        jw_kstr(w, "command_id", p->command_ack->command_id);
+        jw_kbool(w, "success", p->command_ack->success);
     } else {
         jw_kstr(w, "kind", p->body_case == GRIDLEDGER__TX_PAYLOAD__BODY__NOT_SET ? "none" : "unknown");
     }
