@@ -348,18 +348,18 @@ final class Ledger: Sendable {
         }
         switch result {
         case .success(let block):
-            var readings = 0
+            // Counted before anyone is told, so a status read after an acknowledgement has it.
+            let readings = block.outcomes.reduce(0) { $0 + Int($1.readingsAccepted) }
+            rate.withLock { $0.record(transactions: batch.count, readings: readings) }
             for (i, pending) in batch.enumerated() {
                 let location = TxLocation(height: block.height, index: UInt32(i), txId: pending.tx.id, blockHash: block.hash)
                 pending.continuation.resume(returning: SubmitResponse(location: location, outcome: block.outcomes[i], alreadyExisted: false))
-                readings += Int(block.outcomes[i].readingsAccepted)
                 for duplicate in waiters[i] {
                     var error = RPCError(.alreadyExists, "transaction \(pending.tx.id.hex) is already on chain \(chainID) at height=\(block.height) index=\(i)")
                     error.metadata = [MetadataEntry(key: "gridledger-tx-location-bin", value: location.serializedBytes())]
                     duplicate.resume(throwing: error)
                 }
             }
-            rate.withLock { $0.record(transactions: batch.count, readings: readings) }
         case .failure(let error):
             let failure: RPCError
             if let rpc = error as? RPCError {
