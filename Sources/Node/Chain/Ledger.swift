@@ -519,7 +519,7 @@ final class Ledger: Sendable {
         }
         meterCache.values.withLock { cache in
             for w in writes where MeterCache.isCached(w.key) { cache[w.key] = .some(w.value) }
-            if cache.count > 200_000 { cache.removeAll() }
+            if cache.count > MeterCache.valueLimit { cache.removeAll() }
         }
         feed.publish(height: height, hash: hash, blockBytes: bytes)
     }
@@ -605,13 +605,16 @@ struct StoreStateReader: ChainStateReader {
 /// Newest reading time per meter, derived from the world state (`meter/<id>`).
 final class MeterCache: Sendable {
     let map = Mutex<[String: Int64]>([:])
-    /// Values (present or absent) of the keys the contracts read for every reading: which
-    /// account a meter belongs to, tariffs, thresholds, the contract's activation record.
-    /// Updated from every committed block's writes, so it always equals the store's head.
+    /// Values (present or absent) of the world-state keys the executor reads (the
+    /// contracts' records: meter → account, customers, accounts, VEE records, tariffs, …),
+    /// written through from every committed block, so it always equals the store's head.
+    /// Reading keys are not cached (written once, read only for duplicates). Bounded: past
+    /// `valueLimit` entries it starts over.
     let values = Mutex<[String: [UInt8]?]>([:])
+    static let valueLimit = 100_000
 
     static func isCached(_ key: String) -> Bool {
-        key.hasPrefix("meter-account/") || key.hasPrefix("tariff/") || key.hasPrefix("thresholds/") || key.hasPrefix("contract/fee-control")
+        !key.hasPrefix("reading/") && !key.hasPrefix("meter/")
     }
 }
 
