@@ -329,8 +329,11 @@ final class ChainSync: Sendable {
 
     /// Anchor lag, downlink cursor and the last sync error, for `Ops.GetStatus`.
     func decorate(_ status: inout ChainStatus) {
-        let anchored = (try? ledger.store.state(AnchorKeys.lastReceipt)).flatMap { $0 }.flatMap { try? AnchorReceipt(serializedBytes: $0.value) }?.toHeight ?? 0
+        let recorded = (try? ledger.store.state(AnchorKeys.lastReceipt)).flatMap { $0 }.flatMap { try? AnchorReceipt(serializedBytes: $0.value) }?.toHeight ?? 0
+        // One view: the head the status already reports (a receipt committed since then may
+        // name a later height).
         let head = status.height
+        let anchored = min(recorded, head)
         status.anchoredHeight = anchored
         status.anchorLagBlocks = head > anchored ? head - anchored : 0
         if head > anchored, let block = try? ledger.store.block(at: anchored + 1), let header = block.header {
