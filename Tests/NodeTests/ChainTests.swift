@@ -396,6 +396,49 @@ final class ChainTests: XCTestCase {
         XCTAssertEqual(next.location?.height, 2)
     }
 
+    /// A committed block is re-verified with certificates checked at the block's time, not
+    /// today's: a collector certificate that has expired since still verifies the blocks it
+    /// signed while valid (replay, catch-up), while a new submission with it is refused.
+    func testCommittedBlockVerifiesCertificatesAtItsOwnTime() async throws {
+        let old = try pki.issue(.collector, "col-old", district: "d1", days: 1, backdateDays: 2)
+        let signer = try TransactionSigner(certificatePath: old.cert, keyPath: old.key)
+        let blockTime = Int64(Date().timeIntervalSince1970 * 1000) - 36 * 3_600_000
+        let tx = try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "then", readings: readings("old", from: 1_700_000_000_000, count: 2), createdMs: blockTime))
+        do {
+            _ = try await client.submitReadings(tx)
+            XCTFail("an expired certificate was admitted")
+        } catch let error as RPCError {
+            XCTAssertEqual(error.code, .unauthenticated)
+        }
+        // The block a leader built while the certificate was valid.
+        let ledger = try node.chainSet.ledger("d1")
+        let head = try XCTUnwrap(ledger.store.head)
+        let payload = try TxPayload(serializedBytes: tx.payload)
+        let (writes, outcomes) = try BlockExecutor.execute(
+            [payload], context: ExecutionContext(chainID: "d1", height: head.height + 1, timestampMs: blockTime),
+            state: StoreStateReader(store: ledger.store, cache: MeterCache()))
+        var header = BlockHeader()
+        header.chainId = "d1"
+        header.height = head.height + 1
+        header.previousHash = head.hash
+        header.timestampMs = blockTime
+        header.txRoot = ledger.hashing.txRoot([TransactionSigner.transactionID(tx)])
+        header.stateRoot = ledger.hashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes)
+        header.proposer = "leader"
+        header.txCount = 1
+        header.hashSuite = ledger.hashing.suite.rawValue
+        try ledger.applyCommitted(Block(header: header, transactions: [tx], outcomes: outcomes).serializedBytes())
+        XCTAssertEqual(ledger.store.head?.height, head.height + 1)
+        // A block claiming a time when the certificate was not yet valid does not apply.
+        var early = header
+        early.height += 1
+        early.previousHash = try XCTUnwrap(ledger.store.head).hash
+        early.timestampMs = blockTime - 3 * 86_400_000
+        let again = try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "before", readings: readings("older", from: 1_700_000_000_000, count: 1)))
+        early.txRoot = ledger.hashing.txRoot([TransactionSigner.transactionID(again)])
+        XCTAssertThrowsError(try ledger.applyCommitted(Block(header: early, transactions: [again], outcomes: outcomes).serializedBytes()))
+    }
+
     /// The hash suite is a per-chain setting recorded in every header: an SM3 chain hashes
     /// with SM3 end to end, verifies, and refuses to reopen under another suite.
     func testSM3ChainHashesWithSM3AndKeepsItsSuite() async throws {

@@ -40,6 +40,9 @@ public final class SignerVerifier: @unchecked Sendable {
     }
 
     private let store: OpaquePointer
+    /// The CA's expiry (OpenSSL's chain check runs without a clock; see `load`). Its start
+    /// is not checked: a party certificate's own validity window bounds the time anyway.
+    private let caNotAfter: time_t
     private let cache = Mutex<[[UInt8]: Entry]>([:])
     private let cacheLimit: Int
 
@@ -53,6 +56,7 @@ public final class SignerVerifier: @unchecked Sendable {
         }
         self.store = store
         self.cacheLimit = cacheLimit
+        caNotAfter = Self.time(X509_getm_notAfter(ca.pointer))
     }
 
     deinit {
@@ -97,6 +101,9 @@ public final class SignerVerifier: @unchecked Sendable {
         guard now >= Int64(entry.notBefore), now <= Int64(entry.notAfter) else {
             throw .untrustedCertificate(now > Int64(entry.notAfter) ? "certificate has expired" : "certificate is not yet valid")
         }
+        guard now <= Int64(caNotAfter) else {
+            throw .untrustedCertificate("the CA certificate had expired at that time")
+        }
         return entry
     }
 
@@ -119,6 +126,10 @@ public final class SignerVerifier: @unchecked Sendable {
             OpenSSLErrorQueue.clear()
             throw .untrustedCertificate("cannot set up verification")
         }
+        // The chain is checked here once per certificate and cached; validity in time is
+        // checked per use against the caller's `now` (a block's time when re-verifying a
+        // committed block), so OpenSSL must not check it against today's clock.
+        X509_STORE_CTX_set_flags(context, UInt(X509_V_FLAG_NO_CHECK_TIME))
         if X509_verify_cert(context) != 1 {
             let code = X509_STORE_CTX_get_error(context)
             let reason = String(cString: X509_verify_cert_error_string(Int(code)))

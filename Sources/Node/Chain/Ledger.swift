@@ -434,7 +434,7 @@ final class Ledger: Sendable {
             var payloads: [TxPayload] = []
             for (i, tx) in block.transactions.enumerated() {
                 do {
-                    payloads.append(try validator.validate(tx).payload)
+                    payloads.append(try validator.validate(tx, now: header.timestampMs / 1000).payload)
                 } catch {
                     throw StoreError.corrupt("committed block \(header.height) transaction \(i) fails validation: \(error)")
                 }

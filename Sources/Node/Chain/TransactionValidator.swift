@@ -1,3 +1,4 @@
+import Foundation
 import GridProto
 import GridTLS
 import Wire
@@ -31,13 +32,17 @@ struct TransactionValidator: Sendable {
     /// A district's main chain (downlink transactions must come from it).
     var mainChainID: String? = nil
 
-    func validate(_ signed: SignedTransaction) throws(RPCError) -> ValidatedTransaction {
+    /// - Parameter now: the time certificates must be valid at, seconds since the epoch:
+    ///   the wall clock when a transaction is admitted; the block's timestamp when a
+    ///   committed block is re-verified, so replaying old blocks does not depend on today's
+    ///   date (a certificate that expired since still verifies the blocks it signed then).
+    func validate(_ signed: SignedTransaction, now: Int64 = Int64(Date().timeIntervalSince1970)) throws(RPCError) -> ValidatedTransaction {
         guard !signed.payload.isEmpty else { throw RPCError(.invalidArgument, "transaction has no payload") }
         guard !signed.signature.isEmpty else { throw RPCError(.invalidArgument, "transaction has no signature") }
         guard !signed.signerCertificate.isEmpty else { throw RPCError(.invalidArgument, "transaction has no signer certificate") }
         let signer: PeerIdentity
         do {
-            signer = try verifier.verify(certificateDER: signed.signerCertificate, signature: signed.signature, data: signed.payload)
+            signer = try verifier.verify(certificateDER: signed.signerCertificate, signature: signed.signature, data: signed.payload, now: now)
         } catch {
             if case .malformedCertificate = error { throw RPCError(.invalidArgument, "\(error)") }
             throw RPCError(.unauthenticated, "\(error)")
@@ -59,11 +64,11 @@ struct TransactionValidator: Sendable {
         case .districtRegistration(let registration)?:
             try requireKind(.main, "district registrations")
             try requireRole(signer, .admin, "register districts")
-            try checkRegistration(registration)
+            try checkRegistration(registration, now: now)
         case .anchor(let anchor)?:
             try requireKind(.main, "anchors")
             try requireRole(signer, .node, "submit anchors")
-            try checkAnchor(anchor)
+            try checkAnchor(anchor, now: now)
         case .parameter(let parameter)?:
             try requireKind(.main, "district parameters")
             if case .activation? = parameter.body {
@@ -82,7 +87,7 @@ struct TransactionValidator: Sendable {
         case .downlink(let downlink)?:
             try requireKind(.district, "downlink transactions")
             try requireOwnNode(signer, "carry the downlink")
-            try checkDownlink(downlink)
+            try checkDownlink(downlink, now: now)
         case .commandAck(let ack)?:
             try requireKind(.district, "command acknowledgements")
             guard signer.role == .device else { throw RPCError(.permissionDenied, "role \(signer.role.rawValue) may not acknowledge commands (device only)") }
@@ -116,7 +121,7 @@ struct TransactionValidator: Sendable {
         }
     }
 
-    private func checkRegistration(_ registration: DistrictRegistration) throws(RPCError) {
+    private func checkRegistration(_ registration: DistrictRegistration, now: Int64) throws(RPCError) {
         guard Self.isValidMeterID(registration.district) else { throw RPCError(.invalidArgument, "registration names no valid district") }
         guard !registration.memberCertificates.isEmpty, registration.memberCertificates.count <= 64 else {
             throw RPCError(.invalidArgument, "a district has 1 to 64 member certificates")
@@ -125,7 +130,7 @@ struct TransactionValidator: Sendable {
         for (i, der) in registration.memberCertificates.enumerated() {
             let member: PeerIdentity
             do {
-                member = try verifier.identify(certificateDER: der)
+                member = try verifier.identify(certificateDER: der, now: now)
             } catch {
                 throw RPCError(.invalidArgument, "member certificate \(i): \(error)")
             }
@@ -140,7 +145,7 @@ struct TransactionValidator: Sendable {
     /// Every signature must verify over the anchor digest with a node certificate of the
     /// anchor's district; membership and majority are checked against the registry when
     /// the anchor executes (BlockExecutor).
-    private func checkAnchor(_ anchor: Anchor) throws(RPCError) {
+    private func checkAnchor(_ anchor: Anchor, now: Int64) throws(RPCError) {
         guard Self.isValidMeterID(anchor.district) else { throw RPCError(.invalidArgument, "anchor names no valid district") }
         guard anchor.fromHeight >= 1, anchor.toHeight >= anchor.fromHeight else {
             throw RPCError(.invalidArgument, "anchor range \(anchor.fromHeight)...\(anchor.toHeight) is empty")
@@ -156,7 +161,7 @@ struct TransactionValidator: Sendable {
         for (i, signature) in anchor.signatures.enumerated() {
             let member: PeerIdentity
             do {
-                member = try verifier.verify(certificateDER: signature.certificate, signature: signature.signature, data: digest)
+                member = try verifier.verify(certificateDER: signature.certificate, signature: signature.signature, data: digest, now: now)
             } catch {
                 throw RPCError(.unauthenticated, "anchor signature \(i): \(error)")
             }
@@ -166,7 +171,7 @@ struct TransactionValidator: Sendable {
         }
     }
 
-    private func checkDownlink(_ downlink: Downlink) throws(RPCError) {
+    private func checkDownlink(_ downlink: Downlink, now: Int64) throws(RPCError) {
         guard let mainChainID else { throw RPCError(.failedPrecondition, "chain \(chainID) has no main chain configured") }
         guard downlink.mainHeight >= 1 else { throw RPCError(.invalidArgument, "downlink names no main-chain height") }
         let original: SignedTransaction
@@ -179,7 +184,7 @@ struct TransactionValidator: Sendable {
             throw RPCError(.invalidArgument, "downlink does not carry a gridledger.SignedTransaction")
         }
         do {
-            signer = try verifier.verify(certificateDER: original.signerCertificate, signature: original.signature, data: original.payload)
+            signer = try verifier.verify(certificateDER: original.signerCertificate, signature: original.signature, data: original.payload, now: now)
         } catch {
             throw RPCError(.unauthenticated, "downlinked transaction: \(error)")
         }
