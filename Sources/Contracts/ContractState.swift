@@ -53,19 +53,24 @@ public struct ContractEffects: Sendable, Equatable {
     public var commandIDs: [String]
     /// Notices issued by this transaction, in issue order.
     public var noticeIDs: [String]
+    /// Accounts whose record this call wrote (balance, state, usage), each once, in the
+    /// order first written: what goes up to the main chain with the next anchor.
+    public var accounts: [String]
 
     public init(
         readingsBilled: UInt32 = 0,
         chargedFen: Int64 = 0,
         readingResults: [ReadingResult] = [],
         commandIDs: [String] = [],
-        noticeIDs: [String] = []
+        noticeIDs: [String] = [],
+        accounts: [String] = []
     ) {
         self.readingsBilled = readingsBilled
         self.chargedFen = chargedFen
         self.readingResults = readingResults
         self.commandIDs = commandIDs
         self.noticeIDs = noticeIDs
+        self.accounts = accounts
     }
 }
 

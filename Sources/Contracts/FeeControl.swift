@@ -61,7 +61,7 @@ public enum FeeControl {
         switch parameter.body {
         case .customer(let customer)?:
             try applyCustomer(customer, state: &state)
-            return ContractEffects()
+            return ContractEffects(accounts: [customer.account])
         case .tariff(let tariff)?:
             try TariffRules.validate(tariff)
             state.setMessage(ContractKeys.tariff(tariff.tariffId), tariff)
@@ -162,6 +162,7 @@ public enum FeeControl {
         let customer = try state.message(CustomerArchive.self, ContractKeys.customer(p.account))
         try runStateMachine(&account, customer: customer, event: .payment, context: context, state: &state, effects: &effects)
         state.setMessage(ContractKeys.account(p.account), account)
+        effects.accounts = [p.account]
         return effects
     }
 

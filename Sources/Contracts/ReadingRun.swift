@@ -25,6 +25,8 @@ struct ReadingRun {
     /// Tariffs decoded in this call, by id (looked up, never iterated). Nothing in
     /// `applyReadings` writes a tariff, so a tariff read once stays current for the call.
     private var tariffs: [String: Tariff] = [:]
+    /// Accounts already listed in `effects.accounts` (membership only; never iterated).
+    private var savedAccounts = Set<String>()
 
     init(context: BlockContext, settings: VeeSettings) {
         self.context = context
@@ -245,8 +247,9 @@ struct ReadingRun {
         return tariff
     }
 
-    private func save(_ meter: Meter, state: inout some ContractState) {
+    private mutating func save(_ meter: Meter, state: inout some ContractState) {
         state.set(ContractKeys.vee(meter.id), meter.vee.encoded())
         state.setMessage(ContractKeys.account(meter.account.account), meter.account)
+        if savedAccounts.insert(meter.account.account).inserted { effects.accounts.append(meter.account.account) }
     }
 }

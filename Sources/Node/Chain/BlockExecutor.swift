@@ -206,10 +206,8 @@ struct BlockExecutor {
                 case .downlink(let downlink)?:
                     outcome = try applyDownlink(downlink, state: &state, contract: contract)
                 case .commandAck(let ack)?:
-                    let account = try state.get(ContractKeys.command(ack.commandId)).flatMap { try? ControlCommand(serializedBytes: $0) }?.account
                     outcome = TxOutcome()
                     outcome.record(try FeeControl.acknowledge(ack, context: contract, state: &state))
-                    if let account { outcome.accounts = [account] }
                 case nil:
                     throw ExecutionRejection.invalidArgument("payload has no body")
                 }
@@ -282,14 +280,6 @@ struct BlockExecutor {
             outcome.message = "not billed: \(rejection.reason)"
             return outcome
         }
-        var accounts: [String] = []
-        var seen = Set<String>()
-        for position in positions where seen.insert(batch.readings[position].meterId).inserted {
-            if let id = try state.get(ContractKeys.meterAccount(batch.readings[position].meterId)) {
-                accounts.append(String(decoding: id, as: UTF8.self))
-            }
-        }
-        outcome.accounts = accounts
         return outcome
     }
 
@@ -384,11 +374,6 @@ struct BlockExecutor {
             outcome.message = rejection.reason
             return outcome
         }
-        switch parameter.body {
-        case .customer(let c)?: outcome.accounts = [c.account]
-        case .payment(let p)?: outcome.accounts = [p.account]
-        default: break
-        }
         return outcome
     }
 
@@ -410,5 +395,6 @@ extension TxOutcome {
         readingResults += effects.readingResults
         commandIds += effects.commandIDs
         noticeIds += effects.noticeIDs
+        accounts += effects.accounts
     }
 }
