@@ -1,0 +1,27 @@
+import GridProto
+import GridTLS
+
+/// The bytes a district member signs for an anchor (Docs/anchoring.md, "Anchor"):
+/// ```
+/// anchor-digest = SHA-256("gridledger-anchor/v1" || u16 len district || district ||
+///                         u64 from || u64 to || u16 len || last-header-hash ||
+///                         u16 len || headers-root || SHA-256(summary))
+/// ```
+/// The signature is ECDSA P-256 over SHA-256(anchor-digest), like a transaction's.
+enum AnchorDigest {
+    static func compute(district: String, from: UInt64, to: UInt64, lastHeaderHash: [UInt8], headersRoot: [UInt8], summary: [UInt8]) -> [UInt8] {
+        let name = Array(district.utf8)
+        var out = Array("gridledger-anchor/v1".utf8)
+        out += BlockExecutor.bigEndian(UInt16(name.count)) + name
+        out += BlockExecutor.bigEndian(from) + BlockExecutor.bigEndian(to)
+        out += BlockExecutor.bigEndian(UInt16(lastHeaderHash.count)) + lastHeaderHash
+        out += BlockExecutor.bigEndian(UInt16(headersRoot.count)) + headersRoot
+        out += Digest.sha256(summary)
+        return Digest.sha256(out)
+    }
+
+    static func of(_ anchor: Anchor) -> [UInt8] {
+        compute(district: anchor.district, from: anchor.fromHeight, to: anchor.toHeight,
+                lastHeaderHash: anchor.lastHeaderHash, headersRoot: anchor.headersRoot, summary: anchor.summary)
+    }
+}
