@@ -1074,7 +1074,7 @@ const ProtobufCMessageDescriptor gridledger__anchor_receipt__descriptor =
   (ProtobufCMessageInit) gridledger__anchor_receipt__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__downlink__field_descriptors[3] =
+static const ProtobufCFieldDescriptor gridledger__downlink__field_descriptors[6] =
 {
   {
     "main_height",
@@ -1112,16 +1112,55 @@ static const ProtobufCFieldDescriptor gridledger__downlink__field_descriptors[3]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "main_timestamp_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__Downlink, main_timestamp_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after_height",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__Downlink, after_height),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after_index",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__Downlink, after_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__downlink__field_indices_by_name[] = {
+  4,   /* field[4] = after_height */
+  5,   /* field[5] = after_index */
   0,   /* field[0] = main_height */
   1,   /* field[1] = main_index */
+  3,   /* field[3] = main_timestamp_ms */
   2,   /* field[2] = original */
 };
 static const ProtobufCIntRange gridledger__downlink__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor gridledger__downlink__descriptor =
 {
@@ -1131,7 +1170,7 @@ const ProtobufCMessageDescriptor gridledger__downlink__descriptor =
   "Gridledger__Downlink",
   "gridledger",
   sizeof(Gridledger__Downlink),
-  3,
+  6,
   gridledger__downlink__field_descriptors,
   gridledger__downlink__field_indices_by_name,
   1,  gridledger__downlink__number_ranges,
@@ -1394,7 +1433,7 @@ const ProtobufCMessageDescriptor gridledger__prove_block_request__descriptor =
   (ProtobufCMessageInit) gridledger__prove_block_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__block_proof__field_descriptors[8] =
+static const ProtobufCFieldDescriptor gridledger__block_proof__field_descriptors[10] =
 {
   {
     "district",
@@ -1492,8 +1531,33 @@ static const ProtobufCFieldDescriptor gridledger__block_proof__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "anchor_outcome",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__BlockProof, anchor_outcome),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcome_path",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__BlockProof, n_outcome_path),
+    offsetof(Gridledger__BlockProof, outcome_path),
+    &gridledger__merkle_step__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__block_proof__field_indices_by_name[] = {
+  8,   /* field[8] = anchor_outcome */
   4,   /* field[4] = anchor_transaction */
   0,   /* field[0] = district */
   2,   /* field[2] = header */
@@ -1501,12 +1565,13 @@ static const unsigned gridledger__block_proof__field_indices_by_name[] = {
   1,   /* field[1] = height */
   6,   /* field[6] = main_header */
   7,   /* field[7] = main_index */
+  9,   /* field[9] = outcome_path */
   5,   /* field[5] = tx_path */
 };
 static const ProtobufCIntRange gridledger__block_proof__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor gridledger__block_proof__descriptor =
 {
@@ -1516,7 +1581,7 @@ const ProtobufCMessageDescriptor gridledger__block_proof__descriptor =
   "Gridledger__BlockProof",
   "gridledger",
   sizeof(Gridledger__BlockProof),
-  8,
+  10,
   gridledger__block_proof__field_descriptors,
   gridledger__block_proof__field_indices_by_name,
   1,  gridledger__block_proof__number_ranges,

@@ -845,7 +845,7 @@ const ProtobufCMessageDescriptor gridledger__signed_transaction__descriptor =
   (ProtobufCMessageInit) gridledger__signed_transaction__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__block_header__field_descriptors[9] =
+static const ProtobufCFieldDescriptor gridledger__block_header__field_descriptors[10] =
 {
   {
     "chain_id",
@@ -955,11 +955,24 @@ static const ProtobufCFieldDescriptor gridledger__block_header__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "outcomes_root",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__BlockHeader, outcomes_root),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__block_header__field_indices_by_name[] = {
   0,   /* field[0] = chain_id */
   8,   /* field[8] = hash_suite */
   1,   /* field[1] = height */
+  9,   /* field[9] = outcomes_root */
   2,   /* field[2] = previous_hash */
   6,   /* field[6] = proposer */
   5,   /* field[5] = state_root */
@@ -970,7 +983,7 @@ static const unsigned gridledger__block_header__field_indices_by_name[] = {
 static const ProtobufCIntRange gridledger__block_header__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor gridledger__block_header__descriptor =
 {
@@ -980,7 +993,7 @@ const ProtobufCMessageDescriptor gridledger__block_header__descriptor =
   "Gridledger__BlockHeader",
   "gridledger",
   sizeof(Gridledger__BlockHeader),
-  9,
+  10,
   gridledger__block_header__field_descriptors,
   gridledger__block_header__field_indices_by_name,
   1,  gridledger__block_header__number_ranges,

@@ -402,17 +402,26 @@ public struct Downlink: ProtoMessage {
     public var mainHeight: UInt64 = 0
     public var mainIndex: UInt32 = 0
     public var original: [UInt8] = []
+    public var mainTimestampMs: Int64 = 0
+    public var afterHeight: UInt64 = 0
+    public var afterIndex: UInt32 = 0
 
     public init() {}
 
     public init(
         mainHeight: UInt64 = 0,
         mainIndex: UInt32 = 0,
-        original: [UInt8] = []
+        original: [UInt8] = [],
+        mainTimestampMs: Int64 = 0,
+        afterHeight: UInt64 = 0,
+        afterIndex: UInt32 = 0
     ) {
         self.mainHeight = mainHeight
         self.mainIndex = mainIndex
         self.original = original
+        self.mainTimestampMs = mainTimestampMs
+        self.afterHeight = afterHeight
+        self.afterIndex = afterIndex
     }
 }
 
@@ -424,6 +433,9 @@ extension Downlink {
         c.pointee.main_height = self.mainHeight
         c.pointee.main_index = self.mainIndex
         c.pointee.original = arena.bytes(self.original)
+        c.pointee.main_timestamp_ms = self.mainTimestampMs
+        c.pointee.after_height = self.afterHeight
+        c.pointee.after_index = self.afterIndex
         return c
     }
 
@@ -433,6 +445,9 @@ extension Downlink {
         self.mainHeight = c.pointee.main_height
         self.mainIndex = c.pointee.main_index
         self.original = ProtoArena.bytes(c.pointee.original)
+        self.mainTimestampMs = c.pointee.main_timestamp_ms
+        self.afterHeight = c.pointee.after_height
+        self.afterIndex = c.pointee.after_index
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -687,6 +702,8 @@ public struct BlockProof: ProtoMessage {
     public var txPath: [MerkleStep] = []
     public var mainHeader: [UInt8] = []
     public var mainIndex: UInt32 = 0
+    public var anchorOutcome: [UInt8] = []
+    public var outcomePath: [MerkleStep] = []
 
     public init() {}
 
@@ -698,7 +715,9 @@ public struct BlockProof: ProtoMessage {
         anchorTransaction: [UInt8] = [],
         txPath: [MerkleStep] = [],
         mainHeader: [UInt8] = [],
-        mainIndex: UInt32 = 0
+        mainIndex: UInt32 = 0,
+        anchorOutcome: [UInt8] = [],
+        outcomePath: [MerkleStep] = []
     ) {
         self.district = district
         self.height = height
@@ -708,6 +727,8 @@ public struct BlockProof: ProtoMessage {
         self.txPath = txPath
         self.mainHeader = mainHeader
         self.mainIndex = mainIndex
+        self.anchorOutcome = anchorOutcome
+        self.outcomePath = outcomePath
     }
 }
 
@@ -726,6 +747,9 @@ extension BlockProof {
         c.pointee.tx_path = arena.array(self.txPath) { (e: MerkleStep) -> UnsafeMutablePointer<Gridledger__MerkleStep>? in e.makeC(arena) }
         c.pointee.main_header = arena.bytes(self.mainHeader)
         c.pointee.main_index = self.mainIndex
+        c.pointee.anchor_outcome = arena.bytes(self.anchorOutcome)
+        c.pointee.n_outcome_path = self.outcomePath.count
+        c.pointee.outcome_path = arena.array(self.outcomePath) { (e: MerkleStep) -> UnsafeMutablePointer<Gridledger__MerkleStep>? in e.makeC(arena) }
         return c
     }
 
@@ -740,6 +764,8 @@ extension BlockProof {
         self.txPath = ProtoArena.collect(c.pointee.tx_path, c.pointee.n_tx_path) { (e: UnsafeMutablePointer<Gridledger__MerkleStep>?) -> MerkleStep in MerkleStep(c: e!) }
         self.mainHeader = ProtoArena.bytes(c.pointee.main_header)
         self.mainIndex = c.pointee.main_index
+        self.anchorOutcome = ProtoArena.bytes(c.pointee.anchor_outcome)
+        self.outcomePath = ProtoArena.collect(c.pointee.outcome_path, c.pointee.n_outcome_path) { (e: UnsafeMutablePointer<Gridledger__MerkleStep>?) -> MerkleStep in MerkleStep(c: e!) }
     }
 
     public func serializedBytes() -> [UInt8] {

@@ -373,6 +373,7 @@ public struct BlockHeader: ProtoMessage {
     public var proposer: String = ""
     public var txCount: UInt32 = 0
     public var hashSuite: String = ""
+    public var outcomesRoot: [UInt8] = []
 
     public init() {}
 
@@ -385,7 +386,8 @@ public struct BlockHeader: ProtoMessage {
         stateRoot: [UInt8] = [],
         proposer: String = "",
         txCount: UInt32 = 0,
-        hashSuite: String = ""
+        hashSuite: String = "",
+        outcomesRoot: [UInt8] = []
     ) {
         self.chainId = chainId
         self.height = height
@@ -396,6 +398,7 @@ public struct BlockHeader: ProtoMessage {
         self.proposer = proposer
         self.txCount = txCount
         self.hashSuite = hashSuite
+        self.outcomesRoot = outcomesRoot
     }
 }
 
@@ -413,6 +416,7 @@ extension BlockHeader {
         c.pointee.proposer = arena.string(self.proposer)
         c.pointee.tx_count = self.txCount
         c.pointee.hash_suite = arena.string(self.hashSuite)
+        c.pointee.outcomes_root = arena.bytes(self.outcomesRoot)
         return c
     }
 
@@ -428,6 +432,7 @@ extension BlockHeader {
         self.proposer = ProtoArena.string(c.pointee.proposer)
         self.txCount = c.pointee.tx_count
         self.hashSuite = ProtoArena.string(c.pointee.hash_suite)
+        self.outcomesRoot = ProtoArena.bytes(c.pointee.outcomes_root)
     }
 
     public func serializedBytes() -> [UInt8] {

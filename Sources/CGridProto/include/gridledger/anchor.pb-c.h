@@ -184,13 +184,25 @@ struct  Gridledger__Downlink
   uint64_t main_height;
   uint32_t main_index;
   /*
-   * The main-chain SignedTransaction, serialized (its own signature is re-checked).
+   * The main-chain SignedTransaction, serialized (its own signature is re-checked, with
+   * certificate validity at main_timestamp_ms).
    */
   ProtobufCBinaryData original;
+  /*
+   * Timestamp of the main block holding it, UTC ms.
+   */
+  int64_t main_timestamp_ms;
+  /*
+   * The position the district's cursor must be at before this one (the previous downlink
+   * taken; 0/0 for the first): a downlink whose predecessor did not land is refused and the
+   * cursor stays, so no parameter is skipped.
+   */
+  uint64_t after_height;
+  uint32_t after_index;
 };
 #define GRIDLEDGER__DOWNLINK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__downlink__descriptor) \
-    , 0, 0, {0,NULL} }
+    , 0, 0, {0,NULL}, 0, 0, 0 }
 
 
 /*
@@ -287,11 +299,22 @@ struct  Gridledger__BlockProof
    * The main-chain block header, serialized exactly as hashed.
    */
   ProtobufCBinaryData main_header;
+  /*
+   * Index of the anchor transaction in the main block; the path's shape must be the one of
+   * this leaf in a tree of the header's tx_count leaves.
+   */
   uint32_t main_index;
+  /*
+   * The anchor's TxOutcome in the main block, serialized exactly as hashed (code 0: the
+   * main chain accepted the anchor), and its path to the main header's outcomes_root.
+   */
+  ProtobufCBinaryData anchor_outcome;
+  size_t n_outcome_path;
+  Gridledger__MerkleStep **outcome_path;
 };
 #define GRIDLEDGER__BLOCK_PROOF__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__block_proof__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0 }
+    , (char *)protobuf_c_empty_string, 0, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0, {0,NULL}, 0,NULL }
 
 
 /* Gridledger__DistrictRegistration methods */

@@ -211,10 +211,15 @@ struct  Gridledger__BlockHeader
    * Hash suite of the chain: "sha256" (later "sm3").
    */
   char *hash_suite;
+  /*
+   * Merkle root (the tx-root rule) of H(serialized TxOutcome) of the block's transactions,
+   * in block order: proves what a transaction's outcome was (e.g. an accepted anchor).
+   */
+  ProtobufCBinaryData outcomes_root;
 };
 #define GRIDLEDGER__BLOCK_HEADER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__block_header__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, {0,NULL}, 0, {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, {0,NULL}, 0, {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, {0,NULL} }
 
 
 /*
