@@ -65,6 +65,16 @@ final class AnchorProofTests: XCTestCase {
             XCTAssertEqual(v.mainChain, "main")
             XCTAssertEqual(try BlockHeader(serializedBytes: proof.header).hashSuite, "sm3")
         }
+        // A proof claiming another transaction index, or a refused anchor, does not verify.
+        let good = try await reader.proveBlock(6, chain: "d1")
+        var moved = good
+        moved.mainIndex += 1
+        if case .success = ProofVerifier.verify(moved) { XCTFail("a proof verified at another transaction index") }
+        var refused = good
+        var outcome = try TxOutcome(serializedBytes: refused.anchorOutcome)
+        outcome.code = 9
+        refused.anchorOutcome = outcome.serializedBytes()
+        if case .success = ProofVerifier.verify(refused) { XCTFail("a refused anchor's proof verified") }
         await reader.rpc.close()
 
         // Alter stored block 6 after it was anchored (a changed outcome count shows in the
@@ -224,5 +234,28 @@ enum TransactionSignerBox {
     /// The district node's own signing identity (role node, district d1).
     static func edge(_ chains: MainAndDistrict) -> TransactionSigner {
         try! TransactionSigner(certificatePath: chains.districtConfig.tls.cert, keyPath: chains.districtConfig.tls.key)
+    }
+}
+
+/// A proof's paths must have exactly the shape of their leaf position, and the anchor's
+/// outcome must show the main chain accepted it.
+final class ProofShapeTests: XCTestCase {
+    func testPathShapeBindsTheLeafPosition() {
+        let hashing = ChainHashing(suite: .sha256)
+        let ids = (0..<5).map { Digest.sha256([UInt8($0)]) }
+        for index in 0..<5 {
+            let path = hashing.merklePath(ids, index: index)
+            XCTAssertTrue(hashing.pathFits(path, index: UInt64(index), count: 5))
+            XCTAssertEqual(hashing.foldPath(leaf: ids[index], path), hashing.txRoot(ids))
+            for other in 0..<5 where other != index {
+                XCTAssertFalse(hashing.pathFits(path, index: UInt64(other), count: 5), "path of \(index) passes as \(other)")
+            }
+        }
+        // Leaf 4 of 5 is promoted twice; an extra promoted step, or one dropped, is refused.
+        var path = hashing.merklePath(ids, index: 4)
+        XCTAssertTrue(path.first?.promoted ?? false)
+        path.append(MerkleStep(sibling: [], siblingLeft: false, promoted: true))
+        XCTAssertFalse(hashing.pathFits(path, index: 4, count: 5))
+        XCTAssertFalse(hashing.pathFits(Array(hashing.merklePath(ids, index: 4).dropFirst()), index: 4, count: 5))
     }
 }

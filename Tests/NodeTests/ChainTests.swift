@@ -427,6 +427,7 @@ final class ChainTests: XCTestCase {
         header.proposer = "leader"
         header.txCount = 1
         header.hashSuite = ledger.hashing.suite.rawValue
+        header.outcomesRoot = ledger.hashing.outcomesRoot(outcomes)
         try ledger.applyCommitted(Block(header: header, transactions: [tx], outcomes: outcomes).serializedBytes())
         XCTAssertEqual(ledger.store.head?.height, head.height + 1)
         // A block claiming a time when the certificate was not yet valid does not apply.

@@ -365,15 +365,18 @@ extension ChainSync {
             throw RPCError(.dataLoss, "main block \(receipt.mainHeight) does not hold the anchor the receipt names")
         }
         let ids = transactions.map { Digest.sha256($0.payload) }
-        guard ids[Int(receipt.mainIndex)] == receipt.anchorTxId else {
+        let index = Int(receipt.mainIndex)
+        guard ids[index] == receipt.anchorTxId, let outcomes = mainBlock.block?.outcomes, outcomes.count == ids.count else {
             throw RPCError(.dataLoss, "main block \(receipt.mainHeight) index \(receipt.mainIndex) is not the anchor the receipt names")
         }
         let proof = BlockProof(
             district: district, height: height, header: header.serializedBytes(),
             headerPath: ledger.hashing.merklePath(range.headerHashes, index: Int(height - receipt.fromHeight)),
-            anchorTransaction: transactions[Int(receipt.mainIndex)].serializedBytes(),
-            txPath: mainHashing.merklePath(ids, index: Int(receipt.mainIndex)),
-            mainHeader: mainHeader.serializedBytes(), mainIndex: receipt.mainIndex)
+            anchorTransaction: transactions[index].serializedBytes(),
+            txPath: mainHashing.merklePath(ids, index: index),
+            mainHeader: mainHeader.serializedBytes(), mainIndex: receipt.mainIndex,
+            anchorOutcome: outcomes[index].serializedBytes(),
+            outcomePath: mainHashing.merklePath(outcomes.map { mainHashing.hash($0.serializedBytes()) }, index: index))
         if case .failure(let error) = ProofVerifier.verify(proof) {
             logger.error("this replica's block does not match its anchor", metadata: ["chain": "\(district)", "height": "\(height)", "error": "\(error)"])
         }

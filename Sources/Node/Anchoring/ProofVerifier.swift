@@ -3,8 +3,10 @@ import GridTLS
 
 /// Offline verification of a `BlockProof` (Docs/anchoring.md, "Proofs"), as the C and
 /// Python clients do it: recompute the district header hash, fold it up to the anchor's
-/// headers root, fold the anchor's transaction id up to the main block's transaction root,
-/// and (with a CA) check that a majority-looking set of distinct member signatures verify.
+/// headers root, fold the anchor's transaction id up to the main block's transaction root
+/// and its outcome (code 0: accepted, so the main chain checked membership and majority)
+/// up to the outcomes root, every path of exactly the shape of its leaf position, and
+/// (with a CA) check that the member signatures verify.
 public enum ProofVerifier {
     public struct Verified: Sendable, Equatable {
         public var district: String
@@ -42,6 +44,9 @@ public enum ProofVerifier {
         guard hashing.hash(proof.header) == headerHash else {
             return .failure(Failure("header bytes are not in canonical form"))
         }
+        guard hashing.pathFits(proof.headerPath, index: header.height - anchor.fromHeight, count: anchor.toHeight - anchor.fromHeight + 1) else {
+            return .failure(Failure("the header path does not have the shape of block \(header.height) in \(anchor.fromHeight)...\(anchor.toHeight)"))
+        }
         guard hashing.foldPath(leaf: headerHash, proof.headerPath) == anchor.headersRoot else {
             return .failure(Failure("district block \(header.height) does not fold to the anchored headers root"))
         }
@@ -54,8 +59,19 @@ public enum ProofVerifier {
         guard mainHeader.chainId == payload.chainId else {
             return .failure(Failure("anchor is for chain \(payload.chainId), the main header is of \(mainHeader.chainId)"))
         }
+        guard mainHashing.pathFits(proof.txPath, index: UInt64(proof.mainIndex), count: UInt64(mainHeader.txCount)),
+              mainHashing.pathFits(proof.outcomePath, index: UInt64(proof.mainIndex), count: UInt64(mainHeader.txCount)) else {
+            return .failure(Failure("a main-block path does not have the shape of transaction \(proof.mainIndex) of \(mainHeader.txCount)"))
+        }
         guard mainHashing.foldPath(leaf: Digest.sha256(tx.payload), proof.txPath) == mainHeader.txRoot else {
             return .failure(Failure("anchor transaction does not fold to main block \(mainHeader.height)'s transaction root"))
+        }
+        guard let outcome = try? TxOutcome(serializedBytes: proof.anchorOutcome), !mainHeader.outcomesRoot.isEmpty,
+              mainHashing.foldPath(leaf: mainHashing.hash(proof.anchorOutcome), proof.outcomePath) == mainHeader.outcomesRoot else {
+            return .failure(Failure("the anchor's outcome does not fold to main block \(mainHeader.height)'s outcomes root"))
+        }
+        guard outcome.code == 0 else {
+            return .failure(Failure("the main chain refused this anchor (code \(outcome.code): \(outcome.message))"))
         }
         var valid = 0
         if let verifier {

@@ -2,6 +2,47 @@ import GridProto
 import GridTLS
 
 extension ChainHashing {
+    /// outcomes-root = merkle(H(serialized TxOutcome) ...), the tx-root rule, block order.
+    func outcomesRoot(_ outcomes: [TxOutcome]) -> [UInt8] {
+        txRoot(outcomes.map { hash($0.serializedBytes()) })
+    }
+
+    /// The steps a path from leaf `index` in a tree of `count` leaves has, as (promoted,
+    /// sibling left) pairs: a path of any other shape is refused, so a path names exactly
+    /// one leaf position (no padding with promoted steps, no free directions).
+    static func pathShape(index: UInt64, count: UInt64) -> [(promoted: Bool, siblingLeft: Bool)]? {
+        guard count > 0, index < count else { return nil }
+        var shape: [(promoted: Bool, siblingLeft: Bool)] = []
+        var i = index
+        var n = count
+        while n > 1 {
+            if i % 2 == 0 {
+                shape.append(i + 1 == n ? (true, false) : (false, false))
+            } else {
+                shape.append((false, true))
+            }
+            i /= 2
+            n = (n + 1) / 2
+        }
+        return shape
+    }
+
+    /// Whether `steps` has the shape of leaf `index` in `count` leaves, with hash-length
+    /// siblings and empty promoted steps.
+    func pathFits(_ steps: [MerkleStep], index: UInt64, count: UInt64) -> Bool {
+        guard let shape = Self.pathShape(index: index, count: count), shape.count == steps.count else { return false }
+        let length = hash([]).count
+        for (step, expected) in zip(steps, shape) {
+            guard step.promoted == expected.promoted else { return false }
+            if step.promoted {
+                guard step.sibling.isEmpty else { return false }
+            } else {
+                guard step.siblingLeft == expected.siblingLeft, step.sibling.count == length else { return false }
+            }
+        }
+        return true
+    }
+
     /// The Merkle path of leaf `index` under the tx-root rule: one step per level, from the
     /// leaf upwards. Folding `H(0x00 || id)` along it gives `txRoot(ids)`.
     func merklePath(_ ids: [[UInt8]], index: Int) -> [MerkleStep] {

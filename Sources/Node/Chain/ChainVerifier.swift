@@ -102,6 +102,7 @@ public enum ChainVerifier {
                 let context = ExecutionContext(chainID: chainID, height: height, timestampMs: header.timestampMs)
                 let (writes, outcomes) = try BlockExecutor.execute(payloads, context: context, state: replay)
                 guard outcomes == block.outcomes else { return fail("block \(height): re-executed outcomes differ from the stored ones") }
+                guard hashing.outcomesRoot(block.outcomes) == header.outcomesRoot else { return fail("block \(height): outcomes root does not match its outcomes") }
                 stateRoot = hashing.stateRoot(previous: stateRoot, writes: writes, outcomes: outcomes)
                 guard stateRoot == header.stateRoot else { return fail("block \(height): state root differs from re-execution") }
                 for w in writes {

@@ -445,7 +445,7 @@ final class Ledger: Sendable {
             let context = ExecutionContext(chainID: chainID, height: header.height, timestampMs: header.timestampMs)
             (writes, outcomes) = try BlockExecutor.execute(payloads, context: context, state: StoreStateReader(store: store, cache: meterCache))
         }
-        guard outcomes == block.outcomes,
+        guard outcomes == block.outcomes, hashing.outcomesRoot(outcomes) == header.outcomesRoot,
               hashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes) == header.stateRoot else {
             throw StoreError.corrupt("committed block \(header.height): state root differs after applying it here")
         }
@@ -505,6 +505,7 @@ final class Ledger: Sendable {
         header.proposer = nodeID
         header.txCount = UInt32(transactions.count)
         header.hashSuite = hashing.suite.rawValue
+        header.outcomesRoot = hashing.outcomesRoot(outcomes)
         let block = Block(header: header, transactions: transactions.map(\.signed), outcomes: outcomes)
         return BuiltBlock(block: block, header: header, bytes: block.serializedBytes(), hash: hashing.headerHash(header), writes: writes, outcomes: outcomes)
     }
@@ -532,6 +533,7 @@ final class Ledger: Sendable {
         header.txRoot = hashing.txRoot([])
         header.stateRoot = hashing.genesisStateRoot(chainID: chainID)
         header.hashSuite = hashing.suite.rawValue
+        header.outcomesRoot = hashing.outcomesRoot([])
         let block = Block(header: header, transactions: [], outcomes: [])
         try store.commit(block: block, blockBytes: block.serializedBytes(), hash: hashing.headerHash(header), txIDs: [], writes: [], stateRoot: header.stateRoot)
         logger.info("genesis block written", metadata: ["chain": "\(chainID)"])
