@@ -226,8 +226,9 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
                 guard chain.kind == "district" else { throw ConfigurationError("chain.main_chain is for district chains") }
                 guard !link.endpoints.isEmpty else { throw ConfigurationError("chain.main_chain.endpoints needs at least one host:port") }
                 for e in link.endpoints { _ = try HostPort.parse(e) }
-                guard link.anchorEveryBlocks >= 1, link.anchorEveryMs >= 1, link.maxAnchorBlocks >= 1 else {
-                    throw ConfigurationError("chain.main_chain anchor_every_blocks, anchor_every_ms and max_anchor_blocks must be positive")
+                guard link.anchorEveryBlocks >= 1, link.anchorEveryMs >= 1, link.maxAnchorBlocks >= 1,
+                      UInt64(link.maxAnchorBlocks) <= TransactionValidator.maxAnchorRange else {
+                    throw ConfigurationError("chain.main_chain anchor_every_blocks and anchor_every_ms must be positive, max_anchor_blocks 1 to \(TransactionValidator.maxAnchorRange)")
                 }
             }
             if !chain.id.isEmpty, !TransactionValidator.isValidMeterID(chain.id) {

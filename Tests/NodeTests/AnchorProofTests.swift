@@ -217,15 +217,31 @@ final class AnchorProofTests: XCTestCase {
         let forged = try edge.sign(edge.payload(chainID: "d1", body: .downlink(Downlink(mainHeight: 1, mainIndex: 0, original: [1, 2, 3]))))
         let r9 = await code { _ = try await districtClient.submit(forged, chain: "d1") }
         XCTAssertEqual(r9, .invalidArgument)
+        // A receipt reaching past any height (it would overflow the next one) is refused.
+        let huge = try edge.sign(edge.payload(chainID: "d1", body: .anchorReceipt(AnchorReceipt(fromHeight: 1, toHeight: UInt64.max))))
+        let r12 = await code { _ = try await districtClient.submit(huge, chain: "d1") }
+        XCTAssertEqual(r12, .invalidArgument)
+        // A genuine parameter downlinked out of step (its predecessor never landed) is
+        // refused and leaves the cursor where it is.
+        let marketing = try pki.issue(.marketing, "mkt-x")
+        let marketer = try TransactionSigner(certificatePath: marketing.cert, keyPath: marketing.key)
+        let original = try marketer.sign(marketer.payload(chainID: "main", body: .parameter(DistrictParameter(
+            district: "d1", body: .customer(CustomerArchive(account: "z1", meterId: "zm1", tariffId: "t"))))))
+        let skipping = try edge.sign(edge.payload(chainID: "d1", body: .downlink(Downlink(
+            mainHeight: 9, mainIndex: 0, original: original.serializedBytes(), mainTimestampMs: 0, afterHeight: 5, afterIndex: 0))))
+        let skipped = try await districtClient.submit(skipping, chain: "d1")
+        XCTAssertEqual(skipped.outcome?.code, 10, skipped.outcome?.message ?? "")
+        let cursor = try await districtClient.state(AnchorKeys.downlinkCursor, chain: "d1")
+        XCTAssertFalse(cursor.found, "the cursor did not move")
         // Proof of a height not anchored, and of genesis.
         let r10 = await code { _ = try await districtClient.proveBlock(9_999, chain: "d1") }
         XCTAssertEqual(r10, .notFound)
         let r11 = await code { _ = try await districtClient.proveBlock(0, chain: "d1") }
         XCTAssertEqual(r11, .invalidArgument)
-        // Nothing was written, and the node still serves.
-        XCTAssertEqual(chains.districtStatus.height, before)
+        // Only the refused downlink's block was written, and the node still serves.
+        XCTAssertEqual(chains.districtStatus.height, before + 1)
         let info = try await districtClient.chainInfo(chain: "d1")
-        XCTAssertEqual(info.height, before)
+        XCTAssertEqual(info.height, before + 1)
         for c in [mainClient, districtClient, outsiderClient] { await c.rpc.close() }
     }
 }

@@ -28,9 +28,11 @@ struct AnchorRange: Sendable {
             for outcome in block.outcomes {
                 summary.readingsAccepted += UInt64(outcome.readingsAccepted)
                 summary.readingsBilled += UInt64(outcome.readingsBilled)
-                summary.chargedFen += outcome.chargedFen
-                summary.commandsIssued += UInt32(outcome.commandIds.count)
-                summary.noticesIssued += UInt32(outcome.noticeIds.count)
+                // Saturating: hostile amounts must not trap the members that sign.
+                let (sum, overflow) = summary.chargedFen.addingReportingOverflow(outcome.chargedFen)
+                summary.chargedFen = overflow ? (outcome.chargedFen < 0 ? .min : .max) : sum
+                summary.commandsIssued &+= UInt32(truncatingIfNeeded: outcome.commandIds.count)
+                summary.noticesIssued &+= UInt32(truncatingIfNeeded: outcome.noticeIds.count)
             }
             accounts += UplinkAccounts.touched(by: block)
             return true

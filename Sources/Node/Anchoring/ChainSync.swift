@@ -127,7 +127,10 @@ final class ChainSync: Sendable {
             let from = (last?.toHeight ?? 0) + 1
             let found = try await main.state(AnchorKeys.anchor(district, from: from), chain: link.id, consistency: .linearizable)
             guard found.found, let record = AnchorRecord(bytes: found.value), let version = found.version else { return recorded }
-            guard try ledger.blockHash(at: record.to) == record.lastHeaderHash else {
+            guard let own = try ledger.blockHash(at: record.to) else {
+                throw RPCError(.unavailable, "main chain anchors \(district) up to \(record.to); this replica has not applied it yet")
+            }
+            guard own == record.lastHeaderHash else {
                 throw RPCError(.dataLoss, "main chain anchors \(district) block \(record.to) with a hash this replica does not have")
             }
             let block = try await main.block(at: version.height, chain: link.id)
@@ -137,7 +140,9 @@ final class ChainSync: Sendable {
             let receipt = AnchorReceipt(
                 fromHeight: record.from, toHeight: record.to, mainHeight: version.height, mainIndex: version.txIndex,
                 anchorTxId: Digest.sha256(tx.payload), mainBlockHash: block.hash)
-            try await submitLocal(.anchorReceipt(receipt))
+            if let outcome = try await submitLocal(.anchorReceipt(receipt)), outcome.code != 0, outcome.code != 6 {
+                throw RPCError(.failedPrecondition, "receipt \(record.from)...\(record.to) refused: \(outcome.message)")
+            }
             logger.info("anchor receipt recorded", metadata: [
                 "chain": "\(district)", "range": "\(record.from)...\(record.to)", "main_height": "\(version.height)",
             ])
@@ -157,14 +162,22 @@ final class ChainSync: Sendable {
         }
         let range = try AnchorRange.compute(ledger: ledger, from: anchored + 1, to: to)
         let digest = range.digest(district: district)
-        var signatures = [AnchorSignature(certificate: keyPair.certificateDER, signature: try keyPair.sign(digest))]
-        let peers = self.peers()
-        let needed = (peers.count + 1) / 2 + 1
+        // Only signatures the main chain will count: by registered members, verifying.
+        let registered = try await registeredMembers(main)
+        var signatures: [AnchorSignature] = []
+        if registered.contains(Digest.sha256(keyPair.certificateDER)) {
+            signatures.append(AnchorSignature(certificate: keyPair.certificateDER, signature: try keyPair.sign(digest)))
+        }
+        let needed = registered.count / 2 + 1
         if signatures.count < needed {
-            signatures += await collectSignatures(range, from: peers)
+            for s in await collectSignatures(range, from: peers()) where registered.contains(Digest.sha256(s.certificate)) {
+                guard !signatures.contains(where: { $0.certificate == s.certificate }),
+                      (try? CertificateKeyPair.verify(signature: s.signature, data: digest, certificateDER: s.certificate)) == true else { continue }
+                signatures.append(s)
+            }
         }
         guard signatures.count >= needed else {
-            throw RPCError(.unavailable, "anchor \(range.from)...\(range.to): \(signatures.count) of \(peers.count + 1) members signed; \(needed) needed")
+            throw RPCError(.unavailable, "anchor \(range.from)...\(range.to): \(signatures.count) of \(registered.count) registered members signed; \(needed) needed")
         }
         let anchor = Anchor(
             district: district, fromHeight: range.from, toHeight: range.to, lastHeaderHash: range.lastHeaderHash,
@@ -180,6 +193,16 @@ final class ChainSync: Sendable {
             // A previous leader (or this node before a crash) anchored it: the receipt step records it.
         }
         return true
+    }
+
+    /// Fingerprints (SHA-256 of the DER) of the district's members as the main chain has
+    /// them registered.
+    private func registeredMembers(_ main: ChainClient) async throws -> Set<[UInt8]> {
+        let entry = try await main.state(AnchorKeys.district(district), chain: link.id)
+        guard entry.found, let registration = try? DistrictRegistration(serializedBytes: entry.value) else {
+            throw RPCError(.failedPrecondition, "district \(district) is not registered on main chain \(link.id)")
+        }
+        return Set(registration.memberCertificates.map { Digest.sha256($0) })
     }
 
     /// Age in ms of the oldest block after `anchored` that holds more than anchor receipts
@@ -228,7 +251,7 @@ final class ChainSync: Sendable {
     /// Member side of `Anchor.Sign`: signs the range only when this replica's own blocks
     /// give the same hashes and summary.
     func sign(_ request: AnchorSignRequest) throws -> AnchorSignResponse {
-        guard request.fromHeight >= 1, request.toHeight >= request.fromHeight, request.toHeight - request.fromHeight < 10_000 else {
+        guard request.fromHeight >= 1, request.toHeight >= request.fromHeight, request.toHeight - request.fromHeight < TransactionValidator.maxAnchorRange else {
             throw RPCError(.invalidArgument, "anchor range \(request.fromHeight)...\(request.toHeight) is not valid")
         }
         let head = ledger.store.head?.height ?? 0
@@ -265,7 +288,10 @@ final class ChainSync: Sendable {
                 guard position > cursor, i < block.outcomes.count, block.outcomes[i].code == 0,
                       case .parameter(let parameter)? = (try? TxPayload(serializedBytes: tx.payload))?.body,
                       parameter.district == district else { continue }
-                let downlink = Downlink(mainHeight: height, mainIndex: UInt32(i), original: tx.serializedBytes())
+                // Each names its predecessor, so the chain takes them in this order or not at all.
+                let downlink = Downlink(
+                    mainHeight: height, mainIndex: UInt32(i), original: tx.serializedBytes(),
+                    mainTimestampMs: block.header?.timestampMs ?? 0, afterHeight: last.height, afterIndex: last.index)
                 taken.append(try signer.sign(payload(.downlink(downlink), chain: district)))
                 last = position
             }
@@ -273,7 +299,15 @@ final class ChainSync: Sendable {
         }
         if !taken.isEmpty {
             for result in await ledger.submitInOrder(taken) {
-                if case .failure(let error) = result, (error as? RPCError)?.code != .alreadyExists { throw error }
+                switch result {
+                case .failure(let error) where (error as? RPCError)?.code != .alreadyExists:
+                    throw error
+                case .success(let response) where response.outcome?.code == 10:
+                    // A predecessor did not land: rescan from the cursor next round.
+                    throw RPCError(.aborted, "downlink out of step: \(response.outcome?.message ?? "")")
+                default:
+                    break
+                }
             }
             logger.info("downlink taken", metadata: ["chain": "\(district)", "transactions": "\(taken.count)", "main_position": "\(last.height)/\(last.index)"])
         }
@@ -289,11 +323,15 @@ final class ChainSync: Sendable {
         return TxPayload(chainId: chain, createdMs: Int64(Date().timeIntervalSince1970 * 1000), nonce: nonce.hex, body: body)
     }
 
-    /// Submits a district transaction (this node is the leader, so it queues locally).
-    private func submitLocal(_ body: TxPayload.Body) async throws {
+    /// Submits a district transaction (this node is the leader, so it queues locally);
+    /// returns its outcome (nil when it was already on the chain).
+    @discardableResult
+    private func submitLocal(_ body: TxPayload.Body) async throws -> TxOutcome? {
         do {
-            _ = try await ledger.submit(try signer.sign(payload(body, chain: district)))
-        } catch let error as RPCError where error.code == .alreadyExists {}
+            return try await ledger.submit(try signer.sign(payload(body, chain: district))).outcome
+        } catch let error as RPCError where error.code == .alreadyExists {
+            return nil
+        }
     }
 
     private func mainClient() async throws -> ChainClient {

@@ -234,6 +234,7 @@ struct BlockExecutor {
         var accepted: UInt32 = 0
         var duplicate: UInt32 = 0
         var touched: [String] = []
+        var touchedSet = Set<String>()
         var positions: [Int] = []
         for (position, reading) in batch.readings.enumerated() {
             let meter = reading.meterId
@@ -259,7 +260,7 @@ struct BlockExecutor {
             positions.append(position)
             accepted += 1
             if newest.map({ reading.timestampMs > $0 }) ?? true {
-                if !touched.contains(meter) { touched.append(meter) }
+                if touchedSet.insert(meter).inserted { touched.append(meter) }
                 latest[meter] = reading.timestampMs
             }
         }
@@ -307,7 +308,8 @@ struct BlockExecutor {
             throw ExecutionRejection.permissionDenied("anchor has \(signers.count) member signatures; district \(anchor.district) needs a majority of \(members.count)")
         }
         let previous = try get(AnchorKeys.lastAnchor(anchor.district)).flatMap(AnchorRecord.init(bytes:))
-        let expected = (previous?.to ?? 0) + 1
+        let (expected, overflow) = (previous?.to ?? 0).addingReportingOverflow(1)
+        guard !overflow else { throw ExecutionRejection.failedPrecondition("district \(anchor.district) has no height left to anchor") }
         guard anchor.fromHeight == expected else {
             if anchor.fromHeight < expected, let same = try get(AnchorKeys.anchor(anchor.district, from: anchor.fromHeight)).flatMap(AnchorRecord.init(bytes:)),
                same.to == anchor.toHeight, same.lastHeaderHash == anchor.lastHeaderHash {
@@ -342,7 +344,8 @@ struct BlockExecutor {
 
     private static func applyReceipt(_ receipt: AnchorReceipt, state: inout BlockState) throws {
         let last = try state.get(AnchorKeys.lastReceipt).flatMap { try? AnchorReceipt(serializedBytes: $0) }
-        let expected = (last?.toHeight ?? 0) + 1
+        let (expected, overflow) = (last?.toHeight ?? 0).addingReportingOverflow(1)
+        guard !overflow else { throw ExecutionRejection.failedPrecondition("no height left to receipt") }
         guard receipt.fromHeight == expected else {
             if receipt.toHeight < expected { throw ExecutionRejection.alreadyExists("range ending at \(receipt.toHeight) already has its receipt") }
             throw ExecutionRejection.failedPrecondition("receipt starts at \(receipt.fromHeight); receipts continue at \(expected)")
@@ -356,8 +359,14 @@ struct BlockExecutor {
     /// downlink never stalls on it.
     private static func applyDownlink(_ downlink: Downlink, state: inout BlockState, contract: BlockContext) throws -> TxOutcome {
         let position = DownlinkCursor(height: downlink.mainHeight, index: downlink.mainIndex)
-        if let cursor = try state.get(AnchorKeys.downlinkCursor).flatMap(DownlinkCursor.init(bytes:)), position <= cursor {
+        let cursor = try state.get(AnchorKeys.downlinkCursor).flatMap(DownlinkCursor.init(bytes:)) ?? DownlinkCursor(height: 0, index: 0)
+        if position <= cursor {
             throw ExecutionRejection.alreadyExists("main position \(position.height)/\(position.index) is at or before the downlink cursor \(cursor.height)/\(cursor.index)")
+        }
+        // Taken only right after its predecessor: a downlink whose predecessor did not land
+        // is refused (ABORTED) and the cursor stays, so no parameter is ever skipped.
+        guard cursor == DownlinkCursor(height: downlink.afterHeight, index: downlink.afterIndex) else {
+            throw ExecutionRejection(code: 10, reason: "downlink follows \(downlink.afterHeight)/\(downlink.afterIndex); the cursor is at \(cursor.height)/\(cursor.index)")
         }
         state.set(AnchorKeys.downlinkCursor, position.bytes)
         guard let original = try? SignedTransaction(serializedBytes: downlink.original),

@@ -66,6 +66,11 @@ final class Ledger: Sendable {
     private let raft = Mutex<RaftOrdering?>(nil)
     /// The block this node proposed last and is waiting for, with what executing it gave.
     private let proposed = Mutex<ProposedBlock?>(nil)
+    /// Held while a block is built (executed on the head) or a committed block is applied:
+    /// on a Raft leader the cutter and the apply path may otherwise run at once, and a block
+    /// built on a head whose state (and caches) is changing under it would differ from what
+    /// the followers compute.
+    private let executing = Mutex<Void>(())
 
     /// How the ledger reaches its Raft group.
     struct RaftOrdering: Sendable {
@@ -188,7 +193,11 @@ final class Ledger: Sendable {
     private func enqueue(_ tx: ValidatedTransaction, _ c: CheckedContinuation<SubmitResponse, Error>) {
         let outcome: Result<CheckedContinuation<Void, Never>?, RPCError> = queue.withLock { q in
             if q.stopping { return .failure(RPCError(.unavailable, "node is shutting down")) }
-            if q.inFlight[tx.id] != nil {
+            if let waiting = q.inFlight[tx.id] {
+                // Duplicates wait for the original; a bounded number of them.
+                guard waiting.count < 64 else {
+                    return .failure(RPCError(.resourceExhausted, "transaction \(tx.id.hex) is already being committed; too many duplicates waiting"))
+                }
                 q.inFlight[tx.id]!.append(c)
                 return .success(nil)
             }
@@ -323,18 +332,53 @@ final class Ledger: Sendable {
                 return taken
             }
             if batch.isEmpty { continue }
+            let timestampMs = Int64(Date().timeIntervalSince1970 * 1000)
+            let admitted = screen(batch, timestampMs: timestampMs)
+            if admitted.isEmpty { continue }
             if let raft = raft.withLock({ $0 }) {
-                await commitThroughRaft(batch, raft)
+                await commitThroughRaft(admitted, raft, timestampMs: timestampMs)
             } else {
-                commit(batch)
+                commit(admitted, timestampMs: timestampMs)
             }
         }
     }
 
-    private func commit(_ batch: [Pending]) {
+    /// What may go into a block stamped `timestampMs`: a transaction that reached the chain
+    /// since it was queued (a retry after a timed-out proposal that committed after all) is
+    /// answered ALREADY_EXISTS, and one whose certificates are not valid at the block's time
+    /// (expired since admission) UNAUTHENTICATED, so no follower finds either in a block.
+    private func screen(_ batch: [Pending], timestampMs: Int64) -> [Pending] {
+        var admitted: [Pending] = []
+        admitted.reserveCapacity(batch.count)
+        for pending in batch {
+            let refusal: RPCError?
+            do {
+                if let location = try store.txLocation(pending.tx.id) {
+                    refusal = try alreadyExists(id: pending.tx.id, height: location.height, index: location.index)
+                } else {
+                    try validator.checkCertificateTimes(pending.tx, now: timestampMs / 1000)
+                    refusal = nil
+                }
+            } catch let error as RPCError {
+                refusal = error
+            } catch {
+                refusal = RPCError(.internal, "\(error)")
+            }
+            guard let refusal else {
+                admitted.append(pending)
+                continue
+            }
+            let waiters = queue.withLock { $0.inFlight.removeValue(forKey: pending.tx.id) ?? [] }
+            pending.continuation.resume(throwing: refusal)
+            for waiter in waiters { waiter.resume(throwing: refusal) }
+        }
+        return admitted
+    }
+
+    private func commit(_ batch: [Pending], timestampMs: Int64) {
         let result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>
         do {
-            result = .success(try buildAndCommit(batch.map(\.tx), timestampMs: Int64(Date().timeIntervalSince1970 * 1000)))
+            result = .success(try buildAndCommit(batch.map(\.tx), timestampMs: timestampMs))
         } catch {
             result = .failure(error)
         }
@@ -377,10 +421,10 @@ final class Ledger: Sendable {
 
     /// Leader: builds the block on the applied head, proposes it to the group, waits until
     /// it is applied here (committed by a quorum and durable locally), then acknowledges.
-    private func commitThroughRaft(_ batch: [Pending], _ raft: RaftOrdering) async {
+    private func commitThroughRaft(_ batch: [Pending], _ raft: RaftOrdering, timestampMs: Int64) async {
         let result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>
         do {
-            let built = try buildBlock(batch.map(\.tx), timestampMs: Int64(Date().timeIntervalSince1970 * 1000))
+            let built = try buildBlock(batch.map(\.tx), timestampMs: timestampMs)
             proposed.withLock { $0 = ProposedBlock(height: built.header.height, hash: built.hash, writes: built.writes, outcomes: built.outcomes) }
             try await raft.driver.propose(built.bytes)
             let applied = await waitApplied(built.header.height, timeout: raft.proposeTimeout)
@@ -404,6 +448,10 @@ final class Ledger: Sendable {
     /// re-verify; otherwise this replica halts instead of storing a fork. Blocks at or below
     /// the head (replayed after a restart) must equal the stored ones.
     func applyCommitted(_ bytes: [UInt8]) throws {
+        try executing.withLock { _ in try applyCommittedLocked(bytes) }
+    }
+
+    private func applyCommittedLocked(_ bytes: [UInt8]) throws {
         guard let block = try? Block(serializedBytes: bytes), let header = block.header else {
             throw StoreError.corrupt("committed entry is not a block")
         }
@@ -491,6 +539,10 @@ final class Ledger: Sendable {
 
     /// Executes `transactions` on the current head and builds the next block (writes nothing).
     private func buildBlock(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> BuiltBlock {
+        try executing.withLock { _ in try buildBlockLocked(transactions, timestampMs: timestampMs) }
+    }
+
+    private func buildBlockLocked(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> BuiltBlock {
         guard let head = store.head else { throw StoreError.corrupt("no genesis block") }
         let context = ExecutionContext(chainID: chainID, height: head.height + 1, timestampMs: timestampMs)
         let (writes, outcomes) = try BlockExecutor.execute(transactions.map(\.payload), context: context, state: StoreStateReader(store: store, cache: meterCache))
@@ -518,10 +570,7 @@ final class Ledger: Sendable {
             }
             if cache.count > 200_000 { cache.removeAll() }
         }
-        meterCache.values.withLock { cache in
-            for w in writes where MeterCache.isCached(w.key) { cache[w.key] = .some(w.value) }
-            if cache.count > MeterCache.valueLimit { cache.removeAll() }
-        }
+        meterCache.applyCommitted(writes)
         feed.publish(height: height, hash: hash, blockBytes: bytes)
     }
 
@@ -597,26 +646,56 @@ struct StoreStateReader: ChainStateReader {
 
     func get(_ key: String) throws -> [UInt8]? {
         guard MeterCache.isCached(key) else { return try store.state(key)?.value }
-        if let cached = cache.values.withLock({ $0[key] }) { return cached }
+        let (cached, generation) = cache.lookup(key)
+        if let cached { return cached }
         let value = try store.state(key)?.value
-        cache.values.withLock { $0[key] = .some(value) }
+        cache.fill(key, value, generation: generation)
         return value
     }
 }
 
-/// Newest reading time per meter, derived from the world state (`meter/<id>`).
+/// What the executor reads for every reading, kept in memory: the newest reading time per
+/// meter (`meter/<id>`), and the values (present or absent) of the other world-state keys
+/// it reads (the contracts' records: meter → account, customers, accounts, VEE records,
+/// tariffs, …). Reading keys are not cached (written once, read only for duplicates).
+///
+/// Thread safety: behind mutexes; the block builder (the cutter) and the apply path (Raft)
+/// may run at once on a leader.
+/// Invariants:
+/// - a cached value equals the store's value at the newest committed block: every
+///   committed block's writes go through `applyCommitted`, and a value read from the store
+///   is only cached if no block committed since the read began (`generation`), so a read
+///   racing a commit cannot leave a stale value behind;
+/// - at most `valueLimit` values; past it the cache starts over.
 final class MeterCache: Sendable {
     let map = Mutex<[String: Int64]>([:])
-    /// Values (present or absent) of the world-state keys the executor reads (the
-    /// contracts' records: meter → account, customers, accounts, VEE records, tariffs, …),
-    /// written through from every committed block, so it always equals the store's head.
-    /// Reading keys are not cached (written once, read only for duplicates). Bounded: past
-    /// `valueLimit` entries it starts over.
-    let values = Mutex<[String: [UInt8]?]>([:])
+    private let values = Mutex<(entries: [String: [UInt8]?], generation: UInt64)>(([:], 0))
     static let valueLimit = 100_000
 
     static func isCached(_ key: String) -> Bool {
         !key.hasPrefix("reading/") && !key.hasPrefix("meter/")
+    }
+
+    /// The cached value (`.some(nil)`: known absent) and the generation to fill with.
+    func lookup(_ key: String) -> (value: [UInt8]??, generation: UInt64) {
+        values.withLock { ($0.entries[key], $0.generation) }
+    }
+
+    /// Caches a value read from the store, unless a block committed since `generation`.
+    func fill(_ key: String, _ value: [UInt8]?, generation: UInt64) {
+        values.withLock { v in
+            guard v.generation == generation, v.entries.count < Self.valueLimit else { return }
+            v.entries[key] = .some(value)
+        }
+    }
+
+    /// A block committed: its writes become the cached values.
+    func applyCommitted(_ writes: [StateWriteRecord]) {
+        values.withLock { v in
+            v.generation &+= 1
+            for w in writes where Self.isCached(w.key) { v.entries[w.key] = .some(w.value) }
+            if v.entries.count > Self.valueLimit { v.entries.removeAll() }
+        }
     }
 }
 

@@ -81,8 +81,8 @@ struct TransactionValidator: Sendable {
         case .anchorReceipt(let receipt)?:
             try requireKind(.district, "anchor receipts")
             try requireOwnNode(signer, "record anchor receipts")
-            guard receipt.fromHeight >= 1, receipt.toHeight >= receipt.fromHeight else {
-                throw RPCError(.invalidArgument, "receipt range \(receipt.fromHeight)...\(receipt.toHeight) is empty")
+            guard receipt.fromHeight >= 1, receipt.toHeight >= receipt.fromHeight, receipt.toHeight - receipt.fromHeight < Self.maxAnchorRange else {
+                throw RPCError(.invalidArgument, "receipt range \(receipt.fromHeight)...\(receipt.toHeight) is empty or longer than \(Self.maxAnchorRange) blocks")
             }
         case .downlink(let downlink)?:
             try requireKind(.district, "downlink transactions")
@@ -99,6 +99,28 @@ struct TransactionValidator: Sendable {
         return ValidatedTransaction(
             id: Digest.sha256(signed.payload), signed: signed, payload: payload, signer: signer,
             byteSize: signed.payload.count + signed.signature.count + signed.signerCertificate.count + 16)
+    }
+
+    /// Re-checks, at `now` (a block's time), the validity in time of every certificate the
+    /// transaction relies on: the signer's, an anchor's signers', a registration's members',
+    /// a downlink's original signer (at the main block's time).
+    func checkCertificateTimes(_ tx: ValidatedTransaction, now: Int64) throws(RPCError) {
+        func check(_ der: [UInt8], at time: Int64) throws(RPCError) {
+            do {
+                _ = try verifier.identify(certificateDER: der, now: time)
+            } catch {
+                throw RPCError(.unauthenticated, "at the block's time: \(error)")
+            }
+        }
+        try check(tx.signed.signerCertificate, at: now)
+        switch tx.payload.body {
+        case .anchor(let anchor)?:
+            for s in anchor.signatures { try check(s.certificate, at: now) }
+        case .districtRegistration(let registration)?:
+            for der in registration.memberCertificates { try check(der, at: now) }
+        default:
+            break
+        }
     }
 
     private func requireKind(_ wanted: ChainKind, _ what: String) throws(RPCError) {
@@ -147,8 +169,8 @@ struct TransactionValidator: Sendable {
     /// the anchor executes (BlockExecutor).
     private func checkAnchor(_ anchor: Anchor, now: Int64) throws(RPCError) {
         guard Self.isValidMeterID(anchor.district) else { throw RPCError(.invalidArgument, "anchor names no valid district") }
-        guard anchor.fromHeight >= 1, anchor.toHeight >= anchor.fromHeight else {
-            throw RPCError(.invalidArgument, "anchor range \(anchor.fromHeight)...\(anchor.toHeight) is empty")
+        guard anchor.fromHeight >= 1, anchor.toHeight >= anchor.fromHeight, anchor.toHeight - anchor.fromHeight < Self.maxAnchorRange else {
+            throw RPCError(.invalidArgument, "anchor range \(anchor.fromHeight)...\(anchor.toHeight) is empty or longer than \(Self.maxAnchorRange) blocks")
         }
         guard !anchor.lastHeaderHash.isEmpty, anchor.lastHeaderHash.count <= 64, !anchor.headersRoot.isEmpty, anchor.headersRoot.count <= 64 else {
             throw RPCError(.invalidArgument, "anchor hashes are missing or too long")
@@ -174,6 +196,9 @@ struct TransactionValidator: Sendable {
     private func checkDownlink(_ downlink: Downlink, now: Int64) throws(RPCError) {
         guard let mainChainID else { throw RPCError(.failedPrecondition, "chain \(chainID) has no main chain configured") }
         guard downlink.mainHeight >= 1 else { throw RPCError(.invalidArgument, "downlink names no main-chain height") }
+        guard (downlink.mainHeight, downlink.mainIndex) > (downlink.afterHeight, downlink.afterIndex) else {
+            throw RPCError(.invalidArgument, "downlink position \(downlink.mainHeight)/\(downlink.mainIndex) is not after its predecessor \(downlink.afterHeight)/\(downlink.afterIndex)")
+        }
         let original: SignedTransaction
         let payload: TxPayload
         let signer: PeerIdentity
@@ -184,7 +209,10 @@ struct TransactionValidator: Sendable {
             throw RPCError(.invalidArgument, "downlink does not carry a gridledger.SignedTransaction")
         }
         do {
-            signer = try verifier.verify(certificateDER: original.signerCertificate, signature: original.signature, data: original.payload, now: now)
+            // At the time the main chain took it: a marketing certificate that expired since
+            // must not stall the downlink.
+            signer = try verifier.verify(certificateDER: original.signerCertificate, signature: original.signature, data: original.payload,
+                                         now: downlink.mainTimestampMs > 0 ? downlink.mainTimestampMs / 1000 : now)
         } catch {
             throw RPCError(.unauthenticated, "downlinked transaction: \(error)")
         }
@@ -228,6 +256,9 @@ struct TransactionValidator: Sendable {
             }
         }
     }
+
+    /// Longest range one anchor (and its receipt) may cover, in blocks.
+    static let maxAnchorRange: UInt64 = 10_000
 
     static func isValidMeterID(_ id: String) -> Bool {
         let utf8 = id.utf8

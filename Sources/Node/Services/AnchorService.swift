@@ -16,7 +16,7 @@ struct AnchorService: Sendable {
                 throw RPCError(.failedPrecondition, "chain \(runtime.ledger.chainID) does not anchor on a main chain")
             }
             let members = runtime.raft.map { Set($0.registry.names.values) } ?? []
-            guard members.contains(ctx.peer.name) else {
+            guard members.contains(ctx.peer.name), ctx.peer.district == runtime.ledger.chainID else {
                 throw RPCError(.permissionDenied, "node \(ctx.peer.name) is not a member of chain \(runtime.ledger.chainID)")
             }
             return try sync.sign(request)
