@@ -472,7 +472,8 @@ void gl_subscribe_blocks_request_init(Gridledger__SubscribeBlocksRequest *req,
 /* ---- Anchoring proofs (proof.c) -------------------------------------------------------------
  * Docs/anchoring.md, "Proofs": a BlockProof carries a district block header, its Merkle path
  * to an anchor's headers_root, the anchor transaction, the anchor's path to a main block's
- * tx_root and that main header. Verification needs no connection.
+ * tx_root, that main header, and the anchor's TxOutcome with its path to the header's
+ * outcomes_root. Verification needs no connection.
  */
 
 #define GL_HASH_MAX 64 /* room for any hash suite's output ("sha256", "sm3": 32 bytes) */
@@ -495,7 +496,9 @@ typedef struct gl_proof_result {
 /*
  * Verifies a serialized gridledger.BlockProof (the algorithm of the node's ProofVerifier,
  * grammar at the top of proof.c): header hash (the suite the header names: "sha256"/""
- * or "sm3"), both Merkle folds, the anchor's district and range, the main chain id. With
+ * or "sm3"), the shape of each Merkle path (that of its leaf index: height in the range,
+ * main_index in tx_count) and its fold, the anchor's district and range, the main chain
+ * id, and the anchor's outcome (code 0, folding to outcomes_root). With
  * ca_path (PEM) also every anchor signature: ECDSA P-256 over SHA-256(anchor digest) by a
  * distinct certificate chaining to that CA, valid now, with OU "node" and L = the
  * district; at least one. ca_path NULL skips the signatures (signatures_verified 0).

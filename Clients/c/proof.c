@@ -12,11 +12,24 @@
  *                           u64 from || u64 to || u16 len || last-header-hash ||
  *                           u16 len || headers-root || SHA-256(summary))   ; big-endian
  *
+ * Path shape: a path must be the one of its leaf index i in a tree of n leaves (pairs
+ * (0,1),(2,3),...; an odd last node promoted), leaf upwards:
+ *   while n > 1: i even and i + 1 == n -> promoted, empty sibling;
+ *                i even -> not promoted, sibling_left false; i odd -> not promoted,
+ *                sibling_left true; then i /= 2, n = (n + 1) / 2
+ * with exactly that many steps and every sibling of the suite's hash length (32 bytes).
+ * header_path: i = height - from, n = to - from + 1; tx_path and outcome_path:
+ * i = main_index, n = the main header's tx_count (main_index < tx_count).
+ *
  * Checks: the district header is block proof.height of proof.district; the anchor
- * transaction holds an Anchor of that district covering the height; fold(header-hash)
- * along header_path (district suite) = headers_root, and for the range's last block
- * header-hash = last_header_hash; the main header is of the chain the anchor payload names
- * and fold(anchor tx-id) along tx_path (main suite) = its tx_root. With a CA: every anchor
+ * transaction holds an Anchor of that district covering the height; header_path has the
+ * height's shape and fold(header-hash) along it (district suite) = headers_root, and for
+ * the range's last block header-hash = last_header_hash; the main header is of the chain
+ * the anchor payload names, tx_path has main_index's shape and fold(anchor tx-id) along it
+ * (main suite) = its tx_root; anchor_outcome decodes to a TxOutcome of code 0 (else the
+ * main chain refused the anchor), outcome_path has main_index's shape and
+ * fold(H_main(anchor_outcome bytes as given)) along it = the main header's outcomes_root
+ * (not empty). With a CA: every anchor
  * signature is ECDSA P-256 (DER) over SHA-256(anchor-digest), i.e. EVP_DigestVerify with
  * EVP_sha256 over the digest's 32 bytes, by a distinct certificate that chains to the CA
  * (X509_verify_cert, valid now) with subject OU "node" and L = the district; at least one.
@@ -103,6 +116,29 @@ int gl_merkle_fold(const char *suite, const uint8_t *leaf, size_t leaf_len,
     memcpy(out, node, node_len);
     *out_len = node_len;
     return 0;
+}
+
+/* Whether steps[0..n) is exactly the path of leaf `index` in a tree of `count` leaves
+ * (the shape above), every non-promoted sibling hash_len bytes, promoted steps empty. */
+static int path_fits(Gridledger__MerkleStep *const *steps, size_t n_steps, uint64_t index,
+                     uint64_t count, size_t hash_len)
+{
+    size_t k = 0;
+    if (count == 0 || index >= count || (n_steps > 0 && steps == NULL))
+        return 0;
+    for (uint64_t i = index, n = count; n > 1; i /= 2, n = n / 2 + n % 2, k++) {
+        const Gridledger__MerkleStep *s = k < n_steps ? steps[k] : NULL;
+        if (s == NULL)
+            return 0;
+        if (i % 2 == 0 && i + 1 == n) {
+            if (!s->promoted || s->sibling.len != 0)
+                return 0;
+        } else if (s->promoted || (s->sibling_left != 0) != (i % 2 == 1) ||
+                   s->sibling.len != hash_len) {
+            return 0;
+        }
+    }
+    return k == n_steps;
 }
 
 static void put_u16(uint8_t *p, size_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
@@ -263,6 +299,7 @@ int gl_verify_proof(const uint8_t *proof, size_t len, const char *ca_path, gl_pr
     Gridledger__BlockHeader *header = NULL, *mh = NULL;
     Gridledger__SignedTransaction *tx = NULL;
     Gridledger__TxPayload *payload = NULL;
+    Gridledger__TxOutcome *outcome = NULL;
     const EVP_MD *hd, *hm;
     uint8_t root[GL_HASH_MAX], anchor_id[GL_HASH_MAX];
     size_t root_len = 0, id_len = 0;
@@ -317,6 +354,13 @@ int gl_verify_proof(const uint8_t *proof, size_t len, const char *ca_path, gl_pr
         set_err(err, errlen, "hashing failed");
         goto end;
     }
+    if (!path_fits(p->header_path, p->n_header_path, header->height - a->from_height,
+                   a->to_height - a->from_height + 1, out->header_hash_len)) {
+        set_err(err, errlen, "header path is not the path of block %llu in the anchored range %llu...%llu",
+                (unsigned long long)header->height, (unsigned long long)a->from_height,
+                (unsigned long long)a->to_height);
+        goto end;
+    }
     if (root_len != a->headers_root.len || memcmp(root, a->headers_root.data, root_len) != 0) {
         set_err(err, errlen, "district block %llu does not fold to the anchored headers root",
                 (unsigned long long)header->height);
@@ -338,16 +382,57 @@ int gl_verify_proof(const uint8_t *proof, size_t len, const char *ca_path, gl_pr
                 mh->chain_id);
         goto end;
     }
+    if (digest1(hm, p->main_header.data, p->main_header.len, out->main_block_hash,
+                &out->main_block_hash_len) != 0) {
+        set_err(err, errlen, "hashing failed");
+        goto end;
+    }
+    /* The main suite's hash length: that of the main block hash. */
+    if (!path_fits(p->tx_path, p->n_tx_path, p->main_index, mh->tx_count, out->main_block_hash_len)) {
+        set_err(err, errlen, "transaction path is not the path of index %u in main block %llu's %u transactions",
+                (unsigned)p->main_index, (unsigned long long)mh->height, (unsigned)mh->tx_count);
+        goto end;
+    }
     if (digest1(EVP_sha256(), tx->payload.data, tx->payload.len, anchor_id, &id_len) != 0 ||
         gl_merkle_fold(mh->hash_suite, anchor_id, id_len, p->tx_path, p->n_tx_path, root,
-                       &root_len) != 0 ||
-        digest1(hm, p->main_header.data, p->main_header.len, out->main_block_hash,
-                &out->main_block_hash_len) != 0) {
+                       &root_len) != 0) {
         set_err(err, errlen, "hashing failed");
         goto end;
     }
     if (root_len != mh->tx_root.len || memcmp(root, mh->tx_root.data, root_len) != 0) {
         set_err(err, errlen, "anchor transaction does not fold to main block %llu's transaction root",
+                (unsigned long long)mh->height);
+        goto end;
+    }
+    outcome = gridledger__tx_outcome__unpack(NULL, p->anchor_outcome.len,
+                                             p->anchor_outcome.data != NULL ? p->anchor_outcome.data : empty);
+    if (outcome == NULL) {
+        set_err(err, errlen, "anchor outcome does not decode");
+        goto end;
+    }
+    if (outcome->code != 0) {
+        set_err(err, errlen, "the main chain refused this anchor (outcome code %u%s%s)",
+                (unsigned)outcome->code, outcome->message[0] != 0 ? ": " : "", outcome->message);
+        goto end;
+    }
+    if (!path_fits(p->outcome_path, p->n_outcome_path, p->main_index, mh->tx_count,
+                   out->main_block_hash_len)) {
+        set_err(err, errlen, "outcome path is not the path of index %u in main block %llu's %u outcomes",
+                (unsigned)p->main_index, (unsigned long long)mh->height, (unsigned)mh->tx_count);
+        goto end;
+    }
+    if (mh->outcomes_root.len == 0) {
+        set_err(err, errlen, "main block %llu's header has no outcomes root", (unsigned long long)mh->height);
+        goto end;
+    }
+    if (digest1(hm, p->anchor_outcome.data, p->anchor_outcome.len, anchor_id, &id_len) != 0 ||
+        gl_merkle_fold(mh->hash_suite, anchor_id, id_len, p->outcome_path, p->n_outcome_path, root,
+                       &root_len) != 0) {
+        set_err(err, errlen, "hashing failed");
+        goto end;
+    }
+    if (root_len != mh->outcomes_root.len || memcmp(root, mh->outcomes_root.data, root_len) != 0) {
+        set_err(err, errlen, "anchor outcome does not fold to main block %llu's outcomes root",
                 (unsigned long long)mh->height);
         goto end;
     }
@@ -366,6 +451,8 @@ int gl_verify_proof(const uint8_t *proof, size_t len, const char *ca_path, gl_pr
 end:
     if (rc != 0)
         memset(out, 0, sizeof *out);
+    if (outcome != NULL)
+        gridledger__tx_outcome__free_unpacked(outcome, NULL);
     if (mh != NULL)
         gridledger__block_header__free_unpacked(mh, NULL);
     if (payload != NULL)

@@ -41,7 +41,8 @@ Behaviour by method / HealthCheckRequest.service:
   Anchoring and fee control (Docs/anchoring.md; FeeControl, Control, Notices log CHAIN too):
   /gridledger.Query/ProveBlock   block 1 .. head of d1: a BlockProof built here (anchor over
                                  1 .. head signed by dn1 and dn2 of the certificate directory,
-                                 main block "main" 42 of 5 transactions, the anchor at index 3);
+                                 main block "main" 42 of 5 transactions, the anchor at index 3,
+                                 its outcome code 0 with its path to the outcomes root);
                                  height 0 or beyond the head: NOT_FOUND
   /gridledger.Ingest/Submit      checks the signature (openssl CLI); logs "SUBMIT chain=
                                  signer= kind= ..." with the body's fields; answers height 7
@@ -379,12 +380,20 @@ def prove(height):
     tx = f_bytes(1, payload) + f_bytes(2, b"sig") + f_bytes(3, b"cert")
     ids = [sha256(b"main-tx-%d" % i) for i in range(5)]
     ids[3] = sha256(payload)
+    # TxOutcomes of the main block (readings_accepted i + 1; the anchor's: code 0, accounts
+    # acc1), leaves H(serialized TxOutcome) under the header's outcomes_root.
+    outcomes = [f_varint(3, i + 1) for i in range(5)]
+    outcomes[3] = f_bytes(10, "acc1")
+    leaves = [sha256(o) for o in outcomes]
     main = (f_bytes(1, "main") + f_varint(2, 42) + f_bytes(3, b"\x07" * 32) + f_varint(4, 9) + f_bytes(5, merkle(ids)) +
-            f_bytes(6, b"\x01" * 32) + f_bytes(7, "cloud1") + f_varint(8, 5) + f_bytes(9, "sha256"))
+            f_bytes(6, b"\x01" * 32) + f_bytes(7, "cloud1") + f_varint(8, 5) + f_bytes(9, "sha256") +
+            f_bytes(10, merkle(leaves)))
     header_path = merkle_path(hashes, height - 1, 4)
     tx_steps = merkle_path(ids, 3, 6)
+    outcome_steps = merkle_path(leaves, 3, 10)
     return (f_bytes(1, "d1") + f_varint(2, height) + f_bytes(3, CHAIN.blocks[height][0]) + header_path +
-            f_bytes(5, tx) + tx_steps + f_bytes(7, main) + f_varint(8, 3))
+            f_bytes(5, tx) + tx_steps + f_bytes(7, main) + f_varint(8, 3) + f_bytes(9, outcomes[3]) +
+            outcome_steps)
 
 
 BODY_NAMES = {10: "readings", 11: "district_registration", 12: "anchor", 13: "parameter",

@@ -2,7 +2,7 @@
  * test_proof.c - no network: gl_verify_proof (Docs/anchoring.md, "Proofs") against proofs
  * built here. The test computes every hash itself with EVP_Digest (header hashes in the
  * district suite, a Merkle tree level by level, the anchor digest, the main block's
- * tx_root) and signs anchor digests with EVP_DigestSign and the keys of
+ * tx_root and outcomes_root over H_main(serialized TxOutcome)) and signs anchor digests with EVP_DigestSign and the keys of
  * tests/make_test_certs.sh; only gl_verify_proof comes from the library.
  *
  * usage: test_proof DIR   (DIR from tests/make_test_certs.sh). Prints "N passed, N failed".
@@ -171,12 +171,53 @@ typedef struct built {
     uint8_t ids[MAXN][HL];
     size_t n_tx, anchor_index;
     tree ttree;
+    uint8_t outcomes[MAXN][64];   /* serialized TxOutcome, block order */
+    size_t outcome_len[MAXN];
+    uint8_t outcome_leaves[MAXN][HL]; /* H_main(outcome bytes) */
+    uint32_t anchor_code;          /* the anchor's outcome code (0 accepted) */
+    tree otree;
     uint8_t main_header[512];
     size_t main_len;
-    path hp, tp;
+    path hp, tp, op;
 } built;
 
 static const uint8_t summary[] = {0x08, 0x03};
+
+/* The block's outcomes (the anchor's with b->anchor_code) and the main header over the
+ * tx tree and the outcome tree. */
+static void build_main(built *b)
+{
+    static char *accounts[] = {"acc1", "acc2"};
+    for (size_t i = 0; i < b->n_tx; i++) {
+        Gridledger__TxOutcome o;
+        gridledger__tx_outcome__init(&o);
+        if (i == b->anchor_index) {
+            o.code = b->anchor_code;
+            o.message = b->anchor_code != 0 ? "range does not follow" : "";
+            o.accounts = accounts;
+            o.n_accounts = 2;
+        } else {
+            o.readings_accepted = (uint32_t)i + 1;
+        }
+        b->outcome_len[i] = gridledger__tx_outcome__pack(&o, b->outcomes[i]);
+        H(b->main_suite, b->outcomes[i], b->outcome_len[i], NULL, 0, NULL, 0, b->outcome_leaves[i]);
+    }
+    build_tree(b->main_suite, b->outcome_leaves, b->n_tx, &b->otree);
+    build_tree(b->main_suite, b->ids, b->n_tx, &b->ttree);
+    Gridledger__BlockHeader m;
+    gridledger__block_header__init(&m);
+    m.chain_id = "main";
+    m.height = 42;
+    m.timestamp_ms = 9;
+    m.tx_root.data = b->ttree.node[b->ttree.levels - 1][0];
+    m.tx_root.len = HL;
+    m.proposer = "cloud1";
+    m.tx_count = (uint32_t)b->n_tx;
+    m.hash_suite = (char *)b->main_suite;
+    m.outcomes_root.data = b->otree.node[b->otree.levels - 1][0];
+    m.outcomes_root.len = HL;
+    b->main_len = gridledger__block_header__pack(&m, b->main_header);
+}
 
 /* Signers: names of certificates in DIR whose keys sign the digest (NULL-terminated). */
 static void build(built *b, const char *suite, const char *main_suite, uint64_t first, size_t n,
@@ -265,18 +306,7 @@ static void build(built *b, const char *suite, const char *main_suite, uint64_t 
         H("sha256", other, (size_t)l, NULL, 0, NULL, 0, b->ids[i]);
     }
     H("sha256", b->payload, b->payload_len, NULL, 0, NULL, 0, b->ids[anchor_index]);
-    build_tree(main_suite, b->ids, n_tx, &b->ttree);
-    Gridledger__BlockHeader m;
-    gridledger__block_header__init(&m);
-    m.chain_id = "main";
-    m.height = 42;
-    m.timestamp_ms = 9;
-    m.tx_root.data = b->ttree.node[b->ttree.levels - 1][0];
-    m.tx_root.len = HL;
-    m.proposer = "cloud1";
-    m.tx_count = (uint32_t)n_tx;
-    m.hash_suite = (char *)main_suite;
-    b->main_len = gridledger__block_header__pack(&m, b->main_header);
+    build_main(b);
 }
 
 /* Fills *p (pointing into b) for block `height`. */
@@ -299,6 +329,11 @@ static void proof_of(built *b, uint64_t height, Gridledger__BlockProof *p)
     p->main_header.data = b->main_header;
     p->main_header.len = b->main_len;
     p->main_index = (uint32_t)b->anchor_index;
+    p->anchor_outcome.data = b->outcomes[b->anchor_index];
+    p->anchor_outcome.len = b->outcome_len[b->anchor_index];
+    build_path(&b->otree, b->anchor_index, &b->op);
+    p->outcome_path = b->op.ptrs;
+    p->n_outcome_path = b->op.n;
 }
 
 /* Packs and verifies: the return of gl_verify_proof; err gets the reason. */
@@ -375,10 +410,17 @@ static void test_wrong_paths(void)
     build(&b, "sha256", "sha256", 1, 5, 5, 2, NULL);
     proof_of(&b, 2, &p);
     build_path(&b.htree, 2, &other);
-    p.header_path = other.ptrs;
-    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "headers root") != NULL);
+    p.header_path = other.ptrs; /* another leaf's path: another shape */
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 &&
+          strstr(err, "header path is not the path of block 2 in the anchored range 1...5") != NULL);
     proof_of(&b, 2, &p);
     p.header_path[0]->sibling_left = !p.header_path[0]->sibling_left;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "header path is not the path") != NULL);
+    proof_of(&b, 2, &p);
+    uint8_t hsib[HL];
+    memcpy(hsib, p.header_path[1]->sibling.data, HL);
+    hsib[3] ^= 0x01; /* the right shape, a wrong hash */
+    p.header_path[1]->sibling.data = hsib;
     CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "headers root") != NULL);
     proof_of(&b, 2, &p);
     uint8_t sib[HL];
@@ -388,7 +430,8 @@ static void test_wrong_paths(void)
     CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "transaction root") != NULL);
     proof_of(&b, 2, &p);
     p.n_tx_path--;
-    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "transaction root") != NULL);
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 &&
+          strstr(err, "transaction path is not the path of index 2 in main block 42's 5 transactions") != NULL);
     proof_of(&b, 2, &p);
     p.height = 9;
     CHECK(verify(&p, NULL, &r, err, sizeof err) == -1);
@@ -399,6 +442,141 @@ static void test_wrong_paths(void)
     uint8_t junk[3] = {0xff, 0xff, 0xff};
     CHECK(gl_verify_proof(junk, sizeof junk, NULL, &r, err, sizeof err) == -1 &&
           strstr(err, "does not decode") != NULL);
+}
+
+/* Path shape binding: the path of index 0 presented as index 3 (or beyond tx_count), an
+ * extra or a missing promoted step (the fold does not change), a promoted step with a
+ * sibling, a sibling of another length. */
+static void test_path_shape(void)
+{
+    Gridledger__BlockProof p;
+    gl_proof_result r;
+    char err[300] = "";
+    uint8_t root[GL_HASH_MAX];
+    size_t root_len = 0;
+    build(&b, "sha256", "sha256", 1, 5, 5, 0, NULL);
+    proof_of(&b, 2, &p);
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == 0 && r.main_index == 0);
+    p.main_index = 3;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 &&
+          strstr(err, "transaction path is not the path of index 3") != NULL);
+    p.main_index = 5;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 &&
+          strstr(err, "transaction path is not the path of index 5") != NULL);
+
+    build(&b, "sha256", "sha256", 1, 5, 5, 2, NULL);
+    proof_of(&b, 5, &p);
+    CHECK(p.n_header_path == 3 && p.header_path[0]->promoted && p.header_path[1]->promoted);
+    p.header_path++; /* a promoted step missing: folds the same */
+    p.n_header_path--;
+    CHECK(gl_merkle_fold("sha256", b.hashes[4], HL, p.header_path, p.n_header_path, root, &root_len) == 0 &&
+          root_len == HL && memcmp(root, b.anchor.headers_root.data, HL) == 0);
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 &&
+          strstr(err, "header path is not the path of block 5") != NULL);
+    Gridledger__MerkleStep extra;
+    gridledger__merkle_step__init(&extra);
+    extra.promoted = 1;
+    Gridledger__MerkleStep *more[8];
+    proof_of(&b, 5, &p);
+    memcpy(more, p.header_path, p.n_header_path * sizeof more[0]);
+    more[p.n_header_path] = &extra; /* an extra promoted step */
+    p.header_path = more;
+    p.n_header_path++;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 &&
+          strstr(err, "header path is not the path of block 5") != NULL);
+    proof_of(&b, 2, &p);
+    memcpy(more, p.tx_path, p.n_tx_path * sizeof more[0]);
+    more[p.n_tx_path] = &extra;
+    p.tx_path = more;
+    p.n_tx_path++;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "transaction path is not the path") != NULL);
+    proof_of(&b, 2, &p);
+    more[0] = &extra;
+    memcpy(more + 1, p.outcome_path, p.n_outcome_path * sizeof more[0]);
+    p.outcome_path = more;
+    p.n_outcome_path++;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "outcome path is not the path") != NULL);
+    /* A promoted step carrying a sibling; a sibling one byte short. */
+    uint8_t junk[HL] = {0};
+    proof_of(&b, 5, &p);
+    p.header_path[0]->sibling.data = junk;
+    p.header_path[0]->sibling.len = HL;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "header path is not the path") != NULL);
+    proof_of(&b, 2, &p);
+    p.tx_path[0]->sibling.len = HL - 1;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "transaction path is not the path") != NULL);
+}
+
+/* The anchor's outcome: refused (code 9) with a valid path fails; a wrong outcome path,
+ * another outcome, no outcomes root, an outcome that does not decode fail. */
+static void test_anchor_outcome(void)
+{
+    Gridledger__BlockProof p;
+    gl_proof_result r;
+    char err[300] = "";
+    uint8_t root[GL_HASH_MAX], leaf[HL];
+    size_t root_len = 0;
+    build(&b, "sha256", "sha256", 1, 5, 5, 2, NULL);
+    b.anchor_code = 9;
+    build_main(&b);
+    proof_of(&b, 3, &p);
+    H("sha256", p.anchor_outcome.data, p.anchor_outcome.len, NULL, 0, NULL, 0, leaf);
+    CHECK(gl_merkle_fold("sha256", leaf, HL, p.outcome_path, p.n_outcome_path, root, &root_len) == 0 &&
+          memcmp(root, b.otree.node[b.otree.levels - 1][0], HL) == 0); /* the path is valid */
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 &&
+          strstr(err, "the main chain refused this anchor (outcome code 9: range does not follow)") != NULL);
+
+    build(&b, "sha256", "sha256", 1, 5, 5, 2, NULL);
+    proof_of(&b, 3, &p);
+    uint8_t sib[HL];
+    memcpy(sib, p.outcome_path[0]->sibling.data, HL);
+    sib[7] ^= 0x40;
+    p.outcome_path[0]->sibling.data = sib;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 &&
+          strstr(err, "anchor outcome does not fold to main block 42's outcomes root") != NULL);
+    path other;
+    proof_of(&b, 3, &p);
+    build_path(&b.otree, 1, &other); /* another index's path */
+    p.outcome_path = other.ptrs;
+    p.n_outcome_path = other.n;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 &&
+          strstr(err, "outcome path is not the path of index 2 in main block 42's 5 outcomes") != NULL);
+    proof_of(&b, 3, &p);
+    p.anchor_outcome.data = b.outcomes[1]; /* another transaction's (accepted) outcome */
+    p.anchor_outcome.len = b.outcome_len[1];
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "outcomes root") != NULL);
+    proof_of(&b, 3, &p);
+    p.anchor_outcome.data = NULL; /* no outcome, no path: the old proof shape */
+    p.anchor_outcome.len = 0;
+    p.n_outcome_path = 0;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1);
+    uint8_t bad[2] = {0xff, 0xff};
+    proof_of(&b, 3, &p);
+    p.anchor_outcome.data = bad;
+    p.anchor_outcome.len = sizeof bad;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "anchor outcome does not decode") != NULL);
+    /* A main header without an outcomes root. */
+    Gridledger__BlockHeader *m = gridledger__block_header__unpack(NULL, b.main_len, b.main_header);
+    uint8_t stripped[512];
+    CHECK(m != NULL);
+    if (m == NULL)
+        return;
+    m->outcomes_root.len = 0;
+    size_t sl = gridledger__block_header__pack(m, stripped);
+    gridledger__block_header__free_unpacked(m, NULL);
+    proof_of(&b, 3, &p);
+    p.main_header.data = stripped;
+    p.main_header.len = sl;
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == -1 && strstr(err, "has no outcomes root") != NULL);
+    /* sm3 main chain, the anchor last at an odd position: the outcome path has a promoted step. */
+    build(&b, "sha256", "sm3", 1, 3, 7, 6, NULL);
+    proof_of(&b, 2, &p);
+    CHECK(p.n_outcome_path == 3 && p.outcome_path[0]->promoted);
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == 0 && r.main_index == 6);
+    build(&b, "sha256", "sha256", 1, 1, 1, 0, NULL);
+    proof_of(&b, 1, &p);
+    CHECK(p.n_header_path == 0 && p.n_tx_path == 0 && p.n_outcome_path == 0);
+    CHECK(verify(&p, NULL, &r, err, sizeof err) == 0);
 }
 
 /* The sm3 suite: district headers and their tree in SM3 (GB/T 32905); the anchor's id
@@ -490,13 +668,7 @@ static void test_signatures(void)
     tx.payload.len = b2->payload_len;
     b2->anchor_tx_len = gridledger__signed_transaction__pack(&tx, b2->anchor_tx);
     H("sha256", b2->payload, b2->payload_len, NULL, 0, NULL, 0, b2->ids[2]);
-    build_tree("sha256", b2->ids, 5, &b2->ttree);
-    Gridledger__BlockHeader *m = gridledger__block_header__unpack(NULL, b2->main_len, b2->main_header);
-    m->tx_root.data = b2->ttree.node[b2->ttree.levels - 1][0];
-    b2->main_len = gridledger__block_header__pack(m, b2->main_header);
-    m->tx_root.data = NULL; /* borrowed: not freed by free_unpacked */
-    m->tx_root.len = 0;
-    gridledger__block_header__free_unpacked(m, NULL);
+    build_main(b2);
     proof_of(b2, 2, &p);
     CHECK(verify(&p, NULL, &r, err, sizeof err) == 0);
     CHECK(verify(&p, ca, &r, err, sizeof err) == -1 && strstr(err, "anchor digest") != NULL);
@@ -578,6 +750,9 @@ int main(int argc, char **argv)
     run("proof: every height of an anchored range verifies (promoted steps)", test_every_height);
     run("proof: a flipped district header byte fails", test_flipped_header);
     run("proof: wrong Merkle paths, heights and main headers fail", test_wrong_paths);
+    run("proof: path shapes bind the leaf index (main_index, promoted steps, sibling lengths)",
+        test_path_shape);
+    run("proof: the anchor's outcome (refused, wrong path, no outcomes root)", test_anchor_outcome);
     run("proof: sm3 district (and main) hash suite", test_sm3);
     run("proof: anchor signatures against the CA (role, district, issuer, distinct)", test_signatures);
     run("tariff file: fields, schedules, tiers; errors with file:line", test_tariff_file);

@@ -14,16 +14,35 @@ empty = "sha256"):
                             u64 from || u64 to || u16 len || last-header-hash ||
                             u16 len || headers-root || SHA-256(summary))   ; big-endian
 
+Path shape: a path must be the one of its leaf index i in a tree of n leaves (pairs
+(0,1),(2,3),...; an odd last node promoted), step by step from the leaf:
+
+    while n > 1:
+        i even, i + 1 == n -> promoted (sibling empty)
+        i even             -> not promoted, sibling right (sibling_left false)
+        i odd              -> not promoted, sibling left (sibling_left true)
+        i //= 2; n = (n + 1) // 2
+
+exactly that many steps, a non-promoted sibling of the hash's length (32 bytes for sha256
+and sm3).  header_path: i = height - from, n = to - from + 1; tx_path and outcome_path:
+i = main_index, n = the main header's tx_count (main_index < tx_count).
+
 Checks, in order:
   1. the district header decodes, names a known suite, and is block ``proof.height`` of
      chain ``proof.district``;
   2. the anchor transaction decodes to an ``Anchor`` for that district whose range
      covers the height;
-  3. the header hash folds along ``header_path`` (district suite) to the anchor's
-     ``headers_root``; for the last block of the range it equals ``last_header_hash``;
-  4. the main header decodes and is of the chain the anchor payload names; the anchor's
-     tx-id folds along ``tx_path`` (main suite) to its ``tx_root``;
-  5. with a CA: every anchor signature is ECDSA P-256 / SHA-256 (DER) over the
+  3. ``header_path`` has the shape of the height in the range, and the header hash folds
+     along it (district suite) to the anchor's ``headers_root``; for the last block of the
+     range it equals ``last_header_hash``;
+  4. the main header decodes and is of the chain the anchor payload names; ``tx_path`` has
+     the shape of ``main_index`` in ``tx_count`` leaves and the anchor's tx-id folds along
+     it (main suite) to its ``tx_root``;
+  5. the main chain accepted the anchor: ``anchor_outcome`` decodes to a ``TxOutcome`` of
+     code 0, ``outcome_path`` has the shape of ``main_index`` in ``tx_count`` leaves, and
+     H_main(anchor_outcome bytes as given) folds along it (main suite) to the main
+     header's ``outcomes_root`` (which must not be empty);
+  6. with a CA: every anchor signature is ECDSA P-256 / SHA-256 (DER) over the
      anchor-digest by a distinct certificate that the CA issued, valid now, with subject
      OU "node" and L = the district; at least one signature.
 
@@ -51,7 +70,8 @@ from google.protobuf.message import DecodeError
 from . import anchor_pb2, chain_pb2
 
 __all__ = ["ProofError", "ProofResult", "verify_proof", "hash_function", "fold_path",
-           "merkle_root", "merkle_path", "anchor_digest", "ANCHOR_DIGEST_DOMAIN"]
+           "merkle_root", "merkle_path", "path_shape", "path_fits", "anchor_digest",
+           "ANCHOR_DIGEST_DOMAIN"]
 
 ANCHOR_DIGEST_DOMAIN = b"gridledger-anchor/v1"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
@@ -114,6 +134,41 @@ def fold_path(h: Hash, leaf: bytes, steps: Iterable[anchor_pb2.MerkleStep]) -> b
         else:
             node = h(b"\x01" + node + step.sibling)
     return node
+
+
+def path_shape(index: int, count: int) -> Optional[List[Optional[bool]]]:
+    """The steps the path of leaf ``index`` in a tree of ``count`` leaves has, leaf
+    upwards: ``None`` for a promoted step, else the step's ``sibling_left``.  ``None``
+    when there is no such leaf (``index >= count``)."""
+    if not 0 <= index < count:
+        return None
+    shape: List[Optional[bool]] = []
+    i, n = index, count
+    while n > 1:
+        if i % 2 == 0:
+            shape.append(None if i + 1 == n else False)
+        else:
+            shape.append(True)
+        i //= 2
+        n = (n + 1) // 2
+    return shape
+
+
+def path_fits(steps: Sequence[anchor_pb2.MerkleStep], index: int, count: int,
+              hash_len: int) -> bool:
+    """Whether ``steps`` is exactly the path shape of leaf ``index`` of ``count``: as many
+    steps, the same promoted steps (with an empty sibling) and sides, every sibling
+    ``hash_len`` bytes."""
+    shape = path_shape(index, count)
+    if shape is None or len(shape) != len(steps):
+        return False
+    for step, expected in zip(steps, shape):
+        if expected is None:
+            if not step.promoted or step.sibling:
+                return False
+        elif step.promoted or step.sibling_left != expected or len(step.sibling) != hash_len:
+            return False
+    return True
 
 
 def merkle_root(h: Hash, leaves: Sequence[bytes]) -> bytes:
@@ -254,6 +309,10 @@ def verify_proof(proof: Union[bytes, anchor_pb2.BlockProof],
         raise ProofError(f"anchor covers {anchor.district!r} {anchor.from_height}..."
                          f"{anchor.to_height}, not block {header.height}")
     header_hash = hd(proof.header)
+    if not path_fits(proof.header_path, header.height - anchor.from_height,
+                     anchor.to_height - anchor.from_height + 1, len(header_hash)):
+        raise ProofError(f"header path is not the path of block {header.height} in the "
+                         f"anchored range {anchor.from_height}...{anchor.to_height}")
     if fold_path(hd, header_hash, proof.header_path) != anchor.headers_root:
         raise ProofError(f"district block {header.height} does not fold to the anchored "
                          "headers root")
@@ -264,10 +323,26 @@ def verify_proof(proof: Union[bytes, anchor_pb2.BlockProof],
     if main.chain_id != payload.chain_id:
         raise ProofError(f"anchor is for chain {payload.chain_id!r}, the main header is of "
                          f"{main.chain_id!r}")
+    main_hash_len = len(hm(b""))
+    if not path_fits(proof.tx_path, proof.main_index, main.tx_count, main_hash_len):
+        raise ProofError(f"transaction path is not the path of index {proof.main_index} in "
+                         f"main block {main.height}'s {main.tx_count} transactions")
     anchor_id = hashlib.sha256(tx.payload).digest()
     if fold_path(hm, anchor_id, proof.tx_path) != main.tx_root:
         raise ProofError(f"anchor transaction does not fold to main block {main.height}'s "
                          "transaction root")
+    outcome = _parse(chain_pb2.TxOutcome, proof.anchor_outcome, "anchor outcome")
+    if outcome.code != 0:
+        raise ProofError(f"the main chain refused this anchor (outcome code {outcome.code}"
+                         + (f": {outcome.message})" if outcome.message else ")"))
+    if not path_fits(proof.outcome_path, proof.main_index, main.tx_count, main_hash_len):
+        raise ProofError(f"outcome path is not the path of index {proof.main_index} in "
+                         f"main block {main.height}'s {main.tx_count} outcomes")
+    if not main.outcomes_root:
+        raise ProofError(f"main block {main.height}'s header has no outcomes root")
+    if fold_path(hm, hm(proof.anchor_outcome), proof.outcome_path) != main.outcomes_root:
+        raise ProofError(f"anchor outcome does not fold to main block {main.height}'s "
+                         "outcomes root")
     verified = 0
     if ca_pem_path is not None:
         verified = _check_signatures(anchor, _load_ca(ca_pem_path),

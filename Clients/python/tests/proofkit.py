@@ -1,6 +1,8 @@
 """Builds BlockProofs for the tests, independently of gridledger.proof: a district chain
 of a few headers, an anchor over a range of them (signed by node certificates when
-signers are given), and a main block of several transactions holding the anchor.
+signers are given), and a main block of several transactions holding the anchor, with
+their outcomes (the anchor's accepted, code 0, unless told) under the header's
+outcomes_root.
 
 The Merkle tree is built level by level (Docs/chain.md, "Hashes": leaf H(0x00 || id),
 node H(0x01 || left || right), an odd node promoted), and paths are read off the levels.
@@ -66,8 +68,10 @@ class Built:
 
     def __init__(self, district: str = "d1", suite: str = "sha256", main_suite: str = "sha256",
                  heights=range(1, 6), anchor_index: int = 2, main_txs: int = 5,
-                 signers: Sequence = (), main_chain: str = "main"):
+                 signers: Sequence = (), main_chain: str = "main",
+                 anchor_outcome: Optional[chain_pb2.TxOutcome] = None):
         self.district, self.suite, self.main_suite = district, suite, main_suite
+        self.main_chain = main_chain
         self.heights = list(heights)
         self.headers = {}
         prev = b""
@@ -93,10 +97,24 @@ class Built:
         self.tx_ids = [hashlib.sha256(b"other%d" % i).digest() for i in range(main_txs)]
         self.anchor_index = anchor_index
         self.tx_ids[anchor_index] = hashlib.sha256(self.anchor_tx.payload).digest()
+        # Outcomes: leaf H_main(serialized TxOutcome), block order.
+        self.outcomes = [chain_pb2.TxOutcome(code=0, readings_accepted=i + 1).SerializeToString()
+                         for i in range(main_txs)]
+        if anchor_outcome is None:
+            anchor_outcome = chain_pb2.TxOutcome(code=0, accounts=["acc1", "acc2"])
+        self.outcomes[anchor_index] = anchor_outcome.SerializeToString()
+        self.build_main()
+
+    def outcome_leaves(self) -> List[bytes]:
+        return [H(self.main_suite, o) for o in self.outcomes]
+
+    def build_main(self) -> None:
+        """(Re)builds the main header over tx_ids and outcomes."""
         self.main_header = chain_pb2.BlockHeader(
-            chain_id=main_chain, height=42, previous_hash=b"\x07" * 32, timestamp_ms=9,
-            tx_root=root(main_suite, self.tx_ids), state_root=b"\x01" * 32, proposer="cloud1",
-            tx_count=main_txs, hash_suite=main_suite).SerializeToString()
+            chain_id=self.main_chain, height=42, previous_hash=b"\x07" * 32, timestamp_ms=9,
+            tx_root=root(self.main_suite, self.tx_ids), state_root=b"\x01" * 32,
+            proposer="cloud1", tx_count=len(self.tx_ids), hash_suite=self.main_suite,
+            outcomes_root=root(self.main_suite, self.outcome_leaves())).SerializeToString()
 
     def proof(self, height: int) -> anchor_pb2.BlockProof:
         i = self.heights.index(height)
@@ -105,7 +123,9 @@ class Built:
             header_path=path(self.suite, self.hashes, i),
             anchor_transaction=self.anchor_tx.SerializeToString(),
             tx_path=path(self.main_suite, self.tx_ids, self.anchor_index),
-            main_header=self.main_header, main_index=self.anchor_index)
+            main_header=self.main_header, main_index=self.anchor_index,
+            anchor_outcome=self.outcomes[self.anchor_index],
+            outcome_path=path(self.main_suite, self.outcome_leaves(), self.anchor_index))
 
     def header_hash(self, height: int) -> bytes:
         return H(self.suite, self.headers[height])

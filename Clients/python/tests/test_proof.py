@@ -9,7 +9,7 @@ import pytest
 from gridledger import anchor_pb2, chain_pb2
 from gridledger.__main__ import main as cli_main
 from gridledger.proof import ProofError, anchor_digest, fold_path, hash_function, \
-    merkle_path, merkle_root, verify_proof
+    merkle_path, merkle_root, path_fits, path_shape, verify_proof
 from pki import CA
 from proofkit import Built, digest, flip, load_signer, path, root
 
@@ -67,11 +67,15 @@ def test_wrong_paths_fail():
     b = Built()
     p = b.proof(2)
     del p.header_path[:]
-    p.header_path.extend(b.proof(3).header_path)  # another leaf's path
-    with pytest.raises(ProofError, match="headers root"):
+    p.header_path.extend(b.proof(3).header_path)  # another leaf's path: another shape
+    with pytest.raises(ProofError, match="header path is not the path of block 2"):
         verify_proof(p)
     p = b.proof(2)
     p.header_path[0].sibling_left = not p.header_path[0].sibling_left
+    with pytest.raises(ProofError, match="header path is not the path"):
+        verify_proof(p)
+    p = b.proof(2)
+    p.header_path[1].sibling = flip(p.header_path[1].sibling)  # right shape, wrong hash
     with pytest.raises(ProofError, match="headers root"):
         verify_proof(p)
     p = b.proof(2)
@@ -80,8 +84,137 @@ def test_wrong_paths_fail():
         verify_proof(p)
     p = b.proof(2)
     del p.tx_path[-1]
-    with pytest.raises(ProofError, match="transaction root"):
+    with pytest.raises(ProofError, match="transaction path is not the path of index 2"):
         verify_proof(p)
+
+
+def test_path_shape_binds_the_leaf_index():
+    assert path_shape(4, 5) == [None, None, True]
+    assert path_shape(0, 1) == []
+    assert path_shape(5, 5) is None and path_shape(0, 0) is None
+    h = hash_function("sha256")
+    import hashlib
+    for n in range(1, 18):
+        ids = [hashlib.sha256(bytes([i])).digest() for i in range(n)]
+        for i in range(n):
+            steps = path("sha256", ids, i)
+            assert [None if s.promoted else s.sibling_left for s in steps] == path_shape(i, n)
+            assert path_fits(steps, i, n, 32)
+            assert not any(path_fits(steps, j, n, 32) for j in range(n) if j != i)
+            assert n == 1 or not path_fits(steps, i, n, 20)  # siblings of another length
+            assert fold_path(h, ids[i], steps) == merkle_root(h, ids)
+
+
+def test_wrong_main_index_fails():
+    # The path of index 0 presented as index 3: folds to the roots, but is not index 3's.
+    b = Built(anchor_index=0)
+    assert verify_proof(b.proof(2)).main_index == 0
+    p = b.proof(2)
+    p.main_index = 3
+    with pytest.raises(ProofError, match="transaction path is not the path of index 3"):
+        verify_proof(p)
+    p.main_index = 5  # beyond tx_count
+    with pytest.raises(ProofError, match="transaction path is not the path of index 5"):
+        verify_proof(p)
+
+
+def test_extra_or_missing_promoted_step_fails():
+    # Promoted steps do not change the fold: only the shape check catches them.
+    b = Built()
+    p = b.proof(5)
+    assert [s.promoted for s in p.header_path] == [True, True, False]
+    del p.header_path[0]
+    assert fold_path(hash_function("sha256"), b.header_hash(5), p.header_path) == \
+        b.anchor.headers_root
+    with pytest.raises(ProofError, match="header path is not the path of block 5"):
+        verify_proof(p)
+    p = b.proof(5)
+    p.header_path.add(promoted=True)
+    with pytest.raises(ProofError, match="header path is not the path of block 5"):
+        verify_proof(p)
+    p = b.proof(2)
+    p.tx_path.add(promoted=True)
+    with pytest.raises(ProofError, match="transaction path is not the path"):
+        verify_proof(p)
+    p = b.proof(2)
+    p.outcome_path.insert(0, anchor_pb2.MerkleStep(promoted=True))
+    with pytest.raises(ProofError, match="outcome path is not the path"):
+        verify_proof(p)
+    # A promoted step with a sibling, a sibling of the wrong length.
+    p = b.proof(5)
+    p.header_path[0].sibling = b"\x00" * 32
+    with pytest.raises(ProofError, match="header path is not the path"):
+        verify_proof(p)
+    p = b.proof(2)
+    p.tx_path[0].sibling += b"\x00"
+    with pytest.raises(ProofError, match="transaction path is not the path"):
+        verify_proof(p)
+
+
+def test_refused_anchor_fails():
+    b = Built(anchor_outcome=chain_pb2.TxOutcome(code=9, message="range does not follow"))
+    p = b.proof(3)
+    # The outcome is proven (its path folds to the outcomes root) but says refused.
+    assert fold_path(hash_function("sha256"), hash_function("sha256")(p.anchor_outcome),
+                     p.outcome_path) == chain_pb2.BlockHeader.FromString(p.main_header).outcomes_root
+    with pytest.raises(ProofError, match="the main chain refused this anchor \\(outcome code 9"):
+        verify_proof(p)
+
+
+def test_wrong_outcome_path_or_outcome_fails():
+    b = Built()
+    p = b.proof(3)
+    p.outcome_path[0].sibling = flip(p.outcome_path[0].sibling)
+    with pytest.raises(ProofError, match="anchor outcome does not fold to main block 42's "
+                                         "outcomes root"):
+        verify_proof(p)
+    p = b.proof(3)
+    del p.outcome_path[:]
+    p.outcome_path.extend(path("sha256", b.outcome_leaves(), 1))  # another index's path
+    with pytest.raises(ProofError, match="outcome path is not the path of index 2"):
+        verify_proof(p)
+    p = b.proof(3)
+    del p.outcome_path[:]  # no outcome path at all
+    with pytest.raises(ProofError, match="outcome path is not the path"):
+        verify_proof(p)
+    # Another accepted outcome than the one the block holds.
+    p = b.proof(3)
+    p.anchor_outcome = chain_pb2.TxOutcome(code=0, accounts=["acc9"]).SerializeToString()
+    with pytest.raises(ProofError, match="outcomes root"):
+        verify_proof(p)
+    # The outcome of another transaction of the block, with that transaction's path.
+    p = b.proof(3)
+    p.anchor_outcome = b.outcomes[1]
+    with pytest.raises(ProofError, match="outcomes root"):
+        verify_proof(p)
+    p = b.proof(3)
+    p.anchor_outcome = b"\xff\xff"
+    with pytest.raises(ProofError, match="anchor outcome does not decode"):
+        verify_proof(p)
+    # A main header without an outcomes root (and the tx root still right).
+    p = b.proof(3)
+    main = chain_pb2.BlockHeader.FromString(p.main_header)
+    main.outcomes_root = b""
+    p.main_header = main.SerializeToString()
+    with pytest.raises(ProofError, match="has no outcomes root"):
+        verify_proof(p)
+    # The old proof shape: no anchor outcome, no outcome path.
+    p = b.proof(3)
+    p.ClearField("anchor_outcome")
+    del p.outcome_path[:]
+    with pytest.raises(ProofError):
+        verify_proof(p)
+
+
+def test_outcomes_on_an_sm3_main_chain_and_odd_positions():
+    b = Built(main_suite="sm3", main_txs=7, anchor_index=6)
+    p = b.proof(4)
+    assert p.outcome_path[0].promoted and len(p.outcome_path) == 3
+    assert verify_proof(p).main_index == 6
+    p.anchor_outcome = chain_pb2.TxOutcome(code=0, accounts=["acc1"]).SerializeToString()
+    with pytest.raises(ProofError, match="outcomes root"):
+        verify_proof(p)
+    assert verify_proof(Built(main_txs=1, anchor_index=0).proof(1)).main_index == 0
 
 
 def test_header_and_anchor_consistency_checks():
