@@ -123,7 +123,7 @@ final class ChainSync: Sendable {
     private func recordReceipts(_ main: ChainClient) async throws -> Bool {
         var recorded = false
         while true {
-            let last = try ledger.store.state(AnchorKeys.lastReceipt).flatMap { try? AnchorReceipt(serializedBytes: $0.value) }
+            let last = try lastReceipt()
             let from = (last?.toHeight ?? 0) + 1
             let found = try await main.state(AnchorKeys.anchor(district, from: from), chain: link.id, consistency: .linearizable)
             guard found.found, let record = AnchorRecord(bytes: found.value), let version = found.version else { return recorded }
@@ -154,7 +154,7 @@ final class ChainSync: Sendable {
 
     private func anchorIfDue(_ main: ChainClient) async throws -> Bool {
         guard let head = ledger.store.head?.height else { return false }
-        let anchored = try ledger.store.state(AnchorKeys.lastReceipt).flatMap { try? AnchorReceipt(serializedBytes: $0.value) }?.toHeight ?? 0
+        let anchored = try lastReceipt()?.toHeight ?? 0
         guard head > anchored else { return false }
         let to = min(head, anchored + UInt64(link.maxAnchorBlocks))
         if head - anchored < UInt64(link.anchorEveryBlocks) {
@@ -193,6 +193,11 @@ final class ChainSync: Sendable {
             // A previous leader (or this node before a crash) anchored it: the receipt step records it.
         }
         return true
+    }
+
+    /// The receipt of the newest anchored range on this district (nil before the first).
+    func lastReceipt() throws -> AnchorReceipt? {
+        try ledger.store.state(AnchorKeys.lastReceipt).flatMap { try? AnchorReceipt(serializedBytes: $0.value) }
     }
 
     /// Fingerprints (SHA-256 of the DER) of the district's members as the main chain has
@@ -318,9 +323,7 @@ final class ChainSync: Sendable {
     // MARK: Plumbing
 
     private func payload(_ body: TxPayload.Body, chain: String) -> TxPayload {
-        var nonce = [UInt8](repeating: 0, count: 8)
-        for i in nonce.indices { nonce[i] = UInt8.random(in: 0...255) }
-        return TxPayload(chainId: chain, createdMs: Int64(Date().timeIntervalSince1970 * 1000), nonce: nonce.hex, body: body)
+        signer.payload(chainID: chain, body: body)
     }
 
     /// Submits a district transaction (this node is the leader, so it queues locally);
@@ -367,7 +370,7 @@ final class ChainSync: Sendable {
 
     /// Anchor lag, downlink cursor and the last sync error, for `Ops.GetStatus`.
     func decorate(_ status: inout ChainStatus) {
-        let recorded = (try? ledger.store.state(AnchorKeys.lastReceipt)).flatMap { $0 }.flatMap { try? AnchorReceipt(serializedBytes: $0.value) }?.toHeight ?? 0
+        let recorded = (try? lastReceipt())??.toHeight ?? 0
         // One view: the head the status already reports (a receipt committed since then may
         // name a later height).
         let head = status.height
@@ -389,7 +392,7 @@ extension ChainSync {
         guard height >= 1 else { throw RPCError(.invalidArgument, "the genesis block is not anchored; ask for height 1 or more") }
         guard let entry = try ledger.store.states(prefix: AnchorKeys.receiptPrefix, from: AnchorKeys.receipt(to: height), limit: 1).first,
               let receipt = try? AnchorReceipt(serializedBytes: entry.value), receipt.fromHeight <= height, height <= receipt.toHeight else {
-            let anchored = try ledger.store.state(AnchorKeys.lastReceipt).flatMap { try? AnchorReceipt(serializedBytes: $0.value) }?.toHeight ?? 0
+            let anchored = try lastReceipt()?.toHeight ?? 0
             throw RPCError(.notFound, "block \(height) of \(district) is not anchored yet (anchored up to \(anchored))")
         }
         guard let block = try ledger.store.block(at: height), let header = block.header else {

@@ -23,11 +23,7 @@ public struct TransactionSigner: Sendable {
 
     /// A reading-batch payload for `chainID`, from this signer's district.
     public func readingsPayload(chainID: String, batchID: String, readings: [Reading], createdMs: Int64? = nil) -> TxPayload {
-        var nonce = [UInt8](repeating: 0, count: 8)
-        for i in nonce.indices { nonce[i] = UInt8.random(in: 0...255) }
-        return TxPayload(
-            chainId: chainID, createdMs: createdMs ?? Int64(Date().timeIntervalSince1970 * 1000), nonce: nonce.hex,
-            body: .readings(ReadingBatch(district: identity.district ?? "", batchId: batchID, readings: readings)))
+        payload(chainID: chainID, body: .readings(ReadingBatch(district: identity.district ?? "", batchId: batchID, readings: readings)), createdMs: createdMs)
     }
 
     /// A payload of any kind for `chainID` (a registration, an anchor, a parameter ...).

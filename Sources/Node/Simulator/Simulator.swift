@@ -48,16 +48,11 @@ public struct Simulator: Sendable {
             startMs: now - Int64(options.startDaysAgo) * 86_400_000)
         var targets: [String: (client: ChainClient, signer: TransactionSigner, chain: String)] = [:]
         for (district, address) in options.nodes {
-            let name = "collector-\(district)"
-            let dir = options.pkiDirectory + "/" + name
-            if !FileManager.default.fileExists(atPath: dir + "/\(name).crt") {
-                try PKI.issue(caDirectory: options.caDirectory, role: .collector, name: name, district: district, outDirectory: dir)
-            }
-            let rpc = try await GridClient.connect(
-                to: address, certificate: dir + "/\(name).crt", key: dir + "/\(name).key", ca: options.caDirectory + "/ca.crt")
+            let party = try identity(role: .collector, name: "collector-\(district)", district: district)
+            let rpc = try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt")
             let client = ChainClient(rpc)
             let info = try await client.chainInfo()
-            targets[district] = (client, try TransactionSigner(certificatePath: dir + "/\(name).crt", keyPath: dir + "/\(name).key"), info.chainId)
+            targets[district] = (client, try TransactionSigner(certificatePath: party.cert, keyPath: party.key), info.chainId)
             report("district \(district): node \(address), chain \(info.chainId) at height \(info.height), \(options.metersPerDistrict) meters + summary meter")
         }
         var field: [Task<Void, Never>] = []
