@@ -30,12 +30,7 @@ public struct AnchorBenchmark: Sendable {
         logger.logLevel = .error
         func config(_ name: String, district: String?, chain: String) throws -> NodeConfiguration {
             let cert = try PKI.issue(caDirectory: dir + "/ca", role: .node, name: name, district: district, outDirectory: dir + "/" + name)
-            var c = NodeConfiguration()
-            c.listen = "127.0.0.1:0"
-            c.dataDir = dir + "/data-" + name
-            c.tls.cert = cert.certificatePath
-            c.tls.key = cert.privateKeyPath
-            c.tls.ca = cert.caCertificatePath
+            var c = NodeConfiguration.loopback(cert, dataDir: dir + "/data-" + name)
             c.chain.id = chain
             c.chain.maxBlockDelayMs = blockDelayMs
             return c

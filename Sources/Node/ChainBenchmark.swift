@@ -28,12 +28,7 @@ public struct ChainBenchmark: Sendable {
         try PKI.initializeCA(outDirectory: dir + "/ca", commonName: "bench CA")
         let nodeCert = try PKI.issue(caDirectory: dir + "/ca", role: .node, name: "bench-node", district: "d1", outDirectory: dir + "/node")
         let col = try PKI.issue(caDirectory: dir + "/ca", role: .collector, name: "bench-col", district: "d1", outDirectory: dir + "/col")
-        var config = NodeConfiguration()
-        config.listen = "127.0.0.1:0"
-        config.dataDir = dir + "/data"
-        config.tls.cert = nodeCert.certificatePath
-        config.tls.key = nodeCert.privateKeyPath
-        config.tls.ca = nodeCert.caCertificatePath
+        var config = NodeConfiguration.loopback(nodeCert, dataDir: dir + "/data")
         config.chain.maxBlockDelayMs = blockDelayMs
         var logger = Logger(label: "bench")
         logger.logLevel = .error

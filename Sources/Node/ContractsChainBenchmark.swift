@@ -33,16 +33,11 @@ public struct ContractsChainBenchmark: Sendable {
             try PKI.issue(caDirectory: dir + "/ca", role: role, name: name, district: district, outDirectory: dir + "/" + name)
         }
         func baseConfig(_ cert: IssuedCertificate, _ name: String) -> NodeConfiguration {
-            var c = NodeConfiguration()
-            c.dataDir = dir + "/data-" + name
-            c.tls.cert = cert.certificatePath
-            c.tls.key = cert.privateKeyPath
-            c.tls.ca = cert.caCertificatePath
+            var c = NodeConfiguration.loopback(cert, dataDir: dir + "/data-" + name)
             c.chain.maxBlockDelayMs = 5
             return c
         }
         var mainConfig = baseConfig(try party(.node, "cloud"), "cloud")
-        mainConfig.listen = "127.0.0.1:0"
         mainConfig.chain.id = "main"
         mainConfig.chain.kind = "main"
         let main = try GridNode(configuration: mainConfig, logger: logger)

@@ -1,4 +1,5 @@
 import Foundation
+import GridTLS
 import Yams
 
 /// Everything a node needs to run, as read from a YAML file (`gridnode config default`
@@ -160,6 +161,18 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     }
 
     public init() {}
+
+    /// A node on loopback (any free port) with an issued node certificate and its data in
+    /// `dataDir`: the benchmarks' and embedders' starting point.
+    public static func loopback(_ certificate: IssuedCertificate, dataDir: String) -> NodeConfiguration {
+        var c = NodeConfiguration()
+        c.listen = "127.0.0.1:0"
+        c.dataDir = dataDir
+        c.tls.cert = certificate.certificatePath
+        c.tls.key = certificate.privateKeyPath
+        c.tls.ca = certificate.caCertificatePath
+        return c
+    }
 
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", listen, dataDir = "data_dir", tls, rpc, chain, chains, logLevel = "log_level"
