@@ -217,6 +217,22 @@ final class AnchorProofTests: XCTestCase {
         let forged = try edge.sign(edge.payload(chainID: "d1", body: .downlink(Downlink(mainHeight: 1, mainIndex: 0, original: [1, 2, 3]))))
         let r9 = await code { _ = try await districtClient.submit(forged, chain: "d1") }
         XCTAssertEqual(r9, .invalidArgument)
+        // An anchor whose member signature does not verify is UNAUTHENTICATED.
+        let member = try CertificateKeyPair(certificatePath: chains.districtConfig.tls.cert, privateKeyPath: chains.districtConfig.tls.key)
+        var forgedAnchor = Anchor(district: "d1", fromHeight: 1, toHeight: 1, lastHeaderHash: [UInt8](repeating: 1, count: 32),
+                                  headersRoot: [UInt8](repeating: 2, count: 32), hashSuite: "sm3", summary: [], signatures: [])
+        var badSignature = try member.sign(AnchorDigest.of(forgedAnchor))
+        badSignature[badSignature.count - 1] ^= 1
+        forgedAnchor.signatures = [AnchorSignature(certificate: member.certificateDER, signature: badSignature)]
+        let r13 = await code { _ = try await mainClient.submit(try edge.sign(edge.payload(chainID: "main", body: .anchor(forgedAnchor))), chain: "main") }
+        XCTAssertEqual(r13, .unauthenticated)
+        // Fee-control queries validate their input.
+        let r14 = await code { _ = try await districtClient.account("a/b", chain: "d1") }
+        XCTAssertEqual(r14, .invalidArgument)
+        let r15 = await code { _ = try await districtClient.accounts(state: .normal, chain: "d1") }
+        XCTAssertEqual(r15, .invalidArgument)
+        let r16 = await code { _ = try await districtClient.account("nobody", chain: "d1") }
+        XCTAssertEqual(r16, .notFound)
         // A receipt reaching past any height (it would overflow the next one) is refused.
         let huge = try edge.sign(edge.payload(chainID: "d1", body: .anchorReceipt(AnchorReceipt(fromHeight: 1, toHeight: UInt64.max))))
         let r12 = await code { _ = try await districtClient.submit(huge, chain: "d1") }
