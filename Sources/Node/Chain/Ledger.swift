@@ -163,7 +163,12 @@ final class Ledger: Sendable {
     /// Validates, queues and waits until the transaction's block is durable.
     /// - Parameter readingsOnly: refuse other payloads than reading batches
     ///   (`Ingest.SubmitReadings`, `Ingest.StreamReadings`).
-    func submit(_ signed: SignedTransaction, readingsOnly: Bool = false) async throws -> SubmitResponse {
+    ///
+    /// `whenQueued` runs once the transaction is in this leader's queue, so a caller that
+    /// waits for it before submitting the next one keeps its own order in the chain (a
+    /// forwarded transaction is in the leader's queue only when `submit` returns).
+    func submit(_ signed: SignedTransaction, readingsOnly: Bool = false,
+                whenQueued: (@Sendable () -> Void)? = nil) async throws -> SubmitResponse {
         let tx = try validator.validate(signed)
         if readingsOnly, case .readings? = tx.payload.body {} else if readingsOnly {
             throw RPCError(.invalidArgument, "SubmitReadings takes reading batches only; use Ingest.Submit")
@@ -185,6 +190,7 @@ final class Ledger: Sendable {
         try admissionCheck(tx.payload)
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<SubmitResponse, Error>) in
             enqueue(tx, c)
+            whenQueued?()
         }
     }
 

@@ -42,10 +42,16 @@ struct IngestService: Sendable {
                     _ = await creditIterator.next()
                     let seq = sequence
                     sequence += 1
+                    // The next request is read only once this one is queued (or refused):
+                    // batches enter the chain in stream order, so a later batch repeating an
+                    // earlier one's readings is the duplicate, never the other way round.
+                    let (queued, queuedIn) = AsyncStream<Void>.makeStream()
                     acksIn.yield(Task<StreamAck, Never> {
+                        defer { queuedIn.finish() }
                         do {
                             let tx = try Self.transaction(request)
-                            let response = try await Self.ledger(for: request, tx, chains).submit(tx, readingsOnly: true)
+                            let response = try await Self.ledger(for: request, tx, chains)
+                                .submit(tx, readingsOnly: true, whenQueued: { queuedIn.finish() })
                             return StreamAck(sequence: seq, code: 0, message: "", response: response)
                         } catch let error as RPCError {
                             var response: SubmitResponse?
@@ -57,6 +63,7 @@ struct IngestService: Sendable {
                             return StreamAck(sequence: seq, code: StatusCode.internal.rawValue, message: "\(error)", response: nil)
                         }
                     })
+                    for await _ in queued {}
                 }
                 acksIn.finish()
                 try await group.waitForAll()
