@@ -83,12 +83,19 @@ struct FeeControlService: Sendable {
             let from = (ledger.store.head?.height ?? 0) + 1
             var sent = Set<String>()
             let pending = ContractKeys.commandStatusPrefix(CommandStatus.issued.rawValue)
+            var waiting: [ControlCommand] = []
             for entry in try ledger.store.states(prefix: pending, limit: 10_000) {
                 let id = String(entry.key.dropFirst(pending.count))
                 if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
-                    try await out.send(try ControlCommand(serializedBytes: bytes))
-                    sent.insert(id)
+                    waiting.append(try ControlCommand(serializedBytes: bytes))
                 }
+            }
+            // Keys sort as text ("d1-10-0" before "d1-9-0"); the device gets them in the
+            // order they were issued, as the live stream delivers them.
+            waiting.sort { Self.issueOrder($0) < Self.issueOrder($1) }
+            for command in waiting {
+                try await out.send(command)
+                sent.insert(command.commandId)
             }
             try await ledger.follow(from: from) { block, _ in
                 for id in block.outcomes.flatMap(\.commandIds) where sent.insert(id).inserted {
@@ -109,6 +116,13 @@ struct FeeControlService: Sendable {
                 }
             }
         }
+    }
+
+    /// A command's place in issue order: its block, then its number within the block (the
+    /// last part of `district-height-n`).
+    static func issueOrder(_ command: ControlCommand) -> (UInt64, UInt32) {
+        let n = command.commandId.split(separator: "-").last.flatMap { UInt32($0) } ?? 0
+        return (command.issuedHeight, n)
     }
 
     private static func limit(_ requested: UInt32) -> Int {
