@@ -18,10 +18,11 @@ final class CrashRecoveryTests: XCTestCase {
         let node = try pki.issue(.node, "node1", district: "d1")
         let ops = try pki.issue(.ops, "ops1")
         let col = try pki.issue(.collector, "col1", district: "d1")
-        let port = Int.random(in: 20_000...40_000)
+        let port = try await NodeProcess.freePorts(1)[0]
         let args = ["start", "--listen", "127.0.0.1:\(port)", "--data-dir", pki.dir + "/data", "--cert", node.cert, "--key", node.key,
                     "--ca", pki.caCert, "--chain-id", "d1", "--max-block-delay-ms", "5", "--log-level", "warning"]
         let node1 = NodeProcess(arguments: args, log: pki.dir + "/node.log")
+        defer { node1.terminate() }
         try node1.start()
         try await NodeProcess.waitUntilServing(port: port, pki: pki, ops: ops)
 
@@ -52,14 +53,15 @@ final class CrashRecoveryTests: XCTestCase {
                 }
             }
         }
-        try await Task.sleep(for: .milliseconds(1500))
+        await NodeProcess.poll(timeout: .seconds(30)) { acked.snapshot().0.count > 10 }
         node1.kill9()
         for s in submitters { s.cancel() }
         for s in submitters { await s.value }
         let (ids, keys) = acked.snapshot()
         XCTAssertGreaterThan(ids.count, 10, "ingestion made progress before the kill")
 
-        // Restart on the same data directory.
+        // Restart on the same data directory (and port, free again once the process is gone).
+        try await NodeProcess.waitUntilBindable(port)
         try node1.start()
         try await NodeProcess.waitUntilServing(port: port, pki: pki, ops: ops)
         let rpc = try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert)

@@ -19,13 +19,20 @@ final class LoopbackRPCTests: XCTestCase {
     var group: MultiThreadedEventLoopGroup!
     var port = 0
     var clientTLS: TLSContext!
+    /// One element each time a `slow` handler starts running.
+    var slowStarted: AsyncStream<Void>!
+    var slowStartedIn: AsyncStream<Void>.Continuation!
 
     override func setUp() async throws {
         pki = try TestPKI()
         let node = try pki.issue(.node, "node1")
         let ops = try pki.issue(.ops, "ops1")
         var router = RPCRouter()
+        let (started, startedIn) = AsyncStream.makeStream(of: Void.self)
+        slowStarted = started
+        slowStartedIn = startedIn
         router.unary(Self.slow, roles: [.ops]) { (req: HealthCheckRequest, _) in
+            startedIn.yield()
             let ms = Int(req.service) ?? 0
             try await Task.sleep(for: .milliseconds(ms))
             return HealthCheckResponse(status: .serving)
@@ -53,6 +60,7 @@ final class LoopbackRPCTests: XCTestCase {
     }
 
     override func tearDown() async throws {
+        slowStartedIn.finish()
         await server.shutdownGracefully()
         try await group.shutdownGracefully()
         pki.remove()
@@ -121,16 +129,48 @@ final class LoopbackRPCTests: XCTestCase {
         let client = try await connect()
         let method = Self.slow
         let inFlight = Task { try await client.unary(method, HealthCheckRequest(service: "500"), as: HealthCheckResponse.self) }
-        try await Task.sleep(for: .milliseconds(100))
+        // The call is in flight once its handler runs.
+        let started = await firstElement(of: slowStarted)
+        XCTAssertTrue(started, "the slow call never reached its handler")
         let server = self.server!
-        let shutdown = Task { await server.shutdownGracefully() }
-        try await Task.sleep(for: .milliseconds(100))
+        let (goAwayQueued, goAwayQueuedIn) = AsyncStream.makeStream(of: Void.self)
+        let shutdown = Task {
+            await server.shutdownGracefully(afterGoAway: {
+                goAwayQueuedIn.yield()
+                goAwayQueuedIn.finish()
+            })
+        }
+        // GOAWAY is queued on the connection's event loop; once a task queued after it ran
+        // on every loop, the server has sent it and refuses new calls.
+        let queued = await firstElement(of: goAwayQueued)
+        XCTAssertTrue(queued, "shutdown never queued GOAWAY")
+        for loop in group.makeIterator() { try await loop.submit {}.get() }
         let late = await code { _ = try await client.unary(Self.slow, HealthCheckRequest(service: "0"), as: HealthCheckResponse.self) }
         XCTAssertEqual(late, .unavailable)
         let response = try await inFlight.value
         XCTAssertEqual(response.status, .serving)
         await shutdown.value
+        // The server closed its side; the client notices on its own event loop.
+        let end = ContinuousClock.now + .seconds(10)
+        while client.channel.isActive, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
         XCTAssertFalse(client.channel.isActive)
+    }
+
+    /// The first element of `stream`, waiting at most `timeout`; false if none came.
+    private func firstElement(of stream: AsyncStream<Void>, timeout: Duration = .seconds(10)) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in stream { return true }
+                return false
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
     }
 
     /// Read-side flow control: with a slow and a fast stream on one connection, reading

@@ -101,4 +101,23 @@ final class MainAndDistrict: @unchecked Sendable {
         XCTFail("timed out waiting for \(what): \(districtStatus)")
         throw CancellationError()
     }
+
+    /// Whether district block `height` holds only anchor receipts. An idle district never
+    /// anchors such blocks (Docs/anchoring.md, "Limits"): its lag stays at one of them.
+    func receiptsOnly(_ height: UInt64) -> Bool {
+        guard let block = try? district?.chainSet.runtime("d1")?.ledger.store.block(at: height) else { return false }
+        return block.transactions.allSatisfy { tx in
+            if case .anchorReceipt? = (try? TxPayload(serializedBytes: tx.payload))?.body { return true }
+            return false
+        }
+    }
+
+    /// Waits until the district is anchored up to `height` and every block above the anchored
+    /// height holds only receipts, so no further anchor is coming while the district is idle
+    /// (as `anchored_to_head` in Clients/python/tests/test_integration_anchoring.py).
+    func waitAnchoredToHead(atLeast height: UInt64 = 1) async throws -> ChainStatus {
+        try await waitDistrict("anchored to \(height) and to the head but receipt-only blocks") { s in
+            s.anchoredHeight >= height && stride(from: s.anchoredHeight + 1, through: s.height, by: 1).allSatisfy { receiptsOnly($0) }
+        }
+    }
 }

@@ -83,10 +83,12 @@ final class RaftTransportTests: XCTestCase {
         let unreachable = Mutex<Int>(0)
         let t = try transport(as: "intruder") { _ in unreachable.withLock { $0 += 1 } }
         t.setPeers([2: .init(address: "127.0.0.1:\(port)", name: "n2")])
-        t.send([Message(kind: .heartbeat, from: 1, to: 2, term: 9)])
-        try await Task.sleep(for: .milliseconds(500))
-        t.send([Message(kind: .heartbeat, from: 1, to: 2, term: 9)])
-        try await Task.sleep(for: .milliseconds(500))
+        // The refusal surfaces on a later send of the stream: keep sending heartbeats, as Raft does.
+        let end = ContinuousClock.now + .seconds(10)
+        repeat {
+            t.send([Message(kind: .heartbeat, from: 1, to: 2, term: 9)])
+            try await Task.sleep(for: .milliseconds(50))
+        } while unreachable.withLock({ $0 }) == 0 && ContinuousClock.now < end
         XCTAssertTrue(inbox.all.isEmpty)
         XCTAssertGreaterThan(unreachable.withLock { $0 }, 0)
         await t.stop()
@@ -137,14 +139,14 @@ final class RaftTransportTests: XCTestCase {
 
     /// A peer that is down is reported unreachable, and traffic flows once it is up.
     func testReconnectsWhenThePeerComesUp() async throws {
-        let reserved = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = reserved.localAddress!.port!
-        try await reserved.close()
+        // A free port below the ephemeral range, so no outgoing connection takes it meanwhile.
+        let port = try await NodeProcess.freePorts(1)[0]
         let unreachable = Mutex<Int>(0)
         let t = try transport(as: "n1") { _ in unreachable.withLock { $0 += 1 } }
         t.setPeers([2: .init(address: "127.0.0.1:\(port)", name: "n2")])
         t.send([Message(kind: .heartbeat, from: 1, to: 2, term: 1)])
-        try await Task.sleep(for: .milliseconds(300))
+        let end = ContinuousClock.now + .seconds(10)
+        while unreachable.withLock({ $0 }) == 0, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
         XCTAssertGreaterThan(unreachable.withLock { $0 }, 0)
 
         // Now serve on that port.
