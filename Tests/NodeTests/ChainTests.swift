@@ -410,34 +410,58 @@ final class ChainTests: XCTestCase {
         } catch let error as RPCError {
             XCTAssertEqual(error.code, .unauthenticated)
         }
+        let ledger = try node.chainSet.ledger("d1")
+        let genesis = try XCTUnwrap(ledger.store.head)
+        // A block claiming a time when the certificate was not yet valid does not apply.
+        let early = try block(on: genesis, [tx], timestampMs: blockTime - 3 * 86_400_000, ledger)
+        XCTAssertThrowsError(try ledger.applyCommitted(early)) {
+            XCTAssertTrue("\($0)".contains("fails validation"), "\($0)")
+        }
+        XCTAssertEqual(ledger.store.head?.height, genesis.height)
         // The block a leader built while the certificate was valid.
+        try ledger.applyCommitted(try block(on: genesis, [tx], timestampMs: blockTime, ledger))
+        XCTAssertEqual(ledger.store.head?.height, genesis.height + 1)
+    }
+
+    /// Block time never goes back: a committed block dated before the head block does not
+    /// apply (contracts expire commands and reset billing cycles by block time).
+    func testCommittedBlockBeforeTheHeadsTimeDoesNotApply() async throws {
+        let first = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "now", readings: readings("t1", from: 1_700_000_000_000, count: 1))))
         let ledger = try node.chainSet.ledger("d1")
         let head = try XCTUnwrap(ledger.store.head)
-        let payload = try TxPayload(serializedBytes: tx.payload)
+        XCTAssertEqual(head.height, first.location?.height)
+        let headTime = try XCTUnwrap(try ledger.store.block(at: head.height)?.header).timestampMs
+        let tx = try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "back", readings: readings("t2", from: 1_700_000_000_000, count: 1)))
+        XCTAssertThrowsError(try ledger.applyCommitted(try block(on: head, [tx], timestampMs: headTime - 1, ledger))) {
+            XCTAssertTrue("\($0)".contains("timestamp"), "\($0)")
+        }
+        XCTAssertEqual(ledger.store.head, head)
+        // The same block at the head's own time applies.
+        try ledger.applyCommitted(try block(on: head, [tx], timestampMs: headTime, ledger))
+        XCTAssertEqual(ledger.store.head?.height, head.height + 1)
+        let blocks = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "later", readings: readings("t3", from: 1_700_000_000_000, count: 1))))
+        let next = try XCTUnwrap(try ledger.store.block(at: try XCTUnwrap(blocks.location).height)?.header)
+        XCTAssertGreaterThanOrEqual(next.timestampMs, headTime)
+    }
+
+    /// A block on `head` holding `transactions`, executed and rooted as a leader builds it.
+    private func block(on head: ChainStore.Head, _ transactions: [SignedTransaction], timestampMs: Int64, _ ledger: Ledger) throws -> [UInt8] {
+        let payloads = try transactions.map { try TxPayload(serializedBytes: $0.payload) }
         let (writes, outcomes) = try BlockExecutor.execute(
-            [payload], context: ExecutionContext(chainID: "d1", height: head.height + 1, timestampMs: blockTime),
+            payloads, context: ExecutionContext(chainID: "d1", height: head.height + 1, timestampMs: timestampMs),
             state: StoreStateReader(store: ledger.store, cache: MeterCache()))
         var header = BlockHeader()
         header.chainId = "d1"
         header.height = head.height + 1
         header.previousHash = head.hash
-        header.timestampMs = blockTime
-        header.txRoot = ledger.hashing.txRoot([TransactionSigner.transactionID(tx)])
+        header.timestampMs = timestampMs
+        header.txRoot = ledger.hashing.txRoot(transactions.map(TransactionSigner.transactionID))
         header.stateRoot = ledger.hashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes)
         header.proposer = "leader"
-        header.txCount = 1
+        header.txCount = UInt32(transactions.count)
         header.hashSuite = ledger.hashing.suite.rawValue
         header.outcomesRoot = ledger.hashing.outcomesRoot(outcomes)
-        try ledger.applyCommitted(Block(header: header, transactions: [tx], outcomes: outcomes).serializedBytes())
-        XCTAssertEqual(ledger.store.head?.height, head.height + 1)
-        // A block claiming a time when the certificate was not yet valid does not apply.
-        var early = header
-        early.height += 1
-        early.previousHash = try XCTUnwrap(ledger.store.head).hash
-        early.timestampMs = blockTime - 3 * 86_400_000
-        let again = try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "before", readings: readings("older", from: 1_700_000_000_000, count: 1)))
-        early.txRoot = ledger.hashing.txRoot([TransactionSigner.transactionID(again)])
-        XCTAssertThrowsError(try ledger.applyCommitted(Block(header: early, transactions: [again], outcomes: outcomes).serializedBytes()))
+        return Block(header: header, transactions: transactions, outcomes: outcomes).serializedBytes()
     }
 
     /// The hash suite is a per-chain setting recorded in every header: an SM3 chain hashes

@@ -70,6 +70,7 @@ public enum ChainVerifier {
         }
         let replay = ReplayState()
         var previousHash: [UInt8] = []
+        var previousTimestampMs = Int64.min
         var stateRoot = hashing.genesisStateRoot(chainID: chainID)
         var expectedHashIndex: [[UInt8]: UInt64] = [:]
         var expectedTxIndex: [[UInt8]: (UInt64, UInt32)] = [:]
@@ -83,6 +84,8 @@ public enum ChainVerifier {
             guard header.height == height else { return fail("block stored at \(height) says height \(header.height)") }
             guard header.chainId == chainID else { return fail("block \(height) is for chain '\(header.chainId)'") }
             guard header.previousHash == previousHash else { return fail("block \(height): previous hash does not match block \(height &- 1)") }
+            guard header.timestampMs >= previousTimestampMs else { return fail("block \(height): timestamp is before block \(height &- 1)'s") }
+            previousTimestampMs = header.timestampMs
             guard block.transactions.count == Int(header.txCount), block.outcomes.count == block.transactions.count else {
                 return fail("block \(height): \(block.transactions.count) transactions, \(block.outcomes.count) outcomes, header says \(header.txCount)")
             }

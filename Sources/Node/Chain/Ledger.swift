@@ -71,6 +71,9 @@ final class Ledger: Sendable {
     /// built on a head whose state (and caches) is changing under it would differ from what
     /// the followers compute.
     private let executing = Mutex<Void>(())
+    /// The head block's timestamp, by height (read from the store when the head moved
+    /// without `afterCommit`, e.g. after a restart).
+    private let headTime = Mutex<(height: UInt64, ms: Int64)?>(nil)
 
     /// How the ledger reaches its Raft group.
     struct RaftOrdering: Sendable {
@@ -338,7 +341,10 @@ final class Ledger: Sendable {
                 return taken
             }
             if batch.isEmpty { continue }
-            let timestampMs = Int64(Date().timeIntervalSince1970 * 1000)
+            // The block's time: now, or the head's if this clock is behind it (certificates
+            // are screened at the time the block will carry).
+            var timestampMs = Int64(Date().timeIntervalSince1970 * 1000)
+            if let head = store.head, let headMs = try? headTimestampMs(head) { timestampMs = max(timestampMs, headMs) }
             let admitted = screen(batch, timestampMs: timestampMs)
             if admitted.isEmpty { continue }
             if let raft = raft.withLock({ $0 }) {
@@ -475,6 +481,9 @@ final class Ledger: Sendable {
             return
         }
         guard header.height == head.height + 1 else { throw StoreError.gap(expected: head.height + 1, got: header.height) }
+        guard header.timestampMs >= (try headTimestampMs(head)) else {
+            throw StoreError.corrupt("committed block \(header.height): timestamp \(header.timestampMs) is before block \(head.height)'s")
+        }
         let ids = block.transactions.map { Digest.sha256($0.payload) }
         guard hashing.txRoot(ids) == header.txRoot, Int(header.txCount) == ids.count else {
             throw StoreError.corrupt("committed block \(header.height): transaction root mismatch")
@@ -507,7 +516,7 @@ final class Ledger: Sendable {
             block: block, blockBytes: bytes, hash: hash, txIDs: ids,
             writes: writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
             stateRoot: header.stateRoot)
-        afterCommit(height: header.height, hash: hash, bytes: bytes, writes: writes)
+        afterCommit(height: header.height, hash: hash, bytes: bytes, writes: writes, timestampMs: header.timestampMs)
         if mine == nil {
             rate.withLock { $0.record(transactions: ids.count, readings: outcomes.reduce(0) { $0 + Int($1.readingsAccepted) }) }
         }
@@ -530,7 +539,8 @@ final class Ledger: Sendable {
             block: built.block, blockBytes: built.bytes, hash: built.hash, txIDs: transactions.map(\.id),
             writes: built.writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
             stateRoot: built.header.stateRoot)
-        afterCommit(height: built.header.height, hash: built.hash, bytes: built.bytes, writes: built.writes)
+        afterCommit(height: built.header.height, hash: built.hash, bytes: built.bytes, writes: built.writes,
+                    timestampMs: built.header.timestampMs)
         return (built.header.height, built.hash, built.outcomes)
     }
 
@@ -550,6 +560,9 @@ final class Ledger: Sendable {
 
     private func buildBlockLocked(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> BuiltBlock {
         guard let head = store.head else { throw StoreError.corrupt("no genesis block") }
+        // Block time never goes back (contracts expire commands and reset cycles by it),
+        // even when this leader's clock is behind the previous leader's.
+        let timestampMs = max(timestampMs, try headTimestampMs(head))
         let context = ExecutionContext(chainID: chainID, height: head.height + 1, timestampMs: timestampMs)
         let (writes, outcomes) = try BlockExecutor.execute(transactions.map(\.payload), context: context, state: StoreStateReader(store: store, cache: meterCache))
         let ids = transactions.map(\.id)
@@ -568,8 +581,17 @@ final class Ledger: Sendable {
         return BuiltBlock(block: block, header: header, bytes: block.serializedBytes(), hash: hashing.headerHash(header), writes: writes, outcomes: outcomes)
     }
 
+    /// The timestamp of the head block `head`.
+    private func headTimestampMs(_ head: ChainStore.Head) throws -> Int64 {
+        if let cached = headTime.withLock({ $0 }), cached.height == head.height { return cached.ms }
+        guard let header = try store.block(at: head.height)?.header else { throw StoreError.corrupt("head block \(head.height) is missing") }
+        headTime.withLock { $0 = (head.height, header.timestampMs) }
+        return header.timestampMs
+    }
+
     /// Bookkeeping after a block is durable: caches, subscribers.
-    private func afterCommit(height: UInt64, hash: [UInt8], bytes: [UInt8], writes: [StateWriteRecord]) {
+    private func afterCommit(height: UInt64, hash: [UInt8], bytes: [UInt8], writes: [StateWriteRecord], timestampMs: Int64) {
+        headTime.withLock { $0 = (height, timestampMs) }
         meterCache.map.withLock { cache in
             for w in writes where w.key.hasPrefix("meter/") {
                 if let v = w.value, let ts = BlockExecutor.decodeInt64(v) { cache[String(w.key.dropFirst(6))] = ts }
