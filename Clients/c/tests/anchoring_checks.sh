@@ -19,6 +19,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${2:-$here/../build}" && pwd)
 gridctl=$build/gridctl
 tmp=$(mktemp -d)
+# Node ports: below the ephemeral range, never the same twice in a run (tests/ports.sh;
+# shared with integration.sh when it runs this script).
+export GRIDTEST_PORTS_FILE=${GRIDTEST_PORTS_FILE:-$tmp/ports.used}
+. "$here/ports.sh"
 main_pid="" d1_pid=""
 bg_pids=()
 pass=0 fail=0
@@ -65,8 +69,8 @@ if [ "$issue_ok" = 1 ] && [ -s "$c/dnode.crt" ] && [ -s "$c/ca.crt" ]; then
 else bad "gridnode ca issue" "$(cat "$tmp/ca.log")"; finish; fi
 
 # ---- the two nodes ----------------------------------------------------------------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 main_port=$(free_port); d1_port=$(free_port)
+if [ -z "$main_port" ] || [ -z "$d1_port" ]; then bad "free ports for the two nodes"; finish; fi
 "$gridnode" start --listen "127.0.0.1:$main_port" --data-dir "$tmp/main" \
   --cert "$c/mainnode.crt" --key "$c/mainnode.key" --ca "$c/ca.crt" \
   --chain-id main --chain-kind main --max-block-delay-ms 5 > "$tmp/main.log" 2>&1 &
@@ -137,8 +141,11 @@ readings_csv() {
     echo "${METER:-m1},$((t0 + i * 900000)),$((100000 + i * 1000)),0,0,0,0,0,2200,,,5000,,,1000,0,0" >> "$file"
   done
 }
-now_ms=$(python3 -c 'import time; print(int(time.time() * 1000))')
-t0=$(( (now_ms / 900000 - 40) * 900000 ))
+# A fixed start in the past, mid-month: the readings (t0 .. t0 + 1 h) are never in the
+# future (VEE flags readings after block time + 5 min) and all fall in one monthly billing
+# cycle (local midnight on the 1st, UTC+8), whenever the test runs. Commands expire by block
+# time, not by reading time. 2025-06-15T04:00:00Z = 12:00 UTC+8.
+t0=1749960000000
 
 METER=m0 readings_csv "$tmp/m0.csv" "$t0" 0
 ctl d1 col1 ingest --csv "$tmp/m0.csv" --chain d1
@@ -149,9 +156,19 @@ sleep 0.6   # three anchoring periods: nothing can be anchored for an unregister
 ctl d1 ops1 prove "$h_first" --chain d1
 if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: NOT_FOUND: '; then ok "prove $h_first before d1 is registered: NOT_FOUND, exit 2"
 else bad "prove $h_first before d1 is registered: NOT_FOUND, exit 2" "rc=$rc $err"; fi
-if [ "$(status_get 'ch["anchored_height"]')" = 0 ] && [ -n "$(status_get 'ch["sync_error"]')" ]; then
+# The failed anchoring attempt shows as sync_error once the district has tried (every
+# 200 ms, but a slow machine may take longer): polled, with anchored_height 0 throughout.
+seen=""
+deadline=$((SECONDS + 30))
+while :; do
+  v=$(status_get '"%d %d" % (ch["anchored_height"], ch["sync_error"] != "")') || v=""
+  case "$v" in "0 1") seen=1; break ;; "0 0"|"") ;; *) break ;; esac
+  [ "$SECONDS" -lt "$deadline" ] || break
+  sleep 0.1
+done
+if [ -n "$seen" ]; then
   ok "status: anchored_height 0 and a sync_error while d1 is not registered"
-else bad "status: anchored_height 0 and a sync_error while d1 is not registered" "$out"; fi
+else bad "status: anchored_height 0 and a sync_error while d1 is not registered" "last: anchored_height, sync_error set: $v; $out"; fi
 ctl main mkt1 param thresholds --district d1 --alarm1 1000 --alarm2 500 --overdraft 0 --reconnect 100 --chain main
 if [ "$rc" -eq 2 ] && py 'assert lines and lines[0]["code"] == 9, lines'; then
   ok "param thresholds for an unregistered district: outcome code 9, exit 2"
@@ -298,14 +315,19 @@ check "commands --status acknowledged: 4" 'assert len(lines) == 4, lines'
 # ---- anchoring and proofs ---------------------------------------------------------------------
 # The district anchors everything up to the last acknowledgement; above it at most the
 # receipt block of that anchor (an idle district does not anchor its own receipts).
+# Polled (60 s) together with sync_error: a sync round that failed on the way (and is
+# retried) may have left one that the next successful round clears.
 anchored=""
-for _ in $(seq 600); do
-  v=$(status_get '"%d %d" % (ch["anchored_height"], ch["height"])') || v=""
-  a_h=${v% *}; head=${v#* }
-  if [ -n "$v" ] && [ -n "$h_last" ] && [ "$a_h" -ge "$h_last" ] && [ $((head - a_h)) -le 1 ]; then anchored=$a_h; break; fi
+deadline=$((SECONDS + 60))
+while :; do
+  v=$(status_get '"%d %d %d" % (ch["anchored_height"], ch["height"], ch["sync_error"] != "")') || v=""
+  read -r a_h head sync_err <<< "$v"
+  if [ -n "$v" ] && [ -n "$h_last" ] && [ "$a_h" -ge "$h_last" ] && [ $((head - a_h)) -le 1 ] \
+     && [ "$sync_err" = 0 ]; then anchored=$a_h; break; fi
+  [ "$SECONDS" -lt "$deadline" ] || break
   sleep 0.1
 done
-if [ -n "$anchored" ] && [ "$(status_get 'ch["sync_error"]')" = "" ]; then
+if [ -n "$anchored" ]; then
   ok "status: anchored_height $anchored reaches the head $head (last acknowledgement at $h_last), no sync_error"
 else bad "status: anchored_height reaches the head (last acknowledgement at ${h_last:-?})" "last: $v $out"; anchored=$h_last; fi
 anchored=${anchored:-1}

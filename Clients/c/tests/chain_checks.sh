@@ -154,7 +154,7 @@ assert doc["signer"] == {"name": "col1", "role": "collector", "district": "d1"}'
   else bad "tx unknown id: NOT_FOUND" "rc=$rc stdout: $out stderr: $err"; fi
 
   # Query/SubscribeBlocks from 0: the stored blocks first.
-  ctl ops1 --timeout 20000 watch --from 0 --count 2
+  ctl ops1 --timeout 60000 watch --from 0 --count 2
   pycheck "watch --from 0 --count 2: blocks 0 and 1, one JSON line each" '
 assert len(lines) == 2 and [l["height"] for l in lines] == [0, 1], lines
 assert all(len(l["hash"]) == 64 and l["chain_id"] == "d1" for l in lines)
@@ -164,7 +164,7 @@ assert lines[1]["previous_hash"] == lines[0]["hash"]'
   local head
   head=$(chain_height)
   "$gridctl" --addr "$ctl_addr" --cert "$c/ops1.crt" --key "$c/ops1.key" --ca "$c/ca.crt" \
-    --timeout 20000 watch --from $((head + 1)) --count 1 > "$tmp/watch.out" 2> "$tmp/watch.err" &
+    --timeout 60000 watch --from $((head + 1)) --count 1 > "$tmp/watch.out" 2> "$tmp/watch.err" &
   local watch_pid=$!
   sleep 0.5
   gen_readings_csv "$tmp/late.csv" 2 3 1767600000000

@@ -18,6 +18,28 @@ pass=0 fail=0
 ok()  { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; [ $# -gt 1 ] && echo "$2" | sed "s/^/     /"; }
 
+# log_has FILE PATTERN [AFTER_LINE]: 0 once a line of FILE (after line AFTER_LINE) matches
+# the grep PATTERN, polling for up to 15 s: the fake node logs some frames (CANCEL, END,
+# PING acks) after the client has moved on, a moment later on a loaded machine.
+log_has() {
+  local deadline=$((SECONDS + 15))
+  until tail -n +"$((${3:-0} + 1))" "$1" 2>/dev/null | grep -q -- "$2"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+# poll_eq WANT COMMAND...: 0 once COMMAND prints WANT (kept in $got), polling for up to 15 s.
+poll_eq() {
+  local want=$1 deadline=$((SECONDS + 15))
+  shift
+  while :; do
+    got=$("$@")
+    [ "$got" = "$want" ] && return 0
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
 "$here/make_test_certs.sh" "$tmp/certs" || { echo "0 passed, 1 failed"; exit 1; }
 
 # counts "N passed, N failed" of a test binary's output (last line) into pass/fail
@@ -42,7 +64,7 @@ pids+=($!)
 python3 "$here/fake_node.py" "$tmp/certs/col1node.crt" "$tmp/certs/col1node.key" "$tmp/certs/ca.crt" \
   "$tmp/badport" > "$tmp/bad.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/port" ] && [ -s "$tmp/badport" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$tmp/port" ] && [ -s "$tmp/badport" ] && break; sleep 0.1; done
 if ! [ -s "$tmp/port" ] || ! [ -s "$tmp/badport" ]; then
   cat "$tmp/fake.log" "$tmp/bad.log"; echo "0 passed, 1 failed"; exit 1
 fi
@@ -50,29 +72,34 @@ fi
 out=$("$build/test_client" "$tmp/certs" "$(cat "$tmp/port")" "$(cat "$tmp/badport")" 2>&1)
 add_counts test_client "$out" $?
 
-sleep 0.3 # let the fake node log the last frames
+# What the client put on the wire, from the fake node's log (each expected line polled for:
+# the fake node may log the last frames a moment after test_client exits).
 # Deadline: CallHeaders.timeout_ms carries the deadline, and the client sends CANCEL when it passes.
-if grep -q "method=/gridledger.Health/Check timeout_ms=300 " "$tmp/fake.log"; then ok "timeout_ms sent in CallHeaders"; else bad "timeout_ms sent in CallHeaders"; fi
+if log_has "$tmp/fake.log" "method=/gridledger.Health/Check timeout_ms=300 "; then ok "timeout_ms sent in CallHeaders"; else bad "timeout_ms sent in CallHeaders"; fi
+log_has "$tmp/fake.log" '^slow call on stream '
 slow_sid=$(sed -n 's/^slow call on stream \([0-9]*\).*/\1/p' "$tmp/fake.log" | head -1)
-if [ -n "$slow_sid" ] && grep -q "^CANCEL stream $slow_sid\$" "$tmp/fake.log"; then ok "CANCEL sent when the deadline passed"; else bad "CANCEL sent when the deadline passed"; fi
+if [ -n "$slow_sid" ] && log_has "$tmp/fake.log" "^CANCEL stream $slow_sid\$"; then ok "CANCEL sent when the deadline passed"; else bad "CANCEL sent when the deadline passed"; fi
+log_has "$tmp/fake.log" '^sent big message on stream '
 big_sid=$(sed -n 's/^sent big message on stream \([0-9]*\).*/\1/p' "$tmp/fake.log" | head -1)
-if [ -n "$big_sid" ] && grep -q "^CANCEL stream $big_sid\$" "$tmp/fake.log"; then ok "CANCEL sent after an oversized response"; else bad "CANCEL sent after an oversized response"; fi
-if grep -q "^PING-ACK 69646c65706e6721\$" "$tmp/fake.log"; then ok "PING between calls answered"; else bad "PING between calls answered"; fi
-if ! grep -q "framing:" "$tmp/fake.log" && grep -q "alpn=gridledger/1" "$tmp/fake.log"; then ok "ALPN gridledger/1, END_STREAM on the last MESSAGE"; else bad "ALPN gridledger/1, END_STREAM on the last MESSAGE"; fi
+if [ -n "$big_sid" ] && log_has "$tmp/fake.log" "^CANCEL stream $big_sid\$"; then ok "CANCEL sent after an oversized response"; else bad "CANCEL sent after an oversized response"; fi
+if log_has "$tmp/fake.log" "^PING-ACK 69646c65706e6721\$"; then ok "PING between calls answered"; else bad "PING between calls answered"; fi
+if log_has "$tmp/fake.log" "alpn=gridledger/1" && ! grep -q "framing:" "$tmp/fake.log"; then ok "ALPN gridledger/1, END_STREAM on the last MESSAGE"; else bad "ALPN gridledger/1, END_STREAM on the last MESSAGE"; fi
 # Frames: END (type 7) half-closes the bidirectional call that read first; the other one
 # carried END_STREAM on its last MESSAGE and sent no END.
-if [ "$(grep -c '^END stream ' "$tmp/fake.log")" = 1 ] && grep -q '^END_STREAM on MESSAGE stream ' "$tmp/fake.log"; then
+if log_has "$tmp/fake.log" '^END stream ' && log_has "$tmp/fake.log" '^END_STREAM on MESSAGE stream ' \
+   && [ "$(grep -c '^END stream ' "$tmp/fake.log")" = 1 ]; then
   ok "END frame only when nothing was left to carry END_STREAM"
 else bad "END frame only when nothing was left to carry END_STREAM"; fi
+log_has "$tmp/fake.log" '^HEADERS stream [0-9]* method=/gridledger.Query/SubscribeBlocks '
 sub_sid=$(sed -n 's/^HEADERS stream \([0-9]*\) method=\/gridledger.Query\/SubscribeBlocks .*/\1/p' "$tmp/fake.log" | head -1)
-if [ -n "$sub_sid" ] && grep -q "^CANCEL stream $sub_sid\$" "$tmp/fake.log"; then ok "freeing a live subscription sends CANCEL"; else bad "freeing a live subscription sends CANCEL"; fi
+if [ -n "$sub_sid" ] && log_has "$tmp/fake.log" "^CANCEL stream $sub_sid\$"; then ok "freeing a live subscription sends CANCEL"; else bad "freeing a live subscription sends CANCEL"; fi
 fake_fail=$fail
 
 # ---- gridctl chain commands, against a fresh fake chain ----------------------------------
 python3 "$here/fake_node.py" "$tmp/certs/node1.crt" "$tmp/certs/node1.key" "$tmp/certs/ca.crt" \
   "$tmp/ctlport" > "$tmp/ctl.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/ctlport" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$tmp/ctlport" ] && break; sleep 0.1; done
 gridctl=$build/gridctl
 c=$tmp/certs
 ctl_addr=127.0.0.1:$(cat "$tmp/ctlport")
@@ -172,16 +199,14 @@ ctl ops1 watch --count 1 --chain d1
 gen_readings_csv "$tmp/chain.csv" 1 1 1767900000000
 ctl col1 ingest --csv "$tmp/chain.csv" --chain d1
 ingest_rc=$rc
-sleep 0.2
-got=$(tail -n +"$((mark + 1))" "$tmp/ctl.log" | sed -n 's/^CHAIN //p' | tr '\n' ,)
-if [ "$got" = "GetChainInfo d1,GetBlock d1,GetTransaction d1,GetState d1,SubscribeBlocks d1,SubmitReadings d1," ] \
+chain_lines() { tail -n +"$((mark + 1))" "$tmp/ctl.log" | sed -n 's/^CHAIN //p' | tr '\n' ,; }
+if poll_eq "GetChainInfo d1,GetBlock d1,GetTransaction d1,GetState d1,SubscribeBlocks d1,SubmitReadings d1," chain_lines \
    && [ "$ingest_rc" -eq 0 ]; then
   ok "--chain d1: chain_id on the wire of chain, block, tx, state, watch, ingest (no GetChainInfo)"
 else bad "--chain d1: chain_id on the wire of every chain command" "ingest rc=$ingest_rc got=$got"; fi
 mark=$(wc -l < "$tmp/ctl.log")
 ctl ops1 block 0
-sleep 0.2
-if [ "$rc" -eq 0 ] && tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep -q '^CHAIN GetBlock -$'; then ok "without --chain: chain_id empty"
+if [ "$rc" -eq 0 ] && log_has "$tmp/ctl.log" '^CHAIN GetBlock -$' "$mark"; then ok "without --chain: chain_id empty"
 else bad "without --chain: chain_id empty" "rc=$rc $err"; fi
 nf_ok=1
 for args in "chain" "block 0" "state k" "watch --count 1" "tx $(printf '0%.0s' $(seq 64))"; do
@@ -259,7 +284,7 @@ ctl dev1 ack c7 --chain d1 --failed --detail "relay stuck"
 ctl dev1 ack rejected-1 --chain d1
 ack_rejected_rc=$rc
 ack_rejected_out=$out
-sleep 0.2
+log_has "$tmp/ctl.log" '^SUBMIT chain=d1 signer=dev1 kind=command_ack .* 1=c7 ' "$mark"
 log=$(tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep '^SUBMIT ')
 dn1=$(openssl x509 -in "$c/dn1.crt" -outform DER | sha256sum | cut -c1-16)
 dn2=$(openssl x509 -in "$c/dn2.crt" -outform DER | sha256sum | cut -c1-16)
@@ -322,10 +347,11 @@ ctl mkt1 watch-notices --chain d1 --from 4 --count 1
 pycheck "watch-notices --from 4: notices from that height (UTF-8 text kept)" '
 assert len(lines) == 1 and lines[0]["height"] == 5 and lines[0]["kind"] == "NOTICE_KIND_WARNING1", lines
 assert lines[0]["text"] == "余额不足 balance low", lines'
-sleep 0.3
-got=$(tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep -E '^(CHAIN (GetAccount|ListAccounts|ListCommands|SubscribeCommands|Subscribe|Submit)|LIST_|ACCOUNT |SUBMIT )' | sed 's/ nonce_len.*//' | tr '\n' ,)
+fee_lines() {
+  tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep -E '^(CHAIN (GetAccount|ListAccounts|ListCommands|SubscribeCommands|Subscribe|Submit)|LIST_|ACCOUNT |SUBMIT )' | sed 's/ nonce_len.*//' | tr '\n' ,
+}
 want="CHAIN GetAccount d1,ACCOUNT acc1,CHAIN GetAccount d1,ACCOUNT nobody,CHAIN ListAccounts d1,LIST_ACCOUNTS state=0 any_warning=1 limit=5,CHAIN ListAccounts d1,LIST_ACCOUNTS state=3 any_warning=0 limit=0,CHAIN ListCommands d1,LIST_COMMANDS status=3 limit=0,CHAIN SubscribeCommands d1,CHAIN Submit d1,SUBMIT chain=d1 signer=dev1 kind=command_ack,CHAIN Submit d1,SUBMIT chain=d1 signer=dev1 kind=command_ack,CHAIN Subscribe d1,"
-if [ "$got" = "$want" ] && [ "$nf_rc" -eq 2 ]; then ok "fee control on the wire: chain ids, filters (warnings any_warning, disconnected state 3, status), acks"
+if poll_eq "$want" fee_lines && [ "$nf_rc" -eq 2 ]; then ok "fee control on the wire: chain ids, filters (warnings any_warning, disconnected state 3, status), acks"
 else bad "fee control on the wire: chain ids, filters (warnings any_warning, disconnected state 3, status), acks" "got=$got nf_rc=$nf_rc"; fi
 
 if ! grep -q "bad signature\|framing:" "$tmp/ctl.log"; then ok "fake node: every gridctl signature verified by openssl, framing right"

@@ -18,6 +18,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${2:-$here/../build}" && pwd)
 gridctl=$build/gridctl
 tmp=$(mktemp -d)
+# Node ports: below the ephemeral range, never the same twice in a run (tests/ports.sh).
+export GRIDTEST_PORTS_FILE=${GRIDTEST_PORTS_FILE:-$tmp/ports.used}
+. "$here/ports.sh"
 node_pid=""
 raft_pids=()
 pass=0 fail=0
@@ -63,8 +66,8 @@ fi
 c=$tmp/certs
 
 # ---- node -----------------------------------------------------------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null)
-[ -n "$port" ] || port=$((20000 + RANDOM % 20000))
+port=$(free_port)
+[ -n "$port" ] || { bad "a free port for the node"; finish; }
 mkdir -p "$tmp/data"
 chain_args=()
 if "$gridnode" start --help 2>&1 | grep -q -- '--chain-id'; then chain_args=(--chain-id d1); fi
@@ -81,7 +84,8 @@ ctl() { # as-who args...  -> stdout in $out, stderr in $err, exit code in $rc
 }
 
 up=0
-for _ in $(seq 150); do
+deadline=$((SECONDS + 30))
+while [ "$SECONDS" -le "$deadline" ]; do
   kill -0 "$node_pid" 2>/dev/null || break
   ctl ops1 --timeout 1000 health
   [ "$rc" -eq 0 ] && { up=1; break; }
@@ -192,8 +196,8 @@ else
 fi
 
 # ---- one node serving two chains (d1, d2): --chain ---------------------------------------
-mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null)
-[ -n "$mport" ] || mport=$((20000 + RANDOM % 20000))
+mport=$(free_port)
+[ -n "$mport" ] || { bad "a free port for the two-chain node"; finish; }
 mkdir -p "$tmp/multi"
 cat > "$tmp/multi.yaml" <<YAML
 listen: 127.0.0.1:$mport
@@ -207,7 +211,8 @@ YAML
 node_pid=$!
 port=$mport
 up=0
-for _ in $(seq 100); do
+deadline=$((SECONDS + 30))
+while [ "$SECONDS" -le "$deadline" ]; do
   kill -0 "$node_pid" 2>/dev/null || break
   ctl ops1 chain --chain d1
   if [ "$rc" -eq 0 ]; then up=1; break; fi
@@ -275,8 +280,10 @@ for n in node2 node3; do
 done
 "$gridnode" ca issue --ca "$tmp/ca" --role admin --name admin1 --out "$c" >> "$tmp/ca.log" 2>&1
 type gen_readings_csv > /dev/null 2>&1 || . "$here/chain_checks.sh"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rports=("" "$(free_port)" "$(free_port)" "$(free_port)")
+if [ -z "${rports[1]}" ] || [ -z "${rports[2]}" ] || [ -z "${rports[3]}" ]; then
+  bad "free ports for the Raft group" "${rports[*]}"; finish
+fi
 members=()
 for i in 1 2 3; do members+=(--member "$i=node$i@127.0.0.1:${rports[$i]}"); done
 for i in 1 2 3; do
@@ -295,19 +302,42 @@ rctl() { # node-index as-who args...  (like ctl, against Raft member i)
 json_get() { # python expression over `doc` (stdout of the last command)
   python3 -c 'import json,sys; doc=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$tmp/out" "$1" 2>/dev/null
 }
-# find_leader [WANT] [SECONDS]: sets $leader to the member whose status role is "leader".
+# find_leader [WANT] [SECONDS]: sets $leader to the group's leader (and returns 0) once the
+# members agree on it: a member says role "leader" at term T, a majority of the members
+# report raft_leader = it at term T, no other member says "leader" and none is at a later
+# term. Right after an election or a leadership transfer the old leader can still say
+# "leader" for a moment; that one is never returned. With WANT: only when the agreed leader
+# is member WANT. Polls for SECONDS (default 60); $leader is empty on failure.
 find_leader() {
-  local want=${1:-} i
+  local want=${1:-} i got deadline=$((SECONDS + ${2:-60}))
   leader=""
-  for _ in $(seq $((${2:-60} * 5))); do
+  while :; do
     for i in 1 2 3; do
       rctl "$i" ops1 --timeout 2000 status
-      if [ "$rc" -eq 0 ] && [ "$(json_get 'doc["chains"][0]["role"]')" = leader ] \
-         && { [ -z "$want" ] || [ "$i" = "$want" ]; }; then leader=$i; return 0; fi
+      if [ "$rc" -eq 0 ]; then cp "$tmp/out" "$tmp/status$i.json"; else : > "$tmp/status$i.json"; fi
     done
+    got=$(python3 - "$tmp/status1.json" "$tmp/status2.json" "$tmp/status3.json" <<'PY' 2>/dev/null
+import json, sys
+views = {}
+for i, path in enumerate(sys.argv[1:], 1):
+    try:
+        ch = json.load(open(path))["chains"][0]
+        views[i] = (ch["role"], int(ch["raft_leader"]), int(ch["raft_term"]))
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        pass
+leaders = [i for i, v in views.items() if v[0] == "leader"]
+if len(leaders) == 1:
+    top = leaders[0]
+    term = views[top][2]
+    agree = [i for i, v in views.items() if v[1] == top and v[2] == term]
+    if 2 * len(agree) > len(sys.argv) - 1 and all(v[2] <= term for v in views.values()):
+        print(top)
+PY
+)
+    if [ -n "$got" ] && { [ -z "$want" ] || [ "$got" = "$want" ]; }; then leader=$got; return 0; fi
+    [ "$SECONDS" -lt "$deadline" ] || return 1
     sleep 0.2
   done
-  return 1
 }
 
 if find_leader; then ok "raft: a leader is elected (node$leader)"; else bad "raft: a leader is elected" "last: rc=$rc $out $err"; finish; fi
@@ -319,17 +349,24 @@ if [ "$rc" -eq 0 ] && [ "$(json_get '[doc["chains"][0][k] for k in ("raft_node_i
 else bad "raft: status has the Raft fields" "rc=$rc $out $err"; fi
 
 target=$(( leader % 3 + 1 ))
-for _ in 1 2 3 4 5; do
-  rctl "$leader" admin1 admin transfer-leader --chain d1 --node "$target"
-  case "$err" in "error: ABORTED"*|"error: UNAVAILABLE"*) sleep 0.5 ;; *) break ;; esac
+# ABORTED / UNAVAILABLE: an election racing the transfer; asked again for up to 30 s.
+deadline=$((SECONDS + 30))
+while :; do
+  rctl "$leader" admin1 --timeout 30000 admin transfer-leader --chain d1 --node "$target"
+  case "$err" in "error: ABORTED"*|"error: UNAVAILABLE"*) ;; *) break ;; esac
+  [ "$SECONDS" -lt "$deadline" ] || break
+  sleep 0.5
 done
 if [ "$rc" -eq 0 ] && [ "$(json_get 'doc["leader"]')" = "$target" ] \
    && [ "$(json_get 'sorted(doc) == ["leader", "learners", "voters"]')" = True ]; then
   ok "raft: admin transfer-leader --node $target answers {\"leader\": $target, ...}"
 else bad "raft: admin transfer-leader --node $target answers leader $target" "rc=$rc $out $err"; fi
-if find_leader "$target" 20; then ok "raft: node$target reports role leader after the transfer"
-else bad "raft: node$target reports role leader after the transfer"; fi
-find_leader > /dev/null
+if find_leader "$target" 30; then ok "raft: node$target reports role leader after the transfer (agreed by a majority)"
+else
+  bad "raft: node$target reports role leader after the transfer (agreed by a majority)" \
+    "$(for i in 1 2 3; do echo "node$i: $(head -c 600 "$tmp/status$i.json")"; done)"
+  find_leader "" 30 || { bad "raft: the group agrees on a leader after the transfer"; finish; }
+fi
 
 rctl "$leader" ops1 admin transfer-leader --chain d1 --node 1
 if [ "$rc" -eq 2 ] && [ -z "$out" ] && echo "$err" | grep -q '^error: PERMISSION_DENIED: '; then
@@ -342,28 +379,28 @@ t0=1769000000000
 gen_readings_csv "$tmp/lin.csv" 2 1 "$t0"
 rctl "$leader" col1 ingest --csv "$tmp/lin.csv"
 ingest_rc=$rc ingest_err=$err
-rctl "$follower" col1 state "reading/m-002/$(printf '%015d' "$t0")" --linearizable
+rctl "$follower" col1 --timeout 30000 state "reading/m-002/$(printf '%015d' "$t0")" --linearizable
 if [ "$ingest_rc" -eq 0 ] && [ "$rc" -eq 0 ] && [ "$(json_get 'doc["found"]')" = True ] \
    && [ "$(json_get 'doc["version"]["height"] >= 1')" = True ]; then
   ok "raft: state --linearizable on follower node$follower finds the reading just submitted"
 else bad "raft: state --linearizable on a follower finds the reading just submitted" "ingest rc=$ingest_rc $ingest_err; state rc=$rc $out $err"; fi
 height=$(json_get 'doc["version"]["height"]')
-rctl "$follower" col1 block "${height:-1}" --linearizable
+rctl "$follower" col1 --timeout 30000 block "${height:-1}" --linearizable
 if [ "$rc" -eq 0 ] && [ "$(json_get 'doc["verified"]')" = True ]; then ok "raft: block --linearizable on a follower"
 else bad "raft: block --linearizable on a follower" "rc=$rc $err"; fi
 
 # Membership (Admin/AddMember, PromoteMember, RemoveMember).
 spare=$(free_port)
-rctl "$leader" admin1 admin add-member --chain d1 --node 4 --name node4 --address "127.0.0.1:$spare"
+rctl "$leader" admin1 --timeout 30000 admin add-member --chain d1 --node 4 --name node4 --address "127.0.0.1:$spare"
 if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: UNIMPLEMENTED: '; then
   echo "skip raft: admin add-member / promote / remove: the node answers UNIMPLEMENTED for /gridledger.Admin/AddMember"
 elif [ "$rc" -eq 0 ] && [ "$(json_get '4 in doc["learners"] and 4 not in doc["voters"]')" = True ]; then
   ok "raft: admin add-member --node 4: a learner"
   # Nothing listens for node 4, so it never catches up: promotion is refused.
-  rctl "$leader" admin1 admin promote --chain d1 --node 4
+  rctl "$leader" admin1 --timeout 30000 admin promote --chain d1 --node 4
   if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: FAILED_PRECONDITION: '; then ok "raft: admin promote of a learner that is not caught up: FAILED_PRECONDITION"
   else bad "raft: admin promote of a learner that is not caught up: FAILED_PRECONDITION" "rc=$rc $out $err"; fi
-  rctl "$leader" admin1 admin remove --chain d1 --node 4
+  rctl "$leader" admin1 --timeout 30000 admin remove --chain d1 --node 4
   if [ "$rc" -eq 0 ] && [ "$(json_get '4 not in doc["learners"] + doc["voters"] and sorted(doc["voters"]) == [1, 2, 3]')" = True ]; then
     ok "raft: admin remove --node 4"
   else bad "raft: admin remove --node 4" "rc=$rc $out $err"; fi

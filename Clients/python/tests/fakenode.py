@@ -40,7 +40,7 @@ class FakeNode:
             self.events.append(event)
             self.cond.notify_all()
 
-    def wait_for(self, kind: str, stream_id: Optional[int] = None, timeout: float = 5.0):
+    def wait_for(self, kind: str, stream_id: Optional[int] = None, timeout: float = 30.0):
         def match(e):
             return e[0] == kind and (stream_id is None or e[1] == stream_id)
         with self.cond:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -32,10 +33,44 @@ def start_help() -> str:
     return result.stdout + result.stderr
 
 
+# Ports handed out by free_port() in this run (never handed out twice).
+_handed_out: set = set()
+_random = random.SystemRandom()
+
+
+def _port_range():
+    """Where free_port() draws from: below Linux's ephemeral range
+    (/proc/sys/net/ipv4/ip_local_port_range, usually 32768-60999), so that no outgoing
+    connection (a node dialling its peers or the main chain, a client) can be given a port
+    between the moment it is chosen and the moment the node listens on it."""
+    low, high = 20000, 32000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+        if ephemeral_low - low >= 1000:
+            high = min(high, ephemeral_low)
+    except (OSError, ValueError, IndexError):
+        pass
+    return low, high
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port for a node to listen on: random in [20000, 32000) (below the ephemeral
+    range), bindable on 127.0.0.1 right now, and not handed out before in this run (the
+    ports of a Raft group are all chosen before any member starts)."""
+    low, high = _port_range()
+    for _ in range(1000):
+        port = _random.randrange(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no bindable port in [{low}, {high})")
 
 
 def identity(directory, name):

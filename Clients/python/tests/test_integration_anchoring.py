@@ -32,8 +32,11 @@ if "--main-endpoint" not in start_help():
 
 C = contracts_pb2
 INTERVAL_MS = 900_000
-# The readings: 15 minutes apart, in the past, on the 15-minute grid.
-START_MS = (int(time.time() * 1000) // INTERVAL_MS - 40) * INTERVAL_MS
+# The readings: 15 minutes apart on the 15-minute grid, from a fixed start in the past,
+# mid-month: never in the future (VEE flags readings after block time + 5 min) and all in
+# one monthly billing cycle (which starts at local midnight on the 1st, UTC+8), whenever
+# the test runs. Command expiry goes by block time, not by reading time.
+START_MS = 1_749_960_000_000  # 2025-06-15T04:00:00Z, 12:00 UTC+8
 
 FLAT_TARIFF = {"tariff_id": "flat", "utc_offset_minutes": 480,
                "periods": [{"name": "flat", "base_price": 5000}],
@@ -313,7 +316,9 @@ def test_payment_on_main_closes_again(scenario, nodes, pki):
     # The same payment serial again: ALREADY_EXISTS at apply time, balance unchanged.
     again = on_main(s, pki, parameters.payment_parameter("d1", "c1", 3000, "bank-0001"))
     assert again.outcome.code == 0, again.outcome   # accepted on main: applied on d1
-    time.sleep(0.5)
+    wait_until("the repeated payment carried to d1",
+               lambda: d1_status(s).downlink_main_height >= again.location.height,
+               nodes=s["nodes"])
     assert s["col"].get_account("c1", chain_id="d1").account.balance_fen == 3000
     # The CLI lists.
     for cmd in ("warnings", "disconnected"):
@@ -349,8 +354,13 @@ def test_anchored_to_head_and_proof_verifies(scenario, nodes, pki, tmp_path):
     content_head = d1_status(s).height
     while content_head > 0 and receipts_only(s["ops"], content_head):
         content_head -= 1
-    st = wait_until(f"d1 anchored up to its head (content up to {content_head})",
-                    lambda: anchored_to_head(s), timeout=60, nodes=s["nodes"])
+    # Polled together with sync_error: a sync round that failed on the way (and is retried)
+    # may have left one that the next successful round clears.
+    def settled():
+        st = anchored_to_head(s)
+        return st if st is not None and st.sync_error == "" else None
+    st = wait_until(f"d1 anchored up to its head (content up to {content_head}), no sync_error",
+                    settled, timeout=60, nodes=s["nodes"])
     assert st.anchored_height >= content_head, (st.anchored_height, content_head)
     assert st.sync_error == "", st.sync_error
     head = st.anchored_height

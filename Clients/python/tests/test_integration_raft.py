@@ -88,7 +88,7 @@ def group(pki, tmp_path_factory):
                     m.proc.wait()
 
 
-def connect(member, ident, timeout=10):
+def connect(member, ident, timeout=30):
     return Client(member.address, cert=ident["cert"], key=ident["key"], ca=ident["ca"],
                   timeout=timeout)
 
@@ -98,11 +98,31 @@ def chain_status(member, pki):
         return c.status().chains[0]
 
 
+def agreed_leader(group, views):
+    """The raft id of the leader the group agrees on, from each member's (role,
+    raft_leader, raft_term) in ``views`` (members that did not answer are missing), or
+    None: exactly one member says role "leader", at term T; a majority of the group
+    reports raft_leader = it at term T; no member is at a later term. Right after an
+    election or a leadership transfer the old leader can still say "leader" for a moment:
+    it is never the answer."""
+    leaders = [i for i, (role, _, _) in views.items() if role == "leader"]
+    if len(leaders) != 1:
+        return None
+    top = leaders[0]
+    term = views[top][2]
+    agree = [i for i, (_, lead, t) in views.items() if lead == top and t == term]
+    if 2 * len(agree) <= len(group) or any(t > term for _, _, t in views.values()):
+        return None
+    return top
+
+
 def wait_for_leader(group, pki, timeout=60, want=None):
-    """The member whose status says role "leader" (and is `want` when given)."""
+    """The member the group agrees is its leader (see agreed_leader; and is `want` when
+    given)."""
     deadline = time.monotonic() + timeout
     last = {}
-    while time.monotonic() < deadline:
+    while True:
+        views = {}
         for m in group:
             assert m.proc.poll() is None, f"node{m.raft_id} exited:\n{m.log()}"
             try:
@@ -110,22 +130,28 @@ def wait_for_leader(group, pki, timeout=60, want=None):
             except (RpcError, OSError) as exc:
                 last[m.raft_id] = repr(exc)
                 continue
-            last[m.raft_id] = (st.role, st.raft_leader, st.raft_term)
-            if st.role == "leader" and (want is None or m.raft_id == want):
-                return m
+            views[m.raft_id] = last[m.raft_id] = (st.role, st.raft_leader, st.raft_term)
+        leader = agreed_leader(group, views)
+        if leader is not None and (want is None or leader == want):
+            return next(m for m in group if m.raft_id == leader)
+        if time.monotonic() > deadline:
+            break
         time.sleep(0.2)
-    pytest.fail(f"no leader{'' if want is None else f' {want}'} within {timeout} s: {last}")
+    pytest.fail(f"no agreed leader{'' if want is None else f' {want}'} within {timeout} s: "
+                f"(role, raft_leader, raft_term) by member: {last}")
 
 
-def transfer(member, pki, target, attempts=5):
-    """TransferLeader to `target`, retrying ABORTED / UNAVAILABLE (an election racing)."""
-    for attempt in range(attempts):
+def transfer(member, pki, target, timeout=30):
+    """TransferLeader to `target`, retrying ABORTED / UNAVAILABLE (an election racing) for
+    up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            with connect(member, pki["admin"], timeout=20) as c:
+            with connect(member, pki["admin"], timeout=30) as c:
                 return c.transfer_leader(CHAIN, target)
         except RpcError as exc:
             if exc.code not in (StatusCode.ABORTED, StatusCode.UNAVAILABLE) or \
-                    attempt == attempts - 1:
+                    time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
 
@@ -155,15 +181,18 @@ def test_transfer_leader(group, pki):
     assert wait_for_leader(group, pki, want=target.raft_id) is target
 
 
-def _cli_transfer(via, pki, target):
-    for _ in range(5):
-        r = cli(via, pki["admin"], "admin", "transfer-leader", "--chain", CHAIN,
-                "--node", str(target.raft_id))
+def _cli_transfer(via, pki, target, timeout=30):
+    """admin transfer-leader through the CLI, retrying ABORTED / UNAVAILABLE (an election
+    racing) for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = cli(via, pki["admin"], "--timeout", "30", "admin", "transfer-leader",
+                "--chain", CHAIN, "--node", str(target.raft_id))
         if r.returncode == 0 or not r.stderr.startswith(("error: ABORTED",
-                                                         "error: UNAVAILABLE")):
-            break
+                                                         "error: UNAVAILABLE")) or \
+                time.monotonic() > deadline:
+            return r
         time.sleep(0.5)
-    return r
 
 
 def test_cli_transfer_leader(group, pki):
@@ -219,7 +248,7 @@ def test_linearizable_read_on_a_follower(group, pki):
         assert c.get_history(keys[0], linearizable=True).entries
         block = c.get_block(height=st.version.height, linearizable=True)
         assert block.block.header.height == st.version.height
-    r = cli(follower, pki["col1"], "state", keys[2], "--linearizable")
+    r = cli(follower, pki["col1"], "--timeout", "30", "state", keys[2], "--linearizable")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["found"] is True
 
