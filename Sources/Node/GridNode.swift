@@ -35,6 +35,8 @@ public final class GridNode: Service, Sendable {
     private let boundAddress = Mutex<SocketAddress?>(nil)
     private let dataDirLock = Mutex<DataDirectoryLock?>(nil)
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
+    /// Set once `stop()` shut the event loops down; the node cannot start again.
+    private let threadsStopped = Mutex(false)
     let chainSet = ChainSet()
     /// The chains this node serves, in configuration order.
     public let chainIDs: [String]
@@ -62,7 +64,7 @@ public final class GridNode: Service, Sendable {
     }
 
     deinit {
-        try? group.syncShutdownGracefully()
+        if !threadsStopped.withLock({ $0 }) { try? group.syncShutdownGracefully() }
     }
 
     /// The address the node listens on, once started.
@@ -73,6 +75,9 @@ public final class GridNode: Service, Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         if let address = localAddress { return address }
+        guard !threadsStopped.withLock({ $0 }) else {
+            throw ConfigurationError("this node was stopped; a new GridNode serves the same data directory")
+        }
         let lock = try DataDirectoryLock(directory: configuration.dataDir)
         dataDirLock.withLock { $0 = lock }
 
@@ -159,6 +164,15 @@ public final class GridNode: Service, Sendable {
         dataDirLock.withLock { $0 = nil }
         boundAddress.withLock { $0 = nil }
         lastStats.withLock { $0 = stats }
+        // Every connection closed and every event-loop thread gone before stop() returns:
+        // a host that exits next must find no thread still freeing TLS objects while
+        // OpenSSL's exit handler tears its state down (a rare double free otherwise).
+        threadsStopped.withLock { $0 = true }
+        do {
+            try await group.shutdownGracefully()
+        } catch {
+            logger.warning("event loops did not shut down cleanly", metadata: ["error": "\(error)"])
+        }
         logger.info("node stopped", metadata: ["calls_served": "\(stats.callsServed)"])
         finishStopped()
     }

@@ -464,6 +464,25 @@ final class ChainTests: XCTestCase {
         return Block(header: header, transactions: transactions, outcomes: outcomes).serializedBytes()
     }
 
+    /// `stop()` shuts the node's event loops down (so a host exiting next finds no thread
+    /// still using OpenSSL); the stopped object refuses to start, a new one serves the data.
+    func testAStoppedNodeDoesNotStartAgainANewOneDoes() async throws {
+        let submitted = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "s", readings: readings("s1", from: 1_700_000_000_000, count: 1))))
+        await client.rpc.close()
+        await node.stop()
+        do {
+            _ = try await node.start()
+            XCTFail("a stopped node started again")
+        } catch let error as ConfigurationError {
+            XCTAssertTrue("\(error)".contains("stopped"), "\(error)")
+        }
+        try await startNode()
+        XCTAssertEqual(try node.head()?.height, submitted.location?.height)
+        client = try await connect(try pki.issue(.collector, "col2", district: "d1"))
+        let info = try await client.chainInfo()
+        XCTAssertEqual(info.height, submitted.location?.height)
+    }
+
     /// The hash suite is a per-chain setting recorded in every header: an SM3 chain hashes
     /// with SM3 end to end, verifies, and refuses to reopen under another suite.
     func testSM3ChainHashesWithSM3AndKeepsItsSuite() async throws {
