@@ -6,22 +6,6 @@ import Store
 import Synchronization
 import Wire
 
-/// Limits of a chain's ingestion and block cutting.
-public struct LedgerLimits: Sendable, Equatable {
-    /// A block closes at this many transactions ...
-    public var maxBlockTransactions = 1000
-    /// ... or this many bytes of transactions ...
-    public var maxBlockBytes = 2 << 20
-    /// ... or this long after its first transaction arrived.
-    public var maxBlockDelay: Duration = .milliseconds(100)
-    /// Transactions accepted but not yet durable; more get RESOURCE_EXHAUSTED.
-    public var maxPendingTransactions = 20_000
-    /// Readings in one batch.
-    public var maxBatchReadings = 10_000
-
-    public init() {}
-}
-
 /// One chain on one node with solo ordering: it admits signed transactions, cuts blocks,
 /// executes them, commits each block in one synced LevelDB batch, and only then
 /// acknowledges the block's transactions and publishes the block to subscribers.
@@ -653,98 +637,5 @@ final class Ledger: Sendable {
             }
         }
         return status
-    }
-}
-
-/// The world state as the executor sees it: the store, with the newest reading time per
-/// meter cached (it is read for every reading).
-struct StoreStateReader: ChainStateReader {
-    let store: ChainStore
-    let cache: MeterCache
-
-    func meterLatest(_ meter: String) throws -> Int64? {
-        if let ts = cache.map.withLock({ $0[meter] }) { return ts }
-        guard let entry = try store.state(BlockExecutor.meterKey(meter)) else { return nil }
-        return BlockExecutor.decodeInt64(entry.value)
-    }
-
-    func exists(_ key: String) throws -> Bool {
-        try store.state(key) != nil
-    }
-
-    func get(_ key: String) throws -> [UInt8]? {
-        guard MeterCache.isCached(key) else { return try store.state(key)?.value }
-        let (cached, generation) = cache.lookup(key)
-        if let cached { return cached }
-        let value = try store.state(key)?.value
-        cache.fill(key, value, generation: generation)
-        return value
-    }
-}
-
-/// What the executor reads for every reading, kept in memory: the newest reading time per
-/// meter (`meter/<id>`), and the values (present or absent) of the other world-state keys
-/// it reads (the contracts' records: meter → account, customers, accounts, VEE records,
-/// tariffs, …). Reading keys are not cached (written once, read only for duplicates).
-///
-/// Thread safety: behind mutexes; the block builder (the cutter) and the apply path (Raft)
-/// may run at once on a leader.
-/// Invariants:
-/// - a cached value equals the store's value at the newest committed block: every
-///   committed block's writes go through `applyCommitted`, and a value read from the store
-///   is only cached if no block committed since the read began (`generation`), so a read
-///   racing a commit cannot leave a stale value behind;
-/// - at most `valueLimit` values; past it the cache starts over.
-final class MeterCache: Sendable {
-    let map = Mutex<[String: Int64]>([:])
-    private let values = Mutex<(entries: [String: [UInt8]?], generation: UInt64)>(([:], 0))
-    static let valueLimit = 100_000
-
-    static func isCached(_ key: String) -> Bool {
-        !key.hasPrefix("reading/") && !key.hasPrefix("meter/")
-    }
-
-    /// The cached value (`.some(nil)`: known absent) and the generation to fill with.
-    func lookup(_ key: String) -> (value: [UInt8]??, generation: UInt64) {
-        values.withLock { ($0.entries[key], $0.generation) }
-    }
-
-    /// Caches a value read from the store, unless a block committed since `generation`.
-    func fill(_ key: String, _ value: [UInt8]?, generation: UInt64) {
-        values.withLock { v in
-            guard v.generation == generation, v.entries.count < Self.valueLimit else { return }
-            v.entries[key] = .some(value)
-        }
-    }
-
-    /// A block committed: its writes become the cached values.
-    func applyCommitted(_ writes: [StateWriteRecord]) {
-        values.withLock { v in
-            v.generation &+= 1
-            for w in writes where Self.isCached(w.key) { v.entries[w.key] = .some(w.value) }
-            if v.entries.count > Self.valueLimit { v.entries.removeAll() }
-        }
-    }
-}
-
-/// Committed transactions and readings over the last 10 seconds.
-struct RateWindow {
-    private var samples: [(at: ContinuousClock.Instant, transactions: Int, readings: Int)] = []
-    private(set) var totalTransactions: UInt64 = 0
-
-    mutating func record(transactions: Int, readings: Int) {
-        let now = ContinuousClock.now
-        samples.append((now, transactions, readings))
-        totalTransactions += UInt64(transactions)
-        samples.removeAll { now - $0.at > .seconds(10) }
-    }
-
-    var transactionsPerSecond: Double { rate(\.transactions) }
-    var readingsPerSecond: Double { rate(\.readings) }
-
-    private func rate(_ field: KeyPath<(at: ContinuousClock.Instant, transactions: Int, readings: Int), Int>) -> Double {
-        let now = ContinuousClock.now
-        let recent = samples.filter { now - $0.at <= .seconds(10) }
-        return Double(recent.reduce(0) { $0 + $1[keyPath: field] }) / 10
     }
 }
