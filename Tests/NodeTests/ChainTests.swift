@@ -253,6 +253,43 @@ final class ChainTests: XCTestCase {
         let tampered = try ChainVerifier.verify(dataDirectory: config.dataDir)
         XCTAssertNotNil(tampered.firstInconsistency)
         XCTAssertTrue(tampered.firstInconsistency!.contains("m0"), tampered.firstInconsistency!)
+        // The replay's scratch store is gone afterwards.
+        XCTAssertFalse(FileManager.default.fileExists(atPath: config.dataDir + "/verify-scratch"))
+    }
+
+    /// Each stored index is checked entry by entry against the replay: a missing
+    /// transaction-index entry, and a history entry that was never written, are found.
+    func testVerifyChecksTheIndexesAndHistory() async throws {
+        var last: SubmitResponse?
+        for i in 0..<3 {
+            last = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "x\(i)", readings: readings("x\(i)", from: 1_700_000_000_000, count: 2))))
+        }
+        let id = try XCTUnwrap(last?.location?.txId)
+        await client.rpc.close()
+        client = nil
+        await node.stop()
+        node = nil
+        let clean = try ChainVerifier.verify(dataDirectory: config.dataDir)
+        XCTAssertNil(clean.firstInconsistency)
+        XCTAssertEqual(clean.transactions, 3)
+        XCTAssertEqual(clean.historyEntries, clean.stateKeys, "each key written once")
+        do {
+            let store = try ChainStore(directory: config.dataDir + "/chains/d1", chainID: "d1")
+            try store.database.delete(Array("t".utf8) + id, sync: true)
+        }
+        let missing = try ChainVerifier.verify(dataDirectory: config.dataDir)
+        XCTAssertEqual(missing.firstInconsistency, "transaction index has 2 entries, expected 3")
+        do {
+            let store = try ChainStore(directory: config.dataDir + "/chains/d1", chainID: "d1")
+            try store.database.put(Array("t".utf8) + id, [0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0], sync: true)
+            // A version of a reading key at a height that never wrote it.
+            let key = BlockExecutor.readingKey(meter: "x0", timestampMs: 1_700_000_000_000)
+            let version: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0]
+            try store.database.put(Array("h".utf8) + Array(key.utf8) + [0] + version, [1, 7], sync: true)
+        }
+        let forged = try ChainVerifier.verify(dataDirectory: config.dataDir)
+        XCTAssertEqual(forged.firstInconsistency?.hasPrefix("history of '\(BlockExecutor.readingKey(meter: "x0", timestampMs: 1_700_000_000_000))' at (9, 0)"), true,
+                       forged.firstInconsistency ?? "nil")
     }
 
     func testBlockTamperingBreaksTheHashChain() async throws {

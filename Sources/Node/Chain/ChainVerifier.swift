@@ -10,7 +10,9 @@ import Store
 /// transaction ids and Merkle root, a full re-execution of every transaction against a
 /// replayed world state (the state root and every outcome must match), the block-hash and
 /// transaction indexes; then that the stored world state, its history and the head record
-/// equal the replay. Memory grows with the number of state keys (the replay is in memory).
+/// equal the replay. Memory stays bounded: the replayed state and the expected indexes go
+/// to a scratch LevelDB (`<data dir>/verify-scratch/<chain id>`, removed afterwards), and
+/// the stored indexes are compared against it entry by entry.
 public enum ChainVerifier {
     public struct Report: Sendable {
         public var chainID = ""
@@ -56,6 +58,23 @@ public enum ChainVerifier {
             chainID = String(decoding: bytes, as: UTF8.self)
         }
         let store = try ChainStore(directory: directory, chainID: chainID)
+        let scratchRoot = dataDirectory + "/verify-scratch"
+        let scratchPath = scratchRoot + "/" + chainID
+        try FileManager.default.createDirectory(atPath: scratchRoot, withIntermediateDirectories: true)
+        try? LevelDB.destroy(path: scratchPath)  // a verify that was killed left it behind
+        let replay = try ReplayState(path: scratchPath)
+        defer {
+            replay.close()
+            try? LevelDB.destroy(path: scratchPath)
+            try? FileManager.default.removeItem(atPath: scratchPath)
+            if (try? FileManager.default.contentsOfDirectory(atPath: scratchRoot))?.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: scratchRoot)
+            }
+        }
+        return try verify(store: store, chainID: chainID, replay: replay, progress: progress)
+    }
+
+    private static func verify(store: ChainStore, chainID: String, replay: ReplayState, progress: (UInt64, UInt64) -> Void) throws -> Report {
         var report = Report()
         report.chainID = chainID
         func fail(_ message: String) -> Report {
@@ -68,13 +87,9 @@ public enum ChainVerifier {
         guard let genesis = try store.block(at: 0)?.header, let hashing = ChainHashing.of(genesis) else {
             return fail("genesis block is missing or names an unknown hash suite")
         }
-        let replay = ReplayState()
         var previousHash: [UInt8] = []
         var previousTimestampMs = Int64.min
         var stateRoot = hashing.genesisStateRoot(chainID: chainID)
-        var expectedHashIndex: [[UInt8]: UInt64] = [:]
-        var expectedTxIndex: [[UInt8]: (UInt64, UInt32)] = [:]
-        var expectedHistory: [String: [(UInt64, UInt32, [UInt8]?)]] = [:]
         for height in 0...head.height {
             if height % 64 == 0 { progress(height, head.height) }
             guard let bytes = try store.blockBytes(at: height) else { return fail("block \(height) is missing") }
@@ -108,16 +123,15 @@ public enum ChainVerifier {
                 guard hashing.outcomesRoot(block.outcomes) == header.outcomesRoot else { return fail("block \(height): outcomes root does not match its outcomes") }
                 stateRoot = hashing.stateRoot(previous: stateRoot, writes: writes, outcomes: outcomes)
                 guard stateRoot == header.stateRoot else { return fail("block \(height): state root differs from re-execution") }
-                for w in writes {
-                    replay.apply(w, height: height)
-                    expectedHistory[w.key, default: []].append((height, w.txIndex, w.value))
+                try replay.stage(writes, height: height)
+            }
+            replay.stageBlock(hash: hash, height: height)
+            for (i, id) in ids.enumerated() {
+                guard try !replay.stageTransaction(id, height: height, index: UInt32(i)) else {
+                    return fail("block \(height): transaction \(id.hex) appears twice on the chain")
                 }
             }
-            expectedHashIndex[hash] = height
-            for (i, id) in ids.enumerated() {
-                guard expectedTxIndex[id] == nil else { return fail("block \(height): transaction \(id.hex) appears twice on the chain") }
-                expectedTxIndex[id] = (height, UInt32(i))
-            }
+            try replay.commitStaged()
             report.transactions += ids.count
             report.blocks = height + 1
             previousHash = hash
@@ -126,65 +140,172 @@ public enum ChainVerifier {
         guard head.hash == previousHash, head.stateRoot == stateRoot else { return fail("head record does not match block \(head.height)") }
 
         var inconsistency: String?
-        var seen = 0
+        var seen: UInt64 = 0
         try store.allBlockHashIndex { hash, height in
             seen += 1
-            if inconsistency == nil, expectedHashIndex[hash] != height { inconsistency = "block-hash index entry \(hash.hex) → \(height) is wrong" }
+            if inconsistency == nil, try replay.blockHeight(hash) != height { inconsistency = "block-hash index entry \(hash.hex) → \(height) is wrong" }
         }
-        if inconsistency == nil, seen != expectedHashIndex.count { inconsistency = "block-hash index has \(seen) entries, expected \(expectedHashIndex.count)" }
+        if inconsistency == nil, seen != replay.counts.blocks { inconsistency = "block-hash index has \(seen) entries, expected \(replay.counts.blocks)" }
         seen = 0
         try store.allTxIndex { id, height, index in
             seen += 1
-            if inconsistency == nil, let e = expectedTxIndex[id], e == (height, index) {} else if inconsistency == nil {
+            if inconsistency == nil, let e = try replay.transaction(id), e == (height, index) {} else if inconsistency == nil {
                 inconsistency = "transaction index entry \(id.hex) → (\(height), \(index)) is wrong"
             }
         }
-        if inconsistency == nil, seen != expectedTxIndex.count { inconsistency = "transaction index has \(seen) entries, expected \(expectedTxIndex.count)" }
+        if inconsistency == nil, seen != replay.counts.transactions { inconsistency = "transaction index has \(seen) entries, expected \(replay.counts.transactions)" }
         seen = 0
         try store.allState { key, height, index, value in
             seen += 1
             guard inconsistency == nil else { return }
-            guard let last = expectedHistory[key]?.last, last.0 == height, last.1 == index, last.2 == value else {
+            guard let last = try replay.lastWrite(key), last.height == height, last.index == index, last.value == value else {
                 inconsistency = "world state of '\(key)' differs from re-execution"
                 return
             }
         }
-        if inconsistency == nil, seen != expectedHistory.count { inconsistency = "world state has \(seen) keys, re-execution has \(expectedHistory.count)" }
-        report.stateKeys = seen
-        var cursor: [String: Int] = [:]
-        var historyCount = 0
+        if inconsistency == nil, seen != replay.counts.keys { inconsistency = "world state has \(seen) keys, re-execution has \(replay.counts.keys)" }
+        report.stateKeys = Int(seen)
+        var historyCount: UInt64 = 0
         try store.allHistory { key, height, index, value in
             historyCount += 1
             guard inconsistency == nil else { return }
-            let i = cursor[key, default: 0]
-            cursor[key] = i + 1
-            guard let versions = expectedHistory[key], i < versions.count,
-                  versions[i].0 == height, versions[i].1 == index, versions[i].2 == value else {
+            guard let version = try replay.version(key, height: height, index: index), version == value else {
                 inconsistency = "history of '\(key)' at (\(height), \(index)) differs from re-execution"
                 return
             }
         }
-        let expectedCount = expectedHistory.values.reduce(0) { $0 + $1.count }
-        if inconsistency == nil, historyCount != expectedCount { inconsistency = "history has \(historyCount) entries, expected \(expectedCount)" }
-        report.historyEntries = historyCount
+        if inconsistency == nil, historyCount != replay.counts.writes { inconsistency = "history has \(historyCount) entries, expected \(replay.counts.writes)" }
+        report.historyEntries = Int(historyCount)
         report.firstInconsistency = inconsistency
         return report
     }
 }
 
-/// The world state rebuilt in memory by replaying blocks.
+/// The world state rebuilt by replaying blocks, and what the store's indexes must hold, in
+/// a scratch LevelDB, so memory stays bounded however long the chain:
+/// ```
+/// "s" key                                   → u64 height, u32 index, u8 present, value  (last write)
+/// "h" u32 len(key) key u64 height u32 index → u8 present, value                        (every write)
+/// "t" tx-id                                 → u64 height, u32 index
+/// "b" block-hash                            → u64 height
+/// ```
+/// A block's entries are staged and written together after the block executed, so reads
+/// during its execution see the state as of the previous block.
 final class ReplayState: ChainStateReader {
-    private var values: [String: [UInt8]] = [:]
-
-    func apply(_ write: StateWriteRecord, height: UInt64) {
-        values[write.key] = write.value
+    struct Counts {
+        var keys: UInt64 = 0
+        var writes: UInt64 = 0
+        var transactions: UInt64 = 0
+        var blocks: UInt64 = 0
     }
+
+    private var database: LevelDB?
+    private let batch = WriteBatch()
+    /// Keys and transaction ids of the staged block (not yet in the scratch store).
+    private var stagedKeys: Set<String> = []
+    private var stagedTransactions: Set<[UInt8]> = []
+    private(set) var counts = Counts()
+
+    init(path: String) throws {
+        database = try LevelDB(path: path, createIfMissing: true, cacheBytes: 8 << 20, writeBufferBytes: 4 << 20)
+    }
+
+    /// Closes the scratch store (so it can be destroyed).
+    func close() { database = nil }
+
+    private func db() throws -> LevelDB {
+        guard let database else { throw StoreError.corrupt("verify scratch store is closed") }
+        return database
+    }
+
+    func stage(_ writes: [StateWriteRecord], height: UInt64) throws {
+        for w in writes {
+            let stateKey = Self.stateKey(w.key)
+            if !stagedKeys.contains(w.key), try db().get(stateKey) == nil { counts.keys += 1 }
+            stagedKeys.insert(w.key)
+            batch.put(stateKey, Self.version(height: height, index: w.txIndex) + Self.presence(w.value))
+            batch.put(Self.historyKey(w.key, height: height, index: w.txIndex), Self.presence(w.value))
+            counts.writes += 1
+        }
+    }
+
+    func stageBlock(hash: [UInt8], height: UInt64) {
+        batch.put([UInt8(ascii: "b")] + hash, Self.u64(height))
+        counts.blocks += 1
+    }
+
+    /// Stages a transaction's location; true (nothing staged) when the id is already on the chain.
+    func stageTransaction(_ id: [UInt8], height: UInt64, index: UInt32) throws -> Bool {
+        if stagedTransactions.contains(id) { return true }
+        if try db().get([UInt8(ascii: "t")] + id) != nil { return true }
+        stagedTransactions.insert(id)
+        batch.put([UInt8(ascii: "t")] + id, Self.version(height: height, index: index))
+        counts.transactions += 1
+        return false
+    }
+
+    func commitStaged() throws {
+        try db().write(batch, sync: false)
+        batch.clear()
+        stagedKeys.removeAll(keepingCapacity: true)
+        stagedTransactions.removeAll(keepingCapacity: true)
+    }
+
+    func blockHeight(_ hash: [UInt8]) throws -> UInt64? {
+        guard let v = try db().get([UInt8(ascii: "b")] + hash), v.count == 8 else { return nil }
+        return Self.readBigEndian(v[...])
+    }
+
+    func transaction(_ id: [UInt8]) throws -> (UInt64, UInt32)? {
+        guard let v = try db().get([UInt8(ascii: "t")] + id), v.count == 12 else { return nil }
+        return (Self.readBigEndian(v[0..<8]), UInt32(Self.readBigEndian(v[8..<12])))
+    }
+
+    /// The last write of `key`: its version and value (nil: deleted).
+    func lastWrite(_ key: String) throws -> (height: UInt64, index: UInt32, value: [UInt8]?)? {
+        guard let v = try db().get(Self.stateKey(key)), v.count >= 13 else { return nil }
+        return (Self.readBigEndian(v[0..<8]), UInt32(Self.readBigEndian(v[8..<12])), Self.value(v[12...]))
+    }
+
+    /// The value `key` was written with at (height, index): `.some(nil)` for a deletion,
+    /// nil when no such write happened.
+    func version(_ key: String, height: UInt64, index: UInt32) throws -> [UInt8]?? {
+        guard let v = try db().get(Self.historyKey(key, height: height, index: index)), !v.isEmpty else { return nil }
+        return .some(Self.value(v[...]))
+    }
+
+    // ChainStateReader: the state as of the last committed block.
 
     func meterLatest(_ meter: String) throws -> Int64? {
-        values[BlockExecutor.meterKey(meter)].flatMap(BlockExecutor.decodeInt64)
+        try get(BlockExecutor.meterKey(meter)).flatMap(BlockExecutor.decodeInt64)
     }
 
-    func exists(_ key: String) throws -> Bool { values[key] != nil }
+    func exists(_ key: String) throws -> Bool { try get(key) != nil }
 
-    func get(_ key: String) throws -> [UInt8]? { values[key] }
+    func get(_ key: String) throws -> [UInt8]? { try lastWrite(key)?.value }
+
+    // Encoding.
+
+    private static func stateKey(_ key: String) -> [UInt8] { [UInt8(ascii: "s")] + Array(key.utf8) }
+
+    private static func historyKey(_ key: String, height: UInt64, index: UInt32) -> [UInt8] {
+        let name = Array(key.utf8)
+        return [UInt8(ascii: "h")] + u32(UInt32(name.count)) + name + version(height: height, index: index)
+    }
+
+    private static func version(height: UInt64, index: UInt32) -> [UInt8] { u64(height) + u32(index) }
+
+    /// 1 and the value, or 0 for a deletion.
+    private static func presence(_ value: [UInt8]?) -> [UInt8] { value.map { [1] + $0 } ?? [0] }
+
+    private static func value(_ bytes: ArraySlice<UInt8>) -> [UInt8]? {
+        bytes.first == 1 ? Array(bytes.dropFirst()) : nil
+    }
+
+    private static func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+    private static func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+
+    private static func readBigEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
 }
