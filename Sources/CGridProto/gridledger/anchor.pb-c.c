@@ -778,7 +778,7 @@ const ProtobufCMessageDescriptor gridledger__anchor__descriptor =
   (ProtobufCMessageInit) gridledger__anchor__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__uplink_summary__field_descriptors[7] =
+static const ProtobufCFieldDescriptor gridledger__uplink_summary__field_descriptors[9] =
 {
   {
     "transactions",
@@ -864,11 +864,37 @@ static const ProtobufCFieldDescriptor gridledger__uplink_summary__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "downlink_count",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__UplinkSummary, downlink_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "downlink_digest",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__UplinkSummary, downlink_digest),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__uplink_summary__field_indices_by_name[] = {
   6,   /* field[6] = accounts */
   3,   /* field[3] = charged_fen */
   4,   /* field[4] = commands_issued */
+  7,   /* field[7] = downlink_count */
+  8,   /* field[8] = downlink_digest */
   5,   /* field[5] = notices_issued */
   1,   /* field[1] = readings_accepted */
   2,   /* field[2] = readings_billed */
@@ -877,7 +903,7 @@ static const unsigned gridledger__uplink_summary__field_indices_by_name[] = {
 static const ProtobufCIntRange gridledger__uplink_summary__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor gridledger__uplink_summary__descriptor =
 {
@@ -887,7 +913,7 @@ const ProtobufCMessageDescriptor gridledger__uplink_summary__descriptor =
   "Gridledger__UplinkSummary",
   "gridledger",
   sizeof(Gridledger__UplinkSummary),
-  7,
+  9,
   gridledger__uplink_summary__field_descriptors,
   gridledger__uplink_summary__field_indices_by_name,
   1,  gridledger__uplink_summary__number_ranges,

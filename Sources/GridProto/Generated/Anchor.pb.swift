@@ -197,6 +197,8 @@ public struct UplinkSummary: ProtoMessage {
     public var commandsIssued: UInt32 = 0
     public var noticesIssued: UInt32 = 0
     public var accounts: [AccountResult] = []
+    public var downlinkCount: UInt64 = 0
+    public var downlinkDigest: [UInt8] = []
 
     public init() {}
 
@@ -207,7 +209,9 @@ public struct UplinkSummary: ProtoMessage {
         chargedFen: Int64 = 0,
         commandsIssued: UInt32 = 0,
         noticesIssued: UInt32 = 0,
-        accounts: [AccountResult] = []
+        accounts: [AccountResult] = [],
+        downlinkCount: UInt64 = 0,
+        downlinkDigest: [UInt8] = []
     ) {
         self.transactions = transactions
         self.readingsAccepted = readingsAccepted
@@ -216,6 +220,8 @@ public struct UplinkSummary: ProtoMessage {
         self.commandsIssued = commandsIssued
         self.noticesIssued = noticesIssued
         self.accounts = accounts
+        self.downlinkCount = downlinkCount
+        self.downlinkDigest = downlinkDigest
     }
 }
 
@@ -232,6 +238,8 @@ extension UplinkSummary {
         c.pointee.notices_issued = self.noticesIssued
         c.pointee.n_accounts = self.accounts.count
         c.pointee.accounts = arena.array(self.accounts) { (e: AccountResult) -> UnsafeMutablePointer<Gridledger__AccountResult>? in e.makeC(arena) }
+        c.pointee.downlink_count = self.downlinkCount
+        c.pointee.downlink_digest = arena.bytes(self.downlinkDigest)
         return c
     }
 
@@ -245,6 +253,8 @@ extension UplinkSummary {
         self.commandsIssued = c.pointee.commands_issued
         self.noticesIssued = c.pointee.notices_issued
         self.accounts = ProtoArena.collect(c.pointee.accounts, c.pointee.n_accounts) { (e: UnsafeMutablePointer<Gridledger__AccountResult>?) -> AccountResult in AccountResult(c: e!) }
+        self.downlinkCount = c.pointee.downlink_count
+        self.downlinkDigest = ProtoArena.bytes(c.pointee.downlink_digest)
     }
 
     public func serializedBytes() -> [UInt8] {

@@ -11,12 +11,15 @@ import GridTLS
 ///                                        (its version gives the main height and tx index)
 /// "uplink/" id "/totals"              → UplinkSummary: the district's results, summed
 /// "uplink/" id "/account/" account    → AccountResult as of the newest anchor
+/// "parameters/" id "/count"           → u64 n: parameters addressed to the district so far
+/// "parameters/" id "/" n(20 digits)   → DownlinkDigest after the n-th of them
 /// ```
 /// District chain:
 /// ```
 /// "receipt/last"                      → AnchorReceipt of the newest anchored range
 /// "receipt/" to(20 digits)            → AnchorReceipt of the range ending at `to`
 /// "downlink/cursor"                   → u64 main height, u32 tx index of the last taken
+/// "downlink/digest"                   → u64 n, DownlinkDigest after the n-th taken
 /// ```
 enum AnchorKeys {
     static func district(_ id: String) -> String { "district/\(id)" }
@@ -28,6 +31,9 @@ enum AnchorKeys {
     static let receiptPrefix = "receipt/0"
     static func receipt(to: UInt64) -> String { "receipt/\(padded(to))" }
     static let downlinkCursor = "downlink/cursor"
+    static let downlinkDigest = "downlink/digest"
+    static func parameterCount(_ district: String) -> String { "parameters/\(district)/count" }
+    static func parameterDigest(_ district: String, _ n: UInt64) -> String { "parameters/\(district)/\(padded(n))" }
 
     static func padded(_ v: UInt64) -> String {
         let s = String(v)
@@ -85,5 +91,27 @@ struct DownlinkCursor: Equatable, Comparable, Sendable {
         var r = ByteReader(bytes)
         guard let h = r.u64(), let i = r.u32(), r.atEnd else { return nil }
         self.init(height: h, index: i)
+    }
+}
+
+/// The digest of the sequence of parameters a district takes from the main chain, kept on
+/// both sides: D(0) is empty, D(n) = SHA-256(D(n-1) || SHA-256(serialized parameter n)).
+/// The main chain appends each parameter it accepts for a district; the district appends
+/// each one it takes (whether its contract accepts it or not). Anchors carry the
+/// district's (n, D(n)) and the main chain compares it with its own D(n): a parameter
+/// skipped or reordered by a faulty district leader stops that district's anchoring.
+enum DownlinkDigest {
+    static func next(_ previous: [UInt8], _ parameter: DistrictParameter) -> [UInt8] {
+        Digest.sha256(previous + Digest.sha256(parameter.serializedBytes()))
+    }
+
+    /// `u64 n || digest`, the district's record.
+    static func encode(count: UInt64, digest: [UInt8]) -> [UInt8] {
+        withUnsafeBytes(of: count.bigEndian) { Array($0) } + digest
+    }
+
+    static func decode(_ bytes: [UInt8]) -> (count: UInt64, digest: [UInt8])? {
+        guard bytes.count >= 8 else { return nil }
+        return (bytes[0..<8].reduce(0) { $0 << 8 | UInt64($1) }, Array(bytes[8...]))
     }
 }

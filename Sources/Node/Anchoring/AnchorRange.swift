@@ -41,6 +41,10 @@ struct AnchorRange: Sendable {
             throw RPCError(.failedPrecondition, "blocks \(from)...\(to) are not all on this replica")
         }
         summary.accounts = try UplinkAccounts.results(Array(Set(accounts)).sorted(), asOf: to, ledger: ledger)
+        if let taken = try ledger.store.state(AnchorKeys.downlinkDigest, asOf: to).flatMap(DownlinkDigest.decode) {
+            summary.downlinkCount = taken.count
+            summary.downlinkDigest = taken.digest
+        }
         return AnchorRange(
             from: from, to: to, headerHashes: hashes, lastHeaderHash: hashes[hashes.count - 1],
             headersRoot: ledger.hashing.txRoot(hashes), summary: summary.serializedBytes())

@@ -87,6 +87,7 @@ struct BlockExecutor {
                     guard try state.get(AnchorKeys.district(parameter.district)) != nil else {
                         throw ExecutionRejection.failedPrecondition("district \(parameter.district) is not registered on this main chain")
                     }
+                    try appendParameter(parameter, state: &state)
                     outcome = TxOutcome()
                 case .anchorReceipt(let receipt)?:
                     try applyReceipt(receipt, state: &state)
@@ -205,7 +206,32 @@ struct BlockExecutor {
             }
             throw ExecutionRejection.failedPrecondition("anchor range starts at \(anchor.fromHeight); district \(anchor.district) continues at \(expected)")
         }
+        try checkDownlink(anchor, get: get)
         return previous
+    }
+
+    /// Main chain: one more parameter accepted for its district (`DownlinkDigest`).
+    private static func appendParameter(_ parameter: DistrictParameter, state: inout BlockState) throws {
+        let count = try state.get(AnchorKeys.parameterCount(parameter.district)).flatMap(decodeUInt64) ?? 0
+        let previous = count == 0 ? [] : try state.get(AnchorKeys.parameterDigest(parameter.district, count)) ?? []
+        state.set(AnchorKeys.parameterCount(parameter.district), bigEndian(count &+ 1))
+        state.set(AnchorKeys.parameterDigest(parameter.district, count &+ 1), DownlinkDigest.next(previous, parameter))
+    }
+
+    /// An anchor's downlink position must be one the main chain gave this district.
+    private static func checkDownlink(_ anchor: Anchor, get: (String) throws -> [UInt8]?) throws {
+        guard !anchor.summary.isEmpty, let summary = try? UplinkSummary(serializedBytes: anchor.summary), summary.downlinkCount > 0 else { return }
+        let issued = try get(AnchorKeys.parameterCount(anchor.district)).flatMap(decodeUInt64) ?? 0
+        guard summary.downlinkCount <= issued,
+              try get(AnchorKeys.parameterDigest(anchor.district, summary.downlinkCount)) == summary.downlinkDigest else {
+            throw ExecutionRejection.failedPrecondition(
+                "district \(anchor.district) took a parameter sequence this main chain did not give it (at parameter \(summary.downlinkCount) of \(issued)): a parameter was skipped or reordered")
+        }
+    }
+
+    static func decodeUInt64(_ bytes: [UInt8]) -> UInt64? {
+        guard bytes.count == 8 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     private static func applyAnchor(_ anchor: Anchor, state: inout BlockState) throws {
@@ -222,6 +248,10 @@ struct BlockExecutor {
         totals.chargedFen &+= summary.chargedFen
         totals.commandsIssued &+= summary.commandsIssued
         totals.noticesIssued &+= summary.noticesIssued
+        if summary.downlinkCount > 0 {  // the newest downlink position, checked above
+            totals.downlinkCount = summary.downlinkCount
+            totals.downlinkDigest = summary.downlinkDigest
+        }
         state.set(AnchorKeys.uplinkTotals(anchor.district), totals.serializedBytes())
         for account in summary.accounts {
             state.set(AnchorKeys.uplinkAccount(anchor.district, account.account), account.serializedBytes())
@@ -261,6 +291,8 @@ struct BlockExecutor {
               case .parameter(let parameter)? = (try? TxPayload(serializedBytes: original.payload))?.body else {
             throw ExecutionRejection.invalidArgument("downlink carries no parameter")
         }
+        let taken = try state.get(AnchorKeys.downlinkDigest).flatMap(DownlinkDigest.decode) ?? (0, [])
+        state.set(AnchorKeys.downlinkDigest, DownlinkDigest.encode(count: taken.count &+ 1, digest: DownlinkDigest.next(taken.digest, parameter)))
         var outcome = TxOutcome()
         let savepoint = state.savepoint()
         do {

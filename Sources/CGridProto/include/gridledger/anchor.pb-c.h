@@ -128,10 +128,18 @@ struct  Gridledger__UplinkSummary
    */
   size_t n_accounts;
   Gridledger__AccountResult **accounts;
+  /*
+   * The downlink as of to_height: how many main-chain parameters the district has taken,
+   * and the digest of their sequence (Docs/anchoring.md, "Downlink digest"). The main chain
+   * refuses an anchor whose digest differs from its own at that count (a parameter
+   * skipped or reordered by a faulty district leader).
+   */
+  uint64_t downlink_count;
+  ProtobufCBinaryData downlink_digest;
 };
 #define GRIDLEDGER__UPLINK_SUMMARY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__uplink_summary__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0, 0, 0, 0, 0,NULL, 0, {0,NULL} }
 
 
 struct  Gridledger__AccountResult
