@@ -22,6 +22,7 @@ extension ChainStore {
 
         static let headKey: [UInt8] = [metaPrefix] + Array("head".utf8)
         static let chainKey: [UInt8] = [metaPrefix] + Array("chain".utf8)
+        static let formatKey: [UInt8] = [metaPrefix] + Array("format".utf8)
 
         // MARK: Keys
 

@@ -91,10 +91,17 @@ public final class ChainStore: Sendable {
     private let written: Mutex<WriteTotals>
     private let commitLock = Mutex<Void>(())
 
+    /// The chain format this code writes and reads: how blocks are hashed and executed
+    /// (outcomes root, contract outcomes, downlink digest). Blocks of another format would
+    /// re-execute to other state roots (catch-up, `gridnode verify`), so such a store is
+    /// refused at open. 1: before the outcomes root (issue 4); 2: issues 5 and 6.
+    public static let format = 2
+
     /// Opens the chain store in `directory` (created if missing), creating an empty store
     /// when there is none.
     ///
     /// - Throws: `StoreError.chainMismatch` when the store belongs to another chain;
+    ///   `.formatMismatch` when it was written in another chain format;
     ///   `.corrupt` when the head record is malformed or disagrees with the stored blocks;
     ///   `.io` when LevelDB cannot open the database (e.g. another process has it open);
     ///   `.invalidArgument` for an empty `chainID`.
@@ -120,6 +127,16 @@ public final class ChainStore: Sendable {
         }
         if let storedChain, storedChain != chainID {
             throw StoreError.chainMismatch(stored: storedChain, requested: chainID)
+        }
+        if storedChain != nil {
+            // Stores from before the format record are format 1.
+            let stored = try database.get(Layout.formatKey).map { bytes in
+                guard let text = String(validating: bytes, as: UTF8.self), let n = Int(text) else {
+                    throw StoreError.corrupt("the stored format is not a decimal number")
+                }
+                return n
+            } ?? 1
+            guard stored == Self.format else { throw StoreError.formatMismatch(stored: stored, supported: Self.format) }
         }
         let head = try database.get(Layout.headKey).map(Layout.decodeHead)
         try Self.checkHead(head, chainRecorded: storedChain != nil, in: database)
@@ -337,6 +354,7 @@ public final class ChainStore: Sendable {
         batch.put(Layout.headKey, Layout.headValue(newHead))
         if head == nil {
             batch.put(Layout.chainKey, Array(chainID.utf8))
+            batch.put(Layout.formatKey, Array(String(Self.format).utf8))
         }
         return (batch, newHead)
     }

@@ -25,6 +25,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case fork(height: UInt64, head: UInt64)
     /// The directory holds the chain `stored`, not the `requested` one.
     case chainMismatch(stored: String, requested: String)
+    /// The store was written in chain format `stored`; this code reads `supported` only.
+    case formatMismatch(stored: Int, supported: Int)
 
     public var description: String {
         switch self {
@@ -38,6 +40,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "refused block \(height): block \(height) is already committed (head \(head); no forks)"
         case .chainMismatch(let stored, let requested):
             return "store holds chain \"\(stored)\", not \"\(requested)\""
+        case .formatMismatch(let stored, let supported):
+            return "store was written in chain format \(stored); this gridnode reads format \(supported) only (no migration: start from a fresh data directory)"
         }
     }
 

@@ -6,7 +6,7 @@ struct GridNodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gridnode",
         abstract: "GridLedger ledger node for smart electricity grids.",
-        version: GridLedgerVersion.string,
+        version: "\(GridLedgerVersion.string) (chain format \(GridLedgerVersion.chainFormat))",
         subcommands: [Start.self, Status.self, Verify.self, Simulate.self, CA.self, Config.self, Bench.self]
     )
 }

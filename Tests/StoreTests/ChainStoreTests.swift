@@ -230,6 +230,27 @@ final class ChainStoreTests: XCTestCase {
         XCTAssertEqual(try ChainStore(directory: directory.path, chainID: chainID).head?.height, 3)
     }
 
+    /// Rule: a store records its chain format with genesis; one written in another format
+    /// (or before the record existed: format 1) is refused at open, since its blocks would
+    /// re-execute to other state roots.
+    func testOtherChainFormatRefused() throws {
+        do {
+            let store = try ChainStore(directory: directory.path, chainID: chainID)
+            _ = try buildChain(store)
+            XCTAssertEqual(try store.database.get(Array("mformat".utf8)), Array(String(ChainStore.format).utf8))
+            try store.database.delete(Array("mformat".utf8), sync: true)
+        }
+        XCTAssertThrowsError(try ChainStore(directory: directory.path, chainID: chainID)) {
+            XCTAssertEqual($0 as? StoreError, .formatMismatch(stored: 1, supported: ChainStore.format))
+            XCTAssertTrue("\($0)".contains("fresh data directory"), "\($0)")
+        }
+        do {
+            let raw = try LevelDB(path: directory.path + "/chain.ldb")
+            try raw.put(Array("mformat".utf8), Array(String(ChainStore.format).utf8), sync: true)
+        }
+        XCTAssertEqual(try ChainStore(directory: directory.path, chainID: chainID).head?.height, 3)
+    }
+
     /// Rule: state keys are non-empty UTF-8 without NUL (NUL separates key and version in
     /// "h" keys). A commit with such a key writes nothing; a read with one is refused.
     func testNULInKeyRefused() throws {
