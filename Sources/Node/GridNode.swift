@@ -37,6 +37,8 @@ public final class GridNode: Service, Sendable {
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
     /// Set once `stop()` shut the event loops down; the node cannot start again.
     private let threadsStopped = Mutex(false)
+    /// Set when the first `stop()` begins.
+    private let threadsStopping = Mutex(false)
     let chainSet = ChainSet()
     /// The chains this node serves, in configuration order.
     public let chainIDs: [String]
@@ -157,7 +159,8 @@ public final class GridNode: Service, Sendable {
     /// closed and the data directory unlocked, so the same directory can be reopened at once.
     public func stop() async {
         guard let stats = await shutDownServer() else {
-            finishStopped()
+            // Another stop() is under way: return when it has finished, not before.
+            if threadsStopping.withLock({ $0 }) { await waitUntilStopped() } else { finishStopped() }
             return
         }
         await stopChains()
@@ -209,6 +212,7 @@ public final class GridNode: Service, Sendable {
     /// GOAWAY on every connection, then waits for calls in flight; nil when not running.
     private func shutDownServer() async -> RPCServerStats? {
         guard let server = server.withLock({ s in defer { s = nil }; return s }) else { return nil }
+        threadsStopping.withLock { $0 = true }
         logger.info("node shutting down")
         await handOverLeadership()
         for service in Self.serviceNames {

@@ -60,16 +60,30 @@ public enum ChainVerifier {
         let store = try ChainStore(directory: directory, chainID: chainID)
         let scratchRoot = dataDirectory + "/verify-scratch"
         let scratchPath = scratchRoot + "/" + chainID
-        try FileManager.default.createDirectory(atPath: scratchRoot, withIntermediateDirectories: true)
-        try? LevelDB.destroy(path: scratchPath)  // a verify that was killed left it behind
-        let replay = try ReplayState(path: scratchPath)
-        defer {
-            replay.close()
+        func removeScratch() {
             try? LevelDB.destroy(path: scratchPath)
             try? FileManager.default.removeItem(atPath: scratchPath)
             if (try? FileManager.default.contentsOfDirectory(atPath: scratchRoot))?.isEmpty == true {
                 try? FileManager.default.removeItem(atPath: scratchRoot)
             }
+        }
+        // A verify that was killed left its scratch store behind: it must go, or the
+        // replay would start from stale entries.
+        removeScratch()
+        guard !FileManager.default.fileExists(atPath: scratchPath) else {
+            throw ConfigurationError("cannot remove the old verify scratch store \(scratchPath)")
+        }
+        try FileManager.default.createDirectory(atPath: scratchRoot, withIntermediateDirectories: true)
+        let replay: ReplayState
+        do {
+            replay = try ReplayState(path: scratchPath)
+        } catch {
+            removeScratch()
+            throw error
+        }
+        defer {
+            replay.close()
+            removeScratch()
         }
         return try verify(store: store, chainID: chainID, replay: replay, progress: progress)
     }

@@ -327,8 +327,15 @@ final class Ledger: Sendable {
             if batch.isEmpty { continue }
             // The block's time: now, or the head's if this clock is behind it (certificates
             // are screened at the time the block will carry).
-            var timestampMs = Int64(Date().timeIntervalSince1970 * 1000)
-            if let head = store.head, let headMs = try? headTimestampMs(head) { timestampMs = max(timestampMs, headMs) }
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            var timestampMs = now
+            if let head = store.head, let headMs = try? headTimestampMs(head), headMs > now {
+                timestampMs = headMs
+                if headMs - now > 60_000 {
+                    logger.warning("block time held at the previous block's, ahead of this clock", metadata: [
+                        "ahead_ms": "\(headMs - now)", "chain": "\(chainID)"])
+                }
+            }
             let admitted = screen(batch, timestampMs: timestampMs)
             if admitted.isEmpty { continue }
             if let raft = raft.withLock({ $0 }) {
@@ -546,7 +553,20 @@ final class Ledger: Sendable {
         guard let head = store.head else { throw StoreError.corrupt("no genesis block") }
         // Block time never goes back (contracts expire commands and reset cycles by it),
         // even when this leader's clock is behind the previous leader's.
+        let screenedMs = timestampMs
         let timestampMs = max(timestampMs, try headTimestampMs(head))
+        if timestampMs != screenedMs {
+            // The head moved since the batch was screened (a block of the previous leader
+            // committed): certificates must hold at the later time too, or followers would
+            // refuse the block. Rare; the batch is retried by its clients.
+            for tx in transactions {
+                do {
+                    try validator.checkCertificateTimes(tx, now: timestampMs / 1000)
+                } catch {
+                    throw RPCError(.unavailable, "block time moved past a signer certificate's validity; retry")
+                }
+            }
+        }
         let context = ExecutionContext(chainID: chainID, height: head.height + 1, timestampMs: timestampMs)
         let (writes, outcomes) = try BlockExecutor.execute(transactions.map(\.payload), context: context, state: StoreStateReader(store: store, cache: meterCache))
         let ids = transactions.map(\.id)

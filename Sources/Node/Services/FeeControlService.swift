@@ -83,12 +83,20 @@ struct FeeControlService: Sendable {
             let from = (ledger.store.head?.height ?? 0) + 1
             var sent = Set<String>()
             let pending = ContractKeys.commandStatusPrefix(CommandStatus.issued.rawValue)
+            // Every pending command (at most a few per customer of the district; a hard cap
+            // keeps a hostile backlog from exhausting memory), then sorted.
             var waiting: [ControlCommand] = []
-            for entry in try ledger.store.states(prefix: pending, limit: 10_000) {
-                let id = String(entry.key.dropFirst(pending.count))
-                if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
-                    waiting.append(try ControlCommand(serializedBytes: bytes))
+            var after: String?
+            while waiting.count < Self.maxReplayedCommands {
+                let page = try ledger.store.states(prefix: pending, from: after, limit: 1000)
+                for entry in page {
+                    let id = String(entry.key.dropFirst(pending.count))
+                    if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
+                        waiting.append(try ControlCommand(serializedBytes: bytes))
+                    }
                 }
+                guard page.count == 1000, let last = page.last else { break }
+                after = last.key + "\u{1}"
             }
             // Keys sort as text ("d1-10-0" before "d1-9-0"); the device gets them in the
             // order they were issued, as the live stream delivers them.
@@ -117,6 +125,8 @@ struct FeeControlService: Sendable {
             }
         }
     }
+
+    static let maxReplayedCommands = 200_000
 
     /// A command's place in issue order: its block, then its number within the block (the
     /// last part of `district-height-n`).
