@@ -152,8 +152,10 @@ final class Ledger: Sendable {
     ///   (`Ingest.SubmitReadings`, `Ingest.StreamReadings`).
     ///
     /// `whenQueued` runs once the transaction is in this leader's queue, so a caller that
-    /// waits for it before submitting the next one keeps its own order in the chain (a
-    /// forwarded transaction is in the leader's queue only when `submit` returns).
+    /// waits for it before submitting the next one keeps its own order in the chain. On a
+    /// follower it runs when the transaction is handed to the forwarder: forwarded ones keep
+    /// their pipelining (waiting for each to commit would cut a stream through a follower
+    /// to one batch per block), and their order is the leader's arrival order.
     func submit(_ signed: SignedTransaction, readingsOnly: Bool = false,
                 whenQueued: (@Sendable () -> Void)? = nil) async throws -> SubmitResponse {
         let tx = try validator.validate(signed)
@@ -168,6 +170,7 @@ final class Ledger: Sendable {
                 if let location = try store.txLocation(tx.id) {
                     throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
                 }
+                whenQueued?()
                 return try await raft.forward(signed, status.leader)
             }
         }
