@@ -228,17 +228,23 @@ final class ChainTests: XCTestCase {
         XCTAssertEqual(sequences, Array(0..<20))
     }
 
+    /// Stops the node (closing the client first) and verifies its store, which must be clean.
+    private func stopAndVerify() async throws -> ChainVerifier.Report {
+        await client.rpc.close()
+        client = nil
+        await node.stop()
+        node = nil
+        let report = try ChainVerifier.verify(dataDirectory: config.dataDir)
+        XCTAssertNil(report.firstInconsistency)
+        return report
+    }
+
     /// A value edited directly in LevelDB is detected by verify; an untouched chain verifies.
     func testVerifyDetectsTampering() async throws {
         for i in 0..<4 {
             _ = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "v\(i)", readings: readings("m\(i % 2)", from: 1_700_000_000_000 + Int64(i) * 10_000_000, count: 3))))
         }
-        await client.rpc.close()
-        client = nil
-        await node.stop()
-        node = nil
-        let clean = try ChainVerifier.verify(dataDirectory: config.dataDir)
-        XCTAssertNil(clean.firstInconsistency)
+        let clean = try await stopAndVerify()
         XCTAssertEqual(clean.blocks, 5)
 
         do {
@@ -265,12 +271,7 @@ final class ChainTests: XCTestCase {
             last = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "x\(i)", readings: readings("x\(i)", from: 1_700_000_000_000, count: 2))))
         }
         let id = try XCTUnwrap(last?.location?.txId)
-        await client.rpc.close()
-        client = nil
-        await node.stop()
-        node = nil
-        let clean = try ChainVerifier.verify(dataDirectory: config.dataDir)
-        XCTAssertNil(clean.firstInconsistency)
+        let clean = try await stopAndVerify()
         XCTAssertEqual(clean.transactions, 3)
         XCTAssertEqual(clean.historyEntries, clean.stateKeys, "each key written once")
         do {
