@@ -4,6 +4,7 @@ import GridProto
 import GridTLS
 @testable import Node
 import Store
+import Synchronization
 import Wire
 import XCTest
 
@@ -480,6 +481,28 @@ final class ChainTests: XCTestCase {
         let blocks = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "later", readings: readings("t3", from: 1_700_000_000_000, count: 1))))
         let next = try XCTUnwrap(try ledger.store.block(at: try XCTUnwrap(blocks.location).height)?.header)
         XCTAssertGreaterThanOrEqual(next.timestampMs, headTime)
+    }
+
+    /// A leader whose clock is behind its head block's time (a new leader after one with a
+    /// faster clock) dates its next block at the head's time, not earlier.
+    func testLeaderClockBehindTheHeadKeepsBlockTimeFromGoingBack() async throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let clock = Mutex(now)
+        var quiet = Logger(label: "clock")
+        quiet.logLevel = .critical
+        let ledger = try Ledger(
+            chainID: "d1", nodeID: "clocked", store: try ChainStore(directory: pki.dir + "/clocked", chainID: "d1"),
+            verifier: try SignerVerifier(caPath: pki.caCert), limits: LedgerLimits(), logger: quiet,
+            wallClockMs: { clock.withLock { $0 } })
+        ledger.start()
+        let first = try await ledger.submit(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "c1", readings: readings("c1", from: 1_700_000_000_000, count: 1))))
+        clock.withLock { $0 = now - 3_600_000 }
+        let second = try await ledger.submit(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "c2", readings: readings("c2", from: 1_700_000_000_000, count: 1))))
+        clock.withLock { $0 = now + 5_000 }
+        let third = try await ledger.submit(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "c3", readings: readings("c3", from: 1_700_000_000_000, count: 1))))
+        await ledger.stop()
+        let times = try [first, second, third].map { try XCTUnwrap(try ledger.store.block(at: XCTUnwrap($0.location).height)?.header).timestampMs }
+        XCTAssertEqual(times, [now, now, now + 5_000])
     }
 
     /// A block on `head` holding `transactions`, executed and rooted as a leader builds it.

@@ -55,6 +55,7 @@ final class Ledger: Sendable {
     /// built on a head whose state (and caches) is changing under it would differ from what
     /// the followers compute.
     private let executing = Mutex<Void>(())
+    private let wallClockMs: @Sendable () -> Int64
     /// The head block's timestamp, by height (read from the store when the head moved
     /// without `afterCommit`, e.g. after a restart).
     private let headTime = Mutex<(height: UInt64, ms: Int64)?>(nil)
@@ -76,8 +77,12 @@ final class Ledger: Sendable {
 
     /// - Parameter hashSuite: the suite of a new chain; an existing chain keeps the suite its
     ///   genesis names, and a different `hashSuite` is a configuration error.
+    /// - Parameter wallClockMs: the clock blocks are dated by (Unix milliseconds); injected
+    ///   so tests can set it.
     init(chainID: String, nodeID: String, store: ChainStore, verifier: SignerVerifier, limits: LedgerLimits,
-         hashSuite: Digest.Suite = .sha256, kind: ChainKind = .district, mainChainID: String? = nil, logger: Logger) throws {
+         hashSuite: Digest.Suite = .sha256, kind: ChainKind = .district, mainChainID: String? = nil, logger: Logger,
+         wallClockMs: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
+        self.wallClockMs = wallClockMs
         if let genesis = try store.block(at: 0)?.header {
             guard let stored = ChainHashing.of(genesis) else {
                 throw ConfigurationError("chain \(chainID) names an unknown hash suite '\(genesis.hashSuite)'")
@@ -330,7 +335,7 @@ final class Ledger: Sendable {
             if batch.isEmpty { continue }
             // The block's time: now, or the head's if this clock is behind it (certificates
             // are screened at the time the block will carry).
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = wallClockMs()
             var timestampMs = now
             if let head = store.head, let headMs = try? headTimestampMs(head), headMs > now {
                 timestampMs = headMs
