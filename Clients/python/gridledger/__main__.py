@@ -20,7 +20,7 @@ Commands:
                          Query/GetHistory as JSON
   blocks [--from H] [--to H]
                          Query/ListBlocks, one JSON line per block header
-  watch [--from H] [--count N] [--full]
+  watch [--from H] [--count N] [--full] [--reconnect]
                          Query/SubscribeBlocks, one JSON line per block
   admin transfer-leader --chain ID --node N
   admin add-member --chain ID --node N --name CN --address HOST:PORT
@@ -59,11 +59,15 @@ Anchoring and fee control (Docs/anchoring.md):
   disconnected [--chain D] [--limit N]   ... state DISCONNECTED, JSON lines
   commands --district D [--status issued|acknowledged|failed|expired] [--limit N]
                          FeeControl/ListCommands, JSON lines
-  watch-commands [--chain D] [--ack] [--count N]
+  watch-commands [--chain D] [--ack] [--count N] [--reconnect]
                          Control/SubscribeCommands (device), JSON lines; --ack
                          acknowledges each as a success, the line gets "ack": {...}
-  watch-notices [--chain D] [--from H] [--count N]
+  watch-notices [--chain D] [--from H] [--count N] [--reconnect]
                          Notices/Subscribe (marketing), JSON lines
+
+--reconnect (watch, watch-commands, watch-notices): keep watching across node restarts;
+when the connection or the stream ends, connect again (backing off up to 5 s) and go on
+after the last item printed, without repeating it.
 
 --chain ID (chain-info, ingest, block, tx, state, history, blocks, watch): the chain the
 requests are for; a node serving several chains needs it (default: the node's only
@@ -182,6 +186,13 @@ def _linearizable(parser: argparse.ArgumentParser) -> None:
                              "committed before the call, on followers too")
 
 
+def _reconnect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reconnect", dest="watch_reconnect", action="store_true",
+                        help="keep watching across node restarts: when the connection or the "
+                             "stream ends, connect again (backing off up to 5 s) and go on "
+                             "after the last item printed, without repeating it")
+
+
 def _chain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chain", default="", metavar="ID",
                         help="chain the requests are for (default: the node's only chain)")
@@ -253,6 +264,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="stop after this many blocks")
     wa.add_argument("--full", action="store_true",
                     help="print whole blocks instead of summaries")
+    _reconnect(wa)
     _chain(wa)
     ad = sub.add_parser("admin", help="Raft membership and leadership (admin certificate)")
     asub = ad.add_subparsers(dest="admin_command", required=True, metavar="SUBCOMMAND")
@@ -355,9 +367,11 @@ def _parser() -> argparse.ArgumentParser:
     wc.add_argument("--ack", action="store_true",
                     help="acknowledge each command received as a success (CommandAck)")
     wc.add_argument("--count", type=_positive, default=None, help="stop after this many")
+    _reconnect(wc)
     wn = sub.add_parser("watch-notices", help="Notices/Subscribe (marketing), one JSON line each")
     wn.add_argument("--from", dest="from_height", type=_non_negative, default=0)
     wn.add_argument("--count", type=_positive, default=None, help="stop after this many")
+    _reconnect(wn)
     _chain(wn)
     return p
 
@@ -407,22 +421,111 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _error("INVALID_ARGUMENT", f"cannot read {exc.filename}: {exc.strerror or exc}")
         except ValueError as exc:
             return _error("INVALID_ARGUMENT", str(exc))
-    try:
-        client = Client(args.addr, cert=args.cert, key=args.key, ca=args.ca,
-                        server_name=args.server_name, timeout=timeout)
-    except RpcError as exc:
-        return _error(exc.code_name, f"cannot connect to {args.addr}: {exc.message}")
-    except (OSError, ValueError) as exc:
-        return _error(StatusCode.UNAVAILABLE.name, f"cannot connect to {args.addr}: {exc}")
-    try:
-        with client:
-            return _run(client, args, timeout, readings, signer)
-    except RpcError as exc:
-        return _error(exc.code_name, exc.message)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
+    watch = _WatchProgress() if getattr(args, "watch_reconnect", False) else None
+    backoff = 0.2
+    while True:
+        try:
+            client = Client(args.addr, cert=args.cert, key=args.key, ca=args.ca,
+                            server_name=args.server_name, timeout=timeout)
+        except RpcError as exc:
+            if watch is None or exc.code != StatusCode.UNAVAILABLE:
+                return _error(exc.code_name, f"cannot connect to {args.addr}: {exc.message}")
+            backoff = _wait_to_reconnect(f"cannot connect to {args.addr}: {exc.message}", backoff)
+            continue
+        except (OSError, ValueError) as exc:
+            if watch is None or isinstance(exc, ValueError):
+                return _error(StatusCode.UNAVAILABLE.name, f"cannot connect to {args.addr}: {exc}")
+            backoff = _wait_to_reconnect(f"cannot connect to {args.addr}: {exc}", backoff)
+            continue
+        try:
+            with client:
+                if watch is None:
+                    return _run(client, args, timeout, readings, signer)
+                if _watch(client, args, timeout, signer, watch):
+                    return 0
+                reason = "the stream ended"
+        except RpcError as exc:
+            # UNAVAILABLE: the node went away; RESOURCE_EXHAUSTED: a subscriber that fell
+            # too far behind was cut off. Either way the watch goes on after what it printed.
+            if watch is None or exc.code not in (StatusCode.UNAVAILABLE, StatusCode.RESOURCE_EXHAUSTED):
+                return _error(exc.code_name, exc.message)
+            reason = exc.message
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:
+            return 0
+        except OSError as exc:
+            if watch is None:
+                raise
+            reason = str(exc)
+        if watch.printed_since_connect:
+            backoff = 0.2
+        backoff = _wait_to_reconnect(reason, backoff)
+
+
+class _WatchProgress:
+    """Where a --reconnect watch is: what it printed, so the next connection goes on after
+    it. Commands are told apart by id (a resubscription replays the pending ones)."""
+
+    def __init__(self):
+        self.printed = 0
+        self.printed_since_connect = 0
+        self.next_height: Optional[int] = None
+        self.notice_height: Optional[int] = None
+        self.notices_at_height: set = set()
+        self.commands_seen: set = set()
+
+
+def _wait_to_reconnect(reason: str, backoff: float) -> float:
+    print(f"watch: {reason}; reconnecting in {backoff:.1f} s", file=sys.stderr, flush=True)
+    time.sleep(backoff)
+    return min(backoff * 2, 5.0)
+
+
+def _watch(client: Client, args, timeout: float, signer, progress: _WatchProgress) -> bool:
+    """One connection's worth of a --reconnect watch; True once --count items are printed."""
+    progress.printed_since_connect = 0
+
+    def printed(line) -> bool:
+        _print_json(line)
+        progress.printed += 1
+        progress.printed_since_connect += 1
+        return args.count is not None and progress.printed >= args.count
+
+    cmd = args.command
+    if cmd == "watch":
+        start = args.from_height if progress.next_height is None else progress.next_height
+        with client.subscribe_blocks(start, timeout=args.timeout, chain_id=args.chain) as blocks:
+            for response in blocks:
+                progress.next_height = response.block.header.height + 1
+                if printed(to_jsonable(response) if args.full else block_summary(response)):
+                    return True
+    elif cmd == "watch-notices":
+        start = args.from_height if progress.notice_height is None else progress.notice_height
+        with client.subscribe_notices(start, chain_id=args.chain, timeout=args.timeout) as notices:
+            for notice in notices:
+                if notice.height == progress.notice_height and notice.notice_id in progress.notices_at_height:
+                    continue
+                if notice.height != progress.notice_height:
+                    progress.notice_height, progress.notices_at_height = notice.height, set()
+                progress.notices_at_height.add(notice.notice_id)
+                if printed(to_jsonable(notice)):
+                    return True
+    elif cmd == "watch-commands":
+        chain = args.chain or (client.chain_id(timeout=timeout) if args.ack else "")
+        with client.subscribe_commands(args.chain, timeout=args.timeout) as commands:
+            for command in commands:
+                if command.command_id in progress.commands_seen:
+                    continue
+                if len(progress.commands_seen) >= 100_000:
+                    progress.commands_seen.clear()
+                progress.commands_seen.add(command.command_id)
+                line = to_jsonable(command)
+                if args.ack:
+                    line["ack"] = _ack(client, signer, chain, command, args, timeout)
+                if printed(line):
+                    return True
+    return False
 
 
 def _run(client: Client, args, timeout: float, readings, signer) -> int:
@@ -722,13 +825,18 @@ def _watch_commands(client: Client, args, timeout: float, signer: Signer) -> int
         for seen, command in enumerate(commands, 1):
             line = to_jsonable(command)
             if args.ack:
-                signed = signer.sign(parameters.tx_payload(
-                    chain, command_ack=parameters.command_ack(command.command_id, True)))
-                line["ack"] = _submit_signed(client, signed, args.chain, timeout)
+                line["ack"] = _ack(client, signer, chain, command, args, timeout)
             _print_json(line)
             if args.count is not None and seen >= args.count:
                 break
     return 0
+
+
+def _ack(client: Client, signer: Signer, chain: str, command, args, timeout: float) -> dict:
+    """Acknowledges `command` as executed (a CommandAck transaction); the submit's JSON line."""
+    signed = signer.sign(parameters.tx_payload(
+        chain, command_ack=parameters.command_ack(command.command_id, True)))
+    return _submit_signed(client, signed, args.chain, timeout)
 
 
 if __name__ == "__main__":

@@ -82,8 +82,8 @@ def identity(directory, name):
 class Node:
     """A `gridnode start` subprocess on a free port, listening once constructed."""
 
-    def __init__(self, ident, root, extra_args=()):
-        self.port = free_port()
+    def __init__(self, ident, root, extra_args=(), port=None):
+        self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.data_dir = root / "data"
         self.log_path = root / "node.log"

@@ -9,6 +9,8 @@ import json
 import os
 import re
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -317,6 +319,39 @@ def test_stream_readings_acks_in_order(client, pki):
             acks[4].response.outcome.readings_duplicate) == (0, 3)
     heights = [a.response.location.height for a in acks if a.code == 0]
     assert heights == sorted(heights)
+
+
+def test_watch_reconnect_goes_on_after_a_node_restart(pki, tmp_path):
+    """`watch --reconnect` outlives a node restart: it prints every block once, in order,
+    across the restart, and stops at --count."""
+    node = Node(pki["node"], tmp_path, ["--chain-id", "d1"])
+    col1 = signer(pki, "col1")
+    ops = pki["ops"]
+    watcher = None
+    try:
+        with connect(node, pki["col1"]) as c:
+            c.submit_readings(col1, readings(1))
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "gridledger", "--addr", node.address, "--cert", ops["cert"],
+             "--key", ops["key"], "--ca", ops["ca"], "watch", "--reconnect", "--count", "4"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..")})
+        lines = [json.loads(watcher.stdout.readline()) for _ in range(2)]  # blocks 0 and 1
+        node.terminate()
+        node = Node(pki["node"], tmp_path, ["--chain-id", "d1"], port=node.port)
+        with connect(node, pki["col1"]) as c:
+            c.submit_readings(col1, readings(1))
+            c.submit_readings(col1, readings(1))
+        out, err = watcher.communicate(timeout=60)
+        lines += [json.loads(line) for line in out.splitlines()]
+        assert watcher.returncode == 0, err
+        assert [line["height"] for line in lines] == [0, 1, 2, 3]
+        assert "reconnecting" in err
+    finally:
+        if watcher is not None and watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+        node.terminate()
 
 
 def test_stream_readings_many_in_flight(client, pki):
