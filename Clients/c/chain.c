@@ -23,30 +23,10 @@
 
 #define HASH_LEN 32
 
-/* A unary call whose response is cast to the wrapper's type by the caller. */
-static int unary(gl_client *c, const char *method, const ProtobufCMessage *req,
-                 const ProtobufCMessageDescriptor *desc, void **out, uint64_t timeout_ms,
-                 gl_status *status_out)
-{
-    ProtobufCMessage *resp = NULL;
-    int code = gl_unary(c, method, req, desc, &resp, timeout_ms, status_out);
-    if (out != NULL)
-        *out = resp;
-    else if (resp != NULL)
-        protobuf_c_message_free_unpacked(resp, NULL);
-    return code;
-}
-
-/* A borrowed string field: NULL = "". Packing only reads it. */
-static char *str(const char *s)
-{
-    return (char *)(s != NULL ? s : "");
-}
-
 void gl_get_chain_info_request_init(Gridledger__GetChainInfoRequest *req, const char *chain_id)
 {
     gridledger__get_chain_info_request__init(req);
-    req->chain_id = str(chain_id);
+    req->chain_id = gl_str(chain_id);
 }
 
 int gl_get_chain_info(gl_client *c, uint64_t timeout_ms, Gridledger__ChainInfo **out,
@@ -54,7 +34,7 @@ int gl_get_chain_info(gl_client *c, uint64_t timeout_ms, Gridledger__ChainInfo *
 {
     Gridledger__GetChainInfoRequest req;
     gl_get_chain_info_request_init(&req, gl_client_chain_id(c));
-    return unary(c, "/gridledger.Query/GetChainInfo", &req.base, &gridledger__chain_info__descriptor,
+    return gl_unary_as(c, "/gridledger.Query/GetChainInfo", &req.base, &gridledger__chain_info__descriptor,
                  (void **)out, timeout_ms, status_out);
 }
 
@@ -64,7 +44,7 @@ void gl_submit_request_init(Gridledger__SubmitRequest *req, const char *chain_id
     gridledger__submit_request__init(req);
     /* Packing reads the transaction only. */
     req->transaction = (Gridledger__SignedTransaction *)tx;
-    req->chain_id = str(chain_id);
+    req->chain_id = gl_str(chain_id);
 }
 
 static int submit(gl_client *c, const char *method, const Gridledger__SignedTransaction *tx,
@@ -72,7 +52,7 @@ static int submit(gl_client *c, const char *method, const Gridledger__SignedTran
 {
     Gridledger__SubmitRequest req;
     gl_submit_request_init(&req, gl_client_chain_id(c), tx);
-    return unary(c, method, &req.base, &gridledger__submit_response__descriptor, (void **)out,
+    return gl_unary_as(c, method, &req.base, &gridledger__submit_response__descriptor, (void **)out,
                  timeout_ms, status_out);
 }
 
@@ -120,7 +100,7 @@ void gl_get_block_request_init(Gridledger__GetBlockRequest *req, const char *cha
                                Gridledger__Consistency consistency)
 {
     gridledger__get_block_request__init(req);
-    req->chain_id = str(chain_id);
+    req->chain_id = gl_str(chain_id);
     req->consistency = consistency;
     if (hash != NULL) {
         req->hash.data = (uint8_t *)hash;
@@ -137,7 +117,7 @@ int gl_get_block_ex(gl_client *c, uint64_t height, const uint8_t *hash, size_t h
 {
     Gridledger__GetBlockRequest req;
     gl_get_block_request_init(&req, gl_client_chain_id(c), height, hash, hash_len, consistency);
-    return unary(c, "/gridledger.Query/GetBlock", &req.base,
+    return gl_unary_as(c, "/gridledger.Query/GetBlock", &req.base,
                  &gridledger__get_block_response__descriptor, (void **)out, timeout_ms, status_out);
 }
 
@@ -154,7 +134,7 @@ void gl_get_transaction_request_init(Gridledger__GetTransactionRequest *req,
                                      size_t tx_id_len, Gridledger__Consistency consistency)
 {
     gridledger__get_transaction_request__init(req);
-    req->chain_id = str(chain_id);
+    req->chain_id = gl_str(chain_id);
     req->consistency = consistency;
     req->tx_id.data = (uint8_t *)tx_id;
     req->tx_id.len = tx_id != NULL ? tx_id_len : 0;
@@ -166,7 +146,7 @@ int gl_get_transaction_ex(gl_client *c, const uint8_t *tx_id, size_t tx_id_len,
 {
     Gridledger__GetTransactionRequest req;
     gl_get_transaction_request_init(&req, gl_client_chain_id(c), tx_id, tx_id_len, consistency);
-    return unary(c, "/gridledger.Query/GetTransaction", &req.base,
+    return gl_unary_as(c, "/gridledger.Query/GetTransaction", &req.base,
                  &gridledger__get_transaction_response__descriptor, (void **)out, timeout_ms,
                  status_out);
 }
@@ -175,8 +155,8 @@ void gl_get_state_request_init(Gridledger__GetStateRequest *req, const char *cha
                                const char *key, Gridledger__Consistency consistency)
 {
     gridledger__get_state_request__init(req);
-    req->chain_id = str(chain_id);
-    req->key = str(key);
+    req->chain_id = gl_str(chain_id);
+    req->key = gl_str(key);
     req->consistency = consistency;
 }
 
@@ -185,7 +165,7 @@ int gl_get_state(gl_client *c, const char *key, Gridledger__Consistency consiste
 {
     Gridledger__GetStateRequest req;
     gl_get_state_request_init(&req, gl_client_chain_id(c), key, consistency);
-    return unary(c, "/gridledger.Query/GetState", &req.base,
+    return gl_unary_as(c, "/gridledger.Query/GetState", &req.base,
                  &gridledger__get_state_response__descriptor, (void **)out, timeout_ms, status_out);
 }
 
@@ -194,8 +174,8 @@ void gl_get_history_request_init(Gridledger__GetHistoryRequest *req, const char 
                                  Gridledger__Consistency consistency)
 {
     gridledger__get_history_request__init(req);
-    req->chain_id = str(chain_id);
-    req->key = str(key);
+    req->chain_id = gl_str(chain_id);
+    req->key = gl_str(key);
     req->limit = limit;
     req->consistency = consistency;
 }
@@ -206,7 +186,7 @@ int gl_get_history(gl_client *c, const char *key, uint32_t limit,
 {
     Gridledger__GetHistoryRequest req;
     gl_get_history_request_init(&req, gl_client_chain_id(c), key, limit, consistency);
-    return unary(c, "/gridledger.Query/GetHistory", &req.base,
+    return gl_unary_as(c, "/gridledger.Query/GetHistory", &req.base,
                  &gridledger__get_history_response__descriptor, (void **)out, timeout_ms,
                  status_out);
 }
@@ -215,7 +195,7 @@ void gl_subscribe_blocks_request_init(Gridledger__SubscribeBlocksRequest *req,
                                       const char *chain_id, uint64_t from_height)
 {
     gridledger__subscribe_blocks_request__init(req);
-    req->chain_id = str(chain_id);
+    req->chain_id = gl_str(chain_id);
     req->from_height = from_height;
 }
 
@@ -232,16 +212,7 @@ gl_stream *gl_subscribe_blocks(gl_client *c, uint64_t from_height, uint64_t time
 int gl_subscribe_blocks_next(gl_stream *s, Gridledger__GetBlockResponse **out,
                              gl_status *status_out)
 {
-    ProtobufCMessage *m = NULL;
-    if (out != NULL)
-        *out = NULL;
-    if (gl_stream_next(s, &m, status_out) == 0)
-        return 0;
-    if (out != NULL)
-        *out = (Gridledger__GetBlockResponse *)m;
-    else
-        protobuf_c_message_free_unpacked(m, NULL);
-    return 1;
+    return gl_stream_next_as(s, (void **)out, status_out);
 }
 
 /* ---- administration ------------------------------------------------------------------------ */
@@ -263,7 +234,7 @@ static int admin(gl_client *c, const char *method, const char *chain_id, uint64_
 {
     Gridledger__MemberRequest req;
     gl_member_request_init(&req, chain_id, node_id, name, address);
-    return unary(c, method, &req.base, &gridledger__member_response__descriptor, (void **)out,
+    return gl_unary_as(c, method, &req.base, &gridledger__member_response__descriptor, (void **)out,
                  timeout_ms, status_out);
 }
 

@@ -12,45 +12,11 @@
 
 #include <openssl/rand.h>
 
-/* A borrowed string field: NULL = "". Packing only reads it. */
-static char *str(const char *s)
-{
-    return (char *)(s != NULL ? s : "");
-}
-
-static int unary(gl_client *c, const char *method, const ProtobufCMessage *req,
-                 const ProtobufCMessageDescriptor *desc, void **out, uint64_t timeout_ms,
-                 gl_status *status_out)
-{
-    ProtobufCMessage *resp = NULL;
-    int code = gl_unary(c, method, req, desc, &resp, timeout_ms, status_out);
-    if (out != NULL)
-        *out = resp;
-    else if (resp != NULL)
-        protobuf_c_message_free_unpacked(resp, NULL);
-    return code;
-}
-
-/* The next message of a server stream, typed by the caller. */
-static int next(gl_stream *s, void **out, gl_status *status_out)
-{
-    ProtobufCMessage *m = NULL;
-    if (out != NULL)
-        *out = NULL;
-    if (gl_stream_next(s, &m, status_out) == 0)
-        return 0;
-    if (out != NULL)
-        *out = m;
-    else
-        protobuf_c_message_free_unpacked(m, NULL);
-    return 1;
-}
-
 void gl_prove_block_request_init(Gridledger__ProveBlockRequest *req, const char *chain_id,
                                  uint64_t height)
 {
     gridledger__prove_block_request__init(req);
-    req->chain_id = str(chain_id);
+    req->chain_id = gl_str(chain_id);
     req->height = height;
 }
 
@@ -59,7 +25,7 @@ int gl_prove_block(gl_client *c, uint64_t height, uint64_t timeout_ms,
 {
     Gridledger__ProveBlockRequest req;
     gl_prove_block_request_init(&req, gl_client_chain_id(c), height);
-    return unary(c, "/gridledger.Query/ProveBlock", &req.base, &gridledger__block_proof__descriptor,
+    return gl_unary_as(c, "/gridledger.Query/ProveBlock", &req.base, &gridledger__block_proof__descriptor,
                  (void **)out, timeout_ms, status_out);
 }
 
@@ -67,8 +33,8 @@ void gl_get_account_request_init(Gridledger__GetAccountRequest *req, const char 
                                  const char *account)
 {
     gridledger__get_account_request__init(req);
-    req->chain_id = str(chain_id);
-    req->account = str(account);
+    req->chain_id = gl_str(chain_id);
+    req->account = gl_str(account);
 }
 
 int gl_get_account(gl_client *c, const char *account, uint64_t timeout_ms,
@@ -76,7 +42,7 @@ int gl_get_account(gl_client *c, const char *account, uint64_t timeout_ms,
 {
     Gridledger__GetAccountRequest req;
     gl_get_account_request_init(&req, gl_client_chain_id(c), account);
-    return unary(c, "/gridledger.FeeControl/GetAccount", &req.base,
+    return gl_unary_as(c, "/gridledger.FeeControl/GetAccount", &req.base,
                  &gridledger__get_account_response__descriptor, (void **)out, timeout_ms,
                  status_out);
 }
@@ -86,7 +52,7 @@ void gl_list_accounts_request_init(Gridledger__ListAccountsRequest *req, const c
                                    uint32_t limit)
 {
     gridledger__list_accounts_request__init(req);
-    req->chain_id = str(chain_id);
+    req->chain_id = gl_str(chain_id);
     req->state = state;
     req->any_warning = any_warning != 0;
     req->limit = limit;
@@ -98,7 +64,7 @@ int gl_list_accounts(gl_client *c, Gridledger__AccountState state, int any_warni
 {
     Gridledger__ListAccountsRequest req;
     gl_list_accounts_request_init(&req, gl_client_chain_id(c), state, any_warning, limit);
-    return unary(c, "/gridledger.FeeControl/ListAccounts", &req.base,
+    return gl_unary_as(c, "/gridledger.FeeControl/ListAccounts", &req.base,
                  &gridledger__list_accounts_response__descriptor, (void **)out, timeout_ms,
                  status_out);
 }
@@ -107,7 +73,7 @@ void gl_list_commands_request_init(Gridledger__ListCommandsRequest *req, const c
                                    Gridledger__CommandStatus status, uint32_t limit)
 {
     gridledger__list_commands_request__init(req);
-    req->chain_id = str(chain_id);
+    req->chain_id = gl_str(chain_id);
     req->status = status;
     req->limit = limit;
 }
@@ -118,7 +84,7 @@ int gl_list_commands(gl_client *c, Gridledger__CommandStatus status, uint32_t li
 {
     Gridledger__ListCommandsRequest req;
     gl_list_commands_request_init(&req, gl_client_chain_id(c), status, limit);
-    return unary(c, "/gridledger.FeeControl/ListCommands", &req.base,
+    return gl_unary_as(c, "/gridledger.FeeControl/ListCommands", &req.base,
                  &gridledger__list_commands_response__descriptor, (void **)out, timeout_ms,
                  status_out);
 }
@@ -127,7 +93,7 @@ gl_stream *gl_subscribe_commands(gl_client *c, uint64_t timeout_ms, gl_status *s
 {
     Gridledger__SubscribeCommandsRequest req;
     gridledger__subscribe_commands_request__init(&req);
-    req.chain_id = str(gl_client_chain_id(c));
+    req.chain_id = gl_str(gl_client_chain_id(c));
     return gl_stream_open_with(c, "/gridledger.Control/SubscribeCommands", &req.base,
                                &gridledger__control_command__descriptor, timeout_ms, status_out);
 }
@@ -135,7 +101,7 @@ gl_stream *gl_subscribe_commands(gl_client *c, uint64_t timeout_ms, gl_status *s
 int gl_subscribe_commands_next(gl_stream *s, Gridledger__ControlCommand **out,
                                gl_status *status_out)
 {
-    return next(s, (void **)out, status_out);
+    return gl_stream_next_as(s, (void **)out, status_out);
 }
 
 gl_stream *gl_subscribe_notices(gl_client *c, uint64_t from_height, uint64_t timeout_ms,
@@ -143,7 +109,7 @@ gl_stream *gl_subscribe_notices(gl_client *c, uint64_t from_height, uint64_t tim
 {
     Gridledger__SubscribeNoticesRequest req;
     gridledger__subscribe_notices_request__init(&req);
-    req.chain_id = str(gl_client_chain_id(c));
+    req.chain_id = gl_str(gl_client_chain_id(c));
     req.from_height = from_height;
     return gl_stream_open_with(c, "/gridledger.Notices/Subscribe", &req.base,
                                &gridledger__notice__descriptor, timeout_ms, status_out);
@@ -151,7 +117,7 @@ gl_stream *gl_subscribe_notices(gl_client *c, uint64_t from_height, uint64_t tim
 
 int gl_subscribe_notices_next(gl_stream *s, Gridledger__Notice **out, gl_status *status_out)
 {
-    return next(s, (void **)out, status_out);
+    return gl_stream_next_as(s, (void **)out, status_out);
 }
 
 int gl_tx_payload_init(Gridledger__TxPayload *p, const char *chain_id,
@@ -170,7 +136,7 @@ int gl_tx_payload_init(Gridledger__TxPayload *p, const char *chain_id,
     }
     nonce_buf[GL_NONCE_BUF - 1] = 0;
     clock_gettime(CLOCK_REALTIME, &ts);
-    p->chain_id = str(chain_id);
+    p->chain_id = gl_str(chain_id);
     p->created_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     p->nonce = nonce_buf;
     return 0;
