@@ -2,37 +2,37 @@
 ///
 /// No time zone database and no clock: a tariff's local time is UTC plus a fixed number of
 /// minutes (DOMAIN.md "Tariffs"), so every replica computes the same dates.
-enum CivilTime {
+public enum CivilTime {
     static let msPerMinute: Int64 = 60_000
     static let msPerHour: Int64 = 3_600_000
     static let msPerDay: Int64 = 86_400_000
 
     /// A local instant broken down.
-    struct Local: Equatable {
-        var year: Int64
+    public struct Local: Equatable, Sendable {
+        public var year: Int64
         /// 1...12
-        var month: Int64
+        public var month: Int64
         /// 1...31
-        var day: Int64
+        public var day: Int64
         /// 0...23
-        var hour: Int64
+        public var hour: Int64
         /// Days since 1970-01-01 (local calendar).
-        var dayNumber: Int64
+        public var dayNumber: Int64
         /// 0 = Sunday ... 6 = Saturday.
-        var weekday: Int64
+        public var weekday: Int64
         /// ms since local midnight.
-        var msOfDay: Int64
+        public var msOfDay: Int64
 
-        var isWeekend: Bool { weekday == 0 || weekday == 6 }
+        public var isWeekend: Bool { weekday == 0 || weekday == 6 }
     }
 
     /// Floor division (rounds toward negative infinity).
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    public static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
         let q = a / b
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
 
-    static func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
+    public static func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
 
     /// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
     static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
@@ -70,7 +70,12 @@ enum CivilTime {
 
     /// `utcMs` in local time at `offsetMinutes` east of UTC.
     static func local(_ utcMs: Int64, offsetMinutes: Int32) -> Local {
-        let localMs = utcMs + Int64(offsetMinutes) * msPerMinute
+        local(utcMs, offsetMs: Int64(offsetMinutes) * msPerMinute)
+    }
+
+    /// `utcMs` in local time at `offsetMs` east of UTC.
+    public static func local(_ utcMs: Int64, offsetMs: Int64) -> Local {
+        let localMs = utcMs + offsetMs
         let dayNumber = floorDiv(localMs, msPerDay)
         let msOfDay = localMs - dayNumber * msPerDay
         let d = date(days: dayNumber)

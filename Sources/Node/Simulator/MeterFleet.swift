@@ -1,3 +1,4 @@
+import Contracts
 import GridProto
 
 /// A seeded, deterministic fleet of smart electricity meters, district by district, for
@@ -153,20 +154,9 @@ public struct MeterFleet: Sendable {
     public static func localCalendar(
         _ utcMs: Int64, utcOffsetMs: Int64 = 8 * 3_600_000
     ) -> (hour: Int, weekday: Int, month: Int) {
-        let local = utcMs + utcOffsetMs
-        let day = floorDiv(local, 86_400_000)
-        let msOfDay = local - day * 86_400_000
-        let hour = Int(msOfDay / 3_600_000)
-        let weekday = Int(floorMod(day + 3, 7))  // 1970-01-01 was a Thursday.
-        // Howard Hinnant's civil_from_days.
-        let z = day + 719_468
-        let era = floorDiv(z, 146_097)
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let month = Int(mp < 10 ? mp + 3 : mp - 9)
-        return (hour, weekday, month)
+        let local = CivilTime.local(utcMs, offsetMs: utcOffsetMs)
+        // CivilTime counts weekdays from Sunday; here 0 is Monday.
+        return (Int(local.hour), Int((local.weekday + 6) % 7), Int(local.month))
     }
 
     /// CSV header for `csvRows(_:)`.
@@ -213,7 +203,7 @@ public struct MeterFleet: Sendable {
         self.districts = districts
         self.metersPerDistrict = metersPerDistrict
         self.intervalMs = intervalMs
-        self.startMs = startMs - MeterFleet.floorMod(startMs, intervalMs)
+        self.startMs = startMs - CivilTime.floorMod(startMs, intervalMs)
         self.currentMs = self.startMs
         self.configuration = configuration
         self.shapes = Shapes()
@@ -266,7 +256,7 @@ public struct MeterFleet: Sendable {
         let mid = start + intervalMs / 2
         let calendar = MeterFleet.localCalendar(mid, utcOffsetMs: offset)
         let local = mid + offset
-        let msOfDay = local - MeterFleet.floorDiv(local, 86_400_000) * 86_400_000
+        let msOfDay = local - CivilTime.floorDiv(local, 86_400_000) * 86_400_000
         let context = IntervalContext(
             end: end,
             hours: Double(intervalMs) / 3_600_000,
@@ -317,15 +307,6 @@ public struct MeterFleet: Sendable {
                 ]
             return fields.joined(separator: ",")
         }
-    }
-
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
-        let q = a / b
-        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
-    }
-
-    static func floorMod(_ a: Int64, _ b: Int64) -> Int64 {
-        a - floorDiv(a, b) * b
     }
 }
 
