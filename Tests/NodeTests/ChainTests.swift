@@ -22,11 +22,7 @@ final class ChainTests: XCTestCase {
         pki = try TestPKI()
         let nodeCert = try pki.issue(.node, "node1", district: "d1")
         let col = try pki.issue(.collector, "col1", district: "d1")
-        config.listen = "127.0.0.1:0"
-        config.dataDir = pki.dir + "/data"
-        config.tls.cert = nodeCert.cert
-        config.tls.key = nodeCert.key
-        config.tls.ca = pki.caCert
+        config = pki.loopbackNode(nodeCert, dataDir: pki.dir + "/data")
         config.rpc.threads = 1
         config.chain.maxBlockDelayMs = 20
         try await startNode()

@@ -20,12 +20,7 @@ final class HostilePeerTests: XCTestCase {
         pki = try TestPKI()
         let nodeCert = try pki.issue(.node, "node1")
         ops = try pki.issue(.ops, "ops1")
-        var config = NodeConfiguration()
-        config.listen = "127.0.0.1:0"
-        config.dataDir = pki.dir + "/data"
-        config.tls.cert = nodeCert.cert
-        config.tls.key = nodeCert.key
-        config.tls.ca = pki.caCert
+        var config = pki.loopbackNode(nodeCert, dataDir: pki.dir + "/data")
         config.tls.handshakeTimeoutMs = 1000
         config.rpc.threads = 1
         logs = CapturedLogs()

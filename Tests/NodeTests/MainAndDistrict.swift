@@ -21,12 +21,7 @@ final class MainAndDistrict: @unchecked Sendable {
     init(anchorEveryBlocks: Int = 4, anchorEveryMs: Int = 100) async throws {
         pki = try TestPKI()
         let cloud = try pki.issue(.node, "cloud1")
-        var mainConfig = NodeConfiguration()
-        mainConfig.listen = "127.0.0.1:0"
-        mainConfig.dataDir = pki.dir + "/main"
-        mainConfig.tls.cert = cloud.cert
-        mainConfig.tls.key = cloud.key
-        mainConfig.tls.ca = pki.caCert
+        var mainConfig = pki.loopbackNode(cloud, dataDir: pki.dir + "/main")
         mainConfig.rpc.threads = 1
         mainConfig.chain.id = "main"
         mainConfig.chain.kind = "main"
@@ -46,11 +41,7 @@ final class MainAndDistrict: @unchecked Sendable {
         XCTAssertEqual(registered.outcome?.code, 0)
         await mainClient.rpc.close()
 
-        districtConfig.listen = "127.0.0.1:0"
-        districtConfig.dataDir = pki.dir + "/d1"
-        districtConfig.tls.cert = edge.cert
-        districtConfig.tls.key = edge.key
-        districtConfig.tls.ca = pki.caCert
+        districtConfig = pki.loopbackNode(edge, dataDir: pki.dir + "/d1")
         districtConfig.rpc.threads = 1
         districtConfig.chain.id = "d1"
         districtConfig.chain.hashSuite = "sm3"

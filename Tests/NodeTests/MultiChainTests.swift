@@ -15,12 +15,7 @@ final class MultiChainTests: XCTestCase {
         let ops = try pki.issue(.ops, "ops1")
         let col1 = try pki.issue(.collector, "col1", district: "d1")
         let col2 = try pki.issue(.collector, "col2", district: "d2")
-        var config = NodeConfiguration()
-        config.listen = "127.0.0.1:0"
-        config.dataDir = pki.dir + "/data"
-        config.tls.cert = nodeCert.cert
-        config.tls.key = nodeCert.key
-        config.tls.ca = pki.caCert
+        var config = pki.loopbackNode(nodeCert, dataDir: pki.dir + "/data")
         var d1 = NodeConfiguration.Chain()
         d1.id = "d1"
         d1.maxBlockDelayMs = 5

@@ -15,6 +15,18 @@ struct TestPKI {
         try PKI.initializeCA(outDirectory: dir + "/ca", commonName: "test CA")
     }
 
+    /// A node on loopback (any free port) with `node`'s certificate, this CA and its data in
+    /// `dataDir`.
+    func loopbackNode(_ node: (cert: String, key: String), dataDir: String) -> NodeConfiguration {
+        var c = NodeConfiguration()
+        c.listen = "127.0.0.1:0"
+        c.dataDir = dataDir
+        c.tls.cert = node.cert
+        c.tls.key = node.key
+        c.tls.ca = caCert
+        return c
+    }
+
     /// Issues NAME.crt / NAME.key and returns (cert, key).
     @discardableResult
     func issue(_ role: Role, _ name: String, district: String? = nil, days: Int = 30, backdateDays: Int = 0) throws -> (cert: String, key: String) {
