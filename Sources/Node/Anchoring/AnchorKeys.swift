@@ -107,11 +107,12 @@ enum DownlinkDigest {
 
     /// `u64 n || digest`, the district's record.
     static func encode(count: UInt64, digest: [UInt8]) -> [UInt8] {
-        withUnsafeBytes(of: count.bigEndian) { Array($0) } + digest
+        BlockExecutor.bigEndian(count) + digest
     }
 
     static func decode(_ bytes: [UInt8]) -> (count: UInt64, digest: [UInt8])? {
-        guard bytes.count >= 8 else { return nil }
-        return (bytes[0..<8].reduce(0) { $0 << 8 | UInt64($1) }, Array(bytes[8...]))
+        var r = ByteReader(bytes)
+        guard let count = r.u64() else { return nil }
+        return (count, r.rest())
     }
 }

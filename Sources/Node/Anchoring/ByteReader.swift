@@ -16,4 +16,7 @@ struct ByteReader {
     mutating func u16() -> UInt16? { take(2).map { UInt16($0[0]) << 8 | UInt16($0[1]) } }
     mutating func u32() -> UInt32? { take(4).map { $0.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } } }
     mutating func u64() -> UInt64? { take(8).map { $0.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } } }
+
+    /// Everything not read yet.
+    mutating func rest() -> [UInt8] { take(bytes.count - at) ?? [] }
 }

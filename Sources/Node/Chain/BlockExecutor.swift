@@ -229,9 +229,11 @@ struct BlockExecutor {
         }
     }
 
+    /// An 8-byte big-endian value (`bigEndian`); nil for any other length.
     static func decodeUInt64(_ bytes: [UInt8]) -> UInt64? {
-        guard bytes.count == 8 else { return nil }
-        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+        var r = ByteReader(bytes)
+        guard let v = r.u64(), r.atEnd else { return nil }
+        return v
     }
 
     private static func applyAnchor(_ anchor: Anchor, state: inout BlockState) throws {
@@ -311,8 +313,7 @@ struct BlockExecutor {
     }
 
     static func decodeInt64(_ bytes: [UInt8]) -> Int64? {
-        guard bytes.count == 8 else { return nil }
-        return Int64(bitPattern: bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        decodeUInt64(bytes).map { Int64(bitPattern: $0) }
     }
 }
 

@@ -244,7 +244,7 @@ final class ReplayState: ChainStateReader {
     }
 
     func stageBlock(hash: [UInt8], height: UInt64) {
-        batch.put([UInt8(ascii: "b")] + hash, Self.u64(height))
+        batch.put([UInt8(ascii: "b")] + hash, BlockExecutor.bigEndian(height))
         counts.blocks += 1
     }
 
@@ -266,26 +266,29 @@ final class ReplayState: ChainStateReader {
     }
 
     func blockHeight(_ hash: [UInt8]) throws -> UInt64? {
-        guard let v = try db().get([UInt8(ascii: "b")] + hash), v.count == 8 else { return nil }
-        return Self.readBigEndian(v[...])
+        try db().get([UInt8(ascii: "b")] + hash).flatMap(BlockExecutor.decodeUInt64)
     }
 
     func transaction(_ id: [UInt8]) throws -> (UInt64, UInt32)? {
-        guard let v = try db().get([UInt8(ascii: "t")] + id), v.count == 12 else { return nil }
-        return (Self.readBigEndian(v[0..<8]), UInt32(Self.readBigEndian(v[8..<12])))
+        guard let v = try db().get([UInt8(ascii: "t")] + id) else { return nil }
+        var r = ByteReader(v)
+        guard let height = r.u64(), let index = r.u32(), r.atEnd else { return nil }
+        return (height, index)
     }
 
     /// The last write of `key`: its version and value (nil: deleted).
     func lastWrite(_ key: String) throws -> (height: UInt64, index: UInt32, value: [UInt8]?)? {
-        guard let v = try db().get(Self.stateKey(key)), v.count >= 13 else { return nil }
-        return (Self.readBigEndian(v[0..<8]), UInt32(Self.readBigEndian(v[8..<12])), Self.value(v[12...]))
+        guard let v = try db().get(Self.stateKey(key)) else { return nil }
+        var r = ByteReader(v)
+        guard let height = r.u64(), let index = r.u32(), !r.atEnd else { return nil }
+        return (height, index, Self.value(r.rest()))
     }
 
     /// The value `key` was written with at (height, index): `.some(nil)` for a deletion,
     /// nil when no such write happened.
     func version(_ key: String, height: UInt64, index: UInt32) throws -> [UInt8]?? {
         guard let v = try db().get(Self.historyKey(key, height: height, index: index)), !v.isEmpty else { return nil }
-        return .some(Self.value(v[...]))
+        return .some(Self.value(v))
     }
 
     // ChainStateReader: the state as of the last committed block.
@@ -304,22 +307,17 @@ final class ReplayState: ChainStateReader {
 
     private static func historyKey(_ key: String, height: UInt64, index: UInt32) -> [UInt8] {
         let name = Array(key.utf8)
-        return [UInt8(ascii: "h")] + u32(UInt32(name.count)) + name + version(height: height, index: index)
+        return [UInt8(ascii: "h")] + BlockExecutor.bigEndian(UInt32(name.count)) + name + version(height: height, index: index)
     }
 
-    private static func version(height: UInt64, index: UInt32) -> [UInt8] { u64(height) + u32(index) }
+    private static func version(height: UInt64, index: UInt32) -> [UInt8] {
+        BlockExecutor.bigEndian(height) + BlockExecutor.bigEndian(index)
+    }
 
     /// 1 and the value, or 0 for a deletion.
     private static func presence(_ value: [UInt8]?) -> [UInt8] { value.map { [1] + $0 } ?? [0] }
 
-    private static func value(_ bytes: ArraySlice<UInt8>) -> [UInt8]? {
+    private static func value(_ bytes: [UInt8]) -> [UInt8]? {
         bytes.first == 1 ? Array(bytes.dropFirst()) : nil
-    }
-
-    private static func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
-    private static func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
-
-    private static func readBigEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 {
-        bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 }
