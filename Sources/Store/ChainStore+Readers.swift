@@ -42,6 +42,18 @@ extension ChainStore {
         return (value, decoded.height, decoded.index)
     }
 
+    /// Calls `body(key, value)` for every live state entry whose key starts with `prefix`,
+    /// in key byte order, until `body` returns false (one pass, no page held in memory).
+    public func forEachState(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws {
+        let prefixBytes = Layout.stateKey(Array(prefix.utf8))
+        try database.scan(prefix: prefixBytes) { key, value in
+            let name = try Layout.decodeStateKey(key.dropFirst())
+            let state = try Layout.decodeStateValue(value, "state of \(String(reflecting: name))")
+            guard let v = state.value else { return true }
+            return try body(name, v)
+        }
+    }
+
     /// Live state entries whose keys start with `prefix`, from key `start` (inclusive; nil =
     /// the first) in key byte order, at most `limit` of them (deleted keys are skipped).
     public func states(

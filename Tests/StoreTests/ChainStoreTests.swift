@@ -230,6 +230,23 @@ final class ChainStoreTests: XCTestCase {
         XCTAssertEqual(try ChainStore(directory: directory.path, chainID: chainID).head?.height, 3)
     }
 
+    /// Rule: `forEachState` visits the live entries under a prefix in key byte order
+    /// (deleted keys skipped) and stops when its body returns false.
+    func testForEachStateSkipsDeletedAndStops() throws {
+        let store = try ChainStore(directory: directory.path, chainID: chainID)
+        _ = try buildChain(store)
+        var meters: [(String, [UInt8])] = []
+        try store.forEachState(prefix: "meter/") { meters.append(($0, $1)); return true }
+        XCTAssertEqual(meters.map(\.0), ["meter/A"], "meter/B was deleted")
+        XCTAssertEqual(meters.first?.1, bytes("a3-late"))
+        var all: [String] = []
+        try store.forEachState(prefix: "") { all.append($0); return true }
+        XCTAssertEqual(all, ["meter/A", "param/tariff", "电表/C"])
+        var first: [String] = []
+        try store.forEachState(prefix: "") { first.append($0); return false }
+        XCTAssertEqual(first, ["meter/A"])
+    }
+
     /// Rule: a store records its chain format with genesis; one written in another format
     /// (or before the record existed: format 1) is refused at open, since its blocks would
     /// re-execute to other state roots.

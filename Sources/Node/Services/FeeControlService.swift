@@ -39,18 +39,12 @@ struct FeeControlService: Sendable {
                 throw RPCError(.invalidArgument, "list the warning list (any_warning, WARNING1, WARNING2) or the disconnect list (DISCONNECTED)")
             }
             var accounts: [Account] = []
-            var from: String?
-            scan: while accounts.count < limit {
-                let page = try ledger.store.states(prefix: prefix, from: from, limit: 256)
-                for entry in page {
-                    let id = String(entry.key.dropFirst(prefix.count))
-                    guard let bytes = try ledger.store.state(ContractKeys.account(id))?.value else { continue }
-                    let account = try Account(serializedBytes: bytes)
-                    if request.anyWarning || account.state == request.state { accounts.append(account) }
-                    if accounts.count >= limit { break scan }
-                }
-                guard page.count == 256, let last = page.last else { break }
-                from = last.key + "\u{1}"
+            try ledger.store.forEachState(prefix: prefix) { key, _ in
+                let id = String(key.dropFirst(prefix.count))
+                guard let bytes = try ledger.store.state(ContractKeys.account(id))?.value else { return true }
+                let account = try Account(serializedBytes: bytes)
+                if request.anyWarning || account.state == request.state { accounts.append(account) }
+                return accounts.count < limit
             }
             return ListAccountsResponse(accounts: accounts)
         }
@@ -86,17 +80,12 @@ struct FeeControlService: Sendable {
             // Every pending command (at most a few per customer of the district; a hard cap
             // keeps a hostile backlog from exhausting memory), then sorted.
             var waiting: [ControlCommand] = []
-            var after: String?
-            while waiting.count < Self.maxReplayedCommands {
-                let page = try ledger.store.states(prefix: pending, from: after, limit: 1000)
-                for entry in page {
-                    let id = String(entry.key.dropFirst(pending.count))
-                    if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
-                        waiting.append(try ControlCommand(serializedBytes: bytes))
-                    }
+            try ledger.store.forEachState(prefix: pending) { key, _ in
+                let id = String(key.dropFirst(pending.count))
+                if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
+                    waiting.append(try ControlCommand(serializedBytes: bytes))
                 }
-                guard page.count == 1000, let last = page.last else { break }
-                after = last.key + "\u{1}"
+                return waiting.count < Self.maxReplayedCommands
             }
             // Keys sort as text ("d1-10-0" before "d1-9-0"); the device gets them in the
             // order they were issued, as the live stream delivers them.
