@@ -240,10 +240,10 @@ final class ChainStoreTests: XCTestCase {
         XCTAssertEqual(meters.map(\.0), ["meter/A"], "meter/B was deleted")
         XCTAssertEqual(meters.first?.1, bytes("a3-late"))
         var all: [String] = []
-        try store.forEachState(prefix: "") { all.append($0); return true }
+        try store.forEachState(prefix: "") { key, _ in all.append(key); return true }
         XCTAssertEqual(all, ["meter/A", "param/tariff", "电表/C"])
         var first: [String] = []
-        try store.forEachState(prefix: "") { first.append($0); return false }
+        try store.forEachState(prefix: "") { key, _ in first.append(key); return false }
         XCTAssertEqual(first, ["meter/A"])
     }
 
