@@ -35,10 +35,10 @@ public final class GridNode: Service, Sendable {
     private let boundAddress = Mutex<SocketAddress?>(nil)
     private let dataDirLock = Mutex<DataDirectoryLock?>(nil)
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
-    /// Set once `stop()` shut the event loops down; the node cannot start again.
-    private let threadsStopped = Mutex(false)
-    /// Set when the first `stop()` begins.
-    private let threadsStopping = Mutex(false)
+    /// Where `stop()` is: a stopping or stopped node cannot start again, and once its event
+    /// loops are shut down `deinit` has nothing left to shut.
+    private enum StopPhase { case running, stopping, stopped }
+    private let stopPhase = Mutex(StopPhase.running)
     let chainSet = ChainSet()
     /// The chains this node serves, in configuration order.
     public let chainIDs: [String]
@@ -66,7 +66,7 @@ public final class GridNode: Service, Sendable {
     }
 
     deinit {
-        if !threadsStopped.withLock({ $0 }) { try? group.syncShutdownGracefully() }
+        if stopPhase.withLock({ $0 }) != .stopped { try? group.syncShutdownGracefully() }
     }
 
     /// The address the node listens on, once started.
@@ -77,7 +77,7 @@ public final class GridNode: Service, Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         if let address = localAddress { return address }
-        guard !threadsStopped.withLock({ $0 }) else {
+        guard stopPhase.withLock({ $0 }) == .running else {
             throw ConfigurationError("this node was stopped; a new GridNode serves the same data directory")
         }
         let lock = try DataDirectoryLock(directory: configuration.dataDir)
@@ -160,7 +160,7 @@ public final class GridNode: Service, Sendable {
     public func stop() async {
         guard let stats = await shutDownServer() else {
             // Another stop() is under way: return when it has finished, not before.
-            if threadsStopping.withLock({ $0 }) { await waitUntilStopped() } else { finishStopped() }
+            if stopPhase.withLock({ $0 }) != .running { await waitUntilStopped() } else { finishStopped() }
             return
         }
         await stopChains()
@@ -170,7 +170,7 @@ public final class GridNode: Service, Sendable {
         // Every connection closed and every event-loop thread gone before stop() returns:
         // a host that exits next must find no thread still freeing TLS objects while
         // OpenSSL's exit handler tears its state down (a rare double free otherwise).
-        threadsStopped.withLock { $0 = true }
+        stopPhase.withLock { $0 = .stopped }
         do {
             try await group.shutdownGracefully()
         } catch {
@@ -212,7 +212,7 @@ public final class GridNode: Service, Sendable {
     /// GOAWAY on every connection, then waits for calls in flight; nil when not running.
     private func shutDownServer() async -> RPCServerStats? {
         guard let server = server.withLock({ s in defer { s = nil }; return s }) else { return nil }
-        threadsStopping.withLock { $0 = true }
+        stopPhase.withLock { $0 = .stopping }
         logger.info("node shutting down")
         await handOverLeadership()
         for service in Self.serviceNames {
