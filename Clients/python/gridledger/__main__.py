@@ -483,7 +483,9 @@ def _wait_to_reconnect(reason: str, backoff: float) -> float:
 
 
 def _watch(client: Client, args, timeout: float, signer, progress: _WatchProgress) -> bool:
-    """One connection's worth of a --reconnect watch; True once --count items are printed."""
+    """watch, watch-commands and watch-notices over one connection, one JSON line per item
+    (with --ack a command's line carries the CommandAck's result under "ack"), going on
+    after `progress`; True once --count items are printed."""
     progress.printed_since_connect = 0
 
     def printed(line) -> bool:
@@ -585,15 +587,9 @@ def _run(client: Client, args, timeout: float, readings, signer) -> int:
         for command in client.list_commands(args.district, status=status, limit=args.limit,
                                             timeout=timeout).commands:
             _print_json(to_jsonable(command))
-    elif cmd == "watch-commands":
-        return _watch_commands(client, args, timeout, signer)
-    elif cmd == "watch-notices":
-        with client.subscribe_notices(args.from_height, chain_id=args.chain,
-                                      timeout=args.timeout) as notices:
-            for seen, notice in enumerate(notices, 1):
-                _print_json(to_jsonable(notice))
-                if args.count is not None and seen >= args.count:
-                    break
+    elif cmd in ("watch", "watch-commands", "watch-notices"):
+        # Without --reconnect: one connection, until --count or the end of the stream.
+        _watch(client, args, timeout, signer, _WatchProgress())
     elif cmd == "blocks":
         for summary in client.list_blocks(args.from_height, args.to_height,
                                           page_size=args.page_size, timeout=timeout,
@@ -602,15 +598,6 @@ def _run(client: Client, args, timeout: float, readings, signer) -> int:
             line.update((k, v) for k, v in to_jsonable(summary.header).items()
                         if k != "height")
             _print_json(line)
-    elif cmd == "watch":
-        seen = 0
-        with client.subscribe_blocks(args.from_height, timeout=args.timeout,
-                                     chain_id=args.chain) as blocks:
-            for response in blocks:
-                _print_json(to_jsonable(response) if args.full else block_summary(response))
-                seen += 1
-                if args.count is not None and seen >= args.count:
-                    break
     return 0
 
 
@@ -814,21 +801,6 @@ def _submit_line(client: Client, signer: Signer, args, timeout: float, body: dic
         print(f"error: committed but rejected when applied: code {line['code']}: "
               f"{line['message']}", file=sys.stderr)
         return EXIT_FAILURE
-    return 0
-
-
-def _watch_commands(client: Client, args, timeout: float, signer: Signer) -> int:
-    """One JSON line per command; with --ack the line carries the CommandAck's result
-    under "ack"."""
-    chain = args.chain or (client.chain_id(timeout=timeout) if args.ack else "")
-    with client.subscribe_commands(args.chain, timeout=args.timeout) as commands:
-        for seen, command in enumerate(commands, 1):
-            line = to_jsonable(command)
-            if args.ack:
-                line["ack"] = _ack(client, signer, chain, command, args, timeout)
-            _print_json(line)
-            if args.count is not None and seen >= args.count:
-                break
     return 0
 
 
