@@ -547,6 +547,96 @@ void   gridledger__block_proof__free_unpacked
   assert(message->base.descriptor == &gridledger__block_proof__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   gridledger__get_district_results_request__init
+                     (Gridledger__GetDistrictResultsRequest         *message)
+{
+  static const Gridledger__GetDistrictResultsRequest init_value = GRIDLEDGER__GET_DISTRICT_RESULTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t gridledger__get_district_results_request__get_packed_size
+                     (const Gridledger__GetDistrictResultsRequest *message)
+{
+  assert(message->base.descriptor == &gridledger__get_district_results_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gridledger__get_district_results_request__pack
+                     (const Gridledger__GetDistrictResultsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gridledger__get_district_results_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gridledger__get_district_results_request__pack_to_buffer
+                     (const Gridledger__GetDistrictResultsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gridledger__get_district_results_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gridledger__GetDistrictResultsRequest *
+       gridledger__get_district_results_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gridledger__GetDistrictResultsRequest *)
+     protobuf_c_message_unpack (&gridledger__get_district_results_request__descriptor,
+                                allocator, len, data);
+}
+void   gridledger__get_district_results_request__free_unpacked
+                     (Gridledger__GetDistrictResultsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gridledger__get_district_results_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   gridledger__get_district_results_response__init
+                     (Gridledger__GetDistrictResultsResponse         *message)
+{
+  static const Gridledger__GetDistrictResultsResponse init_value = GRIDLEDGER__GET_DISTRICT_RESULTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t gridledger__get_district_results_response__get_packed_size
+                     (const Gridledger__GetDistrictResultsResponse *message)
+{
+  assert(message->base.descriptor == &gridledger__get_district_results_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gridledger__get_district_results_response__pack
+                     (const Gridledger__GetDistrictResultsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gridledger__get_district_results_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gridledger__get_district_results_response__pack_to_buffer
+                     (const Gridledger__GetDistrictResultsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gridledger__get_district_results_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gridledger__GetDistrictResultsResponse *
+       gridledger__get_district_results_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gridledger__GetDistrictResultsResponse *)
+     protobuf_c_message_unpack (&gridledger__get_district_results_response__descriptor,
+                                allocator, len, data);
+}
+void   gridledger__get_district_results_response__free_unpacked
+                     (Gridledger__GetDistrictResultsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gridledger__get_district_results_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor gridledger__district_registration__field_descriptors[2] =
 {
   {
@@ -920,7 +1010,7 @@ const ProtobufCMessageDescriptor gridledger__uplink_summary__descriptor =
   (ProtobufCMessageInit) gridledger__uplink_summary__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__account_result__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__account_result__field_descriptors[8] =
 {
   {
     "account",
@@ -970,17 +1060,69 @@ static const ProtobufCFieldDescriptor gridledger__account_result__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cycle_start_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__AccountResult, cycle_start_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cycle_charged_fen",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__AccountResult, cycle_charged_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_charged_fen",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__AccountResult, total_charged_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_paid_fen",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__AccountResult, total_paid_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__account_result__field_indices_by_name[] = {
   0,   /* field[0] = account */
   1,   /* field[1] = balance_fen */
   3,   /* field[3] = charged_fen */
+  5,   /* field[5] = cycle_charged_fen */
+  4,   /* field[4] = cycle_start_ms */
   2,   /* field[2] = state */
+  6,   /* field[6] = total_charged_fen */
+  7,   /* field[7] = total_paid_fen */
 };
 static const ProtobufCIntRange gridledger__account_result__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor gridledger__account_result__descriptor =
 {
@@ -990,7 +1132,7 @@ const ProtobufCMessageDescriptor gridledger__account_result__descriptor =
   "Gridledger__AccountResult",
   "gridledger",
   sizeof(Gridledger__AccountResult),
-  4,
+  8,
   gridledger__account_result__field_descriptors,
   gridledger__account_result__field_indices_by_name,
   1,  gridledger__account_result__number_ranges,
@@ -1612,5 +1754,185 @@ const ProtobufCMessageDescriptor gridledger__block_proof__descriptor =
   gridledger__block_proof__field_indices_by_name,
   1,  gridledger__block_proof__number_ranges,
   (ProtobufCMessageInit) gridledger__block_proof__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gridledger__get_district_results_request__field_descriptors[4] =
+{
+  {
+    "chain_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetDistrictResultsRequest, chain_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "district",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetDistrictResultsRequest, district),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after_account",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetDistrictResultsRequest, after_account),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetDistrictResultsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gridledger__get_district_results_request__field_indices_by_name[] = {
+  2,   /* field[2] = after_account */
+  0,   /* field[0] = chain_id */
+  1,   /* field[1] = district */
+  3,   /* field[3] = limit */
+};
+static const ProtobufCIntRange gridledger__get_district_results_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor gridledger__get_district_results_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gridledger.GetDistrictResultsRequest",
+  "GetDistrictResultsRequest",
+  "Gridledger__GetDistrictResultsRequest",
+  "gridledger",
+  sizeof(Gridledger__GetDistrictResultsRequest),
+  4,
+  gridledger__get_district_results_request__field_descriptors,
+  gridledger__get_district_results_request__field_indices_by_name,
+  1,  gridledger__get_district_results_request__number_ranges,
+  (ProtobufCMessageInit) gridledger__get_district_results_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gridledger__get_district_results_response__field_descriptors[6] =
+{
+  {
+    "district",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetDistrictResultsResponse, district),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "totals",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetDistrictResultsResponse, totals),
+    &gridledger__uplink_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accounts",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__GetDistrictResultsResponse, n_accounts),
+    offsetof(Gridledger__GetDistrictResultsResponse, accounts),
+    &gridledger__account_result__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_after",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetDistrictResultsResponse, next_after),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "warning",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Gridledger__GetDistrictResultsResponse, n_warning),
+    offsetof(Gridledger__GetDistrictResultsResponse, warning),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "disconnected",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Gridledger__GetDistrictResultsResponse, n_disconnected),
+    offsetof(Gridledger__GetDistrictResultsResponse, disconnected),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gridledger__get_district_results_response__field_indices_by_name[] = {
+  2,   /* field[2] = accounts */
+  5,   /* field[5] = disconnected */
+  0,   /* field[0] = district */
+  3,   /* field[3] = next_after */
+  1,   /* field[1] = totals */
+  4,   /* field[4] = warning */
+};
+static const ProtobufCIntRange gridledger__get_district_results_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor gridledger__get_district_results_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gridledger.GetDistrictResultsResponse",
+  "GetDistrictResultsResponse",
+  "Gridledger__GetDistrictResultsResponse",
+  "gridledger",
+  sizeof(Gridledger__GetDistrictResultsResponse),
+  6,
+  gridledger__get_district_results_response__field_descriptors,
+  gridledger__get_district_results_response__field_indices_by_name,
+  1,  gridledger__get_district_results_response__number_ranges,
+  (ProtobufCMessageInit) gridledger__get_district_results_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

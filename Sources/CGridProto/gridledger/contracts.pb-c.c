@@ -277,6 +277,96 @@ void   gridledger__vee_parameters__free_unpacked
   assert(message->base.descriptor == &gridledger__vee_parameters__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   gridledger__notice_templates__init
+                     (Gridledger__NoticeTemplates         *message)
+{
+  static const Gridledger__NoticeTemplates init_value = GRIDLEDGER__NOTICE_TEMPLATES__INIT;
+  *message = init_value;
+}
+size_t gridledger__notice_templates__get_packed_size
+                     (const Gridledger__NoticeTemplates *message)
+{
+  assert(message->base.descriptor == &gridledger__notice_templates__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gridledger__notice_templates__pack
+                     (const Gridledger__NoticeTemplates *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gridledger__notice_templates__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gridledger__notice_templates__pack_to_buffer
+                     (const Gridledger__NoticeTemplates *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gridledger__notice_templates__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gridledger__NoticeTemplates *
+       gridledger__notice_templates__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gridledger__NoticeTemplates *)
+     protobuf_c_message_unpack (&gridledger__notice_templates__descriptor,
+                                allocator, len, data);
+}
+void   gridledger__notice_templates__free_unpacked
+                     (Gridledger__NoticeTemplates *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gridledger__notice_templates__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   gridledger__notice_template__init
+                     (Gridledger__NoticeTemplate         *message)
+{
+  static const Gridledger__NoticeTemplate init_value = GRIDLEDGER__NOTICE_TEMPLATE__INIT;
+  *message = init_value;
+}
+size_t gridledger__notice_template__get_packed_size
+                     (const Gridledger__NoticeTemplate *message)
+{
+  assert(message->base.descriptor == &gridledger__notice_template__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gridledger__notice_template__pack
+                     (const Gridledger__NoticeTemplate *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gridledger__notice_template__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gridledger__notice_template__pack_to_buffer
+                     (const Gridledger__NoticeTemplate *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gridledger__notice_template__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gridledger__NoticeTemplate *
+       gridledger__notice_template__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gridledger__NoticeTemplate *)
+     protobuf_c_message_unpack (&gridledger__notice_template__descriptor,
+                                allocator, len, data);
+}
+void   gridledger__notice_template__free_unpacked
+                     (Gridledger__NoticeTemplate *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gridledger__notice_template__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   gridledger__contract_activation__init
                      (Gridledger__ContractActivation         *message)
 {
@@ -1558,7 +1648,7 @@ const ProtobufCMessageDescriptor gridledger__fee_control_thresholds__descriptor 
   (ProtobufCMessageInit) gridledger__fee_control_thresholds__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__payment__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__payment__field_descriptors[5] =
 {
   {
     "account",
@@ -1608,17 +1698,30 @@ static const ProtobufCFieldDescriptor gridledger__payment__field_descriptors[4] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reverses_serial",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__Payment, reverses_serial),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__payment__field_indices_by_name[] = {
   0,   /* field[0] = account */
   1,   /* field[1] = amount_fen */
   3,   /* field[3] = paid_ms */
+  4,   /* field[4] = reverses_serial */
   2,   /* field[2] = serial */
 };
 static const ProtobufCIntRange gridledger__payment__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor gridledger__payment__descriptor =
 {
@@ -1628,14 +1731,14 @@ const ProtobufCMessageDescriptor gridledger__payment__descriptor =
   "Gridledger__Payment",
   "gridledger",
   sizeof(Gridledger__Payment),
-  4,
+  5,
   gridledger__payment__field_descriptors,
   gridledger__payment__field_indices_by_name,
   1,  gridledger__payment__number_ranges,
   (ProtobufCMessageInit) gridledger__payment__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__vee_parameters__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__vee_parameters__field_descriptors[5] =
 {
   {
     "sum_tolerance",
@@ -1685,17 +1788,30 @@ static const ProtobufCFieldDescriptor gridledger__vee_parameters__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "spike_min_history",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__VeeParameters, spike_min_history),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__vee_parameters__field_indices_by_name[] = {
   2,   /* field[2] = future_tolerance_ms */
   3,   /* field[3] = max_interpolation_ms */
   1,   /* field[1] = spike_factor */
+  4,   /* field[4] = spike_min_history */
   0,   /* field[0] = sum_tolerance */
 };
 static const ProtobufCIntRange gridledger__vee_parameters__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor gridledger__vee_parameters__descriptor =
 {
@@ -1705,11 +1821,126 @@ const ProtobufCMessageDescriptor gridledger__vee_parameters__descriptor =
   "Gridledger__VeeParameters",
   "gridledger",
   sizeof(Gridledger__VeeParameters),
-  4,
+  5,
   gridledger__vee_parameters__field_descriptors,
   gridledger__vee_parameters__field_indices_by_name,
   1,  gridledger__vee_parameters__number_ranges,
   (ProtobufCMessageInit) gridledger__vee_parameters__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gridledger__notice_templates__field_descriptors[2] =
+{
+  {
+    "language",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__NoticeTemplates, language),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "templates",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__NoticeTemplates, n_templates),
+    offsetof(Gridledger__NoticeTemplates, templates),
+    &gridledger__notice_template__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gridledger__notice_templates__field_indices_by_name[] = {
+  0,   /* field[0] = language */
+  1,   /* field[1] = templates */
+};
+static const ProtobufCIntRange gridledger__notice_templates__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor gridledger__notice_templates__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gridledger.NoticeTemplates",
+  "NoticeTemplates",
+  "Gridledger__NoticeTemplates",
+  "gridledger",
+  sizeof(Gridledger__NoticeTemplates),
+  2,
+  gridledger__notice_templates__field_descriptors,
+  gridledger__notice_templates__field_indices_by_name,
+  1,  gridledger__notice_templates__number_ranges,
+  (ProtobufCMessageInit) gridledger__notice_templates__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gridledger__notice_template__field_descriptors[3] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__NoticeTemplate, kind),
+    &gridledger__notice_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recipient",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__NoticeTemplate, recipient),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__NoticeTemplate, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gridledger__notice_template__field_indices_by_name[] = {
+  0,   /* field[0] = kind */
+  1,   /* field[1] = recipient */
+  2,   /* field[2] = text */
+};
+static const ProtobufCIntRange gridledger__notice_template__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor gridledger__notice_template__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gridledger.NoticeTemplate",
+  "NoticeTemplate",
+  "Gridledger__NoticeTemplate",
+  "gridledger",
+  sizeof(Gridledger__NoticeTemplate),
+  3,
+  gridledger__notice_template__field_descriptors,
+  gridledger__notice_template__field_indices_by_name,
+  1,  gridledger__notice_template__number_ranges,
+  (ProtobufCMessageInit) gridledger__notice_template__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor gridledger__contract_activation__field_descriptors[4] =
@@ -1789,7 +2020,7 @@ const ProtobufCMessageDescriptor gridledger__contract_activation__descriptor =
   (ProtobufCMessageInit) gridledger__contract_activation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__district_parameter__field_descriptors[6] =
+static const ProtobufCFieldDescriptor gridledger__district_parameter__field_descriptors[7] =
 {
   {
     "district",
@@ -1863,11 +2094,24 @@ static const ProtobufCFieldDescriptor gridledger__district_parameter__field_desc
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "notice_templates",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__DistrictParameter, body_case),
+    offsetof(Gridledger__DistrictParameter, notice_templates),
+    &gridledger__notice_templates__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__district_parameter__field_indices_by_name[] = {
   5,   /* field[5] = activation */
   1,   /* field[1] = customer */
   0,   /* field[0] = district */
+  6,   /* field[6] = notice_templates */
   4,   /* field[4] = payment */
   2,   /* field[2] = tariff */
   3,   /* field[3] = thresholds */
@@ -1876,7 +2120,7 @@ static const ProtobufCIntRange gridledger__district_parameter__number_ranges[2 +
 {
   { 1, 0 },
   { 10, 1 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor gridledger__district_parameter__descriptor =
 {
@@ -1886,7 +2130,7 @@ const ProtobufCMessageDescriptor gridledger__district_parameter__descriptor =
   "Gridledger__DistrictParameter",
   "gridledger",
   sizeof(Gridledger__DistrictParameter),
-  6,
+  7,
   gridledger__district_parameter__field_descriptors,
   gridledger__district_parameter__field_indices_by_name,
   2,  gridledger__district_parameter__number_ranges,
@@ -2112,7 +2356,7 @@ const ProtobufCMessageDescriptor gridledger__control_command__descriptor =
   (ProtobufCMessageInit) gridledger__control_command__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__notice__field_descriptors[9] =
+static const ProtobufCFieldDescriptor gridledger__notice__field_descriptors[10] =
 {
   {
     "notice_id",
@@ -2222,6 +2466,18 @@ static const ProtobufCFieldDescriptor gridledger__notice__field_descriptors[9] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "language",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__Notice, language),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__notice__field_indices_by_name[] = {
   2,   /* field[2] = account */
@@ -2230,6 +2486,7 @@ static const unsigned gridledger__notice__field_indices_by_name[] = {
   8,   /* field[8] = height */
   7,   /* field[7] = issued_ms */
   3,   /* field[3] = kind */
+  9,   /* field[9] = language */
   0,   /* field[0] = notice_id */
   4,   /* field[4] = recipient */
   6,   /* field[6] = text */
@@ -2237,7 +2494,7 @@ static const unsigned gridledger__notice__field_indices_by_name[] = {
 static const ProtobufCIntRange gridledger__notice__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor gridledger__notice__descriptor =
 {
@@ -2247,14 +2504,14 @@ const ProtobufCMessageDescriptor gridledger__notice__descriptor =
   "Gridledger__Notice",
   "gridledger",
   sizeof(Gridledger__Notice),
-  9,
+  10,
   gridledger__notice__field_descriptors,
   gridledger__notice__field_indices_by_name,
   1,  gridledger__notice__number_ranges,
   (ProtobufCMessageInit) gridledger__notice__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__period_usage__field_descriptors[3] =
+static const ProtobufCFieldDescriptor gridledger__period_usage__field_descriptors[5] =
 {
   {
     "period",
@@ -2292,16 +2549,42 @@ static const ProtobufCFieldDescriptor gridledger__period_usage__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "line_price",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__PeriodUsage, line_price),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "line_energy",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__PeriodUsage, line_energy),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__period_usage__field_indices_by_name[] = {
   2,   /* field[2] = charge_fen */
   1,   /* field[1] = energy */
+  4,   /* field[4] = line_energy */
+  3,   /* field[3] = line_price */
   0,   /* field[0] = period */
 };
 static const ProtobufCIntRange gridledger__period_usage__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor gridledger__period_usage__descriptor =
 {
@@ -2311,14 +2594,14 @@ const ProtobufCMessageDescriptor gridledger__period_usage__descriptor =
   "Gridledger__PeriodUsage",
   "gridledger",
   sizeof(Gridledger__PeriodUsage),
-  3,
+  5,
   gridledger__period_usage__field_descriptors,
   gridledger__period_usage__field_indices_by_name,
   1,  gridledger__period_usage__number_ranges,
   (ProtobufCMessageInit) gridledger__period_usage__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__tier_usage__field_descriptors[3] =
+static const ProtobufCFieldDescriptor gridledger__tier_usage__field_descriptors[5] =
 {
   {
     "tier",
@@ -2356,16 +2639,42 @@ static const ProtobufCFieldDescriptor gridledger__tier_usage__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "line_price",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__TierUsage, line_price),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "line_energy",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__TierUsage, line_energy),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__tier_usage__field_indices_by_name[] = {
   2,   /* field[2] = charge_fen */
   1,   /* field[1] = energy */
+  4,   /* field[4] = line_energy */
+  3,   /* field[3] = line_price */
   0,   /* field[0] = tier */
 };
 static const ProtobufCIntRange gridledger__tier_usage__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor gridledger__tier_usage__descriptor =
 {
@@ -2375,7 +2684,7 @@ const ProtobufCMessageDescriptor gridledger__tier_usage__descriptor =
   "Gridledger__TierUsage",
   "gridledger",
   sizeof(Gridledger__TierUsage),
-  3,
+  5,
   gridledger__tier_usage__field_descriptors,
   gridledger__tier_usage__field_indices_by_name,
   1,  gridledger__tier_usage__number_ranges,

@@ -281,6 +281,10 @@ public struct AccountResult: ProtoMessage {
     public var balanceFen: Int64 = 0
     public var state: UInt32 = 0
     public var chargedFen: Int64 = 0
+    public var cycleStartMs: Int64 = 0
+    public var cycleChargedFen: Int64 = 0
+    public var totalChargedFen: Int64 = 0
+    public var totalPaidFen: Int64 = 0
 
     public init() {}
 
@@ -288,12 +292,20 @@ public struct AccountResult: ProtoMessage {
         account: String = "",
         balanceFen: Int64 = 0,
         state: UInt32 = 0,
-        chargedFen: Int64 = 0
+        chargedFen: Int64 = 0,
+        cycleStartMs: Int64 = 0,
+        cycleChargedFen: Int64 = 0,
+        totalChargedFen: Int64 = 0,
+        totalPaidFen: Int64 = 0
     ) {
         self.account = account
         self.balanceFen = balanceFen
         self.state = state
         self.chargedFen = chargedFen
+        self.cycleStartMs = cycleStartMs
+        self.cycleChargedFen = cycleChargedFen
+        self.totalChargedFen = totalChargedFen
+        self.totalPaidFen = totalPaidFen
     }
 }
 
@@ -306,6 +318,10 @@ extension AccountResult {
         c.pointee.balance_fen = self.balanceFen
         c.pointee.state = self.state
         c.pointee.charged_fen = self.chargedFen
+        c.pointee.cycle_start_ms = self.cycleStartMs
+        c.pointee.cycle_charged_fen = self.cycleChargedFen
+        c.pointee.total_charged_fen = self.totalChargedFen
+        c.pointee.total_paid_fen = self.totalPaidFen
         return c
     }
 
@@ -316,6 +332,10 @@ extension AccountResult {
         self.balanceFen = c.pointee.balance_fen
         self.state = c.pointee.state
         self.chargedFen = c.pointee.charged_fen
+        self.cycleStartMs = c.pointee.cycle_start_ms
+        self.cycleChargedFen = c.pointee.cycle_charged_fen
+        self.totalChargedFen = c.pointee.total_charged_fen
+        self.totalPaidFen = c.pointee.total_paid_fen
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -792,6 +812,141 @@ extension BlockProof {
             throw ProtoDecodingError(messageName: "gridledger.BlockProof")
         }
         defer { gridledger__block_proof__free_unpacked(c, nil) }
+        self.init(c: c)
+    }
+}
+
+/// proto message `gridledger.GetDistrictResultsRequest`.
+public struct GetDistrictResultsRequest: ProtoMessage {
+    public var chainId: String = ""
+    public var district: String = ""
+    public var afterAccount: String = ""
+    public var limit: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        chainId: String = "",
+        district: String = "",
+        afterAccount: String = "",
+        limit: UInt32 = 0
+    ) {
+        self.chainId = chainId
+        self.district = district
+        self.afterAccount = afterAccount
+        self.limit = limit
+    }
+}
+
+extension GetDistrictResultsRequest {
+    /// Builds the C struct graph in `arena`; valid until the arena is released.
+    func makeC(_ arena: ProtoArena) -> UnsafeMutablePointer<Gridledger__GetDistrictResultsRequest> {
+        let c = arena.allocate(Gridledger__GetDistrictResultsRequest.self)
+        gridledger__get_district_results_request__init(c)
+        c.pointee.chain_id = arena.string(self.chainId)
+        c.pointee.district = arena.string(self.district)
+        c.pointee.after_account = arena.string(self.afterAccount)
+        c.pointee.limit = self.limit
+        return c
+    }
+
+    /// Copies every field out of a C struct graph (which the caller still owns).
+    init(c: UnsafePointer<Gridledger__GetDistrictResultsRequest>) {
+        self.init()
+        self.chainId = ProtoArena.string(c.pointee.chain_id)
+        self.district = ProtoArena.string(c.pointee.district)
+        self.afterAccount = ProtoArena.string(c.pointee.after_account)
+        self.limit = c.pointee.limit
+    }
+
+    public func serializedBytes() -> [UInt8] {
+        let arena = ProtoArena()
+        let c = makeC(arena)
+        let size = gridledger__get_district_results_request__get_packed_size(c)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = gridledger__get_district_results_request__pack(c, buffer.baseAddress)
+        }
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let c = ProtoArena.unpack(bytes, { gridledger__get_district_results_request__unpack(nil, $0, $1) }) else {
+            throw ProtoDecodingError(messageName: "gridledger.GetDistrictResultsRequest")
+        }
+        defer { gridledger__get_district_results_request__free_unpacked(c, nil) }
+        self.init(c: c)
+    }
+}
+
+/// proto message `gridledger.GetDistrictResultsResponse`.
+public struct GetDistrictResultsResponse: ProtoMessage {
+    public var district: String = ""
+    public var totals: UplinkSummary? = nil
+    public var accounts: [AccountResult] = []
+    public var nextAfter: String = ""
+    public var warning: [String] = []
+    public var disconnected: [String] = []
+
+    public init() {}
+
+    public init(
+        district: String = "",
+        totals: UplinkSummary? = nil,
+        accounts: [AccountResult] = [],
+        nextAfter: String = "",
+        warning: [String] = [],
+        disconnected: [String] = []
+    ) {
+        self.district = district
+        self.totals = totals
+        self.accounts = accounts
+        self.nextAfter = nextAfter
+        self.warning = warning
+        self.disconnected = disconnected
+    }
+}
+
+extension GetDistrictResultsResponse {
+    /// Builds the C struct graph in `arena`; valid until the arena is released.
+    func makeC(_ arena: ProtoArena) -> UnsafeMutablePointer<Gridledger__GetDistrictResultsResponse> {
+        let c = arena.allocate(Gridledger__GetDistrictResultsResponse.self)
+        gridledger__get_district_results_response__init(c)
+        c.pointee.district = arena.string(self.district)
+        c.pointee.totals = self.totals.map { $0.makeC(arena) }
+        c.pointee.n_accounts = self.accounts.count
+        c.pointee.accounts = arena.array(self.accounts) { (e: AccountResult) -> UnsafeMutablePointer<Gridledger__AccountResult>? in e.makeC(arena) }
+        c.pointee.next_after = arena.string(self.nextAfter)
+        c.pointee.n_warning = self.warning.count
+        c.pointee.warning = arena.array(self.warning) { (e: String) -> UnsafeMutablePointer<CChar>? in arena.string(e) }
+        c.pointee.n_disconnected = self.disconnected.count
+        c.pointee.disconnected = arena.array(self.disconnected) { (e: String) -> UnsafeMutablePointer<CChar>? in arena.string(e) }
+        return c
+    }
+
+    /// Copies every field out of a C struct graph (which the caller still owns).
+    init(c: UnsafePointer<Gridledger__GetDistrictResultsResponse>) {
+        self.init()
+        self.district = ProtoArena.string(c.pointee.district)
+        self.totals = c.pointee.totals.map { UplinkSummary(c: $0) }
+        self.accounts = ProtoArena.collect(c.pointee.accounts, c.pointee.n_accounts) { (e: UnsafeMutablePointer<Gridledger__AccountResult>?) -> AccountResult in AccountResult(c: e!) }
+        self.nextAfter = ProtoArena.string(c.pointee.next_after)
+        self.warning = ProtoArena.collect(c.pointee.warning, c.pointee.n_warning) { (e: UnsafeMutablePointer<CChar>?) -> String in ProtoArena.string(e) }
+        self.disconnected = ProtoArena.collect(c.pointee.disconnected, c.pointee.n_disconnected) { (e: UnsafeMutablePointer<CChar>?) -> String in ProtoArena.string(e) }
+    }
+
+    public func serializedBytes() -> [UInt8] {
+        let arena = ProtoArena()
+        let c = makeC(arena)
+        let size = gridledger__get_district_results_response__get_packed_size(c)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = gridledger__get_district_results_response__pack(c, buffer.baseAddress)
+        }
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let c = ProtoArena.unpack(bytes, { gridledger__get_district_results_response__unpack(nil, $0, $1) }) else {
+            throw ProtoDecodingError(messageName: "gridledger.GetDistrictResultsResponse")
+        }
+        defer { gridledger__get_district_results_response__free_unpacked(c, nil) }
         self.init(c: c)
     }
 }

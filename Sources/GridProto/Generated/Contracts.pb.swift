@@ -474,6 +474,7 @@ public struct Payment: ProtoMessage {
     public var amountFen: Int64 = 0
     public var serial: String = ""
     public var paidMs: Int64 = 0
+    public var reversesSerial: String = ""
 
     public init() {}
 
@@ -481,12 +482,14 @@ public struct Payment: ProtoMessage {
         account: String = "",
         amountFen: Int64 = 0,
         serial: String = "",
-        paidMs: Int64 = 0
+        paidMs: Int64 = 0,
+        reversesSerial: String = ""
     ) {
         self.account = account
         self.amountFen = amountFen
         self.serial = serial
         self.paidMs = paidMs
+        self.reversesSerial = reversesSerial
     }
 }
 
@@ -499,6 +502,7 @@ extension Payment {
         c.pointee.amount_fen = self.amountFen
         c.pointee.serial = arena.string(self.serial)
         c.pointee.paid_ms = self.paidMs
+        c.pointee.reverses_serial = arena.string(self.reversesSerial)
         return c
     }
 
@@ -509,6 +513,7 @@ extension Payment {
         self.amountFen = c.pointee.amount_fen
         self.serial = ProtoArena.string(c.pointee.serial)
         self.paidMs = c.pointee.paid_ms
+        self.reversesSerial = ProtoArena.string(c.pointee.reverses_serial)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -535,6 +540,7 @@ public struct VeeParameters: ProtoMessage {
     public var spikeFactor: UInt32 = 0
     public var futureToleranceMs: Int64 = 0
     public var maxInterpolationMs: Int64 = 0
+    public var spikeMinHistory: UInt32 = 0
 
     public init() {}
 
@@ -542,12 +548,14 @@ public struct VeeParameters: ProtoMessage {
         sumTolerance: UInt64 = 0,
         spikeFactor: UInt32 = 0,
         futureToleranceMs: Int64 = 0,
-        maxInterpolationMs: Int64 = 0
+        maxInterpolationMs: Int64 = 0,
+        spikeMinHistory: UInt32 = 0
     ) {
         self.sumTolerance = sumTolerance
         self.spikeFactor = spikeFactor
         self.futureToleranceMs = futureToleranceMs
         self.maxInterpolationMs = maxInterpolationMs
+        self.spikeMinHistory = spikeMinHistory
     }
 }
 
@@ -560,6 +568,7 @@ extension VeeParameters {
         c.pointee.spike_factor = self.spikeFactor
         c.pointee.future_tolerance_ms = self.futureToleranceMs
         c.pointee.max_interpolation_ms = self.maxInterpolationMs
+        c.pointee.spike_min_history = self.spikeMinHistory
         return c
     }
 
@@ -570,6 +579,7 @@ extension VeeParameters {
         self.spikeFactor = c.pointee.spike_factor
         self.futureToleranceMs = c.pointee.future_tolerance_ms
         self.maxInterpolationMs = c.pointee.max_interpolation_ms
+        self.spikeMinHistory = c.pointee.spike_min_history
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -586,6 +596,114 @@ extension VeeParameters {
             throw ProtoDecodingError(messageName: "gridledger.VeeParameters")
         }
         defer { gridledger__vee_parameters__free_unpacked(c, nil) }
+        self.init(c: c)
+    }
+}
+
+/// proto message `gridledger.NoticeTemplates`.
+public struct NoticeTemplates: ProtoMessage {
+    public var language: String = ""
+    public var templates: [NoticeTemplate] = []
+
+    public init() {}
+
+    public init(
+        language: String = "",
+        templates: [NoticeTemplate] = []
+    ) {
+        self.language = language
+        self.templates = templates
+    }
+}
+
+extension NoticeTemplates {
+    /// Builds the C struct graph in `arena`; valid until the arena is released.
+    func makeC(_ arena: ProtoArena) -> UnsafeMutablePointer<Gridledger__NoticeTemplates> {
+        let c = arena.allocate(Gridledger__NoticeTemplates.self)
+        gridledger__notice_templates__init(c)
+        c.pointee.language = arena.string(self.language)
+        c.pointee.n_templates = self.templates.count
+        c.pointee.templates = arena.array(self.templates) { (e: NoticeTemplate) -> UnsafeMutablePointer<Gridledger__NoticeTemplate>? in e.makeC(arena) }
+        return c
+    }
+
+    /// Copies every field out of a C struct graph (which the caller still owns).
+    init(c: UnsafePointer<Gridledger__NoticeTemplates>) {
+        self.init()
+        self.language = ProtoArena.string(c.pointee.language)
+        self.templates = ProtoArena.collect(c.pointee.templates, c.pointee.n_templates) { (e: UnsafeMutablePointer<Gridledger__NoticeTemplate>?) -> NoticeTemplate in NoticeTemplate(c: e!) }
+    }
+
+    public func serializedBytes() -> [UInt8] {
+        let arena = ProtoArena()
+        let c = makeC(arena)
+        let size = gridledger__notice_templates__get_packed_size(c)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = gridledger__notice_templates__pack(c, buffer.baseAddress)
+        }
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let c = ProtoArena.unpack(bytes, { gridledger__notice_templates__unpack(nil, $0, $1) }) else {
+            throw ProtoDecodingError(messageName: "gridledger.NoticeTemplates")
+        }
+        defer { gridledger__notice_templates__free_unpacked(c, nil) }
+        self.init(c: c)
+    }
+}
+
+/// proto message `gridledger.NoticeTemplate`.
+public struct NoticeTemplate: ProtoMessage {
+    public var kind: NoticeKind = NoticeKind(rawValue: 0)
+    public var recipient: String = ""
+    public var text: String = ""
+
+    public init() {}
+
+    public init(
+        kind: NoticeKind = NoticeKind(rawValue: 0),
+        recipient: String = "",
+        text: String = ""
+    ) {
+        self.kind = kind
+        self.recipient = recipient
+        self.text = text
+    }
+}
+
+extension NoticeTemplate {
+    /// Builds the C struct graph in `arena`; valid until the arena is released.
+    func makeC(_ arena: ProtoArena) -> UnsafeMutablePointer<Gridledger__NoticeTemplate> {
+        let c = arena.allocate(Gridledger__NoticeTemplate.self)
+        gridledger__notice_template__init(c)
+        c.pointee.kind = Gridledger__NoticeKind(rawValue: .init(truncatingIfNeeded: self.kind.rawValue))
+        c.pointee.recipient = arena.string(self.recipient)
+        c.pointee.text = arena.string(self.text)
+        return c
+    }
+
+    /// Copies every field out of a C struct graph (which the caller still owns).
+    init(c: UnsafePointer<Gridledger__NoticeTemplate>) {
+        self.init()
+        self.kind = NoticeKind(rawValue: Int32(truncatingIfNeeded: c.pointee.kind.rawValue))
+        self.recipient = ProtoArena.string(c.pointee.recipient)
+        self.text = ProtoArena.string(c.pointee.text)
+    }
+
+    public func serializedBytes() -> [UInt8] {
+        let arena = ProtoArena()
+        let c = makeC(arena)
+        let size = gridledger__notice_template__get_packed_size(c)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = gridledger__notice_template__pack(c, buffer.baseAddress)
+        }
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let c = ProtoArena.unpack(bytes, { gridledger__notice_template__unpack(nil, $0, $1) }) else {
+            throw ProtoDecodingError(messageName: "gridledger.NoticeTemplate")
+        }
+        defer { gridledger__notice_template__free_unpacked(c, nil) }
         self.init(c: c)
     }
 }
@@ -661,6 +779,7 @@ public struct DistrictParameter: ProtoMessage {
         case thresholds(FeeControlThresholds)
         case payment(Payment)
         case activation(ContractActivation)
+        case noticeTemplates(NoticeTemplates)
     }
     public var body: Body? = nil
 
@@ -699,6 +818,9 @@ extension DistrictParameter {
         case .activation(let v)?:
             c.pointee.body_case = GRIDLEDGER__DISTRICT_PARAMETER__BODY_ACTIVATION
             c.pointee.activation = v.makeC(arena)
+        case .noticeTemplates(let v)?:
+            c.pointee.body_case = GRIDLEDGER__DISTRICT_PARAMETER__BODY_NOTICE_TEMPLATES
+            c.pointee.notice_templates = v.makeC(arena)
         }
         return c
     }
@@ -718,6 +840,8 @@ extension DistrictParameter {
             self.body = c.pointee.payment.map { .payment(Payment(c: $0)) }
         case GRIDLEDGER__DISTRICT_PARAMETER__BODY_ACTIVATION:
             self.body = c.pointee.activation.map { .activation(ContractActivation(c: $0)) }
+        case GRIDLEDGER__DISTRICT_PARAMETER__BODY_NOTICE_TEMPLATES:
+            self.body = c.pointee.notice_templates.map { .noticeTemplates(NoticeTemplates(c: $0)) }
         default:
             self.body = nil
         }
@@ -899,6 +1023,7 @@ public struct Notice: ProtoMessage {
     public var text: String = ""
     public var issuedMs: Int64 = 0
     public var height: UInt64 = 0
+    public var language: String = ""
 
     public init() {}
 
@@ -911,7 +1036,8 @@ public struct Notice: ProtoMessage {
         contact: String = "",
         text: String = "",
         issuedMs: Int64 = 0,
-        height: UInt64 = 0
+        height: UInt64 = 0,
+        language: String = ""
     ) {
         self.noticeId = noticeId
         self.district = district
@@ -922,6 +1048,7 @@ public struct Notice: ProtoMessage {
         self.text = text
         self.issuedMs = issuedMs
         self.height = height
+        self.language = language
     }
 }
 
@@ -939,6 +1066,7 @@ extension Notice {
         c.pointee.text = arena.string(self.text)
         c.pointee.issued_ms = self.issuedMs
         c.pointee.height = self.height
+        c.pointee.language = arena.string(self.language)
         return c
     }
 
@@ -954,6 +1082,7 @@ extension Notice {
         self.text = ProtoArena.string(c.pointee.text)
         self.issuedMs = c.pointee.issued_ms
         self.height = c.pointee.height
+        self.language = ProtoArena.string(c.pointee.language)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -979,17 +1108,23 @@ public struct PeriodUsage: ProtoMessage {
     public var period: String = ""
     public var energy: UInt64 = 0
     public var chargeFen: Int64 = 0
+    public var linePrice: Int64 = 0
+    public var lineEnergy: UInt64 = 0
 
     public init() {}
 
     public init(
         period: String = "",
         energy: UInt64 = 0,
-        chargeFen: Int64 = 0
+        chargeFen: Int64 = 0,
+        linePrice: Int64 = 0,
+        lineEnergy: UInt64 = 0
     ) {
         self.period = period
         self.energy = energy
         self.chargeFen = chargeFen
+        self.linePrice = linePrice
+        self.lineEnergy = lineEnergy
     }
 }
 
@@ -1001,6 +1136,8 @@ extension PeriodUsage {
         c.pointee.period = arena.string(self.period)
         c.pointee.energy = self.energy
         c.pointee.charge_fen = self.chargeFen
+        c.pointee.line_price = self.linePrice
+        c.pointee.line_energy = self.lineEnergy
         return c
     }
 
@@ -1010,6 +1147,8 @@ extension PeriodUsage {
         self.period = ProtoArena.string(c.pointee.period)
         self.energy = c.pointee.energy
         self.chargeFen = c.pointee.charge_fen
+        self.linePrice = c.pointee.line_price
+        self.lineEnergy = c.pointee.line_energy
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -1035,17 +1174,23 @@ public struct TierUsage: ProtoMessage {
     public var tier: UInt32 = 0
     public var energy: UInt64 = 0
     public var chargeFen: Int64 = 0
+    public var linePrice: Int64 = 0
+    public var lineEnergy: UInt64 = 0
 
     public init() {}
 
     public init(
         tier: UInt32 = 0,
         energy: UInt64 = 0,
-        chargeFen: Int64 = 0
+        chargeFen: Int64 = 0,
+        linePrice: Int64 = 0,
+        lineEnergy: UInt64 = 0
     ) {
         self.tier = tier
         self.energy = energy
         self.chargeFen = chargeFen
+        self.linePrice = linePrice
+        self.lineEnergy = lineEnergy
     }
 }
 
@@ -1057,6 +1202,8 @@ extension TierUsage {
         c.pointee.tier = self.tier
         c.pointee.energy = self.energy
         c.pointee.charge_fen = self.chargeFen
+        c.pointee.line_price = self.linePrice
+        c.pointee.line_energy = self.lineEnergy
         return c
     }
 
@@ -1066,6 +1213,8 @@ extension TierUsage {
         self.tier = c.pointee.tier
         self.energy = c.pointee.energy
         self.chargeFen = c.pointee.charge_fen
+        self.linePrice = c.pointee.line_price
+        self.lineEnergy = c.pointee.line_energy
     }
 
     public func serializedBytes() -> [UInt8] {

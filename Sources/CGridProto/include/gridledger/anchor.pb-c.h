@@ -27,6 +27,8 @@ typedef struct Gridledger__AnchorSignResponse Gridledger__AnchorSignResponse;
 typedef struct Gridledger__MerkleStep Gridledger__MerkleStep;
 typedef struct Gridledger__ProveBlockRequest Gridledger__ProveBlockRequest;
 typedef struct Gridledger__BlockProof Gridledger__BlockProof;
+typedef struct Gridledger__GetDistrictResultsRequest Gridledger__GetDistrictResultsRequest;
+typedef struct Gridledger__GetDistrictResultsResponse Gridledger__GetDistrictResultsResponse;
 
 
 /* --- enums --- */
@@ -155,10 +157,18 @@ struct  Gridledger__AccountResult
    * Charged in the range, fen.
    */
   int64_t charged_fen;
+  /*
+   * The account as of the range's last height: start of its billing cycle (UTC ms), charged
+   * in that cycle so far, charged and paid since the account opened, fen.
+   */
+  int64_t cycle_start_ms;
+  int64_t cycle_charged_fen;
+  int64_t total_charged_fen;
+  int64_t total_paid_fen;
 };
 #define GRIDLEDGER__ACCOUNT_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__account_result__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -323,6 +333,58 @@ struct  Gridledger__BlockProof
 #define GRIDLEDGER__BLOCK_PROOF__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__block_proof__descriptor) \
     , (char *)protobuf_c_empty_string, 0, {0,NULL}, 0,NULL, {0,NULL}, 0,NULL, {0,NULL}, 0, {0,NULL}, 0,NULL }
+
+
+/*
+ * FeeControl.GetDistrictResults (main chain): what a district's anchors carried up, decoded.
+ */
+struct  Gridledger__GetDistrictResultsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The main chain.
+   */
+  char *chain_id;
+  char *district;
+  /*
+   * Accounts after this one (paging; "" = from the first).
+   */
+  char *after_account;
+  uint32_t limit;
+};
+#define GRIDLEDGER__GET_DISTRICT_RESULTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_district_results_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Gridledger__GetDistrictResultsResponse
+{
+  ProtobufCMessage base;
+  char *district;
+  /*
+   * The district's totals over every anchor taken.
+   */
+  Gridledger__UplinkSummary *totals;
+  /*
+   * Each account's newest result (balance, state, charges), in account order.
+   */
+  size_t n_accounts;
+  Gridledger__AccountResult **accounts;
+  /*
+   * The next page starts after this account; "" = no more.
+   */
+  char *next_after;
+  /*
+   * Of the accounts of this page: those in a warning state, and those disconnected.
+   */
+  size_t n_warning;
+  char **warning;
+  size_t n_disconnected;
+  char **disconnected;
+};
+#define GRIDLEDGER__GET_DISTRICT_RESULTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_district_results_response__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL }
 
 
 /* Gridledger__DistrictRegistration methods */
@@ -553,6 +615,44 @@ Gridledger__BlockProof *
 void   gridledger__block_proof__free_unpacked
                      (Gridledger__BlockProof *message,
                       ProtobufCAllocator *allocator);
+/* Gridledger__GetDistrictResultsRequest methods */
+void   gridledger__get_district_results_request__init
+                     (Gridledger__GetDistrictResultsRequest         *message);
+size_t gridledger__get_district_results_request__get_packed_size
+                     (const Gridledger__GetDistrictResultsRequest   *message);
+size_t gridledger__get_district_results_request__pack
+                     (const Gridledger__GetDistrictResultsRequest   *message,
+                      uint8_t             *out);
+size_t gridledger__get_district_results_request__pack_to_buffer
+                     (const Gridledger__GetDistrictResultsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Gridledger__GetDistrictResultsRequest *
+       gridledger__get_district_results_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gridledger__get_district_results_request__free_unpacked
+                     (Gridledger__GetDistrictResultsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Gridledger__GetDistrictResultsResponse methods */
+void   gridledger__get_district_results_response__init
+                     (Gridledger__GetDistrictResultsResponse         *message);
+size_t gridledger__get_district_results_response__get_packed_size
+                     (const Gridledger__GetDistrictResultsResponse   *message);
+size_t gridledger__get_district_results_response__pack
+                     (const Gridledger__GetDistrictResultsResponse   *message,
+                      uint8_t             *out);
+size_t gridledger__get_district_results_response__pack_to_buffer
+                     (const Gridledger__GetDistrictResultsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Gridledger__GetDistrictResultsResponse *
+       gridledger__get_district_results_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gridledger__get_district_results_response__free_unpacked
+                     (Gridledger__GetDistrictResultsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Gridledger__DistrictRegistration_Closure)
@@ -591,6 +691,12 @@ typedef void (*Gridledger__ProveBlockRequest_Closure)
 typedef void (*Gridledger__BlockProof_Closure)
                  (const Gridledger__BlockProof *message,
                   void *closure_data);
+typedef void (*Gridledger__GetDistrictResultsRequest_Closure)
+                 (const Gridledger__GetDistrictResultsRequest *message,
+                  void *closure_data);
+typedef void (*Gridledger__GetDistrictResultsResponse_Closure)
+                 (const Gridledger__GetDistrictResultsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -609,6 +715,8 @@ extern const ProtobufCMessageDescriptor gridledger__anchor_sign_response__descri
 extern const ProtobufCMessageDescriptor gridledger__merkle_step__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__prove_block_request__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__block_proof__descriptor;
+extern const ProtobufCMessageDescriptor gridledger__get_district_results_request__descriptor;
+extern const ProtobufCMessageDescriptor gridledger__get_district_results_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

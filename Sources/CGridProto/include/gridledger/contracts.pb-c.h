@@ -21,6 +21,8 @@ typedef struct Gridledger__Tariff Gridledger__Tariff;
 typedef struct Gridledger__FeeControlThresholds Gridledger__FeeControlThresholds;
 typedef struct Gridledger__Payment Gridledger__Payment;
 typedef struct Gridledger__VeeParameters Gridledger__VeeParameters;
+typedef struct Gridledger__NoticeTemplates Gridledger__NoticeTemplates;
+typedef struct Gridledger__NoticeTemplate Gridledger__NoticeTemplate;
 typedef struct Gridledger__ContractActivation Gridledger__ContractActivation;
 typedef struct Gridledger__DistrictParameter Gridledger__DistrictParameter;
 typedef struct Gridledger__CommandAck Gridledger__CommandAck;
@@ -240,10 +242,16 @@ struct  Gridledger__Payment
    */
   char *serial;
   int64_t paid_ms;
+  /*
+   * A reversal (冲正) of an earlier payment: the serial it reverses. The reversal has its
+   * own serial and amount_fen = minus the reversed payment's amount; a payment can be
+   * reversed once. Empty for a top-up (amount_fen > 0).
+   */
+  char *reverses_serial;
 };
 #define GRIDLEDGER__PAYMENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__payment__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -268,10 +276,51 @@ struct  Gridledger__VeeParameters
    * Longest gap estimated by linear interpolation, ms (default 7,200,000).
    */
   int64_t max_interpolation_ms;
+  /*
+   * Intervals of history the trailing window needs before the spike check applies
+   * (default 4); with fewer, readings are billed unchecked.
+   */
+  uint32_t spike_min_history;
 };
 #define GRIDLEDGER__VEE_PARAMETERS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__vee_parameters__descriptor) \
-    , 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0 }
+
+
+/*
+ * Notice texts for people (SMS), by language. The district uses the language of the last
+ * NoticeTemplates it took ("zh-CN" until one arrives); each template given replaces the
+ * built-in text of its kind and recipient in that language. Placeholders: {account},
+ * {meter}, {balance} (yuan, two decimals), {state}.
+ */
+struct  Gridledger__NoticeTemplates
+{
+  ProtobufCMessage base;
+  /*
+   * "zh-CN" or "en".
+   */
+  char *language;
+  size_t n_templates;
+  Gridledger__NoticeTemplate **templates;
+};
+#define GRIDLEDGER__NOTICE_TEMPLATES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gridledger__notice_templates__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Gridledger__NoticeTemplate
+{
+  ProtobufCMessage base;
+  Gridledger__NoticeKind kind;
+  /*
+   * "customer" or "grid_worker".
+   */
+  char *recipient;
+  char *text;
+};
+#define GRIDLEDGER__NOTICE_TEMPLATE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gridledger__notice_template__descriptor) \
+    , GRIDLEDGER__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -296,7 +345,8 @@ typedef enum {
   GRIDLEDGER__DISTRICT_PARAMETER__BODY_TARIFF = 11,
   GRIDLEDGER__DISTRICT_PARAMETER__BODY_THRESHOLDS = 12,
   GRIDLEDGER__DISTRICT_PARAMETER__BODY_PAYMENT = 13,
-  GRIDLEDGER__DISTRICT_PARAMETER__BODY_ACTIVATION = 14
+  GRIDLEDGER__DISTRICT_PARAMETER__BODY_ACTIVATION = 14,
+  GRIDLEDGER__DISTRICT_PARAMETER__BODY_NOTICE_TEMPLATES = 15
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GRIDLEDGER__DISTRICT_PARAMETER__BODY__CASE)
 } Gridledger__DistrictParameter__BodyCase;
 
@@ -315,6 +365,7 @@ struct  Gridledger__DistrictParameter
     Gridledger__FeeControlThresholds *thresholds;
     Gridledger__Payment *payment;
     Gridledger__ContractActivation *activation;
+    Gridledger__NoticeTemplates *notice_templates;
   };
 };
 #define GRIDLEDGER__DISTRICT_PARAMETER__INIT \
@@ -371,22 +422,33 @@ struct  Gridledger__Notice
   char *text;
   int64_t issued_ms;
   uint64_t height;
+  /*
+   * Language of `text` ("zh-CN", "en").
+   */
+  char *language;
 };
 #define GRIDLEDGER__NOTICE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__notice__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, GRIDLEDGER__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, GRIDLEDGER__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
 
 
+/*
+ * A period's usage in the current cycle: energy and charge over every line, and the current
+ * line (one price; a tariff change mid-cycle starts a new line), whose charge so far is
+ * round(line_energy × line_price) (DOMAIN.md "No rounding drift").
+ */
 struct  Gridledger__PeriodUsage
 {
   ProtobufCMessage base;
   char *period;
   uint64_t energy;
   int64_t charge_fen;
+  int64_t line_price;
+  uint64_t line_energy;
 };
 #define GRIDLEDGER__PERIOD_USAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__period_usage__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
 
 
 struct  Gridledger__TierUsage
@@ -401,10 +463,15 @@ struct  Gridledger__TierUsage
    * Surcharge part, fen (0 for tier 1).
    */
   int64_t charge_fen;
+  /*
+   * The current line: its surcharge and cycle-to-date energy (see PeriodUsage).
+   */
+  int64_t line_price;
+  uint64_t line_energy;
 };
 #define GRIDLEDGER__TIER_USAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__tier_usage__descriptor) \
-    , 0, 0, 0 }
+    , 0, 0, 0, 0, 0 }
 
 
 struct  Gridledger__Account
@@ -674,6 +741,44 @@ Gridledger__VeeParameters *
                       const uint8_t       *data);
 void   gridledger__vee_parameters__free_unpacked
                      (Gridledger__VeeParameters *message,
+                      ProtobufCAllocator *allocator);
+/* Gridledger__NoticeTemplates methods */
+void   gridledger__notice_templates__init
+                     (Gridledger__NoticeTemplates         *message);
+size_t gridledger__notice_templates__get_packed_size
+                     (const Gridledger__NoticeTemplates   *message);
+size_t gridledger__notice_templates__pack
+                     (const Gridledger__NoticeTemplates   *message,
+                      uint8_t             *out);
+size_t gridledger__notice_templates__pack_to_buffer
+                     (const Gridledger__NoticeTemplates   *message,
+                      ProtobufCBuffer     *buffer);
+Gridledger__NoticeTemplates *
+       gridledger__notice_templates__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gridledger__notice_templates__free_unpacked
+                     (Gridledger__NoticeTemplates *message,
+                      ProtobufCAllocator *allocator);
+/* Gridledger__NoticeTemplate methods */
+void   gridledger__notice_template__init
+                     (Gridledger__NoticeTemplate         *message);
+size_t gridledger__notice_template__get_packed_size
+                     (const Gridledger__NoticeTemplate   *message);
+size_t gridledger__notice_template__pack
+                     (const Gridledger__NoticeTemplate   *message,
+                      uint8_t             *out);
+size_t gridledger__notice_template__pack_to_buffer
+                     (const Gridledger__NoticeTemplate   *message,
+                      ProtobufCBuffer     *buffer);
+Gridledger__NoticeTemplate *
+       gridledger__notice_template__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gridledger__notice_template__free_unpacked
+                     (Gridledger__NoticeTemplate *message,
                       ProtobufCAllocator *allocator);
 /* Gridledger__ContractActivation methods */
 void   gridledger__contract_activation__init
@@ -1018,6 +1123,12 @@ typedef void (*Gridledger__Payment_Closure)
 typedef void (*Gridledger__VeeParameters_Closure)
                  (const Gridledger__VeeParameters *message,
                   void *closure_data);
+typedef void (*Gridledger__NoticeTemplates_Closure)
+                 (const Gridledger__NoticeTemplates *message,
+                  void *closure_data);
+typedef void (*Gridledger__NoticeTemplate_Closure)
+                 (const Gridledger__NoticeTemplate *message,
+                  void *closure_data);
 typedef void (*Gridledger__ContractActivation_Closure)
                  (const Gridledger__ContractActivation *message,
                   void *closure_data);
@@ -1087,6 +1198,8 @@ extern const ProtobufCMessageDescriptor gridledger__tariff__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__fee_control_thresholds__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__payment__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__vee_parameters__descriptor;
+extern const ProtobufCMessageDescriptor gridledger__notice_templates__descriptor;
+extern const ProtobufCMessageDescriptor gridledger__notice_template__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__contract_activation__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__district_parameter__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__command_ack__descriptor;
