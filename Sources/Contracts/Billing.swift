@@ -8,8 +8,9 @@ import GridProto
 /// - one line per period with energy: period energy × the period's base price;
 /// - one line per tier above the first with energy: energy in that tier × its surcharge;
 /// - the fixed charge, when the cycle has not had it yet (the cycle's first billed reading).
-/// Every line is rounded on its own (`TariffRules.lineFen`); the segment's charge is the sum
-/// of its rounded lines.
+/// Lines are rounded on their cycle-to-date energy (`accrue`): a segment's charge on a line
+/// is what the rounded line grew by, so a cycle's charges add up exactly to its bill, line by
+/// line, whatever the reading frequency. The segment's charge is the sum of its lines.
 enum Billing {
     struct Line: Equatable {
         enum Kind: Equatable {
@@ -77,16 +78,21 @@ enum Billing {
 
         var lines: [Line] = []
         for (i, e) in periodEnergy.enumerated() {
-            let fen = try TariffRules.lineFen(energy: e, price: tariff.periods[i].basePrice)
-            account.periods[i].energy = try TariffRules.add(account.periods[i].energy, e, "period energy")
-            account.periods[i].chargeFen = try TariffRules.add(account.periods[i].chargeFen, fen, "period charge")
+            let price = tariff.periods[i].basePrice
+            var usage = account.periods[i]
+            let fen = try accrue(e, price: price, lineEnergy: &usage.lineEnergy, linePrice: &usage.linePrice)
+            usage.energy = try TariffRules.add(usage.energy, e, "period energy")
+            usage.chargeFen = try TariffRules.add(usage.chargeFen, fen, "period charge")
+            account.periods[i] = usage
             if e > 0 { lines.append(Line(kind: .period(i), cycleStartMs: cycleStart, energy: e, fen: fen)) }
         }
         let tiers = try TariffRules.tierSplit(before: account.cycleEnergy, energy: energy, limits: tariff.tierLimits)
         for (i, e) in tiers.enumerated() {
-            let fen = i == 0 ? 0 : try TariffRules.lineFen(energy: e, price: tariff.tierSurcharges[i - 1])
-            account.tiers[i].energy = try TariffRules.add(account.tiers[i].energy, e, "tier energy")
-            account.tiers[i].chargeFen = try TariffRules.add(account.tiers[i].chargeFen, fen, "tier charge")
+            var usage = account.tiers[i]
+            let fen = i == 0 ? 0 : try accrue(e, price: tariff.tierSurcharges[i - 1], lineEnergy: &usage.lineEnergy, linePrice: &usage.linePrice)
+            usage.energy = try TariffRules.add(usage.energy, e, "tier energy")
+            usage.chargeFen = try TariffRules.add(usage.chargeFen, fen, "tier charge")
+            account.tiers[i] = usage
             if i > 0, e > 0 { lines.append(Line(kind: .tier(i + 1), cycleStartMs: cycleStart, energy: e, fen: fen)) }
         }
         account.cycleEnergy = try TariffRules.add(account.cycleEnergy, energy, "cycle energy")
@@ -100,6 +106,22 @@ enum Billing {
         account.totalChargedFen = try TariffRules.add(account.totalChargedFen, charge, "total charged")
         account.balanceFen = try TariffRules.subtract(account.balanceFen, charge, "balance \(account.balanceFen) − \(charge)")
         return lines
+    }
+
+    /// Adds `energy` to a charge line and returns what it costs (DOMAIN.md "No rounding
+    /// drift"): round(line energy after × price) − round(line energy before × price), so the
+    /// charges of a cycle's readings add up exactly to the rounded line. A price other than
+    /// the line's starts a new line (a tariff version that takes effect mid-cycle).
+    static func accrue(_ energy: UInt64, price: Int64, lineEnergy: inout UInt64, linePrice: inout Int64) throws -> Int64 {
+        if linePrice != price {
+            lineEnergy = 0
+            linePrice = price
+        }
+        guard energy > 0 else { return 0 }
+        let before = try TariffRules.lineFen(energy: lineEnergy, price: price)
+        lineEnergy = try TariffRules.add(lineEnergy, energy, "line energy")
+        let after = try TariffRules.lineFen(energy: lineEnergy, price: price)
+        return try TariffRules.subtract(after, before, "line charge")
     }
 
     /// Resets the cycle usage when `cycleStart` differs from the account's current cycle, and
@@ -117,6 +139,10 @@ enum Billing {
         var periods: [PeriodUsage] = []
         for (i, p) in tariff.periods.enumerated() {
             var usage = i < account.periods.count ? account.periods[i] : PeriodUsage()
+            if usage.period != p.name {
+                // Another period at this index: its energy is a new line.
+                usage.lineEnergy = 0
+            }
             usage.period = p.name
             periods.append(usage)
         }

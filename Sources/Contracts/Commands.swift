@@ -56,13 +56,13 @@ enum Commands {
 
     /// Issues a notice (an SMS the marketing system sends).
     static func notify(
-        _ kind: NoticeKind, account: String, recipient: String, contact: String, text: String,
+        _ kind: NoticeKind, account: String, recipient: String, contact: String, text: String, language: String,
         context: BlockContext, state: inout some ContractState
     ) throws -> String {
         let id = try nextID(context: context, state: &state)
         let notice = Notice(
             noticeId: id, district: context.district, account: account, kind: kind, recipient: recipient,
-            contact: contact, text: text, issuedMs: context.timestampMs, height: context.height
+            contact: contact, text: text, issuedMs: context.timestampMs, height: context.height, language: language
         )
         state.setMessage(ContractKeys.notice(id), notice)
         return id

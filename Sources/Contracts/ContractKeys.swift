@@ -20,7 +20,10 @@
 /// commands/pending                -> PendingCommands (binary): (valid_until, id) of every
 ///                                    ISSUED command, sorted
 /// notice/<id>                     -> Notice (proto)
-/// payment/<serial>                -> Payment (proto): the serial has been applied
+/// payment/<serial>                -> Payment (proto): the serial has been applied (a top-up,
+///                                    or a reversal naming the serial it reverses)
+/// payment-reversed/<serial>       -> serial of the reversal (UTF-8): the payment was reversed
+/// contract/fee-control/notice-templates -> NoticeTemplates (proto): notice language and texts
 /// contract/fee-control            -> ActivationRecord (binary): versions by activation height
 /// contract/fee-control/seq        -> (height u64, next u32): id counter of the current block
 /// ```
@@ -47,6 +50,9 @@ public enum ContractKeys {
     public static let pendingCommands = "commands/pending"
     public static let noticePrefix = "notice/"
     public static let paymentPrefix = "payment/"
+    public static let reversalPrefix = "payment-reversed/"
+    /// The district's notice language and templates (`NoticeTemplates`).
+    public static let noticeTemplates = "contract/fee-control/notice-templates"
     /// The fee-control contract's activation record.
     public static let feeControlContract = "contract/fee-control"
     /// The per-block id counter for commands and notices.
@@ -75,6 +81,8 @@ public enum ContractKeys {
     public static func commandStatusPrefix(_ status: CommandStatusNumber) -> String { "\(commandStatusPrefix)\(status)/" }
     public static func notice(_ id: String) -> String { noticePrefix + id }
     public static func payment(_ serial: String) -> String { paymentPrefix + serial }
+    /// The serial of the reversal that reversed payment `serial`.
+    public static func reversal(_ serial: String) -> String { reversalPrefix + serial }
 
     public typealias CommandStatusNumber = Int32
 

@@ -47,7 +47,9 @@ public enum FeeControl {
     /// Applies a base parameter from the main chain.
     /// - customer: creates the account (opening balance) or updates the archive; maps the meter.
     /// - tariff / thresholds: validated and stored.
-    /// - payment: raises the balance and runs the state machine.
+    /// - payment: raises the balance and runs the state machine; a reversal (naming the serial
+    ///   it reverses) lowers it again.
+    /// - notice templates: validated and stored (the language and texts of later notices).
     /// - activation: schedules a contract version and its VEE parameters at a height.
     /// - Throws: INVALID_ARGUMENT (malformed, another district, no body), NOT_FOUND (payment
     ///   for an unknown account), ALREADY_EXISTS (repeated payment serial; a meter already
@@ -74,6 +76,10 @@ public enum FeeControl {
             return try applyPayment(payment, context: context, state: &state)
         case .activation(let activation)?:
             try applyActivation(activation, context: context, state: &state)
+            return ContractEffects()
+        case .noticeTemplates(let templates)?:
+            try NoticeText.validate(templates)
+            state.setMessage(ContractKeys.noticeTemplates, templates)
             return ContractEffects()
         case nil:
             throw ContractRejection.invalidArgument("district parameter without a body")
@@ -147,7 +153,10 @@ public enum FeeControl {
 
     static func applyPayment(_ p: Payment, context: BlockContext, state: inout some ContractState) throws -> ContractEffects {
         guard ContractKeys.isValidComponent(p.serial) else { throw ContractRejection.invalidArgument("payment serial empty or with '/'") }
-        guard p.amountFen > 0 else { throw ContractRejection.invalidArgument("payment \(p.serial): amount must be positive") }
+        if !p.reversesSerial.isEmpty { return try applyReversal(p, context: context, state: &state) }
+        guard p.amountFen > 0 else {
+            throw ContractRejection.invalidArgument("payment \(p.serial): amount must be positive (a reversal names the serial it reverses)")
+        }
         guard p.amountFen <= maxAbsAmountFen else { throw ContractRejection.invalidArgument("payment \(p.serial): amount above 10^15 fen") }
         guard ContractKeys.isValidComponent(p.account),
             var account = try state.message(Account.self, ContractKeys.account(p.account))
@@ -158,11 +167,53 @@ public enum FeeControl {
         account.balanceFen = try TariffRules.add(account.balanceFen, p.amountFen, "balance \(account.balanceFen) + payment \(p.amountFen)")
         account.totalPaidFen = try TariffRules.add(account.totalPaidFen, p.amountFen, "total paid")
         state.setMessage(ContractKeys.payment(p.serial), p)
+        return try settle(&account, event: .payment, context: context, state: &state)
+    }
+
+    /// A payment reversal (冲正, DOMAIN.md "Prepaid fee control", "Multi-party
+    /// reconciliation"): a negative payment naming the serial it reverses. The reversed
+    /// payment must be a top-up of the same account, not reversed before, and the reversal's
+    /// amount exactly its negation; the balance drops by it and the state follows (a reversal
+    /// is a charge to the state machine: it can enter a warning or disconnect, never reconnect).
+    /// - Throws: INVALID_ARGUMENT (amount not the negation, another account, reversing a
+    ///   reversal), NOT_FOUND (unknown serial or account), ALREADY_EXISTS (the reversal's own
+    ///   serial is taken), FAILED_PRECONDITION (the payment was already reversed).
+    static func applyReversal(_ p: Payment, context: BlockContext, state: inout some ContractState) throws -> ContractEffects {
+        let what = "reversal \(p.serial) of \(p.reversesSerial)"
+        guard ContractKeys.isValidComponent(p.reversesSerial) else { throw ContractRejection.invalidArgument("\(what): reversed serial with '/'") }
+        guard let original = try state.message(Payment.self, ContractKeys.payment(p.reversesSerial)) else {
+            throw ContractRejection.notFound("\(what): no payment with serial \(p.reversesSerial)")
+        }
+        guard original.reversesSerial.isEmpty else { throw ContractRejection.invalidArgument("\(what): \(p.reversesSerial) is itself a reversal") }
+        if let by = try state.get(ContractKeys.reversal(p.reversesSerial)) {
+            throw ContractRejection.failedPrecondition("\(what): payment \(p.reversesSerial) was already reversed by \(String(decoding: by, as: UTF8.self))")
+        }
+        guard try state.get(ContractKeys.payment(p.serial)) == nil else {
+            throw ContractRejection.alreadyExists("payment serial \(p.serial) already applied")
+        }
+        guard p.account == original.account else {
+            throw ContractRejection.invalidArgument("\(what): account \(p.account) is not the payment's account \(original.account)")
+        }
+        guard p.amountFen == -original.amountFen else {
+            throw ContractRejection.invalidArgument("\(what): amount \(p.amountFen) fen must be -\(original.amountFen), the reversed payment's amount negated")
+        }
+        guard var account = try state.message(Account.self, ContractKeys.account(p.account)) else {
+            throw ContractRejection.notFound("\(what): no account \(p.account)")
+        }
+        account.balanceFen = try TariffRules.add(account.balanceFen, p.amountFen, "balance \(account.balanceFen) + reversal \(p.amountFen)")
+        account.totalPaidFen = try TariffRules.add(account.totalPaidFen, p.amountFen, "total paid")
+        state.setMessage(ContractKeys.payment(p.serial), p)
+        state.set(ContractKeys.reversal(p.reversesSerial), Array(p.serial.utf8))
+        return try settle(&account, event: .charge, context: context, state: &state)
+    }
+
+    /// Runs the state machine after a balance change and stores the account.
+    private static func settle(_ account: inout Account, event: Prepaid.Event, context: BlockContext, state: inout some ContractState) throws -> ContractEffects {
         var effects = ContractEffects()
-        let customer = try state.message(CustomerArchive.self, ContractKeys.customer(p.account))
-        try runStateMachine(&account, customer: customer, event: .payment, context: context, state: &state, effects: &effects)
-        state.setMessage(ContractKeys.account(p.account), account)
-        effects.accounts = [p.account]
+        let customer = try state.message(CustomerArchive.self, ContractKeys.customer(account.account))
+        try runStateMachine(&account, customer: customer, event: event, context: context, state: &state, effects: &effects)
+        state.setMessage(ContractKeys.account(account.account), account)
+        effects.accounts = [account.account]
         return effects
     }
 
@@ -171,6 +222,7 @@ public enum FeeControl {
         guard ActivationRecord.implementedVersions.contains(a.version) else {
             throw ContractRejection.invalidArgument("fee-control version \(a.version) is not implemented (have 1)")
         }
+        if let vee = a.vee { try VeeSettings.validate(vee) }
         var record = try ActivationRecord.load(state)
         record.add(.init(height: a.activateAtHeight, version: a.version, vee: a.vee), currentHeight: context.height)
         record.store(&state)
@@ -214,10 +266,11 @@ public enum FeeControl {
                 case .customer: contact = customer?.contact ?? ""
                 case .gridWorker: contact = t.gridWorkerContact
                 }
+                let (language, text) = try NoticeText.render(kind, recipient, account: account, state: state)
                 effects.noticeIDs.append(
                     try Commands.notify(
-                        kind, account: account.account, recipient: recipient == .customer ? "customer" : "grid_worker",
-                        contact: contact, text: Prepaid.text(kind, recipient, account: account), context: context, state: &state
+                        kind, account: account.account, recipient: NoticeText.recipientName(recipient),
+                        contact: contact, text: text, language: language, context: context, state: &state
                     )
                 )
             }

@@ -98,32 +98,4 @@ enum Prepaid {
             throw fail("amount out of range (|fen| ≤ 10^15)")
         }
     }
-
-    /// "12.34 CNY" / "-0.05 CNY" from fen.
-    static func yuan(_ fen: Int64) -> String {
-        let m = fen.magnitude
-        let cents = m % 100
-        return "\(fen < 0 ? "-" : "")\(m / 100).\(cents < 10 ? "0" : "")\(cents) CNY"
-    }
-
-    /// The SMS text of a notice.
-    static func text(_ kind: NoticeKind, _ recipient: Recipient, account: Account) -> String {
-        let balance = yuan(account.balanceFen)
-        switch (kind, recipient) {
-        case (.warning1, _):
-            return "Account \(account.account): balance \(balance) is low. Please top up."
-        case (.warning2, _):
-            return "Account \(account.account): balance \(balance). Supply will be cut unless you top up."
-        case (.disconnect, _):
-            return "Account \(account.account): balance \(balance). Supply has been cut for arrears; top up to reconnect."
-        case (.formalDisconnect, _):
-            return "Formal disconnect: account \(account.account), meter \(account.meterId), balance \(balance)."
-        case (.reconnect, .customer):
-            return "Account \(account.account): payment received, balance \(balance). Supply is being restored."
-        case (.reconnect, .gridWorker):
-            return "Reconnect: account \(account.account), meter \(account.meterId), balance \(balance)."
-        default:
-            return "Account \(account.account): balance \(balance)."
-        }
-    }
 }

@@ -119,10 +119,10 @@ struct ReadingRun {
             meter.vee.held = false
             billedSomething = true
         }
-        let energy = steps.isEmpty ? 0 : value(steps[0])
+        let energy = consumption(steps, from: base, to: point)
         let intervals = UInt64(max(1, Vee.slot(point.timestampMs, intervalMs: meter.intervalMs) - Vee.slot(base.timestampMs, intervalMs: meter.intervalMs)))
         let trailing = meter.vee.trailing(atMs: point.timestampMs)
-        if Vee.isSpike(energy: energy, intervals: intervals, trailing: trailing, factor: settings.spikeFactor) {
+        if Vee.isSpike(energy: energy, intervals: intervals, trailing: trailing, factor: settings.spikeFactor, minHistory: settings.spikeMinHistory) {
             meter.vee.accepted = point
             meter.vee.held = true
             flag(position, .spike, "consumption \(energy) over \(intervals) interval(s) > \(settings.spikeFactor) x trailing average \(trailing.energy)/\(trailing.intervals); held until confirmed")
@@ -174,6 +174,17 @@ struct ReadingRun {
         return result
     }
 
+    /// A segment's consumption (DOMAIN.md "Tariffs"): the sum of the four TOU register deltas
+    /// when both ends have TOU registers (the total register then only serves the sum check),
+    /// else the total register's delta. `steps` has the total's step first, then the TOU ones
+    /// (zero steps for a meter without TOU registers).
+    private func consumption(_ steps: [RegisterStep], from a: RegisterPoint, to b: RegisterPoint) -> UInt64 {
+        guard steps.count == 5 else { return 0 }
+        guard a.hasTOU && b.hasTOU else { return value(steps[0]) }
+        // Each delta is below the rollover point (≤ 10^10): the sum cannot overflow.
+        return steps[1...4].map(value).reduce(0, +)
+    }
+
     private func value(_ s: RegisterStep) -> UInt64 {
         switch s {
         case .forward(let v), .rollover(let v): return v
@@ -185,7 +196,7 @@ struct ReadingRun {
     /// pieces into the account, updates the trailing window and profile, moves the cursor.
     private mutating func billSegment(to point: RegisterPoint, steps: [RegisterStep], meter: inout Meter, state: inout some ContractState) throws -> Int64 {
         let from = meter.vee.billed
-        let energy = value(steps[0])
+        let energy = consumption(steps, from: from, to: point)
         let offset = meter.tariff.utcOffsetMinutes
         let slotsPerDay = Int(CivilTime.msPerDay / meter.intervalMs)
         var profiles: [Int: [UInt32]] = [:]
@@ -206,7 +217,8 @@ struct ReadingRun {
             guard let day = profiles[Int(local.weekday)] else { return 0 }
             return UInt64(day[Int(local.msOfDay / intervalMs)])
         }
-        let rolled = steps[0] != .forward(energy)
+        let rolled: Bool
+        if case .rollover = steps[0] { rolled = true } else { rolled = false }
         for e in split.estimates {
             var total = from.total + e.cumulative
             if rolled, total >= meter.rollover { total -= meter.rollover }

@@ -120,10 +120,10 @@ struct VeeSettings: Equatable {
     var spikeFactor: UInt64 = 5
     var futureToleranceMs: Int64 = 300_000
     var maxInterpolationMs: Int64 = 7_200_000
-
-    /// Spike checks need at least this many intervals of billed history in the window, and a
-    /// non-zero trailing energy (a factor over a zero average means nothing).
-    static let spikeMinimumIntervals: UInt64 = 4
+    /// Spike checks need at least this many intervals of billed history in the window (and a
+    /// non-zero trailing energy: a factor over a zero average means nothing); before that,
+    /// readings are billed unchecked (DOMAIN.md "Spike / high-low").
+    var spikeMinHistory: UInt64 = 4
 
     init() {}
 
@@ -133,6 +133,24 @@ struct VeeSettings: Equatable {
         if p.spikeFactor != 0 { spikeFactor = UInt64(p.spikeFactor) }
         if p.futureToleranceMs > 0 { futureToleranceMs = p.futureToleranceMs }
         if p.maxInterpolationMs > 0 { maxInterpolationMs = p.maxInterpolationMs }
+        if p.spikeMinHistory != 0 { spikeMinHistory = UInt64(p.spikeMinHistory) }
+    }
+
+    /// Throws INVALID_ARGUMENT for VEE parameters no deployment could mean (zero = default):
+    /// sum tolerance above 100 kWh, spike factor above 10^6 (which already disables the check), future tolerance negative or
+    /// above a day, interpolation limit negative or above 7 days, spike history above
+    /// 10,000 intervals (the 8-day window holds at most 11,520 one-minute intervals).
+    static func validate(_ p: VeeParameters) throws {
+        func fail(_ why: String) -> ContractRejection { .invalidArgument("VEE parameters: \(why)") }
+        guard p.sumTolerance <= 10_000 else { throw fail("sum_tolerance \(p.sumTolerance) above 10000 (100 kWh)") }
+        guard p.spikeFactor <= 1_000_000 else { throw fail("spike_factor \(p.spikeFactor) above 1000000") }
+        guard p.futureToleranceMs >= 0, p.futureToleranceMs <= CivilTime.msPerDay else {
+            throw fail("future_tolerance_ms \(p.futureToleranceMs) outside 0...86400000")
+        }
+        guard p.maxInterpolationMs >= 0, p.maxInterpolationMs <= 7 * CivilTime.msPerDay else {
+            throw fail("max_interpolation_ms \(p.maxInterpolationMs) outside 0...604800000")
+        }
+        guard p.spikeMinHistory <= 10_000 else { throw fail("spike_min_history \(p.spikeMinHistory) above 10000") }
     }
 }
 
@@ -193,8 +211,10 @@ enum Vee {
     /// Spike: energy over `intervals` intervals exceeds factor × the trailing average interval
     /// (trailing energy / trailing intervals), i.e. energy·n > factor·E·intervals, computed
     /// without division or overflow.
-    static func isSpike(energy: UInt64, intervals: UInt64, trailing: (energy: UInt64, intervals: UInt64), factor: UInt64) -> Bool {
-        guard trailing.intervals >= VeeSettings.spikeMinimumIntervals, trailing.energy > 0 else { return false }
+    static func isSpike(
+        energy: UInt64, intervals: UInt64, trailing: (energy: UInt64, intervals: UInt64), factor: UInt64, minHistory: UInt64
+    ) -> Bool {
+        guard trailing.intervals >= minHistory, trailing.energy > 0 else { return false }
         let lhs = energy.multipliedFullWidth(by: trailing.intervals)
         let (scale, overflow) = factor.multipliedReportingOverflow(by: max(intervals, 1))
         if overflow { return false }

@@ -116,6 +116,7 @@ public final class GridNode: Service, Sendable {
         QueryService(chains: chainSet).register(in: &router)
         AnchorService(chains: chainSet).register(in: &router)
         FeeControlService(chains: chainSet).register(in: &router)
+        DistrictResultsService(chains: chainSet).register(in: &router)
 
         var rpc = RPCServerConfiguration()
         rpc.limits.maxMessageBytes = configuration.rpc.maxMessageBytes

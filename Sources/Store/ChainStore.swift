@@ -94,8 +94,9 @@ public final class ChainStore: Sendable {
     /// The chain format this code writes and reads: how blocks are hashed and executed
     /// (outcomes root, contract outcomes, downlink digest). Blocks of another format would
     /// re-execute to other state roots (catch-up, `gridnode verify`), so such a store is
-    /// refused at open. 1: before the outcomes root (issue 4); 2: issues 5 and 6.
-    public static let format = 2
+    /// refused at open. 1: before the outcomes root (issue 4); 2: issues 5 and 6; 3: billing
+    /// on cycle-to-date lines, TOU consumption, reversals, notice templates (issue 10).
+    public static let format = 3
 
     /// Opens the chain store in `directory` (created if missing), creating an empty store
     /// when there is none.

@@ -53,7 +53,8 @@ final class EngineTests: XCTestCase {
         e = try h.read([touReading("m1", t + 2 * interval, [0, 0, 0, 30], total: 40)])
         XCTAssertEqual(h.height, switchAt)
         XCTAssertEqual(flags(e), [])
-        XCTAssertEqual(e.chargedFen, 30)
+        // Consumption is the sum of the TOU deltas (10 → 30: 20), not the total's (10 → 40).
+        XCTAssertEqual(e.chargedFen, 20)
         XCTAssertThrowsError(try h.param(.activation(ContractActivation(contract: "fee-control", version: 2, activateAtHeight: 1)))) {
             XCTAssertEqual(($0 as? ContractRejection)?.code, 3)
         }

@@ -165,8 +165,10 @@ final class TariffTests: XCTestCase {
     }
 
     /// Rule: "A charge line is energy × price, rounded half up to the fen once per line";
-    /// "each line is rounded on its own". Negative lines round symmetrically (half away from
-    /// zero), zero gives zero.
+    /// "each line is rounded on its own" — on its cycle-to-date energy ("No rounding drift":
+    /// "a reading's charge on a line = round(cycle energy of the line after it × price) −
+    /// round(cycle energy of the line before it × price)"). Negative lines round
+    /// symmetrically (half away from zero), zero gives zero.
     func testRoundingHalfUpPerLine() throws {
         var h = Harness()
         var tariff = touTariff()
@@ -182,10 +184,11 @@ final class TariffTests: XCTestCase {
         // the sum (2.9999 fen) it would be 3: per-line rounding gives 4.
         var e = try h.read([touReading("m1", t + interval, [11, 11, 11, 11])])
         XCTAssertEqual(e.chargedFen, 4)
-        // Each reading rounds its own lines: the same again is 4 more, not a re-rounding of 8.
+        // The lines now hold 0.02 kWh each: 1.0 → 1, 1.0 → 1, 0.9998 → 1, 3.0 → 3 fen; the
+        // reading is charged what each rounded line grew by: 0 + 0 + 1 + 1.
         e = try h.read([touReading("m1", t + 2 * interval, [12, 12, 12, 12])])
-        XCTAssertEqual(e.chargedFen, 4)
-        XCTAssertEqual(try h.account("a1").periods.map(\.chargeFen), [2, 2, 0, 4])
+        XCTAssertEqual(e.chargedFen, 2)
+        XCTAssertEqual(try h.account("a1").periods.map(\.chargeFen), [1, 1, 1, 3])
 
         XCTAssertEqual(try TariffRules.lineFen(energy: 1, price: 5000), 1)
         XCTAssertEqual(try TariffRules.lineFen(energy: 1, price: 4999), 0)
@@ -234,13 +237,15 @@ final class TariffTests: XCTestCase {
         var e = try h.read([reading("m1", t0 + interval, 275_000)])
         XCTAssertEqual(e.chargedFen, 134_283)
         // Crosses 2760 kWh: 1000 (0.01 kWh) stay in tier 1, 1000 go to tier 2.
-        // Period line 2000 × 4883 → 976.6 → 977; tier-2 line 1000 × 500 → 50.
+        // Period line 277,000 × 4883 → 135,259.1 → 135,259, minus 134,283 before: 976;
+        // tier-2 line 1000 × 500 → 50.
         e = try h.read([reading("m1", t0 + 2 * interval, 277_000)])
-        XCTAssertEqual(e.chargedFen, 977 + 50)
+        XCTAssertEqual(e.chargedFen, 976 + 50)
         var a = try h.account("a1")
         XCTAssertEqual(a.tiers.map(\.energy), [276_000, 1_000, 0])
         // Crosses 4800 kWh: 203,000 in tier 2, 1,000 in tier 3.
-        // Period 204,000 × 4883 → 99,613.2 → 99,613; tier 2: 203,000 × 500 → 10,150; tier 3: 1000 × 3000 → 300.
+        // Period 481,000 × 4883 → 234,872.3 → 234,872 − 135,259 = 99,613; tier 2: 204,000 × 500
+        // → 10,200 − 50 = 10,150; tier 3: 1000 × 3000 → 300.
         e = try h.read([reading("m1", t0 + 3 * interval, 481_000)])
         XCTAssertEqual(e.chargedFen, 99_613 + 10_150 + 300)
         a = try h.account("a1")
@@ -250,7 +255,8 @@ final class TariffTests: XCTestCase {
         // The last interval of the year (23:45–00:00 local) is still 2025: tier 3 again.
         try h.read([reading("m1", cst(2025, 12, 31, 23, 45), 481_100)])
         e = try h.read([reading("m1", cst(2026, 1, 1), 481_200)])
-        XCTAssertEqual(e.chargedFen, 49 + 30) // 100 × 4883 → 48.83 → 49; 100 × 3000 → 30
+        // 481,200 × 4883 → 234,969.96 → 234,970 − 234,921 = 49; tier 3: 1,200 × 3000 → 360 − 330 = 30
+        XCTAssertEqual(e.chargedFen, 49 + 30)
         // 00:00–00:15 local on January 1st opens the 2026 cycle: back in tier 1.
         e = try h.read([reading("m1", cst(2026, 1, 1, 0, 15), 481_300)])
         XCTAssertEqual(e.chargedFen, 49)

@@ -40,7 +40,7 @@ struct AnchorRange: Sendable {
         guard hashes.count == Int(to - from + 1) else {
             throw RPCError(.failedPrecondition, "blocks \(from)...\(to) are not all on this replica")
         }
-        summary.accounts = try UplinkAccounts.results(Array(Set(accounts)).sorted(), asOf: to, ledger: ledger)
+        summary.accounts = try UplinkAccounts.results(Array(Set(accounts)).sorted(), from: from, to: to, ledger: ledger)
         if let taken = try ledger.store.state(AnchorKeys.downlinkDigest, asOf: to).flatMap(DownlinkDigest.decode) {
             summary.downlinkCount = taken.count
             summary.downlinkDigest = taken.digest

@@ -41,6 +41,8 @@ final class Ledger: Sendable {
     let limits: LedgerLimits
     let feed = BlockFeed()
     private let validator: TransactionValidator
+    /// District side chain or cloud main chain.
+    var kind: ChainKind { validator.kind }
     private let logger: Logger
     private let queue = Mutex(Queue())
     private let meterCache = MeterCache()
