@@ -158,10 +158,11 @@ struct ReadingRun {
     }
 
     /// Steps of all five registers, or nil when one decreased without a rollover. TOU
-    /// registers of a meter without them (all zero on either side) count as zero steps.
+    /// registers of a meter without them (all zero at the later reading) count as zero steps;
+    /// a meter whose TOU registers start from zero counts from zero.
     private func steps(from a: RegisterPoint, to b: RegisterPoint, rollover: UInt64) -> [RegisterStep]? {
         var result: [RegisterStep] = []
-        let tou = a.hasTOU && b.hasTOU
+        let tou = b.hasTOU
         for i in 0..<5 {
             if i > 0, !tou {
                 result.append(.forward(0))
@@ -180,7 +181,7 @@ struct ReadingRun {
     /// (zero steps for a meter without TOU registers).
     private func consumption(_ steps: [RegisterStep], from a: RegisterPoint, to b: RegisterPoint) -> UInt64 {
         guard steps.count == 5 else { return 0 }
-        guard a.hasTOU && b.hasTOU else { return value(steps[0]) }
+        guard b.hasTOU else { return value(steps[0]) }
         // Each delta is below the rollover point (≤ 10^10): the sum cannot overflow.
         return steps[1...4].map(value).reduce(0, +)
     }
@@ -225,7 +226,7 @@ struct ReadingRun {
             let record = EstimateRecord(method: split.method, total: total, intervalEnergy: e.intervalEnergy)
             state.set(ContractKeys.estimate(meter.id, timestampMs: e.timestampMs), record.encoded())
         }
-        let tou: [UInt64]? = from.hasTOU && point.hasTOU ? steps[1...4].map(value) : nil
+        let tou: [UInt64]? = point.hasTOU ? steps[1...4].map(value) : nil
         let lines = try Billing.bill(
             pieces: split.pieces, touDeltas: tou, tariff: meter.tariff, customer: meter.customer, intervalMs: intervalMs,
             account: &meter.account
