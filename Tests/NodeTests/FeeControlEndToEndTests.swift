@@ -128,6 +128,16 @@ final class FeeControlEndToEndTests: XCTestCase {
         XCTAssertTrue(uplink.found)
         let result = try AccountResult(serializedBytes: uplink.value)
         XCTAssertEqual(result.balanceFen, 3000)
+        // DOMAIN.md: "each customer's charge [is a result] sent up to the main chain".
+        XCTAssertEqual(result.totalChargedFen, 2000)
+        XCTAssertEqual(result.totalPaidFen, 3000)
+        XCTAssertEqual(result.state, UInt32(AccountState.normal.rawValue))
+        // Decoded through the main chain's query, paged by account.
+        let results = try await mainClient.districtResults("d1", chain: "main")
+        XCTAssertEqual(results.accounts.map(\.account), ["c1"])
+        XCTAssertEqual(results.accounts.first?.totalChargedFen, 2000)
+        XCTAssertEqual(results.totals?.chargedFen, 2000)
+        XCTAssertEqual(results.nextAfter, "")
         let totals = try UplinkSummary(serializedBytes: try await mainClient.state(AnchorKeys.uplinkTotals("d1"), chain: "main").value)
         XCTAssertEqual(totals.chargedFen, 2000)
         XCTAssertEqual(totals.readingsBilled, 5)

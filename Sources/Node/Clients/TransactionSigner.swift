@@ -86,6 +86,14 @@ public struct ChainClient: Sendable {
 
     // Fee control (district chains).
 
+    /// A district's results as its anchors carried them up to the main chain: totals, and a
+    /// page of accounts after `after` (admin, marketing).
+    public func districtResults(_ district: String, after: String = "", limit: UInt32 = 100, chain: String = "") async throws -> GetDistrictResultsResponse {
+        try await rpc.unary(
+            DistrictResultsService.method, GetDistrictResultsRequest(chainId: chain, district: district, afterAccount: after, limit: limit),
+            as: GetDistrictResultsResponse.self)
+    }
+
     public func account(_ id: String, chain: String = "") async throws -> GetAccountResponse {
         try await rpc.unary(FeeControlService.prefix + "GetAccount", GetAccountRequest(chainId: chain, account: id), as: GetAccountResponse.self)
     }
