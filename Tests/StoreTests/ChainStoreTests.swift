@@ -261,6 +261,16 @@ final class ChainStoreTests: XCTestCase {
             XCTAssertEqual($0 as? StoreError, .formatMismatch(stored: 1, supported: ChainStore.format))
             XCTAssertTrue("\($0)".contains("fresh data directory"), "\($0)")
         }
+        // Format 2 (before issue 10's billing rules: lines rounded per reading, TOU meters
+        // billed by the total register) is refused the same way.
+        do {
+            let raw = try LevelDB(path: directory.path + "/chain.ldb")
+            try raw.put(Array("mformat".utf8), Array("2".utf8), sync: true)
+        }
+        XCTAssertThrowsError(try ChainStore(directory: directory.path, chainID: chainID)) {
+            XCTAssertEqual($0 as? StoreError, .formatMismatch(stored: 2, supported: ChainStore.format))
+            XCTAssertTrue("\($0)".contains("format 2"), "\($0)")
+        }
         do {
             let raw = try LevelDB(path: directory.path + "/chain.ldb")
             try raw.put(Array("mformat".utf8), Array(String(ChainStore.format).utf8), sync: true)
