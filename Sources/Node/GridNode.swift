@@ -361,7 +361,8 @@ public final class GridNode: Service, Sendable {
         ledger.useRaft(Ledger.RaftOrdering(
             driver: driver,
             forward: { tx, leader in try await forwarder.submit(tx, to: leader) },
-            proposeTimeout: .milliseconds(Int64(chain.tickMs * chain.electionTicks * 10))))
+            proposeTimeout: .milliseconds(Int64(chain.tickMs * chain.electionTicks * 10)),
+            leaderWait: .milliseconds(Int64(chain.tickMs * chain.electionTicks * 4))))
         transport.setPeers(registry.all.filter { $0.key != selfID }.mapValues { RaftTransport.Peer(address: $0.address, name: $0.name) })
         // Founders bootstrap the group; a node joining an existing group starts empty and
         // is brought in by Admin.AddMember on the leader.

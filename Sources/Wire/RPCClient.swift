@@ -62,14 +62,22 @@ public final class RPCClient: Sendable {
     ) async throws -> [UInt8] {
         let handler = self.handler
         let eventLoop = channel.eventLoop
-        let future: EventLoopFuture<[UInt8]> = eventLoop.flatSubmit {
-            let promise = eventLoop.makePromise(of: [UInt8].self)
-            _ = handler.value.open(
+        let promise = eventLoop.makePromise(of: [UInt8].self)
+        let opened: EventLoopFuture<UInt32?> = eventLoop.submit {
+            handler.value.open(
                 method: method, metadata: metadata, timeout: timeout, requests: [request], halfClose: true,
                 promise: promise, continuation: nil)
-            return promise.futureResult
         }
-        return try await future.get()
+        // Cancelling the calling task cancels the call (a CANCEL frame to the server) and
+        // fails it with CANCELLED, instead of waiting for an answer nobody wants.
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            opened.whenSuccess { id in
+                guard let id else { return }
+                handler.value.cancel(id, RPCError(.cancelled, "cancelled by the caller"))
+            }
+        }
     }
 
     /// A server-streaming call: the responses as they arrive. The sequence throws

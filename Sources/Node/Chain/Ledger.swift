@@ -68,6 +68,8 @@ final class Ledger: Sendable {
         /// Submits a transaction to the current leader (from a follower).
         let forward: @Sendable (SignedTransaction, UInt64) async throws -> SubmitResponse
         let proposeTimeout: Duration
+        /// How long a follower waits for a new leader after a failed forward.
+        var leaderWait: Duration = .seconds(3)
     }
 
     struct ProposedBlock: Sendable {
@@ -169,16 +171,22 @@ final class Ledger: Sendable {
         if readingsOnly, case .readings? = tx.payload.body {} else if readingsOnly {
             throw RPCError(.invalidArgument, "SubmitReadings takes reading batches only; use Ingest.Submit")
         }
+        var whenQueued = whenQueued
         if let raft = raft.withLock({ $0 }) {
             let status = raft.driver.status
             if let halted = status.halted { throw RPCError(.unavailable, "chain \(chainID) is halted: \(halted)") }
             if status.role != "leader" {
-                guard status.leader != 0 else { throw RPCError(.unavailable, "chain \(chainID) has no leader right now; retry") }
                 if let location = try store.txLocation(tx.id) {
                     throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
                 }
                 whenQueued?()
-                return try await raft.forward(signed, status.leader)
+                let following = LeaderFollowing(
+                    view: { [driver = raft.driver] in let s = driver.status; return (s.leader, s.role == "leader") },
+                    forward: raft.forward, leaderWait: raft.leaderWait)
+                if let response = try await following.run(signed, leader: status.leader) { return response }
+                // This node became the leader meanwhile: queue it here (below); the caller
+                // was already told it is on its way.
+                whenQueued = nil
             }
         }
         if let location = try store.txLocation(tx.id) {
