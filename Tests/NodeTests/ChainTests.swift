@@ -1,3 +1,4 @@
+import Consensus
 import Foundation
 import Logging
 import GridProto
@@ -288,6 +289,37 @@ final class ChainTests: XCTestCase {
         let forged = try ChainVerifier.verify(dataDirectory: config.dataDir)
         XCTAssertEqual(forged.firstInconsistency?.hasPrefix("history of '\(BlockExecutor.readingKey(meter: "x0", timestampMs: 1_700_000_000_000))' at (9, 0)"), true,
                        forged.firstInconsistency ?? "nil")
+    }
+
+    /// Issue 11, item 2: "`verify` reports a Raft log or hard state that the chain cannot
+    /// apply". A forged committed entry (the garbage an impostor once appended) is reported;
+    /// replayed blocks and an uncommitted entry are not.
+    func testVerifyReportsARaftLogTheChainCannotApply() async throws {
+        for i in 0..<2 {
+            _ = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "r\(i)", readings: readings("r\(i)", from: 1_700_000_000_000, count: 2))))
+        }
+        _ = try await stopAndVerify()
+        let directory = config.dataDir + "/chains/d1"
+        let blocks = try {
+            let store = try ChainStore(directory: directory, chainID: "d1")
+            return try (1...2).map { try XCTUnwrap(try store.blockBytes(at: $0)) }
+        }()
+        do {
+            // Replayed blocks (equal to the stored ones) and an uncommitted garbage entry.
+            let log = try RaftLogStore(directory: directory)
+            try log.persist(hardState: HardState(term: 2, vote: 1, commit: 3), entries: [
+                Entry(term: 1, index: 1), Entry(term: 2, index: 2, data: blocks[0]), Entry(term: 2, index: 3, data: blocks[1]),
+                Entry(term: 2, index: 4, data: [0xde, 0xad]),
+            ], snapshot: nil)
+        }
+        XCTAssertNil(try ChainVerifier.verify(dataDirectory: config.dataDir).firstInconsistency)
+        do {
+            // The same garbage, committed at a high term.
+            let log = try RaftLogStore(directory: directory)
+            try log.persist(hardState: HardState(term: 103, vote: 0, commit: 4), entries: [Entry(term: 103, index: 4, data: [0xde, 0xad])], snapshot: nil)
+        }
+        let report = try ChainVerifier.verify(dataDirectory: config.dataDir)
+        XCTAssertEqual(report.firstInconsistency, "raft log: committed raft entry 4 (term 103) is not a block: this replica cannot apply it")
     }
 
     func testBlockTamperingBreaksTheHashChain() async throws {

@@ -85,7 +85,11 @@ public enum ChainVerifier {
             replay.close()
             removeScratch()
         }
-        return try verify(store: store, chainID: chainID, replay: replay, progress: progress)
+        var report = try verify(store: store, chainID: chainID, replay: replay, progress: progress)
+        if report.firstInconsistency == nil, let problem = RaftLogCheck.problem(chainDirectory: directory, store: store, chainID: chainID) {
+            report.firstInconsistency = "raft log: \(problem)"
+        }
+        return report
     }
 
     private static func verify(store: ChainStore, chainID: String, replay: ReplayState, progress: (UInt64, UInt64) -> Void) throws -> Report {
