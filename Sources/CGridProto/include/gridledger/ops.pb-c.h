@@ -69,7 +69,7 @@ struct  Gridledger__ChainStatus
   uint64_t height;
   ProtobufCBinaryData head_hash;
   /*
-   * Ordering role of this node on the chain ("solo" until Raft arrives).
+   * Ordering role of this node on the chain: "solo" for a chain without Raft members.
    */
   char *role;
   /*
