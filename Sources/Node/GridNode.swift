@@ -93,15 +93,15 @@ public final class GridNode: Service, Sendable {
         let clientTLS = try TLSContext(
             configuration: TLSConfiguration(certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key, trustRootPath: configuration.tls.ca),
             mode: .client)
-        // Nothing serves until the chains are open: calls in between find no chain
-        // (UNAVAILABLE) and Health answers NOT_SERVING.
         for service in Self.serviceNames + chainIDs.map(ChainHealth.serviceName) {
             health.set(service, .notServing)
         }
+        // Bound, but no connection is accepted until the chains are open (clients wait in
+        // the backlog): a node that answers is ready.
         let server = makeServer()
         let address: SocketAddress
         do {
-            address = try await server.start(host: host, port: port)
+            address = try await server.start(host: host, port: port, accepting: false)
         } catch {
             throw ConfigurationError("cannot listen on \(configuration.listen): \(Self.describe(bindError: error))")
         }
@@ -134,12 +134,20 @@ public final class GridNode: Service, Sendable {
             }
             throw error
         }
-        self.server.withLock { $0 = server }
-        boundAddress.withLock { $0 = address }
-        startedAt.withLock { $0 = (Date(), ContinuousClock.now) }
         for service in Self.serviceNames {
             health.set(service, .serving)
         }
+        do {
+            try await server.startAccepting()
+        } catch {
+            await server.shutdownGracefully()
+            await stopChains()
+            dataDirLock.withLock { $0 = nil }
+            throw ConfigurationError("cannot accept connections on \(configuration.listen): \(error)")
+        }
+        self.server.withLock { $0 = server }
+        boundAddress.withLock { $0 = address }
+        startedAt.withLock { $0 = (Date(), ContinuousClock.now) }
         let chains = chainSet
         let tick = configuration.allChains.filter { !$0.members.isEmpty }.map(\.tickMs).min() ?? 100
         healthMonitor.start(health: health, chains: { chains.all }, interval: .milliseconds(Int64(min(max(tick, 10), 100))), logger: logger)
