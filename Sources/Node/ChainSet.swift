@@ -48,16 +48,16 @@ final class ChainSet: Sendable {
 
     /// The chain a request names; "" is the only chain. Throws `NOT_FOUND` for a chain this
     /// node does not serve, `INVALID_ARGUMENT` when "" is ambiguous, `UNAVAILABLE` when
-    /// the node is not running.
+    /// the node is not serving its chains (starting or stopping).
     func resolve(_ id: String) throws -> Runtime {
         try table.withLock { t in
             if id.isEmpty {
                 if t.count == 1, let only = t.values.first { return only }
-                if t.isEmpty { throw RPCError(.unavailable, "node is not running") }
+                if t.isEmpty { throw RPCError(.unavailable, "node is not serving its chains (starting or stopping); retry") }
                 throw RPCError(.invalidArgument, "this node serves chains \(t.keys.sorted().joined(separator: ", ")): name one (chain_id)")
             }
             guard let runtime = t[id] else {
-                if t.isEmpty { throw RPCError(.unavailable, "node is not running") }
+                if t.isEmpty { throw RPCError(.unavailable, "node is not serving its chains (starting or stopping); retry") }
                 throw RPCError(.notFound, "this node serves no chain '\(id)' (it serves \(t.keys.sorted().joined(separator: ", ")))")
             }
             return runtime

@@ -40,6 +40,7 @@ public final class GridNode: Service, Sendable {
     private enum StopPhase { case running, stopping, stopped }
     private let stopPhase = Mutex(StopPhase.running)
     let chainSet = ChainSet()
+    private let healthMonitor = ChainHealthMonitor()
     /// The chains this node serves, in configuration order.
     public let chainIDs: [String]
     /// The first (or only) chain this node serves.
@@ -72,20 +73,45 @@ public final class GridNode: Service, Sendable {
     /// The address the node listens on, once started.
     public var localAddress: SocketAddress? { boundAddress.withLock { $0 } }
 
-    /// Locks the data directory, binds, and serves. Throws when the directory is locked by
-    /// another node or the address cannot be bound.
+    /// Binds, locks the data directory, opens the chains, and serves. Throws when the
+    /// address cannot be bound, the directory is locked by another node, or a chain cannot
+    /// be opened.
+    ///
+    /// A start that fails leaves the data directory as it was: everything that can fail
+    /// before a chain store is opened (configuration and TLS identity in `init`; the signer
+    /// CA, the client TLS context and the listener here) is done first, and the directory is
+    /// created (or its `LOCK` file taken) only once the listener is bound. Should a chain
+    /// then fail to open in a data directory this start created, the directory is removed
+    /// again.
     @discardableResult
     public func start() async throws -> SocketAddress {
         if let address = localAddress { return address }
         guard stopPhase.withLock({ $0 }) == .running else {
             throw ConfigurationError("this node was stopped; a new GridNode serves the same data directory")
         }
-        let lock = try DataDirectoryLock(directory: configuration.dataDir)
-        dataDirLock.withLock { $0 = lock }
-
-        var router = RPCRouter()
+        let verifier = try SignerVerifier(caPath: configuration.tls.ca)
+        let clientTLS = try TLSContext(
+            configuration: TLSConfiguration(certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key, trustRootPath: configuration.tls.ca),
+            mode: .client)
+        for service in Self.serviceNames + chainIDs.map(ChainHealth.serviceName) {
+            health.set(service, .notServing)
+        }
+        // Bound, but no connection is accepted until the chains are open (clients wait in
+        // the backlog): a node that answers is ready.
+        let server = makeServer()
+        let address: SocketAddress
         do {
-            let verifier = try SignerVerifier(caPath: configuration.tls.ca)
+            address = try await server.start(host: host, port: port, accepting: false)
+        } catch {
+            throw ConfigurationError("cannot listen on \(configuration.listen): \(Self.describe(bindError: error))")
+        }
+
+        let dataDirExisted = FileManager.default.fileExists(atPath: configuration.dataDir)
+        var locked = false
+        do {
+            let lock = try DataDirectoryLock(directory: configuration.dataDir)
+            locked = true
+            dataDirLock.withLock { $0 = lock }
             for (chain, id) in zip(configuration.allChains, chainIDs) {
                 let directory = Self.chainDirectory(configuration.dataDir, id)
                 let store = try ChainStore(directory: directory, chainID: id)
@@ -93,17 +119,48 @@ public final class GridNode: Service, Sendable {
                     chainID: id, nodeID: nodeID, store: store, verifier: verifier, limits: chain.limits,
                     hashSuite: Digest.Suite(rawValue: chain.hashSuite) ?? .sha256,
                     kind: ChainKind(rawValue: chain.kind) ?? .district, mainChainID: chain.mainChain?.id, logger: logger)
-                let raft = chain.members.isEmpty ? nil : try startRaft(chain, ledger: ledger, directory: directory)
+                let raft = chain.members.isEmpty ? nil : try startRaft(chain, ledger: ledger, directory: directory, clientTLS: clientTLS)
                 ledger.start()
-                let sync = try chain.mainChain.map { try makeSync($0, ledger: ledger, raft: raft, selfID: chain.raftID) }
+                let sync = try chain.mainChain.map { try makeSync($0, ledger: ledger, raft: raft, selfID: chain.raftID, clientTLS: clientTLS) }
                 chainSet.add(ChainSet.Runtime(ledger: ledger, raft: raft, sync: sync))
                 sync?.start()
             }
         } catch {
+            await server.shutdownGracefully()
             await stopChains()
             dataDirLock.withLock { $0 = nil }
+            if locked, !dataDirExisted {
+                try? FileManager.default.removeItem(atPath: configuration.dataDir)
+            }
             throw error
         }
+        for service in Self.serviceNames {
+            health.set(service, .serving)
+        }
+        do {
+            try await server.startAccepting()
+        } catch {
+            await server.shutdownGracefully()
+            await stopChains()
+            dataDirLock.withLock { $0 = nil }
+            throw ConfigurationError("cannot accept connections on \(configuration.listen): \(error)")
+        }
+        self.server.withLock { $0 = server }
+        boundAddress.withLock { $0 = address }
+        startedAt.withLock { $0 = (Date(), ContinuousClock.now) }
+        let chains = chainSet
+        let tick = configuration.allChains.filter { !$0.members.isEmpty }.map(\.tickMs).min() ?? 100
+        healthMonitor.start(health: health, chains: { chains.all }, interval: .milliseconds(Int64(min(max(tick, 10), 100))), logger: logger)
+        logger.info("node serving", metadata: [
+            "listen": "\(Self.describe(address))", "data_dir": "\(configuration.dataDir)", "version": "\(GridLedgerVersion.string)",
+        ])
+        return address
+    }
+
+    /// The RPC server with every service registered (they find the chains in `chainSet`
+    /// at call time).
+    private func makeServer() -> RPCServer {
+        var router = RPCRouter()
         let chains = chainSet
         RaftService(
             members: { chains.runtime($0)?.raft?.registry.names },
@@ -125,25 +182,15 @@ public final class GridNode: Service, Sendable {
         rpc.keepaliveTimeout = .milliseconds(Int64(configuration.rpc.keepaliveTimeoutMs))
         rpc.idleTimeout = .milliseconds(Int64(configuration.rpc.idleTimeoutMs))
         rpc.shutdownGracePeriod = .milliseconds(Int64(configuration.rpc.shutdownGraceMs))
-        let server = RPCServer(group: group, tls: tls, router: router, configuration: rpc, logger: logger)
-        let address: SocketAddress
-        do {
-            address = try await server.start(host: host, port: port)
-        } catch {
-            await stopChains()
-            dataDirLock.withLock { $0 = nil }
-            throw ConfigurationError("cannot listen on \(configuration.listen): \(error)")
+        return RPCServer(group: group, tls: tls, router: router, configuration: rpc, logger: logger)
+    }
+
+    /// A bind failure as a sentence ("address already in use"), not NIO's error dump.
+    static func describe(bindError error: Error) -> String {
+        if let io = error as? IOError {
+            return String(cString: strerror(io.errnoCode)).lowercased()
         }
-        self.server.withLock { $0 = server }
-        boundAddress.withLock { $0 = address }
-        startedAt.withLock { $0 = (Date(), ContinuousClock.now) }
-        for service in Self.serviceNames {
-            health.set(service, .serving)
-        }
-        logger.info("node serving", metadata: [
-            "listen": "\(Self.describe(address))", "data_dir": "\(configuration.dataDir)", "version": "\(GridLedgerVersion.string)",
-        ])
-        return address
+        return "\(error)"
     }
 
     /// Serves until `stop()` is called or a graceful shutdown is signalled (ServiceLifecycle).
@@ -216,7 +263,8 @@ public final class GridNode: Service, Sendable {
         stopPhase.withLock { $0 = .stopping }
         logger.info("node shutting down")
         await handOverLeadership()
-        for service in Self.serviceNames {
+        await healthMonitor.stop()
+        for service in Self.serviceNames + chainIDs.map(ChainHealth.serviceName) {
             health.set(service, .notServing)
         }
         let feeds = chainSet.all.map(\.ledger.feed)
@@ -303,10 +351,7 @@ public final class GridNode: Service, Sendable {
     }
 
     /// The anchoring and downlink agent of a district chain with a main chain.
-    private func makeSync(_ link: NodeConfiguration.Chain.MainChainLink, ledger: Ledger, raft: ChainSet.Runtime.Raft?, selfID: UInt64) throws -> ChainSync {
-        let clientTLS = try TLSContext(
-            configuration: TLSConfiguration(certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key, trustRootPath: configuration.tls.ca),
-            mode: .client)
+    private func makeSync(_ link: NodeConfiguration.Chain.MainChainLink, ledger: Ledger, raft: ChainSet.Runtime.Raft?, selfID: UInt64, clientTLS: TLSContext) throws -> ChainSync {
         let registry = raft?.registry
         let driver = raft?.driver
         return try ChainSync(
@@ -319,11 +364,8 @@ public final class GridNode: Service, Sendable {
     /// Joins the chain's Raft group: persistent log, transport to the other members, the
     /// `Raft.Send` and `Admin` services, and a driver whose committed entries the ledger
     /// applies (blocks) or the member registry applies (member records).
-    private func startRaft(_ chain: NodeConfiguration.Chain, ledger: Ledger, directory: String) throws -> ChainSet.Runtime.Raft {
+    private func startRaft(_ chain: NodeConfiguration.Chain, ledger: Ledger, directory: String, clientTLS: TLSContext) throws -> ChainSet.Runtime.Raft {
         let chainID = ledger.chainID
-        let clientTLS = try TLSContext(
-            configuration: TLSConfiguration(certificatePath: configuration.tls.cert, privateKeyPath: configuration.tls.key, trustRootPath: configuration.tls.ca),
-            mode: .client)
         let logStore = try RaftLogStore(directory: directory)
         let driverRef = WeakDriver()
         let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in

@@ -42,6 +42,7 @@ extension GetStatusResponse {
                     "raft_peers": c.raftPeers.map { ["node_id": $0.nodeId, "match_index": $0.matchIndex, "lag": $0.lag] },
                     "anchored_height": c.anchoredHeight, "anchor_lag_blocks": c.anchorLagBlocks, "anchor_lag_ms": c.anchorLagMs,
                     "downlink_main_height": c.downlinkMainHeight, "sync_error": c.syncError,
+                    "serving": c.serving, "not_serving_reason": c.notServingReason,
                 ]
             },
         ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Node
 
 struct Status: AsyncParsableCommand {
@@ -7,13 +8,21 @@ struct Status: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
+        // The failure is reported once, as a sentence, below: not also as the TLS layer's
+        // connection warnings.
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .error
+            return handler
+        }
         do {
             let status = try await Ops.getStatus(
                 address: client.addr, certificate: client.cert, key: client.key, ca: client.ca,
                 serverName: client.serverName, timeoutMs: client.timeout)
             print(status.jsonString)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            let sentence = ConnectionErrorText.describe(error, address: client.addr, ca: client.ca)
+            FileHandle.standardError.write(Data("error: \(sentence)\n".utf8))
             throw ExitCode(2)
         }
     }

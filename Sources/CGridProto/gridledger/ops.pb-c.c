@@ -309,7 +309,7 @@ const ProtobufCMessageDescriptor gridledger__caller_identity__descriptor =
   (ProtobufCMessageInit) gridledger__caller_identity__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptors[21] =
+static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptors[23] =
 {
   {
     "chain_id",
@@ -563,6 +563,30 @@ static const ProtobufCFieldDescriptor gridledger__chain_status__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "serving",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, serving),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "not_serving_reason",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ChainStatus, not_serving_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__chain_status__field_indices_by_name[] = {
   17,   /* field[17] = anchor_lag_blocks */
@@ -573,6 +597,7 @@ static const unsigned gridledger__chain_status__field_indices_by_name[] = {
   15,   /* field[15] = halted */
   2,   /* field[2] = head_hash */
   1,   /* field[1] = height */
+  22,   /* field[22] = not_serving_reason */
   4,   /* field[4] = pending_transactions */
   13,   /* field[13] = raft_applied */
   12,   /* field[12] = raft_commit */
@@ -582,6 +607,7 @@ static const unsigned gridledger__chain_status__field_indices_by_name[] = {
   10,   /* field[10] = raft_term */
   6,   /* field[6] = readings_per_second */
   3,   /* field[3] = role */
+  21,   /* field[21] = serving */
   7,   /* field[7] = store_bytes */
   20,   /* field[20] = sync_error */
   8,   /* field[8] = total_transactions */
@@ -590,7 +616,7 @@ static const unsigned gridledger__chain_status__field_indices_by_name[] = {
 static const ProtobufCIntRange gridledger__chain_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 21 }
+  { 0, 23 }
 };
 const ProtobufCMessageDescriptor gridledger__chain_status__descriptor =
 {
@@ -600,7 +626,7 @@ const ProtobufCMessageDescriptor gridledger__chain_status__descriptor =
   "Gridledger__ChainStatus",
   "gridledger",
   sizeof(Gridledger__ChainStatus),
-  21,
+  23,
   gridledger__chain_status__field_descriptors,
   gridledger__chain_status__field_indices_by_name,
   1,  gridledger__chain_status__number_ranges,

@@ -87,6 +87,8 @@ public struct ChainStatus: ProtoMessage {
     public var anchorLagMs: UInt64 = 0
     public var downlinkMainHeight: UInt64 = 0
     public var syncError: String = ""
+    public var serving: Bool = false
+    public var notServingReason: String = ""
 
     public init() {}
 
@@ -111,7 +113,9 @@ public struct ChainStatus: ProtoMessage {
         anchorLagBlocks: UInt64 = 0,
         anchorLagMs: UInt64 = 0,
         downlinkMainHeight: UInt64 = 0,
-        syncError: String = ""
+        syncError: String = "",
+        serving: Bool = false,
+        notServingReason: String = ""
     ) {
         self.chainId = chainId
         self.height = height
@@ -134,6 +138,8 @@ public struct ChainStatus: ProtoMessage {
         self.anchorLagMs = anchorLagMs
         self.downlinkMainHeight = downlinkMainHeight
         self.syncError = syncError
+        self.serving = serving
+        self.notServingReason = notServingReason
     }
 }
 
@@ -164,6 +170,8 @@ extension ChainStatus {
         c.pointee.anchor_lag_ms = self.anchorLagMs
         c.pointee.downlink_main_height = self.downlinkMainHeight
         c.pointee.sync_error = arena.string(self.syncError)
+        c.pointee.serving = (self.serving ? 1 : 0)
+        c.pointee.not_serving_reason = arena.string(self.notServingReason)
         return c
     }
 
@@ -191,6 +199,8 @@ extension ChainStatus {
         self.anchorLagMs = c.pointee.anchor_lag_ms
         self.downlinkMainHeight = c.pointee.downlink_main_height
         self.syncError = ProtoArena.string(c.pointee.sync_error)
+        self.serving = (c.pointee.serving != 0)
+        self.notServingReason = ProtoArena.string(c.pointee.not_serving_reason)
     }
 
     public func serializedBytes() -> [UInt8] {

@@ -61,6 +61,8 @@ final class Ledger: Sendable {
     /// The head block's timestamp, by height (read from the store when the head moved
     /// without `afterCommit`, e.g. after a restart).
     private let headTime = Mutex<(height: UInt64, ms: Int64)?>(nil)
+    /// The error of the last block write to the store, nil once a block commits (`ChainHealth`).
+    private let storeFailure = Mutex<String?>(nil)
 
     /// How the ledger reaches its Raft group.
     struct RaftOrdering: Sendable {
@@ -521,10 +523,12 @@ final class Ledger: Sendable {
               hashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes) == header.stateRoot else {
             throw StoreError.corrupt("committed block \(header.height): state root differs after applying it here")
         }
-        try store.commit(
-            block: block, blockBytes: bytes, hash: hash, txIDs: ids,
-            writes: writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
-            stateRoot: header.stateRoot)
+        try recordingStoreFailure {
+            try store.commit(
+                block: block, blockBytes: bytes, hash: hash, txIDs: ids,
+                writes: writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
+                stateRoot: header.stateRoot)
+        }
         afterCommit(height: header.height, hash: hash, bytes: bytes, writes: writes, timestampMs: header.timestampMs)
         if mine == nil {
             rate.withLock { $0.record(transactions: ids.count, readings: outcomes.reduce(0) { $0 + Int($1.readingsAccepted) }) }
@@ -544,13 +548,27 @@ final class Ledger: Sendable {
     /// Executes `transactions` on the current head and commits the block (synced).
     private func buildAndCommit(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> (height: UInt64, hash: [UInt8], outcomes: [TxOutcome]) {
         let built = try buildBlock(transactions, timestampMs: timestampMs)
-        try store.commit(
-            block: built.block, blockBytes: built.bytes, hash: built.hash, txIDs: transactions.map(\.id),
-            writes: built.writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
-            stateRoot: built.header.stateRoot)
+        try recordingStoreFailure {
+            try store.commit(
+                block: built.block, blockBytes: built.bytes, hash: built.hash, txIDs: transactions.map(\.id),
+                writes: built.writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
+                stateRoot: built.header.stateRoot)
+        }
         afterCommit(height: built.header.height, hash: built.hash, bytes: built.bytes, writes: built.writes,
                     timestampMs: built.header.timestampMs)
         return (built.header.height, built.hash, built.outcomes)
+    }
+
+    /// Runs a block write, remembering its error for `health()` (and forgetting it once a
+    /// write succeeds).
+    private func recordingStoreFailure(_ write: () throws -> Void) throws {
+        do {
+            try write()
+            storeFailure.withLock { $0 = nil }
+        } catch {
+            storeFailure.withLock { $0 = "\(error)" }
+            throw error
+        }
     }
 
     private struct BuiltBlock {
@@ -654,6 +672,15 @@ final class Ledger: Sendable {
         }
     }
 
+    /// Whether this chain can make progress here (`ChainHealth` has the rule).
+    func health(now: ContinuousClock.Instant = .now) -> ChainHealth {
+        let driver = raftDriver
+        let raft = driver?.status
+        return ChainHealth.assess(
+            halted: raft?.halted, storeFailure: storeFailure.withLock { $0 },
+            leaderless: raft?.noLeaderSince.map { now - $0 }, grace: driver?.noLeaderGrace ?? .zero)
+    }
+
     func status() -> ChainStatus {
         let head = store.head
         let (tps, rps, total) = rate.withLock { ($0.transactionsPerSecond, $0.readingsPerSecond, $0.totalTransactions) }
@@ -674,6 +701,9 @@ final class Ledger: Sendable {
                 return RaftPeerStatus(nodeId: id, matchIndex: match, lag: raft.lastIndex > match ? raft.lastIndex - match : 0)
             }
         }
+        let health = health()
+        status.serving = health.serving
+        status.notServingReason = health.reason
         return status
     }
 }

@@ -38,6 +38,9 @@ final class RaftDriver: Sendable {
         var voters: [NodeID] = []
         var learners: [NodeID] = []
         var halted: String?
+        /// Since when this member has known no leader (nil while it knows one). Set from the
+        /// driver's first round on, so a group that never elects one counts from its start.
+        var noLeaderSince: ContinuousClock.Instant?
     }
 
     let configuration: RaftConfiguration
@@ -132,6 +135,10 @@ final class RaftDriver: Sendable {
     }
 
     var status: Status { statusBox.withLock { $0 } }
+
+    /// How long the group may be without a leader before the chain is reported not serving
+    /// (`ChainHealth`).
+    var noLeaderGrace: Duration { ChainHealth.noLeaderGrace(tick: tickInterval, electionTicks: configuration.electionTicks) }
 
     func stop() async {
         inputsIn.yield(.stop)
@@ -298,7 +305,13 @@ final class RaftDriver: Sendable {
         }
         let progress = node.progress.mapValues(\.match)
         let conf = node.confState
+        let now = ContinuousClock.now
         statusBox.withLock { s in
+            if node.leader == 0 {
+                if s.noLeaderSince == nil { s.noLeaderSince = now }
+            } else {
+                s.noLeaderSince = nil
+            }
             s.id = node.id
             s.role = role
             s.term = node.term

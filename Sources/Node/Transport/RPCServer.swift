@@ -34,9 +34,13 @@ final class RPCServer: Sendable {
     }
 
     /// Binds and starts accepting; returns the bound address.
-    func start(host: String, port: Int) async throws -> SocketAddress {
+    /// - Parameter accepting: false binds and listens without accepting connections until
+    ///   `startAccepting()` (the kernel queues them in the backlog meanwhile): an address that
+    ///   cannot be bound fails early, and no client is served before the node is ready.
+    func start(host: String, port: Int, accepting: Bool = true) async throws -> SocketAddress {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.autoRead, value: accepting)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
@@ -50,6 +54,12 @@ final class RPCServer: Sendable {
             .get()
         listener.withLock { $0 = channel }
         return channel.localAddress!
+    }
+
+    /// Starts accepting connections on a listener bound with `accepting: false`.
+    func startAccepting() async throws {
+        guard let channel = listener.withLock({ $0 }) else { return }
+        try await channel.setOption(.autoRead, value: true).get()
     }
 
     private func setUpConnection(_ channel: Channel) throws {

@@ -38,7 +38,9 @@ struct  Gridledger__HealthCheckRequest
 {
   ProtobufCMessage base;
   /*
-   * Service name, e.g. "gridledger.Ops"; "" asks about the node as a whole.
+   * Service name, e.g. "gridledger.Ops"; "" asks about the node as a whole (it accepts
+   * calls); "chain/<chain id>" about one chain this node serves: NOT_SERVING while that
+   * chain cannot make progress here (GetStatusResponse.chains[].not_serving_reason says why).
    */
   char *service;
 };

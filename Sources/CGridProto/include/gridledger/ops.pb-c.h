@@ -56,7 +56,7 @@ struct  Gridledger__CallerIdentity
 
 
 /*
- * Status of one chain this node serves (filled in by later issues).
+ * Status of one chain this node serves.
  */
 struct  Gridledger__ChainStatus
 {
@@ -69,7 +69,7 @@ struct  Gridledger__ChainStatus
   uint64_t height;
   ProtobufCBinaryData head_hash;
   /*
-   * Ordering role of this node on the chain ("solo" until Raft arrives).
+   * Ordering role of this node on the chain: "solo" for a chain without Raft members.
    */
   char *role;
   /*
@@ -122,10 +122,21 @@ struct  Gridledger__ChainStatus
    * Set when anchoring or the downlink is failing: the last error.
    */
   char *sync_error;
+  /*
+   * Whether the chain can make progress on this node, as Health reports it for the
+   * service name "chain/<chain_id>": false when the chain is halted, its last store write
+   * failed, or its Raft group has had no leader for longer than the grace period (three of
+   * the longest randomized election timeouts).
+   */
+  protobuf_c_boolean serving;
+  /*
+   * Why the chain is not serving (empty while it serves).
+   */
+  char *not_serving_reason;
 };
 #define GRIDLEDGER__CHAIN_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__chain_status__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Gridledger__RaftPeerStatus
