@@ -84,8 +84,9 @@ public final class GridNode: Service, Sendable {
         dataDirLock.withLock { $0 = lock }
 
         var router = RPCRouter()
+        let verifier: SignerVerifier
         do {
-            let verifier = try SignerVerifier(caPath: configuration.tls.ca)
+            verifier = try SignerVerifier(caPath: configuration.tls.ca)
             for (chain, id) in zip(configuration.allChains, chainIDs) {
                 let directory = Self.chainDirectory(configuration.dataDir, id)
                 let store = try ChainStore(directory: directory, chainID: id)
@@ -111,11 +112,12 @@ public final class GridNode: Service, Sendable {
         ).register(in: &router)
         AdminService(chains: chainSet).register(in: &router)
         health.register(in: &router)
-        OpsService(node: self).register(in: &router)
+        let gate = ReadGate(logger: logger)
+        OpsService(node: self, gate: gate).register(in: &router)
         IngestService(chains: chainSet).register(in: &router)
-        QueryService(chains: chainSet).register(in: &router)
-        AnchorService(chains: chainSet).register(in: &router)
-        FeeControlService(chains: chainSet).register(in: &router)
+        QueryService(chains: chainSet, gate: gate, verifier: verifier).register(in: &router)
+        AnchorService(chains: chainSet, gate: gate).register(in: &router)
+        FeeControlService(chains: chainSet, gate: gate).register(in: &router)
 
         var rpc = RPCServerConfiguration()
         rpc.limits.maxMessageBytes = configuration.rpc.maxMessageBytes

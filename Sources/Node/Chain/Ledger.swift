@@ -34,6 +34,8 @@ final class Ledger: Sendable {
     }
 
     let chainID: String
+    /// District side chain or main chain (which transactions it takes, who may read what).
+    let kind: ChainKind
     let nodeID: String
     let store: ChainStore
     /// The chain's hash suite (block hashes, Merkle and state roots).
@@ -93,6 +95,7 @@ final class Ledger: Sendable {
         }
         hashing = ChainHashing(suite: hashSuite)
         self.chainID = chainID
+        self.kind = kind
         self.nodeID = nodeID
         self.store = store
         self.limits = limits
