@@ -1,8 +1,8 @@
 import GridProto
 import Wire
 
-/// `Ops.GetStatus`: what an operator asks a node. Roles `ops` and `admin` only
-/// (`ReadPolicy`, node status).
+/// `Ops.GetStatus`: what an operator asks a node. Roles `ops` and `admin` only: the router
+/// refuses the others, and the handler asks `ReadPolicy` (node status) all the same.
 struct OpsService: Sendable {
     static let getStatusMethod = "/gridledger.Ops/GetStatus"
 
@@ -10,7 +10,7 @@ struct OpsService: Sendable {
     let gate: ReadGate
 
     func register(in router: inout RPCRouter) {
-        router.unary(Self.getStatusMethod, roles: Set(Role.allCases)) { [node, gate] (_: GetStatusRequest, ctx) in
+        router.unary(Self.getStatusMethod, roles: [.ops, .admin]) { [node, gate] (_: GetStatusRequest, ctx) in
             try gate.check(ctx, nil, .nodeStatus)
             var status = node.status()
             status.caller = CallerIdentity(
