@@ -1,6 +1,6 @@
 import Wire
 
-/// Who may read what (Docs/DOMAIN "Places and parties", "Who may read what";
+/// Who may read what (DOMAIN.md, "Places and parties", "Who may read what";
 /// the table is in Docs/permissions.md):
 ///
 /// > Writes are checked by role and district; so are reads. A customer's personal data
