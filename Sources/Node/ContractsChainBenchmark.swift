@@ -125,8 +125,11 @@ public struct ContractsChainBenchmark: Sendable {
             try await group.waitForAll()
         }
         await marketingClient.rpc.close()
+        // Customers are marketing's to read (ReadPolicy), not the collector's.
+        let marketingView = ChainClient(try await GridClient.connect(to: members[0].address, certificate: marketing.certificatePath, key: marketing.privateKeyPath, ca: marketing.caCertificatePath, logger: logger))
+        defer { Task { await marketingView.rpc.close() } }
         let onboarded = ContinuousClock.now + .seconds(120)
-        while !(try await clients[0].state(ContractKeys.customer("a-" + meters.last!), chain: "db").found) {
+        while !(try await marketingView.state(ContractKeys.customer("a-" + meters.last!), chain: "db").found) {
             guard ContinuousClock.now < onboarded else { throw RPCError(.deadlineExceeded, "customers did not reach the district") }
             try await Task.sleep(for: .milliseconds(50))
         }

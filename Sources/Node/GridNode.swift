@@ -98,7 +98,7 @@ public final class GridNode: Service, Sendable {
         }
         // Bound, but no connection is accepted until the chains are open (clients wait in
         // the backlog): a node that answers is ready.
-        let server = makeServer()
+        let server = makeServer(verifier: verifier)
         let address: SocketAddress
         do {
             address = try await server.start(host: host, port: port, accepting: false)
@@ -159,7 +159,7 @@ public final class GridNode: Service, Sendable {
 
     /// The RPC server with every service registered (they find the chains in `chainSet`
     /// at call time).
-    private func makeServer() -> RPCServer {
+    private func makeServer(verifier: SignerVerifier) -> RPCServer {
         var router = RPCRouter()
         let chains = chainSet
         RaftService(
@@ -168,12 +168,13 @@ public final class GridNode: Service, Sendable {
         ).register(in: &router)
         AdminService(chains: chainSet).register(in: &router)
         health.register(in: &router)
-        OpsService(node: self).register(in: &router)
+        let gate = ReadGate(logger: logger)
+        OpsService(node: self, gate: gate).register(in: &router)
         IngestService(chains: chainSet).register(in: &router)
-        QueryService(chains: chainSet).register(in: &router)
-        AnchorService(chains: chainSet).register(in: &router)
-        FeeControlService(chains: chainSet).register(in: &router)
-        DistrictResultsService(chains: chainSet).register(in: &router)
+        QueryService(chains: chainSet, gate: gate, verifier: verifier).register(in: &router)
+        AnchorService(chains: chainSet, gate: gate).register(in: &router)
+        FeeControlService(chains: chainSet, gate: gate).register(in: &router)
+        DistrictResultsService(chains: chainSet, gate: gate).register(in: &router)
 
         var rpc = RPCServerConfiguration()
         rpc.limits.maxMessageBytes = configuration.rpc.maxMessageBytes

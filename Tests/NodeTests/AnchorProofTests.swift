@@ -53,7 +53,7 @@ final class AnchorProofTests: XCTestCase {
         let status = try await chains.waitDistrict("anchored to 12 with no sync error") { $0.anchoredHeight >= 12 && $0.syncError.isEmpty }
         XCTAssertLessThanOrEqual(status.anchoredHeight, status.height)
         XCTAssertEqual(status.anchorLagBlocks, status.height - min(status.anchoredHeight, status.height))
-        let reader = try await connect(districtAddress, col)
+        let reader = try await connect(districtAddress, chains.reader)
         let verifier = try SignerVerifier(caPath: pki.caCert)
         for height in [1, 6, 12] as [UInt64] {
             let proof = try await reader.proveBlock(height, chain: "d1")
@@ -87,7 +87,7 @@ final class AnchorProofTests: XCTestCase {
             try store.database.put([UInt8(ascii: "b")] + withUnsafeBytes(of: UInt64(6).bigEndian) { Array($0) }, block.serializedBytes(), sync: true)
         }
         try await chains.startDistrict()
-        let again = try await connect(districtAddress, col)
+        let again = try await connect(districtAddress, chains.reader)
         let altered = try await again.proveBlock(6, chain: "d1")
         guard case .failure(let failure) = ProofVerifier.verify(altered, verifier: verifier) else {
             return XCTFail("a block altered after anchoring verified")
@@ -106,7 +106,7 @@ final class AnchorProofTests: XCTestCase {
         // wait until no anchor is still to come, so the main chain's ranges and the
         // district's receipts are read at rest.
         let status = try await chains.waitAnchoredToHead(atLeast: 15)
-        let mainReader = try await connect(mainAddress, col)
+        let mainReader = try await connect(mainAddress, chains.reader)
         var from: UInt64 = 1
         var ranges: [(UInt64, UInt64)] = []
         while true {
@@ -117,7 +117,7 @@ final class AnchorProofTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(from - 1, 15, "anchors \(ranges) reach \(status.anchoredHeight)")
         // The district's receipts mirror the main chain's anchors one for one.
-        let districtReader = try await connect(districtAddress, col)
+        let districtReader = try await connect(districtAddress, chains.reader)
         for (f, to) in ranges {
             let receipt = try await districtReader.state(AnchorKeys.receipt(to: to), chain: "d1")
             XCTAssertTrue(receipt.found, "receipt of \(f)...\(to)")
@@ -150,7 +150,7 @@ final class AnchorProofTests: XCTestCase {
         }
         XCTAssertEqual(districtStatus().downlinkMainHeight, positions.last!.height)
         // Exactly the five d1 parameters, in main-chain order, once each.
-        let reader = try await connect(districtAddress, col)
+        let reader = try await connect(districtAddress, chains.reader)
         let head = try await reader.chainInfo(chain: "d1").height
         var taken: [DownlinkCursor] = []
         for h in 1...head {
@@ -186,6 +186,10 @@ final class AnchorProofTests: XCTestCase {
         }
         let mainClient = try await connect(mainAddress, col)
         let districtClient = try await connect(districtAddress, col)
+        // Reads as marketing: the collector reads only its own submissions' outcomes.
+        let readerClient = try await connect(districtAddress, chains.reader)
+        let r17 = await code { _ = try await districtClient.account("nobody", chain: "d1") }
+        XCTAssertEqual(r17, .permissionDenied)
         // A collector may not register districts, submit parameters, or sign anchors.
         let registration = try collector.sign(collector.payload(chainID: "main", body: .districtRegistration(DistrictRegistration(district: "d1", memberCertificates: []))))
         let r1 = await code { _ = try await mainClient.submit(registration, chain: "main") }
@@ -230,11 +234,11 @@ final class AnchorProofTests: XCTestCase {
         let r13 = await code { _ = try await mainClient.submit(try edge.sign(edge.payload(chainID: "main", body: .anchor(forgedAnchor))), chain: "main") }
         XCTAssertEqual(r13, .unauthenticated)
         // Fee-control queries validate their input.
-        let r14 = await code { _ = try await districtClient.account("a/b", chain: "d1") }
+        let r14 = await code { _ = try await readerClient.account("a/b", chain: "d1") }
         XCTAssertEqual(r14, .invalidArgument)
-        let r15 = await code { _ = try await districtClient.accounts(state: .normal, chain: "d1") }
+        let r15 = await code { _ = try await readerClient.accounts(state: .normal, chain: "d1") }
         XCTAssertEqual(r15, .invalidArgument)
-        let r16 = await code { _ = try await districtClient.account("nobody", chain: "d1") }
+        let r16 = await code { _ = try await readerClient.account("nobody", chain: "d1") }
         XCTAssertEqual(r16, .notFound)
         // A receipt reaching past any height (it would overflow the next one) is refused.
         let huge = try edge.sign(edge.payload(chainID: "d1", body: .anchorReceipt(AnchorReceipt(fromHeight: 1, toHeight: UInt64.max))))
@@ -250,21 +254,21 @@ final class AnchorProofTests: XCTestCase {
             mainHeight: 9, mainIndex: 0, original: original.serializedBytes(), mainTimestampMs: 0, afterHeight: 5, afterIndex: 0))))
         let skipped = try await districtClient.submit(skipping, chain: "d1")
         XCTAssertEqual(skipped.outcome?.code, 10, skipped.outcome?.message ?? "")
-        let cursor = try await districtClient.state(AnchorKeys.downlinkCursor, chain: "d1")
+        let cursor = try await readerClient.state(AnchorKeys.downlinkCursor, chain: "d1")
         XCTAssertFalse(cursor.found, "the cursor did not move")
         // Proof of a height not anchored, and of genesis.
-        let r10 = await code { _ = try await districtClient.proveBlock(9_999, chain: "d1") }
+        let r10 = await code { _ = try await readerClient.proveBlock(9_999, chain: "d1") }
         XCTAssertEqual(r10, .notFound)
-        let r11 = await code { _ = try await districtClient.proveBlock(0, chain: "d1") }
+        let r11 = await code { _ = try await readerClient.proveBlock(0, chain: "d1") }
         XCTAssertEqual(r11, .invalidArgument)
         // Only the refused downlink was written, and the node still serves. Its block is
         // content, so it gets anchored (anchorEveryMs 100) and receipt-only blocks may follow.
-        let info = try await districtClient.chainInfo(chain: "d1")
+        let info = try await readerClient.chainInfo(chain: "d1")
         XCTAssertGreaterThanOrEqual(info.height, before + 1)
         XCTAssertGreaterThanOrEqual(chains.districtStatus.height, info.height)
         var written: [(body: TxPayload.Body?, code: UInt32)] = []
         for h in (before + 1)...max(before + 1, info.height) {
-            let block = try await districtClient.block(at: h, chain: "d1").block!
+            let block = try await readerClient.block(at: h, chain: "d1").block!
             for (i, tx) in block.transactions.enumerated() {
                 let body = try TxPayload(serializedBytes: tx.payload).body
                 if case .anchorReceipt? = body { continue }
@@ -278,7 +282,7 @@ final class AnchorProofTests: XCTestCase {
         } else {
             XCTFail("the refused downlink is not what was written: \(written)")
         }
-        for c in [mainClient, districtClient, outsiderClient] { await c.rpc.close() }
+        for c in [mainClient, districtClient, readerClient, outsiderClient] { await c.rpc.close() }
     }
 }
 

@@ -16,6 +16,9 @@ final class AnchoringTests: XCTestCase {
     struct Topology {
         let pki: TestPKI
         let ops: (cert: String, key: String)
+        /// Reads blocks, state, accounts and proofs (role marketing: ops sees status and
+        /// aggregates only, Docs/permissions.md).
+        let reader: (cert: String, key: String)
         var main: [NodeProcess] = []
         var mainPorts: [Int] = []
         var districts: [String: [NodeProcess]] = [:]
@@ -82,7 +85,7 @@ final class AnchoringTests: XCTestCase {
     private func startTopology(basePort: Int) async throws -> Topology {
         try NodeProcess.requireExecutable()
         let pki = try TestPKI()
-        var t = Topology(pki: pki, ops: try pki.issue(.ops, "ops1"))
+        var t = Topology(pki: pki, ops: try pki.issue(.ops, "ops1"), reader: try pki.issue(.marketing, "reader"))
         t.mainPorts = [basePort, basePort + 1, basePort + 2]
         t.main = try mainProcesses(pki, ports: t.mainPorts)
         for n in t.main { try n.start() }
@@ -202,7 +205,7 @@ final class AnchoringTests: XCTestCase {
         let verifier = try SignerVerifier(caPath: pki.caCert)
         let d1Status = try await t.wait(t.districtPorts["d1"]!, "a d1 follower") { $0.role == "follower" && $0.anchoredHeight >= 10 }
         let followerPort = t.districtPorts["d1"]![Int(d1Status.raftNodeId) - 1]
-        let d1Reader = try await t.client(followerPort, as: t.ops)
+        let d1Reader = try await t.client(followerPort, as: t.reader)
         let proof = try await d1Reader.proveBlock(7, chain: "d1")
         guard case .success(let verified) = ProofVerifier.verify(proof, verifier: verifier) else {
             return XCTFail("proof of d1 block 7 does not verify: \(ProofVerifier.verify(proof, verifier: verifier))")
@@ -308,7 +311,7 @@ final class AnchoringTests: XCTestCase {
         await d1Reader.rpc.close()
 
         // Anchoring catches up: every district block is anchored, contiguously, once.
-        let reader = try await t.client(t.mainPorts[2], as: t.ops)
+        let reader = try await t.client(t.mainPorts[2], as: t.reader)
         defer { Task { await reader.rpc.close() } }
         // An anchor as the main chain placed it: range, block and index.
         struct Placed: Equatable, CustomStringConvertible {
@@ -352,7 +355,7 @@ final class AnchoringTests: XCTestCase {
         }
 
         // Contracts ran identically on d1's three replicas: same block (state root) everywhere.
-        let d1Clients = try await t.districtPorts["d1"]!.asyncMap { try await t.client($0, as: t.ops) }
+        let d1Clients = try await t.districtPorts["d1"]!.asyncMap { try await t.client($0, as: t.reader) }
         let d1Head = try await d1Clients[0].chainInfo(chain: "d1").height
         for c in d1Clients.dropFirst() {
             let end = ContinuousClock.now + .seconds(10)

@@ -18,6 +18,9 @@ final class ChainTests: XCTestCase {
     var address = ""
     var collector: TransactionSigner!
     var client: ChainClient!
+    /// Reads blocks and state: marketing (a collector reads only its own submissions'
+    /// outcomes, Docs/permissions.md).
+    var readerCert: (cert: String, key: String)!
 
     override func setUp() async throws {
         pki = try TestPKI()
@@ -29,6 +32,7 @@ final class ChainTests: XCTestCase {
         try await startNode()
         collector = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
         client = try await connect(col)
+        readerCert = try pki.issue(.marketing, "reader")
     }
 
     override func tearDown() async throws {
@@ -91,13 +95,15 @@ final class ChainTests: XCTestCase {
         let fetched = try await client.transaction(location.txId)
         XCTAssertEqual(fetched.transaction, tx)
         XCTAssertEqual(fetched.location?.height, location.height)
-        let block = try await client.block(at: location.height)
+        let reader = try await connect(readerCert)
+        let block = try await reader.block(at: location.height)
         XCTAssertEqual(block.hash, location.blockHash)
-        let state = try await client.state(BlockExecutor.readingKey(meter: "m1", timestampMs: 1_700_000_000_000))
+        let state = try await reader.state(BlockExecutor.readingKey(meter: "m1", timestampMs: 1_700_000_000_000))
         XCTAssertTrue(state.found)
         XCTAssertEqual(state.version?.height, location.height)
-        let latest = try await client.history(BlockExecutor.meterKey("m1"))
+        let latest = try await reader.history(BlockExecutor.meterKey("m1"))
         XCTAssertEqual(latest.entries.count, 1)
+        await reader.rpc.close()
     }
 
     /// A resubmitted transaction is answered ALREADY_EXISTS with its original location and
@@ -201,7 +207,9 @@ final class ChainTests: XCTestCase {
             _ = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b\(i)", readings: readings("m\(i)", from: 1_700_000_000_000, count: 2))))
         }
         let head = try XCTUnwrap(try node.head()).height
-        var iterator = client.subscribeBlocks(from: 0).makeAsyncIterator()
+        let reader = try await connect(readerCert)
+        defer { Task { await reader.rpc.close() } }
+        var iterator = reader.subscribeBlocks(from: 0).makeAsyncIterator()
         for h in 0...head {
             let block = try await iterator.next()
             XCTAssertEqual(block?.block?.header?.height, h)
@@ -582,7 +590,9 @@ final class ChainTests: XCTestCase {
         try await startNode()
         client = try await connect((pki.dir + "/col1/col1.crt", pki.dir + "/col1/col1.key"))
         let r = try await client.submitReadings(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "s", readings: readings("s", from: 1_700_000_000_000, count: 2))))
-        let block = try await client.block(at: try XCTUnwrap(r.location?.height))
+        let reader = try await connect(readerCert)
+        let block = try await reader.block(at: try XCTUnwrap(r.location?.height))
+        await reader.rpc.close()
         let header = try XCTUnwrap(block.block?.header)
         XCTAssertEqual(header.hashSuite, "sm3")
         XCTAssertEqual(block.hash, Digest.hash(.sm3, parts: [header.serializedBytes()]))

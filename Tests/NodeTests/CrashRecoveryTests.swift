@@ -18,6 +18,8 @@ final class CrashRecoveryTests: XCTestCase {
         let node = try pki.issue(.node, "node1", district: "d1")
         let ops = try pki.issue(.ops, "ops1")
         let col = try pki.issue(.collector, "col1", district: "d1")
+        // Reads transactions and state back: admin (ops never reads chain contents).
+        let admin = try pki.issue(.admin, "admin1")
         let port = try await NodeProcess.freePorts(1)[0]
         let args = ["start", "--listen", "127.0.0.1:\(port)", "--data-dir", pki.dir + "/data", "--cert", node.cert, "--key", node.key,
                     "--ca", pki.caCert, "--chain-id", "d1", "--max-block-delay-ms", "5", "--log-level", "warning"]
@@ -64,7 +66,7 @@ final class CrashRecoveryTests: XCTestCase {
         try await NodeProcess.waitUntilBindable(port)
         try node1.start()
         try await NodeProcess.waitUntilServing(port: port, pki: pki, ops: ops)
-        let rpc = try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let rpc = try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
         let client = ChainClient(rpc)
         for id in ids {
             let found = try await client.transaction(id)

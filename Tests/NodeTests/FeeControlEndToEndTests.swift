@@ -65,6 +65,8 @@ final class FeeControlEndToEndTests: XCTestCase {
             } catch {}
         }
 
+        // Marketing (sms) reads the account, the lists and the commands: the collector reads
+        // only its own submissions' outcomes (Docs/permissions.md).
         // Readings: 10 kWh per 15 minutes at 0.5 CNY/kWh = 500 fen per interval. The first
         // reading is the baseline; then 2000 → 1500 → 1000 (warning 1) → 500 (warning 2)
         // → 0 (≤ −overdraft 0: disconnected).
@@ -76,12 +78,12 @@ final class FeeControlEndToEndTests: XCTestCase {
             let r = try await collector.submitReadings(try chains.collectorSigner.sign(chains.collectorSigner.readingsPayload(chainID: "d1", batchID: "r\(i)", readings: [reading])))
             XCTAssertEqual(r.outcome?.readingsBilled, 1)
             XCTAssertEqual(r.outcome?.chargedFen, i == 0 ? 0 : 500)
-            balances.append(try await collector.account("c1", chain: "d1").account!.balanceFen)
+            balances.append(try await sms.account("c1", chain: "d1").account!.balanceFen)
         }
         XCTAssertEqual(balances, [2000, 1500, 1000, 500, 0])
-        let account = try await collector.account("c1", chain: "d1").account!
+        let account = try await sms.account("c1", chain: "d1").account!
         XCTAssertEqual(account.state, .disconnected)
-        let disconnected = try await collector.accounts(state: .disconnected, chain: "d1")
+        let disconnected = try await sms.accounts(state: .disconnected, chain: "d1")
         XCTAssertEqual(disconnected.map(\.account), ["c1"])
 
         // The terminal got ALARM_ON then TRIP, once each; it acknowledges the trip.
@@ -92,13 +94,13 @@ final class FeeControlEndToEndTests: XCTestCase {
         let ack = try await collector.rpc.unary(IngestService.submitMethod, SubmitRequest(transaction: try deviceSigner.sign(deviceSigner.payload(
             chainID: "d1", body: .commandAck(CommandAck(commandId: trip.commandId, success: true, detail: "relay open"))))), as: SubmitResponse.self)
         XCTAssertEqual(ack.outcome?.code, 0, ack.outcome?.message ?? "")
-        let acknowledged = try await collector.commands(status: .acknowledged, chain: "d1")
+        let acknowledged = try await sms.commands(status: .acknowledged, chain: "d1")
         XCTAssertEqual(acknowledged.map(\.commandId), [trip.commandId])
         // A second reading at the same time is a duplicate: never charged twice.
         let again = Reading(meterId: "m1", timestampMs: start + 4 * 900_000, energyTotal: 104_000)
         let dup = try await collector.submitReadings(try chains.collectorSigner.sign(chains.collectorSigner.readingsPayload(chainID: "d1", batchID: "dup", readings: [again])))
         XCTAssertEqual(dup.outcome?.readingsDuplicate, 1)
-        let unchanged = try await collector.account("c1", chain: "d1")
+        let unchanged = try await sms.account("c1", chain: "d1")
         XCTAssertEqual(unchanged.account?.balanceFen, 0)
 
         // Marketing sees the SMS notices: warning 1, warning 2, disconnect (customer), and
@@ -112,11 +114,11 @@ final class FeeControlEndToEndTests: XCTestCase {
         _ = try await chains.waitDistrict("the payment reaches d1") { $0.downlinkMainHeight >= paid }
         let close = try await commands.wait(for: .directClose)
         XCTAssertEqual(close.account, "c1")
-        let after = try await collector.account("c1", chain: "d1").account!
+        let after = try await sms.account("c1", chain: "d1").account!
         XCTAssertEqual(after.balanceFen, 3000)
         XCTAssertEqual(after.state, .normal)
         _ = try await notices.wait(for: .reconnect)
-        let stillDisconnected = try await collector.accounts(state: .disconnected, chain: "d1")
+        let stillDisconnected = try await sms.accounts(state: .disconnected, chain: "d1")
         XCTAssertTrue(stillDisconnected.isEmpty)
 
         // The account's results went up with the anchors. Wait for the payment's block (where

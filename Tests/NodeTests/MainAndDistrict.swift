@@ -12,6 +12,8 @@ final class MainAndDistrict: @unchecked Sendable {
     let pki: TestPKI
     let collector: (cert: String, key: String)
     let collectorSigner: TransactionSigner
+    /// Reads everything of both chains (role marketing, Docs/permissions.md).
+    let reader: (cert: String, key: String)
     var main: GridNode?
     var district: GridNode?
     var mainAddress = ""
@@ -32,6 +34,7 @@ final class MainAndDistrict: @unchecked Sendable {
         let edge = try pki.issue(.node, "edge1", district: "d1")
         collector = try pki.issue(.collector, "col1", district: "d1")
         collectorSigner = try TransactionSigner(certificatePath: collector.cert, keyPath: collector.key)
+        reader = try pki.issue(.marketing, "reader")
         let admin = try pki.issue(.admin, "admin1")
         let adminSigner = try TransactionSigner(certificatePath: admin.cert, keyPath: admin.key)
         let mainClient = try await connect(mainAddress, admin)

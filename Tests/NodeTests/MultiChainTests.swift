@@ -15,6 +15,7 @@ final class MultiChainTests: XCTestCase {
         let ops = try pki.issue(.ops, "ops1")
         let col1 = try pki.issue(.collector, "col1", district: "d1")
         let col2 = try pki.issue(.collector, "col2", district: "d2")
+        let marketing = try pki.issue(.marketing, "mkt1")
         var config = pki.loopbackNode(nodeCert, dataDir: pki.dir + "/data")
         var d1 = NodeConfiguration.Chain()
         d1.id = "d1"
@@ -44,11 +45,20 @@ final class MultiChainTests: XCTestCase {
         XCTAssertEqual(b.outcome?.readingsAccepted, 2)
         // Separate namespaces: the same key has different versions per chain.
         let key = BlockExecutor.readingKey(meter: "m1", timestampMs: r.timestampMs)
-        let st1 = try await c1.state(key, chain: "d1")
-        let st2 = try await c1.state(key, chain: "d2")
+        let reader = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: marketing.cert, key: marketing.key, ca: pki.caCert))
+        let st1 = try await reader.state(key, chain: "d1")
+        let st2 = try await reader.state(key, chain: "d2")
         XCTAssertTrue(st1.found && st2.found)
-        let info2 = try await c1.chainInfo(chain: "d2")
+        let info2 = try await c2.chainInfo(chain: "d2")
         XCTAssertEqual(info2.hashSuite, "sm3")
+        await reader.rpc.close()
+        // A collector of d1 reads nothing of d2 (Docs/permissions.md).
+        do {
+            _ = try await c1.chainInfo(chain: "d2")
+            XCTFail("d1's collector read d2")
+        } catch let error as RPCError {
+            XCTAssertEqual(error.code, .permissionDenied)
+        }
         // A collector of d1 cannot write to d2.
         do {
             _ = try await c1.submitReadings(try s1.sign(s1.readingsPayload(chainID: "d2", batchID: "x", readings: [r])), chain: "d2")

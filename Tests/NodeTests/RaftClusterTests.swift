@@ -109,10 +109,12 @@ final class RaftClusterTests: XCTestCase {
         } while ContinuousClock.now < catchUp
         XCTAssertEqual(Set(heads).count, 1, "all nodes at the same height: \(heads)")
 
-        // Same block hash at every height, and every acknowledged transaction on every node.
+        // Same block hash at every height, and every acknowledged transaction on every node
+        // (read as marketing: ops sees status and aggregates only, Docs/permissions.md).
+        let reader = try pki.issue(.marketing, "reader")
         var clients: [ChainClient] = []
         for p in ports {
-            clients.append(ChainClient(try await GridClient.connect(to: "127.0.0.1:\(p)", certificate: ops.cert, key: ops.key, ca: pki.caCert)))
+            clients.append(ChainClient(try await GridClient.connect(to: "127.0.0.1:\(p)", certificate: reader.cert, key: reader.key, ca: pki.caCert)))
         }
         for h in 0...(heads.first ?? 0) {
             var hashes: [[UInt8]] = []
@@ -246,6 +248,7 @@ final class RaftClusterTests: XCTestCase {
         // Linearizable reads (ReadIndex): right after a commit acknowledged by the leader,
         // every member answers with it, followers included.
         let col = try pki.issue(.collector, "col1", district: "d1")
+        let readerCert = try pki.issue(.marketing, "reader")
         let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
         let writer = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(ports[leader - 1])", certificate: col.cert, key: col.key, ca: pki.caCert))
         for round in 0..<5 {
@@ -254,7 +257,7 @@ final class RaftClusterTests: XCTestCase {
             r.timestampMs = 1_700_000_000_000 + Int64(round) * 900_000
             _ = try await writer.submitReadings(try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "lin\(round)", readings: [r])))
             for p in ports {
-                let reader = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(p)", certificate: ops.cert, key: ops.key, ca: pki.caCert))
+                let reader = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(p)", certificate: readerCert.cert, key: readerCert.key, ca: pki.caCert))
                 let state = try await reader.state(BlockExecutor.readingKey(meter: "lin", timestampMs: r.timestampMs), consistency: .linearizable)
                 XCTAssertTrue(state.found, "linearizable read on port \(p) misses a committed reading")
                 await reader.rpc.close()

@@ -153,7 +153,7 @@ h_first=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readli
 if [ "$rc" -eq 0 ] && [ -n "$h_first" ]; then ok "ingest a reading of meter m0 on d1 (block $h_first) before d1 is registered"
 else bad "ingest a reading of meter m0 on d1 before d1 is registered" "rc=$rc $out $err"; h_first=1; fi
 sleep 0.6   # three anchoring periods: nothing can be anchored for an unregistered district
-ctl d1 ops1 prove "$h_first" --chain d1
+ctl d1 mkt1 prove "$h_first" --chain d1
 if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: NOT_FOUND: '; then ok "prove $h_first before d1 is registered: NOT_FOUND, exit 2"
 else bad "prove $h_first before d1 is registered: NOT_FOUND, exit 2" "rc=$rc $err"; fi
 # The failed anchoring attempt shows as sync_error once the district has tried (every
@@ -204,7 +204,7 @@ check "param customer c1 (meter m1, opening balance 2000)" 'assert len(lines) ==
 
 got=0
 for _ in $(seq 300); do
-  ctl d1 col1 account c1 --chain d1
+  ctl d1 mkt1 account c1 --chain d1
   [ "$rc" -eq 0 ] && { got=1; break; }
   sleep 0.1
 done
@@ -215,7 +215,7 @@ assert a["account"] == "c1" and a["balance_fen"] == 2000 and a["meter_id"] == "m
 assert a["state"] in ("ACCOUNT_STATE_NORMAL", "NORMAL"), a
 assert doc["customer"]["tariff_id"] == "flat" and doc["customer"]["contact"] == "13800000000", doc'
 else bad "account c1 reaches d1 by the downlink" "rc=$rc $err"; fi
-ctl d1 col1 account nobody --chain d1
+ctl d1 mkt1 account nobody --chain d1
 if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: NOT_FOUND: '; then ok "account of an unknown account: NOT_FOUND"
 else bad "account of an unknown account: NOT_FOUND" "rc=$rc $out $err"; fi
 
@@ -240,26 +240,26 @@ readings_csv "$tmp/r-a.csv" "$t0" 0 1 2
 ctl d1 col1 ingest --csv "$tmp/r-a.csv" --batch 1 --chain d1
 check "ingest readings 0..2 of m1 (baseline, then 500 fen each) in 3 batches" '
 assert len(lines) == 3 and all(l["accepted"] == 1 for l in lines), lines'
-ctl d1 col1 account c1 --chain d1
+ctl d1 mkt1 account c1 --chain d1
 check "account c1 after 3 readings: balance 1000, WARNING1" '
 a = doc["account"]; assert a["balance_fen"] == 1000 and a["state"].endswith("WARNING1"), a'
-ctl d1 ops1 warnings --chain d1
+ctl d1 mkt1 warnings --chain d1
 check "warnings: c1 in WARNING1" 'assert [(l["account"], l["state"][-8:]) for l in lines] == [("c1", "WARNING1")], lines'
-ctl d1 ops1 disconnected --chain d1
+ctl d1 mkt1 disconnected --chain d1
 check "disconnected: empty" 'assert lines == [] and out.strip() == "", out'
 readings_csv "$tmp/r-b.csv" "$t0" 3
 ctl d1 col1 ingest --csv "$tmp/r-b.csv" --chain d1
-ctl d1 ops1 warnings --chain d1
+ctl d1 mkt1 warnings --chain d1
 check "warnings after reading 3: c1 in WARNING2" 'assert [(l["account"], l["state"][-8:]) for l in lines] == [("c1", "WARNING2")], lines'
 readings_csv "$tmp/r-c.csv" "$t0" 4
 ctl d1 col1 ingest --csv "$tmp/r-c.csv" --chain d1
-ctl d1 col1 account c1 --chain d1
+ctl d1 mkt1 account c1 --chain d1
 check "account c1 after 5 readings: balance 0, DISCONNECTED, 2000 fen charged" '
 a = doc["account"]
 assert a["balance_fen"] == 0 and a["state"].endswith("DISCONNECTED") and a["total_charged_fen"] == 2000, a'
-ctl d1 ops1 disconnected --chain d1
+ctl d1 mkt1 disconnected --chain d1
 check "disconnected: c1" 'assert [l["account"] for l in lines] == ["c1"], lines'
-ctl d1 ops1 warnings --chain d1
+ctl d1 mkt1 warnings --chain d1
 check "warnings: empty once disconnected" 'assert lines == [], lines'
 ctl d1 col1 ingest --csv "$tmp/r-c.csv" --chain d1
 check "re-ingesting reading 4: a duplicate" 'assert lines[0]["duplicate"] == 1 or lines[0].get("already_existed"), lines'
@@ -271,12 +271,12 @@ assert [l["kind"].replace("COMMAND_KIND_", "") for l in lines] == ["ALARM_ON", "
 assert all(l["account"] == "c1" and l["meter_id"] == "m1" and l["district"] == "d1" for l in lines), lines
 assert all("ack" in l and l["ack"]["height"] >= 1 and "code" not in l["ack"] for l in lines), lines'
 trip_id=$(python3 -c 'import json,sys; print([json.loads(x) for x in open(sys.argv[1]) if x.strip()][-1]["command_id"])' "$tmp/cmds1" 2>/dev/null)
-ctl d1 ops1 commands --district d1 --status acknowledged
+ctl d1 mkt1 commands --district d1 --status acknowledged
 check "commands --status acknowledged: ALARM_ON and TRIP ($trip_id)" '
 ids = [l["command_id"] for l in lines]
 assert len(lines) == 2 and "'"$trip_id"'" in ids, lines
 assert all(l["status"].endswith("ACKNOWLEDGED") for l in lines), lines'
-ctl d1 ops1 commands --district d1 --status issued
+ctl d1 mkt1 commands --district d1 --status issued
 check "commands --status issued: none left" 'assert lines == [], lines'
 ctl d1 dev1 ack "$trip_id" --chain d1
 if [ "$rc" -eq 2 ] && py 'assert lines[0]["code"] == 9, lines'; then ok "ack of an acknowledged command again: outcome 9, exit 2"
@@ -303,13 +303,13 @@ check "watch-commands after the payment: DIRECT_CLOSE then ALARM_OFF, acked" '
 assert [l["kind"].replace("COMMAND_KIND_", "") for l in lines] == ["DIRECT_CLOSE", "ALARM_OFF"], lines
 assert all("ack" in l and "code" not in l["ack"] for l in lines), lines'
 h_last=$(python3 -c 'import json,sys; print(max(json.loads(x)["ack"]["height"] for x in open(sys.argv[1]) if x.strip()))' "$tmp/cmds2" 2>/dev/null)
-ctl d1 col1 account c1 --chain d1
+ctl d1 mkt1 account c1 --chain d1
 check "account c1 after the payment: balance 3000, NORMAL, 3000 paid" '
 a = doc["account"]
 assert a["balance_fen"] == 3000 and a["state"].endswith("NORMAL") and a["total_paid_fen"] == 3000, a'
-ctl d1 ops1 disconnected --chain d1
+ctl d1 mkt1 disconnected --chain d1
 check "disconnected: empty after the payment" 'assert lines == [], lines'
-ctl d1 ops1 commands --district d1 --status acknowledged
+ctl d1 mkt1 commands --district d1 --status acknowledged
 check "commands --status acknowledged: 4" 'assert len(lines) == 4, lines'
 
 # ---- anchoring and proofs ---------------------------------------------------------------------
@@ -332,12 +332,12 @@ if [ -n "$anchored" ]; then
 else bad "status: anchored_height reaches the head (last acknowledgement at ${h_last:-?})" "last: $v $out"; anchored=$h_last; fi
 anchored=${anchored:-1}
 
-ctl d1 ops1 prove "$anchored" --chain d1 --verify
+ctl d1 mkt1 prove "$anchored" --chain d1 --verify
 check "prove $anchored --verify: verified, district d1, main chain main, signatures_verified >= 1" '
 assert doc["verified"] is True and doc["district"] == "d1" and doc["height"] == '"$anchored"', doc
 assert doc["main_chain"] == "main" and doc["anchor_from"] <= doc["height"] <= doc["anchor_to"], doc
 assert doc["signatures_verified"] >= 1, doc'
-ctl d1 ops1 prove "$h_first" --chain d1 -o "$tmp/proof.bin"
+ctl d1 mkt1 prove "$h_first" --chain d1 -o "$tmp/proof.bin"
 if [ "$rc" -eq 0 ] && [ -s "$tmp/proof.bin" ]; then ok "prove $h_first -o FILE (the block from before the registration)"
 else bad "prove $h_first -o FILE" "rc=$rc $err"; fi
 "$gridctl" verify-proof "$tmp/proof.bin" --ca "$c/ca.crt" > "$tmp/out" 2> "$tmp/err"
@@ -382,7 +382,7 @@ if [ -s "$tmp/tampered.bin" ] && [ "$rc" -eq 1 ] && [ -z "$out" ] && echo "$err"
   ok "verify-proof of the proof with a header byte flipped: exit 1, does not fold to the headers root"
 else bad "verify-proof of the proof with a header byte flipped: exit 1" "rc=$rc stdout: $out stderr: $err $(cat "$tmp/pyerr")"; fi
 
-ctl d1 ops1 prove $((head + 1000)) --chain d1
+ctl d1 mkt1 prove $((head + 1000)) --chain d1
 if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: NOT_FOUND: '; then ok "prove a height above the head (not anchored): NOT_FOUND, exit 2"
 else bad "prove a height above the head (not anchored): NOT_FOUND, exit 2" "rc=$rc $out $err"; fi
 

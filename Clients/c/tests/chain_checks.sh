@@ -113,7 +113,7 @@ assert lines[0]["height"] >= state["first"][2]["height"]'
   tx1=$(state 'state["first"][0]["tx_id"]')
 
   # Query/GetBlock by height: header, hash, tx ids, outcomes; the hashes check out.
-  ctl ops1 block "$h1"
+  ctl mkt1 block "$h1"
   pycheck "block $h1: header, hash, transactions with outcomes, verified" '
 h, tx1 = state["first"][0]["height"], state["first"][0]["tx_id"]
 assert doc["header"]["height"] == h and doc["header"]["chain_id"] == "d1", doc["header"]
@@ -126,16 +126,16 @@ assert t["signer"]["name"] == "col1" and t["signer"]["district"] == "d1"
 assert t["payload"]["batch_id"] == "readings.csv-0" and t["payload"]["readings_count"] == 500
 state["hash1"] = doc["hash"]'
 
-  ctl ops1 block --hash "$(state 'state["hash1"]')"
+  ctl mkt1 block --hash "$(state 'state["hash1"]')"
   pycheck "block --hash: the same block" '
 assert doc["hash"] == state["hash1"] and doc["header"]["height"] == state["first"][0]["height"]'
 
-  ctl ops1 block 0
+  ctl mkt1 block 0
   pycheck "block 0 (genesis): no previous hash" '
 assert doc["header"]["height"] == 0 and doc["header"]["previous_hash"] == "", doc'
 
   # Query/GetTransaction: payload decoded, signature checked, location, outcome.
-  ctl col2 tx "$tx1"
+  ctl mkt1 tx "$tx1"
   pycheck "tx: payload (chain, nonce, 500 readings, first reading), signer, location, outcome" '
 f = state["first"][0]
 assert doc["tx_id"] == f["tx_id"] and doc["location"]["height"] == f["height"]
@@ -149,12 +149,12 @@ assert r["meter_id"] == "m-001" and r["timestamp_ms"] == 1767225600000 and r["vo
 assert r["current_ma"] == [5100, 5150, -4990] and r["events"] == 2 and r["energy_total"] == 100000
 assert doc["signer"] == {"name": "col1", "role": "collector", "district": "d1"}'
 
-  ctl ops1 tx 00000000000000000000000000000000000000000000000000000000000000ff
+  ctl mkt1 tx 00000000000000000000000000000000000000000000000000000000000000ff
   if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: NOT_FOUND: '; then ok "tx unknown id: NOT_FOUND"
   else bad "tx unknown id: NOT_FOUND" "rc=$rc stdout: $out stderr: $err"; fi
 
   # Query/SubscribeBlocks from 0: the stored blocks first.
-  ctl ops1 --timeout 60000 watch --from 0 --count 2
+  ctl mkt1 --timeout 60000 watch --from 0 --count 2
   pycheck "watch --from 0 --count 2: blocks 0 and 1, one JSON line each" '
 assert len(lines) == 2 and [l["height"] for l in lines] == [0, 1], lines
 assert all(len(l["hash"]) == 64 and l["chain_id"] == "d1" for l in lines)
@@ -163,7 +163,7 @@ assert lines[1]["previous_hash"] == lines[0]["hash"]'
   # ... then each new block as it becomes durable.
   local head
   head=$(chain_height)
-  "$gridctl" --addr "$ctl_addr" --cert "$c/ops1.crt" --key "$c/ops1.key" --ca "$c/ca.crt" \
+  "$gridctl" --addr "$ctl_addr" --cert "$c/mkt1.crt" --key "$c/mkt1.key" --ca "$c/ca.crt" \
     --timeout 60000 watch --from $((head + 1)) --count 1 > "$tmp/watch.out" 2> "$tmp/watch.err" &
   local watch_pid=$!
   sleep 0.5

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gridctl against a real gridnode over loopback (Docs/wire-protocol.md).
 # usage: tests/integration.sh PATH/TO/gridnode [BUILD_DIR]
-# Makes a CA and node1 / ops1 / col1 (collector, d1) / col2 (collector, d2) certificates
+# Makes a CA and node1 / ops1 / mkt1 (marketing: reads blocks and transactions, which ops
+# may not, Docs/permissions.md) / col1 (collector, d1) / col2 (collector, d2) certificates
 # with `gridnode ca`, starts the node on a free port serving chain d1 (--chain-id d1), runs
 # gridctl (connection and Ops/Health checks, then tests/chain_checks.sh: ingest, block, tx,
 # watch), stops the node with SIGTERM. Then a node serving two chains (--chain); then
@@ -52,6 +53,7 @@ finish() {
 if "$gridnode" ca init --out "$tmp/ca" > "$tmp/ca.log" 2>&1 \
    && "$gridnode" ca issue --ca "$tmp/ca" --role node --name node1 --out "$tmp/certs" >> "$tmp/ca.log" 2>&1 \
    && "$gridnode" ca issue --ca "$tmp/ca" --role ops --name ops1 --out "$tmp/certs" >> "$tmp/ca.log" 2>&1 \
+   && "$gridnode" ca issue --ca "$tmp/ca" --role marketing --name mkt1 --out "$tmp/certs" >> "$tmp/ca.log" 2>&1 \
    && "$gridnode" ca issue --ca "$tmp/ca" --role collector --name col1 --district d1 --out "$tmp/certs" >> "$tmp/ca.log" 2>&1 \
    && "$gridnode" ca issue --ca "$tmp/ca" --role collector --name col2 --district d2 --out "$tmp/certs" >> "$tmp/ca.log" 2>&1 \
    && "$gridnode" ca init --out "$tmp/otherca" >> "$tmp/ca.log" 2>&1 \
@@ -166,6 +168,14 @@ if [ ${#chain_args[@]} -gt 0 ]; then
   ok "gridnode start accepts --chain-id d1"
   . "$here/chain_checks.sh"
   run_chain_checks
+  # Reads are permissioned (Docs/permissions.md): ops reads no blocks; a collector of d2
+  # reads nothing of d1.
+  for who_args in "ops1 block 0" "col2 chain"; do
+    # shellcheck disable=SC2086
+    ctl $who_args
+    if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: PERMISSION_DENIED: '; then ok "read refused ($who_args): PERMISSION_DENIED"
+    else bad "read refused ($who_args): PERMISSION_DENIED" "rc=$rc stdout: $out stderr: $err"; fi
+  done
   # The library where gridctl cannot reach: ALREADY_EXISTS trailer, END frame, cancel.
   [ -x "$build/test_live" ] || make -s -C "$here/.." BUILD="$build" "$build/test_live" > /dev/null 2>&1
   if [ -x "$build/test_live" ]; then
@@ -230,8 +240,8 @@ if [ "$up" = 1 ]; then
   ctl col1 ingest --csv "$tmp/m1.csv" --chain d2
   if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: PERMISSION_DENIED: '; then ok "multi: d1 collector on --chain d2: PERMISSION_DENIED"
   else bad "multi: d1 collector on --chain d2: PERMISSION_DENIED" "rc=$rc $err"; fi
-  ctl ops1 block 1 --chain d1; b1=$out; rc1=$rc
-  ctl ops1 block 1 --chain d2; b2=$out
+  ctl mkt1 block 1 --chain d1; b1=$out; rc1=$rc
+  ctl mkt1 block 1 --chain d2; b2=$out
   if [ "$rc1" -eq 0 ] && [ "$rc" -eq 0 ] && python3 - "$b1" "$b2" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
@@ -379,13 +389,13 @@ t0=1769000000000
 gen_readings_csv "$tmp/lin.csv" 2 1 "$t0"
 rctl "$leader" col1 ingest --csv "$tmp/lin.csv"
 ingest_rc=$rc ingest_err=$err
-rctl "$follower" col1 --timeout 30000 state "reading/m-002/$(printf '%015d' "$t0")" --linearizable
+rctl "$follower" admin1 --timeout 30000 state "reading/m-002/$(printf '%015d' "$t0")" --linearizable
 if [ "$ingest_rc" -eq 0 ] && [ "$rc" -eq 0 ] && [ "$(json_get 'doc["found"]')" = True ] \
    && [ "$(json_get 'doc["version"]["height"] >= 1')" = True ]; then
   ok "raft: state --linearizable on follower node$follower finds the reading just submitted"
 else bad "raft: state --linearizable on a follower finds the reading just submitted" "ingest rc=$ingest_rc $ingest_err; state rc=$rc $out $err"; fi
 height=$(json_get 'doc["version"]["height"]')
-rctl "$follower" col1 --timeout 30000 block "${height:-1}" --linearizable
+rctl "$follower" admin1 --timeout 30000 block "${height:-1}" --linearizable
 if [ "$rc" -eq 0 ] && [ "$(json_get 'doc["verified"]')" = True ]; then ok "raft: block --linearizable on a follower"
 else bad "raft: block --linearizable on a follower" "rc=$rc $err"; fi
 

@@ -3,7 +3,8 @@
  * tests/integration.sh): what gridctl cannot show, checked at the library level.
  *
  * usage: test_live HOST PORT CERT_DIR   (CERT_DIR holds ca.crt, col1.{crt,key}, a collector
- *        of district d1). Prints "N passed, N failed" last.
+ *        of district d1, and mkt1.{crt,key}, marketing: it reads blocks, which a collector
+ *        may not, Docs/permissions.md). Prints "N passed, N failed" last.
  */
 #include "gridledger.h"
 #include "check.h"
@@ -17,23 +18,29 @@
 static const char *host, *dir;
 static uint16_t port;
 
+/* col1's certificate and key (the signer of the submissions), the CA. */
 static char cert[600], key[600], ca[600];
 
-static gl_client *connect_col1(void)
+/* Connects as certificate NAME of the cert dir (NAME.crt, NAME.key). */
+static gl_client *connect_as(const char *name)
 {
-    char err[512];
+    char err[512], party_cert[600], party_key[600];
+    snprintf(party_cert, sizeof party_cert, "%s/%s.crt", dir, name);
+    snprintf(party_key, sizeof party_key, "%s/%s.key", dir, name);
     gl_options o;
     memset(&o, 0, sizeof o);
     o.host = host;
     o.port = port;
-    o.cert_path = cert;
-    o.key_path = key;
+    o.cert_path = party_cert;
+    o.key_path = party_key;
     o.ca_path = ca;
     gl_client *c = gl_connect(&o, err, sizeof err);
     if (c == NULL)
         fprintf(stderr, "  connect: %s\n", err);
     return c;
 }
+
+static gl_client *connect_col1(void) { return connect_as("col1"); }
 
 /* A transaction of `n` readings of meter `meter` from t0, 15 min apart. */
 static int sign_batch(gl_signer *sg, const char *chain_id, const char *meter, int64_t t0, size_t n,
@@ -210,7 +217,7 @@ end:
  * the previous one. */
 static void test_subscribe_cancel(void)
 {
-    gl_client *c = connect_col1();
+    gl_client *c = connect_as("mkt1");
     gl_status st;
     Gridledger__GetBlockResponse *b = NULL;
     uint8_t prev[32];

@@ -96,6 +96,8 @@ def signer(pki, name):
 def scenario(nodes, pki):
     """Clients and what the tests learn along the way; the subscriptions are closed at
     the end of the module."""
+    # Reads of accounts, lists, blocks and proofs go through "mkt": a collector reads only
+    # its own submissions' outcomes, ops status and aggregates (Docs/permissions.md).
     s = {"main": connect(nodes["main"], pki["mkt1"]),
          "ops": connect(nodes["d1"], pki["ops1"]),
          "col": connect(nodes["d1"], pki["col1"]),
@@ -143,7 +145,7 @@ def test_unregistered_district_unanchored_and_parameter_refused(scenario, pki):
     st = d1_status(s)
     assert st.anchored_height == 0, st
     with pytest.raises(RpcError) as e:
-        s["ops"].prove_block(r.location.height, chain_id="d1")
+        s["mkt"].prove_block(r.location.height, chain_id="d1")
     assert e.value.code == StatusCode.NOT_FOUND, e.value
     # The main chain refuses parameters for a district it does not know (outcome 9).
     refused = on_main(s, pki, parameters.thresholds_parameter("d1", 1000, 500, 0, 100))
@@ -154,10 +156,10 @@ def test_prove_block_beyond_head_not_found(scenario):
     s = scenario
     head = s["ops"].chain_info(chain_id="d1").height
     with pytest.raises(RpcError) as e:
-        s["ops"].prove_block(head + 1000, chain_id="d1")
+        s["mkt"].prove_block(head + 1000, chain_id="d1")
     assert e.value.code == StatusCode.NOT_FOUND, e.value
     with pytest.raises(RpcError) as e:
-        s["ops"].prove_block(0, chain_id="d1")            # genesis is never anchored
+        s["mkt"].prove_block(0, chain_id="d1")            # genesis is never anchored
     assert e.value.code in (StatusCode.INVALID_ARGUMENT, StatusCode.NOT_FOUND), e.value
 
 
@@ -200,7 +202,7 @@ def test_register_district_and_send_parameters(scenario, nodes, pki, tmp_path):
     onboarded = r.location.height
 
     # The downlink brings the archive to d1.
-    got = wait_until("account c1 on d1", lambda: s["col"].get_account("c1", chain_id="d1"),
+    got = wait_until("account c1 on d1", lambda: s["mkt"].get_account("c1", chain_id="d1"),
                      nodes=s["nodes"])
     assert got.account.balance_fen == 2000
     assert got.account.state == C.ACCOUNT_STATE_NORMAL
@@ -208,11 +210,11 @@ def test_register_district_and_send_parameters(scenario, nodes, pki, tmp_path):
     assert got.customer.tariff_id == "flat" and got.customer.contact == "13800000000"
     assert d1_status(s).downlink_main_height >= onboarded
     # The thresholds and tariff arrived before the archive (main order).
-    assert s["col"].get_state("tariff/flat", chain_id="d1").found
-    assert s["col"].get_state("thresholds/", chain_id="d1").found
+    assert s["mkt"].get_state("tariff/flat", chain_id="d1").found
+    assert s["mkt"].get_state("thresholds/", chain_id="d1").found
 
     # The CLI's view of the account.
-    out = cli(nodes["d1"], pki["col1"], "account", "--chain", "d1", "c1")
+    out = cli(nodes["d1"], pki["mkt1"], "account", "--chain", "d1", "c1")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["account"]["account"] == "c1" and doc["account"]["balance_fen"] == 2000, doc
@@ -232,11 +234,11 @@ def test_readings_drain_account(scenario, pki):
         assert r.outcome.code == 0, r.outcome
         assert r.outcome.readings_billed == 1, (i, r.outcome)
         assert r.outcome.charged_fen == (0 if i == 0 else 500), (i, r.outcome)
-        a = s["col"].get_account("c1", chain_id="d1").account
+        a = s["mkt"].get_account("c1", chain_id="d1").account
         balances.append(a.balance_fen)
         states.append(a.state)
-        warnings.append([(w.account, w.state) for w in s["col"].warning_accounts("d1")])
-        disconnected.append([d.account for d in s["col"].disconnected_accounts("d1")])
+        warnings.append([(w.account, w.state) for w in s["mkt"].warning_accounts("d1")])
+        disconnected.append([d.account for d in s["mkt"].disconnected_accounts("d1")])
     assert balances == [2000, 1500, 1000, 500, 0]
     assert states == [C.ACCOUNT_STATE_NORMAL, C.ACCOUNT_STATE_NORMAL,
                       C.ACCOUNT_STATE_WARNING1, C.ACCOUNT_STATE_WARNING2,
@@ -244,12 +246,12 @@ def test_readings_drain_account(scenario, pki):
     assert warnings == [[], [], [("c1", C.ACCOUNT_STATE_WARNING1)],
                         [("c1", C.ACCOUNT_STATE_WARNING2)], []]
     assert disconnected == [[], [], [], [], ["c1"]]
-    a = s["col"].get_account("c1", chain_id="d1").account
+    a = s["mkt"].get_account("c1", chain_id="d1").account
     assert a.total_charged_fen == 2000 and a.cycle_energy == 4000, a
     # The same reading again is a duplicate: never charged twice.
     dup = s["col"].submit_readings(col, [reading(4)], batch_id="m1-dup", chain_id="d1")
     assert dup.outcome.readings_duplicate == 1, dup.outcome
-    assert s["col"].get_account("c1", chain_id="d1").account.balance_fen == 0
+    assert s["mkt"].get_account("c1", chain_id="d1").account.balance_fen == 0
 
 
 def test_device_gets_alarm_and_trip_and_acks(scenario, nodes, pki):
@@ -260,20 +262,20 @@ def test_device_gets_alarm_and_trip_and_acks(scenario, nodes, pki):
     assert kinds == [C.COMMAND_KIND_ALARM_ON, C.COMMAND_KIND_TRIP], kinds
     assert trip.account == "c1" and trip.meter_id == "m1" and trip.district == "d1"
     assert trip.status == C.COMMAND_STATUS_ISSUED
-    issued = s["col"].list_commands("d1", status=C.COMMAND_STATUS_ISSUED).commands
+    issued = s["mkt"].list_commands("d1", status=C.COMMAND_STATUS_ISSUED).commands
     assert trip.command_id in [c.command_id for c in issued]
 
     r = s["dev"].ack_command(signer(pki, "dev1"), trip.command_id, success=True,
                              detail="relay open", chain_id="d1")
     assert r.outcome.code == 0, r.outcome
-    acked = s["col"].list_commands("d1", status=C.COMMAND_STATUS_ACKNOWLEDGED).commands
+    acked = s["mkt"].list_commands("d1", status=C.COMMAND_STATUS_ACKNOWLEDGED).commands
     assert [c.command_id for c in acked] == [trip.command_id]
     assert acked[0].detail == "relay open", acked[0]
     # A second ack of the same command: no longer ISSUED (outcome 9).
     again = s["dev"].ack_command(signer(pki, "dev1"), trip.command_id, chain_id="d1")
     assert again.outcome.code == 9, again.outcome
     # The CLI lists it too.
-    out = cli(nodes["d1"], pki["ops1"], "commands", "--district", "d1",
+    out = cli(nodes["d1"], pki["mkt1"], "commands", "--district", "d1",
               "--status", "acknowledged")
     assert out.returncode == 0, out.stderr
     lines = [json.loads(x) for x in out.stdout.splitlines() if x.strip()]
@@ -304,25 +306,25 @@ def test_payment_on_main_closes_again(scenario, nodes, pki):
         nodes=s["nodes"])
     assert close.account == "c1", close
     assert d1_status(s).downlink_main_height >= paid
-    a = s["col"].get_account("c1", chain_id="d1").account
+    a = s["mkt"].get_account("c1", chain_id="d1").account
     assert a.balance_fen == 3000 and a.state == C.ACCOUNT_STATE_NORMAL, a
     assert a.total_paid_fen == 3000, a
     s["notices"].wait_for("a RECONNECT notice",
                           lambda n: n.kind == C.NOTICE_KIND_RECONNECT, nodes=s["nodes"])
     s["commands"].wait_for("an ALARM_OFF command",
                            lambda c: c.kind == C.COMMAND_KIND_ALARM_OFF, nodes=s["nodes"])
-    assert s["col"].disconnected_accounts("d1") == []
-    assert s["col"].warning_accounts("d1") == []
+    assert s["mkt"].disconnected_accounts("d1") == []
+    assert s["mkt"].warning_accounts("d1") == []
     # The same payment serial again: ALREADY_EXISTS at apply time, balance unchanged.
     again = on_main(s, pki, parameters.payment_parameter("d1", "c1", 3000, "bank-0001"))
     assert again.outcome.code == 0, again.outcome   # accepted on main: applied on d1
     wait_until("the repeated payment carried to d1",
                lambda: d1_status(s).downlink_main_height >= again.location.height,
                nodes=s["nodes"])
-    assert s["col"].get_account("c1", chain_id="d1").account.balance_fen == 3000
+    assert s["mkt"].get_account("c1", chain_id="d1").account.balance_fen == 3000
     # The CLI lists.
     for cmd in ("warnings", "disconnected"):
-        out = cli(nodes["d1"], pki["ops1"], cmd, "--chain", "d1")
+        out = cli(nodes["d1"], pki["mkt1"], cmd, "--chain", "d1")
         assert out.returncode == 0 and out.stdout.strip() == "", (cmd, out.stdout, out.stderr)
 
 
@@ -343,7 +345,7 @@ def anchored_to_head(s):
     if st.anchored_height == 0:
         return None
     for h in range(st.anchored_height + 1, st.height + 1):
-        if not receipts_only(s["ops"], h):
+        if not receipts_only(s["mkt"], h):
             return None
     return st
 
@@ -352,7 +354,7 @@ def test_anchored_to_head_and_proof_verifies(scenario, nodes, pki, tmp_path):
     s = scenario
     # The last block with content (the payment's downlink and later) at this point.
     content_head = d1_status(s).height
-    while content_head > 0 and receipts_only(s["ops"], content_head):
+    while content_head > 0 and receipts_only(s["mkt"], content_head):
         content_head -= 1
     # Polled together with sync_error: a sync round that failed on the way (and is retried)
     # may have left one that the next successful round clears.
@@ -366,7 +368,7 @@ def test_anchored_to_head_and_proof_verifies(scenario, nodes, pki, tmp_path):
     head = st.anchored_height
     ca = pki["ops1"]["ca"]
     for height in sorted({s["first_height"], head}):
-        proof = s["ops"].prove_block(height, chain_id="d1")
+        proof = s["mkt"].prove_block(height, chain_id="d1")
         assert proof.district == "d1" and proof.height == height
         result = verify_proof(proof.SerializeToString(), ca_pem_path=ca)
         assert result.district == "d1" and result.height == height
@@ -374,7 +376,7 @@ def test_anchored_to_head_and_proof_verifies(scenario, nodes, pki, tmp_path):
         assert result.anchor_from <= height <= result.anchor_to
         assert result.signatures_verified >= 1, result
         # The district block's hash is the one the proof names.
-        block = s["ops"].get_block(height=height, chain_id="d1")
+        block = s["mkt"].get_block(height=height, chain_id="d1")
         assert block.block.header.SerializeToString() == proof.header
         # The main block named is the main chain's.
         main_block = s["main"].get_block(height=result.main_height, chain_id="main")
@@ -384,13 +386,13 @@ def test_anchored_to_head_and_proof_verifies(scenario, nodes, pki, tmp_path):
     s["proof_height"] = head
 
     # CLI: prove --verify, prove -o, then verify-proof offline.
-    out = cli(nodes["d1"], pki["ops1"], "prove", "--chain", "d1", str(head), "--verify")
+    out = cli(nodes["d1"], pki["mkt1"], "prove", "--chain", "d1", str(head), "--verify")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["verified"] is True and doc["height"] == head
     assert doc["signatures_verified"] >= 1, doc
     path = tmp_path / "proof.bin"
-    out = cli(nodes["d1"], pki["ops1"], "prove", "--chain", "d1", str(head), "-o", str(path))
+    out = cli(nodes["d1"], pki["mkt1"], "prove", "--chain", "d1", str(head), "-o", str(path))
     assert out.returncode == 0, out.stderr
     off = cli_offline("verify-proof", str(path), "--ca", ca)
     assert off.returncode == 0, off.stderr
@@ -415,7 +417,7 @@ def _flip_header_byte(data: bytes) -> bytes:
 
 def test_tampered_proof_fails(scenario, pki):
     s = scenario
-    data = s["ops"].prove_block(s["proof_height"], chain_id="d1").SerializeToString()
+    data = s["mkt"].prove_block(s["proof_height"], chain_id="d1").SerializeToString()
     bad = _flip_header_byte(data)
     with pytest.raises(ProofError) as e:
         verify_proof(bad, ca_pem_path=pki["ops1"]["ca"])

@@ -38,7 +38,8 @@ def pki(tmp_path_factory):
     for args in (["--role", "node", "--name", "node1"],
                  ["--role", "collector", "--name", "col1", "--district", "d1"],
                  ["--role", "collector", "--name", "col2", "--district", "d2"],
-                 ["--role", "ops", "--name", "ops1"]):
+                 ["--role", "ops", "--name", "ops1"],
+                 ["--role", "marketing", "--name", "mkt1"]):
         gridnode("ca", "issue", "--ca", ca, *args, "--out", certs)
     other_ca, other_certs = str(root / "other-ca"), str(root / "other-certs")
     gridnode("ca", "init", "--out", other_ca)
@@ -49,6 +50,9 @@ def pki(tmp_path_factory):
         "col1": identity(certs, "col1"),
         "col2": identity(certs, "col2"),
         "ops": identity(certs, "ops1"),
+        # Reads blocks, transactions and state: a collector reads only its own submissions'
+        # outcomes, ops status and aggregates (Docs/permissions.md).
+        "mkt": identity(certs, "mkt1"),
         "foreign": identity(other_certs, "colx"),
     }
 
@@ -70,6 +74,12 @@ def connect(node, ident, **kw):
 @pytest.fixture()
 def client(node, pki):
     with connect(node, pki["col1"]) as c:
+        yield c
+
+
+@pytest.fixture()
+def reader(node, pki):
+    with connect(node, pki["mkt"]) as c:
         yield c
 
 
@@ -217,12 +227,12 @@ def test_batch_over_limit_resource_exhausted(client, pki):
     assert ok.outcome.readings_accepted == 10_000
 
 
-def test_queries(client, pki, node):
+def test_queries(client, reader, pki, node):
     col1 = signer(pki, "col1")
     batch = readings(3)
     resp = client.submit_readings(col1, batch)
     loc = resp.location
-    by_height = client.get_block(height=loc.height)
+    by_height = reader.get_block(height=loc.height)
     assert by_height.hash == loc.block_hash
     header = by_height.block.header
     assert (header.chain_id, header.height, header.hash_suite) == ("d1", loc.height, "sha256")
@@ -230,51 +240,53 @@ def test_queries(client, pki, node):
     tx = by_height.block.transactions[loc.index]
     assert tx_id(tx) == loc.tx_id
     assert by_height.block.outcomes[loc.index] == resp.outcome
-    assert client.get_block(hash=loc.block_hash) == by_height
-    genesis = client.get_block(height=0)
+    assert reader.get_block(hash=loc.block_hash) == by_height
+    genesis = reader.get_block(height=0)
     assert genesis.block.header.height == 0 and not genesis.block.header.previous_hash
     if loc.height > 0:
-        assert header.previous_hash == client.get_block(height=loc.height - 1).hash
-    expect(StatusCode.NOT_FOUND, client.get_block, height=10**9)
-    expect(StatusCode.NOT_FOUND, client.get_block, hash=b"\x00" * 32)
-    got = client.get_transaction(loc.tx_id)
+        assert header.previous_hash == reader.get_block(height=loc.height - 1).hash
+    expect(StatusCode.NOT_FOUND, reader.get_block, height=10**9)
+    expect(StatusCode.NOT_FOUND, reader.get_block, hash=b"\x00" * 32)
+    # The collector reads its own submission's outcome.
+    assert client.get_transaction(loc.tx_id).outcome == resp.outcome
+    got = reader.get_transaction(loc.tx_id)
     assert got.location == loc and got.outcome == resp.outcome
     assert got.transaction == tx
     assert chain_pb2.TxPayload.FromString(got.transaction.payload).readings.readings[0] == \
         batch[0]
-    expect(StatusCode.NOT_FOUND, client.get_transaction, b"\x01" * 32)
+    expect(StatusCode.NOT_FOUND, reader.get_transaction, b"\x01" * 32)
     # list_blocks: every height from 0 to the head, in order, following next_height.
-    head = client.chain_info().height
-    summaries = list(client.list_blocks(0, page_size=2))
+    head = reader.chain_info().height
+    summaries = list(reader.list_blocks(0, page_size=2))
     assert [s.header.height for s in summaries] == list(range(head + 1))
     assert summaries[loc.height].hash == loc.block_hash
-    assert [s.header.height for s in client.list_blocks(1, 3)] == [1, 2]
-    assert [s.header.height for s in client.list_blocks(head)] == [head]
-    assert list(client.list_blocks(head + 1)) == []
+    assert [s.header.height for s in reader.list_blocks(1, 3)] == [1, 2]
+    assert [s.header.height for s in reader.list_blocks(head)] == [head]
+    assert list(reader.list_blocks(head + 1)) == []
 
 
-def test_state_of_a_reading(client, pki):
+def test_state_of_a_reading(client, reader, pki):
     # Docs/storage-format.md, "World state written by the chain".
     def key_of(meter, ts):
         return f"reading/{meter}/{ts:015d}"
     batch = readings(2)
     resp = client.submit_readings(signer(pki, "col1"), batch)
-    state = client.get_state(key_of(batch[1].meter_id, batch[1].timestamp_ms))
+    state = reader.get_state(key_of(batch[1].meter_id, batch[1].timestamp_ms))
     assert state.found
     assert (state.version.height, state.version.tx_index) == (resp.location.height,
                                                               resp.location.index)
-    history = client.get_history(key_of(batch[1].meter_id, batch[1].timestamp_ms))
+    history = reader.get_history(key_of(batch[1].meter_id, batch[1].timestamp_ms))
     assert [(e.version.height, e.deleted) for e in history.entries] == \
         [(resp.location.height, False)]
-    assert not client.get_state(key_of("never-seen", 1)).found
-    expect(StatusCode.INVALID_ARGUMENT, client.get_state, "")
+    assert not reader.get_state(key_of("never-seen", 1)).found
+    expect(StatusCode.INVALID_ARGUMENT, reader.get_state, "")
 
 
 def test_subscribe_blocks_existing_then_new(client, pki, node):
     col1 = signer(pki, "col1")
     client.submit_readings(col1, readings(1))
     head = client.chain_info().height
-    with connect(node, pki["ops"]) as watcher:
+    with connect(node, pki["mkt"]) as watcher:
         blocks = watcher.subscribe_blocks(0)
         seen = [next(blocks) for _ in range(head + 1)]
         assert [b.block.header.height for b in seen] == list(range(head + 1))
@@ -326,14 +338,14 @@ def test_watch_reconnect_goes_on_after_a_node_restart(pki, tmp_path):
     across the restart, and stops at --count."""
     node = Node(pki["node"], tmp_path, ["--chain-id", "d1"])
     col1 = signer(pki, "col1")
-    ops = pki["ops"]
+    mkt = pki["mkt"]
     watcher = None
     try:
         with connect(node, pki["col1"]) as c:
             c.submit_readings(col1, readings(1))
         watcher = subprocess.Popen(
-            [sys.executable, "-m", "gridledger", "--addr", node.address, "--cert", ops["cert"],
-             "--key", ops["key"], "--ca", ops["ca"], "watch", "--reconnect", "--count", "4"],
+            [sys.executable, "-m", "gridledger", "--addr", node.address, "--cert", mkt["cert"],
+             "--key", mkt["key"], "--ca", mkt["ca"], "watch", "--reconnect", "--count", "4"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..")})
         lines = [json.loads(watcher.stdout.readline()) for _ in range(2)]  # blocks 0 and 1
@@ -392,18 +404,18 @@ def test_cli_ingest_and_queries(node, pki, tmp_path):
     [line] = [json.loads(l) for l in r.stdout.splitlines()]
     assert (line["accepted"], line["duplicate"]) == (0, 25)
     # Queries on what was ingested.
-    r = cli(node, pki["ops"], "tx", lines[0]["tx_id"])
+    r = cli(node, pki["mkt"], "tx", lines[0]["tx_id"])
     assert r.returncode == 0, r.stderr
     tx = json.loads(r.stdout)
     assert tx["location"]["height"] == lines[0]["height"]
     assert tx["transaction"]["payload"]["readings"]["district"] == "d1"
     assert tx["transaction"]["signer"].endswith("CN=col1")
-    r = cli(node, pki["ops"], "block", str(lines[0]["height"]))
+    r = cli(node, pki["mkt"], "block", str(lines[0]["height"]))
     assert r.returncode == 0, r.stderr
     assert lines[0]["tx_id"] in [t["tx_id"] for t in json.loads(r.stdout)["block"]["transactions"]]
     r = cli(node, pki["ops"], "chain-info")
     assert r.returncode == 0 and json.loads(r.stdout)["chain_id"] == "d1"
-    r = cli(node, pki["ops"], "watch", "--from", "0", "--count", "3")
+    r = cli(node, pki["mkt"], "watch", "--from", "0", "--count", "3")
     assert r.returncode == 0, r.stderr
     assert [json.loads(l)["height"] for l in r.stdout.splitlines()] == [0, 1, 2]
 

@@ -21,9 +21,10 @@ def pki(tmp_path_factory):
     for args in (["--role", "node", "--name", "node1"],
                  ["--role", "collector", "--name", "c1", "--district", "d1"],
                  ["--role", "collector", "--name", "c2", "--district", "d2"],
-                 ["--role", "ops", "--name", "ops1"]):
+                 ["--role", "ops", "--name", "ops1"],
+                 ["--role", "marketing", "--name", "mkt1"]):
         gridnode("ca", "issue", "--ca", ca, *args, "--out", certs)
-    return {name: identity(certs, name) for name in ("node1", "c1", "c2", "ops1")}
+    return {name: identity(certs, name) for name in ("node1", "c1", "c2", "ops1", "mkt1")}
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +82,18 @@ def test_cli_two_chains(node, pki, tmp_path):
     r = cli(node, pki["c1"], "ingest", "--csv", csv(tmp_path / "d1.csv", "m1", 2),
             "--chain", "d1")
     assert r.returncode == 0, r.stderr
+    # Read as marketing: ops reads no blocks or raw state (Docs/permissions.md).
     blocks = {}
     for chain in ("d1", "d2"):
-        r = cli(node, pki["ops1"], "block", "1", "--chain", chain)
+        r = cli(node, pki["mkt1"], "block", "1", "--chain", chain)
         assert r.returncode == 0, r.stderr
         blocks[chain] = json.loads(r.stdout)
         assert blocks[chain]["block"]["header"]["chain_id"] == chain
     assert blocks["d1"]["hash"] != blocks["d2"]["hash"]
     for args in (["chain-info"], ["block", "1"], ["state", "k"], ["blocks"]):
-        r = cli(node, pki["ops1"], *args)
+        r = cli(node, pki["mkt1"], *args)
         assert r.returncode == 2 and "INVALID_ARGUMENT" in r.stderr, (args, r.stderr)
-        r = cli(node, pki["ops1"], *args, "--chain", "d2")
+        r = cli(node, pki["mkt1"], *args, "--chain", "d2")
         assert r.returncode == 0, (args, r.stderr)
-    r = cli(node, pki["ops1"], "watch", "--count", "1", "--chain", "d2")
+    r = cli(node, pki["mkt1"], "watch", "--count", "1", "--chain", "d2")
     assert r.returncode == 0 and json.loads(r.stdout.splitlines()[0]), r.stderr

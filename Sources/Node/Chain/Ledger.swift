@@ -34,6 +34,8 @@ final class Ledger: Sendable {
     }
 
     let chainID: String
+    /// District side chain or main chain (which transactions it takes, who may read what).
+    let kind: ChainKind
     let nodeID: String
     let store: ChainStore
     /// The chain's hash suite (block hashes, Merkle and state roots).
@@ -41,8 +43,6 @@ final class Ledger: Sendable {
     let limits: LedgerLimits
     let feed = BlockFeed()
     private let validator: TransactionValidator
-    /// District side chain or cloud main chain.
-    var kind: ChainKind { validator.kind }
     private let logger: Logger
     private let queue = Mutex(Queue())
     private let meterCache = MeterCache()
@@ -99,6 +99,7 @@ final class Ledger: Sendable {
         }
         hashing = ChainHashing(suite: hashSuite)
         self.chainID = chainID
+        self.kind = kind
         self.nodeID = nodeID
         self.store = store
         self.limits = limits

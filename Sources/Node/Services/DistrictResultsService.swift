@@ -6,16 +6,18 @@ import Wire
 /// each customer's charge are sent up to the main chain), decoded: the district's totals and
 /// each account's newest result, a page at a time in account order.
 ///
-/// Readers: `admin` and `marketing` (account results are customer data: DOMAIN.md "Who may
-/// read what").
+/// Readers: as for the district's `uplink/<district>/account/` keys (`ReadPolicy`): `admin`
+/// and `marketing`, and the district's own nodes; account results are customer data
+/// (DOMAIN.md "Who may read what"), so never `ops`, `bank`, `finance` or another district.
 struct DistrictResultsService: Sendable {
     static let method = "/gridledger.FeeControl/GetDistrictResults"
     static let maxPage = 1000
     let chains: ChainSet
+    let gate: ReadGate
 
     func register(in router: inout RPCRouter) {
-        let chains = self.chains
-        router.unary(Self.method, roles: [.admin, .marketing]) { (request: GetDistrictResultsRequest, _) in
+        let chains = self.chains, gate = self.gate
+        router.unary(Self.method, roles: Set(Role.allCases)) { (request: GetDistrictResultsRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             guard ledger.kind == .main else {
                 throw RPCError(.failedPrecondition, "chain \(ledger.chainID) is a district chain; district results are on the main chain")
@@ -26,6 +28,7 @@ struct DistrictResultsService: Sendable {
                 }
             }
             guard !request.district.isEmpty else { throw RPCError(.invalidArgument, "name a district") }
+            try gate.check(ctx, ledger, .state(key: AnchorKeys.uplinkAccount(request.district, "")))
             guard try ledger.store.state(AnchorKeys.district(request.district)) != nil else {
                 throw RPCError(.notFound, "district \(request.district) is not registered on chain \(ledger.chainID)")
             }

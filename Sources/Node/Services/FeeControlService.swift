@@ -2,23 +2,29 @@ import Contracts
 import GridProto
 import Wire
 
-/// Fee-control results of district chains (Docs/contracts.md):
-/// - `/gridledger.FeeControl/GetAccount`, `ListAccounts` (warning and disconnect lists),
-///   `ListCommands` (by status): any role;
-/// - `/gridledger.Control/SubscribeCommands`: role `device`, own district only — the
-///   commands still pending, then each new one as its block commits;
-/// - `/gridledger.Notices/Subscribe`: role `marketing` — the notices issued from a height on.
+/// Fee-control results of district chains (Docs/contracts.md); who may read which is
+/// `ReadPolicy`'s (Docs/permissions.md), checked before any data is touched:
+/// - `/gridledger.FeeControl/GetAccount`, `ListAccounts` (warning and disconnect lists):
+///   accounts — marketing, admin, nodes of the district;
+/// - `/gridledger.FeeControl/ListCommands` (by status) and
+///   `/gridledger.Control/SubscribeCommands` (the commands still pending, then each new one
+///   as its block commits): commands — also the district's `device`;
+/// - `/gridledger.Notices/Subscribe`: the notices issued from a height on — marketing,
+///   admin, nodes of the district.
 struct FeeControlService: Sendable {
     static let prefix = "/gridledger.FeeControl/"
     static let subscribeCommandsMethod = "/gridledger.Control/SubscribeCommands"
     static let subscribeNoticesMethod = "/gridledger.Notices/Subscribe"
     let chains: ChainSet
+    let gate: ReadGate
 
     func register(in router: inout RPCRouter) {
         let chains = self.chains
+        let gate = self.gate
         let any = Set(Role.allCases)
-        router.unary(Self.prefix + "GetAccount", roles: any) { (request: GetAccountRequest, _) in
+        router.unary(Self.prefix + "GetAccount", roles: any) { (request: GetAccountRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .accounts)
             guard !request.account.isEmpty, !request.account.utf8.contains(0), !request.account.contains("/") else {
                 throw RPCError(.invalidArgument, "name an account (no '/')")
             }
@@ -28,8 +34,9 @@ struct FeeControlService: Sendable {
             let customer = try ledger.store.state(ContractKeys.customer(request.account)).map { try CustomerArchive(serializedBytes: $0.value) }
             return GetAccountResponse(account: try Account(serializedBytes: bytes), customer: customer)
         }
-        router.unary(Self.prefix + "ListAccounts", roles: any) { (request: ListAccountsRequest, _) in
+        router.unary(Self.prefix + "ListAccounts", roles: any) { (request: ListAccountsRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .accounts)
             let limit = Self.limit(request.limit)
             let prefix: String
             switch request.state {
@@ -48,8 +55,9 @@ struct FeeControlService: Sendable {
             }
             return ListAccountsResponse(accounts: accounts)
         }
-        router.unary(Self.prefix + "ListCommands", roles: any) { (request: ListCommandsRequest, _) in
+        router.unary(Self.prefix + "ListCommands", roles: any) { (request: ListCommandsRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .commands)
             let limit = Self.limit(request.limit)
             var commands: [ControlCommand] = []
             if request.status == .unspecified {
@@ -67,12 +75,10 @@ struct FeeControlService: Sendable {
             }
             return ListCommandsResponse(commands: commands)
         }
-        router.serverStreaming(Self.subscribeCommandsMethod, roles: [.device]) {
+        router.serverStreaming(Self.subscribeCommandsMethod, roles: any) {
             (request: SubscribeCommandsRequest, out: ResponseWriter<ControlCommand>, ctx) in
             let ledger = try chains.ledger(request.chainId)
-            guard ctx.peer.district == ledger.chainID else {
-                throw RPCError(.permissionDenied, "device of district \(ctx.peer.district ?? "none") may not take the commands of \(ledger.chainID)")
-            }
+            try gate.check(ctx, ledger, .commands)
             // The commands still waiting for the device, then every new one.
             let from = (ledger.store.head?.height ?? 0) + 1
             var sent = Set<String>()
@@ -102,9 +108,10 @@ struct FeeControlService: Sendable {
                 }
             }
         }
-        router.serverStreaming(Self.subscribeNoticesMethod, roles: [.marketing]) {
-            (request: SubscribeNoticesRequest, out: ResponseWriter<Notice>, _) in
+        router.serverStreaming(Self.subscribeNoticesMethod, roles: any) {
+            (request: SubscribeNoticesRequest, out: ResponseWriter<Notice>, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .notices)
             try await ledger.follow(from: max(1, request.fromHeight)) { block, _ in
                 for id in block.outcomes.flatMap(\.noticeIds) {
                     if let bytes = try ledger.store.state(ContractKeys.notice(id))?.value {

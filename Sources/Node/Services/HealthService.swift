@@ -63,7 +63,8 @@ public final class HealthService: Sendable {
         return stream
     }
 
-    /// Adds `Health.Check` and `Health.Watch` (every role may call them).
+    /// Adds `Health.Check` and `Health.Watch` (every role may call them: `ReadPolicy` gives
+    /// health, which holds no chain data, to every role).
     public func register(in router: inout RPCRouter) {
         router.unary(Self.checkMethod, roles: Set(Role.allCases)) { [self] (request: HealthCheckRequest, _) in
             guard let status = status(of: request.service) else {

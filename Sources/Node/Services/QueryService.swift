@@ -1,23 +1,32 @@
 import GridProto
+import GridTLS
 import Store
 import Wire
 
 /// `Query.*`: blocks, transactions, world state and its history, and a live block stream.
-/// Every role may query.
+/// Every role may call them; what each may read is `ReadPolicy`'s (checked before any data
+/// is touched).
 struct QueryService: Sendable {
     static let prefix = "/gridledger.Query/"
     let chains: ChainSet
+    let gate: ReadGate
+    /// Identifies a transaction's signer (collectors and devices read only their own).
+    let verifier: SignerVerifier
 
     func register(in router: inout RPCRouter) {
         let any = Set(Role.allCases)
         let chains = self.chains
-        router.unary(Self.prefix + "GetChainInfo", roles: any) { (request: GetChainInfoRequest, _) in
+        let gate = self.gate
+        let verifier = self.verifier
+        router.unary(Self.prefix + "GetChainInfo", roles: any) { (request: GetChainInfoRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .chainInfo)
             let head = ledger.store.head
             return ChainInfo(chainId: ledger.chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], hashSuite: ledger.hashing.suite.rawValue)
         }
-        router.unary(Self.prefix + "GetBlock", roles: any) { (request: GetBlockRequest, _) in
+        router.unary(Self.prefix + "GetBlock", roles: any) { (request: GetBlockRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .blocks)
             try await Self.barrier(request.consistency, ledger)
             let height: UInt64
             if request.byHeight {
@@ -35,8 +44,9 @@ struct QueryService: Sendable {
             }
             return GetBlockResponse(block: block, hash: ledger.hashing.headerHash(header))
         }
-        router.unary(Self.prefix + "GetTransaction", roles: any) { (request: GetTransactionRequest, _) in
+        router.unary(Self.prefix + "GetTransaction", roles: any) { (request: GetTransactionRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            let decision = try gate.check(ctx, ledger, .transaction)
             try await Self.barrier(request.consistency, ledger)
             guard let location = try ledger.store.txLocation(request.txId),
                   let block = try ledger.store.block(at: location.height), let header = block.header,
@@ -45,20 +55,29 @@ struct QueryService: Sendable {
                 throw RPCError(.notFound, "no transaction \(request.txId.hex)")
             }
             let index = Int(location.index)
+            if decision == .ownSubmissionsOnly {
+                // The signer as of the block's time (its certificate was valid then).
+                let signer = try? verifier.identify(certificateDER: block.transactions[index].signerCertificate, now: header.timestampMs / 1000)
+                guard signer == ctx.peer else {
+                    throw gate.refuse(ctx, "\(ReadPolicy.caller(ctx.peer.role, ctx.peer.district)) may read only the outcomes of its own submissions")
+                }
+            }
             return GetTransactionResponse(
                 transaction: block.transactions[index],
                 location: TxLocation(height: location.height, index: location.index, txId: request.txId, blockHash: ledger.hashing.headerHash(header)),
                 outcome: index < block.outcomes.count ? block.outcomes[index] : nil)
         }
-        router.unary(Self.prefix + "GetState", roles: any) { (request: GetStateRequest, _) in
+        router.unary(Self.prefix + "GetState", roles: any) { (request: GetStateRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .state(key: request.key))
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
             try await Self.barrier(request.consistency, ledger)
             guard let entry = try ledger.store.state(request.key) else { return GetStateResponse(found: false, value: [], version: nil) }
             return GetStateResponse(found: true, value: entry.value, version: StateVersion(height: entry.height, txIndex: entry.txIndex))
         }
-        router.unary(Self.prefix + "GetHistory", roles: any) { (request: GetHistoryRequest, _) in
+        router.unary(Self.prefix + "GetHistory", roles: any) { (request: GetHistoryRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .state(key: request.key))
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
             try await Self.barrier(request.consistency, ledger)
             let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
@@ -67,8 +86,9 @@ struct QueryService: Sendable {
             }
             return GetHistoryResponse(entries: entries)
         }
-        router.unary(Self.prefix + "ListBlocks", roles: any) { (request: ListBlocksRequest, _) in
+        router.unary(Self.prefix + "ListBlocks", roles: any) { (request: ListBlocksRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .blockHeaders)
             let head = ledger.store.head?.height ?? 0
             let end = request.toHeight == 0 ? head + 1 : min(request.toHeight, head + 1)
             let pageSize = UInt64(request.pageSize == 0 ? 100 : min(request.pageSize, 1000))
@@ -85,8 +105,9 @@ struct QueryService: Sendable {
             return ListBlocksResponse(blocks: blocks, nextHeight: stop < end ? stop : 0)
         }
         router.serverStreaming(Self.prefix + "SubscribeBlocks", roles: any) {
-            (request: SubscribeBlocksRequest, out: ResponseWriter<GetBlockResponse>, _) in
+            (request: SubscribeBlocksRequest, out: ResponseWriter<GetBlockResponse>, ctx) in
             let ledger = try chains.ledger(request.chainId)
+            try gate.check(ctx, ledger, .blocks)
             try await ledger.follow(from: request.fromHeight) { block, hash in
                 try await out.send(GetBlockResponse(block: block, hash: hash))
             }

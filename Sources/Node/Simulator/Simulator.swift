@@ -58,12 +58,17 @@ public struct Simulator: Sendable {
         var field: [Task<Void, Never>] = []
         defer { for task in field { task.cancel() } }
         var marketing: (client: ChainClient, signer: TransactionSigner)?
+        /// Marketing's connection to each district node (reads customers and accounts there).
+        var marketingViews: [String: ChainClient] = [:]
         if let mainAddress = options.mainAddress {
             let party = try identity(role: .marketing, name: "marketing-sim", district: nil)
             let rpc = try await GridClient.connect(to: mainAddress, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt")
             marketing = (ChainClient(rpc), try TransactionSigner(certificatePath: party.cert, keyPath: party.key))
             for (district, address) in options.nodes {
-                try await onboard(district, meters: fleet.meters, marketing: marketing!, districtClient: targets[district]!.client, report: report)
+                // Customers and accounts are marketing's to read, not the collector's.
+                let view = ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt"))
+                marketingViews[district] = view
+                try await onboard(district, meters: fleet.meters, marketing: marketing!, districtClient: view, report: report)
                 field.append(try await terminal(district, address: address, report: report))
             }
         }
@@ -107,7 +112,8 @@ public struct Simulator: Sendable {
             }
             if let marketing, options.topUpEvery > 0, interval % options.topUpEvery == 0 {
                 for (district, _) in options.nodes {
-                    try await topUp(district, interval: interval, marketing: marketing, districtClient: targets[district]!.client, report: report)
+                    guard let view = marketingViews[district] else { continue }
+                    try await topUp(district, interval: interval, marketing: marketing, districtClient: view, report: report)
                 }
             }
             let elapsed = ContinuousClock.now - started
@@ -115,6 +121,7 @@ public struct Simulator: Sendable {
         }
         for target in targets.values { await target.client.rpc.close() }
         await marketing?.client.rpc.close()
+        for view in marketingViews.values { await view.rpc.close() }
     }
 
     /// A party certificate issued from the CA directory on first use.
