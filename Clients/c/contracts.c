@@ -1,6 +1,7 @@
 /*
  * contracts.c - wrappers of the anchoring and fee-control calls (Docs/anchoring.md,
- * Proto/gridledger/anchor.proto and contracts.proto): Query/ProveBlock, FeeControl (GetAccount, ListAccounts, ListCommands),
+ * Proto/gridledger/anchor.proto and contracts.proto): Query/ProveBlock, FeeControl (GetAccount,
+ * ListAccounts, ListCommands, GetDistrictResults on the main chain),
  * Control/SubscribeCommands, Notices/Subscribe, and the TxPayload envelope of submissions
  * other than readings. See gridledger.h for the contracts.
  */
@@ -87,6 +88,28 @@ int gl_list_commands(gl_client *c, Gridledger__CommandStatus status, uint32_t li
     return gl_unary_as(c, "/gridledger.FeeControl/ListCommands", &req.base,
                  &gridledger__list_commands_response__descriptor, (void **)out, timeout_ms,
                  status_out);
+}
+
+void gl_district_results_request_init(Gridledger__GetDistrictResultsRequest *req,
+                                      const char *chain_id, const char *district,
+                                      const char *after_account, uint32_t limit)
+{
+    gridledger__get_district_results_request__init(req);
+    req->chain_id = gl_str(chain_id);
+    req->district = gl_str(district);
+    req->after_account = gl_str(after_account);
+    req->limit = limit;
+}
+
+int gl_district_results(gl_client *c, const char *district, const char *after_account,
+                        uint32_t limit, uint64_t timeout_ms,
+                        Gridledger__GetDistrictResultsResponse **out, gl_status *status_out)
+{
+    Gridledger__GetDistrictResultsRequest req;
+    gl_district_results_request_init(&req, gl_client_chain_id(c), district, after_account, limit);
+    return gl_unary_as(c, "/gridledger.FeeControl/GetDistrictResults", &req.base,
+                       &gridledger__get_district_results_response__descriptor, (void **)out,
+                       timeout_ms, status_out);
 }
 
 gl_stream *gl_subscribe_commands(gl_client *c, uint64_t timeout_ms, gl_status *status_out)

@@ -7,12 +7,15 @@
  * Output is JSON on stdout: one document (status, health, chain, block, tx, state, admin,
  * verify-proof, account) or one line per item (watch-health, watch, ingest, submissions,
  * warnings, disconnected, commands, watch-commands, watch-notices); prove writes the proof
- * bytes. Exit status: 0 OK; 1 the proof does not verify (verify-proof, prove --verify);
- * 2 RPC or connection error, reported on stderr as "error: <CODE_NAME>: <message>"; 64 usage
+ * bytes; district-results a report for people (or JSON lines with --json). Exit status: 0 OK;
+ * 1 the proof does not verify (verify-proof, prove --verify); 2 RPC or connection error,
+ * reported on stderr as "error: <CODE_NAME>: <message>" (a call) or "error: cannot connect to
+ * HOST:PORT: <why>" (no connection; gl_connect's sentence); 64 usage
  * error; 65 bad input data ("file:line: reason" on stderr, nothing submitted); 66 input file
  * cannot be opened; 74 I/O error.
  */
 #include "gridledger.h"
+#include "params.h"
 #include "readings_csv.h"
 #include "tariff_file.h"
 
@@ -63,7 +66,9 @@ static const char usage_text[] =
     "  tx TX_ID [--linearizable] [--chain ID]\n"
     "                          Query/GetTransaction: payload, signer, location, outcome\n"
     "  state KEY [--linearizable] [--chain ID]\n"
-    "                          Query/GetState: {\"key\", \"found\", \"value\" (hex), \"version\"}\n"
+    "                          Query/GetState: {\"key\", \"found\", \"value\" (hex), \"version\"};\n"
+    "                          values of known keys also \"decoded_as\" and \"decoded\"\n"
+    "                          (uplink/<d>/totals, uplink/<d>/account/<a>, account/<a>, ...)\n"
     "  watch [--from HEIGHT] [--count N] [--chain ID]\n"
     "                          Query/SubscribeBlocks: one JSON line per block (header + hash)\n"
     "                          until interrupted, or N blocks\n"
@@ -86,9 +91,21 @@ static const char usage_text[] =
     "        [--protected] [--contact PHONE] [--thresholds ID] [--opening-balance FEN]\n"
     "        [--cycle-start MM-DD] [--chain MAIN]                 (marketing)\n"
     "  param tariff --district D --file FILE [--chain MAIN]      (tariff_file.h format)\n"
+    "                          to change a tariff, send the new one with the same tariff_id:\n"
+    "                          it replaces the old one from the block that takes it on\n"
     "  param thresholds --district D [--id ID] --alarm1 FEN --alarm2 FEN --overdraft FEN\n"
     "        --reconnect FEN [--direct-close] [--valid-ms MS] [--grid-worker PHONE]\n"
-    "  pay --district D --account A --amount FEN --serial S [--chain MAIN]\n"
+    "  param notice-templates --district D --language zh-CN|en [--file FILE]\n"
+    "        [--template KIND:RECIPIENT:TEXT]...   SMS texts (params.h): KIND warning1,\n"
+    "        warning2, disconnect, formal_disconnect, reconnect; RECIPIENT customer,\n"
+    "        grid_worker; placeholders {account} {meter} {balance} {state}\n"
+    "  param activation --district D --version N --at-height H [--sum-tolerance E]\n"
+    "        [--spike-factor F] [--future-tolerance-ms MS] [--max-interpolation-ms MS]\n"
+    "        [--spike-min-history N]    (admin) fee-control version N and its VEE\n"
+    "        parameters from district height H on; omitted or 0 = the default\n"
+    "  pay --district D --account A --amount FEN --serial S [--reverses SERIAL] [--chain MAIN]\n"
+    "                          --reverses: a reversal (冲正) of payment SERIAL; --amount is\n"
+    "                          that payment's amount (positive), sent negative\n"
     "  ack COMMAND_ID [--failed] [--detail TEXT] [--chain D]   (device)\n"
     "                          sign with --cert/--key, Ingest/Submit; one line {\"tx_id\",\n"
     "                          \"height\", \"index\"} (+ \"already_existed\"; \"code\", \"message\"\n"
@@ -101,6 +118,11 @@ static const char usage_text[] =
     "  watch-commands [--chain D] [--ack] [--count N]   Control/SubscribeCommands (device);\n"
     "                          --ack acknowledges each command as a success\n"
     "  watch-notices [--chain D] [--from H] [--count N]  Notices/Subscribe (marketing)\n"
+    "main-chain results:\n"
+    "  district-results --district D [--chain MAIN] [--limit N] [--after ACCOUNT] [--all]\n"
+    "        [--json]         FeeControl/GetDistrictResults: totals, warning and disconnect\n"
+    "                          lists, each account's balance, state, charges and payments\n"
+    "                          (yuan); --all follows every page; --json one line per page\n"
     "options:\n"
     "  --timeout MS       deadline of each call (default 10000; 60000 for ingest's\n"
     "                     submissions; none for watch and watch-health)\n"
@@ -111,8 +133,9 @@ static const char usage_text[] =
     "                     node's only chain\n"
     "  --linearizable     block, tx, state: a linearizable read (Raft ReadIndex), fresh on\n"
     "                     followers too; default: what the node has applied\n"
-    "exit status: 0 ok, 1 proof does not verify, 2 RPC/connection error, 64 usage, 65 bad\n"
-    "input data, 66 cannot open input, 74 I/O error\n";
+    "exit status: 0 ok, 1 proof does not verify, 2 RPC/connection error (\"error: cannot\n"
+    "connect to HOST:PORT: why\" when the node cannot be reached or the TLS handshake fails),\n"
+    "64 usage, 65 bad input data, 66 cannot open input, 74 I/O error\n";
 
 static int usage(const char *fmt, ...)
 {
@@ -612,6 +635,165 @@ static void print_transaction(const Gridledger__GetTransactionResponse *r)
     jw_close(&w, '}');
 }
 
+static void jw_message(jw *w, const ProtobufCMessage *m);
+
+/* One value of field `f` at `p` (a scalar, string, bytes, enum or message). */
+static void jw_field_value(jw *w, const ProtobufCFieldDescriptor *f, const void *p)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+        jw_i64(w, *(const int32_t *)p); break;
+    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+        jw_u64(w, *(const uint32_t *)p); break;
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+        jw_i64(w, (long long)*(const int64_t *)p); break;
+    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+        jw_u64(w, (unsigned long long)*(const uint64_t *)p); break;
+    case PROTOBUF_C_TYPE_FLOAT: jw_double(w, *(const float *)p); break;
+    case PROTOBUF_C_TYPE_DOUBLE: jw_double(w, *(const double *)p); break;
+    case PROTOBUF_C_TYPE_BOOL: jw_bool(w, *(const protobuf_c_boolean *)p); break;
+    case PROTOBUF_C_TYPE_ENUM: {
+        const ProtobufCEnumValue *e =
+            protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)p);
+        if (e != NULL)
+            jw_str(w, e->name);
+        else
+            jw_i64(w, *(const int *)p);
+        break;
+    }
+    case PROTOBUF_C_TYPE_STRING: jw_str(w, *(char *const *)p); break;
+    case PROTOBUF_C_TYPE_BYTES: {
+        const ProtobufCBinaryData *b = p;
+        jw_hex(w, b->data, b->len);
+        break;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
+        if (sub != NULL)
+            jw_message(w, sub);
+        else
+            jw_null(w);
+        break;
+    }
+    }
+}
+
+/* Size of one element of a repeated field of type t. */
+static size_t field_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
+    default: return 4;
+    }
+}
+
+/*
+ * Any decoded message as JSON, like the Python client's render.to_jsonable: proto field
+ * names, every proto3 field (defaults included), enums by name, bytes as hex, a oneof only
+ * when set, an absent message as null.
+ */
+static void jw_message(jw *w, const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const char *base = (const char *)m;
+    jw_open(w, '{');
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const void *p = base + f->offset;
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
+                continue;
+        }
+        jw_key(w, f->name);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            const char *arr = *(char *const *)p;
+            jw_open(w, '[');
+            for (size_t k = 0; k < n; k++)
+                jw_field_value(w, f, arr + k * field_size(f->type));
+            jw_close(w, ']');
+        } else {
+            jw_field_value(w, f, p);
+        }
+    }
+    jw_close(w, '}');
+}
+
+/* 1 when `key` starts with `prefix` and has at least one character after it and no '/'
+ * in that rest (unless rest_may_slash). */
+static int key_is(const char *key, const char *prefix, int allow_empty, int rest_may_slash)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(key, prefix, n) != 0)
+        return 0;
+    const char *rest = key + n;
+    if (*rest == 0)
+        return allow_empty;
+    return rest_may_slash || strchr(rest, '/') == NULL;
+}
+
+/* The message a state value of `key` holds (Docs/anchoring.md "State keys",
+ * Docs/contracts.md), or NULL: uplink/<d>/totals, uplink/<d>/account/<a>, district/<d>,
+ * receipt/last and receipt/<20 digits>, customer/, tariff/, thresholds/, account/,
+ * command/, notice/, payment/. */
+static const ProtobufCMessageDescriptor *state_descriptor(const char *key)
+{
+    if (strncmp(key, "uplink/", 7) == 0) {
+        const char *d = key + 7, *slash = strchr(d, '/');
+        if (slash == NULL || slash == d)
+            return NULL;
+        if (strcmp(slash, "/totals") == 0)
+            return &gridledger__uplink_summary__descriptor;
+        if (strncmp(slash, "/account/", 9) == 0 && slash[9] != 0)
+            return &gridledger__account_result__descriptor;
+        return NULL;
+    }
+    if (strcmp(key, "receipt/last") == 0)
+        return &gridledger__anchor_receipt__descriptor;
+    if (strncmp(key, "receipt/", 8) == 0 && strlen(key + 8) == 20 &&
+        strspn(key + 8, "0123456789") == 20)
+        return &gridledger__anchor_receipt__descriptor;
+    static const struct {
+        const char *prefix;
+        int allow_empty;
+        const ProtobufCMessageDescriptor *d;
+    } t[] = {
+        {"district/", 0, &gridledger__district_registration__descriptor},
+        {"customer/", 0, &gridledger__customer_archive__descriptor},
+        {"tariff/", 0, &gridledger__tariff__descriptor},
+        {"thresholds/", 1, &gridledger__fee_control_thresholds__descriptor},
+        {"account/", 0, &gridledger__account__descriptor},
+        {"command/", 0, &gridledger__control_command__descriptor},
+        {"notice/", 0, &gridledger__notice__descriptor},
+        {"payment/", 0, &gridledger__payment__descriptor},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (key_is(key, t[i].prefix, t[i].allow_empty, 0))
+            return t[i].d;
+    return NULL;
+}
+
+/* "decoded_as" and "decoded" for a value of a known key that decodes; nothing otherwise. */
+static void print_decoded_value(jw *w, const char *key, ProtobufCBinaryData value)
+{
+    const ProtobufCMessageDescriptor *d = state_descriptor(key);
+    if (d == NULL || value.len == 0)
+        return;
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, value.len, value.data);
+    if (m == NULL)
+        return;
+    jw_kstr(w, "decoded_as", d->name);
+    jw_key(w, "decoded");
+    jw_message(w, m);
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
 static void print_state(const char *key, const Gridledger__GetStateResponse *r)
 {
     jw w;
@@ -620,6 +802,8 @@ static void print_state(const char *key, const Gridledger__GetStateResponse *r)
     jw_kstr(&w, "key", key);
     jw_kbool(&w, "found", r->found);
     jw_kbytes(&w, "value", r->value);
+    if (r->found)
+        print_decoded_value(&w, key, r->value);
     jw_key(&w, "version");
     if (r->version == NULL) {
         jw_null(&w);
@@ -733,7 +917,10 @@ enum { OPT_ADDR, OPT_CERT, OPT_KEY, OPT_CA, OPT_TIMEOUT, OPT_SERVER_NAME, OPT_MA
        OPT_PHASE, OPT_TARIFF, OPT_PROTECTED, OPT_CONTACT, OPT_THRESHOLDS, OPT_OPENING,
        OPT_CYCLE_START, OPT_FILE, OPT_ID, OPT_ALARM1, OPT_ALARM2, OPT_OVERDRAFT, OPT_RECONNECT,
        OPT_DIRECT_CLOSE, OPT_VALID_MS, OPT_GRID_WORKER, OPT_AMOUNT, OPT_SERIAL, OPT_FAILED,
-       OPT_DETAIL, OPT_STATUS, OPT_ACK, OPT_LIMIT, OPT_N };
+       OPT_DETAIL, OPT_STATUS, OPT_ACK, OPT_LIMIT, OPT_VERSION, OPT_AT_HEIGHT, OPT_SUM_TOLERANCE,
+       OPT_SPIKE_FACTOR, OPT_FUTURE_TOLERANCE, OPT_MAX_INTERPOLATION, OPT_SPIKE_MIN_HISTORY,
+       OPT_LANGUAGE, OPT_TEMPLATE, OPT_REVERSES, OPT_AFTER, OPT_ALL, OPT_JSON, OPT_N };
+#define MAX_TEMPLATES 16 /* --template may repeat */
 
 static const struct {
     const char *name;
@@ -749,11 +936,12 @@ static const struct {
     [OPT_COUNT] = {"count", "watch|watch-commands|watch-notices", 0},
     [OPT_LINEARIZABLE] = {"linearizable", "block|tx|state", 1},
     [OPT_CHAIN] = {"chain", "admin|chain|ingest|block|tx|state|watch|prove|register-district|param|"
-                            "pay|ack|account|warnings|disconnected|watch-commands|watch-notices", 0},
+                            "pay|ack|account|warnings|disconnected|watch-commands|watch-notices|"
+                            "district-results", 0},
     [OPT_NODE] = {"node", "admin", 0},
     [OPT_NAME] = {"name", "admin", 0},      [OPT_ADDRESS] = {"address", "admin", 0},
     [OPT_OUT] = {"out", "prove", 0},        [OPT_VERIFY] = {"verify", "prove", 1},
-    [OPT_DISTRICT] = {"district", "param|pay|commands", 0},
+    [OPT_DISTRICT] = {"district", "param|pay|commands|district-results", 0},
     [OPT_ACCOUNT] = {"account", "param|pay", 0},
     [OPT_METER] = {"meter", "param", 0},    [OPT_PHASE] = {"phase", "param", 0},
     [OPT_TARIFF] = {"tariff", "param", 0},  [OPT_PROTECTED] = {"protected", "param", 1},
@@ -772,7 +960,20 @@ static const struct {
     [OPT_FAILED] = {"failed", "ack", 1},    [OPT_DETAIL] = {"detail", "ack", 0},
     [OPT_STATUS] = {"status", "commands", 0},
     [OPT_ACK] = {"ack", "watch-commands", 1},
-    [OPT_LIMIT] = {"limit", "warnings|disconnected|commands", 0},
+    [OPT_LIMIT] = {"limit", "warnings|disconnected|commands|district-results", 0},
+    [OPT_VERSION] = {"version", "param", 0},
+    [OPT_AT_HEIGHT] = {"at-height", "param", 0},
+    [OPT_SUM_TOLERANCE] = {"sum-tolerance", "param", 0},
+    [OPT_SPIKE_FACTOR] = {"spike-factor", "param", 0},
+    [OPT_FUTURE_TOLERANCE] = {"future-tolerance-ms", "param", 0},
+    [OPT_MAX_INTERPOLATION] = {"max-interpolation-ms", "param", 0},
+    [OPT_SPIKE_MIN_HISTORY] = {"spike-min-history", "param", 0},
+    [OPT_LANGUAGE] = {"language", "param", 0},
+    [OPT_TEMPLATE] = {"template", "param", 0},
+    [OPT_REVERSES] = {"reverses", "pay", 0},
+    [OPT_AFTER] = {"after", "district-results", 0},
+    [OPT_ALL] = {"all", "district-results", 1},
+    [OPT_JSON] = {"json", "district-results", 1},
 };
 
 /* 1 when `cmd` is one of the '|'-separated names in `list`. */
@@ -796,6 +997,8 @@ static int command_in(const char *list, const char *cmd)
 /* Everything a command needs. */
 typedef struct app {
     const char *opt[OPT_N];
+    const char *templates[MAX_TEMPLATES]; /* every --template, in order */
+    int ntemplates;
     const char *pos[MAX_POSITIONAL];
     int npos;
     char host[256];
@@ -817,7 +1020,7 @@ static int connect_app(app *a)
     char err[GL_STATUS_MESSAGE_MAX];
     a->client = gl_connect(&a->opts, err, sizeof err);
     if (a->client == NULL) {
-        fprintf(stderr, "error: %s: %s\n", gl_status_code_name(GL_UNAVAILABLE), err);
+        fprintf(stderr, "error: %s\n", err); /* a sentence: "cannot connect to H:P: why" */
         return EXIT_RPC;
     }
     return 0;
@@ -1699,7 +1902,10 @@ static int only_options(app *a, const char *kind, const char *allowed)
     static const int param_opts[] = {OPT_ACCOUNT, OPT_METER, OPT_PHASE, OPT_TARIFF, OPT_PROTECTED,
                                      OPT_CONTACT, OPT_THRESHOLDS, OPT_OPENING, OPT_CYCLE_START,
                                      OPT_FILE, OPT_ID, OPT_ALARM1, OPT_ALARM2, OPT_OVERDRAFT,
-                                     OPT_RECONNECT, OPT_DIRECT_CLOSE, OPT_VALID_MS, OPT_GRID_WORKER};
+                                     OPT_RECONNECT, OPT_DIRECT_CLOSE, OPT_VALID_MS, OPT_GRID_WORKER,
+                                     OPT_VERSION, OPT_AT_HEIGHT, OPT_SUM_TOLERANCE, OPT_SPIKE_FACTOR,
+                                     OPT_FUTURE_TOLERANCE, OPT_MAX_INTERPOLATION,
+                                     OPT_SPIKE_MIN_HISTORY, OPT_LANGUAGE, OPT_TEMPLATE};
     for (size_t i = 0; i < sizeof param_opts / sizeof param_opts[0]; i++) {
         int o = param_opts[i];
         if (a->opt[o] != NULL && !command_in(allowed, option_table[o].name)) {
@@ -1817,11 +2023,108 @@ static int param_thresholds(app *a)
     return submit_parameter(a, &p);
 }
 
-/* param customer|tariff|thresholds --district D ... [--chain MAIN] (marketing) */
+/*
+ * param activation --district D --version N --at-height H [--sum-tolerance E]
+ *   [--spike-factor F] [--future-tolerance-ms MS] [--max-interpolation-ms MS]
+ *   [--spike-min-history N] (admin): ContractActivation of fee-control; 0 or omitted = default.
+ */
+static int param_activation(app *a)
+{
+    static const int vee_opts[GL_VEE_N] = {
+        [GL_VEE_SUM_TOLERANCE] = OPT_SUM_TOLERANCE, [GL_VEE_SPIKE_FACTOR] = OPT_SPIKE_FACTOR,
+        [GL_VEE_FUTURE_TOLERANCE_MS] = OPT_FUTURE_TOLERANCE,
+        [GL_VEE_MAX_INTERPOLATION_MS] = OPT_MAX_INTERPOLATION,
+        [GL_VEE_SPIKE_MIN_HISTORY] = OPT_SPIKE_MIN_HISTORY};
+    Gridledger__ContractActivation act;
+    Gridledger__VeeParameters vee;
+    Gridledger__DistrictParameter p;
+    unsigned long long version = 0, height = 0;
+    char err[400];
+
+    if (!only_options(a, "activation", "version|at-height|sum-tolerance|spike-factor|"
+                                       "future-tolerance-ms|max-interpolation-ms|spike-min-history"))
+        return EXIT_USAGE;
+    if (a->opt[OPT_VERSION] == NULL || a->opt[OPT_AT_HEIGHT] == NULL)
+        return usage("param activation needs --district D, --version N and --at-height H");
+    if (parse_u64(a->opt[OPT_VERSION], UINT32_MAX, &version) != 0 || version == 0)
+        return usage("--version %s is not a contract version (1, 2, ...)", a->opt[OPT_VERSION]);
+    if (parse_u64(a->opt[OPT_AT_HEIGHT], UINT64_MAX, &height) != 0 || height == 0)
+        return usage("--at-height %s is not a district block height (1 or more)",
+                     a->opt[OPT_AT_HEIGHT]);
+    gridledger__vee_parameters__init(&vee);
+    for (int k = 0; k < GL_VEE_N; k++) {
+        uint64_t v = 0;
+        if (a->opt[vee_opts[k]] == NULL)
+            continue;
+        if (gl_vee_parse(k, a->opt[vee_opts[k]], &v, err, sizeof err) != 0)
+            return usage("%s", err);
+        gl_vee_set(&vee, k, v);
+    }
+    gridledger__contract_activation__init(&act);
+    act.contract = (char *)"fee-control";
+    act.version = (uint32_t)version;
+    act.activate_at_height = height;
+    act.vee = &vee;
+    gridledger__district_parameter__init(&p);
+    p.body_case = GRIDLEDGER__DISTRICT_PARAMETER__BODY_ACTIVATION;
+    p.activation = &act;
+    return submit_parameter(a, &p);
+}
+
+/*
+ * param notice-templates --district D --language zh-CN|en [--file FILE]
+ *   [--template KIND:RECIPIENT:TEXT]... (marketing): NoticeTemplates (grammar in params.h).
+ */
+static int param_notice_templates(app *a)
+{
+    static gl_notice_set set; /* large */
+    Gridledger__DistrictParameter p;
+    char err[600];
+    int rc;
+
+    if (!only_options(a, "notice-templates", "language|file|template"))
+        return EXIT_USAGE;
+    if (a->opt[OPT_LANGUAGE] == NULL)
+        return usage("param notice-templates needs --district D and --language zh-CN|en");
+    if (gl_notice_set_init(&set, a->opt[OPT_LANGUAGE], err, sizeof err) != 0)
+        return usage("--language: %s", err);
+    if (a->opt[OPT_FILE] != NULL) {
+        FILE *f = strcmp(a->opt[OPT_FILE], "-") == 0 ? stdin : fopen(a->opt[OPT_FILE], "r");
+        if (f == NULL) {
+            fprintf(stderr, "error: cannot open %s: %s\n", a->opt[OPT_FILE], strerror(errno));
+            return EXIT_NOINPUT;
+        }
+        int r = gl_notice_set_read(&set, f, a->opt[OPT_FILE], err, sizeof err);
+        if (f != stdin)
+            fclose(f);
+        if (r != 0) {
+            fprintf(stderr, "%s\n", err);
+            rc = r == -2 ? EXIT_IO : EXIT_DATAERR;
+            goto end;
+        }
+    }
+    for (int i = 0; i < a->ntemplates; i++) {
+        if (gl_notice_set_add(&set, a->templates[i], err, sizeof err) != 0) {
+            rc = usage("--template: %s", err);
+            goto end;
+        }
+    }
+    gridledger__district_parameter__init(&p);
+    p.body_case = GRIDLEDGER__DISTRICT_PARAMETER__BODY_NOTICE_TEMPLATES;
+    p.notice_templates = &set.msg;
+    rc = submit_parameter(a, &p);
+end:
+    gl_notice_set_free(&set);
+    return rc;
+}
+
+/* param customer|tariff|thresholds|notice-templates|activation --district D ... [--chain MAIN]
+ * (marketing; admin for activation) */
 static int cmd_param(app *a)
 {
     if (a->npos != 2)
-        return usage("param needs a kind: customer, tariff or thresholds");
+        return usage("param needs a kind: customer, tariff, thresholds, notice-templates or "
+                     "activation");
     if (a->opt[OPT_DISTRICT] == NULL || a->opt[OPT_DISTRICT][0] == 0)
         return usage("param %s needs --district D", a->pos[1]);
     if (strcmp(a->pos[1], "customer") == 0)
@@ -1830,10 +2133,16 @@ static int cmd_param(app *a)
         return param_tariff(a);
     if (strcmp(a->pos[1], "thresholds") == 0)
         return param_thresholds(a);
-    return usage("unknown param kind %s (customer, tariff, thresholds)", a->pos[1]);
+    if (strcmp(a->pos[1], "notice-templates") == 0)
+        return param_notice_templates(a);
+    if (strcmp(a->pos[1], "activation") == 0)
+        return param_activation(a);
+    return usage("unknown param kind %s (customer, tariff, thresholds, notice-templates, "
+                 "activation)", a->pos[1]);
 }
 
-/* pay --district D --account A --amount FEN --serial S [--chain MAIN] (marketing) */
+/* pay --district D --account A --amount FEN --serial S [--reverses SERIAL] [--chain MAIN]
+ * (marketing); with --reverses a reversal (冲正): amount_fen = -FEN, reverses_serial = SERIAL. */
 static int cmd_pay(app *a)
 {
     Gridledger__Payment pay;
@@ -1841,11 +2150,28 @@ static int cmd_pay(app *a)
     long long amount;
     if (a->opt[OPT_DISTRICT] == NULL || a->opt[OPT_ACCOUNT] == NULL || a->opt[OPT_SERIAL] == NULL ||
         a->opt[OPT_DISTRICT][0] == 0 || a->opt[OPT_ACCOUNT][0] == 0 || a->opt[OPT_SERIAL][0] == 0)
-        return usage("pay needs --district D --account A --amount FEN --serial S");
+        return usage("pay needs --district D --account A --amount FEN --serial S%s",
+                     a->opt[OPT_REVERSES] != NULL ? " (--serial: the reversal's own serial)" : "");
+    if (a->opt[OPT_AMOUNT] != NULL && a->opt[OPT_AMOUNT][0] == '-')
+        return usage("--amount %s: give the amount positive (a reversal takes the reversed "
+                     "payment's amount with --reverses and is sent negative)", a->opt[OPT_AMOUNT]);
     if (fen_option(a, OPT_AMOUNT, 1, 1, &amount) != 0)
         return EXIT_USAGE;
+    if (amount > 1000000000000000ll)
+        return usage("--amount %lld fen is above the limit of 1000000000000000 fen", amount);
+    if (strchr(a->opt[OPT_SERIAL], '/') != NULL)
+        return usage("--serial %s must not contain '/'", a->opt[OPT_SERIAL]);
     gridledger__payment__init(&pay);
     gridledger__district_parameter__init(&p);
+    if (a->opt[OPT_REVERSES] != NULL) {
+        const char *rev = a->opt[OPT_REVERSES];
+        if (rev[0] == 0 || strchr(rev, '/') != NULL)
+            return usage("--reverses needs the serial of the payment to reverse (without '/')");
+        if (strcmp(rev, a->opt[OPT_SERIAL]) == 0)
+            return usage("a reversal needs its own serial, not the reversed one (%s)", rev);
+        pay.reverses_serial = (char *)rev;
+        amount = -amount; /* 冲正: minus the reversed payment's amount */
+    }
     pay.account = (char *)a->opt[OPT_ACCOUNT];
     pay.amount_fen = amount;
     pay.serial = (char *)a->opt[OPT_SERIAL];
@@ -1903,6 +2229,8 @@ static void print_account_fields(jw *w, const Gridledger__Account *x)
         jw_kstr(w, "period", x->periods[i]->period);
         jw_ku64(w, "energy", x->periods[i]->energy);
         jw_ki64(w, "charge_fen", x->periods[i]->charge_fen);
+        jw_ki64(w, "line_price", x->periods[i]->line_price);
+        jw_ku64(w, "line_energy", x->periods[i]->line_energy);
         jw_close(w, '}');
     }
     jw_close(w, ']');
@@ -1913,6 +2241,8 @@ static void print_account_fields(jw *w, const Gridledger__Account *x)
         jw_ku64(w, "tier", x->tiers[i]->tier);
         jw_ku64(w, "energy", x->tiers[i]->energy);
         jw_ki64(w, "charge_fen", x->tiers[i]->charge_fen);
+        jw_ki64(w, "line_price", x->tiers[i]->line_price);
+        jw_ku64(w, "line_energy", x->tiers[i]->line_energy);
         jw_close(w, '}');
     }
     jw_close(w, ']');
@@ -2094,7 +2424,7 @@ static int cmd_watch_commands(app *a)
         }
         acker = gl_connect(&a->opts, err, sizeof err);
         if (acker == NULL) {
-            fprintf(stderr, "error: %s: %s\n", gl_status_code_name(GL_UNAVAILABLE), err);
+            fprintf(stderr, "error: %s\n", err);
             rc = EXIT_RPC;
             goto end;
         }
@@ -2179,6 +2509,7 @@ static int cmd_watch_notices(app *a)
         jw_kstr(&w, "text", n->text);
         jw_ki64(&w, "issued_ms", n->issued_ms);
         jw_ku64(&w, "height", n->height);
+        jw_kstr(&w, "language", n->language);
         jw_close(&w, '}');
         gridledger__notice__free_unpacked(n, NULL);
         n = NULL;
@@ -2191,6 +2522,230 @@ static int cmd_watch_notices(app *a)
         rc = rpc_error(&a->st);
 end:
     gl_stream_free(s);
+    return rc;
+}
+
+/* ---- district results (main chain) ---------------------------------------------------------- */
+
+/* Terminal columns of UTF-8 `s`: East Asian wide characters take two. */
+static size_t display_width(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t w = 0;
+    while (*p) {
+        unsigned long cp;
+        int more = *p >= 0xf0 ? 3 : *p >= 0xe0 ? 2 : *p >= 0xc0 ? 1 : 0;
+        cp = more == 0 ? *p : more == 1 ? (*p & 0x1fu) : more == 2 ? (*p & 0x0fu) : (*p & 0x07u);
+        p++;
+        for (int i = 0; i < more && (*p & 0xc0) == 0x80; i++, p++)
+            cp = (cp << 6) | (*p & 0x3f);
+        int wide = (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
+                   (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+                   (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+                   (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x20000 && cp <= 0x3fffd);
+        w += wide ? 2 : 1;
+    }
+    return w;
+}
+
+#define DR_COLS 7
+
+/* `cell` padded to `width` columns: right-aligned (money) or left-aligned. */
+static void print_cell(const char *cell, size_t width, int right, int last)
+{
+    size_t pad = width - display_width(cell);
+    if (right)
+        printf("%*s%s", (int)pad, "", cell);
+    else if (last)
+        fputs(cell, stdout);
+    else
+        printf("%s%*s", cell, (int)pad, "");
+}
+
+/* A page as JSON, as the Python client prints it: states by name, amounts in fen. */
+static void print_district_page_json(const Gridledger__GetDistrictResultsResponse *r)
+{
+    jw w;
+    jw_init(&w, stdout, 0);
+    jw_open(&w, '{');
+    jw_kstr(&w, "district", r->district);
+    jw_key(&w, "totals");
+    if (r->totals != NULL)
+        jw_message(&w, &r->totals->base);
+    else
+        jw_null(&w);
+    jw_key(&w, "accounts");
+    jw_open(&w, '[');
+    for (size_t i = 0; i < r->n_accounts; i++) {
+        const Gridledger__AccountResult *x = r->accounts[i];
+        jw_open(&w, '{');
+        jw_kstr(&w, "account", x->account);
+        jw_ki64(&w, "balance_fen", x->balance_fen);
+        jw_kstr(&w, "state", gl_account_state_name((Gridledger__AccountState)x->state));
+        jw_ki64(&w, "charged_fen", x->charged_fen);
+        jw_ki64(&w, "cycle_start_ms", x->cycle_start_ms);
+        jw_ki64(&w, "cycle_charged_fen", x->cycle_charged_fen);
+        jw_ki64(&w, "total_charged_fen", x->total_charged_fen);
+        jw_ki64(&w, "total_paid_fen", x->total_paid_fen);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+    jw_kstr(&w, "next_after", r->next_after);
+    jw_key(&w, "warning");
+    jw_open(&w, '[');
+    for (size_t i = 0; i < r->n_warning; i++)
+        jw_str(&w, r->warning[i]);
+    jw_close(&w, ']');
+    jw_key(&w, "disconnected");
+    jw_open(&w, '[');
+    for (size_t i = 0; i < r->n_disconnected; i++)
+        jw_str(&w, r->disconnected[i]);
+    jw_close(&w, ']');
+    jw_close(&w, '}');
+}
+
+/* The report for people (the same as the Python client's render.district_results_text). */
+static void print_district_report(Gridledger__GetDistrictResultsResponse **pages, size_t n,
+                                  const char *main_chain)
+{
+    static const char *const header[DR_COLS] = {"ACCOUNT", "BALANCE", "STATE", "CYCLE CHARGED",
+                                                "TOTAL CHARGED", "TOTAL PAID", "CYCLE START (UTC)"};
+    const Gridledger__GetDistrictResultsResponse *first = pages[0];
+    const Gridledger__UplinkSummary *t = first->totals;
+    char y[32];
+    size_t width[DR_COLS], rows = 0;
+
+    printf("district %s", first->district);
+    if (main_chain != NULL)
+        printf(" (main chain %s)", main_chain);
+    printf("\n");
+    printf("totals: %llu transactions, %llu readings accepted, %llu billed, charged %s yuan, "
+           "%u commands, %u notices, %llu parameters taken\n",
+           (unsigned long long)(t ? t->transactions : 0), (unsigned long long)(t ? t->readings_accepted : 0),
+           (unsigned long long)(t ? t->readings_billed : 0), gl_yuan(t ? t->charged_fen : 0, y),
+           t ? t->commands_issued : 0, t ? t->notices_issued : 0,
+           (unsigned long long)(t ? t->downlink_count : 0));
+    for (int list = 0; list < 2; list++) {
+        size_t shown = 0;
+        fputs(list == 0 ? "warning: " : "disconnected: ", stdout);
+        for (size_t p = 0; p < n; p++) {
+            size_t m = list == 0 ? pages[p]->n_warning : pages[p]->n_disconnected;
+            char **names = list == 0 ? pages[p]->warning : pages[p]->disconnected;
+            for (size_t i = 0; i < m; i++)
+                printf("%s%s", shown++ ? ", " : "", names[i]);
+        }
+        printf("%s\n", shown ? "" : "none");
+    }
+    for (int k = 0; k < DR_COLS; k++)
+        width[k] = display_width(header[k]);
+    /* Two passes over the rows: widths, then printing. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            if (rows == 0) {
+                printf("no accounts\n");
+                break;
+            }
+            printf("amounts in yuan\n");
+            for (int k = 0; k < DR_COLS; k++) {
+                print_cell(header[k], width[k], k == 1 || (k >= 3 && k <= 5), k == DR_COLS - 1);
+                fputs(k == DR_COLS - 1 ? "\n" : "  ", stdout);
+            }
+        }
+        for (size_t p = 0; p < n; p++) {
+            for (size_t i = 0; i < pages[p]->n_accounts; i++) {
+                const Gridledger__AccountResult *x = pages[p]->accounts[i];
+                char cells[DR_COLS][64];
+                snprintf(cells[0], sizeof cells[0], "%s", x->account);
+                gl_yuan(x->balance_fen, cells[1]);
+                snprintf(cells[2], sizeof cells[2], "%s",
+                         gl_account_state_name((Gridledger__AccountState)x->state));
+                gl_yuan(x->cycle_charged_fen, cells[3]);
+                gl_yuan(x->total_charged_fen, cells[4]);
+                gl_yuan(x->total_paid_fen, cells[5]);
+                if (x->cycle_start_ms > 0) {
+                    time_t secs = (time_t)(x->cycle_start_ms / 1000);
+                    struct tm tmv;
+                    gmtime_r(&secs, &tmv);
+                    strftime(cells[6], sizeof cells[6], "%Y-%m-%d %H:%M", &tmv);
+                } else {
+                    snprintf(cells[6], sizeof cells[6], "-");
+                }
+                if (pass == 0) {
+                    rows++;
+                    for (int k = 0; k < DR_COLS; k++)
+                        if (display_width(cells[k]) > width[k])
+                            width[k] = display_width(cells[k]);
+                    continue;
+                }
+                for (int k = 0; k < DR_COLS; k++) {
+                    print_cell(cells[k], width[k], k == 1 || (k >= 3 && k <= 5), k == DR_COLS - 1);
+                    fputs(k == DR_COLS - 1 ? "\n" : "  ", stdout);
+                }
+            }
+        }
+    }
+    const char *next = pages[n - 1]->next_after;
+    if (next != NULL && next[0] != 0)
+        printf("more accounts after %s (--after %s, or --all)\n", next, next);
+}
+
+/*
+ * district-results --district D [--chain MAIN] [--limit N] [--after ACCOUNT] [--all] [--json]:
+ * FeeControl/GetDistrictResults on the main chain, one page (or every page with --all) as a
+ * report for people, or one JSON line per page.
+ */
+static int cmd_district_results(app *a)
+{
+    Gridledger__GetDistrictResultsResponse **pages = NULL;
+    size_t n = 0;
+    uint32_t limit;
+    int rc = 0;
+    char after[1024];
+
+    if (a->opt[OPT_DISTRICT] == NULL || a->opt[OPT_DISTRICT][0] == 0)
+        return usage("district-results needs --district D");
+    if (limit_option(a, &limit) != 0)
+        return EXIT_USAGE;
+    snprintf(after, sizeof after, "%s", a->opt[OPT_AFTER] != NULL ? a->opt[OPT_AFTER] : "");
+    if ((rc = connect_app(a)) != 0)
+        return rc;
+    for (;;) {
+        Gridledger__GetDistrictResultsResponse *r = NULL;
+        if (gl_district_results(a->client, a->opt[OPT_DISTRICT], after, limit, a->timeout, &r,
+                                &a->st) != GL_OK) {
+            rc = rpc_error(&a->st);
+            goto end;
+        }
+        Gridledger__GetDistrictResultsResponse **grown = realloc(pages, (n + 1) * sizeof *pages);
+        if (grown == NULL) {
+            gridledger__get_district_results_response__free_unpacked(r, NULL);
+            fprintf(stderr, "error: out of memory\n");
+            rc = 1;
+            goto end;
+        }
+        pages = grown;
+        pages[n++] = r;
+        if (a->opt[OPT_ALL] == NULL || r->next_after == NULL || r->next_after[0] == 0)
+            break;
+        if (strcmp(r->next_after, after) <= 0 || strlen(r->next_after) >= sizeof after) {
+            fprintf(stderr, "error: %s: GetDistrictResults after \"%s\" answered next_after "
+                    "\"%s\": no progress\n", gl_status_code_name(GL_INTERNAL), after, r->next_after);
+            rc = EXIT_RPC;
+            goto end;
+        }
+        snprintf(after, sizeof after, "%s", r->next_after);
+    }
+    if (a->opt[OPT_JSON] != NULL) {
+        for (size_t i = 0; i < n; i++)
+            print_district_page_json(pages[i]);
+    } else {
+        print_district_report(pages, n, a->opt[OPT_CHAIN]);
+    }
+    rc = flush_stdout();
+end:
+    for (size_t i = 0; i < n; i++)
+        gridledger__get_district_results_response__free_unpacked(pages[i], NULL);
+    free(pages);
     return rc;
 }
 
@@ -2226,6 +2781,7 @@ static const struct {
     {"commands", cmd_commands, 0, 0, 0, 0},
     {"watch-commands", cmd_watch_commands, 0, 0, 1, 0},
     {"watch-notices", cmd_watch_notices, 0, 0, 1, 0},
+    {"district-results", cmd_district_results, 0, 0, 0, 0},
 };
 
 int main(int argc, char **argv)
@@ -2262,6 +2818,12 @@ int main(int argc, char **argv)
             rc = usage("unknown option %s", arg);
             goto end;
         }
+        if (o == OPT_TEMPLATE && a.opt[o] != NULL) {
+            if (a.ntemplates == MAX_TEMPLATES) {
+                rc = usage("at most %d --template options", MAX_TEMPLATES);
+                goto end;
+            }
+        }
         if (option_table[o].flag) {
             if (eq != NULL) {
                 rc = usage("option --%s takes no value", option_table[o].name);
@@ -2277,6 +2839,8 @@ int main(int argc, char **argv)
             }
             a.opt[o] = argv[++i];
         }
+        if (o == OPT_TEMPLATE)
+            a.templates[a.ntemplates++] = a.opt[o];
     }
     if (a.npos == 0) {
         rc = usage("missing command");

@@ -255,11 +255,51 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 }
 
 /* Describes the failure of an SSL_* call; consumes the OpenSSL error queue. */
+/* A sentence for an OpenSSL error the node's side caused, or NULL when there is none. */
+static const char *tls_reason_sentence(unsigned long e)
+{
+    if (e == 0 || ERR_GET_LIB(e) != ERR_LIB_SSL)
+        return NULL;
+    switch (ERR_GET_REASON(e)) {
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+        return "the node rejected this client's certificate (is it issued by the node's CA and "
+               "still valid?)";
+    case SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL:
+    case SSL_R_NO_APPLICATION_PROTOCOL:
+        return "the server does not speak gridledger/1 (ALPN); is this a GridLedger node's port?";
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_HTTP_REQUEST:
+        return "the server does not speak TLS 1.3 (is this a GridLedger node's port?)";
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+        return "the node closed the connection during the TLS handshake (did it reject this "
+               "client's certificate?)";
+    default:
+        return NULL;
+    }
+}
+
 static void describe_ssl_error(SSL *ssl, int sslerr, int saved_errno, char *buf, size_t len)
 {
     unsigned long e = ERR_get_error();
     char detail[256] = "";
+    const char *sentence = tls_reason_sentence(e);
 
+    if (sentence != NULL) {
+        snprintf(buf, len, "%s", sentence);
+        ERR_clear_error();
+        return;
+    }
     if (e != 0) {
         const char *reason = ERR_reason_error_string(e);
         if (reason != NULL)
@@ -431,9 +471,37 @@ static int is_ip_literal(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* Opens a non-blocking TCP connection before `deadline`. Returns the fd or -1. */
-static int tcp_connect(const char *host, uint16_t port, uint64_t deadline, char *err,
-                       size_t errlen)
+/* Why a TCP connect failed with errno `e`, for people. */
+static void describe_connect_errno(int e, uint64_t timeout_ms, char *buf, size_t len)
+{
+    switch (e) {
+    case ECONNREFUSED:
+        snprintf(buf, len, "connection refused (is the node running?)");
+        break;
+    case ETIMEDOUT:
+        snprintf(buf, len, "no answer within %llu ms (is the address right, the node up and "
+                 "the port open?)", (unsigned long long)timeout_ms);
+        break;
+    case EHOSTUNREACH:
+        snprintf(buf, len, "host unreachable (check the address and the network)");
+        break;
+    case ENETUNREACH:
+        snprintf(buf, len, "network unreachable (check the address and the network)");
+        break;
+    case EADDRNOTAVAIL:
+        snprintf(buf, len, "address not available (check the address)");
+        break;
+    default: {
+        const char *t = strerror(e);
+        snprintf(buf, len, "%c%s", t[0] >= 'A' && t[0] <= 'Z' ? t[0] - 'A' + 'a' : t[0], t + 1);
+    }
+    }
+}
+
+/* Opens a non-blocking TCP connection to `peer` (host, port) before `deadline`
+ * (`timeout_ms` after the start). Returns the fd, or -1 with a sentence in err. */
+static int tcp_connect(const char *host, uint16_t port, const char *peer, uint64_t deadline,
+                       uint64_t timeout_ms, char *err, size_t errlen)
 {
     struct addrinfo hints, *ai = NULL, *a;
     char portstr[8];
@@ -446,7 +514,8 @@ static int tcp_connect(const char *host, uint16_t port, uint64_t deadline, char 
     snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
     int g = getaddrinfo(host, portstr, &hints, &ai);
     if (g != 0) {
-        set_err(err, errlen, "cannot resolve %s: %s", host, gai_strerror(g));
+        set_err(err, errlen, "cannot connect to %s: unknown host %s (%s; check the address)", peer,
+                host, gai_strerror(g));
         goto end;
     }
     for (a = ai; a != NULL; a = a->ai_next) {
@@ -462,12 +531,12 @@ static int tcp_connect(const char *host, uint16_t port, uint64_t deadline, char 
         }
         if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
             if (errno != EINPROGRESS) {
-                snprintf(last, sizeof last, "%s", strerror(errno));
+                describe_connect_errno(errno, timeout_ms, last, sizeof last);
                 goto next;
             }
             int w = wait_fd(fd, POLLOUT, deadline);
             if (w == 0) {
-                snprintf(last, sizeof last, "connect timed out");
+                describe_connect_errno(ETIMEDOUT, timeout_ms, last, sizeof last);
                 goto next;
             }
             if (w < 0) {
@@ -481,7 +550,7 @@ static int tcp_connect(const char *host, uint16_t port, uint64_t deadline, char 
                 goto next;
             }
             if (soerr != 0) {
-                snprintf(last, sizeof last, "%s", strerror(soerr));
+                describe_connect_errno(soerr, timeout_ms, last, sizeof last);
                 goto next;
             }
         }
@@ -498,7 +567,7 @@ static int tcp_connect(const char *host, uint16_t port, uint64_t deadline, char 
         fd = -1;
     }
     if (result < 0)
-        set_err(err, errlen, "cannot connect to %s port %u: %s", host, (unsigned)port, last);
+        set_err(err, errlen, "cannot connect to %s: %s", peer, last);
 end:
     if (ai != NULL)
         freeaddrinfo(ai);
@@ -547,6 +616,37 @@ end:
     return ok;
 }
 
+/* Why the node's certificate did not verify (X509_V_ERR_*), for people. */
+static void describe_verify_error(long v, const char *name, const char *ca_path, char *buf,
+                                  size_t len)
+{
+    switch (v) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        snprintf(buf, len, "the node's certificate is not signed by the CA in %s (wrong --ca, or a "
+                 "node of another deployment?)", ca_path);
+        break;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        snprintf(buf, len, "the node's certificate does not name %s (use --server-name with a "
+                 "name it carries)", name);
+        break;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        snprintf(buf, len, "the node's certificate has expired");
+        break;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        snprintf(buf, len, "the node's certificate is not valid yet (check the clocks)");
+        break;
+    default:
+        snprintf(buf, len, "the node's certificate was refused (%s)",
+                 X509_verify_cert_error_string(v));
+    }
+}
+
 gl_client *gl_connect(const gl_options *opts, char *err, size_t errlen)
 {
     gl_client *c = NULL, *result = NULL;
@@ -558,8 +658,21 @@ gl_client *gl_connect(const gl_options *opts, char *err, size_t errlen)
         goto end;
     }
     const char *name = opts->server_name != NULL ? opts->server_name : opts->host;
-    uint64_t deadline = now_ms() + (opts->connect_timeout_ms ? opts->connect_timeout_ms
-                                                             : GL_DEFAULT_CONNECT_TIMEOUT_MS);
+    uint64_t timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms
+                                                   : GL_DEFAULT_CONNECT_TIMEOUT_MS;
+    uint64_t deadline = now_ms() + timeout_ms;
+    const char *files[3][2] = {{opts->cert_path, "client certificate"},
+                               {opts->key_path, "client key"},
+                               {opts->ca_path, "CA certificate"}};
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(files[i][0], "r");
+        if (f == NULL) {
+            set_err(err, errlen, "cannot read the %s %s: %s", files[i][1], files[i][0],
+                    strerror(errno));
+            goto end;
+        }
+        fclose(f);
+    }
 
     c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -617,7 +730,7 @@ gl_client *gl_connect(const gl_options *opts, char *err, size_t errlen)
     }
     ERR_clear_error();
 
-    c->fd = tcp_connect(opts->host, opts->port, deadline, err, errlen);
+    c->fd = tcp_connect(opts->host, opts->port, c->peer, deadline, timeout_ms, err, errlen);
     if (c->fd < 0)
         goto end;
 
@@ -659,19 +772,31 @@ gl_client *gl_connect(const gl_options *opts, char *err, size_t errlen)
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
             int w = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
             if (w == 0) {
-                set_err(err, errlen, "TLS handshake with %s timed out", c->peer);
+                set_err(err, errlen, "cannot connect to %s: no answer to the TLS handshake within "
+                        "%llu ms (is this a GridLedger node's port?)", c->peer,
+                        (unsigned long long)timeout_ms);
                 goto end;
             }
             if (w < 0) {
-                set_err(err, errlen, "poll during TLS handshake with %s: %s", c->peer,
-                        strerror(errno));
+                set_err(err, errlen, "cannot connect to %s: poll during the TLS handshake: %s",
+                        c->peer, strerror(errno));
                 goto end;
             }
             continue;
         }
         char why[300];
-        describe_ssl_error(c->ssl, e, saved_errno, why, sizeof why);
-        set_err(err, errlen, "TLS handshake with %s failed: %s", c->peer, why);
+        long verify = SSL_get_verify_result(c->ssl);
+        if (verify != X509_V_OK) {
+            describe_verify_error(verify, name, opts->ca_path, why, sizeof why);
+            ERR_clear_error();
+        } else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+                   (saved_errno == 0 || saved_errno == ECONNRESET || saved_errno == EPIPE)) {
+            snprintf(why, sizeof why, "the node closed the connection during the TLS handshake "
+                     "(did it reject this client's certificate?)");
+        } else {
+            describe_ssl_error(c->ssl, e, saved_errno, why, sizeof why);
+        }
+        set_err(err, errlen, "cannot connect to %s: TLS handshake failed: %s", c->peer, why);
         goto end;
     }
     c->handshake_done = 1;
@@ -682,20 +807,22 @@ gl_client *gl_connect(const gl_options *opts, char *err, size_t errlen)
         goto end;
     }
     if (SSL_get_verify_result(c->ssl) != X509_V_OK) {
-        set_err(err, errlen, "server certificate of %s not verified: %s", c->peer,
-                X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+        char why[300];
+        describe_verify_error(SSL_get_verify_result(c->ssl), name, opts->ca_path, why, sizeof why);
+        set_err(err, errlen, "cannot connect to %s: TLS handshake failed: %s", c->peer, why);
         goto end;
     }
     const unsigned char *sel = NULL;
     unsigned int sel_len = 0;
     SSL_get0_alpn_selected(c->ssl, &sel, &sel_len);
     if (sel_len != sizeof GL_ALPN - 1 || memcmp(sel, GL_ALPN, sel_len) != 0) {
-        set_err(err, errlen, "server at %s did not select ALPN \"%s\"", c->peer, GL_ALPN);
+        set_err(err, errlen, "cannot connect to %s: TLS handshake failed: the server does not speak "
+                "%s (ALPN); is this a GridLedger node's port?", c->peer, GL_ALPN);
         goto end;
     }
     char roleerr[200];
     if (!check_node_role(c->ssl, roleerr, sizeof roleerr)) {
-        set_err(err, errlen, "%s: %s", c->peer, roleerr);
+        set_err(err, errlen, "cannot connect to %s: TLS handshake failed: %s", c->peer, roleerr);
         goto end;
     }
 

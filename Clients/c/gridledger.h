@@ -547,6 +547,19 @@ int gl_list_commands(gl_client *c, Gridledger__CommandStatus status, uint32_t li
                      uint64_t timeout_ms, Gridledger__ListCommandsResponse **out,
                      gl_status *status_out);
 
+/*
+ * /gridledger.FeeControl/GetDistrictResults on the main chain (the connection's chain id is
+ * the main chain's): what `district`'s anchors carried up, decoded: totals (UplinkSummary
+ * over every anchor), each account's newest AccountResult in account order after
+ * `after_account` ("" = from the first; at most `limit`, 0 = the node's default), the
+ * page's warning and disconnected accounts, and next_after ("" = no more pages; else call
+ * again with after_account = next_after). Free with
+ * gridledger__get_district_results_response__free_unpacked.
+ */
+int gl_district_results(gl_client *c, const char *district, const char *after_account,
+                        uint32_t limit, uint64_t timeout_ms,
+                        Gridledger__GetDistrictResultsResponse **out, gl_status *status_out);
+
 /* /gridledger.Control/SubscribeCommands (role device, own district): the pending commands,
  * then each one issued. Read with gl_subscribe_commands_next; free with gl_stream_free. */
 gl_stream *gl_subscribe_commands(gl_client *c, uint64_t timeout_ms, gl_status *status_out);
@@ -583,6 +596,9 @@ void gl_list_accounts_request_init(Gridledger__ListAccountsRequest *req, const c
                                    uint32_t limit);
 void gl_list_commands_request_init(Gridledger__ListCommandsRequest *req, const char *chain_id,
                                    Gridledger__CommandStatus status, uint32_t limit);
+void gl_district_results_request_init(Gridledger__GetDistrictResultsRequest *req,
+                                      const char *chain_id, const char *district,
+                                      const char *after_account, uint32_t limit);
 
 /* "NORMAL", "WARNING1", ..., the enum names without their prefix; "UNKNOWN" outside. */
 const char *gl_account_state_name(Gridledger__AccountState s);

@@ -386,6 +386,34 @@ ctl d1 mkt1 prove $((head + 1000)) --chain d1
 if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: NOT_FOUND: '; then ok "prove a height above the head (not anchored): NOT_FOUND, exit 2"
 else bad "prove a height above the head (not anchored): NOT_FOUND, exit 2" "rc=$rc $out $err"; fi
 
+# ---- issue 10: the district's results on main, decoded -----------------------------------------
+ctl main ops1 state uplink/d1/account/c1 --chain main
+check "state uplink/d1/account/c1 on main: decoded AccountResult, balance 3000" '
+assert doc["decoded_as"] == "gridledger.AccountResult" and doc["decoded"]["balance_fen"] == 3000, doc'
+ctl main ops1 state uplink/d1/totals --chain main
+check "state uplink/d1/totals on main: decoded UplinkSummary" '
+assert doc["decoded_as"] == "gridledger.UplinkSummary" and doc["decoded"]["readings_billed"] >= 5, doc'
+# Needs the node side of FeeControl/GetDistrictResults (issue 10): skipped, and said so, only
+# while the node answers UNIMPLEMENTED.
+ctl main ops1 district-results --chain main --district d1 --json
+case "$err" in
+"error: UNIMPLEMENTED"*)
+  echo "skip district-results: the node answers UNIMPLEMENTED for /gridledger.FeeControl/GetDistrictResults" ;;
+*)
+  check "district-results --json on main: c1 NORMAL, balance 3000, paid 3000, charges as the totals" '
+(page,) = lines
+c1 = [a for a in page["accounts"] if a["account"] == "c1"]
+assert len(c1) == 1 and page["district"] == "d1", page
+c1 = c1[0]
+assert (c1["balance_fen"], c1["state"], c1["total_paid_fen"]) == (3000, "NORMAL", 3000), c1
+assert c1["total_charged_fen"] == page["totals"]["charged_fen"] > 0 and c1["cycle_charged_fen"] <= c1["total_charged_fen"], page
+assert "c1" not in page["warning"] and "c1" not in page["disconnected"] and page["next_after"] == "", page'
+  ctl main ops1 district-results --chain main --district d1
+  if [ "$rc" -eq 0 ] && echo "$out" | grep -q "^c1 .* 30\.00  NORMAL " && echo "$out" | grep -qx "disconnected: none"; then
+    ok "district-results on main: the table (c1 30.00 yuan NORMAL)"
+  else bad "district-results on main: the table" "rc=$rc $out $err"; fi ;;
+esac
+
 # ---- shutdown ---------------------------------------------------------------------------
 stopped=1
 for p in "$d1_pid" "$main_pid"; do kill -TERM "$p" 2>/dev/null; done

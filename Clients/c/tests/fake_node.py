@@ -27,7 +27,9 @@ Behaviour by method / HealthCheckRequest.service:
   /gridledger.Query/GetChainInfo, GetBlock, GetTransaction, SubscribeBlocks (any role);
       logs "CONSISTENCY <Method> <n>" for GetBlock, GetTransaction, GetState
   /gridledger.Query/GetState     "reading/m1/000000000000005" found (value 00000002, version
-                                 3/1); any other key not found
+                                 3/1); "uplink/d1/account/acc2" an AccountResult and
+                                 "uplink/d1/totals" an UplinkSummary (version 9/0); any
+                                 other key not found
   /gridledger.Admin/*            role admin: logs "ADMIN <Method> chain= node= address= name=";
                                  chain d1 answers a MemberResponse (TransferLeader: leader = node;
                                  AddMember: learner 4; PromoteMember: voters 1-4), else NOT_FOUND
@@ -51,6 +53,10 @@ Behaviour by method / HealthCheckRequest.service:
                                  outcome code 9
   /gridledger.FeeControl/GetAccount  "acc1" found, else NOT_FOUND
   /gridledger.FeeControl/ListAccounts, ListCommands  log their filters, answer two entries
+  /gridledger.FeeControl/GetDistrictResults  (chain "main" or ""; logs "DISTRICT_RESULTS
+                                 chain= district= after= limit="): district d1 has accounts
+                                 acc1 (WARNING1), acc2 (DISCONNECTED), acc3 (NORMAL), 用户4
+                                 (WARNING2), pages of 2 (or limit); another district NOT_FOUND
   /gridledger.Control/SubscribeCommands  two commands, then open until CANCEL
   /gridledger.Notices/Subscribe  notices at heights 3 and 5 from from_height, then open
   anything else                  UNIMPLEMENTED
@@ -313,7 +319,9 @@ def check_chain(c, sid, method, req):
     default = 15 if method.startswith(("/gridledger.Query/", "/gridledger.Ingest/")) else 1
     chain_id = first(req, CHAIN_FIELD.get(method, default)).decode()
     log("CHAIN %s %s" % (method.rsplit("/", 1)[1], chain_id or "-"))
-    if chain_id not in ("", "d1") and not (method == "/gridledger.Ingest/Submit" and chain_id == "main"):
+    if chain_id not in ("", "d1") and not (method in ("/gridledger.Ingest/Submit",
+                                                      "/gridledger.FeeControl/GetDistrictResults")
+                                           and chain_id == "main"):
         c.send(TRAILERS, 0, sid, call_status(5, "this node serves no chain %r" % chain_id))
         return False
     return True
@@ -327,6 +335,36 @@ ACCOUNT = (f_bytes(1, "acc1") + f_bytes(2, "m1") + f_int(3, 1234) + f_varint(4, 
            f_msg(10, f_bytes(1, "valley") + f_varint(2, 200) + f_int(3, 80)) +
            f_msg(11, f_varint(1, 1) + f_varint(2, 300) + f_int(3, 0)) +
            f_int(12, 200) + f_int(14, 900) + f_int(15, 2134))
+
+
+# The uplink of district d1 on the main chain (anchor.proto): (account, balance, state,
+# cycle charged, total charged, total paid), in account order (UTF-8 byte order).
+UPLINK = [("acc1", 1234, 1, 250, 900, 2134), ("acc2", -250, 3, 100, 2250, 2000),
+          ("acc3", 99999, 0, 1, 1, 100000), ("用户4", -5, 2, 0, 95, 100)]
+UPLINK_TOTALS = (f_varint(1, 40) + f_varint(2, 96) + f_varint(3, 95) + f_int(4, 12345) +
+                 f_varint(5, 3) + f_varint(6, 5) + f_varint(8, 7) + f_bytes(9, b"\x09" * 32))
+
+
+def account_result(entry):
+    name, balance, state, cycle, total, paid = entry
+    return (f_bytes(1, name) + f_int(2, balance) + f_varint(3, state) + f_int(4, cycle) +
+            f_int(5, 1764518400000) + f_int(6, cycle) + f_int(7, total) + f_int(8, paid))
+
+
+UPLINK_STATE = {"uplink/d1/account/acc2": account_result(UPLINK[1]), "uplink/d1/totals": UPLINK_TOTALS}
+
+
+def district_page(after, limit):
+    """A GetDistrictResultsResponse of d1 after account `after`: pages of 2 (or limit)."""
+    rest = [e for e in UPLINK if e[0].encode() > after.encode()]
+    size = min(limit or 2, 2)
+    page = rest[:size]
+    body = f_bytes(1, "d1") + f_msg(2, UPLINK_TOTALS) + b"".join(f_msg(3, account_result(e)) for e in page)
+    if len(rest) > size:
+        body += f_bytes(4, page[-1][0])
+    body += b"".join(f_bytes(5, e[0]) for e in page if e[2] in (1, 2))
+    body += b"".join(f_bytes(6, e[0]) for e in page if e[2] == 3)
+    return body
 
 
 def command(cid, kind):
@@ -398,7 +436,8 @@ def prove(height):
 
 BODY_NAMES = {10: "readings", 11: "district_registration", 12: "anchor", 13: "parameter",
               14: "anchor_receipt", 15: "downlink", 16: "command_ack"}
-PARAM_NAMES = {10: "customer", 11: "tariff", 12: "thresholds", 13: "payment", 14: "activation"}
+PARAM_NAMES = {10: "customer", 11: "tariff", 12: "thresholds", 13: "payment", 14: "activation",
+               15: "notice_templates"}
 
 
 def describe(fields):
@@ -440,6 +479,13 @@ def submit_other(c, sid, req):
         if sub and sub[0] == 11:
             tariff = parse(body[11][0])
             detail += " weekday=%s" % first(tariff, 4).hex()
+        if sub and sub[0] == 14:
+            detail += " vee: %s" % describe(parse(first(parse(body[14][0]), 4)))
+        if sub and sub[0] == 15:
+            for t in parse(body[15][0]).get(2, []):
+                t = parse(t)
+                detail += " | template kind=%d recipient=%s text=%s" % (
+                    first(t, 1, 0), first(t, 2).decode(), first(t, 3).decode())
     elif kind == "district_registration":
         detail = "district=%s certs=%s" % (first(body, 1).decode(), ",".join(
             sha256(d).hex()[:16] for d in body.get(2, [])))
@@ -711,6 +757,14 @@ def handle(c, sid, role, method, timeout, hflags, msgs):
         elif name == "ListCommands":
             log("LIST_COMMANDS status=%d limit=%d" % (first(req, 2, 0), first(req, 3, 0)))
             c.send(MESSAGE, 0, sid, f_msg(1, command("c1", 1)) + f_msg(1, command("c2", 2)))
+        elif name == "GetDistrictResults":
+            district, after, limit = first(req, 2).decode(), first(req, 3).decode(), first(req, 4, 0)
+            log("DISTRICT_RESULTS chain=%s district=%s after=%s limit=%d" % (
+                first(req, 1).decode() or "-", district, after or "-", limit))
+            if district != "d1":
+                c.send(TRAILERS, 0, sid, call_status(5, "no district %r is registered" % district))
+                return True
+            c.send(MESSAGE, 0, sid, district_page(after, limit))
         else:
             c.send(TRAILERS, 0, sid, call_status(12, "unknown method %s" % method))
             return True
@@ -745,7 +799,10 @@ def handle(c, sid, role, method, timeout, hflags, msgs):
                                     first(req, 4 if method.endswith("/GetBlock") else 2, 0)))
     if method == "/gridledger.Query/GetState":
         key = first(req, 1).decode()
-        if key == "reading/m1/000000000000005":
+        if key in UPLINK_STATE:
+            c.send(MESSAGE, 0, sid, f_varint(1, 1) + f_bytes(2, UPLINK_STATE[key]) +
+                   f_msg(3, f_varint(1, 9)))
+        elif key == "reading/m1/000000000000005":
             c.send(MESSAGE, 0, sid, f_varint(1, 1) + f_bytes(2, b"\x00\x00\x00\x02") + f_msg(3, f_varint(1, 3) + f_varint(2, 1)))
         else:
             c.send(MESSAGE, 0, sid, b"")

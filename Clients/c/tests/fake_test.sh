@@ -57,6 +57,8 @@ out=$("$build/test_chain" "$tmp/certs" 2>&1)
 add_counts test_chain "$out" $?
 out=$("$build/test_proof" "$tmp/certs" 2>&1)
 add_counts test_proof "$out" $?
+out=$("$build/test_params" 2>&1)
+add_counts test_params "$out" $?
 
 python3 "$here/fake_node.py" "$tmp/certs/node1.crt" "$tmp/certs/node1.key" "$tmp/certs/ca.crt" \
   "$tmp/port" > "$tmp/fake.log" 2>&1 &
@@ -325,8 +327,9 @@ ctl ops1 account acc1 --chain d1
 pycheck "account: balance, state, last reading, cycle usage per period and tier, charges, customer" '
 a = doc["account"]
 assert a["balance_fen"] == 1234 and a["state"] == "ACCOUNT_STATE_WARNING1" and a["last_reading_ms"] == 1700000000000, a
-assert a["periods"] == [{"period": "peak", "energy": 100, "charge_fen": 120}, {"period": "valley", "energy": 200, "charge_fen": 80}], a
-assert a["tiers"] == [{"tier": 1, "energy": 300, "charge_fen": 0}] and a["cycle_charged_fen"] == 200, a
+line = {"line_price": 0, "line_energy": 0}
+assert a["periods"] == [{"period": "peak", "energy": 100, "charge_fen": 120, **line}, {"period": "valley", "energy": 200, "charge_fen": 80, **line}], a
+assert a["tiers"] == [{"tier": 1, "energy": 300, "charge_fen": 0, **line}] and a["cycle_charged_fen"] == 200, a
 assert a["total_charged_fen"] == 900 and a["total_paid_fen"] == 2134, a
 assert doc["customer"]["phase"] == "ABC" and doc["customer"]["tariff_id"] == "T1", doc'
 ctl ops1 account nobody --chain d1
@@ -353,6 +356,161 @@ fee_lines() {
 want="CHAIN GetAccount d1,ACCOUNT acc1,CHAIN GetAccount d1,ACCOUNT nobody,CHAIN ListAccounts d1,LIST_ACCOUNTS state=0 any_warning=1 limit=5,CHAIN ListAccounts d1,LIST_ACCOUNTS state=3 any_warning=0 limit=0,CHAIN ListCommands d1,LIST_COMMANDS status=3 limit=0,CHAIN SubscribeCommands d1,CHAIN Submit d1,SUBMIT chain=d1 signer=dev1 kind=command_ack,CHAIN Submit d1,SUBMIT chain=d1 signer=dev1 kind=command_ack,CHAIN Subscribe d1,"
 if poll_eq "$want" fee_lines && [ "$nf_rc" -eq 2 ]; then ok "fee control on the wire: chain ids, filters (warnings any_warning, disconnected state 3, status), acks"
 else bad "fee control on the wire: chain ids, filters (warnings any_warning, disconnected state 3, status), acks" "got=$got nf_rc=$nf_rc"; fi
+
+# ---- issue 10: activation, reversal, notice templates, district results, decoded state -------
+mark=$(wc -l < "$tmp/ctl.log")
+ctl admin1 param activation --chain main --district d1 --version 1 --at-height 120 --sum-tolerance 4 \
+  --spike-factor 7 --future-tolerance-ms 120000 --max-interpolation-ms 3600000 --spike-min-history 12
+act_rc=$rc
+ctl admin1 param activation --chain main --district d1 --version 1 --at-height 200
+act2_rc=$rc
+ctl mkt1 pay --chain main --district d1 --account acc1 --amount 10000 --serial rev-1 --reverses pay-1
+rev_rc=$rc
+zh='尊敬的客户，户号{account}（表号{meter}）余额{balance}元，状态：{state}。'
+printf '# 短信模板\n\nwarning1:customer:%s\r\nformal-disconnect:grid_worker:户号{account}已停电\n' "$zh" > "$tmp/zh.txt"
+ctl mkt1 param notice-templates --chain main --district d1 --language zh-CN --file "$tmp/zh.txt" \
+  --template "reconnect:customer:{account} 已恢复供电: 余额 {balance}" --template "reconnect:grid_worker:复电 {meter}"
+nt_rc=$rc
+log_has "$tmp/ctl.log" 'kind=parameter .* notice_templates: ' "$mark"
+log=$(tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep '^SUBMIT ')
+want_ok=1
+for want in "signer=admin1 kind=parameter .* district=d1 activation: 1=fee-control 2=1 3=120 4=<[0-9]* bytes> vee: 1=4 2=7 3=120000 4=3600000 5=12" \
+    "signer=admin1 kind=parameter .* district=d1 activation: 1=fee-control 2=1 3=200 4= vee: \$" \
+    "signer=mkt1 kind=parameter .* district=d1 payment: 1=acc1 2=18446744073709541616 3=rev-1 4=1[0-9]* 5=pay-1" \
+    "signer=mkt1 kind=parameter .* notice_templates: 1=zh-CN .* | template kind=1 recipient=customer text=$zh | template kind=4 recipient=grid_worker text=户号{account}已停电 | template kind=5 recipient=customer text={account} 已恢复供电: 余额 {balance} | template kind=5 recipient=grid_worker text=复电 {meter}"; do
+  if ! echo "$log" | grep -q -- "$want"; then want_ok=0; echo "     missing: $want"; fi
+done
+if [ "$want_ok" = 1 ] && [ "$act_rc$act2_rc$rev_rc$nt_rc" = 0000 ]; then
+  ok "param activation (VEE values, defaults), pay --reverses (amount negative, reverses_serial), param notice-templates (UTF-8 file and --template): signed payloads"
+else bad "param activation, pay --reverses, param notice-templates: signed payloads" "rc=$act_rc/$act2_rc/$rev_rc/$nt_rc $log"; fi
+usage_ok=1
+while IFS='|' read -r args want; do
+  # shellcheck disable=SC2086
+  eval "ctl admin1 $args"
+  if [ "$rc" -ne 64 ] || ! echo "$err" | grep -qF -- "$want"; then usage_ok=0; echo "     $args: rc=$rc $err"; fi
+done <<'CASES'
+param activation --district d1 --version 1 --at-height 5 --spike-factor 1|spike_factor 1 is out of range: 2..1000
+param activation --district d1 --version 1 --at-height 5 --spike-factor x|--spike-factor x is not a whole number
+param activation --district d1 --version 1 --at-height 5 --sum-tolerance -2|sum_tolerance must not be negative (-2); 0 means the default (2)
+param activation --district d1 --version 1 --at-height 5 --spike-min-history 11521|8-day trailing window
+param activation --district d1 --version 1 --at-height 5 --future-tolerance-ms 86400001|more than a day
+param activation --district d1 --version 0 --at-height 5|is not a contract version
+param activation --district d1 --version 1 --at-height 0|is not a district block height
+param activation --district d1 --at-height 5|needs --district D, --version N and --at-height H
+param customer --district d1 --account a --meter m --tariff T --version 1|--version is not an option of param customer
+param notice-templates --district d1 --language fr|language must be zh-CN or en
+param notice-templates --district d1|needs --district D and --language
+param notice-templates --district d1 --language en --template "warning1:customer:{acct}"|unknown placeholder {acct}
+param notice-templates --district d1 --language en --template "warning1:grid_worker:x"|no warning1 notice goes to the grid_worker
+param notice-templates --district d1 --language en --template "warn:customer:x"|unknown notice kind
+param notice-templates --district d1 --language en --template "reconnect:customer:pay {balance"|unmatched brace
+param notice-templates --district d1 --language en --template "reconnect:customer:a" --template "reconnect:customer:b"|two templates for reconnect to the customer
+pay --district d1 --account acc1 --amount 5 --serial pay-1 --reverses pay-1|a reversal needs its own serial
+pay --district d1 --account acc1 --amount -5 --serial rev-2 --reverses pay-1|give the amount positive
+pay --district d1 --account acc1 --serial rev-2 --reverses pay-1|--amount FEN is required
+pay --district d1 --account acc1 --amount 5 --reverses pay-1|(--serial: the reversal's own serial)
+district-results|district-results needs --district D
+CASES
+if [ "$usage_ok" = 1 ]; then ok "activation / notice templates / reversal: bad values are usage errors with a clear reason"
+else bad "activation / notice templates / reversal: bad values are usage errors with a clear reason"; fi
+printf 'warning1:customer:ok\nwarning9:customer:x\n' > "$tmp/badnt.txt"
+ctl mkt1 param notice-templates --district d1 --language en --file "$tmp/badnt.txt"
+if [ "$rc" -eq 65 ] && [ "$err" = "$tmp/badnt.txt:2: unknown notice kind \"warning9\" (known: warning1, warning2, disconnect, formal_disconnect, reconnect)" ]; then
+  ok "param notice-templates with a bad file line: exit 65, file:line: reason"
+else bad "param notice-templates with a bad file line: exit 65, file:line: reason" "rc=$rc $err"; fi
+if [ "$(tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep -c '^SUBMIT ')" = 4 ]; then ok "bad parameters submit nothing"
+else bad "bad parameters submit nothing"; fi
+
+mark=$(wc -l < "$tmp/ctl.log")
+ctl ops1 district-results --chain main --district d1
+cat > "$tmp/want1" <<'REPORT'
+district d1 (main chain main)
+totals: 40 transactions, 96 readings accepted, 95 billed, charged 123.45 yuan, 3 commands, 5 notices, 7 parameters taken
+warning: acc1
+disconnected: acc2
+amounts in yuan
+ACCOUNT  BALANCE  STATE         CYCLE CHARGED  TOTAL CHARGED  TOTAL PAID  CYCLE START (UTC)
+acc1       12.34  WARNING1               2.50           9.00       21.34  2025-11-30 16:00
+acc2       -2.50  DISCONNECTED           1.00          22.50       20.00  2025-11-30 16:00
+more accounts after acc2 (--after acc2, or --all)
+REPORT
+if [ "$rc" -eq 0 ] && diff "$tmp/want1" "$tmp/out" > "$tmp/diff"; then ok "district-results: totals, warning and disconnect lists, a row per account in yuan, the next page"
+else bad "district-results: totals, lists, rows in yuan" "rc=$rc $err $(cat "$tmp/diff")"; fi
+ctl ops1 district-results --chain main --district d1 --all
+if [ "$rc" -eq 0 ] && echo "$out" | grep -qx "warning: acc1, 用户4" && ! echo "$out" | grep -q "more accounts" \
+   && echo "$out" | grep -qx "用户4      -0.05  WARNING2               0.00           0.95        1.00  2025-11-30 16:00" \
+   && echo "$out" | grep -qx "acc3      999.99  NORMAL                 0.01           0.01     1000.00  2025-11-30 16:00"; then
+  ok "district-results --all: every page, lists merged, wide characters aligned"
+else bad "district-results --all: every page, lists merged, wide characters aligned" "rc=$rc $out $err"; fi
+ctl ops1 district-results --chain main --district d1 --after acc2 --limit 1 --json
+pycheck "district-results --after acc2 --limit 1 --json: one page, states by name, amounts in fen" '
+assert len(lines) == 1 and [a["account"] for a in lines[0]["accounts"]] == ["acc3"], lines
+assert lines[0]["accounts"][0]["state"] == "NORMAL" and lines[0]["accounts"][0]["balance_fen"] == 99999, lines
+assert lines[0]["next_after"] == "acc3" and lines[0]["totals"]["charged_fen"] == 12345, lines
+assert lines[0]["warning"] == [] and lines[0]["disconnected"] == [], lines'
+ctl ops1 district-results --chain main --district d9
+if [ "$rc" -eq 2 ] && [ "$err" = "error: NOT_FOUND: no district 'd9' is registered" ]; then ok "district-results of an unknown district: NOT_FOUND, exit 2"
+else bad "district-results of an unknown district: NOT_FOUND, exit 2" "rc=$rc $err"; fi
+dr_lines() { tail -n +"$((mark + 1))" "$tmp/ctl.log" | grep '^DISTRICT_RESULTS' | tr '\n' ,; }
+if poll_eq "DISTRICT_RESULTS chain=main district=d1 after=- limit=0,DISTRICT_RESULTS chain=main district=d1 after=- limit=0,DISTRICT_RESULTS chain=main district=d1 after=acc2 limit=0,DISTRICT_RESULTS chain=main district=d1 after=acc2 limit=1,DISTRICT_RESULTS chain=main district=d9 after=- limit=0," dr_lines; then
+  ok "district-results on the wire: main chain id, district, after_account paging, limit"
+else bad "district-results on the wire" "$got"; fi
+ctl ops1 state uplink/d1/account/acc2
+pycheck "state uplink/d1/account/acc2: value hex and decoded AccountResult" '
+assert doc["decoded_as"] == "gridledger.AccountResult" and doc["value"] != "", doc
+d = doc["decoded"]
+assert (d["account"], d["balance_fen"], d["state"], d["total_charged_fen"], d["total_paid_fen"]) == ("acc2", -250, 3, 2250, 2000), d'
+ctl ops1 state uplink/d1/totals
+pycheck "state uplink/d1/totals: decoded UplinkSummary (bytes as hex)" '
+assert doc["decoded_as"] == "gridledger.UplinkSummary", doc
+assert doc["decoded"]["charged_fen"] == 12345 and doc["decoded"]["accounts"] == [] and doc["decoded"]["downlink_digest"] == "09" * 32, doc'
+ctl ops1 state reading/m1/000000000000005
+if [ "$rc" -eq 0 ] && ! echo "$out" | grep -q decoded; then ok "state of a key of no message kind: hex only"
+else bad "state of a key of no message kind: hex only" "$out"; fi
+
+# ---- connection errors read as sentences ------------------------------------------------------
+closed=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$gridctl" --addr "127.0.0.1:$closed" --cert "$c/ops1.crt" --key "$c/ops1.key" --ca "$c/ca.crt" status > "$tmp/out" 2> "$tmp/err"
+rc=$?; err=$(cat "$tmp/err")
+if [ "$rc" -eq 2 ] && [ "$err" = "error: cannot connect to 127.0.0.1:$closed: connection refused (is the node running?)" ]; then
+  ok "closed port: error: cannot connect to H:P: connection refused (is the node running?)"
+else bad "closed port: one sentence" "rc=$rc $err"; fi
+"$gridctl" --addr "$ctl_addr" --cert "$c/ops1.crt" --key "$c/ops1.key" --ca "$c/other/ca.crt" status > "$tmp/out" 2> "$tmp/err"
+rc=$?; err=$(cat "$tmp/err")
+if [ "$rc" -eq 2 ] && [ "$err" = "error: cannot connect to $ctl_addr: TLS handshake failed: the node's certificate is not signed by the CA in $c/other/ca.crt (wrong --ca, or a node of another deployment?)" ]; then
+  ok "wrong CA: the node's certificate is not signed by the CA in FILE"
+else bad "wrong CA: one sentence" "rc=$rc $err"; fi
+"$gridctl" --addr "$ctl_addr" --cert "$c/other/fn1.crt" --key "$c/other/fn1.key" --ca "$c/ca.crt" status > "$tmp/out" 2> "$tmp/err"
+rc=$?; err=$(cat "$tmp/err")
+if [ "$rc" -eq 2 ] && [ "$(echo "$err" | wc -l)" = 1 ] && echo "$err" | grep -q "^error: .*$ctl_addr.*reject.* certificate"; then
+  ok "client certificate of another CA: one line, the node rejected this client's certificate"
+else bad "client certificate of another CA: one sentence" "rc=$rc $err"; fi
+"$gridctl" --addr "$ctl_addr" --server-name node9.example --cert "$c/ops1.crt" --key "$c/ops1.key" --ca "$c/ca.crt" status > "$tmp/out" 2> "$tmp/err"
+rc=$?; err=$(cat "$tmp/err")
+if [ "$rc" -eq 2 ] && echo "$err" | grep -q "^error: cannot connect to $ctl_addr: TLS handshake failed: the node's certificate does not name node9.example (use --server-name"; then
+  ok "server name not in the node certificate: does not name NAME"
+else bad "server name not in the node certificate: one sentence" "rc=$rc $err"; fi
+python3 -c '
+import socket, sys, time
+s = socket.create_server(("127.0.0.1", 0)); open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+conns = []
+while True:
+    conns.append(s.accept()[0])
+' "$tmp/silentport" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/silentport" ] && break; sleep 0.1; done
+silent=$(cat "$tmp/silentport")
+"$gridctl" --addr "127.0.0.1:$silent" --timeout 500 --cert "$c/ops1.crt" --key "$c/ops1.key" --ca "$c/ca.crt" status > "$tmp/out" 2> "$tmp/err"
+rc=$?; err=$(cat "$tmp/err")
+if [ "$rc" -eq 2 ] && [ "$err" = "error: cannot connect to 127.0.0.1:$silent: no answer to the TLS handshake within 500 ms (is this a GridLedger node's port?)" ]; then
+  ok "a port that never answers the handshake: no answer within the timeout"
+else bad "a port that never answers the handshake: one sentence" "rc=$rc $err"; fi
+"$gridctl" --addr "127.0.0.1:$closed" --cert "$tmp/none.crt" --key "$c/ops1.key" --ca "$c/ca.crt" status > "$tmp/out" 2> "$tmp/err"
+rc=$?; err=$(cat "$tmp/err")
+if [ "$rc" -eq 2 ] && [ "$err" = "error: cannot read the client certificate $tmp/none.crt: No such file or directory" ]; then
+  ok "missing certificate file: cannot read the client certificate FILE"
+else bad "missing certificate file: one sentence" "rc=$rc $err"; fi
 
 if ! grep -q "bad signature\|framing:" "$tmp/ctl.log"; then ok "fake node: every gridctl signature verified by openssl, framing right"
 else bad "fake node: every gridctl signature verified by openssl, framing right" "$(grep "bad signature\|framing:" "$tmp/ctl.log")"; fi

@@ -44,10 +44,28 @@ Anchoring and fee control (Docs/anchoring.md):
         --tariff T [--protected] [--contact PHONE] [--thresholds ID]
         [--opening-balance FEN] [--cycle-start MM-DD]              (marketing)
   param tariff [--chain MAIN] --district D --file tariff.json      (marketing)
+                         a tariff change is a new tariff with the same tariff_id: it
+                         replaces the old one from the block that takes it on (a cycle
+                         in progress starts new charge lines at the new prices)
   param thresholds [--chain MAIN] --district D [--id ID] --alarm1 FEN --alarm2 FEN
         --overdraft FEN --reconnect FEN [--direct-close] [--valid-ms MS]
         [--grid-worker PHONE]                                      (marketing)
-  pay [--chain MAIN] --district D --account A --amount FEN --serial S   (marketing)
+  param notice-templates [--chain MAIN] --district D --language zh-CN|en
+        [--file FILE] [--template KIND:RECIPIENT:TEXT]...           (marketing)
+                         SMS texts: KIND warning1|warning2|disconnect|formal_disconnect|
+                         reconnect, RECIPIENT customer|grid_worker, placeholders {account}
+                         {meter} {balance} {state}; FILE is JSON {"language", "templates":
+                         [{"kind", "recipient", "text"}]} or KIND:RECIPIENT:TEXT lines (UTF-8)
+  param activation [--chain MAIN] --district D --version N --at-height H
+        [--sum-tolerance E] [--spike-factor F] [--future-tolerance-ms MS]
+        [--max-interpolation-ms MS] [--spike-min-history N]          (admin)
+                         contract "fee-control" version N and its VEE parameters from
+                         district height H on; an omitted or 0 value is the default
+  pay [--chain MAIN] --district D --account A --amount FEN --serial S
+        [--reverses SERIAL]                                         (marketing)
+                         a payment; with --reverses a reversal (冲正) of payment SERIAL:
+                         --amount is that payment's amount (positive), sent negative,
+                         --serial the reversal's own serial
   ack [--chain D] COMMAND_ID [--failed] [--detail TEXT]            (device)
                          sign a TxPayload{chain_id, created_ms, nonce, body} with
                          --cert/--key (or --signer-cert/--signer-key), Ingest/Submit, and
@@ -64,6 +82,16 @@ Anchoring and fee control (Docs/anchoring.md):
                          acknowledges each as a success, the line gets "ack": {...}
   watch-notices [--chain D] [--from H] [--count N] [--reconnect]
                          Notices/Subscribe (marketing), JSON lines
+  district-results [--chain MAIN] --district D [--limit N] [--after ACCOUNT] [--all]
+        [--json]         FeeControl/GetDistrictResults on the main chain: the district's
+                         totals, warning and disconnect lists and one row per account
+                         (balance, state, charges this cycle and in total, paid; yuan);
+                         --all follows every page, --json prints each page as JSON
+
+state and history decode the values of known keys ("decoded_as", "decoded"):
+uplink/<d>/totals (UplinkSummary), uplink/<d>/account/<a> (AccountResult),
+district/<d>, receipt/..., account/<a>, customer/<a>, tariff/<t>, thresholds/<id>,
+command/<id>, notice/<id>, payment/<serial>; "value" stays hex.
 
 --reconnect (watch, watch-commands, watch-notices): keep watching across node restarts;
 when the connection or the stream ends, connect again (backing off up to 5 s) and go on
@@ -93,7 +121,9 @@ on and the command exits 2 at the end.
 
 Exit status: 0 on success; 1 when a proof does not verify (verify-proof, prove --verify);
 2 when a call or the connection fails (the reason is printed to stderr as
-``error: CODE_NAME: message``; also bad submission input, nothing submitted then);
+``error: CODE_NAME: message`` for a call, ``error: cannot connect to HOST:PORT: why``
+when the node cannot be reached or the TLS handshake fails; also bad submission input,
+nothing submitted then);
 65/66 for bad or unreadable ingest input (66 also for an unreadable proof file); 74 when
 the proof file cannot be written; 130 on Ctrl-C.
 """
@@ -103,6 +133,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import ssl
 import sys
 import time
 from typing import List, Optional
@@ -110,10 +141,12 @@ from typing import List, Optional
 
 from . import contracts_pb2, parameters
 from .client import Client, member_response_json
+from .connect_errors import describe_connect_error
 from .parameters import parse_cycle_start
 from .proof import ProofError, verify_proof
 from .readings_csv import ReadingsCsvError, read_readings_csv
-from .render import block_summary, to_jsonable
+from .render import block_summary, district_results_json, district_results_text, \
+    state_json, to_jsonable
 from .signing import Signer, new_batch_id, tx_id
 from .status import RpcError, StatusCode
 
@@ -158,6 +191,32 @@ def _integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _amount(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of fen") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{value} is not positive (a reversal also takes the reversed payment's amount, "
+            f"positive, with --reverses)")
+    return value
+
+
+def _vee(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        try:
+            return parameters._check_vee(name, value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = name
+    return parse
 
 
 def _cycle_start(text: str):
@@ -324,9 +383,47 @@ def _parser() -> argparse.ArgumentParser:
     cu.add_argument("--thresholds", default="", metavar="ID")
     cu.add_argument("--opening-balance", type=_integer, default=0, metavar="FEN")
     cu.add_argument("--cycle-start", type=_cycle_start, default=None, metavar="MM-DD")
-    ta = submitter(psub.add_parser("tariff", help="tariff from a JSON file"), main_help)
+    ta = submitter(psub.add_parser(
+        "tariff", help="tariff from a JSON file; a tariff change is a new tariff with the "
+                       "same tariff_id, which replaces the old one",
+        description="Submits a Tariff. To change a tariff, submit the new version with the "
+                    "same tariff_id: it replaces the old one from the block that takes it "
+                    "on (a cycle in progress starts new charge lines at the new prices)."),
+        main_help)
     ta.add_argument("--district", required=True)
     ta.add_argument("--file", required=True, metavar="tariff.json")
+    nt = submitter(psub.add_parser(
+        "notice-templates", help="SMS notice texts in a language (zh-CN or en)",
+        description="NoticeTemplates: the district's notices from then on are in LANGUAGE; "
+                    "each template replaces the built-in text of its kind and recipient. "
+                    "KIND: warning1, warning2, disconnect, formal_disconnect, reconnect; "
+                    "RECIPIENT: customer, grid_worker; placeholders {account} {meter} "
+                    "{balance} (yuan) {state}."), main_help)
+    nt.add_argument("--district", required=True)
+    nt.add_argument("--language", required=True, choices=parameters.NOTICE_LANGUAGES)
+    nt.add_argument("--file", default=None, metavar="FILE",
+                    help='UTF-8 JSON {"language", "templates": [{"kind", "recipient", '
+                         '"text"}]} or lines KIND:RECIPIENT:TEXT')
+    nt.add_argument("--template", action="append", default=[], metavar="KIND:RECIPIENT:TEXT",
+                    help="one template (repeatable)")
+    av = submitter(psub.add_parser(
+        "activation", help="activate a contract version and its VEE parameters (admin)",
+        description="ContractActivation (signer role admin): contract fee-control VERSION "
+                    "with these VEE parameters applies from district height H on. An "
+                    "omitted or 0 value means the default."), main_help)
+    av.add_argument("--district", required=True)
+    av.add_argument("--contract", default="fee-control", choices=parameters.CONTRACTS)
+    av.add_argument("--version", type=_positive, required=True, metavar="N")
+    av.add_argument("--at-height", type=_positive, required=True, metavar="H",
+                    help="district block height from which the version applies")
+    for name, flag, meta in (("sum_tolerance", "--sum-tolerance", "E"),
+                             ("spike_factor", "--spike-factor", "F"),
+                             ("future_tolerance_ms", "--future-tolerance-ms", "MS"),
+                             ("max_interpolation_ms", "--max-interpolation-ms", "MS"),
+                             ("spike_min_history", "--spike-min-history", "N")):
+        low, high, unit, default = parameters.VEE_LIMITS[name]
+        av.add_argument(flag, dest=name, type=_vee(name), default=0, metavar=meta,
+                        help=f"{low}..{high} {unit}; 0 = the default ({default})")
     th = submitter(psub.add_parser("thresholds", help="fee-control thresholds"), main_help)
     th.add_argument("--district", required=True)
     th.add_argument("--id", default="", help="thresholds id (default: the district default)")
@@ -341,8 +438,11 @@ def _parser() -> argparse.ArgumentParser:
                    main_help)
     py.add_argument("--district", required=True)
     py.add_argument("--account", required=True)
-    py.add_argument("--amount", type=_positive, required=True, metavar="FEN")
-    py.add_argument("--serial", required=True)
+    py.add_argument("--amount", type=_amount, required=True, metavar="FEN",
+                    help="fen, positive; with --reverses the reversed payment's amount")
+    py.add_argument("--serial", required=True, help="this payment's (or reversal's) serial")
+    py.add_argument("--reverses", default=None, metavar="SERIAL",
+                    help="a reversal (冲正) of payment SERIAL: sent as minus --amount")
     ak = submitter(sub.add_parser("ack", help="a CommandAck on a district chain (device)"),
                    "the district chain id (default: the node's only chain)")
     ak.add_argument("command_id", metavar="COMMAND_ID")
@@ -368,6 +468,18 @@ def _parser() -> argparse.ArgumentParser:
                     help="acknowledge each command received as a success (CommandAck)")
     wc.add_argument("--count", type=_positive, default=None, help="stop after this many")
     _reconnect(wc)
+    dr = sub.add_parser("district-results",
+                        help="a district's results on the main chain, decoded "
+                             "(FeeControl/GetDistrictResults)")
+    dr.add_argument("--district", required=True)
+    dr.add_argument("--limit", type=_non_negative, default=0,
+                    help="accounts per page (default: the node's)")
+    dr.add_argument("--after", default="", metavar="ACCOUNT",
+                    help="start after this account (paging)")
+    dr.add_argument("--all", action="store_true", help="follow every page")
+    dr.add_argument("--json", action="store_true",
+                    help="one JSON document per page instead of the table")
+    dr.add_argument("--chain", default="", metavar="MAIN", help=main_help)
     wn = sub.add_parser("watch-notices", help="Notices/Subscribe (marketing), one JSON line each")
     wn.add_argument("--from", dest="from_height", type=_non_negative, default=0)
     wn.add_argument("--count", type=_positive, default=None, help="stop after this many")
@@ -421,21 +533,32 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _error("INVALID_ARGUMENT", f"cannot read {exc.filename}: {exc.strerror or exc}")
         except ValueError as exc:
             return _error("INVALID_ARGUMENT", str(exc))
+    for flag in ("cert", "key", "ca"):
+        path = getattr(args, flag)
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            print(f"error: cannot read --{flag} {path}: "
+                  f"{(exc.strerror or str(exc)).lower()}", file=sys.stderr)
+            return EXIT_FAILURE
     watch = _WatchProgress() if getattr(args, "watch_reconnect", False) else None
     backoff = 0.2
     while True:
         try:
             client = Client(args.addr, cert=args.cert, key=args.key, ca=args.ca,
                             server_name=args.server_name, timeout=timeout)
-        except RpcError as exc:
-            if watch is None or exc.code != StatusCode.UNAVAILABLE:
-                return _error(exc.code_name, f"cannot connect to {args.addr}: {exc.message}")
-            backoff = _wait_to_reconnect(f"cannot connect to {args.addr}: {exc.message}", backoff)
-            continue
-        except (OSError, ValueError) as exc:
-            if watch is None or isinstance(exc, ValueError):
-                return _error(StatusCode.UNAVAILABLE.name, f"cannot connect to {args.addr}: {exc}")
-            backoff = _wait_to_reconnect(f"cannot connect to {args.addr}: {exc}", backoff)
+        except (RpcError, OSError, ValueError) as exc:
+            why = describe_connect_error(args.addr, exc, ca=args.ca, cert=args.cert,
+                                         key=args.key, server_name=args.server_name,
+                                         timeout=timeout)
+            retry = isinstance(exc, RpcError) and exc.code == StatusCode.UNAVAILABLE or \
+                isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and \
+                exc.filename is None
+            if watch is None or not retry:
+                print(f"error: {why}", file=sys.stderr)
+                return EXIT_FAILURE
+            backoff = _wait_to_reconnect(why, backoff)
             continue
         try:
             with client:
@@ -558,15 +681,19 @@ def _run(client: Client, args, timeout: float, readings, signer) -> int:
                                                        chain_id=args.chain)),
                     pretty=True)
     elif cmd == "state":
-        _print_json(to_jsonable(client.get_state(args.state_key, timeout=timeout,
-                                                 linearizable=args.linearizable,
-                                                 chain_id=args.chain)), pretty=True)
+        _print_json(state_json(args.state_key,
+                               client.get_state(args.state_key, timeout=timeout,
+                                                linearizable=args.linearizable,
+                                                chain_id=args.chain)), pretty=True)
     elif cmd == "history":
-        _print_json(to_jsonable(client.get_history(args.state_key, limit=args.limit,
-                                                   timeout=timeout,
-                                                   linearizable=args.linearizable,
-                                                   chain_id=args.chain)),
+        _print_json(state_json(args.state_key,
+                               client.get_history(args.state_key, limit=args.limit,
+                                                  timeout=timeout,
+                                                  linearizable=args.linearizable,
+                                                  chain_id=args.chain)),
                     pretty=True)
+    elif cmd == "district-results":
+        return _district_results(client, args, timeout)
     elif cmd == "admin":
         _print_json(member_response_json(_admin(client, args, timeout)))
     elif cmd == "prove":
@@ -598,6 +725,26 @@ def _run(client: Client, args, timeout: float, readings, signer) -> int:
             line.update((k, v) for k, v in to_jsonable(summary.header).items()
                         if k != "height")
             _print_json(line)
+    return 0
+
+
+def _district_results(client: Client, args, timeout: float) -> int:
+    """district-results: the table (or JSON per page) of one page, or of every page with
+    --all."""
+    if args.all:
+        pages = client.district_results_pages(args.district, chain_id=args.chain,
+                                              after_account=args.after, limit=args.limit,
+                                              timeout=timeout)
+    else:
+        pages = iter([client.district_results(args.district, chain_id=args.chain,
+                                              after_account=args.after, limit=args.limit,
+                                              timeout=timeout)])
+    if args.json:
+        for page in pages:
+            _print_json(district_results_json(page))
+        return 0
+    sys.stdout.write(district_results_text(list(pages), args.chain))
+    sys.stdout.flush()
     return 0
 
 
@@ -740,6 +887,9 @@ def _submission_body(args) -> dict:
         return {"command_ack": parameters.command_ack(args.command_id, not args.failed,
                                                       args.detail)}
     if cmd == "pay":
+        if args.reverses is not None:
+            return {"parameter": parameters.reversal_parameter(
+                args.district, args.account, args.amount, args.serial, args.reverses)}
         return {"parameter": parameters.payment_parameter(args.district, args.account,
                                                           args.amount, args.serial)}
     if cmd == "watch-commands":
@@ -763,6 +913,23 @@ def _submission_body(args) -> dict:
             p = parameters.tariff_parameter(args.district, parameters.tariff_from_json(doc))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{args.file}: {exc}") from None
+    elif kind == "notice-templates":
+        templates = []
+        if args.file is not None:
+            language, templates = parameters.notice_templates_from_file(args.file)
+            if language is not None and language != args.language:
+                raise ValueError(f"{args.file} is in language {language!r}, not "
+                                 f"--language {args.language}")
+        for spec in args.template:
+            templates.append(parameters.parse_notice_template(spec))
+        p = parameters.notice_templates_parameter(args.district, args.language, templates)
+    elif kind == "activation":
+        p = parameters.activation_parameter(
+            args.district, args.version, args.at_height, contract=args.contract,
+            sum_tolerance=args.sum_tolerance, spike_factor=args.spike_factor,
+            future_tolerance_ms=args.future_tolerance_ms,
+            max_interpolation_ms=args.max_interpolation_ms,
+            spike_min_history=args.spike_min_history)
     else:
         p = parameters.thresholds_parameter(
             args.district, args.alarm1, args.alarm2, args.overdraft, args.reconnect,

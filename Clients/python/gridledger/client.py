@@ -1125,9 +1125,10 @@ class Client:
     def submit_parameter(self, signer: Signer, parameter: contracts_pb2.DistrictParameter,
                          chain_id: str = "", timeout: Any = _DEFAULT,
                          metadata: Optional[Metadata] = None) -> ingest_pb2.SubmitResponse:
-        """A ``DistrictParameter`` (customer, tariff, thresholds, payment, activation;
-        builders in :mod:`gridledger.parameters`) on the main chain (signer role
-        marketing), carried down to ``parameter.district`` by the downlink."""
+        """A ``DistrictParameter`` (customer, tariff, thresholds, payment or reversal,
+        notice templates, activation; builders in :mod:`gridledger.parameters`) on the main
+        chain (signer role marketing; admin for an activation), carried down to
+        ``parameter.district`` by the downlink."""
         return self.submit_payload(signer, chain_id, timeout=timeout, metadata=metadata,
                                    parameter=parameter)
 
@@ -1137,6 +1138,47 @@ class Client:
         """A ``CommandAck`` on the district chain (signer role device)."""
         return self.submit_payload(signer, chain_id, timeout=timeout, metadata=metadata,
                                    command_ack=command_ack(command_id, success, detail))
+
+    def district_results(self, district: str, chain_id: str = "", after_account: str = "",
+                         limit: int = 0, timeout: Any = _DEFAULT,
+                         metadata: Optional[Metadata] = None
+                         ) -> anchor_pb2.GetDistrictResultsResponse:
+        """``/gridledger.FeeControl/GetDistrictResults`` on the main chain ``chain_id``:
+        what ``district``'s anchors carried up, decoded: ``totals`` (UplinkSummary over
+        every anchor), ``accounts`` (each account's newest ``AccountResult``, in account
+        order, after ``after_account``; at most ``limit``, 0 = the node's default),
+        ``warning`` and ``disconnected`` (the accounts of this page in those states) and
+        ``next_after`` ("" = no more pages)."""
+        if not district:
+            raise ValueError("district is required")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit < 2 ** 32:
+            raise ValueError(f"limit must be 0 .. 2^32-1, not {limit!r}")
+        return self.unary("/gridledger.FeeControl/GetDistrictResults",
+                          anchor_pb2.GetDistrictResultsRequest(
+                              chain_id=chain_id or "", district=district,
+                              after_account=after_account, limit=limit),
+                          anchor_pb2.GetDistrictResultsResponse, timeout=timeout,
+                          metadata=metadata)
+
+    def district_results_pages(self, district: str, chain_id: str = "", after_account: str = "",
+                               limit: int = 0, timeout: Any = _DEFAULT,
+                               metadata: Optional[Metadata] = None
+                               ) -> Iterator[anchor_pb2.GetDistrictResultsResponse]:
+        """Every page of :meth:`district_results`, following ``next_after`` until it is
+        "" (``limit`` accounts per page; ``timeout`` per page).  A page that does not move
+        forward raises ``RpcError(INTERNAL)``."""
+        after = after_account
+        while True:
+            page = self.district_results(district, chain_id=chain_id, after_account=after,
+                                         limit=limit, timeout=timeout, metadata=metadata)
+            yield page
+            if not page.next_after:
+                return
+            if page.next_after <= after:
+                raise RpcError(StatusCode.INTERNAL,
+                               f"GetDistrictResults after {after!r} answered next_after "
+                               f"{page.next_after!r}: no progress")
+            after = page.next_after
 
     def get_account(self, account: str, chain_id: str = "", timeout: Any = _DEFAULT,
                     metadata: Optional[Metadata] = None) -> contracts_pb2.GetAccountResponse:

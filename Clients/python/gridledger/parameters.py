@@ -8,6 +8,11 @@ builders of the ``TxPayload`` bodies that the CLI and :class:`gridledger.Client`
     thresholds_parameter("d1", alarm1_fen=2000, alarm2_fen=500, overdraft_limit_fen=0,
                          reconnect_allowed_fen=100)
     payment_parameter("d1", "acc1", 10000, "pay-0001")
+    reversal_parameter("d1", "acc1", 10000, "rev-0001", reverses="pay-0001")  # 冲正: -10000
+    activation_parameter("d1", version=1, activate_at_height=500, spike_factor=6,
+                         spike_min_history=8)               # signer role admin, main chain
+    notice_templates_parameter("d1", "en", [("warning1", "customer",
+                                            "Account {account}: balance {balance} yuan")])
     command_ack("cmd-7", success=True)                  # signer role device, district chain
     tx_payload("main", parameter=p)                     # TxPayload, created now, random nonce
 
@@ -30,8 +35,11 @@ from . import anchor_pb2, chain_pb2, contracts_pb2
 
 __all__ = ["tx_payload", "district_registration", "certificates_der", "customer_parameter",
            "tariff_parameter", "tariff_from_json", "thresholds_parameter",
-           "payment_parameter", "command_ack", "parse_cycle_start", "SCHEDULE_CELLS",
-           "PHASES"]
+           "payment_parameter", "reversal_parameter", "activation_parameter",
+           "vee_parameters", "notice_templates_parameter", "notice_template",
+           "parse_notice_template", "notice_templates_from_file", "command_ack",
+           "parse_cycle_start", "SCHEDULE_CELLS", "PHASES", "NOTICE_LANGUAGES",
+           "NOTICE_PLACEHOLDERS", "VEE_LIMITS", "MAX_AMOUNT_FEN"]
 
 # 12 months x 24 hours, month-major (contracts.proto, Tariff.weekday_schedule).
 SCHEDULE_CELLS = 12 * 24
@@ -181,17 +189,264 @@ def thresholds_parameter(district: str, alarm1_fen: int, alarm2_fen: int,
             command_valid_ms=command_valid_ms, grid_worker_contact=grid_worker_contact))
 
 
-def payment_parameter(district: str, account: str, amount_fen: int, serial: str,
-                      paid_ms: Optional[int] = None) -> contracts_pb2.DistrictParameter:
-    """A payment to ``account`` (``serial`` unique per payment; paid now unless given)."""
+# One payment (or reversal) at most, fen: the node refuses more (10^15 fen = 10^13 CNY).
+MAX_AMOUNT_FEN = 10 ** 15
+
+
+def _serial(value: str, what: str) -> str:
+    _required(value, what)
+    if "/" in value:
+        raise ValueError(f"{what} {value!r} must not contain '/'")
+    return value
+
+
+def _amount(amount_fen: int) -> int:
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
+        raise ValueError(f"amount must be a whole number of fen, not {amount_fen!r}")
     if amount_fen <= 0:
         raise ValueError(f"amount must be positive, not {amount_fen}")
+    if amount_fen > MAX_AMOUNT_FEN:
+        raise ValueError(f"amount {amount_fen} fen is above the limit of {MAX_AMOUNT_FEN} fen")
+    return amount_fen
+
+
+def payment_parameter(district: str, account: str, amount_fen: int, serial: str,
+                      paid_ms: Optional[int] = None) -> contracts_pb2.DistrictParameter:
+    """A payment (top-up) to ``account`` (``serial`` unique per payment; paid now unless
+    given)."""
     return contracts_pb2.DistrictParameter(
         district=_required(district, "district"),
         payment=contracts_pb2.Payment(
-            account=_required(account, "account"), amount_fen=amount_fen,
-            serial=_required(serial, "serial"),
+            account=_required(account, "account"), amount_fen=_amount(amount_fen),
+            serial=_serial(serial, "serial"),
             paid_ms=int(time.time() * 1000) if paid_ms is None else paid_ms))
+
+
+def reversal_parameter(district: str, account: str, amount_fen: int, serial: str,
+                       reverses: str, paid_ms: Optional[int] = None
+                       ) -> contracts_pb2.DistrictParameter:
+    """A reversal (冲正) of payment ``reverses``: its own ``serial`` and ``amount_fen`` =
+    the reversed payment's amount, given positive and sent negative.  The node refuses a
+    reversal of an unknown or already reversed serial, or of another amount."""
+    _serial(reverses, "the serial of the payment to reverse")
+    if serial == reverses:
+        raise ValueError(f"a reversal needs its own serial, not the reversed one ({serial!r})")
+    return contracts_pb2.DistrictParameter(
+        district=_required(district, "district"),
+        payment=contracts_pb2.Payment(
+            account=_required(account, "account"), amount_fen=-_amount(amount_fen),
+            serial=_serial(serial, "serial"), reverses_serial=reverses,
+            paid_ms=int(time.time() * 1000) if paid_ms is None else paid_ms))
+
+
+# ---- contract activation and VEE parameters (contracts.proto, VeeParameters) -------------
+
+CONTRACTS = ("fee-control",)
+# name: (lowest, highest, meaning, default); 0 always means "the default".
+VEE_LIMITS = {
+    "sum_tolerance": (1, 10_000_000_000, "0.01 kWh", "2"),
+    "spike_factor": (2, 1000, "times the trailing average interval", "5"),
+    "future_tolerance_ms": (1, 86_400_000, "ms", "300000"),
+    "max_interpolation_ms": (1, 604_800_000, "ms", "7200000"),
+    "spike_min_history": (1, 11_520, "intervals", "4"),
+}
+_VEE_WHY = {
+    "spike_factor": "a factor of 1 would hold every reading above the average",
+    "future_tolerance_ms": "more than a day would let a wrong meter clock through",
+    "max_interpolation_ms": "longer gaps are estimated from the weekday profile",
+    "spike_min_history": "the 8-day trailing window holds no more intervals, even at "
+                         "1-minute readings",
+}
+
+
+def _check_vee(name: str, value: Any) -> int:
+    low, high, unit, default = VEE_LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    if value == 0:
+        return 0
+    if value < 0:
+        raise ValueError(f"{name} must not be negative ({value}); 0 means the default "
+                         f"({default})")
+    if not low <= value <= high:
+        why = _VEE_WHY.get(name)
+        raise ValueError(f"{name} {value} is out of range: {low}..{high} {unit}, or 0 for the "
+                         f"default ({default})" + (f"; {why}" if why else ""))
+    return value
+
+
+def vee_parameters(sum_tolerance: int = 0, spike_factor: int = 0, future_tolerance_ms: int = 0,
+                   max_interpolation_ms: int = 0, spike_min_history: int = 0
+                   ) -> contracts_pb2.VeeParameters:
+    """``VeeParameters`` checked against :data:`VEE_LIMITS` (0 = the default of each)."""
+    return contracts_pb2.VeeParameters(
+        sum_tolerance=_check_vee("sum_tolerance", sum_tolerance),
+        spike_factor=_check_vee("spike_factor", spike_factor),
+        future_tolerance_ms=_check_vee("future_tolerance_ms", future_tolerance_ms),
+        max_interpolation_ms=_check_vee("max_interpolation_ms", max_interpolation_ms),
+        spike_min_history=_check_vee("spike_min_history", spike_min_history))
+
+
+def activation_parameter(district: str, version: int, activate_at_height: int,
+                         vee: Optional[contracts_pb2.VeeParameters] = None,
+                         contract: str = "fee-control", **vee_values: int
+                         ) -> contracts_pb2.DistrictParameter:
+    """A ``ContractActivation`` (signer role admin): contract ``version`` with its VEE
+    parameters applies to ``district`` from district height ``activate_at_height`` on.
+    VEE values come as ``vee`` or as keywords of :func:`vee_parameters`."""
+    if contract not in CONTRACTS:
+        raise ValueError(f"unknown contract {contract!r} (known: {', '.join(CONTRACTS)})")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2 ** 32:
+        raise ValueError(f"version must be a contract version (1, 2, ...), not {version!r}")
+    if isinstance(activate_at_height, bool) or not isinstance(activate_at_height, int) or \
+            not 1 <= activate_at_height < 2 ** 64:
+        raise ValueError(f"activation height must be a district block height (1 or more), "
+                         f"not {activate_at_height!r}")
+    if vee is not None and vee_values:
+        raise ValueError("give the VEE parameters either as vee= or as keywords, not both")
+    if vee is None:
+        vee = vee_parameters(**vee_values)
+    else:
+        vee = vee_parameters(vee.sum_tolerance, vee.spike_factor, vee.future_tolerance_ms,
+                             vee.max_interpolation_ms, vee.spike_min_history)
+    return contracts_pb2.DistrictParameter(
+        district=_required(district, "district"),
+        activation=contracts_pb2.ContractActivation(
+            contract=contract, version=version, activate_at_height=activate_at_height,
+            vee=vee))
+
+
+# ---- notice templates (contracts.proto, NoticeTemplates) ----------------------------------
+
+NOTICE_LANGUAGES = ("zh-CN", "en")
+NOTICE_PLACEHOLDERS = ("account", "meter", "balance", "state")
+NOTICE_TEXT_MAX = 500  # characters; a long SMS is several messages already
+_NOTICE_KINDS = {"warning1": contracts_pb2.NOTICE_KIND_WARNING1,
+                 "warning2": contracts_pb2.NOTICE_KIND_WARNING2,
+                 "disconnect": contracts_pb2.NOTICE_KIND_DISCONNECT,
+                 "formal_disconnect": contracts_pb2.NOTICE_KIND_FORMAL_DISCONNECT,
+                 "reconnect": contracts_pb2.NOTICE_KIND_RECONNECT}
+# Who receives each kind (DOMAIN.md "Prepaid fee control").
+_NOTICE_RECIPIENTS = {"warning1": ("customer",), "warning2": ("customer",),
+                      "disconnect": ("customer",), "formal_disconnect": ("grid_worker",),
+                      "reconnect": ("customer", "grid_worker")}
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def _name(text: str) -> str:
+    return text.strip().lower().replace("-", "_")
+
+
+def notice_template(kind: str, recipient: str, text: str) -> contracts_pb2.NoticeTemplate:
+    """One template: ``kind`` warning1 | warning2 | disconnect | formal_disconnect |
+    reconnect, ``recipient`` customer | grid_worker, ``text`` with placeholders
+    {account} {meter} {balance} {state} only."""
+    k = _name(kind)
+    if k.startswith("notice_kind_"):
+        k = k[len("notice_kind_"):]
+    if k not in _NOTICE_KINDS:
+        raise ValueError(f"unknown notice kind {kind!r} (known: {', '.join(_NOTICE_KINDS)})")
+    r = _name(recipient)
+    if r not in ("customer", "grid_worker"):
+        raise ValueError(f"unknown recipient {recipient!r} (customer or grid_worker)")
+    if r not in _NOTICE_RECIPIENTS[k]:
+        raise ValueError(f"no {k} notice goes to the {r} (it goes to the "
+                         f"{' and the '.join(_NOTICE_RECIPIENTS[k])})")
+    if not text or not text.strip():
+        raise ValueError(f"the {k} text for the {r} is empty")
+    if len(text) > NOTICE_TEXT_MAX:
+        raise ValueError(f"the {k} text for the {r} has {len(text)} characters, more than "
+                         f"{NOTICE_TEXT_MAX}")
+    for m in _PLACEHOLDER.finditer(text):
+        if m.group(1) not in NOTICE_PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder {m.group(0)} in the {k} text for the {r} "
+                             f"(known: {', '.join('{' + p + '}' for p in NOTICE_PLACEHOLDERS)})")
+    rest = _PLACEHOLDER.sub("", text)
+    if "{" in rest or "}" in rest:
+        raise ValueError(f"unmatched brace in the {k} text for the {r}: placeholders are "
+                         f"written {{account}}")
+    return contracts_pb2.NoticeTemplate(kind=_NOTICE_KINDS[k], recipient=r, text=text)
+
+
+def parse_notice_template(spec: str) -> contracts_pb2.NoticeTemplate:
+    """``KIND:RECIPIENT:TEXT`` (the text may contain colons) -> a checked template."""
+    parts = spec.split(":", 2)
+    if len(parts) != 3:
+        raise ValueError(f"{spec!r} is not KIND:RECIPIENT:TEXT")
+    return notice_template(*parts)
+
+
+def notice_templates_parameter(district: str, language: str,
+                               templates: Iterable[Any] = ()
+                               ) -> contracts_pb2.DistrictParameter:
+    """``NoticeTemplates`` for ``district`` in ``language`` ("zh-CN" or "en"): each
+    template a ``NoticeTemplate`` or a (kind, recipient, text) tuple; at most one per kind
+    and recipient.  No template switches the language only."""
+    if language not in NOTICE_LANGUAGES:
+        raise ValueError(f"language must be {' or '.join(NOTICE_LANGUAGES)}, not {language!r}")
+    checked: List[contracts_pb2.NoticeTemplate] = []
+    seen = set()
+    for t in templates:
+        if isinstance(t, contracts_pb2.NoticeTemplate):
+            kind = contracts_pb2.NoticeKind.Name(t.kind) if t.kind in \
+                contracts_pb2.NoticeKind.values() else str(t.kind)
+            t = notice_template(kind, t.recipient, t.text)
+        else:
+            t = notice_template(*t)
+        key = (t.kind, t.recipient)
+        if key in seen:
+            raise ValueError(f"two templates for {contracts_pb2.NoticeKind.Name(t.kind)} to the "
+                             f"{t.recipient}")
+        seen.add(key)
+        checked.append(t)
+    return contracts_pb2.DistrictParameter(
+        district=_required(district, "district"),
+        notice_templates=contracts_pb2.NoticeTemplates(language=language, templates=checked))
+
+
+def notice_templates_from_file(path: str) -> Tuple[Optional[str], List[contracts_pb2.NoticeTemplate]]:
+    """(language or None, templates) from a UTF-8 file: either JSON
+    ``{"language": "en", "templates": [{"kind": ..., "recipient": ..., "text": ...}]}`` or
+    lines ``KIND:RECIPIENT:TEXT`` (blank lines and lines starting with # ignored; the same
+    format as gridctl's).  Errors name the file and line."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if text.lstrip().startswith("{"):
+        import json
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not JSON: {exc}") from None
+        unknown = set(doc) - {"language", "templates"}
+        if unknown:
+            raise ValueError(f"{path}: unknown fields: {', '.join(sorted(unknown))}")
+        language = doc.get("language")
+        if language is not None and not isinstance(language, str):
+            raise ValueError(f"{path}: language must be a string")
+        out = []
+        for i, t in enumerate(doc.get("templates", [])):
+            if not isinstance(t, dict) or set(t) != {"kind", "recipient", "text"} or \
+                    not all(isinstance(v, str) for v in t.values()):
+                raise ValueError(f"{path}: templates[{i}] must be an object with the strings "
+                                 f"kind, recipient and text")
+            try:
+                out.append(notice_template(t["kind"], t["recipient"], t["text"]))
+            except ValueError as exc:
+                raise ValueError(f"{path}: templates[{i}]: {exc}") from None
+        return language, out
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            out.append(parse_notice_template(line))
+        except ValueError as exc:
+            raise ValueError(f"{path}:{n}: {exc}") from None
+    return None, out
 
 
 def command_ack(command_id: str, success: bool = True, detail: str = ""

@@ -60,6 +60,7 @@ _CHAIN_REQUESTS = {
     "/gridledger.FeeControl/GetAccount": contracts_pb2.GetAccountRequest,
     "/gridledger.FeeControl/ListAccounts": contracts_pb2.ListAccountsRequest,
     "/gridledger.FeeControl/ListCommands": contracts_pb2.ListCommandsRequest,
+    "/gridledger.FeeControl/GetDistrictResults": anchor_pb2.GetDistrictResultsRequest,
     "/gridledger.Control/SubscribeCommands": contracts_pb2.SubscribeCommandsRequest,
     "/gridledger.Notices/Subscribe": contracts_pb2.SubscribeNoticesRequest,
 }
@@ -99,6 +100,11 @@ class FakeChain:
         self.accounts: Dict[str, contracts_pb2.GetAccountResponse] = {}
         self.commands: List[contracts_pb2.ControlCommand] = []
         self.notices: List[contracts_pb2.Notice] = []
+        # GetDistrictResults (main chain): district -> (totals, {account: AccountResult});
+        # pages of district_page_size accounts unless the request's limit is smaller.
+        self.district_results: Dict[str, Tuple[anchor_pb2.UplinkSummary,
+                                               Dict[str, anchor_pb2.AccountResult]]] = {}
+        self.district_page_size = 100
         self.requests: List[Tuple[str, object]] = []  # (method, request) of those calls
         self.command_subscribers: Dict[Tuple[int, int], Tuple[object, int]] = {}
         self.notice_subscribers: Dict[Tuple[int, int], Tuple[object, int]] = {}
@@ -280,6 +286,24 @@ class FakeChain:
             found = [c for c in self.commands
                      if req.status in (contracts_pb2.COMMAND_STATUS_UNSPECIFIED, c.status)]
             conn.message(sid, contracts_pb2.ListCommandsResponse(commands=found[:req.limit or None]))
+        elif method == "/gridledger.FeeControl/GetDistrictResults":
+            # The contract of anchor.proto: newest result per account, account order, paged
+            # by after_account / next_after; warning and disconnected of the page.
+            if req.chain_id not in ("", self.chain_id):
+                raise Refused(5, f"this node serves no chain {req.chain_id!r}")
+            if req.district not in self.district_results:
+                raise Refused(5, f"no district {req.district!r} is registered")
+            totals, accounts = self.district_results[req.district]
+            names = sorted(a for a in accounts if a > req.after_account)
+            size = min(req.limit or self.district_page_size, self.district_page_size)
+            page = [accounts[a] for a in names[:size]]
+            conn.message(sid, anchor_pb2.GetDistrictResultsResponse(
+                district=req.district, totals=totals, accounts=page,
+                next_after=page[-1].account if len(names) > size else "",
+                warning=[a.account for a in page if a.state in (
+                    contracts_pb2.ACCOUNT_STATE_WARNING1, contracts_pb2.ACCOUNT_STATE_WARNING2)],
+                disconnected=[a.account for a in page
+                              if a.state == contracts_pb2.ACCOUNT_STATE_DISCONNECTED]))
         else:
             return False
         return True

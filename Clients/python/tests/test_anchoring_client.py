@@ -343,9 +343,10 @@ def test_cli_fee_control_queries(pki, district, fee, capsys):
     a = doc["account"]
     assert (a["balance_fen"], a["state"], a["last_reading_ms"]) == (
         1234, "ACCOUNT_STATE_WARNING1", 1_700_000_000_000)
-    assert a["periods"] == [{"period": "peak", "energy": 100, "charge_fen": 120},
-                            {"period": "valley", "energy": 200, "charge_fen": 80}]
-    assert a["tiers"] == [{"tier": 1, "energy": 300, "charge_fen": 0}]
+    line = {"line_price": 0, "line_energy": 0}
+    assert a["periods"] == [{"period": "peak", "energy": 100, "charge_fen": 120, **line},
+                            {"period": "valley", "energy": 200, "charge_fen": 80, **line}]
+    assert a["tiers"] == [{"tier": 1, "energy": 300, "charge_fen": 0, **line}]
     assert (a["cycle_charged_fen"], a["total_charged_fen"], a["total_paid_fen"]) == (200, 900, 2134)
     assert doc["customer"]["tariff_id"] == "T1"
     assert cli(fee, pki, "ops", "account", "--chain", "d1", "nobody") == 2
