@@ -10,7 +10,7 @@
 #include <string.h>
 
 const gl_vee_limit gl_vee_limits[GL_VEE_N] = {
-    [GL_VEE_SUM_TOLERANCE] = {"sum_tolerance", "sum-tolerance", 1, 10000000000ull, "0.01 kWh", "2",
+    [GL_VEE_SUM_TOLERANCE] = {"sum_tolerance", "sum-tolerance", 1, 10000, "0.01 kWh", "2",
                               NULL},
     [GL_VEE_SPIKE_FACTOR] = {"spike_factor", "spike-factor", 2, 1000,
                              "times the trailing average interval", "5",

@@ -11,8 +11,9 @@ enum NoticeText {
     static let languages = ["zh-CN", "en"]
     static let defaultLanguage = "zh-CN"
     static let placeholders = ["account", "meter", "balance", "state"]
-    /// Longest template accepted, UTF-8 bytes (a few SMS).
-    static let maxTemplateBytes = 1024
+    /// Longest template accepted, UTF-8 bytes: the clients' 500 characters at up to four
+    /// bytes each (a few SMS).
+    static let maxTemplateBytes = 2000
 
     /// The built-in catalogue: (kind, recipient) → text, per language.
     private static func builtIn(_ kind: NoticeKind, _ recipient: Prepaid.Recipient, language: String) -> String {
@@ -44,8 +45,8 @@ enum NoticeText {
     static func recipientName(_ r: Prepaid.Recipient) -> String { r == .customer ? "customer" : "grid_worker" }
 
     /// Throws INVALID_ARGUMENT unless the language is known and every template names a notice
-    /// kind, a recipient ("customer", "grid_worker") and a non-empty text of at most 1 KiB
-    /// whose placeholders are known; a (kind, recipient) may appear once.
+    /// kind, a recipient ("customer", "grid_worker") and a non-empty text
+    /// of at most 2,000 bytes whose placeholders are known; a (kind, recipient) may appear once.
     static func validate(_ t: NoticeTemplates) throws {
         func fail(_ why: String) -> ContractRejection { .invalidArgument("notice templates: \(why)") }
         guard languages.contains(t.language) else { throw fail("language must be one of \(languages.joined(separator: ", "))") }

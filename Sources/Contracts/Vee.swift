@@ -137,20 +137,21 @@ struct VeeSettings: Equatable {
     }
 
     /// Throws INVALID_ARGUMENT for VEE parameters no deployment could mean (zero = default):
-    /// sum tolerance above 100 kWh, spike factor above 10^6 (which already disables the check), future tolerance negative or
-    /// above a day, interpolation limit negative or above 7 days, spike history above
-    /// 10,000 intervals (the 8-day window holds at most 11,520 one-minute intervals).
+    /// sum tolerance above 10,000 (100 kWh); spike factor 1 (every reading above the average
+    /// would be held) or above 1,000; future tolerance negative or above a day; interpolation
+    /// limit negative or above 7 days; spike history above 11,520 intervals (the 8-day
+    /// trailing window holds no more, even at 1-minute readings).
     static func validate(_ p: VeeParameters) throws {
         func fail(_ why: String) -> ContractRejection { .invalidArgument("VEE parameters: \(why)") }
         guard p.sumTolerance <= 10_000 else { throw fail("sum_tolerance \(p.sumTolerance) above 10000 (100 kWh)") }
-        guard p.spikeFactor <= 1_000_000 else { throw fail("spike_factor \(p.spikeFactor) above 1000000") }
+        guard p.spikeFactor != 1, p.spikeFactor <= 1_000 else { throw fail("spike_factor \(p.spikeFactor) outside 2...1000 (0 = default 5)") }
         guard p.futureToleranceMs >= 0, p.futureToleranceMs <= CivilTime.msPerDay else {
             throw fail("future_tolerance_ms \(p.futureToleranceMs) outside 0...86400000")
         }
         guard p.maxInterpolationMs >= 0, p.maxInterpolationMs <= 7 * CivilTime.msPerDay else {
             throw fail("max_interpolation_ms \(p.maxInterpolationMs) outside 0...604800000")
         }
-        guard p.spikeMinHistory <= 10_000 else { throw fail("spike_min_history \(p.spikeMinHistory) above 10000") }
+        guard p.spikeMinHistory <= 11_520 else { throw fail("spike_min_history \(p.spikeMinHistory) above 11520") }
     }
 }
 

@@ -37,7 +37,7 @@ final class ConsumptionTests: XCTestCase {
 
     /// Readings with a steady 10 and then a 100 (10× the average, above the default factor 5).
     private func spikeAfter(history: Int, minHistory: UInt32?) throws -> [ReadingFlag] {
-        var h = Harness(spikeFactor: nil)
+        var h = Harness(spikeChecks: true)
         if let minHistory {
             try h.param(.activation(ContractActivation(contract: "fee-control", version: 1, activateAtHeight: 0,
                                                        vee: VeeParameters(spikeMinHistory: minHistory))))
@@ -63,11 +63,11 @@ final class ConsumptionTests: XCTestCase {
 
     /// Parameters no deployment could mean are refused with INVALID_ARGUMENT, nothing stored.
     func testVeeParametersValidated() throws {
-        var h = Harness(spikeFactor: nil)
+        var h = Harness(spikeChecks: true)
         for bad in [
-            VeeParameters(spikeMinHistory: 10_001), VeeParameters(futureToleranceMs: -1),
+            VeeParameters(spikeMinHistory: 11_521), VeeParameters(futureToleranceMs: -1),
             VeeParameters(maxInterpolationMs: 8 * 86_400_000), VeeParameters(sumTolerance: 10_001),
-            VeeParameters(spikeFactor: 1_000_001),
+            VeeParameters(spikeFactor: 1_001), VeeParameters(spikeFactor: 1),
         ] {
             XCTAssertThrowsError(try h.param(.activation(ContractActivation(contract: "fee-control", version: 1, vee: bad)))) {
                 XCTAssertEqual(($0 as? ContractRejection)?.code, 3)

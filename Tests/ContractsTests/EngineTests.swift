@@ -36,7 +36,7 @@ final class EngineTests: XCTestCase {
     /// Rule: contract versions and parameters switch at `activate_at_height` on every replica:
     /// before it the old parameters apply, at and after it the new ones.
     func testActivationSwitchesAtTheGivenHeight() throws {
-        var h = Harness(spikeFactor: nil)
+        var h = Harness(spikeChecks: true)
         try h.param(.tariff(flatTariff()))
         try h.param(.customer(customer("a1", meter: "m1")))
         let t = cst(2025, 1, 8, 3)

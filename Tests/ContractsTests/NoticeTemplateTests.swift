@@ -50,7 +50,7 @@ final class NoticeTemplateTests: XCTestCase {
             NoticeTemplates(language: "en", templates: [NoticeTemplate(kind: .unspecified, recipient: "customer", text: "x")]),
             NoticeTemplates(language: "en", templates: [NoticeTemplate(kind: .warning1, recipient: "bank", text: "x")]),
             NoticeTemplates(language: "en", templates: [NoticeTemplate(kind: .warning1, recipient: "customer", text: "")]),
-            NoticeTemplates(language: "en", templates: [NoticeTemplate(kind: .warning1, recipient: "customer", text: String(repeating: "x", count: 1025))]),
+            NoticeTemplates(language: "en", templates: [NoticeTemplate(kind: .warning1, recipient: "customer", text: String(repeating: "x", count: 2001))]),
             NoticeTemplates(language: "en", templates: [
                 NoticeTemplate(kind: .warning1, recipient: "customer", text: "a"), NoticeTemplate(kind: .warning1, recipient: "customer", text: "b"),
             ]),

@@ -244,7 +244,7 @@ def reversal_parameter(district: str, account: str, amount_fen: int, serial: str
 CONTRACTS = ("fee-control",)
 # name: (lowest, highest, meaning, default); 0 always means "the default".
 VEE_LIMITS = {
-    "sum_tolerance": (1, 10_000_000_000, "0.01 kWh", "2"),
+    "sum_tolerance": (1, 10_000, "0.01 kWh", "2"),
     "spike_factor": (2, 1000, "times the trailing average interval", "5"),
     "future_tolerance_ms": (1, 86_400_000, "ms", "300000"),
     "max_interpolation_ms": (1, 604_800_000, "ms", "7200000"),
