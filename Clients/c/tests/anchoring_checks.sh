@@ -387,20 +387,15 @@ if [ "$rc" -eq 2 ] && echo "$err" | grep -q '^error: NOT_FOUND: '; then ok "prov
 else bad "prove a height above the head (not anchored): NOT_FOUND, exit 2" "rc=$rc $out $err"; fi
 
 # ---- issue 10: the district's results on main, decoded -----------------------------------------
-ctl main ops1 state uplink/d1/account/c1 --chain main
+# An account result is customer data (marketing); the totals are an aggregate ops may read.
+ctl main mkt1 state uplink/d1/account/c1 --chain main
 check "state uplink/d1/account/c1 on main: decoded AccountResult, balance 3000" '
 assert doc["decoded_as"] == "gridledger.AccountResult" and doc["decoded"]["balance_fen"] == 3000, doc'
 ctl main ops1 state uplink/d1/totals --chain main
 check "state uplink/d1/totals on main: decoded UplinkSummary" '
 assert doc["decoded_as"] == "gridledger.UplinkSummary" and doc["decoded"]["readings_billed"] >= 5, doc'
-# Needs the node side of FeeControl/GetDistrictResults (issue 10): skipped, and said so, only
-# while the node answers UNIMPLEMENTED.
-ctl main ops1 district-results --chain main --district d1 --json
-case "$err" in
-"error: UNIMPLEMENTED"*)
-  echo "skip district-results: the node answers UNIMPLEMENTED for /gridledger.FeeControl/GetDistrictResults" ;;
-*)
-  check "district-results --json on main: c1 NORMAL, balance 3000, paid 3000, charges as the totals" '
+ctl main mkt1 district-results --chain main --district d1 --json
+check "district-results --json on main: c1 NORMAL, balance 3000, paid 3000, charges as the totals" '
 (page,) = lines
 c1 = [a for a in page["accounts"] if a["account"] == "c1"]
 assert len(c1) == 1 and page["district"] == "d1", page
@@ -408,11 +403,13 @@ c1 = c1[0]
 assert (c1["balance_fen"], c1["state"], c1["total_paid_fen"]) == (3000, "NORMAL", 3000), c1
 assert c1["total_charged_fen"] == page["totals"]["charged_fen"] > 0 and c1["cycle_charged_fen"] <= c1["total_charged_fen"], page
 assert "c1" not in page["warning"] and "c1" not in page["disconnected"] and page["next_after"] == "", page'
-  ctl main ops1 district-results --chain main --district d1
-  if [ "$rc" -eq 0 ] && echo "$out" | grep -q "^c1 .* 30\.00  NORMAL " && echo "$out" | grep -qx "disconnected: none"; then
-    ok "district-results on main: the table (c1 30.00 yuan NORMAL)"
-  else bad "district-results on main: the table" "rc=$rc $out $err"; fi ;;
-esac
+ctl main mkt1 district-results --chain main --district d1
+if [ "$rc" -eq 0 ] && echo "$out" | grep -q "^c1 .* 30\.00  NORMAL " && echo "$out" | grep -qx "disconnected: none"; then
+  ok "district-results on main: the table (c1 30.00 yuan NORMAL)"
+else bad "district-results on main: the table" "rc=$rc $out $err"; fi
+ctl main ops1 district-results --chain main --district d1
+if [ "$rc" -ne 0 ] && echo "$err" | grep -q "PERMISSION_DENIED"; then ok "district-results as ops: PERMISSION_DENIED (customer data)"
+else bad "district-results as ops: PERMISSION_DENIED" "rc=$rc $out $err"; fi
 
 # ---- shutdown ---------------------------------------------------------------------------
 stopped=1

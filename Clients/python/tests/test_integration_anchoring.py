@@ -449,7 +449,9 @@ def test_uplink_reached_main(scenario):
 # ---- issue 10: the district's results on main, decoded; connection errors --------------------
 
 def test_cli_state_decodes_uplink(scenario, nodes, pki):
-    out = cli(nodes["main"], pki["ops1"], "state", "--chain", "main", "uplink/d1/account/c1")
+    # An account result is customer data (marketing); the district's totals are an
+    # aggregate that ops may read too (Docs/permissions.md).
+    out = cli(nodes["main"], pki["mkt1"], "state", "--chain", "main", "uplink/d1/account/c1")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["decoded_as"] == "gridledger.AccountResult", doc
@@ -460,28 +462,24 @@ def test_cli_state_decodes_uplink(scenario, nodes, pki):
 
 
 def test_district_results_on_main(scenario, nodes, pki):
-    """FeeControl/GetDistrictResults (issue 10): needs the node side; skipped only while the
-    node answers UNIMPLEMENTED."""
+    """FeeControl/GetDistrictResults (issue 10): each customer's charges and state as the
+    anchors carried them up, decoded; customer data, so marketing reads them and ops not."""
     s = scenario
-    try:
-        page = s["main"].district_results("d1", chain_id="main")
-    except RpcError as exc:
-        if exc.code == StatusCode.UNIMPLEMENTED:
-            pytest.skip("the node answers UNIMPLEMENTED for GetDistrictResults (node side of "
-                        "issue 10 not there yet)")
-        raise
+    page = s["main"].district_results("d1", chain_id="main")
     assert page.district == "d1" and page.next_after == ""
     (c1,) = [a for a in page.accounts if a.account == "c1"]
     assert (c1.balance_fen, c1.state, c1.total_paid_fen) == (3000, C.ACCOUNT_STATE_NORMAL, 3000)
     assert c1.total_charged_fen == page.totals.charged_fen > 0
     assert c1.cycle_charged_fen <= c1.total_charged_fen and c1.cycle_start_ms > 0
     assert "c1" not in page.warning and "c1" not in page.disconnected
-    out = cli(nodes["main"], pki["ops1"], "district-results", "--chain", "main", "--district",
+    out = cli(nodes["main"], pki["mkt1"], "district-results", "--chain", "main", "--district",
               "d1", "--all")
     assert out.returncode == 0, out.stderr
     row = [l for l in out.stdout.splitlines() if l.startswith("c1 ")]
     assert row and row[0].split()[1:3] == ["30.00", "NORMAL"], out.stdout
     assert "disconnected: none" in out.stdout
+    refused = cli(nodes["main"], pki["ops1"], "district-results", "--chain", "main", "--district", "d1")
+    assert refused.returncode != 0 and "PERMISSION_DENIED" in refused.stderr, refused.stderr
 
 
 def test_cli_connection_errors_real_node(nodes, pki, tmp_path):
@@ -493,3 +491,42 @@ def test_cli_connection_errors_real_node(nodes, pki, tmp_path):
     assert out.stderr == (f"error: cannot connect to {nodes['main'].address}: TLS handshake "
                           f"failed: the node's certificate is not signed by the CA in "
                           f"{ident['ca']} (wrong --ca, or a node of another deployment?)\n")
+
+
+# ---- issue 10 on a real node: reversal, activation, notice templates through the CLI ------------
+
+def test_reversal_activation_and_templates_through_the_cli(scenario, nodes, pki):
+    s = scenario
+
+    def d1_account():
+        return s["mkt"].get_account("c1", chain_id="d1").account
+
+    def on_main_cli(who, *args):
+        out = cli(nodes["main"], pki[who], *args)
+        assert out.returncode == 0, out.stderr
+        height = json.loads(out.stdout)["height"]
+        wait_until(f"main height {height} carried to d1",
+                   lambda: d1_status(s).downlink_main_height >= height, nodes=s["nodes"])
+
+    before = d1_account()
+    # DOMAIN.md: "a reversal (冲正) has a negative amount and names the serial it reverses".
+    on_main_cli("mkt1", "pay", "--chain", "main", "--district", "d1", "--account", "c1",
+                "--amount", "500", "--serial", "bank-0500")
+    assert d1_account().balance_fen == before.balance_fen + 500
+    on_main_cli("mkt1", "pay", "--chain", "main", "--district", "d1", "--account", "c1",
+                "--amount", "500", "--serial", "rev-0500", "--reverses", "bank-0500")
+    after = d1_account()
+    assert (after.balance_fen, after.total_paid_fen) == (before.balance_fen, before.total_paid_fen)
+    # A second reversal of the same payment is refused on the district: nothing moves.
+    on_main_cli("mkt1", "pay", "--chain", "main", "--district", "d1", "--account", "c1",
+                "--amount", "500", "--serial", "rev-0501", "--reverses", "bank-0500")
+    assert d1_account().balance_fen == before.balance_fen
+    # The admin's contract activation and marketing's notice templates are taken by d1.
+    on_main_cli("admin1", "param", "activation", "--chain", "main", "--district", "d1",
+                "--version", "1", "--at-height", "1", "--spike-min-history", "8")
+    on_main_cli("mkt1", "param", "notice-templates", "--chain", "main", "--district", "d1",
+                "--language", "en")
+    # A value the contract would refuse is refused by the CLI before anything is sent.
+    bad = cli(nodes["main"], pki["admin1"], "param", "activation", "--chain", "main",
+              "--district", "d1", "--version", "1", "--at-height", "1", "--spike-factor", "1")
+    assert bad.returncode != 0 and "spike" in bad.stderr, bad.stderr
