@@ -13,16 +13,19 @@ final class NodeProcess: @unchecked Sendable {
 
     let arguments: [String]
     let log: String
+    /// What runs: `gridnode` itself, or a wrapper (e.g. `prlimit`) given it in `arguments`.
+    let program: String
     private(set) var process: Process?
 
-    init(arguments: [String], log: String) {
+    init(arguments: [String], log: String, executable: String = NodeProcess.executable) {
         self.arguments = arguments
         self.log = log
+        self.program = executable
     }
 
     func start() throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.executable)
+        p.executableURL = URL(fileURLWithPath: program)
         p.arguments = arguments
         if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

@@ -80,10 +80,9 @@ final class RPCServer: Sendable {
             let over = ConnectionOverLimit(handshaking: limiter.handshaking, limit: limiter.limits.maxHandshakes)
             let (log, suppressed) = refusalLog.shouldLog("connection refused before the handshake")
             if log {
-                logger.warning("connection refused before the handshake", metadata: [
-                    "reason": "\(over)", "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")",
-                    "suppressed_since_last": "\(suppressed)",
-                ])
+                var metadata: Logger.Metadata = ["reason": "\(over)", "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"]
+                if suppressed > 0 { metadata["suppressed_since_last"] = "\(suppressed)" }
+                logger.warning("connection refused before the handshake", metadata: metadata)
             }
             // NIO closes the accepted channel when its initializer fails.
             throw over
