@@ -58,7 +58,7 @@ final class ChainSet: Sendable {
             }
             guard let runtime = t[id] else {
                 if t.isEmpty { throw RPCError(.unavailable, "node is not serving its chains (starting or stopping); retry") }
-                throw RPCError(.notFound, "this node serves no chain '\(id)' (it serves \(t.keys.sorted().joined(separator: ", ")))")
+                throw RPCError(.notFound, "this node serves no chain \(Bounded.quote(id)) (it serves \(t.keys.sorted().joined(separator: ", ")))")
             }
             return runtime
         }

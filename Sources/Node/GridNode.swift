@@ -183,7 +183,23 @@ public final class GridNode: Service, Sendable {
         rpc.keepaliveTimeout = .milliseconds(Int64(configuration.rpc.keepaliveTimeoutMs))
         rpc.idleTimeout = .milliseconds(Int64(configuration.rpc.idleTimeoutMs))
         rpc.shutdownGracePeriod = .milliseconds(Int64(configuration.rpc.shutdownGraceMs))
-        return RPCServer(group: group, tls: tls, router: router, configuration: rpc, logger: logger)
+        let descriptors = DescriptorBudget.raiseSoftLimit()
+        let headroom = DescriptorBudget.headroom(chains: configuration.allChains)
+        let limits = DescriptorBudget.derive(ConnectionLimits(
+            maxConnections: configuration.rpc.maxConnections, reservedForPrivileged: configuration.rpc.reservedConnections,
+            maxPerIdentity: configuration.rpc.maxConnectionsPerIdentity, maxHandshakes: configuration.rpc.maxHandshakes
+        ), descriptors: descriptors.soft, headroom: headroom)
+        let lowered = limits.maxConnections < configuration.rpc.maxConnections || limits.maxHandshakes < configuration.rpc.maxHandshakes
+        logger.log(level: lowered ? .warning : .info, "effective limits", metadata: [
+            "max_connections": "\(limits.maxConnections)", "reserved_connections": "\(limits.reservedForPrivileged)",
+            "max_connections_per_identity": "\(limits.maxPerIdentity)", "max_handshakes": "\(limits.maxHandshakes)",
+            "descriptor_limit": "\(descriptors.soft)", "descriptor_headroom": "\(headroom)",
+            "memory_budget_bytes": "\(configuration.rpc.memoryBudgetBytes)",
+            "lowered_to_fit_descriptors": "\(lowered)",
+        ])
+        return RPCServer(
+            group: group, tls: tls, router: router, configuration: rpc, logger: logger,
+            connectionLimits: limits, memoryBudgetBytes: configuration.rpc.memoryBudgetBytes)
     }
 
     /// A bind failure as a sentence ("address already in use"), not NIO's error dump.

@@ -48,6 +48,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         public var shutdownGraceMs = 10_000
         /// Event loop threads; 0 means one per core.
         public var threads = 0
+        /// Authenticated connections at once, all roles (lowered at start to fit the
+        /// process's descriptor limit; the effective value is logged).
+        public var maxConnections = 1024
+        /// Of `maxConnections`, kept for roles node, ops and admin.
+        public var reservedConnections = 64
+        /// Authenticated connections of one certificate.
+        public var maxConnectionsPerIdentity = 32
+        /// Connections whose TLS handshake has not finished; more are closed at once.
+        public var maxHandshakes = 128
+        /// Node-wide ceiling of buffered request and response bytes (Docs/security.md).
+        public var memoryBudgetBytes = 256 << 20
 
         public init() {}
     }
@@ -249,6 +260,15 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             }
         }
         guard rpc.maxConcurrentStreams >= 1 else { throw ConfigurationError("rpc.max_concurrent_streams must be at least 1") }
+        guard rpc.maxConnections >= 1, rpc.maxHandshakes >= 1, rpc.maxConnectionsPerIdentity >= 1 else {
+            throw ConfigurationError("rpc.max_connections, rpc.max_handshakes and rpc.max_connections_per_identity must be at least 1")
+        }
+        guard rpc.reservedConnections >= 0, rpc.reservedConnections < rpc.maxConnections else {
+            throw ConfigurationError("rpc.reserved_connections must be at least 0 and below rpc.max_connections")
+        }
+        guard rpc.memoryBudgetBytes >= 2 * rpc.maxMessageBytes else {
+            throw ConfigurationError("rpc.memory_budget_bytes must be at least twice rpc.max_message_bytes")
+        }
         for (name, value) in [
             ("tls.handshake_timeout_ms", tls.handshakeTimeoutMs), ("rpc.keepalive_interval_ms", rpc.keepaliveIntervalMs),
             ("rpc.keepalive_timeout_ms", rpc.keepaliveTimeoutMs), ("rpc.idle_timeout_ms", rpc.idleTimeoutMs),
@@ -296,6 +316,19 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
           shutdown_grace_ms: 10000
           # Event loop threads; 0 = one per core.
           threads: 0
+          # Authenticated connections at once (lowered at start to fit the descriptor
+          # limit, RLIMIT_NOFILE; the effective limits are logged). More are refused with
+          # GOAWAY RESOURCE_EXHAUSTED.
+          max_connections: 1024
+          # Of max_connections, kept for roles node, ops and admin.
+          reserved_connections: 64
+          # Authenticated connections of one certificate.
+          max_connections_per_identity: 32
+          # Connections still in their TLS handshake; more are closed at once.
+          max_handshakes: 128
+          # Ceiling of buffered request and response bytes, all connections together;
+          # a message that does not fit gets RESOURCE_EXHAUSTED.
+          memory_budget_bytes: 268435456
 
         # One chain (below), or several: `chains:` with a list of entries shaped like `chain:`,
         # each with its own id (a node can be a member of the main chain and of districts).
@@ -383,6 +416,9 @@ extension NodeConfiguration.RPC {
         case maxMessageBytes = "max_message_bytes", maxConcurrentStreams = "max_concurrent_streams"
         case keepaliveIntervalMs = "keepalive_interval_ms", keepaliveTimeoutMs = "keepalive_timeout_ms"
         case idleTimeoutMs = "idle_timeout_ms", shutdownGraceMs = "shutdown_grace_ms", threads
+        case maxConnections = "max_connections", reservedConnections = "reserved_connections"
+        case maxConnectionsPerIdentity = "max_connections_per_identity", maxHandshakes = "max_handshakes"
+        case memoryBudgetBytes = "memory_budget_bytes"
     }
 
     public init(from decoder: Decoder) throws {
@@ -395,9 +431,15 @@ extension NodeConfiguration.RPC {
         idleTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMs) ?? d.idleTimeoutMs
         shutdownGraceMs = try c.decodeIfPresent(Int.self, forKey: .shutdownGraceMs) ?? d.shutdownGraceMs
         threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? d.threads
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? d.maxConnections
+        reservedConnections = try c.decodeIfPresent(Int.self, forKey: .reservedConnections) ?? d.reservedConnections
+        maxConnectionsPerIdentity = try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerIdentity) ?? d.maxConnectionsPerIdentity
+        maxHandshakes = try c.decodeIfPresent(Int.self, forKey: .maxHandshakes) ?? d.maxHandshakes
+        memoryBudgetBytes = try c.decodeIfPresent(Int.self, forKey: .memoryBudgetBytes) ?? d.memoryBudgetBytes
         try rejectUnknownKeys(decoder, known: [
             "max_message_bytes", "max_concurrent_streams", "keepalive_interval_ms", "keepalive_timeout_ms",
             "idle_timeout_ms", "shutdown_grace_ms", "threads",
+            "max_connections", "reserved_connections", "max_connections_per_identity", "max_handshakes", "memory_budget_bytes",
         ], section: "rpc.")
     }
 }

@@ -71,6 +71,9 @@ public enum FrameEvent: Sendable, Equatable {
     /// A MESSAGE larger than the limit: its header was read and its body is being
     /// discarded as it arrives, never buffered.
     case oversizedMessage(streamID: UInt32, length: Int)
+    /// A MESSAGE whose length did not fit the node's `MemoryBudget`: its body is discarded
+    /// as it arrives, like an oversized one.
+    case refusedMessage(streamID: UInt32, length: Int)
 }
 
 /// Receive limits (Docs/wire-protocol.md, "Limits").

@@ -5,6 +5,10 @@ import NIOCore
 ///
 /// Invariant: the bytes held by the surrounding `ByteToMessageHandler` never exceed
 /// `headerLength + max(limits)`; an oversized message body is skipped as it streams past.
+/// With a `MemoryBudget`, a MESSAGE body is buffered only after its length was reserved in
+/// the budget (when its header is read); the reservation goes with the `.frame` event to the
+/// handler above, which releases it. A body that does not fit is skipped like an oversized
+/// one and reported as `.refusedMessage`.
 public struct FrameDecoderStateMachine: Sendable {
     enum State: Sendable, Equatable {
         case header
@@ -12,10 +16,20 @@ public struct FrameDecoderStateMachine: Sendable {
     }
 
     public let limits: FrameLimits
+    public let budget: MemoryBudget?
     private(set) var state: State = .header
+    /// Bytes reserved in `budget` for the MESSAGE at the front of the buffer, not handed on yet.
+    private(set) var reservedForPending = 0
 
-    public init(limits: FrameLimits) {
+    public init(limits: FrameLimits, budget: MemoryBudget? = nil) {
         self.limits = limits
+        self.budget = budget
+    }
+
+    /// Gives back a reservation still held for a frame that will never be complete.
+    public mutating func releaseReservation() {
+        budget?.release(reservedForPending)
+        reservedForPending = 0
     }
 
     /// Decodes at most one event from the front of `buffer`.
@@ -55,12 +69,21 @@ public struct FrameDecoderStateMachine: Sendable {
                     state = bodyLength == 0 ? .header : .skipping(remaining: bodyLength)
                     return .oversizedMessage(streamID: streamID, length: bodyLength)
                 }
+                if type == .message, let budget, reservedForPending == 0, bodyLength > 0 {
+                    guard budget.tryReserve(bodyLength) else {
+                        buffer.moveReaderIndex(forwardBy: Frame.headerLength)
+                        state = .skipping(remaining: bodyLength)
+                        return .refusedMessage(streamID: streamID, length: bodyLength)
+                    }
+                    reservedForPending = bodyLength
+                }
                 if type == .ping && bodyLength != 8 {
                     throw WireProtocolError("PING body of \(bodyLength) bytes, expected 8")
                 }
                 guard buffer.readableBytes >= Frame.headerLength + bodyLength else { return nil }
                 buffer.moveReaderIndex(forwardBy: Frame.headerLength)
                 let body = buffer.readSlice(length: bodyLength)!
+                reservedForPending = 0
                 return .frame(Frame(type: type, flags: FrameFlags(rawValue: rawFlags), streamID: streamID, body: body))
             }
         }
@@ -72,8 +95,12 @@ public struct FrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = FrameEvent
     private var machine: FrameDecoderStateMachine
 
-    public init(limits: FrameLimits = FrameLimits()) {
-        machine = FrameDecoderStateMachine(limits: limits)
+    public init(limits: FrameLimits = FrameLimits(), budget: MemoryBudget? = nil) {
+        machine = FrameDecoderStateMachine(limits: limits, budget: budget)
+    }
+
+    public mutating func decoderRemoved(context: ChannelHandlerContext) {
+        machine.releaseReservation()
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {

@@ -116,6 +116,14 @@ public final class RPCClientHandler: ChannelDuplexHandler {
                 writeFrame(.cancel, streamID: streamID, body: [])
                 flush()
             }
+        case .refusedMessage(let streamID, let length):
+            // Only a decoder given a memory budget refuses; a client's has none, but a
+            // refusal is handled like an oversized response all the same.
+            if let call = calls.removeValue(forKey: streamID) {
+                call.fail(RPCError(.resourceExhausted, "response of \(length) bytes does not fit the memory budget"))
+                writeFrame(.cancel, streamID: streamID, body: [])
+                flush()
+            }
         case .frame(let frame):
             switch frame.type {
             case .message:
@@ -159,13 +167,16 @@ public final class RPCClientHandler: ChannelDuplexHandler {
             case .goAway:
                 let goAway = try? GoAway(serializedBytes: Array(frame.body.readableBytesView))
                 let message = goAway.map { "server sent GOAWAY: \($0.message)" } ?? "server sent GOAWAY"
-                unusable = RPCError(.unavailable, message)
+                // A server refusing the connection for a limit says RESOURCE_EXHAUSTED (retry
+                // later or elsewhere); any other GOAWAY makes the connection UNAVAILABLE.
+                let code: StatusCode = goAway?.code == StatusCode.resourceExhausted.rawValue ? .resourceExhausted : .unavailable
+                unusable = RPCError(code, message)
                 // A GOAWAY with an error code abandons every call; a graceful one only those
                 // the server never started.
                 let last = goAway?.code == 0 ? goAway?.lastStreamId ?? 0 : 0
                 for (id, call) in calls where id > last {
                     calls.removeValue(forKey: id)
-                    call.fail(RPCError(.unavailable, message))
+                    call.fail(RPCError(code, message))
                 }
             case .headers, .cancel, .end:
                 shutDown(RPCError(.internal, "server sent a \(frame.type) frame"))

@@ -87,18 +87,18 @@ public struct RequestStream<Request: ProtoMessage>: AsyncSequence, Sendable {
 }
 
 /// Serialized requests as they arrive; `onConsumed` tells the connection a buffered request
-/// was taken, so it can resume reading from the socket.
+/// of that many bytes was taken, so it can release its memory and resume reading.
 public struct RawRequestStream: AsyncSequence, Sendable {
     public typealias Element = [UInt8]
     let stream: AsyncThrowingStream<[UInt8], Error>
-    let onConsumed: @Sendable () -> Void
+    let onConsumed: @Sendable (Int) -> Void
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingStream<[UInt8], Error>.AsyncIterator
-        let onConsumed: @Sendable () -> Void
+        let onConsumed: @Sendable (Int) -> Void
         public mutating func next() async throws -> [UInt8]? {
             let value = try await base.next()
-            if value != nil { onConsumed() }
+            if let value { onConsumed(value.count) }
             return value
         }
     }

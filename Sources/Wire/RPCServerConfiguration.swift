@@ -8,6 +8,14 @@ public struct RPCServerConfiguration: Sendable {
     public var maxConcurrentStreams = 256
     /// Requests buffered for one streaming call before the connection stops reading.
     public var maxBufferedRequests = 64
+    /// Bytes of requests buffered for one streaming call before the connection stops reading.
+    public var maxBufferedRequestBytes = 8 << 20
+    /// Bytes of one call's responses handed to the socket and not yet taken by it; a call
+    /// whose client does not read beyond this is ended with `RESOURCE_EXHAUSTED`.
+    public var maxUnflushedResponseBytes = 8 << 20
+    /// How long a connection refused for a connection limit stays open after its GOAWAY,
+    /// answering calls with `RESOURCE_EXHAUSTED`, before it is closed.
+    public var refusalLinger: TimeAmount = .milliseconds(500)
     /// A connection silent this long is pinged.
     public var keepaliveInterval: TimeAmount = .seconds(30)
     /// A pinged connection that stays silent this long is closed.
@@ -34,6 +42,8 @@ public final class RPCServerStats: Sendable {
     let callsServedAtomic = Atomic<UInt64>(0)
     let callsFailedAtomic = Atomic<UInt64>(0)
     let connectionsRefusedAtomic = Atomic<UInt64>(0)
+    let connectionsOverLimitAtomic = Atomic<UInt64>(0)
+    let callsOverBudgetAtomic = Atomic<UInt64>(0)
 
     public init() {}
 
@@ -44,6 +54,16 @@ public final class RPCServerStats: Sendable {
     public var callsFailed: UInt64 { callsFailedAtomic.load(ordering: .relaxed) }
     /// Connections closed for a protocol or TLS error.
     public var connectionsRefused: UInt64 { connectionsRefusedAtomic.load(ordering: .relaxed) }
+
+    /// Connections refused for a connection limit (before or after the handshake).
+    public var connectionsOverLimit: UInt64 { connectionsOverLimitAtomic.load(ordering: .relaxed) }
+    /// Calls ended with `RESOURCE_EXHAUSTED` because the memory budget or the unflushed
+    /// response bound was reached.
+    public var callsOverBudget: UInt64 { callsOverBudgetAtomic.load(ordering: .relaxed) }
+
+    public func recordConnectionOverLimit() {
+        connectionsOverLimitAtomic.add(1, ordering: .relaxed)
+    }
 
     public func recordRefusedConnection() {
         connectionsRefusedAtomic.add(1, ordering: .relaxed)

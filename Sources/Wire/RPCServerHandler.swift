@@ -14,7 +14,14 @@ import NIOCore
 /// - every stream that received HEADERS gets exactly one TRAILERS frame, unless the
 ///   connection dies first;
 /// - `streams` holds exactly the calls that have not sent TRAILERS;
-/// - no frame is processed before the peer is authenticated.
+/// - no frame is processed before the peer is authenticated;
+/// - every byte reserved in the `MemoryBudget` for a call (its requests, its responses in
+///   the socket's queue) is released exactly once: when the call ends, when the method takes
+///   a streamed request, when the socket has taken a response, or when the connection dies.
+///
+/// Backpressure: the connection stops reading from the socket while its responses are not
+/// being taken (the channel is not writable), while a streaming call's consumer lags, and
+/// while the node's budget is under pressure and this connection has buffered requests.
 public final class RPCServerHandler: ChannelDuplexHandler {
     public typealias InboundIn = FrameEvent
     public typealias OutboundIn = Never
@@ -25,20 +32,25 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         let method: RPCMethod
         let context: RPCCallContext
         var request: [UInt8]?
+        /// Bytes of `request` reserved in the budget.
+        var reservedRequestBytes = 0
+        /// Bytes of responses written to the channel and not yet taken by the socket.
+        var unflushedResponseBytes = 0
         var continuation: AsyncThrowingStream<[UInt8], Error>.Continuation?
         /// Requests handed to the method body so far (streaming kinds).
         var yielded = 0
-        let flow = InboundFlow()
+        let flow: InboundFlow
         /// Responses of streaming kinds, written in batches.
         let outbox = MessageOutbox()
         var halfClosed = false
         var task: Task<Void, Never>?
         var deadlineTimer: Scheduled<Void>?
 
-        init(streamID: UInt32, method: RPCMethod, context: RPCCallContext) {
+        init(streamID: UInt32, method: RPCMethod, context: RPCCallContext, budget: MemoryBudget?) {
             self.streamID = streamID
             self.method = method
             self.context = context
+            self.flow = InboundFlow(budget: budget)
         }
     }
 
@@ -47,6 +59,9 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     private let stats: RPCServerStats
     private var logger: Logger
     private let onClose: (@Sendable () -> Void)?
+    private let admission: ConnectionAdmission?
+    private let budget: MemoryBudget?
+    private let refusalLog: LogRateLimiter
 
     private var context: ChannelHandlerContext?
     private var loopBound: NIOLoopBound<RPCServerHandler>?
@@ -57,24 +72,40 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     private var goAwaySent = false
     private var closing = false
     private var flushPending = false
-    private var readPaused = false
+    /// A streaming call's consumer lags (or the budget is under pressure): reads wait.
+    private var flowPaused = false
+    /// The channel is not writable (the client does not take our responses): reads wait.
+    private var writePaused = false
     private var readPending = false
+    /// Set when a connection limit refused this connection: every call gets this status
+    /// until the connection closes.
+    private var refusal: RPCError?
     private var lastActivity = NIODeadline.now()
     private var pingSentAt: NIODeadline?
     private var idleSince = NIODeadline.now()
     private var housekeeping: RepeatedTask?
     private var graceTimer: Scheduled<Void>?
 
-    /// - Parameter onClose: called once when the connection is gone (for server bookkeeping).
+    /// - Parameters:
+    ///   - onClose: called once when the connection is gone (for server bookkeeping).
+    ///   - admission: the connection's slot in the server's `ConnectionLimiter`; the peer is
+    ///     admitted against it once authenticated, and it is released when the connection goes.
+    ///   - budget: the node-wide memory budget; the frame decoder below must share it.
+    ///   - refusalLog: rate limit of the log lines about refusals (shared by a server's connections).
     public init(
         router: RPCRouter, configuration: RPCServerConfiguration, stats: RPCServerStats,
-        logger: Logger, onClose: (@Sendable () -> Void)? = nil
+        logger: Logger, onClose: (@Sendable () -> Void)? = nil,
+        admission: ConnectionAdmission? = nil, budget: MemoryBudget? = nil,
+        refusalLog: LogRateLimiter = LogRateLimiter()
     ) {
         self.router = router
         self.configuration = configuration
         self.stats = stats
         self.logger = logger
         self.onClose = onClose
+        self.admission = admission
+        self.budget = budget
+        self.refusalLog = refusalLog
     }
 
     // MARK: Channel events
@@ -114,6 +145,9 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             peer = authenticated.peer
             logger[metadataKey: "peer"] = "\(authenticated.peer)"
             logger.debug("peer authenticated")
+            if let reason = admission?.authenticate(authenticated.peer) {
+                refuseConnection(reason, peer: authenticated.peer)
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -132,15 +166,24 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         for call in streams.values { call.outbox.setWritable(writable) }
+        // A client that does not take its responses gets no more requests read.
+        writePaused = !writable
+        resumeReadingIfAllowed()
         context.fireChannelWritabilityChanged()
     }
 
     public func read(context: ChannelHandlerContext) {
-        if readPaused {
+        if flowPaused || writePaused {
             readPending = true
         } else {
             context.read()
         }
+    }
+
+    private func resumeReadingIfAllowed() {
+        guard !flowPaused, !writePaused, readPending, let context else { return }
+        readPending = false
+        context.read()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -151,7 +194,22 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         }
         lastActivity = context.eventLoop.now
         pingSentAt = nil
-        switch unwrapInboundIn(data) {
+        let event = unwrapInboundIn(data)
+        if let refusal {
+            answerRefused(event, refusal)
+            return
+        }
+        switch event {
+        case .refusedMessage(let streamID, let length):
+            if let call = streams[streamID] {
+                logRefusal("memory budget exhausted", metadata: [
+                    "method": "\(call.context.method)", "bytes": "\(length)", "budget_used": "\(budget?.usedBytes ?? 0)",
+                ])
+                stats.callsOverBudgetAtomic.add(1, ordering: .relaxed)
+                fail(call, RPCError(.resourceExhausted, "request of \(length) bytes does not fit the node's buffer budget (\(budget?.usedBytes ?? 0) of \(budget?.ceiling ?? 0) bytes in use); retry later"))
+            } else if streamID > lastStreamID {
+                connectionError("MESSAGE on stream \(streamID) that was never opened")
+            }
         case .oversizedMessage(let streamID, let length):
             if let call = streams[streamID] {
                 logger.warning("oversized message refused", metadata: ["stream": "\(streamID)", "bytes": "\(length)"])
@@ -214,12 +272,12 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             return
         }
         if let bad = headers.metadata.first(where: { !Self.isValidMetadataKey($0.key) }) {
-            writeTrailers(streamID, RPCError(.invalidArgument, "invalid metadata key '\(bad.key)'"))
+            writeTrailers(streamID, RPCError(.invalidArgument, "invalid metadata key \(Bounded.quote(bad.key))"))
             return
         }
         guard let method = router.method(headers.method) else {
-            logger.info("unknown method", metadata: ["method": "\(headers.method)"])
-            writeTrailers(streamID, RPCError(.unimplemented, "unknown method \(headers.method)"))
+            logRefusal("unknown method", metadata: ["method": "\(Bounded.quote(headers.method))"], level: .info)
+            writeTrailers(streamID, RPCError(.unimplemented, "unknown method \(Bounded.quote(headers.method))"))
             return
         }
         guard method.allowedRoles.contains(peer.role) else {
@@ -237,7 +295,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             peer: peer, method: headers.method, metadata: headers.metadata,
             deadline: deadline, remoteAddress: remoteAddress
         )
-        let call = Call(streamID: streamID, method: method, context: callContext)
+        let call = Call(streamID: streamID, method: method, context: callContext, budget: budget)
         streams[streamID] = call
         if let deadline {
             let loopBound = self.loopBound!
@@ -254,8 +312,8 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             call.continuation = continuation
             let loopBound = self.loopBound!
             let flow = call.flow
-            let raw = RawRequestStream(stream: stream) {
-                if flow.didConsume() {
+            let raw = RawRequestStream(stream: stream) { bytes in
+                if flow.didConsume(bytes: bytes) {
                     eventLoop.execute { loopBound.value.resumeReadingIfDrained() }
                 }
             }
@@ -267,31 +325,38 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     }
 
     private func onMessage(_ frame: Frame) {
+        // The decoder reserved the body in the budget: from here it is this call's to release.
+        let reserved = budget == nil ? 0 : frame.body.readableBytes
         guard let call = streams[frame.streamID] else {
+            budget?.release(reserved)
             if frame.streamID > lastStreamID {
                 connectionError("MESSAGE on stream \(frame.streamID) that was never opened")
             }
             return
         }
         guard !call.halfClosed else {
+            budget?.release(reserved)
             fail(call, RPCError(.invalidArgument, "MESSAGE after END_STREAM"))
             return
         }
         let bytes = Array(frame.body.readableBytesView)
         if call.method.kind.singleRequest {
             guard call.request == nil else {
+                budget?.release(reserved)
                 fail(call, RPCError(.invalidArgument, "more than one request for \(call.method.kind) method \(call.method.path)"))
                 return
             }
             call.request = bytes
+            call.reservedRequestBytes = reserved
         } else {
             call.yielded += 1
+            call.flow.didBuffer(reserved)
             call.continuation?.yield(bytes)
-            if call.yielded - call.flow.consumed.load(ordering: .sequentiallyConsistent) >= configuration.maxBufferedRequests {
+            if mustPause(call) {
                 // Every stream's consumer asks to resume while reads are paused, so whichever
                 // drains last (not only this one) resumes them.
                 for other in streams.values { other.flow.paused.store(true, ordering: .sequentiallyConsistent) }
-                readPaused = true
+                flowPaused = true
                 // The consumer may have caught up before it could see the flag.
                 resumeReadingIfDrained()
             }
@@ -339,7 +404,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             } catch is CancellationError {
                 outcome = .failure(RPCError(.cancelled, "call cancelled"))
             } catch {
-                logger.error("method failed", metadata: ["method": "\(method.path)", "error": "\(error)"])
+                logger.error("method failed", metadata: ["method": "\(method.path)", "error": "\(Bounded.truncate("\(error)"))"])
                 outcome = .failure(RPCError(.internal, "\(error)"))
             }
             eventLoop.execute { loopBound.value.complete(streamID, outcome) }
@@ -351,10 +416,40 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         guard let call = streams[streamID], let context else { return }
         let batch = call.outbox.takeAll()
         if !batch.isEmpty {
-            context.write(wrapOutboundOut(MessageOutbox.encode(batch, streamID: streamID, allocator: context.channel.allocator)), promise: nil)
+            let buffer = MessageOutbox.encode(batch, streamID: streamID, allocator: context.channel.allocator)
+            guard writeResponse(call, buffer) else { return }
             flushNow()
         }
         call.outbox.setWritable(context.channel.isWritable)
+    }
+
+    /// Writes response bytes of `call`, counted against the budget and the call's unflushed
+    /// bound until the socket has taken them. False when they do not fit: the call is then
+    /// ended with `RESOURCE_EXHAUSTED` (nothing written).
+    private func writeResponse(_ call: Call, _ buffer: ByteBuffer) -> Bool {
+        guard let context else { return false }
+        let bytes = buffer.readableBytes
+        if call.unflushedResponseBytes + bytes > configuration.maxUnflushedResponseBytes, call.unflushedResponseBytes > 0 {
+            stats.callsOverBudgetAtomic.add(1, ordering: .relaxed)
+            logRefusal("client does not read its responses", metadata: ["method": "\(call.context.method)", "unflushed": "\(call.unflushedResponseBytes)"])
+            fail(call, RPCError(.resourceExhausted, "the client has not read \(call.unflushedResponseBytes) bytes of responses (limit \(configuration.maxUnflushedResponseBytes))"))
+            return false
+        }
+        if let budget, !budget.tryReserve(bytes) {
+            stats.callsOverBudgetAtomic.add(1, ordering: .relaxed)
+            logRefusal("memory budget exhausted", metadata: ["method": "\(call.context.method)", "bytes": "\(bytes)", "budget_used": "\(budget.usedBytes)"])
+            fail(call, RPCError(.resourceExhausted, "response of \(bytes) bytes does not fit the node's buffer budget (\(budget.usedBytes) of \(budget.ceiling) bytes in use); retry later"))
+            return false
+        }
+        call.unflushedResponseBytes += bytes
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        let budget = self.budget
+        promise.futureResult.assumeIsolated().whenComplete { _ in
+            budget?.release(bytes)
+            call.unflushedResponseBytes -= bytes
+        }
+        context.write(wrapOutboundOut(buffer), promise: promise)
+        return true
     }
 
     private func complete(_ streamID: UInt32, _ outcome: Result<[UInt8]?, RPCError>) {
@@ -368,7 +463,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
                     finish(call, RPCError(.internal, "method returned no response"))
                     return
                 }
-                writeMessage(streamID, response)
+                guard writeMessage(call, response) else { return }
             }
             finish(call, nil)
         case .failure(let error):
@@ -376,16 +471,28 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Whether a streaming call's buffered requests must stop the connection's reads: its
+    /// consumer lags `maxBufferedRequests` messages or `maxBufferedRequestBytes` bytes, or the
+    /// node's budget is under pressure and the call holds some of it.
+    private func mustPause(_ call: Call) -> Bool {
+        let lagging = call.yielded - call.flow.consumed.load(ordering: .sequentiallyConsistent)
+        let bytes = call.flow.bufferedBytes
+        return lagging >= configuration.maxBufferedRequests || bytes > configuration.maxBufferedRequestBytes
+            || (bytes > 0 && budget?.isUnderPressure == true)
+    }
+
     private func resumeReadingIfDrained() {
-        guard readPaused else { return }
+        guard flowPaused else { return }
         let low = configuration.maxBufferedRequests / 2
-        guard !streams.values.contains(where: { $0.yielded - $0.flow.consumed.load(ordering: .sequentiallyConsistent) > low }) else { return }
-        readPaused = false
+        let lowBytes = configuration.maxBufferedRequestBytes / 2
+        let pressure = budget?.isUnderPressure == true
+        guard !streams.values.contains(where: {
+            let bytes = $0.flow.bufferedBytes
+            return $0.yielded - $0.flow.consumed.load(ordering: .sequentiallyConsistent) > low || bytes > lowBytes || (pressure && bytes > 0)
+        }) else { return }
+        flowPaused = false
         for call in streams.values { call.flow.paused.store(false, ordering: .sequentiallyConsistent) }
-        if readPending, let context {
-            readPending = false
-            context.read()
-        }
+        resumeReadingIfAllowed()
     }
 
     /// Ends a call early: stops its work and sends `error` as its status.
@@ -400,10 +507,11 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         call.deadlineTimer?.cancel()
         call.continuation?.finish(throwing: error ?? RPCError(.cancelled, "call is over"))
         call.outbox.fail(error ?? RPCError(.cancelled, "the call is over"))
+        releaseRequests(call)
         writeTrailers(call.streamID, error)
         if let error {
             stats.callsFailedAtomic.add(1, ordering: .relaxed)
-            logger.debug("call failed", metadata: ["method": "\(call.context.method)", "status": "\(error)"])
+            logger.debug("call failed", metadata: ["method": "\(call.context.method)", "status": "\(error.code): \(Bounded.statusMessage(error.message))"])
         } else {
             stats.callsServedAtomic.add(1, ordering: .relaxed)
         }
@@ -473,6 +581,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             call.continuation?.finish(throwing: RPCError(.unavailable, message))
             call.outbox.fail(RPCError(.unavailable, message))
             call.deadlineTimer?.cancel()
+            releaseRequests(call)
         }
         streams.removeAll()
         closeConnection()
@@ -480,7 +589,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
 
     private func sendGoAway(_ code: StatusCode, _ message: String) {
         goAwaySent = true
-        let goAway = GoAway(lastStreamId: lastStreamID, code: code.rawValue, message: message)
+        let goAway = GoAway(lastStreamId: lastStreamID, code: code.rawValue, message: Bounded.statusMessage(message))
         write(Frame(type: .goAway, streamID: 0, body: ByteBuffer(bytes: goAway.serializedBytes())))
     }
 
@@ -501,29 +610,89 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             call.deadlineTimer?.cancel()
             call.continuation?.finish(throwing: reason)
             call.outbox.fail(reason)
+            releaseRequests(call)
         }
         streams.removeAll()
+        admission?.release()
         stats.openConnectionsAtomic.subtract(1, ordering: .relaxed)
         onClose?()
     }
 
     // MARK: Writing
 
-    private func writeMessage(_ streamID: UInt32, _ bytes: [UInt8]) {
-        guard let context else { return }
+    /// Writes the single response of `call`; false when it did not fit (the call was ended).
+    private func writeMessage(_ call: Call, _ bytes: [UInt8]) -> Bool {
+        guard let context else { return false }
         var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + bytes.count)
         buffer.writeInteger(UInt32(bytes.count))
         buffer.writeInteger(FrameType.message.rawValue)
         buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(streamID)
+        buffer.writeInteger(call.streamID)
         buffer.writeBytes(bytes)
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        guard writeResponse(call, buffer) else { return false }
         scheduleFlush()
+        return true
     }
 
+    /// The one place a status leaves the server: its message is bounded
+    /// (`Bounded.statusMessage`) and the frame never exceeds the receiver's TRAILERS limit
+    /// (metadata that would push it over is dropped, and the message says so).
     private func writeTrailers(_ streamID: UInt32, _ error: RPCError?) {
-        let status = CallStatus(code: error?.code.rawValue ?? 0, message: error?.message ?? "", metadata: error?.metadata ?? [])
-        write(Frame(type: .trailers, streamID: streamID, body: ByteBuffer(bytes: status.serializedBytes())))
+        write(Frame(type: .trailers, streamID: streamID, body: ByteBuffer(bytes: Self.trailersBody(error, limit: configuration.limits.maxHeadersBytes))))
+    }
+
+    static func trailersBody(_ error: RPCError?, limit: Int) -> [UInt8] {
+        let message = Bounded.statusMessage(error?.message ?? "")
+        let status = CallStatus(code: error?.code.rawValue ?? 0, message: message, metadata: error?.metadata ?? [])
+        let body = status.serializedBytes()
+        if body.count <= limit { return body }
+        let bare = CallStatus(code: status.code, message: message + " (trailer metadata of \(body.count) bytes dropped)", metadata: [])
+        return bare.serializedBytes()
+    }
+
+    // MARK: Limits
+
+    /// Releases the request bytes `call` holds in the budget.
+    private func releaseRequests(_ call: Call) {
+        budget?.release(call.reservedRequestBytes)
+        call.reservedRequestBytes = 0
+        call.flow.close()
+    }
+
+    /// A connection limit refused the authenticated peer: GOAWAY(RESOURCE_EXHAUSTED) with
+    /// the reason, calls that still arrive get the same status, and the connection closes
+    /// after `refusalLinger` (so the client reads the reason rather than a reset).
+    private func refuseConnection(_ reason: String, peer: PeerIdentity) {
+        guard let context else { return }
+        refusal = RPCError(.resourceExhausted, "connection refused: \(reason); retry later")
+        stats.recordConnectionOverLimit()
+        logRefusal("connection refused", metadata: ["reason": "\(reason)"], key: "connection refused \(peer.role.rawValue)")
+        sendGoAway(.resourceExhausted, refusal!.message)
+        flushNow()
+        let loopBound = self.loopBound!
+        context.eventLoop.scheduleTask(in: configuration.refusalLinger) {
+            loopBound.value.closeConnection()
+        }
+    }
+
+    /// Frames of a refused connection: each new call gets the refusal; nothing is started.
+    private func answerRefused(_ event: FrameEvent, _ refusal: RPCError) {
+        guard case .frame(let frame) = event, frame.type == .headers else { return }
+        guard frame.streamID % 2 == 1, frame.streamID > lastStreamID else {
+            closeConnection()
+            return
+        }
+        lastStreamID = frame.streamID
+        writeTrailers(frame.streamID, refusal)
+    }
+
+    /// Logs a refusal at most once per kind every few seconds (with how many were not logged).
+    private func logRefusal(_ what: String, metadata: Logger.Metadata, level: Logger.Level = .warning, key: String? = nil) {
+        let (log, suppressed) = refusalLog.shouldLog(key ?? what)
+        guard log else { return }
+        var metadata = metadata
+        if suppressed > 0 { metadata["suppressed_since_last"] = "\(suppressed)" }
+        logger.log(level: level, "\(what)", metadata: metadata)
     }
 
     private func write(_ frame: Frame) {

@@ -104,18 +104,61 @@ final class MessageOutbox: Sendable {
 }
 
 /// Read-side flow control of one streaming call: the connection stops reading from the
-/// socket while a consumer lags `limit` messages behind, and resumes at half of it.
+/// socket while a consumer lags `limit` messages (or bytes) behind, and resumes at half of it.
 ///
 /// The consumer counts what it takes with an atomic and hops to the event loop only when
 /// the connection is paused, so a fast consumer costs no hop per message.
-/// Thread safety: atomics; `yielded` is written only on the event loop.
+/// On a server, the bytes of requests buffered for the consumer are reserved in the node's
+/// `MemoryBudget` (by the frame decoder); the flow releases them as the consumer takes each
+/// request, and releases the rest when the call is over (`close`), exactly once.
+/// Thread safety: atomics and a mutex; `yielded` is written only on the event loop.
 final class InboundFlow: Sendable {
     let consumed = Atomic<Int>(0)
     let paused = Atomic<Bool>(false)
+    private let budget: MemoryBudget?
+    /// Reserved bytes buffered for the consumer; nil once the call is over.
+    private let buffered = Mutex<Int?>(0)
 
-    /// Consumer side: counts one message; true when the loop must be asked to resume.
-    func didConsume() -> Bool {
+    init(budget: MemoryBudget? = nil) {
+        self.budget = budget
+    }
+
+    /// Event loop: `bytes` (reserved in the budget) were buffered for the consumer. Returns
+    /// false, releasing them, when the call is already over.
+    @discardableResult
+    func didBuffer(_ bytes: Int) -> Bool {
+        let open = buffered.withLock { b -> Bool in
+            guard let current = b else { return false }
+            b = current + bytes
+            return true
+        }
+        if !open { budget?.release(bytes) }
+        return open
+    }
+
+    /// Reserved bytes buffered and not taken by the consumer yet.
+    var bufferedBytes: Int { buffered.withLock { $0 ?? 0 } }
+
+    /// Consumer side: counts one message of `bytes`; true when the loop must be asked to resume.
+    func didConsume(bytes: Int = 0) -> Bool {
+        if bytes > 0 {
+            let release = buffered.withLock { b -> Bool in
+                guard let current = b else { return false }
+                b = current - bytes
+                return true
+            }
+            if release { budget?.release(bytes) }
+        }
         consumed.add(1, ordering: .sequentiallyConsistent)
         return paused.load(ordering: .sequentiallyConsistent)
+    }
+
+    /// The call is over: releases every byte still buffered; later calls do nothing.
+    func close() {
+        let left = buffered.withLock { b -> Int in
+            defer { b = nil }
+            return b ?? 0
+        }
+        budget?.release(left)
     }
 }

@@ -38,6 +38,16 @@ struct Start: AsyncParsableCommand {
     var shutdownGraceMs: Int?
     @Option(help: "Event loop threads (0 = one per core).")
     var threads: Int?
+    @Option(help: "Authenticated connections at once (lowered to fit the descriptor limit).")
+    var maxConnections: Int?
+    @Option(help: "Connections kept for roles node, ops and admin (of --max-connections).")
+    var reservedConnections: Int?
+    @Option(help: "Authenticated connections of one certificate.")
+    var maxConnectionsPerIdentity: Int?
+    @Option(help: "Connections still in their TLS handshake.")
+    var maxHandshakes: Int?
+    @Option(help: "Ceiling of buffered request and response bytes, all connections together.")
+    var memoryBudgetBytes: Int?
     @Option(help: "trace | debug | info | notice | warning | error | critical")
     var logLevel: String?
     @Option(help: "Chain id (district id); default: the node certificate's district, or main.")
@@ -91,6 +101,11 @@ struct Start: AsyncParsableCommand {
         if let handshakeTimeoutMs { c.tls.handshakeTimeoutMs = handshakeTimeoutMs }
         if let shutdownGraceMs { c.rpc.shutdownGraceMs = shutdownGraceMs }
         if let threads { c.rpc.threads = threads }
+        if let maxConnections { c.rpc.maxConnections = maxConnections }
+        if let reservedConnections { c.rpc.reservedConnections = reservedConnections }
+        if let maxConnectionsPerIdentity { c.rpc.maxConnectionsPerIdentity = maxConnectionsPerIdentity }
+        if let maxHandshakes { c.rpc.maxHandshakes = maxHandshakes }
+        if let memoryBudgetBytes { c.rpc.memoryBudgetBytes = memoryBudgetBytes }
         if let logLevel { c.logLevel = logLevel }
         if let chainId { c.chain.id = chainId }
         if let maxBlockTransactions { c.chain.maxBlockTransactions = maxBlockTransactions }

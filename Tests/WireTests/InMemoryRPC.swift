@@ -17,13 +17,13 @@ final class InMemoryRPC: @unchecked Sendable {
 
     init(
         router: RPCRouter, configuration: RPCServerConfiguration = RPCServerConfiguration(),
-        clientRole: Role = .ops, clientLimits: FrameLimits = FrameLimits()
+        clientRole: Role = .ops, clientLimits: FrameLimits = FrameLimits(), budget: MemoryBudget? = nil
     ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let handler = RPCServerHandler(router: router, configuration: configuration, stats: stats, logger: logger)
+        let handler = RPCServerHandler(router: router, configuration: configuration, stats: stats, logger: logger, budget: budget)
         serverChannel = await NIOAsyncTestingChannel(handlers: [
-            ByteToMessageHandler(FrameDecoder(limits: configuration.limits)), handler,
+            ByteToMessageHandler(FrameDecoder(limits: configuration.limits, budget: budget)), handler,
         ])
         let serverLoop = serverChannel.eventLoop
         serverHandler = try await serverLoop.submit { NIOLoopBound(handler, eventLoop: serverLoop) }.get()

@@ -54,7 +54,7 @@ struct TransactionValidator: Sendable {
             throw RPCError(.invalidArgument, "payload is not a gridledger.TxPayload")
         }
         guard payload.chainId == chainID else {
-            throw RPCError(.invalidArgument, "transaction is for chain '\(payload.chainId)', this is chain '\(chainID)'")
+            throw RPCError(.invalidArgument, "transaction is for chain \(Bounded.quote(payload.chainId)), this is chain '\(chainID)'")
         }
         switch payload.body {
         case nil:
@@ -216,7 +216,7 @@ struct TransactionValidator: Sendable {
         } catch {
             throw RPCError(.unauthenticated, "downlinked transaction: \(error)")
         }
-        guard payload.chainId == mainChainID else { throw RPCError(.invalidArgument, "downlinked transaction is for chain \(payload.chainId), not the main chain \(mainChainID)") }
+        guard payload.chainId == mainChainID else { throw RPCError(.invalidArgument, "downlinked transaction is for chain \(Bounded.quote(payload.chainId)), not the main chain \(mainChainID)") }
         guard case .parameter(let parameter)? = payload.body, parameter.district == chainID else {
             throw RPCError(.invalidArgument, "downlinked transaction is not a parameter for district \(chainID)")
         }
@@ -235,7 +235,7 @@ struct TransactionValidator: Sendable {
             throw RPCError(.permissionDenied, "collector \(signer.name) has no district in its certificate")
         }
         guard batch.district == district else {
-            throw RPCError(.permissionDenied, "collector of district \(district) may not submit readings for district '\(batch.district)'")
+            throw RPCError(.permissionDenied, "collector of district \(district) may not submit readings for district \(Bounded.quote(batch.district))")
         }
         guard district == chainID else {
             throw RPCError(.permissionDenied, "collector of district \(district) may not submit to chain \(chainID)")
@@ -246,7 +246,7 @@ struct TransactionValidator: Sendable {
         }
         for (i, r) in batch.readings.enumerated() {
             guard Self.isValidMeterID(r.meterId) else {
-                throw RPCError(.invalidArgument, "reading \(i): meter id '\(r.meterId)' is not [A-Za-z0-9._-]{1,64}")
+                throw RPCError(.invalidArgument, "reading \(i): meter id \(Bounded.quote(r.meterId)) is not [A-Za-z0-9._-]{1,64}")
             }
             guard r.timestampMs > 0, r.timestampMs < 100_000_000_000_000 else {
                 throw RPCError(.invalidArgument, "reading \(i): timestamp \(r.timestampMs) out of range")

@@ -23,7 +23,7 @@ struct RaftService: Sendable {
             var received: UInt64 = 0
             for try await envelope in envelopes {
                 guard let chain = members(envelope.chainId) else {
-                    throw RPCError(.notFound, "this node serves no chain '\(envelope.chainId)'")
+                    throw RPCError(.notFound, "this node serves no chain \(Bounded.quote(envelope.chainId))")
                 }
                 var batch: [Message] = []
                 batch.reserveCapacity(envelope.messages.count)
@@ -40,7 +40,7 @@ struct RaftService: Sendable {
                         ? chain.values.contains(ctx.peer.name)
                         : chain[message.from] == ctx.peer.name
                     guard authentic else {
-                        throw RPCError(.permissionDenied, "node \(ctx.peer.name) is not member \(message.from) of chain \(envelope.chainId)")
+                        throw RPCError(.permissionDenied, "node \(ctx.peer.name) is not member \(message.from) of chain \(Bounded.quote(envelope.chainId))")
                     }
                     batch.append(message)
                 }

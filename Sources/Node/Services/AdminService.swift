@@ -18,7 +18,7 @@ struct AdminService: Sendable {
         /// The Raft group of the chain a request names.
         @Sendable func group(_ request: MemberRequest) throws -> (driver: RaftDriver, registry: MemberRegistry) {
             guard let raft = try chains.resolve(request.chainId).raft else {
-                throw RPCError(.failedPrecondition, "chain \(request.chainId) is ordered solo: it has no Raft group")
+                throw RPCError(.failedPrecondition, "chain \(Bounded.quote(request.chainId)) is ordered solo: it has no Raft group")
             }
             guard request.nodeId != 0 else { throw RPCError(.invalidArgument, "node_id is required") }
             return (raft.driver, raft.registry)

@@ -30,7 +30,7 @@ struct DistrictResultsService: Sendable {
             guard !request.district.isEmpty else { throw RPCError(.invalidArgument, "name a district") }
             try gate.check(ctx, ledger, .state(key: AnchorKeys.uplinkAccount(request.district, "")))
             guard try ledger.store.state(AnchorKeys.district(request.district)) != nil else {
-                throw RPCError(.notFound, "district \(request.district) is not registered on chain \(ledger.chainID)")
+                throw RPCError(.notFound, "district \(Bounded.quote(request.district)) is not registered on chain \(ledger.chainID)")
             }
             var response = GetDistrictResultsResponse(district: request.district)
             if let bytes = try ledger.store.state(AnchorKeys.uplinkTotals(request.district))?.value {

@@ -29,7 +29,7 @@ struct FeeControlService: Sendable {
                 throw RPCError(.invalidArgument, "name an account (no '/')")
             }
             guard let bytes = try ledger.store.state(ContractKeys.account(request.account))?.value else {
-                throw RPCError(.notFound, "no account \(request.account) on chain \(ledger.chainID)")
+                throw RPCError(.notFound, "no account \(Bounded.quote(request.account)) on chain \(ledger.chainID)")
             }
             let customer = try ledger.store.state(ContractKeys.customer(request.account)).map { try CustomerArchive(serializedBytes: $0.value) }
             return GetAccountResponse(account: try Account(serializedBytes: bytes), customer: customer)

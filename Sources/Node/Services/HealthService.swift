@@ -68,7 +68,7 @@ public final class HealthService: Sendable {
     public func register(in router: inout RPCRouter) {
         router.unary(Self.checkMethod, roles: Set(Role.allCases)) { [self] (request: HealthCheckRequest, _) in
             guard let status = status(of: request.service) else {
-                throw RPCError(.notFound, "unknown service '\(request.service)'")
+                throw RPCError(.notFound, "unknown service \(Bounded.quote(request.service))")
             }
             return HealthCheckResponse(status: status)
         }

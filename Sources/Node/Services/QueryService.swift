@@ -33,7 +33,7 @@ struct QueryService: Sendable {
                 height = request.height
             } else if !request.hash.isEmpty {
                 guard let h = try ledger.store.height(ofBlockHash: request.hash) else {
-                    throw RPCError(.notFound, "no block with hash \(request.hash.hex)")
+                    throw RPCError(.notFound, "no block with hash \(Bounded.quote(request.hash.hex))")
                 }
                 height = h
             } else {
@@ -52,7 +52,7 @@ struct QueryService: Sendable {
                   let block = try ledger.store.block(at: location.height), let header = block.header,
                   Int(location.index) < block.transactions.count
             else {
-                throw RPCError(.notFound, "no transaction \(request.txId.hex)")
+                throw RPCError(.notFound, "no transaction \(Bounded.quote(request.txId.hex))")
             }
             let index = Int(location.index)
             if decision == .ownSubmissionsOnly {
