@@ -29,14 +29,32 @@ final class ChainSet: Sendable {
     }
 
     private let table = Mutex<[String: Runtime]>([:])
+    /// Chains closed while the node runs (being reopened after a storage failure), with why.
+    private let closedTable = Mutex<[String: String]>([:])
+
+    /// Takes chain `id` out of service (its calls are UNAVAILABLE with `reason`) and
+    /// returns it for closing.
+    func close(_ id: String, reason: String) -> Runtime? {
+        closedTable.withLock { $0[id] = reason }
+        return table.withLock { $0.removeValue(forKey: id) }
+    }
+
+    func setClosed(_ id: String, reason: String) { closedTable.withLock { $0[id] = reason } }
+
+    /// The closed chains and why, sorted by id.
+    var closed: [(id: String, reason: String)] {
+        closedTable.withLock { $0.sorted { $0.key < $1.key }.map { (id: $0.key, reason: $0.value) } }
+    }
 
     func add(_ runtime: Runtime) {
         table.withLock { $0[runtime.ledger.chainID] = runtime }
+        closedTable.withLock { _ = $0.removeValue(forKey: runtime.ledger.chainID) }
     }
 
     /// Removes and returns every chain (at stop).
     func removeAll() -> [Runtime] {
-        table.withLock { t in
+        closedTable.withLock { $0.removeAll() }
+        return table.withLock { t in
             defer { t.removeAll() }
             return t.keys.sorted().compactMap { t[$0] }
         }
@@ -57,6 +75,9 @@ final class ChainSet: Sendable {
                 throw RPCError(.invalidArgument, "this node serves chains \(t.keys.sorted().joined(separator: ", ")): name one (chain_id)")
             }
             guard let runtime = t[id] else {
+                if let reason = closedTable.withLock({ $0[id] }) {
+                    throw RPCError(.unavailable, "chain \(id) is being reopened after a storage failure (\(reason)); retry")
+                }
                 if t.isEmpty { throw RPCError(.unavailable, "node is not serving its chains (starting or stopping); retry") }
                 throw RPCError(.notFound, "this node serves no chain \(Bounded.quote(id)) (it serves \(t.keys.sorted().joined(separator: ", ")))")
             }

@@ -41,6 +41,8 @@ public final class GridNode: Service, Sendable {
     private let stopPhase = Mutex(StopPhase.running)
     let chainSet = ChainSet()
     private let healthMonitor = ChainHealthMonitor()
+    /// What `openChain` needs again to reopen a chain (set once the chains are open).
+    private let opener = Mutex<(SignerVerifier, TLSContext)?>(nil)
     /// The chains this node serves, in configuration order.
     public let chainIDs: [String]
     /// The first (or only) chain this node serves.
@@ -113,18 +115,9 @@ public final class GridNode: Service, Sendable {
             locked = true
             dataDirLock.withLock { $0 = lock }
             for (chain, id) in zip(configuration.allChains, chainIDs) {
-                let directory = Self.chainDirectory(configuration.dataDir, id)
-                let store = try ChainStore(directory: directory, chainID: id)
-                let ledger = try Ledger(
-                    chainID: id, nodeID: nodeID, store: store, verifier: verifier, limits: chain.limits,
-                    hashSuite: Digest.Suite(rawValue: chain.hashSuite) ?? .sha256,
-                    kind: ChainKind(rawValue: chain.kind) ?? .district, mainChainID: chain.mainChain?.id, logger: logger)
-                let raft = chain.members.isEmpty ? nil : try startRaft(chain, ledger: ledger, directory: directory, clientTLS: clientTLS)
-                ledger.start()
-                let sync = try chain.mainChain.map { try makeSync($0, ledger: ledger, raft: raft, selfID: chain.raftID, clientTLS: clientTLS) }
-                chainSet.add(ChainSet.Runtime(ledger: ledger, raft: raft, sync: sync))
-                sync?.start()
+                try openChain(chain, id: id, verifier: verifier, clientTLS: clientTLS)
             }
+            opener.withLock { $0 = (verifier, clientTLS) }
         } catch {
             await server.shutdownGracefully()
             await stopChains()
@@ -150,7 +143,9 @@ public final class GridNode: Service, Sendable {
         startedAt.withLock { $0 = (Date(), ContinuousClock.now) }
         let chains = chainSet
         let tick = configuration.allChains.filter { !$0.members.isEmpty }.map(\.tickMs).min() ?? 100
-        healthMonitor.start(health: health, chains: { chains.all }, interval: .milliseconds(Int64(min(max(tick, 10), 100))), logger: logger)
+        healthMonitor.start(
+            health: health, chains: { chains.all }, closed: { chains.closed }, interval: .milliseconds(Int64(min(max(tick, 10), 100))),
+            logger: logger, reopen: { [weak self] id, reason in await self?.reopenChain(id, reason: reason) ?? false })
         logger.info("node serving", metadata: [
             "listen": "\(Self.describe(address))", "data_dir": "\(configuration.dataDir)", "version": "\(GridLedgerVersion.string)",
         ])
@@ -245,28 +240,75 @@ public final class GridNode: Service, Sendable {
         finishStopped()
     }
 
+    /// Opens chain `id` from its directory (created empty with its genesis block when new),
+    /// joins its Raft group, starts its ledger and sync, and adds it to the chain set.
+    private func openChain(_ chain: NodeConfiguration.Chain, id: String, verifier: SignerVerifier, clientTLS: TLSContext) throws {
+        let directory = Self.chainDirectory(configuration.dataDir, id)
+        let store = try ChainStore(directory: directory, chainID: id)
+        if store.database.recoveredDamagedLog {
+            logger.warning("chain store recovered: damaged records at the end of its log were dropped (a write torn by a full disk or a crash; such writes were never acknowledged)", metadata: ["chain": "\(id)"])
+        }
+        let ledger = try Ledger(
+            chainID: id, nodeID: nodeID, store: store, verifier: verifier, limits: chain.limits,
+            hashSuite: Digest.Suite(rawValue: chain.hashSuite) ?? .sha256,
+            kind: ChainKind(rawValue: chain.kind) ?? .district, mainChainID: chain.mainChain?.id, logger: logger)
+        let raft = chain.members.isEmpty ? nil : try startRaft(chain, ledger: ledger, directory: directory, clientTLS: clientTLS)
+        ledger.start()
+        let sync = try chain.mainChain.map { try makeSync($0, ledger: ledger, raft: raft, selfID: chain.raftID, clientTLS: clientTLS) }
+        chainSet.add(ChainSet.Runtime(ledger: ledger, raft: raft, sync: sync))
+        sync?.start()
+    }
+
+    /// Closes chain `runtime` (Raft, then the ledger) and waits up to five seconds for its
+    /// store to be released; returns whether it was.
+    private func closeChain(_ runtime: ChainSet.Runtime) async -> Bool {
+        let watcher = StoreWatcher(runtime.ledger.store)
+        await runtime.sync?.stop()
+        if let raft = runtime.raft {
+            await raft.driver.stop()
+            await raft.transport.stop()
+            runtime.ledger.detachRaft()
+        }
+        await runtime.ledger.stop()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while watcher.isOpen, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+        return !watcher.isOpen
+    }
+
+    /// Closes chain `id` and opens it again from disk: a LevelDB that failed a write (a full
+    /// disk) refuses every later write until it is reopened, and a driver halted by a
+    /// storage I/O error stays halted. Nothing acknowledged is lost: acknowledgements follow
+    /// synced writes, and a reopened store replays its log. Returns whether the chain is open
+    /// again; while it is closed its calls are UNAVAILABLE with the reason.
+    func reopenChain(_ id: String, reason: String) async -> Bool {
+        guard stopPhase.withLock({ $0 }) == .running, let (verifier, clientTLS) = opener.withLock({ $0 }),
+            let index = chainIDs.firstIndex(of: id)
+        else { return false }
+        let chain = configuration.allChains[index]
+        if let runtime = chainSet.close(id, reason: reason) {
+            guard await closeChain(runtime) else {
+                logger.warning("chain store still referenced; reopening later", metadata: ["chain": "\(id)"])
+                return false
+            }
+        }
+        do {
+            try openChain(chain, id: id, verifier: verifier, clientTLS: clientTLS)
+            logger.notice("chain reopened after a storage failure", metadata: ["chain": "\(id)", "failure": "\(reason)"])
+            return true
+        } catch {
+            chainSet.setClosed(id, reason: "\(reason); reopening failed: \(error)")
+            logger.warning("chain could not be reopened yet", metadata: ["chain": "\(id)", "error": "\(error)"])
+            return false
+        }
+    }
+
     /// Stops every chain: Raft first, then the ledger (commits what is queued); returns once
     /// every chain store is closed (its last user, a connection finishing on its event
     /// loop, let go of it) or five seconds passed.
     private func stopChains() async {
-        var closing: [@Sendable () -> Bool] = []
-        for runtime in chainSet.removeAll() {
-            let watcher = StoreWatcher(runtime.ledger.store)
-            closing.append { watcher.isOpen }
-            await runtime.sync?.stop()
-            if let raft = runtime.raft {
-                await raft.driver.stop()
-                await raft.transport.stop()
-                // Break the ledger → driver → apply closure → ledger cycle.
-                runtime.ledger.detachRaft()
-            }
-            await runtime.ledger.stop()
+        for runtime in chainSet.removeAll() where await !closeChain(runtime) {
+            logger.warning("chain store still referenced after shutdown", metadata: ["chain": "\(runtime.ledger.chainID)"])
         }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while closing.contains(where: { $0() }), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        if closing.contains(where: { $0() }) { logger.warning("chain store still referenced after shutdown") }
     }
 
     /// `<data dir>/chains/<chain id>`: one chain's store and Raft log.
@@ -332,6 +374,10 @@ public final class GridNode: Service, Sendable {
             runtime.sync?.decorate(&chain)
             return chain
         }
+        for (id, reason) in chainSet.closed {
+            status.chains.append(ChainStatus(chainId: id, serving: false, notServingReason: reason))
+        }
+        status.chains.sort { $0.chainId < $1.chainId }
         return status
     }
 

@@ -1,4 +1,5 @@
 internal import CLevelDB
+import Synchronization
 
 /// One open LevelDB database (LevelDB 1.23 through its C API).
 ///
@@ -35,6 +36,14 @@ public final class LevelDB: @unchecked Sendable {
 
     /// Where the database lives (a directory LevelDB owns).
     public let path: String
+    /// The open had to drop damaged records at the end of LevelDB's log (a write torn by a
+    /// full disk or a crash); the owner should say so in its log.
+    public let recoveredDamagedLog: Bool
+    /// The first write that failed (nil while none did). After a failed write LevelDB's log
+    /// may end in a torn record; a later write appended behind it would be lost with it at
+    /// the next recovery, so every write after a failure is refused until the database is
+    /// reopened (which drops the torn record, never an acknowledged write).
+    private let failedWrite = Mutex<String?>(nil)
 
     let handle: OpaquePointer
     private let options: OpaquePointer
@@ -83,15 +92,33 @@ public final class LevelDB: @unchecked Sendable {
         leveldb_writeoptions_set_sync(syncWrite, 1)
         leveldb_writeoptions_set_sync(asyncWrite, 0)
 
-        let opened: OpaquePointer?
+        var opened: OpaquePointer?
+        var recovered = false
         do {
-            opened = try Self.check("opening \(path)") { err in
-                leveldb_open(options, path, err)
+            do {
+                opened = try Self.check("opening \(path)") { err in
+                    leveldb_open(options, path, err)
+                }
+            } catch StoreError.corrupt {
+                // A write torn by a full disk or a crash leaves damaged records at the end of
+                // LevelDB's log, which recovery with paranoid checks refuses. Recover once
+                // without them (LevelDB drops the damaged records: writes that never returned
+                // success), then open again with them; real damage still fails that open.
+                leveldb_options_set_paranoid_checks(options, 0)
+                if let repaired = try? Self.check("opening \(path)", { err in leveldb_open(options, path, err) }) {
+                    leveldb_close(repaired)
+                    recovered = true
+                }
+                leveldb_options_set_paranoid_checks(options, 1)
+                opened = try Self.check("opening \(path)") { err in
+                    leveldb_open(options, path, err)
+                }
             }
         } catch {
             Self.release(options, cache, filterPolicy, readOptions, syncWrite, asyncWrite)
             throw error
         }
+        self.recoveredDamagedLog = recovered
         guard let opened else {
             Self.release(options, cache, filterPolicy, readOptions, syncWrite, asyncWrite)
             throw StoreError.io("opening \(path): leveldb_open returned no handle")
@@ -154,7 +181,7 @@ public final class LevelDB: @unchecked Sendable {
 
     /// Stores `value` under `key`. Durability per `sync` (see the type's documentation).
     public func put(_ key: [UInt8], _ value: [UInt8], sync: Bool) throws {
-        try Self.check("writing a key") { err in
+        try writing("writing a key") { err in
             key.withCBytes { k, kl in
                 value.withCBytes { v, vl in
                     leveldb_put(handle, sync ? syncWrite : asyncWrite, k, kl, v, vl, err)
@@ -165,7 +192,7 @@ public final class LevelDB: @unchecked Sendable {
 
     /// Removes `key` (absent keys are not an error). Durability per `sync`.
     public func delete(_ key: [UInt8], sync: Bool) throws {
-        try Self.check("deleting a key") { err in
+        try writing("deleting a key") { err in
             key.withCBytes { k, kl in
                 leveldb_delete(handle, sync ? syncWrite : asyncWrite, k, kl, err)
             }
@@ -175,7 +202,7 @@ public final class LevelDB: @unchecked Sendable {
     /// Applies `batch` atomically: all of its operations or, if this throws or the machine
     /// crashes, none of them. Durability per `sync`. The batch is not modified.
     public func write(_ batch: WriteBatch, sync: Bool) throws {
-        try Self.check("writing a batch of \(batch.count)") { err in
+        try writing("writing a batch of \(batch.count)") { err in
             leveldb_write(handle, sync ? syncWrite : asyncWrite, batch.handle, err)
         }
     }
@@ -320,6 +347,19 @@ public final class LevelDB: @unchecked Sendable {
 
     /// Runs a C call that reports failure through `char** errptr`; turns a set errptr into
     /// a `StoreError` with LevelDB's text and frees it with `leveldb_free`.
+    /// A write through `check`, refused after an earlier failed write (`failedWrite`).
+    private func writing(_ context: @autoclosure () -> String, _ call: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Void) throws {
+        if let earlier = failedWrite.withLock({ $0 }) {
+            throw StoreError.io("\(context()): refused after an earlier failed write (\(earlier)); reopen the database")
+        }
+        do {
+            try Self.check(context(), call)
+        } catch {
+            failedWrite.withLock { if $0 == nil { $0 = "\(error)" } }
+            throw error
+        }
+    }
+
     static func check<R>(
         _ context: @autoclosure () -> String,
         _ call: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> R

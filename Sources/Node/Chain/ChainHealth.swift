@@ -9,8 +9,8 @@ import Synchronization
 /// A chain is NOT serving while
 /// - its Raft driver is halted (a committed entry failed to apply or the Raft log could not
 ///   be written: the replica stops rather than diverge; only a restart clears it);
-/// - its last block write to the chain store failed (cleared by the next block that commits;
-///   LevelDB refuses every write after a failed synced one, so in practice a restart);
+/// - its last block write to the chain store failed (LevelDB refuses every write after a
+///   failed one, so the monitor closes and reopens the chain until writes succeed again);
 /// - its Raft group has had no leader for longer than the grace period, three of the
 ///   longest randomized election timeouts, so that an ordinary election does not flap.
 ///   When a leader is known again, the chain serves again.
@@ -20,9 +20,14 @@ public struct ChainHealth: Sendable, Equatable, CustomStringConvertible {
     public let serving: Bool
     /// Why the chain is not serving; empty while it serves.
     public let reason: String
+    /// The cause is a storage I/O failure (a full disk, a failed write or sync): closing and
+    /// reopening the chain's stores may cure it once the cause is gone (`ChainHealthMonitor`).
+    public var storageFailure = false
 
     public static let serving = ChainHealth(serving: true, reason: "")
-    static func notServing(_ reason: String) -> ChainHealth { ChainHealth(serving: false, reason: reason) }
+    static func notServing(_ reason: String, storageFailure: Bool = false) -> ChainHealth {
+        ChainHealth(serving: false, reason: reason, storageFailure: storageFailure)
+    }
 
     /// The Health service name of a chain: `chain/<chain id>` (a chain id never holds `/`).
     public static func serviceName(_ chainID: String) -> String { "chain/" + chainID }
@@ -39,8 +44,16 @@ public struct ChainHealth: Sendable, Equatable, CustomStringConvertible {
     ///   - storeFailure: the error of the last block write when it failed, nil when it succeeded.
     ///   - leaderless: how long the group has been without a known leader (nil: it has one, or solo).
     static func assess(halted: String?, storeFailure: String?, leaderless: Duration?, grace: Duration) -> ChainHealth {
-        if let halted { return .notServing("chain halted (restart the node once the cause is fixed): \(halted)") }
-        if let storeFailure { return .notServing("the last block write to the chain store failed: \(storeFailure)") }
+        if let halted {
+            let io = halted.contains("storage I/O error")
+            return .notServing(
+                io ? "chain halted by a storage failure (reopened by itself once writes succeed again): \(halted)"
+                    : "chain halted (restart the node once the cause is fixed): \(halted)",
+                storageFailure: io)
+        }
+        if let storeFailure {
+            return .notServing("the last block write to the chain store failed (reopened by itself once writes succeed again): \(storeFailure)", storageFailure: true)
+        }
         if let leaderless, leaderless > grace {
             return .notServing(
                 "no Raft leader for \(Self.seconds(leaderless)) s (grace \(Self.seconds(grace)) s): a majority of the chain's members is not reachable from this node")
@@ -60,21 +73,50 @@ public struct ChainHealth: Sendable, Equatable, CustomStringConvertible {
 
 /// Keeps each chain's `Health` entry (`chain/<id>`) equal to its `ChainHealth`: re-assessed
 /// every `interval` (the no-leader rule depends on time passing, not only on events) and
-/// logged on every change.
+/// logged on every change. A chain failing on a storage I/O error (a full disk) is closed
+/// and reopened (`reopen`), again with a growing pause (2 s doubling to 30 s) until it
+/// succeeds: LevelDB refuses every write after a failed one until it is reopened, so this is
+/// how writes resume by themselves once space returns.
 ///
 /// Thread safety: one task owns the loop; `stop()` may be called from any task.
 final class ChainHealthMonitor: Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
+    static let firstReopenPause: Duration = .seconds(2)
+    static let longestReopenPause: Duration = .seconds(30)
 
-    /// Starts the loop over the chains `chains()` returns at each round.
-    func start(health: HealthService, chains: @escaping @Sendable () -> [ChainSet.Runtime], interval: Duration, logger: Logger) {
+    /// Starts the loop over the chains `chains()` returns at each round, and the chains
+    /// `closed()` reports closed after a failed reopen.
+    func start(
+        health: HealthService, chains: @escaping @Sendable () -> [ChainSet.Runtime], closed: @escaping @Sendable () -> [(id: String, reason: String)],
+        interval: Duration, logger: Logger, reopen: @escaping @Sendable (_ id: String, _ reason: String) async -> Bool
+    ) {
         let loop = Task {
             var last: [String: ChainHealth] = [:]
+            // Per failing chain: when to try reopening next, and the pause after that.
+            var nextReopen: [String: (at: ContinuousClock.Instant, pause: Duration)] = [:]
+            func due(_ id: String) -> Bool {
+                let now = ContinuousClock.now
+                guard let next = nextReopen[id] else {
+                    nextReopen[id] = (now + Self.firstReopenPause, Self.firstReopenPause)
+                    return false
+                }
+                return now >= next.at
+            }
+            func attempted(_ id: String, _ ok: Bool) {
+                guard !ok, let next = nextReopen[id] else { return }
+                let pause = min(next.pause * 2, Self.longestReopenPause)
+                nextReopen[id] = (ContinuousClock.now + pause, pause)
+            }
             while !Task.isCancelled {
                 for runtime in chains() {
                     let id = runtime.ledger.chainID
                     let now = runtime.ledger.health()
                     health.set(ChainHealth.serviceName(id), now.servingStatus)
+                    if now.storageFailure {
+                        if due(id) { attempted(id, await reopen(id, now.reason)) }
+                    } else if now.serving {
+                        nextReopen[id] = nil
+                    }
                     guard last[id] != now else { continue }
                     if now.serving {
                         if last[id] != nil { logger.notice("chain serving again", metadata: ["chain": "\(id)"]) }
@@ -82,6 +124,10 @@ final class ChainHealthMonitor: Sendable {
                         logger.warning("chain not serving", metadata: ["chain": "\(id)", "reason": "\(now.reason)"])
                     }
                     last[id] = now
+                }
+                for (id, reason) in closed() {
+                    health.set(ChainHealth.serviceName(id), .notServing)
+                    if due(id) { attempted(id, await reopen(id, reason)) }
                 }
                 try? await Task.sleep(for: interval)
             }
