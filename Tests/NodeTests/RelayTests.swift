@@ -118,23 +118,4 @@ final class RelayTests: XCTestCase {
         XCTAssertEqual(byNode.unary, .ok)
         XCTAssertTrue(try isStored(relayed))
     }
-
-    /// Other kinds follow the same rule: a command acknowledgement signed by a device of the
-    /// district, carried by a collector, is refused.
-    func testOtherKindsFollowTheSameRule() async throws {
-        let device = try party(.device, "terminal-d1", district: "d1")
-        let signer = try TransactionSigner(certificatePath: device.cert, keyPath: device.key)
-        let ack = try signer.sign(signer.payload(chainID: "d1", body: .commandAck(CommandAck(commandId: "c1", success: true, detail: ""))))
-        let col = try party(.collector, "col4", district: "d1")
-        let client = ChainClient(try await GridClient.connect(to: address, certificate: col.cert, key: col.key, ca: pki.caCert))
-        defer { Task { await client.rpc.close() } }
-        do {
-            _ = try await client.submit(ack, chain: "d1")
-            XCTFail("a collector must not carry a device's acknowledgement")
-        } catch let error as RPCError {
-            XCTAssertEqual(error.code, .permissionDenied)
-            XCTAssertTrue(error.message.contains("only the signer itself"), error.message)
-        }
-        XCTAssertFalse(try isStored(ack))
-    }
 }

@@ -101,12 +101,14 @@ struct TransactionValidator: Sendable {
             byteSize: signed.payload.count + signed.signature.count + signed.signerCertificate.count + 16)
     }
 
-    /// The carrier rule (Docs/wire-protocol.md, "Submitting"): a transaction reaches the
-    /// chain from the party that signed it — the same key, not merely the same name — or from
-    /// a node of this chain (`MemberBinding`: a follower forwarding to its leader, a node
-    /// relaying). Nobody else may carry a transaction someone else signed: a collector of
-    /// another district, or of the same one, cannot relay a collector's batch.
+    /// The carrier rule of reading batches (Docs/wire-protocol.md, "Submitting"): a batch
+    /// reaches the chain from the collector that signed it — the same key, not merely the
+    /// same name — or from a node of this chain (`MemberBinding`: a follower forwarding to its
+    /// leader, a node relaying). Nobody else may carry it: a collector of another district, or
+    /// of the same one, cannot relay a collector's batch. The wire document states no carrier
+    /// rule for the other kinds (their signer rules bind authorship), so they pass.
     func checkCarrier(_ tx: ValidatedTransaction, carrier: PeerIdentity) throws(RPCError) {
+        guard case .readings? = tx.payload.body else { return }
         if !carrier.publicKeySHA256.isEmpty, carrier.publicKeySHA256 == tx.signer.publicKeySHA256 { return }
         if MemberBinding(chainID: chainID, kind: kind).nodeMismatch(carrier) == nil { return }
         throw RPCError(.permissionDenied,
