@@ -347,6 +347,11 @@ final class ChainSync: Sendable {
             do {
                 let (host, port) = try HostPort.parse(endpoint)
                 let client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
+                // A main-chain node: role node, no district (`MemberBinding`), not any party of the CA.
+                if let refusal = MemberBinding(chainID: link.id, kind: .main).nodeMismatch(client.serverIdentity) {
+                    await client.close()
+                    throw RPCError(.permissionDenied, "\(client.serverIdentity.name) is not a main-chain node: \(refusal)")
+                }
                 state.withLock { $0.mainClient = client; $0.endpoint = (start + k) % link.endpoints.count }
                 return ChainClient(client)
             } catch {
