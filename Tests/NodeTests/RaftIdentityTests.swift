@@ -119,6 +119,8 @@ final class RaftIdentityTests: XCTestCase {
         XCTAssertTrue(line.contains("method=/gridledger.Raft/Send"), line)
         XCTAssertTrue(line.contains(expectReason), line)
         XCTAssertTrue(line.contains("key=sha256:"), line)
+        // Rate limited per peer: the second refusal, within seconds, added no line.
+        XCTAssertEqual(logs.all.filter { $0.contains("security refusal") }.count, 1, logs.all.joined(separator: "\n"))
 
         // The term did not move anywhere, and the follower still applies what the leader commits.
         for i in 0..<3 { XCTAssertEqual(raftStatus(i)?.term, before.term, "node \(i + 1)'s term moved") }
@@ -196,6 +198,35 @@ final class RaftIdentityTests: XCTestCase {
         // The real member passes the membership check (the chain does not anchor: FAILED_PRECONDITION).
         let member = try await code((pki.dir + "/d1-n2/d1-n2.crt", pki.dir + "/d1-n2/d1-n2.key"))
         XCTAssertEqual(member, .failedPrecondition)
+    }
+
+    /// Refusal texts are bounded: an oversized chain id is cut before it goes into a status
+    /// or a log line; lines are rate limited per peer, not globally.
+    func testRefusalTextsAreBoundedAndLinesRateLimitedPerPeer() async throws {
+        XCTAssertLessThanOrEqual(RefusalLog.clip(String(repeating: "é", count: 20_000)).utf8.count, RefusalLog.maxTextBytes + 3)
+        XCTAssertEqual(RefusalLog.clip("short"), "short")
+        try await startChain(pinned: true)
+        _ = try await stableLeader()
+        let intruder = try impostor("d1-n1", district: "d2", "d2")
+        let client = try await GridClient.connect(to: "127.0.0.1:\(ports[0])", certificate: intruder.cert, key: intruder.key, ca: pki.caCert)
+        defer { Task { await client.close() } }
+        let call = try await client.clientStreaming(RaftService.sendMethod, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
+        do {
+            try? await call.send(RaftEnvelope(chainId: String(repeating: "x", count: 20_000), messages: []))
+            _ = try await call.finish()
+            XCTFail("an unknown chain must be refused")
+        } catch let error as RPCError {
+            XCTAssertEqual(error.code, .notFound)
+            XCTAssertLessThan(error.message.utf8.count, 256, "status message of \(error.message.utf8.count) bytes")
+        }
+        let log = RefusalLog(logger: logs.logger(), interval: .seconds(60))
+        let a = PeerIdentity(name: "a", role: .node, district: "d2", serial: "01")
+        let b = PeerIdentity(name: "b", role: .node, district: "d2", serial: "02")
+        for _ in 0..<5 { _ = log.refuse(a, method: "/m", "no") }
+        _ = log.refuse(b, method: "/m", String(repeating: "r", count: 10_000))
+        let lines = logs.all.filter { $0.contains("security refusal") && $0.contains("method=/m") }
+        XCTAssertEqual(lines.count, 2, lines.joined(separator: "\n"))
+        XCTAssertLessThan(lines.map(\.utf8.count).max() ?? 0, 1024)
     }
 
     // MARK: Configuration
