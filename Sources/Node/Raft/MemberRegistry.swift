@@ -31,12 +31,6 @@ final class MemberRegistry: Sendable {
 
     func member(_ id: NodeID) -> Member? { members.withLock { $0[id] } }
 
-    /// nil when `peer` is member `id`, else why not (an unknown id included).
-    func mismatch(_ peer: PeerIdentity, as id: NodeID) -> String? {
-        guard let member = member(id) else { return "\(id) is not a member" }
-        return binding.mismatch(peer, member)
-    }
-
     /// The members `peer` is (normally one); empty for a peer that is none of them.
     func memberIDs(of peer: PeerIdentity) -> [NodeID] {
         members.withLock { m in m.values.filter { binding.mismatch(peer, $0) == nil }.map(\.id).sorted() }
