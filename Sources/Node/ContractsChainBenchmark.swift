@@ -44,11 +44,15 @@ public struct ContractsChainBenchmark: Sendable {
         let mainAddress = "127.0.0.1:\(try await main.start().port!)"
 
         let base = Int.random(in: 30_000...50_000)
-        let members = (1...3).map { NodeConfiguration.Chain.Member(id: UInt64($0), name: "edge\($0)", address: "127.0.0.1:\(base + $0 - 1)") }
+        let certs = try (1...3).map { try party(.node, "edge\($0)", "db") }
+        let members = (1...3).map {
+            NodeConfiguration.Chain.Member(id: UInt64($0), name: "edge\($0)", address: "127.0.0.1:\(base + $0 - 1)",
+                                           publicKeySHA256: certs[$0 - 1].identity?.publicKeySHA256 ?? "")
+        }
         var nodes: [GridNode] = []
         var ders: [[UInt8]] = []
         for i in 1...3 {
-            let cert = try party(.node, "edge\(i)", "db")
+            let cert = certs[i - 1]
             ders.append(try CertificateKeyPair(certificatePath: cert.certificatePath, privateKeyPath: cert.privateKeyPath).certificateDER)
             var c = baseConfig(cert, "edge\(i)")
             c.listen = members[i - 1].address

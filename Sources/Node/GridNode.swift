@@ -157,17 +157,19 @@ public final class GridNode: Service, Sendable {
     private func makeServer(verifier: SignerVerifier) -> RPCServer {
         var router = RPCRouter()
         let chains = chainSet
+        let refusals = RefusalLog(logger: logger)
         RaftService(
-            members: { chains.runtime($0)?.raft?.registry.names },
-            deliver: { id, messages in chains.runtime(id)?.raft?.driver.deliver(messages) }
+            members: { chains.runtime($0)?.raft?.registry },
+            deliver: { id, messages in chains.runtime(id)?.raft?.driver.deliver(messages) },
+            refusals: refusals
         ).register(in: &router)
         AdminService(chains: chainSet).register(in: &router)
         health.register(in: &router)
         let gate = ReadGate(logger: logger)
         OpsService(node: self, gate: gate).register(in: &router)
-        IngestService(chains: chainSet).register(in: &router)
+        IngestService(chains: chainSet, refusals: refusals).register(in: &router)
         QueryService(chains: chainSet, gate: gate, verifier: verifier).register(in: &router)
-        AnchorService(chains: chainSet, gate: gate).register(in: &router)
+        AnchorService(chains: chainSet, gate: gate, refusals: refusals).register(in: &router)
         FeeControlService(chains: chainSet, gate: gate).register(in: &router)
         DistrictResultsService(chains: chainSet, gate: gate).register(in: &router)
 
@@ -419,7 +421,7 @@ public final class GridNode: Service, Sendable {
         let driver = raft?.driver
         return try ChainSync(
             ledger: ledger, link: link, certificatePath: configuration.tls.cert, keyPath: configuration.tls.key,
-            peers: { registry?.all.filter { $0.key != selfID }.sorted { $0.key < $1.key }.map { ($0.value.name, $0.value.address) } ?? [] },
+            peers: { registry?.all.filter { $0.key != selfID }.sorted { $0.key < $1.key }.map(\.value) ?? [] },
             isLeader: { driver.map { $0.status.role == "leader" } ?? true },
             tls: clientTLS, group: group, logger: logger)
     }
@@ -435,8 +437,10 @@ public final class GridNode: Service, Sendable {
             driverRef.driver?.reportUnreachable(peer)
         }
         let selfID = chain.raftID
-        let registry = MemberRegistry(chain.members) { members in
-            transport.setPeers(members.filter { $0.key != selfID }.mapValues { RaftTransport.Peer(address: $0.address, name: $0.name) })
+        let binding = MemberBinding(chainID: chainID, kind: ChainKind(rawValue: chain.kind) ?? .district)
+        try checkMembers(chain, chainID: chainID, binding: binding)
+        let registry = MemberRegistry(chain.members, binding: binding) { members in
+            transport.setPeers(members.filter { $0.key != selfID }.mapValues { RaftTransport.Peer(member: $0, binding: binding) })
         }
         var raftConfiguration = RaftConfiguration(id: chain.raftID)
         raftConfiguration.electionTicks = chain.electionTicks
@@ -447,7 +451,7 @@ public final class GridNode: Service, Sendable {
         raftConfiguration.maxInflightMessages = 256
         raftConfiguration.maxInflightBytes = 32 << 20
         raftConfiguration.maxUncommittedEntriesSize = 64 << 20
-        let transfer = BlockTransfer(ledger: ledger, members: { registry.member($0) }, tls: clientTLS, group: group, logger: logger)
+        let transfer = BlockTransfer(ledger: ledger, members: { registry.member($0) }, binding: binding, tls: clientTLS, group: group, logger: logger)
         let driver = RaftDriver(
             configuration: raftConfiguration, logStore: logStore, transport: transport, tickInterval: .milliseconds(chain.tickMs),
             seed: chain.raftID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt32.random(in: 0...UInt32.max)), logger: logger,
@@ -462,21 +466,37 @@ public final class GridNode: Service, Sendable {
             }
         }
         driverRef.driver = driver
-        let forwarder = LeaderForwarder(members: { registry.member($0) }, tls: clientTLS, group: group, logger: logger)
+        let forwarder = LeaderForwarder(members: { registry.member($0) }, binding: binding, tls: clientTLS, group: group, logger: logger)
         ledger.useRaft(Ledger.RaftOrdering(
             driver: driver,
             forward: { tx, leader in try await forwarder.submit(tx, to: leader) },
             proposeTimeout: .milliseconds(Int64(chain.tickMs * chain.electionTicks * 10)),
             leaderWait: .milliseconds(Int64(chain.tickMs * chain.electionTicks * 4))))
-        transport.setPeers(registry.all.filter { $0.key != selfID }.mapValues { RaftTransport.Peer(address: $0.address, name: $0.name) })
+        transport.setPeers(registry.all.filter { $0.key != selfID }.mapValues { RaftTransport.Peer(member: $0, binding: binding) })
         // Founders bootstrap the group; a node joining an existing group starts empty and
         // is brought in by Admin.AddMember on the leader.
         try driver.start(bootstrapVoters: chain.join ? [] : chain.members.map(\.id))
         logger.info("raft group joined", metadata: [
             "chain": "\(chainID)", "raft_id": "\(chain.raftID)", "join": "\(chain.join)",
-            "members": "\(chain.members.map { "\($0.id)=\($0.name)@\($0.address)" })",
+            "members": "\(chain.members.map { "\($0.id)=\($0.name)@\($0.address)\($0.publicKeySHA256.isEmpty ? "" : "#sha256:" + MemberBinding.prefix($0.publicKeySHA256))" })",
         ])
         return ChainSet.Runtime.Raft(driver: driver, transport: transport, registry: registry, members: chain.members)
+    }
+
+    /// This node's own certificate must be its member entry (a configuration that names
+    /// another CN, district or key would make every peer refuse it); members without a key
+    /// pin are accepted on role, district and CN alone, with a warning.
+    private func checkMembers(_ chain: NodeConfiguration.Chain, chainID: String, binding: MemberBinding) throws {
+        if let me = chain.members.first(where: { $0.id == chain.raftID }), let refusal = binding.mismatch(tls.localIdentity, me) {
+            throw ConfigurationError("chain \(chainID): this node's certificate is not member \(me.id): \(refusal)")
+        }
+        let unpinned = chain.members.filter(\.publicKeySHA256.isEmpty)
+        if !unpinned.isEmpty {
+            logger.warning("raft members without a key pin: bound by role, district and certificate CN only", metadata: [
+                "chain": "\(chainID)", "members": "\(unpinned.map { "\($0.id)=\($0.name)" })",
+                "fix": "--member ID=NAME@HOST:PORT#sha256:HEX (printed by gridnode ca issue) or #cert:PATH",
+            ])
+        }
     }
 
     // MARK: Embedding API

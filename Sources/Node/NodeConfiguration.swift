@@ -1,5 +1,6 @@
 import Foundation
 import GridTLS
+import Wire
 import Yams
 
 /// Everything a node needs to run, as read from a YAML file (`gridnode config default`
@@ -138,23 +139,88 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             public var name: String
             /// host:port the member listens on.
             public var address: String
+            /// The member's key pin: SHA-256 of its node certificate's SubjectPublicKeyInfo, 64
+            /// lower-case hex digits (`gridnode ca issue` prints it); "" = not pinned (then only
+            /// role, district and CN bind it: Docs/security.md, "Raft membership").
+            public var publicKeySHA256: String
 
-            public init(id: UInt64, name: String, address: String) {
+            public init(id: UInt64, name: String, address: String, publicKeySHA256: String = "") {
                 self.id = id
                 self.name = name
                 self.address = address
+                self.publicKeySHA256 = publicKeySHA256
             }
 
-            /// Parses `ID=NAME@HOST:PORT`.
+            /// Parses `ID=NAME@HOST:PORT`, optionally followed by the key pin:
+            /// `#sha256:HEX`, or `#cert:PATH` (the pin of the node certificate at PATH, whose
+            /// CN must be NAME).
             public init(parsing text: String) throws {
-                let parts = text.split(separator: "=", maxSplits: 1)
-                guard parts.count == 2, let id = UInt64(parts[0]), id > 0 else {
-                    throw ConfigurationError("member '\(text)' is not ID=NAME@HOST:PORT")
+                let usage = "member '\(text.prefix(200))' is not ID=NAME@HOST:PORT[#sha256:HEX|#cert:PATH]"
+                var body = Substring(text)
+                var pin = ""
+                var certificate: (path: String, identity: PeerIdentity)?
+                if let hash = text.firstIndex(of: "#") {
+                    body = text[..<hash]
+                    let suffix = String(text[text.index(after: hash)...])
+                    if suffix.hasPrefix("cert:") {
+                        let path = String(suffix.dropFirst(5))
+                        let identity = try Self.identity(ofCertificate: path)
+                        certificate = (path, identity)
+                        pin = identity.publicKeySHA256
+                    } else {
+                        pin = try Self.normalizedPin(suffix)
+                    }
                 }
+                let parts = body.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, let id = UInt64(parts[0]), id > 0 else { throw ConfigurationError(usage) }
                 let rest = parts[1].split(separator: "@", maxSplits: 1)
-                guard rest.count == 2 else { throw ConfigurationError("member '\(text)' is not ID=NAME@HOST:PORT") }
+                guard rest.count == 2 else { throw ConfigurationError(usage) }
                 _ = try HostPort.parse(String(rest[1]))
-                self.init(id: id, name: String(rest[0]), address: String(rest[1]))
+                self.init(id: id, name: String(rest[0]), address: String(rest[1]), publicKeySHA256: pin)
+                if let certificate, certificate.identity.name != name {
+                    throw ConfigurationError("member \(id): certificate \(certificate.path) is for \(certificate.identity.name), not \(name)")
+                }
+            }
+
+            /// A pin as written by an operator (`sha256:HEX` or bare `HEX`, any case) in its
+            /// stored form, 64 lower-case hex digits; "" stays "" (not pinned).
+            public static func normalizedPin(_ text: String) throws -> String {
+                if text.isEmpty { return "" }
+                let hex = (text.hasPrefix("sha256:") ? String(text.dropFirst(7)) : text).lowercased()
+                guard hex.utf8.count == 64, hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
+                    throw ConfigurationError("key pin '\(text.prefix(100))' is not sha256: and 64 hex digits (`gridnode ca issue` prints it)")
+                }
+                return hex
+            }
+
+            /// The key pin of the node certificate at `path`.
+            public static func pin(ofCertificate path: String) throws -> String {
+                try identity(ofCertificate: path).publicKeySHA256
+            }
+
+            private static func identity(ofCertificate path: String) throws -> PeerIdentity {
+                guard let pem = FileManager.default.contents(atPath: path) else {
+                    throw ConfigurationError("cannot read certificate \(path)")
+                }
+                let identity: PeerIdentity
+                do { identity = try PeerIdentity(certificatePEM: Array(pem)) } catch {
+                    throw ConfigurationError("\(path): \(error)")
+                }
+                guard identity.role == .node else { throw ConfigurationError("\(path) is a \(identity.role.rawValue) certificate, not node") }
+                return identity
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case id, name, address, publicKeySHA256 = "public_key_sha256"
+            }
+
+            public init(from decoder: Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                id = try c.decode(UInt64.self, forKey: .id)
+                name = try c.decode(String.self, forKey: .name)
+                address = try c.decode(String.self, forKey: .address)
+                publicKeySHA256 = try Self.normalizedPin(c.decodeIfPresent(String.self, forKey: .publicKeySHA256) ?? "")
+                try rejectUnknownKeys(decoder, known: ["id", "name", "address", "public_key_sha256"], section: "chain.members.")
             }
         }
 
@@ -351,9 +417,12 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
           # Raft ordering among the district's edge nodes. Empty members = solo ordering.
           # raft_id: 1
           # members:
-          #   - {id: 1, name: node1, address: "127.0.0.1:7443"}
-          #   - {id: 2, name: node2, address: "127.0.0.1:7444"}
-          #   - {id: 3, name: node3, address: "127.0.0.1:7445"}
+          # Each member is bound to its node certificate: role node, the chain's district
+          # (none on the main chain), its CN, and its key pin (`gridnode ca issue` prints it;
+          # a member without a pin is accepted on the rest, with a warning at start).
+          #   - {id: 1, name: node1, address: "127.0.0.1:7443", public_key_sha256: "sha256:…"}
+          #   - {id: 2, name: node2, address: "127.0.0.1:7444", public_key_sha256: "sha256:…"}
+          #   - {id: 3, name: node3, address: "127.0.0.1:7445", public_key_sha256: "sha256:…"}
           raft_id: 0
           members: []
           # One Raft tick, and the election timeout in ticks (randomized up to twice that).

@@ -25,10 +25,11 @@ public struct RaftBenchmark: Sendable {
         let ops = try PKI.issue(caDirectory: dir + "/ca", role: .ops, name: "ops", outDirectory: dir + "/ops")
         let base = Int.random(in: 30_000...50_000)
         let ports = [base, base + 1, base + 2]
-        let members = (1...3).flatMap { ["--member", "\($0)=node\($0)@127.0.0.1:\(ports[$0 - 1])"] }
+        let certs = try (1...3).map { try PKI.issue(caDirectory: dir + "/ca", role: .node, name: "node\($0)", district: "d1", outDirectory: dir + "/n\($0)") }
+        let members = (1...3).flatMap { ["--member", "\($0)=node\($0)@127.0.0.1:\(ports[$0 - 1])#cert:\(certs[$0 - 1].certificatePath)"] }
         var processes: [Process] = []
         for i in 1...3 {
-            let cert = try PKI.issue(caDirectory: dir + "/ca", role: .node, name: "node\(i)", district: "d1", outDirectory: dir + "/n\(i)")
+            let cert = certs[i - 1]
             let p = Process()
             p.executableURL = URL(fileURLWithPath: executable)
             p.arguments = ["start", "--listen", "127.0.0.1:\(ports[i - 1])", "--data-dir", dir + "/d\(i)", "--cert", cert.certificatePath,

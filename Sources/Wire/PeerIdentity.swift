@@ -16,12 +16,17 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     public var district: String?
     /// Certificate serial number, lower-case hex.
     public var serial: String
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo (DER), 64 lower-case hex digits: what
+    /// pins a party to its key pair (Raft members, Docs/security.md "Raft membership"); empty
+    /// for identities not read from a certificate.
+    public var publicKeySHA256: String
 
-    public init(name: String, role: Role, district: String? = nil, serial: String) {
+    public init(name: String, role: Role, district: String? = nil, serial: String, publicKeySHA256: String = "") {
         self.name = name
         self.role = role
         self.district = district
         self.serial = serial
+        self.publicKeySHA256 = publicKeySHA256
     }
 
     public var description: String {

@@ -48,6 +48,10 @@ struct CA: ParsableCommand {
             print("certificate: \(issued.certificatePath)")
             print("key:         \(issued.privateKeyPath) (mode 0600)")
             print("CA:          \(issued.caCertificatePath)")
+            if let identity = issued.identity {
+                // What a chain's member list pins the node to (--member ID=NAME@HOST:PORT#sha256:HEX).
+                print("public key:  sha256:\(identity.publicKeySHA256)")
+            }
         }
     }
 }

@@ -204,10 +204,12 @@ final class RaftClusterTests: XCTestCase {
     /// ports; `ports` holds `extraPorts` more free ports after the members' three.
     private func makeCluster(_ pki: TestPKI, extraPorts: Int = 0, extra: (Int) -> [String]) async throws -> (nodes: [NodeProcess], ports: [Int]) {
         let ports = try await NodeProcess.freePorts(3 + extraPorts)
-        let members = (1...3).flatMap { ["--member", "\($0)=node\($0)@127.0.0.1:\(ports[$0 - 1])"] }
+        // Each member pinned to its certificate's key.
+        let certs = try (1...3).map { try pki.issue(.node, "node\($0)", district: "d1") }
+        let members = (1...3).flatMap { ["--member", "\($0)=node\($0)@127.0.0.1:\(ports[$0 - 1])#cert:\(certs[$0 - 1].cert)"] }
         var nodes: [NodeProcess] = []
         for i in 1...3 {
-            let cert = try pki.issue(.node, "node\(i)", district: "d1")
+            let cert = certs[i - 1]
             nodes.append(NodeProcess(arguments: [
                 "start", "--listen", "127.0.0.1:\(ports[i - 1])", "--data-dir", pki.dir + "/data\(i)", "--cert", cert.cert,
                 "--key", cert.key, "--ca", pki.caCert, "--chain-id", "d1", "--raft-id", "\(i)",
@@ -366,7 +368,7 @@ final class RaftClusterTests: XCTestCase {
         // Node 4 starts empty with --join and is added as a learner on the leader.
         let port4 = ports[3]
         let cert4 = try pki.issue(.node, "node4", district: "d1")
-        let members4 = (1...4).flatMap { i in ["--member", "\(i)=node\(i)@127.0.0.1:\(i == 4 ? port4 : ports[i - 1])"] }
+        let members4 = (1...4).flatMap { i in ["--member", "\(i)=node\(i)@127.0.0.1:\(i == 4 ? port4 : ports[i - 1])#cert:\(pki.dir)/node\(i)/node\(i).crt"] }
         let node4 = NodeProcess(arguments: [
             "start", "--listen", "127.0.0.1:\(port4)", "--data-dir", pki.dir + "/data4", "--cert", cert4.cert, "--key", cert4.key,
             "--ca", pki.caCert, "--chain-id", "d1", "--raft-id", "4", "--join", "--log-level", "warning",
@@ -376,7 +378,8 @@ final class RaftClusterTests: XCTestCase {
         try await NodeProcess.waitUntilServing(port: port4, pki: pki, ops: ops)
         let adminClient = try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
         let added = try await adminClient.unary(AdminService.addMemberMethod,
-            MemberRequest(chainId: "d1", nodeId: 4, address: "127.0.0.1:\(port4)", name: "node4"), as: MemberResponse.self)
+            MemberRequest(chainId: "d1", nodeId: 4, address: "127.0.0.1:\(port4)", name: "node4",
+                          publicKeySha256: "sha256:" + (try NodeConfiguration.Chain.Member.pin(ofCertificate: cert4.cert))), as: MemberResponse.self)
         XCTAssertEqual(added.confState?.learners, [4])
         XCTAssertEqual(Set(added.confState?.voters ?? []), [1, 2, 3])
 

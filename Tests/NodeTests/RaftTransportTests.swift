@@ -34,11 +34,30 @@ final class RaftTransportTests: XCTestCase {
         pki.remove()
     }
 
+    static let d1 = MemberBinding(chainID: "d1", kind: .district)
+
+    /// A registry of chain d1 whose members are `members` (node id → CN), not pinned.
+    static func registry(_ members: [NodeID: String]) -> MemberRegistry {
+        MemberRegistry(members.map { .init(id: $0.key, name: $0.value, address: "127.0.0.1:1") }, binding: d1) { _ in }
+    }
+
+    /// A peer of chain d1: member `id` with CN `name` at `address`.
+    static func peer(_ id: NodeID, _ name: String, _ address: String) -> RaftTransport.Peer {
+        .init(member: .init(id: id, name: name, address: address), binding: d1)
+    }
+
+    static func refusals() -> RefusalLog {
+        var logger = Logger(label: "raft-test")
+        logger.logLevel = .critical
+        return RefusalLog(logger: logger)
+    }
+
     private func serve(_ name: String, members: [NodeID: String]) async throws -> Int {
         let cert = try pki.issue(.node, name, district: "d1")
         var router = RPCRouter()
         let inbox = self.inbox
-        RaftService(members: { $0 == "d1" ? members : nil }, deliver: { inbox.add($0, $1) }).register(in: &router)
+        let registry = Self.registry(members)
+        RaftService(members: { $0 == "d1" ? registry : nil }, deliver: { inbox.add($0, $1) }, refusals: Self.refusals()).register(in: &router)
         var logger = Logger(label: "raft-test")
         logger.logLevel = .critical
         let tls = try TLSContext(configuration: TLSConfiguration(certificatePath: cert.cert, privateKeyPath: cert.key, trustRootPath: pki.caCert), mode: .server)
@@ -63,7 +82,7 @@ final class RaftTransportTests: XCTestCase {
     func testMessagesArriveInOrderWithEntries() async throws {
         let port = try await serve("n2", members: [1: "n1", 2: "n2"])
         let t = try transport(as: "n1")
-        t.setPeers([2: .init(address: "127.0.0.1:\(port)", name: "n2")])
+        t.setPeers([2: Self.peer(2, "n2", "127.0.0.1:\(port)")])
         var sent: [Message] = []
         for i in 0..<300 {
             let entries = i % 10 == 0 ? [Entry(term: 3, index: UInt64(i), data: Array(repeating: UInt8(i & 0xff), count: 1000))] : []
@@ -82,7 +101,7 @@ final class RaftTransportTests: XCTestCase {
         let port = try await serve("n2", members: [1: "n1", 2: "n2"])
         let unreachable = Mutex<Int>(0)
         let t = try transport(as: "intruder") { _ in unreachable.withLock { $0 += 1 } }
-        t.setPeers([2: .init(address: "127.0.0.1:\(port)", name: "n2")])
+        t.setPeers([2: Self.peer(2, "n2", "127.0.0.1:\(port)")])
         // The refusal surfaces on a later send of the stream: keep sending heartbeats, as Raft does.
         let end = ContinuousClock.now + .seconds(10)
         repeat {
@@ -143,7 +162,7 @@ final class RaftTransportTests: XCTestCase {
         let port = try await NodeProcess.freePorts(1)[0]
         let unreachable = Mutex<Int>(0)
         let t = try transport(as: "n1") { _ in unreachable.withLock { $0 += 1 } }
-        t.setPeers([2: .init(address: "127.0.0.1:\(port)", name: "n2")])
+        t.setPeers([2: Self.peer(2, "n2", "127.0.0.1:\(port)")])
         t.send([Message(kind: .heartbeat, from: 1, to: 2, term: 1)])
         let end = ContinuousClock.now + .seconds(10)
         while unreachable.withLock({ $0 }) == 0, ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
@@ -153,7 +172,8 @@ final class RaftTransportTests: XCTestCase {
         let cert = try pki.issue(.node, "n2", district: "d1")
         var router = RPCRouter()
         let inbox = self.inbox
-        RaftService(members: { _ in [1: "n1", 2: "n2"] }, deliver: { inbox.add($0, $1) }).register(in: &router)
+        let registry = Self.registry([1: "n1", 2: "n2"])
+        RaftService(members: { _ in registry }, deliver: { inbox.add($0, $1) }, refusals: Self.refusals()).register(in: &router)
         let tls = try TLSContext(configuration: TLSConfiguration(certificatePath: cert.cert, privateKeyPath: cert.key, trustRootPath: pki.caCert), mode: .server)
         var logger = Logger(label: "raft-test")
         logger.logLevel = .critical
@@ -174,7 +194,7 @@ final class RaftTransportTests: XCTestCase {
         var logger = Logger(label: "raft-test")
         logger.logLevel = .critical
         let t = RaftTransport(chainID: "d1", tls: tls, group: group, logger: logger, queueBytesLimit: 1 << 20) { _ in }
-        t.setPeers([2: .init(address: "127.0.0.1:1", name: "n2")])
+        t.setPeers([2: Self.peer(2, "n2", "127.0.0.1:1")])
         let entry = Entry(term: 1, index: 1, data: Array(repeating: 7, count: 100_000))
         for i in 0..<50 {
             t.send([Message(kind: .append, from: 1, to: 2, term: 1, index: UInt64(i), entries: [entry])])

@@ -293,8 +293,10 @@ if ! "$gridnode" start --help 2>&1 | grep -q -- '--raft-id'; then
   bad "gridnode start accepts --raft-id" "no --raft-id in 'gridnode start --help': Raft checks not run"
   finish
 fi
-for n in node2 node3; do
-  "$gridnode" ca issue --ca "$tmp/ca" --role node --name "$n" --district d1 --out "$c" >> "$tmp/ca.log" 2>&1
+# Raft members are bound to district d1 and their keys (Docs/security.md, "Raft membership"):
+# node1..node3 of d1 in their own directory (the node1 above names no district).
+for n in node1 node2 node3; do
+  "$gridnode" ca issue --ca "$tmp/ca" --role node --name "$n" --district d1 --out "$c/raft" >> "$tmp/ca.log" 2>&1
 done
 "$gridnode" ca issue --ca "$tmp/ca" --role admin --name admin1 --out "$c" >> "$tmp/ca.log" 2>&1
 type gen_readings_csv > /dev/null 2>&1 || . "$here/chain_checks.sh"
@@ -303,10 +305,10 @@ if [ -z "${rports[1]}" ] || [ -z "${rports[2]}" ] || [ -z "${rports[3]}" ]; then
   bad "free ports for the Raft group" "${rports[*]}"; finish
 fi
 members=()
-for i in 1 2 3; do members+=(--member "$i=node$i@127.0.0.1:${rports[$i]}"); done
+for i in 1 2 3; do members+=(--member "$i=node$i@127.0.0.1:${rports[$i]}#cert:$c/raft/node$i.crt"); done
 for i in 1 2 3; do
   "$gridnode" start --listen "127.0.0.1:${rports[$i]}" --data-dir "$tmp/raft$i" \
-    --cert "$c/node$i.crt" --key "$c/node$i.key" --ca "$c/ca.crt" --chain-id d1 --raft-id "$i" \
+    --cert "$c/raft/node$i.crt" --key "$c/raft/node$i.key" --ca "$c/ca.crt" --chain-id d1 --raft-id "$i" \
     "${members[@]}" > "$tmp/raft$i.log" 2>&1 &
   raft_pids+=($!)
 done

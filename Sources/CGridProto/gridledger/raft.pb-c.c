@@ -996,7 +996,7 @@ const ProtobufCMessageDescriptor gridledger__raft_send_ack__descriptor =
   (ProtobufCMessageInit) gridledger__raft_send_ack__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__member_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__member_request__field_descriptors[5] =
 {
   {
     "chain_id",
@@ -1046,17 +1046,30 @@ static const ProtobufCFieldDescriptor gridledger__member_request__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "public_key_sha256",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__MemberRequest, public_key_sha256),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__member_request__field_indices_by_name[] = {
   2,   /* field[2] = address */
   0,   /* field[0] = chain_id */
   3,   /* field[3] = name */
   1,   /* field[1] = node_id */
+  4,   /* field[4] = public_key_sha256 */
 };
 static const ProtobufCIntRange gridledger__member_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor gridledger__member_request__descriptor =
 {
@@ -1066,7 +1079,7 @@ const ProtobufCMessageDescriptor gridledger__member_request__descriptor =
   "Gridledger__MemberRequest",
   "gridledger",
   sizeof(Gridledger__MemberRequest),
-  4,
+  5,
   gridledger__member_request__field_descriptors,
   gridledger__member_request__field_indices_by_name,
   1,  gridledger__member_request__number_ranges,
@@ -1124,7 +1137,7 @@ const ProtobufCMessageDescriptor gridledger__member_response__descriptor =
   (ProtobufCMessageInit) gridledger__member_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__member_record__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gridledger__member_record__field_descriptors[5] =
 {
   {
     "node_id",
@@ -1174,17 +1187,30 @@ static const ProtobufCFieldDescriptor gridledger__member_record__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "public_key_sha256",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__MemberRecord, public_key_sha256),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__member_record__field_indices_by_name[] = {
   2,   /* field[2] = address */
   1,   /* field[1] = name */
   0,   /* field[0] = node_id */
+  4,   /* field[4] = public_key_sha256 */
   3,   /* field[3] = removed */
 };
 static const ProtobufCIntRange gridledger__member_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor gridledger__member_record__descriptor =
 {
@@ -1194,7 +1220,7 @@ const ProtobufCMessageDescriptor gridledger__member_record__descriptor =
   "Gridledger__MemberRecord",
   "gridledger",
   sizeof(Gridledger__MemberRecord),
-  4,
+  5,
   gridledger__member_record__field_descriptors,
   gridledger__member_record__field_indices_by_name,
   1,  gridledger__member_record__number_ranges,

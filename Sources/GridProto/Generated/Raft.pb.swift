@@ -440,6 +440,7 @@ public struct MemberRequest: ProtoMessage {
     public var nodeId: UInt64 = 0
     public var address: String = ""
     public var name: String = ""
+    public var publicKeySha256: String = ""
 
     public init() {}
 
@@ -447,12 +448,14 @@ public struct MemberRequest: ProtoMessage {
         chainId: String = "",
         nodeId: UInt64 = 0,
         address: String = "",
-        name: String = ""
+        name: String = "",
+        publicKeySha256: String = ""
     ) {
         self.chainId = chainId
         self.nodeId = nodeId
         self.address = address
         self.name = name
+        self.publicKeySha256 = publicKeySha256
     }
 }
 
@@ -465,6 +468,7 @@ extension MemberRequest {
         c.pointee.node_id = self.nodeId
         c.pointee.address = arena.string(self.address)
         c.pointee.name = arena.string(self.name)
+        c.pointee.public_key_sha256 = arena.string(self.publicKeySha256)
         return c
     }
 
@@ -475,6 +479,7 @@ extension MemberRequest {
         self.nodeId = c.pointee.node_id
         self.address = ProtoArena.string(c.pointee.address)
         self.name = ProtoArena.string(c.pointee.name)
+        self.publicKeySha256 = ProtoArena.string(c.pointee.public_key_sha256)
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -552,6 +557,7 @@ public struct MemberRecord: ProtoMessage {
     public var name: String = ""
     public var address: String = ""
     public var removed: Bool = false
+    public var publicKeySha256: String = ""
 
     public init() {}
 
@@ -559,12 +565,14 @@ public struct MemberRecord: ProtoMessage {
         nodeId: UInt64 = 0,
         name: String = "",
         address: String = "",
-        removed: Bool = false
+        removed: Bool = false,
+        publicKeySha256: String = ""
     ) {
         self.nodeId = nodeId
         self.name = name
         self.address = address
         self.removed = removed
+        self.publicKeySha256 = publicKeySha256
     }
 }
 
@@ -577,6 +585,7 @@ extension MemberRecord {
         c.pointee.name = arena.string(self.name)
         c.pointee.address = arena.string(self.address)
         c.pointee.removed = (self.removed ? 1 : 0)
+        c.pointee.public_key_sha256 = arena.string(self.publicKeySha256)
         return c
     }
 
@@ -587,6 +596,7 @@ extension MemberRecord {
         self.name = ProtoArena.string(c.pointee.name)
         self.address = ProtoArena.string(c.pointee.address)
         self.removed = (c.pointee.removed != 0)
+        self.publicKeySha256 = ProtoArena.string(c.pointee.public_key_sha256)
     }
 
     public func serializedBytes() -> [UInt8] {

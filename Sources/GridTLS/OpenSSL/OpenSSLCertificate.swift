@@ -65,6 +65,16 @@ final class OpenSSLCertificate: @unchecked Sendable {
         return OpenSSLKey(taking: key)
     }
 
+    /// SHA-256 of the DER SubjectPublicKeyInfo of `x509` (borrowed), lower-case hex.
+    static func publicKeySHA256(of x509: OpaquePointer) throws -> String {
+        guard let key = X509_get0_pubkey(x509) else { throw PKIError.fromQueue("X509_get0_pubkey") }
+        var out: UnsafeMutablePointer<UInt8>?
+        let length = i2d_PUBKEY(key, &out)
+        guard length > 0, let out else { throw PKIError.fromQueue("i2d_PUBKEY") }
+        defer { gl_OPENSSL_free(out) }
+        return HexEncoding.lowercase(Digest.sha256(Array(UnsafeBufferPointer(start: out, count: Int(length)))))
+    }
+
     /// The serial number as lower-case hex; see `serialHex(of:)`.
     func serialHex() throws -> String {
         try Self.serialHex(of: pointer)

@@ -19,6 +19,10 @@ extension PeerIdentity {
         try self.init(x509: certificate.pointer)
     }
 
+    /// `sha256:HEX`, the form operators pin a member's key with (`gridnode ca issue` prints
+    /// it; `--member ID=NAME@HOST:PORT#sha256:HEX`).
+    public var publicKeyPin: String { "sha256:" + publicKeySHA256 }
+
     /// Reads the party from an OpenSSL certificate (borrowed; not freed here).
     ///
     /// Rules: exactly one CN and one OU; CN obeys `PartyNameRules`; OU is the raw value of a
@@ -43,7 +47,8 @@ extension PeerIdentity {
             do { try PartyNameRules.validate(district, field: "L") } catch { throw PKIError.invalidIdentity(String(describing: error)) }
         }
         let serial = try OpenSSLCertificate.serialHex(of: x509)
-        self.init(name: name, role: role, district: district, serial: serial)
+        let key = try OpenSSLCertificate.publicKeySHA256(of: x509)
+        self.init(name: name, role: role, district: district, serial: serial, publicKeySHA256: key)
     }
 
     /// The single value of attribute `nid` in `subject` as UTF-8, nil when absent.

@@ -23,8 +23,9 @@ final class ChainSync: Sendable {
     let link: NodeConfiguration.Chain.MainChainLink
     private let keyPair: CertificateKeyPair
     private let signer: TransactionSigner
-    /// The district's members other than this node: certificate CN and address.
-    private let peers: @Sendable () -> [(name: String, address: String)]
+    /// The district's members other than this node; their servers must be bound to them
+    /// (`MemberBinding`) before they are asked to sign.
+    private let peers: @Sendable () -> [NodeConfiguration.Chain.Member]
     private let isLeader: @Sendable () -> Bool
     private let tls: TLSContext
     private let group: EventLoopGroup
@@ -45,7 +46,7 @@ final class ChainSync: Sendable {
     var district: String { ledger.chainID }
 
     init(ledger: Ledger, link: NodeConfiguration.Chain.MainChainLink, certificatePath: String, keyPath: String,
-         peers: @escaping @Sendable () -> [(name: String, address: String)], isLeader: @escaping @Sendable () -> Bool,
+         peers: @escaping @Sendable () -> [NodeConfiguration.Chain.Member], isLeader: @escaping @Sendable () -> Bool,
          tls: TLSContext, group: EventLoopGroup, logger: Logger) throws {
         self.ledger = ledger
         self.link = link
@@ -229,7 +230,7 @@ final class ChainSync: Sendable {
         return found.map { Int64(Date().timeIntervalSince1970 * 1000) - $0 }
     }
 
-    private func collectSignatures(_ range: AnchorRange, from peers: [(name: String, address: String)]) async -> [AnchorSignature] {
+    private func collectSignatures(_ range: AnchorRange, from peers: [NodeConfiguration.Chain.Member]) async -> [AnchorSignature] {
         let request = AnchorSignRequest(
             chainId: district, fromHeight: range.from, toHeight: range.to, lastHeaderHash: range.lastHeaderHash,
             headersRoot: range.headersRoot, summary: range.summary)
@@ -346,6 +347,11 @@ final class ChainSync: Sendable {
             do {
                 let (host, port) = try HostPort.parse(endpoint)
                 let client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
+                // A main-chain node: role node, no district (`MemberBinding`), not any party of the CA.
+                if let refusal = MemberBinding(chainID: link.id, kind: .main).nodeMismatch(client.serverIdentity) {
+                    await client.close()
+                    throw RPCError(.permissionDenied, "\(client.serverIdentity.name) is not a main-chain node: \(refusal)")
+                }
                 state.withLock { $0.mainClient = client; $0.endpoint = (start + k) % link.endpoints.count }
                 return ChainClient(client)
             } catch {
@@ -356,13 +362,13 @@ final class ChainSync: Sendable {
         throw RPCError(.unavailable, "no main-chain node reachable (\(failures.joined(separator: "; ")))")
     }
 
-    private func peerClient(_ peer: (name: String, address: String)) async throws -> RPCClient {
+    private func peerClient(_ peer: NodeConfiguration.Chain.Member) async throws -> RPCClient {
         if let client = state.withLock({ $0.peerClients[peer.name] }), client.channel.isActive { return client }
         let (host, port) = try HostPort.parse(peer.address)
         let client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
-        guard client.serverIdentity.name == peer.name else {
+        if let refusal = MemberBinding(chainID: district, kind: .district).mismatch(client.serverIdentity, peer) {
             await client.close()
-            throw RPCError(.unavailable, "\(peer.address) is not member \(peer.name)")
+            throw RPCError(.unavailable, "\(peer.address) is not member \(peer.id) (\(peer.name)): \(refusal)")
         }
         state.withLock { $0.peerClients[peer.name] = client }
         return client

@@ -162,15 +162,18 @@ final class Ledger: Sendable {
     /// Validates, queues and waits until the transaction's block is durable.
     /// - Parameter readingsOnly: refuse other payloads than reading batches
     ///   (`Ingest.SubmitReadings`, `Ingest.StreamReadings`).
+    /// - Parameter carrier: the TLS caller that submitted it, nil when this node submits its
+    ///   own (`TransactionValidator.checkCarrier`).
     ///
     /// `whenQueued` runs once the transaction is in this leader's queue, so a caller that
     /// waits for it before submitting the next one keeps its own order in the chain. On a
     /// follower it runs when the transaction is handed to the forwarder: forwarded ones keep
     /// their pipelining (waiting for each to commit would cut a stream through a follower
     /// to one batch per block), and their order is the leader's arrival order.
-    func submit(_ signed: SignedTransaction, readingsOnly: Bool = false,
+    func submit(_ signed: SignedTransaction, readingsOnly: Bool = false, carrier: PeerIdentity? = nil,
                 whenQueued: (@Sendable () -> Void)? = nil) async throws -> SubmitResponse {
         let tx = try validator.validate(signed)
+        if let carrier { try validator.checkCarrier(tx, carrier: carrier) }
         if readingsOnly, case .readings? = tx.payload.body {} else if readingsOnly {
             throw RPCError(.invalidArgument, "SubmitReadings takes reading batches only; use Ingest.Submit")
         }

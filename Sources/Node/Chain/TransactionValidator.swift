@@ -101,6 +101,22 @@ struct TransactionValidator: Sendable {
             byteSize: signed.payload.count + signed.signature.count + signed.signerCertificate.count + 16)
     }
 
+    /// The carrier rule of reading batches (Docs/wire-protocol.md, "Submitting"): a batch
+    /// reaches the chain from the collector that signed it — the same key, not merely the
+    /// same name — or from a node of this chain (`MemberBinding`: a follower forwarding to its
+    /// leader, a node relaying). Nobody else may carry it: a collector of another district, or
+    /// of the same one, cannot relay a collector's batch. The wire document states no carrier
+    /// rule for the other kinds (their signer rules bind authorship), so they pass.
+    func checkCarrier(_ tx: ValidatedTransaction, carrier: PeerIdentity) throws(RPCError) {
+        guard case .readings? = tx.payload.body else { return }
+        if !carrier.publicKeySHA256.isEmpty, carrier.publicKeySHA256 == tx.signer.publicKeySHA256 { return }
+        if MemberBinding(chainID: chainID, kind: kind).nodeMismatch(carrier) == nil { return }
+        throw RPCError(.permissionDenied,
+            "\(carrier.role.rawValue) \(carrier.name) (district \(carrier.district ?? "none")) may not submit a transaction signed by " +
+            "\(tx.signer.role.rawValue) \(tx.signer.name) (district \(tx.signer.district ?? "none")): only the signer itself (same key) " +
+            "or a node of chain \(chainID) may carry it")
+    }
+
     /// Re-checks, at `now` (a block's time), the validity in time of every certificate the
     /// transaction relies on: the signer's, an anchor's signers', a registration's members',
     /// a downlink's original signer (at the main block's time).

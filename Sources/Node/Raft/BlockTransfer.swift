@@ -17,6 +17,8 @@ import Wire
 struct BlockTransfer: Sendable {
     let ledger: Ledger
     let members: @Sendable (UInt64) -> NodeConfiguration.Chain.Member?
+    /// What the leader's server certificate must be.
+    let binding: MemberBinding
     let tls: TLSContext
     let group: EventLoopGroup
     let logger: Logger
@@ -40,6 +42,9 @@ struct BlockTransfer: Sendable {
         let (host, port) = try HostPort.parse(member.address)
         let client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, logger: logger)
         defer { Task { await client.close() } }
+        if let refusal = binding.mismatch(client.serverIdentity, member) {
+            throw RPCError(.unavailable, "\(member.address) is not leader \(leader) (\(member.name)): \(refusal)")
+        }
         let chain = ChainClient(client)
         var next = (ledger.store.head?.height ?? 0) + 1
         logger.info("catching up by block transfer", metadata: ["from": "\(next)", "to": "\(height)", "leader": "\(member.name)"])

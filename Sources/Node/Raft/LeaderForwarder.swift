@@ -11,13 +11,16 @@ import Wire
 /// Thread safety: the connection cache is behind a mutex.
 final class LeaderForwarder: Sendable {
     private let members: @Sendable (UInt64) -> NodeConfiguration.Chain.Member?
+    /// What the leader's server certificate must be: submissions go to no impostor.
+    private let binding: MemberBinding
     private let tls: TLSContext
     private let group: EventLoopGroup
     private let logger: Logger
     private let clients = Mutex<[UInt64: RPCClient]>([:])
 
-    init(members: @escaping @Sendable (UInt64) -> NodeConfiguration.Chain.Member?, tls: TLSContext, group: EventLoopGroup, logger: Logger) {
+    init(members: @escaping @Sendable (UInt64) -> NodeConfiguration.Chain.Member?, binding: MemberBinding, tls: TLSContext, group: EventLoopGroup, logger: Logger) {
         self.members = members
+        self.binding = binding
         self.tls = tls
         self.group = group
         self.logger = logger
@@ -35,9 +38,9 @@ final class LeaderForwarder: Sendable {
             } catch {
                 throw RPCError(.unavailable, "cannot reach leader \(member.name) at \(member.address): \(error)")
             }
-            guard client.serverIdentity.name == member.name else {
+            if let refusal = binding.mismatch(client.serverIdentity, member) {
                 await client.close()
-                throw RPCError(.unavailable, "\(member.address) is not leader \(member.name)")
+                throw RPCError(.unavailable, "\(member.address) is not leader \(leader) (\(member.name)): \(refusal)")
             }
             clients.withLock { $0[leader] = client }
         }

@@ -1,10 +1,12 @@
 import Consensus
 import GridProto
 import Synchronization
+import Wire
 
 /// Who the members of a chain's Raft group are and how to reach them: node id → certificate
-/// CN and address. Starts from the configuration and follows `MemberRecord` entries as they
-/// are applied, so a member added at run time is known to everyone.
+/// CN, key pin and address. Starts from the configuration and follows `MemberRecord` entries
+/// as they are applied, so a member added at run time is known to everyone. Peers are
+/// matched to members through `binding` (`MemberBinding`), never by name alone.
 ///
 /// Thread safety: behind a mutex; `onChange` runs after each change, outside the lock.
 final class MemberRegistry: Sendable {
@@ -17,8 +19,11 @@ final class MemberRegistry: Sendable {
     private let members: Mutex<[NodeID: Member]>
     private let onChange: @Sendable ([NodeID: Member]) -> Void
 
-    init(_ initial: [Member], onChange: @escaping @Sendable ([NodeID: Member]) -> Void) {
+    let binding: MemberBinding
+
+    init(_ initial: [Member], binding: MemberBinding, onChange: @escaping @Sendable ([NodeID: Member]) -> Void) {
         members = Mutex(Dictionary(uniqueKeysWithValues: initial.map { ($0.id, $0) }))
+        self.binding = binding
         self.onChange = onChange
     }
 
@@ -26,7 +31,18 @@ final class MemberRegistry: Sendable {
 
     func member(_ id: NodeID) -> Member? { members.withLock { $0[id] } }
 
-    var names: [NodeID: String] { members.withLock { $0.mapValues(\.name) } }
+    /// The members `peer` is (normally one); empty for a peer that is none of them.
+    func memberIDs(of peer: PeerIdentity) -> [NodeID] {
+        members.withLock { m in m.values.filter { binding.mismatch(peer, $0) == nil }.map(\.id).sorted() }
+    }
+
+    /// Why `peer` is none of the members (for refusals): the first binding rule it breaks.
+    func whyNotMember(_ peer: PeerIdentity) -> String {
+        if let refusal = binding.nodeMismatch(peer) { return refusal }
+        let sameName = all.values.sorted { $0.id < $1.id }.first { $0.name == peer.name }
+        if let sameName, let refusal = binding.mismatch(peer, sameName) { return refusal }
+        return "no member has CN \(peer.name)"
+    }
 
     static func entry(_ record: MemberRecord) -> [UInt8] {
         [recordPrefix] + record.serializedBytes()
@@ -41,7 +57,9 @@ final class MemberRegistry: Sendable {
             if record.removed {
                 m.removeValue(forKey: record.nodeId)
             } else {
-                m[record.nodeId] = Member(id: record.nodeId, name: record.name, address: record.address)
+                // Stored pins are normalized by Admin.AddMember; one that is not (a hostile or
+                // damaged record) cannot match any key, so it binds nobody.
+                m[record.nodeId] = Member(id: record.nodeId, name: record.name, address: record.address, publicKeySHA256: record.publicKeySha256)
             }
             return m
         }

@@ -17,10 +17,12 @@ import Wire
 ///
 /// Thread safety: all members are thread-safe; queues are behind mutexes.
 final class RaftTransport: Sendable {
-    struct Peer: Sendable, Hashable {
-        var address: String
-        /// CN the peer's node certificate must carry.
-        var name: String
+    /// A member to talk to, and what its server certificate must be (`MemberBinding`): this
+    /// node sends its Raft traffic to nobody else.
+    struct Peer: Sendable, Equatable {
+        var member: NodeConfiguration.Chain.Member
+        var binding: MemberBinding
+        var address: String { member.address }
     }
 
     private final class PeerQueue: Sendable {
@@ -154,14 +156,24 @@ final class RaftTransport: Sendable {
 
     private func runSender(id: NodeID, queue: PeerQueue) async {
         var backoff = Duration.milliseconds(50)
+        var lastImpostorWarning: ContinuousClock.Instant?
         while !Task.isCancelled {
             do {
                 let (host, port) = try HostPort.parse(queue.peer.address)
                 let client = try await GridClient.connect(
                     host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
                 defer { Task { await client.close() } }
-                guard client.serverIdentity.name == queue.peer.name else {
-                    throw RPCError(.permissionDenied, "\(queue.peer.address) presents node \(client.serverIdentity.name), expected \(queue.peer.name)")
+                if let refusal = queue.peer.binding.mismatch(client.serverIdentity, queue.peer.member) {
+                    let server = client.serverIdentity
+                    if lastImpostorWarning.map({ ContinuousClock.now - $0 > .seconds(10) }) ?? true {
+                        lastImpostorWarning = .now
+                        logger.warning("raft peer refused: not the member", metadata: [
+                            "chain": "\(chainID)", "member": "\(id)", "address": "\(queue.peer.address)", "peer": "\(server.name)",
+                            "district": "\(server.district ?? "(none)")", "key": "sha256:\(MemberBinding.prefix(server.publicKeySHA256))",
+                            "reason": "\(refusal)",
+                        ])
+                    }
+                    throw RPCError(.permissionDenied, "\(queue.peer.address) is not member \(id) of \(chainID): \(refusal)")
                 }
                 let call = try await client.clientStreaming(
                     RaftService.sendMethod, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)

@@ -52,14 +52,17 @@ struct AdminService: Sendable {
             let (driver, registry) = try group(request)
             guard TransactionValidator.isValidMeterID(request.name) else { throw RPCError(.invalidArgument, "name must be the member's certificate CN") }
             do { _ = try HostPort.parse(request.address) } catch { throw RPCError(.invalidArgument, "\(error)") }
+            let pin: String
+            do { pin = try NodeConfiguration.Chain.Member.normalizedPin(request.publicKeySha256) } catch { throw RPCError(.invalidArgument, "\(error)") }
             try requireLeader(driver, registry)
             let status = driver.status
             guard !status.voters.contains(request.nodeId), !status.learners.contains(request.nodeId) else {
                 throw RPCError(.alreadyExists, "node \(request.nodeId) is already a member")
             }
             // 1. Everyone learns how to reach and authenticate it; 2. it joins as a learner.
-            try await driver.propose(MemberRegistry.entry(MemberRecord(nodeId: request.nodeId, name: request.name, address: request.address, removed: false)))
-            try await waitFor("member record") { registry.member(request.nodeId)?.name == request.name }
+            try await driver.propose(MemberRegistry.entry(MemberRecord(
+                nodeId: request.nodeId, name: request.name, address: request.address, removed: false, publicKeySha256: pin)))
+            try await waitFor("member record") { registry.member(request.nodeId).map { $0.name == request.name && $0.publicKeySHA256 == pin } ?? false }
             try await driver.proposeConfChange(.addLearner(request.nodeId))
             try await waitFor("adding the learner") { driver.status.learners.contains(request.nodeId) }
             return response(driver)

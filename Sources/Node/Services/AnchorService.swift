@@ -10,18 +10,25 @@ struct AnchorService: Sendable {
     static let proveMethod = "/gridledger.Query/ProveBlock"
     let chains: ChainSet
     let gate: ReadGate
+    let refusals: RefusalLog
 
     func register(in router: inout RPCRouter) {
         let chains = self.chains
         let gate = self.gate
+        let refusals = self.refusals
         router.unary(Self.signMethod, roles: [.node]) { (request: AnchorSignRequest, ctx) in
             let runtime = try chains.resolve(request.chainId)
+            // A member of the chain's Raft group, bound by certificate (`MemberBinding`).
+            guard let registry = runtime.raft?.registry else {
+                throw refusals.refuse(ctx.peer, method: ctx.method, "chain \(runtime.ledger.chainID) is ordered solo: no member may ask for its signature")
+            }
+            guard !registry.memberIDs(of: ctx.peer).isEmpty else {
+                throw refusals.refuse(ctx.peer, method: ctx.method,
+                                      "node \(ctx.peer.name) is not a member of chain \(runtime.ledger.chainID): \(registry.whyNotMember(ctx.peer))")
+            }
+            // Membership first: a non-member learns nothing about the chain.
             guard let sync = runtime.sync else {
                 throw RPCError(.failedPrecondition, "chain \(runtime.ledger.chainID) does not anchor on a main chain")
-            }
-            let members = runtime.raft.map { Set($0.registry.names.values) } ?? []
-            guard members.contains(ctx.peer.name), ctx.peer.district == runtime.ledger.chainID else {
-                throw RPCError(.permissionDenied, "node \(ctx.peer.name) is not a member of chain \(runtime.ledger.chainID)")
             }
             return try sync.sign(request)
         }

@@ -1,29 +1,43 @@
 import GridProto
 import Wire
 
-/// `Ingest.Submit`, `Ingest.SubmitReadings`, `Ingest.StreamReadings`.
+/// `Ingest.Submit`, `Ingest.SubmitReadings`, `Ingest.StreamReadings`. The TLS caller is the
+/// transaction's carrier: the signer itself or a node of the chain
+/// (`TransactionValidator.checkCarrier`). Security refusals (`PERMISSION_DENIED`,
+/// `UNAUTHENTICATED`) are logged through `refusals`.
 struct IngestService: Sendable {
     static let submitMethod = "/gridledger.Ingest/Submit"
     static let submitReadingsMethod = "/gridledger.Ingest/SubmitReadings"
     static let streamReadingsMethod = "/gridledger.Ingest/StreamReadings"
 
     let chains: ChainSet
+    let refusals: RefusalLog
 
     func register(in router: inout RPCRouter) {
         let chains = self.chains
-        router.unary(Self.submitMethod, roles: [.collector, .marketing, .bank, .finance, .device, .admin, .node]) {
-            (request: SubmitRequest, _) in
-            let tx = try Self.transaction(request)
-            return try await Self.ledger(for: request, tx, chains).submit(tx)
+        let refusals = self.refusals
+        /// Runs a submission; a security refusal is logged (rate limited) before it is thrown.
+        @Sendable func logged<T>(_ ctx: RPCCallContext, _ body: () async throws -> T) async throws -> T {
+            do {
+                return try await body()
+            } catch let error as RPCError where error.code == .permissionDenied || error.code == .unauthenticated {
+                refusals.note(ctx.peer, method: ctx.method, code: error.code, reason: error.message)
+                throw error
+            }
         }
-        router.unary(Self.submitReadingsMethod, roles: [.collector, .node]) { (request: SubmitRequest, _) in
+        router.unary(Self.submitMethod, roles: [.collector, .marketing, .bank, .finance, .device, .admin, .node]) {
+            (request: SubmitRequest, ctx) in
             let tx = try Self.transaction(request)
-            return try await Self.ledger(for: request, tx, chains).submit(tx, readingsOnly: true)
+            return try await logged(ctx) { try await Self.ledger(for: request, tx, chains).submit(tx, carrier: ctx.peer) }
+        }
+        router.unary(Self.submitReadingsMethod, roles: [.collector, .node]) { (request: SubmitRequest, ctx) in
+            let tx = try Self.transaction(request)
+            return try await logged(ctx) { try await Self.ledger(for: request, tx, chains).submit(tx, readingsOnly: true, carrier: ctx.peer) }
         }
         // Acknowledgements go out in request order; up to `window` submissions are in flight
         // at once, so one stream can fill several blocks without waiting for each.
         router.bidirectional(Self.streamReadingsMethod, roles: [.collector, .node]) {
-            (requests: RequestStream<SubmitRequest>, out: ResponseWriter<StreamAck>, _) in
+            (requests: RequestStream<SubmitRequest>, out: ResponseWriter<StreamAck>, ctx) in
             let window = 64
             // Credits bound the submissions whose acknowledgement is not yet sent.
             let (credits, creditsIn) = AsyncStream<Void>.makeStream()
@@ -50,8 +64,10 @@ struct IngestService: Sendable {
                         defer { queuedIn.finish() }
                         do {
                             let tx = try Self.transaction(request)
-                            let response = try await Self.ledger(for: request, tx, chains)
-                                .submit(tx, readingsOnly: true, whenQueued: { queuedIn.finish() })
+                            let response = try await logged(ctx) {
+                                try await Self.ledger(for: request, tx, chains)
+                                    .submit(tx, readingsOnly: true, carrier: ctx.peer, whenQueued: { queuedIn.finish() })
+                            }
                             return StreamAck(sequence: seq, code: 0, message: "", response: response)
                         } catch let error as RPCError {
                             var response: SubmitResponse?

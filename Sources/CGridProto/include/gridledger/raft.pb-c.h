@@ -155,10 +155,16 @@ struct  Gridledger__MemberRequest
    * Certificate CN of the member's node certificate, for AddMember.
    */
   char *name;
+  /*
+   * For AddMember: the member's key pin, SHA-256 of its node certificate's
+   * SubjectPublicKeyInfo (DER) as 64 hex digits, optionally prefixed "sha256:"; empty = not
+   * pinned (bound by role, district and CN only; Docs/security.md, "Raft membership").
+   */
+  char *public_key_sha256;
 };
 #define GRIDLEDGER__MEMBER_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__member_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Gridledger__MemberResponse
@@ -185,10 +191,14 @@ struct  Gridledger__MemberRecord
   char *name;
   char *address;
   protobuf_c_boolean removed;
+  /*
+   * The member's key pin, 64 lower-case hex digits; empty = not pinned.
+   */
+  char *public_key_sha256;
 };
 #define GRIDLEDGER__MEMBER_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__member_record__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /* Gridledger__RaftEntry methods */
