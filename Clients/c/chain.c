@@ -250,8 +250,22 @@ int gl_admin_add_member(gl_client *c, const char *chain_id, uint64_t node_id, co
                         const char *address, uint64_t timeout_ms,
                         Gridledger__MemberResponse **out, gl_status *status_out)
 {
-    return admin(c, "/gridledger.Admin/AddMember", chain_id, node_id, name, address, timeout_ms,
-                 out, status_out);
+    return gl_admin_add_member_pinned(c, chain_id, node_id, name, address, NULL, timeout_ms, out,
+                                      status_out);
+}
+
+int gl_admin_add_member_pinned(gl_client *c, const char *chain_id, uint64_t node_id,
+                               const char *name, const char *address, const char *pin,
+                               uint64_t timeout_ms, Gridledger__MemberResponse **out,
+                               gl_status *status_out)
+{
+    Gridledger__MemberRequest req;
+    gl_member_request_init(&req, chain_id, node_id, name, address);
+    if (pin != NULL)
+        req.public_key_sha256 = (char *)pin;
+    return gl_unary_as(c, "/gridledger.Admin/AddMember", &req.base,
+                       &gridledger__member_response__descriptor, (void **)out, timeout_ms,
+                       status_out);
 }
 
 int gl_admin_promote_member(gl_client *c, const char *chain_id, uint64_t node_id,

@@ -73,7 +73,7 @@ static const char usage_text[] =
     "                          Query/SubscribeBlocks: one JSON line per block (header + hash)\n"
     "                          until interrupted, or N blocks\n"
     "  admin transfer-leader --chain ID --node N\n"
-    "  admin add-member --chain ID --node N --name CN --address HOST:PORT\n"
+    "  admin add-member --chain ID --node N --name CN --address HOST:PORT [--pin sha256:HEX]\n"
     "  admin promote --chain ID --node N\n"
     "  admin remove --chain ID --node N\n"
     "                          Admin/TransferLeader, AddMember, PromoteMember, RemoveMember\n"
@@ -919,7 +919,7 @@ enum { OPT_ADDR, OPT_CERT, OPT_KEY, OPT_CA, OPT_TIMEOUT, OPT_SERVER_NAME, OPT_MA
        OPT_DIRECT_CLOSE, OPT_VALID_MS, OPT_GRID_WORKER, OPT_AMOUNT, OPT_SERIAL, OPT_FAILED,
        OPT_DETAIL, OPT_STATUS, OPT_ACK, OPT_LIMIT, OPT_VERSION, OPT_AT_HEIGHT, OPT_SUM_TOLERANCE,
        OPT_SPIKE_FACTOR, OPT_FUTURE_TOLERANCE, OPT_MAX_INTERPOLATION, OPT_SPIKE_MIN_HISTORY,
-       OPT_LANGUAGE, OPT_TEMPLATE, OPT_REVERSES, OPT_AFTER, OPT_ALL, OPT_JSON, OPT_N };
+       OPT_LANGUAGE, OPT_TEMPLATE, OPT_REVERSES, OPT_AFTER, OPT_ALL, OPT_JSON, OPT_PIN, OPT_N };
 #define MAX_TEMPLATES 16 /* --template may repeat */
 
 static const struct {
@@ -940,6 +940,7 @@ static const struct {
                             "district-results", 0},
     [OPT_NODE] = {"node", "admin", 0},
     [OPT_NAME] = {"name", "admin", 0},      [OPT_ADDRESS] = {"address", "admin", 0},
+    [OPT_PIN] = {"pin", "admin", 0},
     [OPT_OUT] = {"out", "prove", 0},        [OPT_VERIFY] = {"verify", "prove", 1},
     [OPT_DISTRICT] = {"district", "param|pay|commands|district-results", 0},
     [OPT_ACCOUNT] = {"account", "param|pay", 0},
@@ -1171,8 +1172,12 @@ static int cmd_admin(app *a)
         if (a->opt[OPT_ADDRESS] == NULL ||
             parse_addr(a->opt[OPT_ADDRESS], host, sizeof host, &port) != 0)
             return usage("admin add-member needs --address HOST:PORT");
-    } else if (a->opt[OPT_NAME] != NULL || a->opt[OPT_ADDRESS] != NULL) {
-        return usage("--name and --address are options of admin add-member only");
+        if (a->opt[OPT_PIN] != NULL &&
+            (strncmp(a->opt[OPT_PIN], "sha256:", 7) != 0 || strlen(a->opt[OPT_PIN]) != 71 ||
+             strspn(a->opt[OPT_PIN] + 7, "0123456789abcdefABCDEF") != 64))
+            return usage("--pin must be sha256: and 64 hex digits (gridnode ca issue prints it)");
+    } else if (a->opt[OPT_NAME] != NULL || a->opt[OPT_ADDRESS] != NULL || a->opt[OPT_PIN] != NULL) {
+        return usage("--name, --address and --pin are options of admin add-member only");
     }
     if (connect_app(a) != 0)
         return EXIT_RPC;
@@ -1181,8 +1186,9 @@ static int cmd_admin(app *a)
         code = gl_admin_transfer_leader(a->client, a->opt[OPT_CHAIN], node, a->timeout, &r, &a->st);
         break;
     case 1:
-        code = gl_admin_add_member(a->client, a->opt[OPT_CHAIN], node, a->opt[OPT_NAME],
-                                   a->opt[OPT_ADDRESS], a->timeout, &r, &a->st);
+        code = gl_admin_add_member_pinned(a->client, a->opt[OPT_CHAIN], node, a->opt[OPT_NAME],
+                                          a->opt[OPT_ADDRESS], a->opt[OPT_PIN], a->timeout, &r,
+                                          &a->st);
         break;
     case 2:
         code = gl_admin_promote_member(a->client, a->opt[OPT_CHAIN], node, a->timeout, &r, &a->st);

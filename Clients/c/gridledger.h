@@ -429,6 +429,13 @@ int gl_admin_add_member(gl_client *c, const char *chain_id, uint64_t node_id, co
                         const char *address, uint64_t timeout_ms,
                         Gridledger__MemberResponse **out, gl_status *status_out);
 
+/* The same with the member's key pinned: `pin` is "sha256:" and the 64 hex digits of the
+ * SHA-256 of its certificate's public key (`gridnode ca issue` prints it); NULL = no pin. */
+int gl_admin_add_member_pinned(gl_client *c, const char *chain_id, uint64_t node_id,
+                               const char *name, const char *address, const char *pin,
+                               uint64_t timeout_ms, Gridledger__MemberResponse **out,
+                               gl_status *status_out);
+
 /* /gridledger.Admin/PromoteMember: makes learner node_id a voter. */
 int gl_admin_promote_member(gl_client *c, const char *chain_id, uint64_t node_id,
                             uint64_t timeout_ms, Gridledger__MemberResponse **out,

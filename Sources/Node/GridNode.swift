@@ -261,20 +261,29 @@ public final class GridNode: Service, Sendable {
         sync?.start()
     }
 
-    /// Closes chain `runtime` (Raft, then the ledger) and waits up to five seconds for its
-    /// store to be released; returns whether it was.
-    private func closeChain(_ runtime: ChainSet.Runtime) async -> Bool {
+    /// Stops chain `runtime` (sync, Raft, then the ledger, which commits what is queued) and
+    /// returns a watcher of its store: the store closes once the caller has let go of the
+    /// runtime too (and the last connection using it finished).
+    private func stopRuntime(_ runtime: ChainSet.Runtime) async -> StoreWatcher {
         let watcher = StoreWatcher(runtime.ledger.store)
         await runtime.sync?.stop()
         if let raft = runtime.raft {
             await raft.driver.stop()
             await raft.transport.stop()
+            // Break the ledger → driver → apply closure → ledger cycle.
             runtime.ledger.detachRaft()
         }
         await runtime.ledger.stop()
+        return watcher
+    }
+
+    /// Waits up to five seconds for every watched store to close; returns whether they did.
+    private static func waitClosed(_ watchers: [StoreWatcher]) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(5)
-        while watcher.isOpen, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
-        return !watcher.isOpen
+        while watchers.contains(where: \.isOpen), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return !watchers.contains(where: \.isOpen)
     }
 
     /// Closes chain `id` and opens it again from disk: a LevelDB that failed a write (a full
@@ -287,11 +296,11 @@ public final class GridNode: Service, Sendable {
             let index = chainIDs.firstIndex(of: id)
         else { return false }
         let chain = configuration.allChains[index]
-        if let runtime = chainSet.close(id, reason: reason) {
-            guard await closeChain(runtime) else {
-                logger.warning("chain store still referenced; reopening later", metadata: ["chain": "\(id)"])
-                return false
-            }
+        var watcher: StoreWatcher?
+        if let runtime = chainSet.close(id, reason: reason) { watcher = await stopRuntime(runtime) }
+        if let watcher, await !Self.waitClosed([watcher]) {
+            logger.warning("chain store still referenced; reopening later", metadata: ["chain": "\(id)"])
+            return false
         }
         do {
             try openChain(chain, id: id, verifier: verifier, clientTLS: clientTLS)
@@ -308,9 +317,9 @@ public final class GridNode: Service, Sendable {
     /// every chain store is closed (its last user, a connection finishing on its event
     /// loop, let go of it) or five seconds passed.
     private func stopChains() async {
-        for runtime in chainSet.removeAll() where await !closeChain(runtime) {
-            logger.warning("chain store still referenced after shutdown", metadata: ["chain": "\(runtime.ledger.chainID)"])
-        }
+        var watchers: [StoreWatcher] = []
+        for runtime in chainSet.removeAll() { watchers.append(await stopRuntime(runtime)) }
+        if await !Self.waitClosed(watchers) { logger.warning("chain store still referenced after shutdown") }
     }
 
     /// `<data dir>/chains/<chain id>`: one chain's store and Raft log.

@@ -7,7 +7,7 @@ struct GridNodeCommand: AsyncParsableCommand {
         commandName: "gridnode",
         abstract: "GridLedger ledger node for smart electricity grids.",
         version: "\(GridLedgerVersion.string) (chain format \(GridLedgerVersion.chainFormat))",
-        subcommands: [Start.self, Status.self, Verify.self, Simulate.self, CA.self, Config.self, Bench.self]
+        subcommands: [Start.self, Status.self, Verify.self, Rebuild.self, Simulate.self, CA.self, Config.self, Bench.self]
     )
 }
 

@@ -1,3 +1,4 @@
+import Consensus
 import Foundation
 import GridProto
 import Store
@@ -423,6 +424,114 @@ final class RaftClusterTests: XCTestCase {
         await opsClient.close()
         await adminClient.close()
         await writer.rpc.close()
+    }
+
+    /// Issue 11, item 2: "Anything that halts a replica must be visible and recoverable:
+    /// `verify` reports a Raft log or hard state that the chain cannot apply; a halted replica
+    /// says why in status and Health; and a documented procedure (a `gridnode` subcommand)
+    /// rebuilds a replica from its peers." A follower's Raft log gets a committed garbage
+    /// entry (what an impostor's forged append once left); it halts, says why, `verify`
+    /// names the entry; `gridnode rebuild` sets its chain aside, the admin removes and re-adds
+    /// it as a learner, it rejoins empty, catches up from its peers and is promoted.
+    func testHaltedReplicaIsRebuiltFromItsPeers() async throws {
+        try NodeProcess.requireExecutable()
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let ops = try pki.issue(.ops, "ops1")
+        let admin = try pki.issue(.admin, "admin1")
+        let col = try pki.issue(.collector, "col1", district: "d1")
+        let (nodes, ports) = try await makeCluster(pki) { _ in ["--log-level", "warning"] }
+        defer { for n in nodes { n.terminate() } }
+        try await start(nodes, ports, pki, ops)
+        var leader: UInt64 = 0
+        _ = await NodeProcess.poll(timeout: .seconds(15)) {
+            leader = await self.chainStatus(ports[0], pki, ops)?.raftLeader ?? 0
+            return leader != 0
+        }
+        XCTAssertNotEqual(leader, 0)
+        let leaderPort = ports[Int(leader) - 1]
+        let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
+        let writer = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: col.cert, key: col.key, ca: pki.caCert))
+        defer { Task { await writer.rpc.close() } }
+        func write(_ n: Int) async throws {
+            let r = Reading(meterId: "rb", timestampMs: 1_700_000_000_000 + Int64(n) * 900_000, energyTotal: UInt64(n))
+            _ = try await writer.submitReadings(try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "rb\(n)", readings: [r])))
+        }
+        for n in 0..<10 { try await write(n) }
+
+        // A follower stops; its Raft log gets a committed entry that is not a block.
+        let f = [1, 2, 3].first { UInt64($0) != leader }!
+        let victim = nodes[f - 1]
+        XCTAssertEqual(victim.terminate(), 0)
+        let directory = pki.dir + "/data\(f)/chains/d1"
+        do {
+            let log = try RaftLogStore(directory: directory)
+            let state = try log.load()
+            let next = log.lastIndex + 1
+            try log.persist(hardState: HardState(term: state.hardState.term, vote: state.hardState.vote, commit: next),
+                            entries: [Entry(term: state.hardState.term, index: next, data: Array("garbage".utf8))], snapshot: nil)
+        }
+        let verdict = try ChainVerifier.verify(dataDirectory: pki.dir + "/data\(f)")
+        XCTAssertEqual(verdict.firstInconsistency?.contains("is not a block"), true, verdict.firstInconsistency ?? "verify found nothing")
+
+        // Started, it halts on that entry and says so in status and Health.
+        try await NodeProcess.waitUntilBindable(ports[f - 1])
+        try victim.start()
+        try await NodeProcess.waitUntilServing(port: ports[f - 1], pki: pki, ops: ops)
+        var reason = ""
+        let halted = await NodeProcess.poll(timeout: .seconds(15)) {
+            let status = await self.chainStatus(ports[f - 1], pki, ops)
+            reason = status?.notServingReason ?? ""
+            return status?.serving == false && reason.contains("halted")
+        }
+        XCTAssertTrue(halted, "the halted replica says why: \(reason)")
+        XCTAssertEqual(victim.terminate(), 0)
+
+        // gridnode rebuild sets the chain aside.
+        let rebuild = Process()
+        rebuild.executableURL = URL(fileURLWithPath: NodeProcess.executable)
+        rebuild.arguments = ["rebuild", "--data", pki.dir + "/data\(f)", "--chain", "d1"]
+        let out = Pipe()
+        rebuild.standardOutput = out
+        try rebuild.run()
+        rebuild.waitUntilExit()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(rebuild.terminationStatus, 0, printed)
+        XCTAssertTrue(printed.contains("moved aside") && printed.contains("admin add-member"), printed)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory))
+        XCTAssertEqual(ChainVerifier.chains(in: pki.dir + "/data\(f)"), [], "the set-aside chain is not the node's any more")
+
+        // The admin removes it and adds it again as a learner; it rejoins empty with --join.
+        let adminClient = try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
+        defer { Task { await adminClient.close() } }
+        _ = try await adminClient.unary(AdminService.removeMemberMethod, MemberRequest(chainId: "d1", nodeId: UInt64(f)), as: MemberResponse.self)
+        for n in 10..<15 { try await write(n) }
+        let added = try await adminClient.unary(AdminService.addMemberMethod,
+            MemberRequest(chainId: "d1", nodeId: UInt64(f), address: "127.0.0.1:\(ports[f - 1])", name: "node\(f)",
+                          publicKeySha256: "sha256:" + (try NodeConfiguration.Chain.Member.pin(ofCertificate: pki.dir + "/node\(f)/node\(f).crt"))),
+            as: MemberResponse.self)
+        XCTAssertEqual(added.confState?.learners, [UInt64(f)])
+        let rejoined = NodeProcess(arguments: victim.arguments + ["--join"], log: pki.dir + "/node\(f)-rebuilt.log")
+        defer { rejoined.terminate() }
+        try rejoined.start()
+        try await NodeProcess.waitUntilServing(port: ports[f - 1], pki: pki, ops: ops)
+        var promoted: MemberResponse?
+        _ = await NodeProcess.poll(timeout: .seconds(30)) {
+            promoted = try? await adminClient.unary(AdminService.promoteMemberMethod, MemberRequest(chainId: "d1", nodeId: UInt64(f)), as: MemberResponse.self)
+            return promoted != nil
+        }
+        XCTAssertEqual(Set(promoted?.confState?.voters ?? []), [1, 2, 3], "rebuilt member promoted: \(rejoined.output.suffix(1500))")
+        for n in 15..<18 { try await write(n) }
+        let head = await chainStatus(leaderPort, pki, ops)?.height ?? 0
+        let caughtUp = await NodeProcess.poll(timeout: .seconds(20)) {
+            let status = await self.chainStatus(ports[f - 1], pki, ops)
+            return status?.height == head && status?.serving == true
+        }
+        XCTAssertTrue(caughtUp, "the rebuilt replica has every block and serves")
+        XCTAssertEqual(rejoined.terminate(), 0)
+        let report = try ChainVerifier.verify(dataDirectory: pki.dir + "/data\(f)")
+        XCTAssertNil(report.firstInconsistency, report.firstInconsistency ?? "")
+        XCTAssertGreaterThanOrEqual(report.blocks, head + 1)
     }
 }
 

@@ -23,7 +23,7 @@ Commands:
   watch [--from H] [--count N] [--full] [--reconnect]
                          Query/SubscribeBlocks, one JSON line per block
   admin transfer-leader --chain ID --node N
-  admin add-member --chain ID --node N --name CN --address HOST:PORT
+  admin add-member --chain ID --node N --name CN --address HOST:PORT [--pin sha256:HEX]
   admin promote --chain ID --node N
   admin remove --chain ID --node N
                          Admin/TransferLeader, AddMember, PromoteMember, RemoveMember
@@ -340,6 +340,8 @@ def _parser() -> argparse.ArgumentParser:
                            help="certificate CN of the member's node certificate")
             a.add_argument("--address", required=True, type=_address, metavar="HOST:PORT",
                            help="where the member listens")
+            a.add_argument("--pin", default="", metavar="sha256:HEX",
+                           help="the key of the member's certificate (gridnode ca issue prints it)")
 
     vp = sub.add_parser("verify-proof", help="verify a BlockProof file offline (no node)")
     vp.add_argument("file", metavar="FILE", help='serialized gridledger.BlockProof ("-" = stdin)')
@@ -754,7 +756,7 @@ def _admin(client: Client, args, timeout: float):
         return client.transfer_leader(args.chain, args.node, timeout=timeout)
     if sub == "add-member":
         return client.add_member(args.chain, args.node, args.name, args.address,
-                                 timeout=timeout)
+                                 timeout=timeout, pin=args.pin)
     if sub == "promote":
         return client.promote_member(args.chain, args.node, timeout=timeout)
     return client.remove_member(args.chain, args.node, timeout=timeout)

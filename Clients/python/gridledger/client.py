@@ -1261,7 +1261,7 @@ class Client:
                           timeout=timeout, metadata=metadata)
 
     def add_member(self, chain_id: str, node_id: int, name: str, address: str,
-                   timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None
+                   timeout: Any = _DEFAULT, metadata: Optional[Metadata] = None, pin: str = ""
                    ) -> raft_pb2.MemberResponse:
         """``/gridledger.Admin/AddMember``: add ``node_id`` (node certificate CN ``name``,
         listening on ``address`` "host:port") to the group as a learner."""
@@ -1269,7 +1269,7 @@ class Client:
             raise ValueError("name (the member's certificate CN) is required")
         _parse_address(address)
         return self.unary("/gridledger.Admin/AddMember",
-                          member_request(chain_id, node_id, name=name, address=address),
+                          member_request(chain_id, node_id, name=name, address=address, pin=pin),
                           raft_pb2.MemberResponse, timeout=timeout, metadata=metadata)
 
     def promote_member(self, chain_id: str, node_id: int, timeout: Any = _DEFAULT,
@@ -1309,15 +1309,19 @@ def get_block_request(height: Optional[int] = None, hash: Union[bytes, str, None
                                       chain_id=chain_id or "")
 
 
-def member_request(chain_id: str, node_id: int, name: str = "", address: str = ""
-                   ) -> raft_pb2.MemberRequest:
-    """The ``MemberRequest`` of the Admin calls (``name`` and ``address`` for AddMember)."""
+def member_request(chain_id: str, node_id: int, name: str = "", address: str = "",
+                   pin: str = "") -> raft_pb2.MemberRequest:
+    """The ``MemberRequest`` of the Admin calls (``name``, ``address`` and the key ``pin``
+    "sha256:HEX" for AddMember)."""
     if not chain_id:
         raise ValueError("chain_id is required")
     if isinstance(node_id, bool) or not isinstance(node_id, int) or not 0 < node_id < 2 ** 64:
         raise ValueError(f"node_id must be a Raft member id (1 .. 2^64-1), not {node_id!r}")
+    if pin and not (pin.startswith("sha256:") and len(pin) == 71
+                    and all(c in "0123456789abcdefABCDEF" for c in pin[7:])):
+        raise ValueError(f"pin must be sha256: and 64 hex digits (gridnode ca issue prints it), not {pin!r}")
     return raft_pb2.MemberRequest(chain_id=chain_id, node_id=node_id, name=name,
-                                  address=address)
+                                  address=address, public_key_sha256=pin)
 
 
 def member_response_json(response: raft_pb2.MemberResponse) -> dict:

@@ -28,7 +28,8 @@ public enum ChainVerifier {
     public static func chains(in dataDirectory: String) -> [String] {
         let root = dataDirectory + "/chains"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return names.filter { FileManager.default.fileExists(atPath: root + "/" + $0 + "/chain.ldb") }.sorted()
+        // Chains set aside by `gridnode rebuild` (`<id>.broken-<time>`) are not the node's.
+        return names.filter { !$0.contains(".broken-") && FileManager.default.fileExists(atPath: root + "/" + $0 + "/chain.ldb") }.sorted()
     }
 
     /// Verifies one chain of a node's data directory; `chainID` may be omitted when the
