@@ -334,4 +334,63 @@ final class NodeBoundsTests: XCTestCase {
         await server.shutdownGracefully()
         try await group.shutdownGracefully()
     }
+
+    /// Item 7 in a real `gridnode` process, its resident memory measured: 3 connections ×
+    /// 128 streams each holding a 1 MiB `Ingest.Submit` request open (without the budget the
+    /// node buffered all of them: 384 MiB). With a 64 MiB budget the process stays within its
+    /// resting size + the budget + a margin for TLS buffers and the allocator, and still
+    /// answers ops.
+    func testHeldRequestFloodKeepsTheProcessRSSUnderItsCeiling() async throws {
+        try NodeProcess.requireExecutable()
+        let node = try pki.issue(.node, "node1", district: "d1")
+        let ops = try pki.issue(.ops, "ops1")
+        let port = try await NodeProcess.freePorts(1)[0]
+        let ceiling = 64 << 20
+        let process = NodeProcess(arguments: [
+            "start", "--listen", "127.0.0.1:\(port)", "--data-dir", pki.dir + "/data", "--cert", node.cert, "--key", node.key,
+            "--ca", pki.caCert, "--chain-id", "d1", "--memory-budget-bytes", "\(ceiling)", "--log-level", "error",
+        ], log: pki.dir + "/node.log")
+        defer { process.terminate() }
+        try process.start()
+        try await NodeProcess.waitUntilServing(port: port, pki: pki, ops: ops)
+        let pid = try XCTUnwrap(process.process?.processIdentifier)
+        func rss() -> Int {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+                let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+            else { return 0 }
+            return kib << 10
+        }
+        let resting = rss()
+        let peak = Mutex(resting)
+        let sampler = Task {
+            while !Task.isCancelled {
+                let now = rss()
+                peak.withLock { $0 = max($0, now) }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let tls = try clientTLS(try pki.issue(.collector, "holder", district: "d1"))
+        let request = SubmitRequest(transaction: SignedTransaction(payload: [UInt8](repeating: 7, count: 1 << 20)))
+        var clients: [RPCClient] = []
+        var calls: [ClientStreamingCall<SubmitRequest, SubmitResponse>] = []
+        for _ in 0..<3 {
+            let (client, _) = try await connect(port: port, tls: tls)
+            clients.append(client)
+            for _ in 0..<128 {
+                let call = try await client.clientStreaming(IngestService.submitMethod, requestType: SubmitRequest.self, responseType: SubmitResponse.self)
+                try? await call.send(request)
+                calls.append(call)
+            }
+        }
+        try await Task.sleep(for: .seconds(2))
+        let opsAnswered = (try? await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 5000))?.nodeId
+        sampler.cancel()
+        let top = peak.withLock { $0 }
+        print("RSS under a held-request flood: resting \(resting >> 20) MiB, peak \(top >> 20) MiB, budget \(ceiling >> 20) MiB (unbounded it held 384 MiB of requests)")
+        XCTAssertNotNil(opsAnswered, "ops is answered during the flood")
+        XCTAssertLessThan(top - resting, ceiling + (64 << 20), "peak RSS grew \((top - resting) >> 20) MiB over a \(ceiling >> 20) MiB budget")
+        for client in clients { await client.close() }
+        _ = calls
+    }
 }

@@ -120,8 +120,7 @@ typedef enum {
 } Gridledger__TxPayload__BodyCase;
 
 /*
- * What a transaction does. Later kinds (parameters, payments, reconciliation records,
- * command acknowledgements) are added to the oneof.
+ * What a transaction does: one kind per field of the oneof; new kinds are new fields.
  */
 struct  Gridledger__TxPayload
 {
