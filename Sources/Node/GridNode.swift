@@ -41,6 +41,8 @@ public final class GridNode: Service, Sendable {
     private let stopPhase = Mutex(StopPhase.running)
     let chainSet = ChainSet()
     private let healthMonitor = ChainHealthMonitor()
+    /// Security refusals by kind, for `status()`.
+    private let securityRefusals = SecurityRefusals()
     /// What `openChain` needs again to reopen a chain (set once the chains are open).
     private let opener = Mutex<(SignerVerifier, TLSContext)?>(nil)
     /// The chains this node serves, in configuration order.
@@ -157,7 +159,7 @@ public final class GridNode: Service, Sendable {
     private func makeServer(verifier: SignerVerifier) -> RPCServer {
         var router = RPCRouter()
         let chains = chainSet
-        let refusals = RefusalLog(logger: logger)
+        let refusals = RefusalLog(logger: logger, counters: securityRefusals)
         RaftService(
             members: { chains.runtime($0)?.raft?.registry },
             deliver: { id, messages in chains.runtime(id)?.raft?.driver.deliver(messages) },
@@ -165,7 +167,7 @@ public final class GridNode: Service, Sendable {
         ).register(in: &router)
         AdminService(chains: chainSet).register(in: &router)
         health.register(in: &router)
-        let gate = ReadGate(logger: logger)
+        let gate = ReadGate(logger: logger, counters: securityRefusals)
         OpsService(node: self, gate: gate).register(in: &router)
         IngestService(chains: chainSet, refusals: refusals).register(in: &router)
         QueryService(chains: chainSet, gate: gate, verifier: verifier).register(in: &router)
@@ -380,6 +382,10 @@ public final class GridNode: Service, Sendable {
         status.openConnections = UInt32(server?.openConnections ?? 0)
         status.callsServed = stats?.callsServed ?? 0
         status.callsFailed = stats?.callsFailed ?? 0
+        status.securityRefusals = securityRefusals.snapshot.map { RefusalCount(kind: $0.kind.rawValue, count: $0.count) }
+        status.securityRefusals.append(RefusalCount(kind: "role", count: stats?.callsRoleRefused ?? 0))
+        status.connectionsOverLimit = stats?.connectionsOverLimit ?? 0
+        status.callsOverBudget = stats?.callsOverBudget ?? 0
         status.chains = chainSet.all.map { runtime in
             var chain = runtime.ledger.status()
             runtime.sync?.decorate(&chain)

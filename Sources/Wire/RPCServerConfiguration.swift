@@ -44,6 +44,7 @@ public final class RPCServerStats: Sendable {
     let connectionsRefusedAtomic = Atomic<UInt64>(0)
     let connectionsOverLimitAtomic = Atomic<UInt64>(0)
     let callsOverBudgetAtomic = Atomic<UInt64>(0)
+    let callsRoleRefusedAtomic = Atomic<UInt64>(0)
 
     public init() {}
 
@@ -60,6 +61,8 @@ public final class RPCServerStats: Sendable {
     /// Calls ended with `RESOURCE_EXHAUSTED` because the memory budget or the unflushed
     /// response bound was reached.
     public var callsOverBudget: UInt64 { callsOverBudgetAtomic.load(ordering: .relaxed) }
+    /// Calls refused because the caller's role may not call the method (PERMISSION_DENIED).
+    public var callsRoleRefused: UInt64 { callsRoleRefusedAtomic.load(ordering: .relaxed) }
 
     public func recordConnectionOverLimit() {
         connectionsOverLimitAtomic.add(1, ordering: .relaxed)

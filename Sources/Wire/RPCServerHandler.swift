@@ -281,7 +281,11 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             return
         }
         guard method.allowedRoles.contains(peer.role) else {
-            logger.warning("call refused: role not allowed", metadata: ["method": "\(headers.method)", "role": "\(peer.role.rawValue)"])
+            stats.callsRoleRefusedAtomic.add(1, ordering: .relaxed)
+            logRefusal("call refused: role not allowed", metadata: [
+                "method": "\(headers.method)", "role": "\(peer.role.rawValue)", "peer": "\(Bounded.quote(peer.name))",
+                "district": "\(peer.district.map { Bounded.quote($0) } ?? "(none)")",
+            ], key: "role:\(peer.role.rawValue):\(peer.name):\(peer.serial)")
             writeTrailers(streamID, RPCError(.permissionDenied, "role \(peer.role.rawValue) may not call \(headers.method)"))
             return
         }

@@ -232,6 +232,51 @@ void   gridledger__get_status_response__free_unpacked
   assert(message->base.descriptor == &gridledger__get_status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   gridledger__refusal_count__init
+                     (Gridledger__RefusalCount         *message)
+{
+  static const Gridledger__RefusalCount init_value = GRIDLEDGER__REFUSAL_COUNT__INIT;
+  *message = init_value;
+}
+size_t gridledger__refusal_count__get_packed_size
+                     (const Gridledger__RefusalCount *message)
+{
+  assert(message->base.descriptor == &gridledger__refusal_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gridledger__refusal_count__pack
+                     (const Gridledger__RefusalCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gridledger__refusal_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gridledger__refusal_count__pack_to_buffer
+                     (const Gridledger__RefusalCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gridledger__refusal_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gridledger__RefusalCount *
+       gridledger__refusal_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gridledger__RefusalCount *)
+     protobuf_c_message_unpack (&gridledger__refusal_count__descriptor,
+                                allocator, len, data);
+}
+void   gridledger__refusal_count__free_unpacked
+                     (Gridledger__RefusalCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gridledger__refusal_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor gridledger__caller_identity__field_descriptors[4] =
 {
   {
@@ -715,7 +760,7 @@ const ProtobufCMessageDescriptor gridledger__get_status_request__descriptor =
   (ProtobufCMessageInit) gridledger__get_status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__get_status_response__field_descriptors[10] =
+static const ProtobufCFieldDescriptor gridledger__get_status_response__field_descriptors[13] =
 {
   {
     "node_id",
@@ -837,15 +882,54 @@ static const ProtobufCFieldDescriptor gridledger__get_status_response__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "security_refusals",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__GetStatusResponse, n_security_refusals),
+    offsetof(Gridledger__GetStatusResponse, security_refusals),
+    &gridledger__refusal_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connections_over_limit",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetStatusResponse, connections_over_limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls_over_budget",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__GetStatusResponse, calls_over_budget),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__get_status_response__field_indices_by_name[] = {
   4,   /* field[4] = caller */
   7,   /* field[7] = calls_failed */
+  12,   /* field[12] = calls_over_budget */
   6,   /* field[6] = calls_served */
   9,   /* field[9] = chains */
+  11,   /* field[11] = connections_over_limit */
   3,   /* field[3] = listen_address */
   0,   /* field[0] = node_id */
   5,   /* field[5] = open_connections */
+  10,   /* field[10] = security_refusals */
   8,   /* field[8] = started_at_unix_ms */
   2,   /* field[2] = uptime_ms */
   1,   /* field[1] = version */
@@ -853,7 +937,7 @@ static const unsigned gridledger__get_status_response__field_indices_by_name[] =
 static const ProtobufCIntRange gridledger__get_status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor gridledger__get_status_response__descriptor =
 {
@@ -863,10 +947,61 @@ const ProtobufCMessageDescriptor gridledger__get_status_response__descriptor =
   "Gridledger__GetStatusResponse",
   "gridledger",
   sizeof(Gridledger__GetStatusResponse),
-  10,
+  13,
   gridledger__get_status_response__field_descriptors,
   gridledger__get_status_response__field_indices_by_name,
   1,  gridledger__get_status_response__number_ranges,
   (ProtobufCMessageInit) gridledger__get_status_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gridledger__refusal_count__field_descriptors[2] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__RefusalCount, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__RefusalCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gridledger__refusal_count__field_indices_by_name[] = {
+  1,   /* field[1] = count */
+  0,   /* field[0] = kind */
+};
+static const ProtobufCIntRange gridledger__refusal_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor gridledger__refusal_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gridledger.RefusalCount",
+  "RefusalCount",
+  "Gridledger__RefusalCount",
+  "gridledger",
+  sizeof(Gridledger__RefusalCount),
+  2,
+  gridledger__refusal_count__field_descriptors,
+  gridledger__refusal_count__field_indices_by_name,
+  1,  gridledger__refusal_count__number_ranges,
+  (ProtobufCMessageInit) gridledger__refusal_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

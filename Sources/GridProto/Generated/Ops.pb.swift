@@ -326,6 +326,9 @@ public struct GetStatusResponse: ProtoMessage {
     public var callsFailed: UInt64 = 0
     public var startedAtUnixMs: UInt64 = 0
     public var chains: [ChainStatus] = []
+    public var securityRefusals: [RefusalCount] = []
+    public var connectionsOverLimit: UInt64 = 0
+    public var callsOverBudget: UInt64 = 0
 
     public init() {}
 
@@ -339,7 +342,10 @@ public struct GetStatusResponse: ProtoMessage {
         callsServed: UInt64 = 0,
         callsFailed: UInt64 = 0,
         startedAtUnixMs: UInt64 = 0,
-        chains: [ChainStatus] = []
+        chains: [ChainStatus] = [],
+        securityRefusals: [RefusalCount] = [],
+        connectionsOverLimit: UInt64 = 0,
+        callsOverBudget: UInt64 = 0
     ) {
         self.nodeId = nodeId
         self.version = version
@@ -351,6 +357,9 @@ public struct GetStatusResponse: ProtoMessage {
         self.callsFailed = callsFailed
         self.startedAtUnixMs = startedAtUnixMs
         self.chains = chains
+        self.securityRefusals = securityRefusals
+        self.connectionsOverLimit = connectionsOverLimit
+        self.callsOverBudget = callsOverBudget
     }
 }
 
@@ -370,6 +379,10 @@ extension GetStatusResponse {
         c.pointee.started_at_unix_ms = self.startedAtUnixMs
         c.pointee.n_chains = self.chains.count
         c.pointee.chains = arena.array(self.chains) { (e: ChainStatus) -> UnsafeMutablePointer<Gridledger__ChainStatus>? in e.makeC(arena) }
+        c.pointee.n_security_refusals = self.securityRefusals.count
+        c.pointee.security_refusals = arena.array(self.securityRefusals) { (e: RefusalCount) -> UnsafeMutablePointer<Gridledger__RefusalCount>? in e.makeC(arena) }
+        c.pointee.connections_over_limit = self.connectionsOverLimit
+        c.pointee.calls_over_budget = self.callsOverBudget
         return c
     }
 
@@ -386,6 +399,9 @@ extension GetStatusResponse {
         self.callsFailed = c.pointee.calls_failed
         self.startedAtUnixMs = c.pointee.started_at_unix_ms
         self.chains = ProtoArena.collect(c.pointee.chains, c.pointee.n_chains) { (e: UnsafeMutablePointer<Gridledger__ChainStatus>?) -> ChainStatus in ChainStatus(c: e!) }
+        self.securityRefusals = ProtoArena.collect(c.pointee.security_refusals, c.pointee.n_security_refusals) { (e: UnsafeMutablePointer<Gridledger__RefusalCount>?) -> RefusalCount in RefusalCount(c: e!) }
+        self.connectionsOverLimit = c.pointee.connections_over_limit
+        self.callsOverBudget = c.pointee.calls_over_budget
     }
 
     public func serializedBytes() -> [UInt8] {
@@ -402,6 +418,57 @@ extension GetStatusResponse {
             throw ProtoDecodingError(messageName: "gridledger.GetStatusResponse")
         }
         defer { gridledger__get_status_response__free_unpacked(c, nil) }
+        self.init(c: c)
+    }
+}
+
+/// proto message `gridledger.RefusalCount`.
+public struct RefusalCount: ProtoMessage {
+    public var kind: String = ""
+    public var count: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        kind: String = "",
+        count: UInt64 = 0
+    ) {
+        self.kind = kind
+        self.count = count
+    }
+}
+
+extension RefusalCount {
+    /// Builds the C struct graph in `arena`; valid until the arena is released.
+    func makeC(_ arena: ProtoArena) -> UnsafeMutablePointer<Gridledger__RefusalCount> {
+        let c = arena.allocate(Gridledger__RefusalCount.self)
+        gridledger__refusal_count__init(c)
+        c.pointee.kind = arena.string(self.kind)
+        c.pointee.count = self.count
+        return c
+    }
+
+    /// Copies every field out of a C struct graph (which the caller still owns).
+    init(c: UnsafePointer<Gridledger__RefusalCount>) {
+        self.init()
+        self.kind = ProtoArena.string(c.pointee.kind)
+        self.count = c.pointee.count
+    }
+
+    public func serializedBytes() -> [UInt8] {
+        let arena = ProtoArena()
+        let c = makeC(arena)
+        let size = gridledger__refusal_count__get_packed_size(c)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = gridledger__refusal_count__pack(c, buffer.baseAddress)
+        }
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let c = ProtoArena.unpack(bytes, { gridledger__refusal_count__unpack(nil, $0, $1) }) else {
+            throw ProtoDecodingError(messageName: "gridledger.RefusalCount")
+        }
+        defer { gridledger__refusal_count__free_unpacked(c, nil) }
         self.init(c: c)
     }
 }

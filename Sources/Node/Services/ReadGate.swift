@@ -14,8 +14,12 @@ final class ReadGate: Sendable {
     private let maxPeers = 4096
     private let lastLogged = Mutex<[PeerIdentity: ContinuousClock.Instant]>([:])
 
-    init(logger: Logger, logInterval: Duration = .seconds(5)) {
+    /// Counted here, whether or not the line is logged.
+    let counters: SecurityRefusals?
+
+    init(logger: Logger, logInterval: Duration = .seconds(5), counters: SecurityRefusals? = nil) {
         self.logger = logger
+        self.counters = counters
         self.logInterval = logInterval
     }
 
@@ -31,6 +35,7 @@ final class ReadGate: Sendable {
 
     /// Logs the refusal (rate-limited per peer) and returns the error to throw.
     func refuse(_ ctx: RPCCallContext, _ reason: String) -> RPCError {
+        counters?.record(.read)
         let now = ContinuousClock.now
         let log = lastLogged.withLock { table -> Bool in
             if let last = table[ctx.peer], now - last < logInterval { return false }

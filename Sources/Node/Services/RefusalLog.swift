@@ -20,8 +20,12 @@ final class RefusalLog: Sendable {
     private let maxPeers: Int
     private let lastLines = Mutex<[String: (at: ContinuousClock.Instant, suppressed: Int)]>([:])
 
-    init(logger: Logger, interval: Duration = .seconds(5), maxPeers: Int = 4096) {
+    /// Counted here, whether or not the line is logged.
+    let counters: SecurityRefusals?
+
+    init(logger: Logger, interval: Duration = .seconds(5), maxPeers: Int = 4096, counters: SecurityRefusals? = nil) {
         self.logger = logger
+        self.counters = counters
         self.interval = interval
         self.maxPeers = maxPeers
     }
@@ -35,6 +39,7 @@ final class RefusalLog: Sendable {
 
     /// Logs (rate limited) a refusal already expressed as `error`.
     func note(_ peer: PeerIdentity, method: String, code: StatusCode, reason: String) {
+        counters?.record(SecurityRefusals.kind(method: method, unauthenticated: code == .unauthenticated))
         let key = "\(peer.role.rawValue):\(peer.name)@\(peer.district ?? "")#\(peer.serial)"
         let now = ContinuousClock.now
         let suppressed: Int? = lastLines.withLock { lines in

@@ -20,6 +20,7 @@ typedef struct Gridledger__ChainStatus Gridledger__ChainStatus;
 typedef struct Gridledger__RaftPeerStatus Gridledger__RaftPeerStatus;
 typedef struct Gridledger__GetStatusRequest Gridledger__GetStatusRequest;
 typedef struct Gridledger__GetStatusResponse Gridledger__GetStatusResponse;
+typedef struct Gridledger__RefusalCount Gridledger__RefusalCount;
 
 
 /* --- enums --- */
@@ -174,10 +175,33 @@ struct  Gridledger__GetStatusResponse
   uint64_t started_at_unix_ms;
   size_t n_chains;
   Gridledger__ChainStatus **chains;
+  /*
+   * Security refusals since the node started, by kind (read, signature, submission,
+   * membership, role, other); each is also logged, rate limited (Docs/security.md).
+   */
+  size_t n_security_refusals;
+  Gridledger__RefusalCount **security_refusals;
+  /*
+   * Connections refused for a connection limit, and calls ended RESOURCE_EXHAUSTED by the
+   * memory budget, since the node started.
+   */
+  uint64_t connections_over_limit;
+  uint64_t calls_over_budget;
 };
 #define GRIDLEDGER__GET_STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__get_status_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, NULL, 0, 0, 0, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, NULL, 0, 0, 0, 0, 0,NULL, 0,NULL, 0, 0 }
+
+
+struct  Gridledger__RefusalCount
+{
+  ProtobufCMessage base;
+  char *kind;
+  uint64_t count;
+};
+#define GRIDLEDGER__REFUSAL_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gridledger__refusal_count__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
 
 
 /* Gridledger__CallerIdentity methods */
@@ -275,6 +299,25 @@ Gridledger__GetStatusResponse *
 void   gridledger__get_status_response__free_unpacked
                      (Gridledger__GetStatusResponse *message,
                       ProtobufCAllocator *allocator);
+/* Gridledger__RefusalCount methods */
+void   gridledger__refusal_count__init
+                     (Gridledger__RefusalCount         *message);
+size_t gridledger__refusal_count__get_packed_size
+                     (const Gridledger__RefusalCount   *message);
+size_t gridledger__refusal_count__pack
+                     (const Gridledger__RefusalCount   *message,
+                      uint8_t             *out);
+size_t gridledger__refusal_count__pack_to_buffer
+                     (const Gridledger__RefusalCount   *message,
+                      ProtobufCBuffer     *buffer);
+Gridledger__RefusalCount *
+       gridledger__refusal_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gridledger__refusal_count__free_unpacked
+                     (Gridledger__RefusalCount *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Gridledger__CallerIdentity_Closure)
@@ -292,6 +335,9 @@ typedef void (*Gridledger__GetStatusRequest_Closure)
 typedef void (*Gridledger__GetStatusResponse_Closure)
                  (const Gridledger__GetStatusResponse *message,
                   void *closure_data);
+typedef void (*Gridledger__RefusalCount_Closure)
+                 (const Gridledger__RefusalCount *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -303,6 +349,7 @@ extern const ProtobufCMessageDescriptor gridledger__chain_status__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__raft_peer_status__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__get_status_request__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__get_status_response__descriptor;
+extern const ProtobufCMessageDescriptor gridledger__refusal_count__descriptor;
 
 PROTOBUF_C__END_DECLS
 
