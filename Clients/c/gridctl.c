@@ -14,6 +14,7 @@
  * error; 65 bad input data ("file:line: reason" on stderr, nothing submitted); 66 input file
  * cannot be opened; 74 I/O error.
  */
+#include "gridctl.h"
 #include "gridledger.h"
 #include "params.h"
 #include "readings_csv.h"
@@ -32,13 +33,6 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
-#define EXIT_RPC 2
-#define EXIT_USAGE 64
-#define EXIT_DATAERR 65
-#define EXIT_NOINPUT 66
-#define EXIT_IO 74
-#define DEFAULT_UNARY_TIMEOUT_MS 10000u
-#define DEFAULT_SUBMIT_TIMEOUT_MS 60000u
 #define DEFAULT_BATCH 500u
 #define MAX_BATCH 10000u /* the node's default limit of readings per batch */
 #define SUBMIT_RETRIES 10
@@ -137,7 +131,7 @@ static const char usage_text[] =
     "connect to HOST:PORT: why\" when the node cannot be reached or the TLS handshake fails),\n"
     "64 usage, 65 bad input data, 66 cannot open input, 74 I/O error\n";
 
-static int usage(const char *fmt, ...)
+int usage(const char *fmt, ...)
 {
     va_list ap;
     fputs("gridctl: ", stderr);
@@ -147,185 +141,6 @@ static int usage(const char *fmt, ...)
     fputs("\n", stderr);
     fputs(usage_text, stderr);
     return EXIT_USAGE;
-}
-
-/* ---- JSON output ------------------------------------------------------------------------ */
-
-/* Writes a JSON string: escapes quotes, backslashes and control characters; replaces bytes
- * that are not valid UTF-8 with U+FFFD. */
-static void json_string(FILE *f, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-    fputc('"', f);
-    while (*p) {
-        unsigned char ch = *p;
-        if (ch == '"' || ch == '\\') {
-            fputc('\\', f);
-            fputc(ch, f);
-            p++;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            switch (ch) {
-            case '\n': fputs("\\n", f); break;
-            case '\r': fputs("\\r", f); break;
-            case '\t': fputs("\\t", f); break;
-            case '\b': fputs("\\b", f); break;
-            case '\f': fputs("\\f", f); break;
-            default: fprintf(f, "\\u%04x", ch); break;
-            }
-            p++;
-        } else if (ch < 0x80) {
-            fputc(ch, f);
-            p++;
-        } else {
-            /* UTF-8 sequence: lead byte, continuation count, minimum code point. */
-            int n;
-            unsigned long cp;
-            if (ch >= 0xc2 && ch <= 0xdf) { n = 1; cp = ch & 0x1f; }
-            else if (ch >= 0xe0 && ch <= 0xef) { n = 2; cp = ch & 0x0f; }
-            else if (ch >= 0xf0 && ch <= 0xf4) { n = 3; cp = ch & 0x07; }
-            else { n = -1; cp = 0; }
-            int ok = n > 0;
-            for (int i = 1; ok && i <= n; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                    ok = 0;
-                else
-                    cp = (cp << 6) | (p[i] & 0x3f);
-            }
-            if (ok && ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-                       (n == 3 && (cp < 0x10000 || cp > 0x10ffff))))
-                ok = 0;
-            if (ok) {
-                fwrite(p, 1, (size_t)n + 1, f);
-                p += n + 1;
-            } else {
-                fputs("\\ufffd", f);
-                p++;
-            }
-        }
-    }
-    fputc('"', f);
-}
-
-/*
- * A small JSON writer. Compact mode: {"a": 1, "b": [1, 2]} on one line. Pretty mode: one
- * member per line, two spaces per level, empty containers as {} and [].
- */
-#define JW_MAX_DEPTH 16
-
-typedef struct jw {
-    FILE *f;
-    int pretty;
-    int depth;
-    int after_key;
-    int first[JW_MAX_DEPTH + 1];
-} jw;
-
-static void jw_init(jw *w, FILE *f, int pretty)
-{
-    memset(w, 0, sizeof *w);
-    w->f = f;
-    w->pretty = pretty;
-}
-
-static void jw_newline(jw *w, int level)
-{
-    fputc('\n', w->f);
-    for (int i = 0; i < level; i++)
-        fputs("  ", w->f);
-}
-
-/* Separator and layout before a value or a key. */
-static void jw_prefix(jw *w)
-{
-    if (w->after_key) {
-        w->after_key = 0;
-        return;
-    }
-    if (w->depth == 0)
-        return;
-    if (!w->first[w->depth])
-        fputc(',', w->f);
-    if (w->pretty)
-        jw_newline(w, w->depth);
-    else if (!w->first[w->depth])
-        fputc(' ', w->f);
-    w->first[w->depth] = 0;
-}
-
-static void jw_open(jw *w, char ch)
-{
-    jw_prefix(w);
-    fputc(ch, w->f);
-    if (w->depth < JW_MAX_DEPTH)
-        w->depth++;
-    w->first[w->depth] = 1;
-}
-
-static void jw_close(jw *w, char ch)
-{
-    if (w->pretty && !w->first[w->depth])
-        jw_newline(w, w->depth - 1);
-    if (w->depth > 0)
-        w->depth--;
-    fputc(ch, w->f);
-    if (w->depth == 0)
-        fputc('\n', w->f);
-}
-
-static void jw_key(jw *w, const char *k)
-{
-    jw_prefix(w);
-    json_string(w->f, k);
-    fputs(": ", w->f);
-    w->after_key = 1;
-}
-
-static void jw_str(jw *w, const char *s) { jw_prefix(w); json_string(w->f, s); }
-static void jw_u64(jw *w, unsigned long long v) { jw_prefix(w); fprintf(w->f, "%llu", v); }
-static void jw_i64(jw *w, long long v) { jw_prefix(w); fprintf(w->f, "%lld", v); }
-static void jw_bool(jw *w, int v) { jw_prefix(w); fputs(v ? "true" : "false", w->f); }
-static void jw_null(jw *w) { jw_prefix(w); fputs("null", w->f); }
-
-static void jw_u64_array(jw *w, const uint64_t *v, size_t n)
-{
-    jw_open(w, '[');
-    for (size_t i = 0; i < n; i++)
-        jw_u64(w, v[i]);
-    jw_close(w, ']');
-}
-
-static void jw_double(jw *w, double v)
-{
-    jw_prefix(w);
-    if (v != v || v > 1e308 || v < -1e308)
-        fputs("null", w->f); /* NaN and infinities have no JSON form */
-    else
-        fprintf(w->f, "%.6g", v);
-}
-
-static void jw_hex(jw *w, const uint8_t *b, size_t len)
-{
-    jw_prefix(w);
-    fputc('"', w->f);
-    for (size_t i = 0; i < len; i++)
-        fprintf(w->f, "%02x", b[i]);
-    fputc('"', w->f);
-}
-
-static void jw_kstr(jw *w, const char *k, const char *v) { jw_key(w, k); jw_str(w, v); }
-static void jw_ku64(jw *w, const char *k, unsigned long long v) { jw_key(w, k); jw_u64(w, v); }
-static void jw_ki64(jw *w, const char *k, long long v) { jw_key(w, k); jw_i64(w, v); }
-static void jw_kbool(jw *w, const char *k, int v) { jw_key(w, k); jw_bool(w, v); }
-static void jw_kbytes(jw *w, const char *k, ProtobufCBinaryData b) { jw_key(w, k); jw_hex(w, b.data, b.len); }
-
-/* Flushes stdout; 0, or EXIT_IO after saying why. */
-static int flush_stdout(void)
-{
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "error: writing to stdout failed: %s\n", strerror(errno));
-        return EXIT_IO;
-    }
-    return 0;
 }
 
 /* ---- printing messages ------------------------------------------------------------------ */
@@ -635,96 +450,6 @@ static void print_transaction(const Gridledger__GetTransactionResponse *r)
     jw_close(&w, '}');
 }
 
-static void jw_message(jw *w, const ProtobufCMessage *m);
-
-/* One value of field `f` at `p` (a scalar, string, bytes, enum or message). */
-static void jw_field_value(jw *w, const ProtobufCFieldDescriptor *f, const void *p)
-{
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
-        jw_i64(w, *(const int32_t *)p); break;
-    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
-        jw_u64(w, *(const uint32_t *)p); break;
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-        jw_i64(w, (long long)*(const int64_t *)p); break;
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
-        jw_u64(w, (unsigned long long)*(const uint64_t *)p); break;
-    case PROTOBUF_C_TYPE_FLOAT: jw_double(w, *(const float *)p); break;
-    case PROTOBUF_C_TYPE_DOUBLE: jw_double(w, *(const double *)p); break;
-    case PROTOBUF_C_TYPE_BOOL: jw_bool(w, *(const protobuf_c_boolean *)p); break;
-    case PROTOBUF_C_TYPE_ENUM: {
-        const ProtobufCEnumValue *e =
-            protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)p);
-        if (e != NULL)
-            jw_str(w, e->name);
-        else
-            jw_i64(w, *(const int *)p);
-        break;
-    }
-    case PROTOBUF_C_TYPE_STRING: jw_str(w, *(char *const *)p); break;
-    case PROTOBUF_C_TYPE_BYTES: {
-        const ProtobufCBinaryData *b = p;
-        jw_hex(w, b->data, b->len);
-        break;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
-        if (sub != NULL)
-            jw_message(w, sub);
-        else
-            jw_null(w);
-        break;
-    }
-    }
-}
-
-/* Size of one element of a repeated field of type t. */
-static size_t field_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
-    default: return 4;
-    }
-}
-
-/*
- * Any decoded message as JSON, like the Python client's render.to_jsonable: proto field
- * names, every proto3 field (defaults included), enums by name, bytes as hex, a oneof only
- * when set, an absent message as null.
- */
-static void jw_message(jw *w, const ProtobufCMessage *m)
-{
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    const char *base = (const char *)m;
-    jw_open(w, '{');
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        const void *p = base + f->offset;
-        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-            if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
-                continue;
-        }
-        jw_key(w, f->name);
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)(base + f->quantifier_offset);
-            const char *arr = *(char *const *)p;
-            jw_open(w, '[');
-            for (size_t k = 0; k < n; k++)
-                jw_field_value(w, f, arr + k * field_size(f->type));
-            jw_close(w, ']');
-        } else {
-            jw_field_value(w, f, p);
-        }
-    }
-    jw_close(w, '}');
-}
-
 /* 1 when `key` starts with `prefix` and has at least one character after it and no '/'
  * in that rest (unless rest_may_slash). */
 static int key_is(const char *key, const char *prefix, int allow_empty, int rest_may_slash)
@@ -848,7 +573,7 @@ static void print_block_line(const Gridledger__GetBlockResponse *r)
 
 /* ---- argument parsing ----------------------------------------------------------------- */
 
-static int parse_u64(const char *s, unsigned long long max, unsigned long long *out)
+int parse_u64(const char *s, unsigned long long max, unsigned long long *out)
 {
     char *endp = NULL;
     if (s == NULL || *s < '0' || *s > '9')
@@ -883,7 +608,7 @@ static int parse_hex(const char *s, uint8_t *out, size_t len)
 }
 
 /* Splits HOST:PORT or [V6]:PORT into `host` (copied into buf) and port. */
-static int parse_addr(const char *addr, char *buf, size_t buflen, uint16_t *port)
+int parse_addr(const char *addr, char *buf, size_t buflen, uint16_t *port)
 {
     const char *host, *colon;
     size_t hostlen;
@@ -911,22 +636,7 @@ static int parse_addr(const char *addr, char *buf, size_t buflen, uint16_t *port
     return 0;
 }
 
-enum { OPT_ADDR, OPT_CERT, OPT_KEY, OPT_CA, OPT_TIMEOUT, OPT_SERVER_NAME, OPT_MAX_MESSAGE,
-       OPT_CSV, OPT_BATCH, OPT_HASH, OPT_FROM, OPT_COUNT, OPT_LINEARIZABLE, OPT_CHAIN, OPT_NODE,
-       OPT_NAME, OPT_ADDRESS, OPT_OUT, OPT_VERIFY, OPT_DISTRICT, OPT_ACCOUNT, OPT_METER,
-       OPT_PHASE, OPT_TARIFF, OPT_PROTECTED, OPT_CONTACT, OPT_THRESHOLDS, OPT_OPENING,
-       OPT_CYCLE_START, OPT_FILE, OPT_ID, OPT_ALARM1, OPT_ALARM2, OPT_OVERDRAFT, OPT_RECONNECT,
-       OPT_DIRECT_CLOSE, OPT_VALID_MS, OPT_GRID_WORKER, OPT_AMOUNT, OPT_SERIAL, OPT_FAILED,
-       OPT_DETAIL, OPT_STATUS, OPT_ACK, OPT_LIMIT, OPT_VERSION, OPT_AT_HEIGHT, OPT_SUM_TOLERANCE,
-       OPT_SPIKE_FACTOR, OPT_FUTURE_TOLERANCE, OPT_MAX_INTERPOLATION, OPT_SPIKE_MIN_HISTORY,
-       OPT_LANGUAGE, OPT_TEMPLATE, OPT_REVERSES, OPT_AFTER, OPT_ALL, OPT_JSON, OPT_PIN, OPT_N };
-#define MAX_TEMPLATES 16 /* --template may repeat */
-
-static const struct {
-    const char *name;
-    const char *command; /* NULL: global; else the commands that take it, "a|b" */
-    int flag;            /* 1: takes no value (set to "1") */
-} option_table[OPT_N] = {
+const struct option_spec option_table[OPT_N] = {
     [OPT_ADDR] = {"addr", NULL, 0},         [OPT_CERT] = {"cert", NULL, 0},
     [OPT_KEY] = {"key", NULL, 0},           [OPT_CA] = {"ca", NULL, 0},
     [OPT_TIMEOUT] = {"timeout", NULL, 0},   [OPT_SERVER_NAME] = {"server-name", NULL, 0},
@@ -978,7 +688,7 @@ static const struct {
 };
 
 /* 1 when `cmd` is one of the '|'-separated names in `list`. */
-static int command_in(const char *list, const char *cmd)
+int command_in(const char *list, const char *cmd)
 {
     size_t n = strlen(cmd);
     for (const char *p = list; *p;) {
@@ -993,30 +703,13 @@ static int command_in(const char *list, const char *cmd)
     return 0;
 }
 
-#define MAX_POSITIONAL 64 /* register-district DISTRICT CERT.pem... */
-
-/* Everything a command needs. */
-typedef struct app {
-    const char *opt[OPT_N];
-    const char *templates[MAX_TEMPLATES]; /* every --template, in order */
-    int ntemplates;
-    const char *pos[MAX_POSITIONAL];
-    int npos;
-    char host[256];
-    gl_options opts;
-    uint64_t timeout; /* per call; 0 = none */
-    int have_timeout;
-    gl_client *client;
-    gl_status st; /* status of the last call (large: lives here, not on the stack) */
-} app;
-
-static int rpc_error(const gl_status *st)
+int rpc_error(const gl_status *st)
 {
     fprintf(stderr, "error: %s: %s\n", gl_status_code_name(st->code), st->message);
     return EXIT_RPC;
 }
 
-static int connect_app(app *a)
+int connect_app(app *a)
 {
     char err[GL_STATUS_MESSAGE_MAX];
     a->client = gl_connect(&a->opts, err, sizeof err);
@@ -1262,7 +955,7 @@ static void sleep_ms(unsigned ms)
     }
 }
 
-static int64_t wall_ms(void)
+int64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1291,7 +984,7 @@ static const char *base_name(const char *path)
     return slash != NULL && slash[1] != 0 ? slash + 1 : path;
 }
 
-static void hex_string(const uint8_t *b, size_t n, char *out)
+void hex_string(const uint8_t *b, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -1539,8 +1232,6 @@ end:
     return rc;
 }
 
-/* ---- anchoring, parameters, fee control ---------------------------------------------------- */
-
 #define EXIT_PROOF 1 /* verify-proof / prove --verify: the proof does not verify */
 #define MAX_PROOF_BYTES (64u * 1024u * 1024u)
 
@@ -1668,136 +1359,6 @@ static int cmd_prove(app *a)
 end:
     free(buf);
     gridledger__block_proof__free_unpacked(p, NULL);
-    return rc;
-}
-
-/* The result of one submission, for its JSON line. */
-typedef struct submitted {
-    char tx_hex[2 * GL_TX_ID_LEN + 1];
-    int have_location, already;
-    unsigned long long height;
-    unsigned index;
-    unsigned code; /* outcome code: 0 applied */
-    char message[512];
-} submitted;
-
-/*
- * Signs `payload` (its body set; chain_id, created_ms and nonce filled here) as `sg` and
- * submits it on client `c` with Ingest/Submit. ALREADY_EXISTS is a result (already = 1,
- * the original location), not an error. Returns 0, or an exit status after reporting.
- */
-static int sign_submit(app *a, gl_client *c, const gl_signer *sg, const char *chain_id,
-                       Gridledger__TxPayload *payload, submitted *res)
-{
-    Gridledger__SignedTransaction tx;
-    Gridledger__SubmitResponse *resp = NULL;
-    Gridledger__TxLocation *loc = NULL;
-    char nonce[GL_NONCE_BUF], err[GL_STATUS_MESSAGE_MAX];
-    uint8_t id[GL_TX_ID_LEN];
-    int rc = 0;
-
-    memset(res, 0, sizeof *res);
-    gridledger__signed_transaction__init(&tx);
-    Gridledger__TxPayload filled;
-    if (gl_tx_payload_init(&filled, chain_id, nonce) != 0) {
-        fprintf(stderr, "error: no random bytes for the nonce (RAND_bytes failed)\n");
-        return 1;
-    }
-    payload->chain_id = filled.chain_id;
-    payload->created_ms = filled.created_ms;
-    payload->nonce = filled.nonce;
-    if (gl_sign_transaction(sg, payload, &tx, id, err, sizeof err) != 0) {
-        fprintf(stderr, "error: %s: cannot sign: %s\n", gl_status_code_name(GL_INTERNAL), err);
-        return EXIT_RPC;
-    }
-    hex_string(id, GL_TX_ID_LEN, res->tx_hex);
-    uint64_t timeout = a->have_timeout ? a->timeout : DEFAULT_SUBMIT_TIMEOUT_MS;
-    int code = gl_submit(c, &tx, timeout, &resp, &a->st);
-    if (code == GL_ALREADY_EXISTS && gl_status_tx_location(&a->st, &loc) == 1) {
-        res->already = res->have_location = 1;
-        res->height = loc->height;
-        res->index = loc->index;
-    } else if (code != GL_OK) {
-        rc = rpc_error(&a->st);
-    } else {
-        if (resp->location != NULL) {
-            res->have_location = 1;
-            res->height = resp->location->height;
-            res->index = resp->location->index;
-        }
-        res->already = resp->already_existed;
-        if (resp->outcome != NULL && resp->outcome->code != 0) {
-            res->code = resp->outcome->code;
-            snprintf(res->message, sizeof res->message, "%s", resp->outcome->message);
-        }
-    }
-    if (loc != NULL)
-        gridledger__tx_location__free_unpacked(loc, NULL);
-    if (resp != NULL)
-        gridledger__submit_response__free_unpacked(resp, NULL);
-    gl_signed_transaction_clear(&tx);
-    return rc;
-}
-
-static void print_submitted_fields(jw *w, const submitted *r)
-{
-    jw_kstr(w, "tx_id", r->tx_hex);
-    if (r->have_location) {
-        jw_ku64(w, "height", r->height);
-        jw_ku64(w, "index", r->index);
-    }
-    if (r->already)
-        jw_kbool(w, "already_existed", 1);
-    if (r->code != 0) {
-        jw_ku64(w, "code", r->code);
-        jw_kstr(w, "message", r->message);
-    }
-}
-
-/*
- * The common part of the submitting commands: loads the signer (--cert/--key), connects,
- * learns the chain id (--chain, else GetChainInfo), signs and submits `payload`, prints
- * {"tx_id", "height", "index"[, "already_existed"][, "code", "message"]}. A transaction
- * rejected when applied exits 2.
- */
-static int submit_command(app *a, Gridledger__TxPayload *payload)
-{
-    char err[GL_STATUS_MESSAGE_MAX];
-    Gridledger__ChainInfo *ci = NULL;
-    submitted res;
-    jw w;
-    int rc;
-    gl_signer *sg = gl_signer_load(a->opts.cert_path, a->opts.key_path, err, sizeof err);
-    if (sg == NULL) {
-        fprintf(stderr, "error: %s: cannot sign: %s\n", gl_status_code_name(GL_INVALID_ARGUMENT), err);
-        return EXIT_RPC;
-    }
-    if ((rc = connect_app(a)) != 0)
-        goto end;
-    const char *chain_id = a->opt[OPT_CHAIN];
-    if (chain_id == NULL) {
-        if (gl_get_chain_info(a->client, a->have_timeout ? a->timeout : DEFAULT_UNARY_TIMEOUT_MS,
-                              &ci, &a->st) != GL_OK) {
-            rc = rpc_error(&a->st);
-            goto end;
-        }
-        chain_id = ci->chain_id;
-    }
-    if ((rc = sign_submit(a, a->client, sg, chain_id, payload, &res)) != 0)
-        goto end;
-    jw_init(&w, stdout, 0);
-    jw_open(&w, '{');
-    print_submitted_fields(&w, &res);
-    jw_close(&w, '}');
-    if ((rc = flush_stdout()) == 0 && res.code != 0) {
-        fprintf(stderr, "error: committed but rejected when applied: %s: %s\n",
-                gl_status_code_name((int)res.code), res.message);
-        rc = EXIT_RPC;
-    }
-end:
-    if (ci != NULL)
-        gridledger__chain_info__free_unpacked(ci, NULL);
-    gl_signer_free(sg);
     return rc;
 }
 
