@@ -132,4 +132,19 @@ int sign_submit(app *a, gl_client *c, const gl_signer *sg, const char *chain_id,
 void print_submitted_fields(jw *w, const submitted *r);
 int submit_command(app *a, Gridledger__TxPayload *payload);
 
+/* ---- the commands (main runs them from its table) --------------------------------------- */
+
+/* cmd_chain.c: the node (status, health, watch-health) and the chain (chain, block, tx,
+ * state, watch, prove, verify-proof) */
+int cmd_status(app *a);
+int cmd_health(app *a);
+int cmd_watch_health(app *a);
+int cmd_chain(app *a);
+int cmd_block(app *a);
+int cmd_tx(app *a);
+int cmd_state(app *a);
+int cmd_watch(app *a);
+int cmd_verify_proof(app *a);
+int cmd_prove(app *a);
+
 #endif
