@@ -147,4 +147,11 @@ int cmd_watch(app *a);
 int cmd_verify_proof(app *a);
 int cmd_prove(app *a);
 
+/* cmd_ingest.c: ingest */
+int cmd_ingest(app *a);
+
+/* cmd_admin.c: admin (Raft membership), register-district */
+int cmd_admin(app *a);
+int cmd_register_district(app *a);
+
 #endif
