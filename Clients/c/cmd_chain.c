@@ -609,6 +609,8 @@ end:
     return rc;
 }
 
+/* ---- proofs ---------------------------------------------------------------------- */
+
 #define EXIT_PROOF 1 /* verify-proof / prove --verify: the proof does not verify */
 #define MAX_PROOF_BYTES (64u * 1024u * 1024u)
 

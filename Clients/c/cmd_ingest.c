@@ -20,8 +20,6 @@
 #define BACKOFF_MAX_MS 5000u
 #define NONCE_BYTES 16
 
-/* ---- ingest -------------------------------------------------------------------------------- */
-
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};

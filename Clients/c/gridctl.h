@@ -100,7 +100,6 @@ void jw_key(jw *w, const char *k);
 void jw_str(jw *w, const char *s);
 void jw_u64(jw *w, unsigned long long v);
 void jw_i64(jw *w, long long v);
-void jw_bool(jw *w, int v);
 void jw_null(jw *w);
 void jw_u64_array(jw *w, const uint64_t *v, size_t n);
 void jw_double(jw *w, double v);
@@ -153,5 +152,18 @@ int cmd_ingest(app *a);
 /* cmd_admin.c: admin (Raft membership), register-district */
 int cmd_admin(app *a);
 int cmd_register_district(app *a);
+
+/* cmd_feecontrol.c: district parameters and fee control (param, pay, ack, account,
+ * warnings and disconnected (cmd_accounts), commands, watch-commands, watch-notices,
+ * district-results) */
+int cmd_param(app *a);
+int cmd_pay(app *a);
+int cmd_ack(app *a);
+int cmd_account(app *a);
+int cmd_accounts(app *a);
+int cmd_commands(app *a);
+int cmd_watch_commands(app *a);
+int cmd_watch_notices(app *a);
+int cmd_district_results(app *a);
 
 #endif

@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- JSON output ------------------------------------------------------------------------ */
-
 /* Writes a JSON string: escapes quotes, backslashes and control characters; replaces bytes
  * that are not valid UTF-8 with U+FFFD. */
 static void json_string(FILE *f, const char *s)
@@ -128,7 +126,7 @@ void jw_key(jw *w, const char *k)
 void jw_str(jw *w, const char *s) { jw_prefix(w); json_string(w->f, s); }
 void jw_u64(jw *w, unsigned long long v) { jw_prefix(w); fprintf(w->f, "%llu", v); }
 void jw_i64(jw *w, long long v) { jw_prefix(w); fprintf(w->f, "%lld", v); }
-void jw_bool(jw *w, int v) { jw_prefix(w); fputs(v ? "true" : "false", w->f); }
+static void jw_bool(jw *w, int v) { jw_prefix(w); fputs(v ? "true" : "false", w->f); }
 void jw_null(jw *w) { jw_prefix(w); fputs("null", w->f); }
 
 void jw_u64_array(jw *w, const uint64_t *v, size_t n)
