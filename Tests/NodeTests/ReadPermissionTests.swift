@@ -30,7 +30,7 @@ final class ReadPermissionTests: XCTestCase {
         case d1CustomerState, d1AccountHistory, d1Account, d1AccountList
         case d1CommandList, d1CommandStream, d1NoticeStream, d1Proof, d1NodeStatus, d1Health
         case mainChainInfo, mainBlockHeaders, mainBlock, mainBlockStream, mainCustomerTransaction
-        case mainD1Totals, mainD1Registration, mainD1UplinkAccount, mainD1AnchorHistory
+        case mainD1Totals, mainD1Registration, mainD1UplinkAccount, mainD1AnchorHistory, mainD1DistrictResults
         case mainAccount, mainNodeStatus, mainHealth
 
         var onMain: Bool { rawValue.hasPrefix("main") }
@@ -51,7 +51,7 @@ final class ReadPermissionTests: XCTestCase {
         let status: Set<Read> = [.d1NodeStatus, .mainNodeStatus]
         let d1Everything = Set(Read.allCases.filter { !$0.onMain }).subtracting([.d1NodeStatus])
         let mainEverything = Set(Read.allCases.filter(\.onMain)).subtracting([.mainNodeStatus])
-        let mainD1Keys: Set<Read> = [.mainD1Totals, .mainD1Registration, .mainD1UplinkAccount, .mainD1AnchorHistory]
+        let mainD1Keys: Set<Read> = [.mainD1Totals, .mainD1Registration, .mainD1UplinkAccount, .mainD1AnchorHistory, .mainD1DistrictResults]
         let mainBlocks: Set<Read> = [.mainChainInfo, .mainBlockHeaders, .mainBlock, .mainBlockStream, .mainCustomerTransaction]
         // A certificate of district d2 reads nothing of district d1: not its chain, not its keys.
         let ofD2 = r.district == "d2"
@@ -215,6 +215,7 @@ final class ReadPermissionTests: XCTestCase {
             case .mainD1Registration: _ = try await m.state(AnchorKeys.district("d1"), chain: "main")
             case .mainD1UplinkAccount: _ = try await m.state(AnchorKeys.uplinkAccount("d1", account), chain: "main")
             case .mainD1AnchorHistory: _ = try await m.history(AnchorKeys.lastAnchor("d1"), chain: "main")
+            case .mainD1DistrictResults: _ = try await m.districtResults("d1", chain: "main")
             case .mainAccount: _ = try await m.account(account, chain: "main")
             case .mainNodeStatus: _ = try await m.rpc.unary(OpsService.getStatusMethod, GetStatusRequest(), as: GetStatusResponse.self)
             case .mainHealth: _ = try await m.rpc.unary(HealthService.checkMethod, HealthCheckRequest(service: ""), as: HealthCheckResponse.self)
