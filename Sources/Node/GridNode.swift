@@ -440,7 +440,7 @@ public final class GridNode: Service, Sendable {
     /// applies (blocks) or the member registry applies (member records).
     private func startRaft(_ chain: NodeConfiguration.Chain, ledger: Ledger, directory: String, clientTLS: TLSContext) throws -> ChainSet.Runtime.Raft {
         let chainID = ledger.chainID
-        let logStore = try RaftLogStore(directory: directory)
+        let logStore = try LevelDBRaftStorage(directory: directory)
         let driverRef = WeakDriver()
         let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in
             driverRef.driver?.reportUnreachable(peer)

@@ -44,7 +44,7 @@ final class RaftDriver: Sendable {
     }
 
     let configuration: RaftConfiguration
-    private let logStore: RaftLogStore
+    private let logStore: LevelDBRaftStorage
     private let transport: RaftTransport
     private let apply: @Sendable (Entry) throws -> Void
     private let installSnapshot: @Sendable (Snapshot, NodeID) async throws -> Void
@@ -67,7 +67,7 @@ final class RaftDriver: Sendable {
     ///   - installSnapshot: brings the chain up to a snapshot received from the leader (block
     ///     transfer); called with the snapshot and the current leader.
     ///   - snapshotData: what a snapshot of the applied state carries (the chain's head).
-    init(configuration: RaftConfiguration, logStore: RaftLogStore, transport: RaftTransport, tickInterval: Duration,
+    init(configuration: RaftConfiguration, logStore: LevelDBRaftStorage, transport: RaftTransport, tickInterval: Duration,
          seed: UInt64, logger: Logger, keepEntries: UInt64 = 64, compactEvery: UInt64 = 256,
          installSnapshot: @escaping @Sendable (Snapshot, NodeID) async throws -> Void,
          snapshotData: @escaping @Sendable () -> [UInt8],
