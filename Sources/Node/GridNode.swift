@@ -436,11 +436,11 @@ public final class GridNode: Service, Sendable {
     }
 
     /// Joins the chain's Raft group: persistent log, transport to the other members, the
-    /// `Raft.Send` and `Admin` services, and a driver whose committed entries the ledger
-    /// applies (blocks) or the member registry applies (member records).
+    /// `Raft.Send` and `Admin` services, and a driver whose committed entries the chain
+    /// replica applies (`ChainReplica`: blocks to the ledger, member records to the registry).
     private func startRaft(_ chain: NodeConfiguration.Chain, ledger: Ledger, directory: String, clientTLS: TLSContext) throws -> ChainSet.Runtime.Raft {
         let chainID = ledger.chainID
-        let logStore = try LevelDBRaftStorage(directory: directory)
+        let storage = try LevelDBRaftStorage(directory: directory)
         let driverRef = WeakDriver()
         let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in
             driverRef.driver?.reportUnreachable(peer)
@@ -462,18 +462,11 @@ public final class GridNode: Service, Sendable {
         raftConfiguration.maxUncommittedEntriesSize = 64 << 20
         let transfer = BlockTransfer(ledger: ledger, members: { registry.member($0) }, binding: binding, tls: clientTLS, group: group, logger: logger)
         let driver = RaftDriver(
-            configuration: raftConfiguration, logStore: logStore, transport: transport, tickInterval: .milliseconds(chain.tickMs),
+            configuration: raftConfiguration, storage: storage, network: transport,
+            stateMachine: ChainReplica(ledger: ledger, registry: registry, transfer: transfer),
+            tickInterval: .milliseconds(chain.tickMs),
             seed: chain.raftID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt32.random(in: 0...UInt32.max)), logger: logger,
-            keepEntries: 0, compactEvery: UInt64(chain.compactEvery),
-            installSnapshot: { snapshot, leader in try await transfer.catchUp(to: snapshot.data, from: leader) },
-            snapshotData: { BlockTransfer.snapshotData(ledger.store.head) }
-        ) { entry in
-            if MemberRegistry.isRecord(entry.data) {
-                try registry.apply(entry.data)
-            } else {
-                try ledger.applyCommitted(entry.data)
-            }
-        }
+            keepEntries: 0, compactEvery: UInt64(chain.compactEvery))
         driverRef.driver = driver
         let forwarder = LeaderForwarder(members: { registry.member($0) }, binding: binding, tls: clientTLS, group: group, logger: logger)
         ledger.useRaft(Ledger.RaftOrdering(

@@ -1,13 +1,13 @@
 import Consensus
 import Store
 
-/// A Raft group's stable storage on LevelDB: the byte-record `RaftLogStore` (one database
+/// A Raft group's stable storage (`RaftStorage`) on LevelDB: the byte-record `RaftLogStore` (one database
 /// at `<directory>/raft.ldb`) seen through the core's types (`RaftLogRecords.swift`).
 /// Durability, atomicity and the refused calls are `RaftLogStore`'s: `persist` and
 /// `compact` are one batch each, synced before they return.
 ///
 /// Thread safety: as `RaftLogStore`, every method may be called from any thread.
-final class LevelDBRaftStorage: Sendable {
+final class LevelDBRaftStorage: RaftStorage {
     let store: RaftLogStore
 
     init(store: RaftLogStore) {
@@ -38,5 +38,13 @@ final class LevelDBRaftStorage: Sendable {
 
     func compact(upTo index: UInt64, snapshot: Snapshot) throws {
         try store.compact(upTo: index, snapshot: snapshot.record)
+    }
+
+    /// What the returned `persist` / `compact` calls made durable (the store syncs each).
+    var durable: RaftDurableState {
+        let d = store.durable
+        return RaftDurableState(
+            hardState: HardState(record: d.hardState), snapshotIndex: d.snapshotIndex, snapshotTerm: d.snapshotTerm,
+            lastIndex: d.lastIndex, lastTerm: d.lastTerm)
     }
 }

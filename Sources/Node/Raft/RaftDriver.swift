@@ -7,7 +7,8 @@ import Wire
 /// The shell around one chain's `RaftNode`: it owns the pure core, feeds it ticks,
 /// messages and proposals from a single task, and performs what each `Ready` asks, in the
 /// order of the persistence contract on `Ready`: persist (one synced batch) → send →
-/// apply → advance.
+/// apply → advance. It works over three seams: `RaftStorage` (persist, load, compact),
+/// `RaftNetwork` (send) and `RaftStateMachine` (apply, snapshot, install).
 ///
 /// Thread safety: the core lives only inside the driver task; other threads talk to it
 /// through the input stream. `status` is a snapshot behind a mutex.
@@ -44,11 +45,9 @@ final class RaftDriver: Sendable {
     }
 
     let configuration: RaftConfiguration
-    private let logStore: LevelDBRaftStorage
-    private let transport: RaftTransport
-    private let apply: @Sendable (Entry) throws -> Void
-    private let installSnapshot: @Sendable (Snapshot, NodeID) async throws -> Void
-    private let snapshotData: @Sendable () -> [UInt8]
+    private let storage: any RaftStorage
+    private let network: any RaftNetwork
+    private let stateMachine: any RaftStateMachine
     /// Entries kept in the log behind the applied index; beyond `compactEvery` more, the log
     /// is compacted so memory and disk stay bounded.
     private let keepEntries: UInt64
@@ -62,22 +61,18 @@ final class RaftDriver: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
     /// - Parameters:
-    ///   - apply: called for each committed normal entry, in order, on the driver task;
-    ///     throwing halts the driver (the chain stops rather than diverge).
-    ///   - installSnapshot: brings the chain up to a snapshot received from the leader (block
-    ///     transfer); called with the snapshot and the current leader.
-    ///   - snapshotData: what a snapshot of the applied state carries (the chain's head).
-    init(configuration: RaftConfiguration, logStore: LevelDBRaftStorage, transport: RaftTransport, tickInterval: Duration,
-         seed: UInt64, logger: Logger, keepEntries: UInt64 = 64, compactEvery: UInt64 = 256,
-         installSnapshot: @escaping @Sendable (Snapshot, NodeID) async throws -> Void,
-         snapshotData: @escaping @Sendable () -> [UInt8],
-         apply: @escaping @Sendable (Entry) throws -> Void) {
+    ///   - storage: the group's stable storage; `start` loads from it.
+    ///   - network: where each `Ready`'s messages go, after its must-sync part is durable.
+    ///   - stateMachine: applies committed normal entries in order on the driver task
+    ///     (throwing halts the driver: the chain stops rather than diverge), says what a
+    ///     snapshot carries, and installs a snapshot received from the leader.
+    init(configuration: RaftConfiguration, storage: any RaftStorage, network: any RaftNetwork,
+         stateMachine: any RaftStateMachine, tickInterval: Duration,
+         seed: UInt64, logger: Logger, keepEntries: UInt64 = 64, compactEvery: UInt64 = 256) {
         self.configuration = configuration
-        self.logStore = logStore
-        self.transport = transport
-        self.apply = apply
-        self.installSnapshot = installSnapshot
-        self.snapshotData = snapshotData
+        self.storage = storage
+        self.network = network
+        self.stateMachine = stateMachine
         self.keepEntries = keepEntries
         self.compactEvery = compactEvery
         self.logger = logger
@@ -89,10 +84,10 @@ final class RaftDriver: Sendable {
     /// Loads (or, on the founders' first start, bootstraps) the durable state and starts
     /// the driver and tick tasks.
     func start(bootstrapVoters: [NodeID]) throws {
-        var state = try logStore.load()
+        var state = try storage.load()
         if state.entries.isEmpty, state.snapshot == nil, state.hardState.term == 0, !bootstrapVoters.isEmpty {
             let boot = PersistentState.bootstrap(voters: bootstrapVoters)
-            try logStore.persist(hardState: boot.hardState, entries: boot.entries, snapshot: nil)
+            try storage.persist(hardState: boot.hardState, entries: boot.entries, snapshot: nil)
             state = boot
         }
         let node = try RaftNode(configuration: configuration, state: state, randomSeed: seed)
@@ -226,25 +221,25 @@ final class RaftDriver: Sendable {
                 do {
                     // 1. Persist, as one synced batch.
                     if ready.hardState != nil || !ready.entriesToPersist.isEmpty || ready.snapshotToPersist != nil {
-                        try logStore.persist(hardState: ready.hardState, entries: ready.entriesToPersist, snapshot: ready.snapshotToPersist)
+                        try storage.persist(hardState: ready.hardState, entries: ready.entriesToPersist, snapshot: ready.snapshotToPersist)
                         if let last = ready.entriesToPersist.last { persistedIndex = last.index }
                     }
                     // 2. Send: every entry a message carries or acknowledges is durable.
                     assert(ready.messages.allSatisfy { $0.kind != .appendResponse || $0.reject || $0.index <= max(persistedIndex, node.log.lastIndex) },
                            "a message acknowledges entries that are not persisted")
-                    transport.send(ready.messages)
+                    network.send(ready.messages)
                     // 3. Install a snapshot (block transfer from the leader), then apply
                     //    committed entries in order.
                     if let snapshot = ready.snapshotToPersist {
-                        try await installSnapshot(snapshot, node.leader)
-                        try logStore.setApplied(snapshot.metadata.index, sync: true)
+                        try await stateMachine.install(snapshot, from: node.leader)
+                        try storage.setApplied(snapshot.metadata.index, sync: true)
                     }
                     for entry in ready.committedEntries {
                         if entry.kind == .configChange { membershipChanged = true }
-                        if entry.kind == .normal && !entry.data.isEmpty { try apply(entry) }
+                        if entry.kind == .normal && !entry.data.isEmpty { try stateMachine.apply(entry) }
                     }
                     if let last = ready.committedEntries.last {
-                        try logStore.setApplied(last.index, sync: false)
+                        try storage.setApplied(last.index, sync: false)
                     }
                     // 4. Reads confirmed by the leader are safe once this Ready is applied.
                     for state in ready.readStates {
@@ -285,8 +280,8 @@ final class RaftDriver: Sendable {
             guard applied > node.log.offset + compactEvery + keepEntries else { return false }
         }
         do {
-            let snapshot = try node.compact(upTo: applied, snapshotData: snapshotData())
-            try logStore.compact(upTo: applied, snapshot: snapshot)
+            let snapshot = try node.compact(upTo: applied, snapshotData: stateMachine.snapshotData())
+            try storage.compact(upTo: applied, snapshot: snapshot)
             return true
         } catch {
             logger.warning("raft log compaction skipped", metadata: ["error": "\(error)"])
