@@ -12,8 +12,9 @@ import Wire
 ///
 /// Thread safety: the core lives only inside the driver task; other threads talk to it
 /// through the input stream. `status` is a snapshot behind a mutex.
-/// Invariant: no message of a `Ready` leaves before its entries and hard state are durable
-/// (checked by a debug assertion on the persisted index).
+/// Invariant: no message of a `Ready` leaves before its entries, snapshot and hard state are
+/// durable: `RaftPersistenceRule` checks each `Ready` against what the storage reports
+/// durable before sending, and a violation halts the driver (nothing of that Ready is sent).
 final class RaftDriver: Sendable {
     enum Input: Sendable {
         case tick
@@ -147,7 +148,6 @@ final class RaftDriver: Sendable {
 
     private func run(_ initial: RaftNode) async {
         var node = initial
-        var persistedIndex: UInt64 = node.log.lastIndex
         // ReadIndex requests waiting for the leader's confirmation: context → (continuation, tick deadline).
         var pendingReads: [[UInt8]: (continuation: CheckedContinuation<UInt64, Error>, deadline: UInt64)] = [:]
         var ticks: UInt64 = 0
@@ -222,11 +222,11 @@ final class RaftDriver: Sendable {
                     // 1. Persist, as one synced batch.
                     if ready.hardState != nil || !ready.entriesToPersist.isEmpty || ready.snapshotToPersist != nil {
                         try storage.persist(hardState: ready.hardState, entries: ready.entriesToPersist, snapshot: ready.snapshotToPersist)
-                        if let last = ready.entriesToPersist.last { persistedIndex = last.index }
                     }
-                    // 2. Send: every entry a message carries or acknowledges is durable.
-                    assert(ready.messages.allSatisfy { $0.kind != .appendResponse || $0.reject || $0.index <= max(persistedIndex, node.log.lastIndex) },
-                           "a message acknowledges entries that are not persisted")
+                    // 2. Send, once the storage reports everything step 1 must sync durable.
+                    if ready.mustSync || !ready.messages.isEmpty {
+                        try RaftPersistenceRule.check(ready, durable: storage.durable)
+                    }
                     network.send(ready.messages)
                     // 3. Install a snapshot (block transfer from the leader), then apply
                     //    committed entries in order.
