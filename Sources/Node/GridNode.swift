@@ -404,7 +404,7 @@ public final class GridNode: Service, Sendable {
             guard let raft = runtime.raft else { continue }
             let driver = raft.driver
             let status = driver.status
-            guard status.role == "leader",
+            guard status.role == .leader,
                   let target = status.progress.filter({ entry in entry.key != status.id && status.voters.contains(entry.key) })
                     .max(by: { $0.value < $1.value })?.key
             else { continue }
@@ -415,11 +415,11 @@ public final class GridNode: Service, Sendable {
                 continue
             }
             let deadline = ContinuousClock.now + .seconds(1)
-            while driver.status.role == "leader", ContinuousClock.now < deadline {
+            while driver.status.role == .leader, ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
             }
             logger.info("leadership handed over before shutdown", metadata: [
-                "chain": "\(runtime.ledger.chainID)", "to": "\(target)", "done": "\(driver.status.role != "leader")",
+                "chain": "\(runtime.ledger.chainID)", "to": "\(target)", "done": "\(driver.status.role != .leader)",
             ])
         }
     }
@@ -431,7 +431,7 @@ public final class GridNode: Service, Sendable {
         return try ChainSync(
             ledger: ledger, link: link, certificatePath: configuration.tls.cert, keyPath: configuration.tls.key,
             peers: { registry?.all.filter { $0.key != selfID }.sorted { $0.key < $1.key }.map(\.value) ?? [] },
-            isLeader: { driver.map { $0.status.role == "leader" } ?? true },
+            isLeader: { driver.map { $0.status.role == .leader } ?? true },
             tls: clientTLS, group: group, logger: logger)
     }
 

@@ -181,13 +181,13 @@ final class Ledger: Sendable {
         if let raft = raft.withLock({ $0 }) {
             let status = raft.driver.status
             if let halted = status.halted { throw RPCError(.unavailable, "chain \(chainID) is halted: \(halted)") }
-            if status.role != "leader" {
+            if status.role != .leader {
                 if let location = try store.txLocation(tx.id) {
                     throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
                 }
                 whenQueued?()
                 let following = LeaderFollowing(
-                    view: { [driver = raft.driver] in let s = driver.status; return (s.leader, s.role == "leader") },
+                    view: { [driver = raft.driver] in let s = driver.status; return (s.leader, s.role == .leader) },
                     forward: raft.forward, leaderWait: raft.leaderWait)
                 if let response = try await following.run(signed, leader: status.leader) { return response }
                 // This node became the leader meanwhile: queue it here (below); the caller
@@ -245,7 +245,7 @@ final class Ledger: Sendable {
                 return transactions.map { _ in .failure(error) }
             }
         }
-        if let raft = raft.withLock({ $0 }), raft.driver.status.role != "leader" {
+        if let raft = raft.withLock({ $0 }), raft.driver.status.role != .leader {
             return transactions.map { _ in .failure(RPCError(.unavailable, "not the leader of \(chainID)")) }
         }
         return await withTaskGroup(of: (Int, Result<SubmitResponse, Error>).self) { group in
@@ -693,7 +693,7 @@ final class Ledger: Sendable {
             pendingTransactions: UInt32(pendingCount), transactionsPerSecond: tps, readingsPerSecond: rps,
             storeBytes: Self.directoryBytes(store.directory + "/chain.ldb"), totalTransactions: total)
         if let raft = raftDriver?.status {
-            status.role = raft.role
+            status.role = raft.role.statusName
             status.raftNodeId = raft.id
             status.raftTerm = raft.term
             status.raftLeader = raft.leader

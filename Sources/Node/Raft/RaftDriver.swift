@@ -30,7 +30,7 @@ final class RaftDriver: Sendable {
     /// What status reports about the group.
     struct Status: Sendable {
         var id: NodeID = 0
-        var role = "follower"
+        var role: RaftRole = .follower
         var term: UInt64 = 0
         var leader: NodeID = 0
         var commit: UInt64 = 0
@@ -290,14 +290,7 @@ final class RaftDriver: Sendable {
     }
 
     private func publishStatus(_ node: RaftNode) {
-        let role: String
-        switch node.role {
-        case .leader: role = "leader"
-        case .follower: role = "follower"
-        case .learner: role = "learner"
-        case .candidate: role = "candidate"
-        case .preCandidate: role = "pre-candidate"
-        }
+        let role = node.role
         let progress = node.progress.mapValues(\.match)
         let conf = node.confState
         let now = ContinuousClock.now
