@@ -59,6 +59,8 @@ final class RaftDriver: Sendable {
     private let inputs: AsyncStream<Input>
     private let inputsIn: AsyncStream<Input>.Continuation
     private let statusBox = Mutex(Status())
+    /// Waiters for the applied index, resumed as `status` publishes it.
+    private let appliedWaiters = IndexWaiters()
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
     /// - Parameters:
@@ -131,6 +133,12 @@ final class RaftDriver: Sendable {
     }
 
     var status: Status { statusBox.withLock { $0 } }
+
+    /// Returns `true` once `status.applied` is at least `index` (resumed when the driver
+    /// publishes it, not by polling), `false` after `timeout`.
+    func waitApplied(_ index: UInt64, timeout: Duration) async -> Bool {
+        await appliedWaiters.wait(for: index, timeout: timeout)
+    }
 
     /// How long the group may be without a leader before the chain is reported not serving
     /// (`ChainHealth`).
@@ -311,5 +319,6 @@ final class RaftDriver: Sendable {
             s.voters = conf.voters
             s.learners = conf.learners
         }
+        appliedWaiters.advance(to: node.log.applied)
     }
 }
