@@ -22,13 +22,3 @@ protocol RaftStorage: Sendable {
     func compact(upTo index: UInt64, snapshot: Snapshot) throws
     var durable: RaftDurableState { get }
 }
-
-/// What a `RaftStorage` holds durably: the hard state, the snapshot's position and the last
-/// entry's (the snapshot's when no entry is stored).
-struct RaftDurableState: Sendable, Equatable {
-    var hardState = HardState()
-    var snapshotIndex: UInt64 = 0
-    var snapshotTerm: UInt64 = 0
-    var lastIndex: UInt64 = 0
-    var lastTerm: UInt64 = 0
-}
