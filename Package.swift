@@ -53,8 +53,10 @@ let package = Package(
         ),
         // The pure Raft core (Docs/architecture.md): no dependencies at all, no I/O, no clock.
         .target(name: "Consensus", dependencies: []),
-        // The chain's persistent layout over LevelDB (Docs/storage-format.md). No NIO, no OpenSSL.
-        .target(name: "Store", dependencies: ["CLevelDB", "GridProto", "Consensus"]),
+        // The chain's and the Raft log's persistent layouts over LevelDB (Docs/storage-format.md),
+        // as byte records. No NIO, no OpenSSL, no Raft types (Consensus): the Raft shell in Node
+        // translates.
+        .target(name: "Store", dependencies: ["CLevelDB", "GridProto"]),
         // The pure contracts (Docs/contracts.md): deterministic billing and fee control over a
         // state view. No NIO, no OpenSSL, no LevelDB, no clock, no randomness.
         .target(name: "Contracts", dependencies: ["GridProto"]),

@@ -410,7 +410,7 @@ public final class GridNode: Service, Sendable {
             guard let raft = runtime.raft else { continue }
             let driver = raft.driver
             let status = driver.status
-            guard status.role == "leader",
+            guard status.role == .leader,
                   let target = status.progress.filter({ entry in entry.key != status.id && status.voters.contains(entry.key) })
                     .max(by: { $0.value < $1.value })?.key
             else { continue }
@@ -421,11 +421,11 @@ public final class GridNode: Service, Sendable {
                 continue
             }
             let deadline = ContinuousClock.now + .seconds(1)
-            while driver.status.role == "leader", ContinuousClock.now < deadline {
+            while driver.status.role == .leader, ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
             }
             logger.info("leadership handed over before shutdown", metadata: [
-                "chain": "\(runtime.ledger.chainID)", "to": "\(target)", "done": "\(driver.status.role != "leader")",
+                "chain": "\(runtime.ledger.chainID)", "to": "\(target)", "done": "\(driver.status.role != .leader)",
             ])
         }
     }
@@ -437,16 +437,16 @@ public final class GridNode: Service, Sendable {
         return try ChainSync(
             ledger: ledger, link: link, certificatePath: configuration.tls.cert, keyPath: configuration.tls.key,
             peers: { registry?.all.filter { $0.key != selfID }.sorted { $0.key < $1.key }.map(\.value) ?? [] },
-            isLeader: { driver.map { $0.status.role == "leader" } ?? true },
+            isLeader: { driver.map { $0.status.role == .leader } ?? true },
             tls: clientTLS, group: group, logger: logger)
     }
 
     /// Joins the chain's Raft group: persistent log, transport to the other members, the
-    /// `Raft.Send` and `Admin` services, and a driver whose committed entries the ledger
-    /// applies (blocks) or the member registry applies (member records).
+    /// `Raft.Send` and `Admin` services, and a driver whose committed entries the chain
+    /// replica applies (`ChainReplica`: blocks to the ledger, member records to the registry).
     private func startRaft(_ chain: NodeConfiguration.Chain, ledger: Ledger, directory: String, clientTLS: TLSContext) throws -> ChainSet.Runtime.Raft {
         let chainID = ledger.chainID
-        let logStore = try RaftLogStore(directory: directory)
+        let storage = try LevelDBRaftStorage(directory: directory)
         let driverRef = WeakDriver()
         let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in
             driverRef.driver?.reportUnreachable(peer)
@@ -468,18 +468,11 @@ public final class GridNode: Service, Sendable {
         raftConfiguration.maxUncommittedEntriesSize = 64 << 20
         let transfer = BlockTransfer(ledger: ledger, members: { registry.member($0) }, binding: binding, tls: clientTLS, group: group, logger: logger)
         let driver = RaftDriver(
-            configuration: raftConfiguration, logStore: logStore, transport: transport, tickInterval: .milliseconds(chain.tickMs),
+            configuration: raftConfiguration, storage: storage, network: transport,
+            stateMachine: ChainReplica(ledger: ledger, registry: registry, transfer: transfer),
+            tickInterval: .milliseconds(chain.tickMs),
             seed: chain.raftID &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(UInt32.random(in: 0...UInt32.max)), logger: logger,
-            keepEntries: 0, compactEvery: UInt64(chain.compactEvery),
-            installSnapshot: { snapshot, leader in try await transfer.catchUp(to: snapshot.data, from: leader) },
-            snapshotData: { BlockTransfer.snapshotData(ledger.store.head) }
-        ) { entry in
-            if MemberRegistry.isRecord(entry.data) {
-                try registry.apply(entry.data)
-            } else {
-                try ledger.applyCommitted(entry.data)
-            }
-        }
+            keepEntries: 0, compactEvery: UInt64(chain.compactEvery))
         driverRef.driver = driver
         let forwarder = LeaderForwarder(members: { registry.member($0) }, binding: binding, tls: clientTLS, group: group, logger: logger)
         ledger.useRaft(Ledger.RaftOrdering(

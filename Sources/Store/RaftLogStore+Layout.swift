@@ -12,7 +12,7 @@
 //                      data                                           ; latest snapshot
 //   "a"             -> index(u64)                                     ; applied index
 //
-//   kind := 0x00 (normal) | 0x01 (configChange)       ; Entry.Kind raw values
+//   kind := 0x00 (normal) | 0x01 (configChange)       ; the Raft core's Entry.Kind raw values
 //   data := *OCTET                                    ; the rest of the value, may be empty
 //
 // "e" keys are exactly 9 bytes; the single-byte keys "h", "s", "a" sort outside the "e"
@@ -25,8 +25,6 @@
 //   - "h" commit <= last index (the snapshot index when no entry is stored).
 // "h", "s" and "a" are absent in a fresh store (meaning HardState(), no snapshot, 0).
 
-import Consensus
-
 extension RaftLogStore {
     /// The Raft log store's key and value formats. Pure functions, no I/O.
     enum Layout {
@@ -37,6 +35,8 @@ extension RaftLogStore {
 
         static let entryKeyLength = 9
         static let hardStateLength = 24
+        /// The grammar's highest entry kind (0x01, configChange).
+        static let maxEntryKind: UInt8 = 1
 
         // MARK: Keys
 
@@ -59,23 +59,24 @@ extension RaftLogStore {
         // MARK: Entries
 
         /// term(u64) kind(u8) data
-        static func entryValue(_ entry: Entry) -> [UInt8] {
+        static func entryValue(_ entry: EntryRecord) -> [UInt8] {
             var out: [UInt8] = []
             out.reserveCapacity(9 + entry.data.count)
             ChainStore.Layout.appendU64(entry.term, to: &out)
-            out.append(entry.kind.rawValue)
+            out.append(entry.kind)
             out.append(contentsOf: entry.data)
             return out
         }
 
-        static func decodeEntry(index: UInt64, _ bytes: [UInt8]) throws -> Entry {
+        static func decodeEntry(index: UInt64, _ bytes: [UInt8]) throws -> EntryRecord {
             guard bytes.count >= 9 else {
                 throw StoreError.corrupt("raft log: entry \(index) has \(bytes.count) bytes, at least 9 expected")
             }
-            guard let kind = Entry.Kind(rawValue: bytes[8]) else {
-                throw StoreError.corrupt("raft log: entry \(index) has unknown kind \(bytes[8])")
+            let kind = bytes[8]
+            guard kind <= maxEntryKind else {
+                throw StoreError.corrupt("raft log: entry \(index) has unknown kind \(kind)")
             }
-            return Entry(
+            return EntryRecord(
                 term: ChainStore.Layout.readU64(bytes[0..<8]), index: index, kind: kind,
                 data: Array(bytes[9...]))
         }
@@ -91,7 +92,7 @@ extension RaftLogStore {
         // MARK: Hard state
 
         /// term(u64) vote(u64) commit(u64)
-        static func hardStateValue(_ state: HardState) -> [UInt8] {
+        static func hardStateValue(_ state: HardStateRecord) -> [UInt8] {
             var out: [UInt8] = []
             out.reserveCapacity(hardStateLength)
             ChainStore.Layout.appendU64(state.term, to: &out)
@@ -100,11 +101,11 @@ extension RaftLogStore {
             return out
         }
 
-        static func decodeHardState(_ bytes: [UInt8]) throws -> HardState {
+        static func decodeHardState(_ bytes: [UInt8]) throws -> HardStateRecord {
             guard bytes.count == hardStateLength else {
                 throw StoreError.corrupt("raft log: hard state has \(bytes.count) bytes, \(hardStateLength) expected")
             }
-            return HardState(
+            return HardStateRecord(
                 term: ChainStore.Layout.readU64(bytes[0..<8]),
                 vote: ChainStore.Layout.readU64(bytes[8..<16]),
                 commit: ChainStore.Layout.readU64(bytes[16..<24]))
@@ -113,13 +114,12 @@ extension RaftLogStore {
         // MARK: Snapshot
 
         /// index(u64) term(u64) n-voters(u32) voter(u64)* n-learners(u32) learner(u64)* data
-        static func snapshotValue(_ snapshot: Snapshot) -> [UInt8] {
-            let conf = snapshot.metadata.confState
+        static func snapshotValue(_ snapshot: SnapshotRecord) -> [UInt8] {
             var out: [UInt8] = []
-            out.reserveCapacity(24 + 8 * (conf.voters.count + conf.learners.count) + snapshot.data.count)
-            ChainStore.Layout.appendU64(snapshot.metadata.index, to: &out)
-            ChainStore.Layout.appendU64(snapshot.metadata.term, to: &out)
-            for ids in [conf.voters, conf.learners] {
+            out.reserveCapacity(24 + 8 * (snapshot.voters.count + snapshot.learners.count) + snapshot.data.count)
+            ChainStore.Layout.appendU64(snapshot.index, to: &out)
+            ChainStore.Layout.appendU64(snapshot.term, to: &out)
+            for ids in [snapshot.voters, snapshot.learners] {
                 ChainStore.Layout.appendU32(UInt32(ids.count), to: &out)
                 for id in ids { ChainStore.Layout.appendU64(id, to: &out) }
             }
@@ -127,7 +127,7 @@ extension RaftLogStore {
             return out
         }
 
-        static func decodeSnapshot(_ bytes: [UInt8]) throws -> Snapshot {
+        static func decodeSnapshot(_ bytes: [UInt8]) throws -> SnapshotRecord {
             var cursor = 0
             func take(_ n: Int, _ what: String) throws -> ArraySlice<UInt8> {
                 guard bytes.count - cursor >= n else {
@@ -138,24 +138,27 @@ extension RaftLogStore {
             }
             let index = ChainStore.Layout.readU64(try take(8, "index"))
             let term = ChainStore.Layout.readU64(try take(8, "term"))
-            var lists: [[NodeID]] = []
+            var lists: [[UInt64]] = []
             for what in ["voters", "learners"] {
                 let count = Int(ChainStore.Layout.readU32(try take(4, "\(what) count")))
                 guard count <= (bytes.count - cursor) / 8 else {
                     throw StoreError.corrupt("raft log: snapshot record ends inside its \(what)")
                 }
-                var ids: [NodeID] = []
+                var ids: [UInt64] = []
                 ids.reserveCapacity(count)
                 for _ in 0..<count { ids.append(ChainStore.Layout.readU64(try take(8, what))) }
                 lists.append(ids)
             }
-            let conf = ConfState(voters: lists[0], learners: lists[1])
-            guard conf.voters == lists[0], conf.learners == lists[1] else {
+            guard membersAreWellFormed(voters: lists[0], learners: lists[1]) else {
                 throw StoreError.corrupt("raft log: snapshot membership is not sorted, unique and disjoint")
             }
-            return Snapshot(
-                metadata: Snapshot.Metadata(index: index, term: term, confState: conf),
-                data: Array(bytes[cursor...]))
+            return SnapshotRecord(index: index, term: term, voters: lists[0], learners: lists[1], data: Array(bytes[cursor...]))
+        }
+
+        /// Voters and learners each strictly increasing, and no id in both.
+        static func membersAreWellFormed(voters: [UInt64], learners: [UInt64]) -> Bool {
+            func increasing(_ ids: [UInt64]) -> Bool { zip(ids, ids.dropFirst()).allSatisfy { $0 < $1 } }
+            return increasing(voters) && increasing(learners) && Set(voters).isDisjoint(with: learners)
         }
 
         // MARK: Applied index

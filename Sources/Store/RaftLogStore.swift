@@ -8,13 +8,14 @@
 //   "s"             -> index(u64) term(u64) n-voters(u32) voter(u64)* n-learners(u32) learner(u64)* data
 //   "a"             -> applied index(u64)
 
-import Consensus
 import Synchronization
 
-/// Stable storage for one `RaftNode`: what a `Ready` hands out for persistence (hard state,
-/// entries, snapshot), local log compaction, and how far the chain store has applied the
-/// log. `load()` gives back exactly the `PersistentState` a restarted node passes to
-/// `RaftNode.init`.
+/// Stable storage for one Raft group, as byte records (`RaftLogStore+Records.swift`): what a
+/// `Ready` hands out for persistence (hard state, entries, snapshot), local log compaction,
+/// and how far the chain store has applied the log. `load()` gives back exactly the records
+/// last persisted; the Raft shell (`Sources/Node/Raft/RaftLogRecords.swift`) turns them into
+/// the `PersistentState` a restarted node passes to `RaftNode.init`. This target knows no
+/// Raft types.
 ///
 /// Thread safety / Invariants:
 /// - Every method may be called from any thread; they are serialized internally (one lock
@@ -48,8 +49,10 @@ public final class RaftLogStore: Sendable {
         var snapshotIndex: UInt64 = 0
         var snapshotTerm: UInt64 = 0
         var lastIndex: UInt64 = 0
-        var commit: UInt64 = 0
+        var lastTerm: UInt64 = 0
+        var hardState = HardStateRecord()
         var applied: UInt64 = 0
+        var commit: UInt64 { hardState.commit }
     }
 
     /// The underlying database. Exposed for tests and tools; writing through it bypasses
@@ -74,29 +77,33 @@ public final class RaftLogStore: Sendable {
         var position = Position()
         if let bytes = try database.get(Layout.snapshotKey) {
             let snapshot = try Layout.decodeSnapshot(bytes)
-            position.snapshotIndex = snapshot.metadata.index
-            position.snapshotTerm = snapshot.metadata.term
+            position.snapshotIndex = snapshot.index
+            position.snapshotTerm = snapshot.term
         }
         if let bytes = try database.get(Layout.hardStateKey) {
-            position.commit = try Layout.decodeHardState(bytes).commit
+            position.hardState = try Layout.decodeHardState(bytes)
         }
         if let bytes = try database.get(Layout.appliedKey) {
             position.applied = try Layout.decodeApplied(bytes)
         }
         var first: UInt64?
         var last: UInt64?
+        var lastTerm: UInt64?
         try database.scan(prefix: [Layout.entryPrefix], limit: 1) { key, _ in
             first = try Layout.decodeEntryKey(key)
             return false
         }
-        try database.scan(prefix: [Layout.entryPrefix], reverse: true, limit: 1) { key, _ in
-            last = try Layout.decodeEntryKey(key)
+        try database.scan(prefix: [Layout.entryPrefix], reverse: true, limit: 1) { key, value in
+            let index = try Layout.decodeEntryKey(key)
+            last = index
+            lastTerm = try Layout.decodeEntryTerm(index: index, value)
             return false
         }
         if let first, first <= position.snapshotIndex {
             throw StoreError.corrupt("raft log: entry \(first) is stored at or below the snapshot index \(position.snapshotIndex)")
         }
         position.lastIndex = last ?? position.snapshotIndex
+        position.lastTerm = lastTerm ?? position.snapshotTerm
         self.database = database
         self.directory = directory
         self.position = Mutex(position)
@@ -114,27 +121,36 @@ public final class RaftLogStore: Sendable {
     /// necessarily durable if it was recorded with `sync: false`.
     public var applied: UInt64 { position.withLock { $0.applied } }
 
+    /// What is durable now: the hard state, snapshot position and last entry written by the
+    /// returned `persist` / `compact` calls (they sync before returning).
+    public var durable: Durable {
+        position.withLock {
+            Durable(hardState: $0.hardState, snapshotIndex: $0.snapshotIndex, snapshotTerm: $0.snapshotTerm,
+                    lastIndex: $0.lastIndex, lastTerm: $0.lastTerm)
+        }
+    }
+
     // MARK: Reading
 
-    /// Everything stored: the hard state (`HardState()` if none), the snapshot, the entries
-    /// `firstIndex ... lastIndex` in order, and the applied index (0 if none). This is the
-    /// state to hand to `RaftNode.init` after a restart.
+    /// Everything stored: the hard state (all zero if none), the snapshot, the entries
+    /// `firstIndex ... lastIndex` in order, and the applied index (0 if none). Translated,
+    /// this is the state to hand to `RaftNode.init` after a restart.
     ///
     /// Reads one consistent view. An `applied` below the snapshot index is legal: the crash
-    /// came between persisting a snapshot and installing it (see `PersistentState`).
+    /// came between persisting a snapshot and installing it (the core's `PersistentState`).
     ///
     /// - Throws: `StoreError.corrupt` when a record is malformed or an invariant of the
     ///   layout does not hold (a hole in the log, a decreasing term, an entry at or below
     ///   the snapshot, a commit beyond the last index); `.io` on a read error.
-    public func load() throws -> PersistentState {
+    public func load() throws -> Contents {
         try position.withLock { _ in
             let view = database.snapshot()
             let snapshot = try database.get(Layout.snapshotKey, snapshot: view).map(Layout.decodeSnapshot)
-            let hardState = try database.get(Layout.hardStateKey, snapshot: view).map(Layout.decodeHardState) ?? HardState()
+            let hardState = try database.get(Layout.hardStateKey, snapshot: view).map(Layout.decodeHardState) ?? HardStateRecord()
             let applied = try database.get(Layout.appliedKey, snapshot: view).map(Layout.decodeApplied) ?? 0
-            let base = snapshot?.metadata.index ?? 0
-            var previousTerm = snapshot?.metadata.term ?? 0
-            var entries: [Entry] = []
+            let base = snapshot?.index ?? 0
+            var previousTerm = snapshot?.term ?? 0
+            var entries: [EntryRecord] = []
             try database.scan(prefix: [Layout.entryPrefix], snapshot: view, fillCache: false) { key, value in
                 let index = try Layout.decodeEntryKey(key)
                 let expected = base + UInt64(entries.count) + 1
@@ -153,7 +169,7 @@ public final class RaftLogStore: Sendable {
             guard hardState.commit <= last else {
                 throw StoreError.corrupt("raft log: commit \(hardState.commit) is beyond the last index \(last)")
             }
-            return PersistentState(hardState: hardState, snapshot: snapshot, entries: entries, applied: applied)
+            return Contents(hardState: hardState, snapshot: snapshot, entries: entries, applied: applied)
         }
     }
 
@@ -183,15 +199,15 @@ public final class RaftLogStore: Sendable {
     ///   consecutive, start at or below the snapshot index, leave a hole after the last
     ///   index, or decrease the term; a commit beyond the resulting last index.
     ///   `.io` / `.corrupt` from LevelDB (nothing of the batch is stored then).
-    public func persist(hardState: HardState?, entries: [Entry], snapshot: Snapshot?) throws {
+    public func persist(hardState: HardStateRecord?, entries: [EntryRecord], snapshot: SnapshotRecord?) throws {
         guard hardState != nil || !entries.isEmpty || snapshot != nil else { return }
         try position.withLock { position in
             var next = position
             let batch = WriteBatch()
 
             if let snapshot {
-                let index = snapshot.metadata.index
-                let term = snapshot.metadata.term
+                let index = snapshot.index
+                let term = snapshot.term
                 guard index >= 1, term >= 1 else {
                     throw StoreError.invalidArgument("raft log: a snapshot needs index and term >= 1 (got \(index), \(term))")
                 }
@@ -203,6 +219,7 @@ public final class RaftLogStore: Sendable {
                     throw StoreError.invalidArgument(
                         "raft log: snapshot at \(index) has term \(term), the stored one has \(position.snapshotTerm)")
                 }
+                try Self.checkMembers(snapshot)
                 let keepSuffix = try storedTerm(at: index, position) == term  // §7 rule 6
                 let deleteThrough = keepSuffix ? index : position.lastIndex
                 if position.snapshotIndex < deleteThrough {
@@ -214,6 +231,7 @@ public final class RaftLogStore: Sendable {
                 next.snapshotIndex = index
                 next.snapshotTerm = term
                 next.lastIndex = keepSuffix ? max(position.lastIndex, index) : index
+                next.lastTerm = keepSuffix && position.lastIndex > index ? position.lastTerm : term
             }
 
             if let first = entries.first, let lastEntry = entries.last {
@@ -248,11 +266,12 @@ public final class RaftLogStore: Sendable {
                     }
                 }
                 next.lastIndex = lastEntry.index
+                next.lastTerm = lastEntry.term
             }
 
             if let hardState {
                 batch.put(Layout.hardStateKey, Layout.hardStateValue(hardState))
-                next.commit = hardState.commit
+                next.hardState = hardState
             }
             guard next.commit <= next.lastIndex else {
                 throw StoreError.invalidArgument(
@@ -294,12 +313,12 @@ public final class RaftLogStore: Sendable {
     /// the stored applied index is at least the snapshot's.
     ///
     /// - Throws: `StoreError.invalidArgument`, writing nothing, unless
-    ///   `snapshot.metadata.index == index`, `firstIndex <= index <= min(applied, lastIndex)`
-    ///   and the stored entry at `index` has `snapshot.metadata.term`. `.io` from LevelDB.
-    public func compact(upTo index: UInt64, snapshot: Snapshot) throws {
+    ///   `snapshot.index == index`, `firstIndex <= index <= min(applied, lastIndex)`
+    ///   and the stored entry at `index` has `snapshot.term`. `.io` from LevelDB.
+    public func compact(upTo index: UInt64, snapshot: SnapshotRecord) throws {
         try position.withLock { position in
-            guard snapshot.metadata.index == index else {
-                throw StoreError.invalidArgument("raft log: compacting to \(index) with a snapshot at \(snapshot.metadata.index)")
+            guard snapshot.index == index else {
+                throw StoreError.invalidArgument("raft log: compacting to \(index) with a snapshot at \(snapshot.index)")
             }
             guard index > position.snapshotIndex, index <= position.lastIndex else {
                 throw StoreError.invalidArgument(
@@ -308,10 +327,11 @@ public final class RaftLogStore: Sendable {
             guard index <= position.applied else {
                 throw StoreError.invalidArgument("raft log: compacting to \(index) beyond the applied index \(position.applied)")
             }
+            try Self.checkMembers(snapshot)
             let term = try storedTerm(at: index, position)
-            guard term == snapshot.metadata.term else {
+            guard term == snapshot.term else {
                 throw StoreError.invalidArgument(
-                    "raft log: snapshot term \(snapshot.metadata.term) differs from entry \(index)'s term \(term ?? 0)")
+                    "raft log: snapshot term \(snapshot.term) differs from entry \(index)'s term \(term ?? 0)")
             }
             let batch = WriteBatch()
             for i in (position.snapshotIndex + 1)...index {
@@ -321,11 +341,18 @@ public final class RaftLogStore: Sendable {
             batch.put(Layout.appliedKey, Layout.appliedValue(position.applied))
             try database.write(batch, sync: true)
             position.snapshotIndex = index
-            position.snapshotTerm = snapshot.metadata.term
+            position.snapshotTerm = snapshot.term
         }
     }
 
     // MARK: Helpers
+
+    /// The layout's rule for a snapshot's member lists: sorted, unique, disjoint.
+    private static func checkMembers(_ snapshot: SnapshotRecord) throws {
+        guard Layout.membersAreWellFormed(voters: snapshot.voters, learners: snapshot.learners) else {
+            throw StoreError.invalidArgument("raft log: snapshot members must be sorted, unique and disjoint")
+        }
+    }
 
     /// The term of the stored log at `index`: the snapshot's term at the snapshot index, a
     /// stored entry's term above it, nil below the snapshot or beyond the last index.

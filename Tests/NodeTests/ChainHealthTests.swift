@@ -145,7 +145,7 @@ final class ChainHealthTests: XCTestCase {
             try await client.unary(HealthService.checkMethod, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self).status
         }
         let driver = try XCTUnwrap(node.chainSet.runtime("d1")?.raft?.driver)
-        let leading = await NodeProcess.poll(timeout: .seconds(10)) { driver.status.role == "leader" }
+        let leading = await NodeProcess.poll(timeout: .seconds(10)) { driver.status.role == .leader }
         XCTAssertTrue(leading)
         let servingBefore = await NodeProcess.poll(timeout: .seconds(5)) { (try? await health()) == .serving }
         XCTAssertTrue(servingBefore)

@@ -314,7 +314,7 @@ final class ChainTests: XCTestCase {
         }()
         do {
             // Replayed blocks (equal to the stored ones) and an uncommitted garbage entry.
-            let log = try RaftLogStore(directory: directory)
+            let log = try LevelDBRaftStorage(directory: directory)
             try log.persist(hardState: HardState(term: 2, vote: 1, commit: 3), entries: [
                 Entry(term: 1, index: 1), Entry(term: 2, index: 2, data: blocks[0]), Entry(term: 2, index: 3, data: blocks[1]),
                 Entry(term: 2, index: 4, data: [0xde, 0xad]),
@@ -323,7 +323,7 @@ final class ChainTests: XCTestCase {
         XCTAssertNil(try ChainVerifier.verify(dataDirectory: config.dataDir).firstInconsistency)
         do {
             // The same garbage, committed at a high term.
-            let log = try RaftLogStore(directory: directory)
+            let log = try LevelDBRaftStorage(directory: directory)
             try log.persist(hardState: HardState(term: 103, vote: 0, commit: 4), entries: [Entry(term: 103, index: 4, data: [0xde, 0xad])], snapshot: nil)
         }
         let report = try ChainVerifier.verify(dataDirectory: config.dataDir)

@@ -465,7 +465,7 @@ final class RaftClusterTests: XCTestCase {
         XCTAssertEqual(victim.terminate(), 0)
         let directory = pki.dir + "/data\(f)/chains/d1"
         do {
-            let log = try RaftLogStore(directory: directory)
+            let log = try LevelDBRaftStorage(directory: directory)
             let state = try log.load()
             let next = log.lastIndex + 1
             try log.persist(hardState: HardState(term: state.hardState.term, vote: state.hardState.vote, commit: next),

@@ -64,7 +64,7 @@ final class RaftIdentityTests: XCTestCase {
         let end = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < end {
             let statuses = (0..<3).compactMap(raftStatus)
-            if statuses.count == 3, let leader = statuses.first(where: { $0.role == "leader" }),
+            if statuses.count == 3, let leader = statuses.first(where: { $0.role == .leader }),
                statuses.allSatisfy({ $0.leader == leader.id && $0.term == leader.term }) {
                 return Int(leader.id) - 1
             }

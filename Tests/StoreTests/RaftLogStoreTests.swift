@@ -1,4 +1,4 @@
-import Consensus
+import Consensus  // SplitMix64 only: the store itself knows no Raft types
 import Foundation
 import XCTest
 
@@ -10,6 +10,11 @@ import XCTest
 /// and 7); compaction drops only entries at or below the snapshot; a persist is atomic, so a
 /// crash leaves exactly the state of some completed persist (never half a batch).
 final class RaftLogStoreTests: XCTestCase {
+    typealias EntryRecord = RaftLogStore.EntryRecord
+    typealias HardStateRecord = RaftLogStore.HardStateRecord
+    typealias SnapshotRecord = RaftLogStore.SnapshotRecord
+    typealias Contents = RaftLogStore.Contents
+
     var directory: TemporaryDirectory!
 
     override func setUpWithError() throws {
@@ -20,15 +25,15 @@ final class RaftLogStoreTests: XCTestCase {
         directory.remove()
     }
 
-    private func entries(_ range: ClosedRange<UInt64>, term: UInt64, tag: String = "") -> [Entry] {
-        range.map { Entry(term: term, index: $0, data: Array("\(tag)\(term)/\($0)".utf8)) }
+    private func entries(_ range: ClosedRange<UInt64>, term: UInt64, tag: String = "") -> [EntryRecord] {
+        range.map { EntryRecord(term: term, index: $0, data: Array("\(tag)\(term)/\($0)".utf8)) }
     }
 
-    private func snapshot(index: UInt64, term: UInt64, voters: [NodeID] = [1, 2, 3], learners: [NodeID] = [], data: String = "")
-        -> Snapshot
+    private func snapshot(index: UInt64, term: UInt64, voters: [UInt64] = [1, 2, 3], learners: [UInt64] = [], data: String = "")
+        -> SnapshotRecord
     {
-        Snapshot(
-            metadata: .init(index: index, term: term, confState: ConfState(voters: voters, learners: learners)),
+        SnapshotRecord(
+            index: index, term: term, voters: voters, learners: learners,
             data: Array((data.isEmpty ? "height \(index)" : data).utf8))
     }
 
@@ -46,14 +51,14 @@ final class RaftLogStoreTests: XCTestCase {
     /// before responding to RPCs"): what `persist` returned for is there after the store is
     /// dropped without any flush and reopened.
     func testHardStateEntriesAndSnapshotSurviveReopen() throws {
-        let snap = snapshot(index: 4, term: 2, voters: [3, 1, 2], learners: [9], data: "")
+        let snap = snapshot(index: 4, term: 2, voters: [1, 2, 3], learners: [9], data: "")
         var written = entries(5...7, term: 3)
-        written.append(Entry(term: 3, index: 8, kind: .configChange, data: ConfChange.promote(9).encoded))
-        written.append(Entry(term: 3, index: 9, data: []))  // a leader's empty no-op
-        let hard = HardState(term: 3, vote: 2, commit: 6)
+        written.append(EntryRecord(term: 3, index: 8, kind: 1, data: [2, 0, 0, 0, 0, 0, 0, 0, 9]))
+        written.append(EntryRecord(term: 3, index: 9, data: []))  // a leader's empty no-op
+        let hard = HardStateRecord(term: 3, vote: 2, commit: 6)
         do {
             let store = try RaftLogStore(directory: directory.path)
-            XCTAssertEqual(try store.load(), PersistentState())
+            XCTAssertEqual(try store.load(), Contents())
             XCTAssertEqual(store.firstIndex, 1)
             XCTAssertEqual(store.lastIndex, 0)
             try store.persist(hardState: hard, entries: written, snapshot: snap)
@@ -61,31 +66,39 @@ final class RaftLogStoreTests: XCTestCase {
         }
         let reopened = try RaftLogStore(directory: directory.path)
         let state = try reopened.load()
-        XCTAssertEqual(state, PersistentState(hardState: hard, snapshot: snap, entries: written, applied: 5))
-        XCTAssertEqual(state.snapshot?.metadata.confState.voters, [1, 2, 3])
-        XCTAssertEqual(state.snapshot?.metadata.confState.learners, [9])
+        XCTAssertEqual(state, Contents(hardState: hard, snapshot: snap, entries: written, applied: 5))
+        XCTAssertEqual(state.snapshot?.voters, [1, 2, 3])
+        XCTAssertEqual(state.snapshot?.learners, [9])
         XCTAssertEqual(reopened.firstIndex, 5)
         XCTAssertEqual(reopened.lastIndex, 9)
         XCTAssertEqual(reopened.applied, 5)
     }
 
-    /// The bootstrap state every founding member persists (`PersistentState.bootstrap`)
-    /// comes back unchanged and is accepted by `RaftNode.init`'s invariants.
-    func testBootstrapStateRoundTrips() throws {
-        let boot = PersistentState.bootstrap(voters: [3, 1, 2])
-        do {
-            let store = try RaftLogStore(directory: directory.path)
-            try store.persist(hardState: boot.hardState, entries: boot.entries, snapshot: boot.snapshot)
+    /// Layout: a snapshot's member lists are sorted, unique and disjoint; a record that is
+    /// not is refused on write (nothing written) and reported as corruption on read.
+    func testSnapshotMembersMustBeSortedUniqueAndDisjoint() throws {
+        let store = try RaftLogStore(directory: directory.path)
+        try store.persist(hardState: HardStateRecord(term: 1, vote: 1, commit: 2), entries: entries(1...3, term: 1), snapshot: nil)
+        let before = try dump(store.database)
+        assertRefused { try store.persist(hardState: nil, entries: [], snapshot: self.snapshot(index: 2, term: 1, voters: [2, 1])) }
+        assertRefused { try store.persist(hardState: nil, entries: [], snapshot: self.snapshot(index: 2, term: 1, voters: [1, 1])) }
+        assertRefused { try store.persist(hardState: nil, entries: [], snapshot: self.snapshot(index: 2, term: 1, voters: [1], learners: [1])) }
+        try store.setApplied(2, sync: false)
+        assertRefused { try store.compact(upTo: 2, snapshot: self.snapshot(index: 2, term: 1, voters: [3, 1])) }
+        XCTAssertEqual(try dump(store.database), before.merging([[0x61]: [0, 0, 0, 0, 0, 0, 0, 2]]) { $1 })
+        var unsorted = RaftLogStore.Layout.snapshotValue(snapshot(index: 1, term: 1, voters: [1, 2]))
+        unsorted.swapAt(27, 35)  // the two voters' last bytes: [2, 1]
+        XCTAssertThrowsError(try RaftLogStore.Layout.decodeSnapshot(unsorted)) { error in
+            guard case StoreError.corrupt = error else { return XCTFail("\(error)") }
         }
-        XCTAssertEqual(try RaftLogStore(directory: directory.path).load(), boot)
     }
 
     /// Layout (Docs/storage-format.md): the exact bytes of each record.
     func testRecordsMatchTheGrammar() throws {
         let store = try RaftLogStore(directory: directory.path)
         try store.persist(
-            hardState: HardState(term: 2, vote: 7, commit: 1),
-            entries: [Entry(term: 2, index: 1, kind: .configChange, data: [0xAB])], snapshot: nil)
+            hardState: HardStateRecord(term: 2, vote: 7, commit: 1),
+            entries: [EntryRecord(term: 2, index: 1, kind: 1, data: [0xAB])], snapshot: nil)
         let all = try dump(store.database)
         XCTAssertEqual(all[[0x65, 0, 0, 0, 0, 0, 0, 0, 1]], [0, 0, 0, 0, 0, 0, 0, 2, 1, 0xAB])
         XCTAssertEqual(all[[0x68]], [0, 0, 0, 0, 0, 0, 0, 2] + [0, 0, 0, 0, 0, 0, 0, 7] + [0, 0, 0, 0, 0, 0, 0, 1])
@@ -108,14 +121,14 @@ final class RaftLogStoreTests: XCTestCase {
     func testConflictingSuffixIsTruncated() throws {
         do {
             let store = try RaftLogStore(directory: directory.path)
-            try store.persist(hardState: HardState(term: 1, vote: 1, commit: 3), entries: entries(1...10, term: 1), snapshot: nil)
-            try store.persist(hardState: HardState(term: 2, vote: 2, commit: 3), entries: entries(6...7, term: 2), snapshot: nil)
+            try store.persist(hardState: HardStateRecord(term: 1, vote: 1, commit: 3), entries: entries(1...10, term: 1), snapshot: nil)
+            try store.persist(hardState: HardStateRecord(term: 2, vote: 2, commit: 3), entries: entries(6...7, term: 2), snapshot: nil)
             XCTAssertEqual(store.lastIndex, 7)
         }
         let store = try RaftLogStore(directory: directory.path)
         let state = try store.load()
         XCTAssertEqual(state.entries, entries(1...5, term: 1) + entries(6...7, term: 2))
-        XCTAssertEqual(state.hardState, HardState(term: 2, vote: 2, commit: 3))
+        XCTAssertEqual(state.hardState, HardStateRecord(term: 2, vote: 2, commit: 3))
         for index: UInt64 in 8...10 {
             XCTAssertNil(try store.database.get(RaftLogStore.Layout.entryKey(index)))
         }
@@ -137,16 +150,16 @@ final class RaftLogStoreTests: XCTestCase {
     /// log) are refused before anything is written.
     func testRefusedPersistWritesNothing() throws {
         let store = try RaftLogStore(directory: directory.path)
-        try store.persist(hardState: HardState(term: 2, vote: 1, commit: 2), entries: entries(1...4, term: 2), snapshot: nil)
+        try store.persist(hardState: HardStateRecord(term: 2, vote: 1, commit: 2), entries: entries(1...4, term: 2), snapshot: nil)
         let before = try dump(store.database)
         assertRefused { try store.persist(hardState: nil, entries: self.entries(6...6, term: 2), snapshot: nil) }  // hole
         assertRefused {
-            try store.persist(hardState: nil, entries: [Entry(term: 2, index: 5), Entry(term: 2, index: 7)], snapshot: nil)
+            try store.persist(hardState: nil, entries: [EntryRecord(term: 2, index: 5), EntryRecord(term: 2, index: 7)], snapshot: nil)
         }
         assertRefused { try store.persist(hardState: nil, entries: self.entries(3...3, term: 1), snapshot: nil) }  // term drops
-        assertRefused { try store.persist(hardState: HardState(term: 2, vote: 1, commit: 9), entries: [], snapshot: nil) }
+        assertRefused { try store.persist(hardState: HardStateRecord(term: 2, vote: 1, commit: 9), entries: [], snapshot: nil) }
         assertRefused {  // truncating below the stored commit without a new hard state
-            try store.persist(hardState: HardState(term: 3, vote: 1, commit: 3), entries: self.entries(2...2, term: 3), snapshot: nil)
+            try store.persist(hardState: HardStateRecord(term: 3, vote: 1, commit: 3), entries: self.entries(2...2, term: 3), snapshot: nil)
         }
         assertRefused { try store.persist(hardState: nil, entries: [], snapshot: self.snapshot(index: 0, term: 0)) }
         assertRefused { try store.setApplied(3, sync: true) }  // beyond commit 2
@@ -165,8 +178,8 @@ final class RaftLogStoreTests: XCTestCase {
         let snap = snapshot(index: 5, term: 3)
         do {
             let store = try RaftLogStore(directory: directory.path)
-            try store.persist(hardState: HardState(term: 1, vote: 1, commit: 2), entries: entries(1...8, term: 1), snapshot: nil)
-            try store.persist(hardState: HardState(term: 3, vote: 0, commit: 5), entries: [], snapshot: snap)
+            try store.persist(hardState: HardStateRecord(term: 1, vote: 1, commit: 2), entries: entries(1...8, term: 1), snapshot: nil)
+            try store.persist(hardState: HardStateRecord(term: 3, vote: 0, commit: 5), entries: [], snapshot: snap)
             XCTAssertEqual(store.firstIndex, 6)
             XCTAssertEqual(store.lastIndex, 5)  // 6...8 (term 1) conflict with the snapshot's branch
             XCTAssertEqual(try store.load().entries, [])
@@ -176,18 +189,18 @@ final class RaftLogStoreTests: XCTestCase {
         let store = try RaftLogStore(directory: directory.path)
         XCTAssertEqual(
             try store.load(),
-            PersistentState(hardState: HardState(term: 3, vote: 0, commit: 5), snapshot: snap, entries: entries(6...6, term: 3)))
+            Contents(hardState: HardStateRecord(term: 3, vote: 0, commit: 5), snapshot: snap, entries: entries(6...6, term: 3)))
         XCTAssertEqual(try dump(store.database).keys.filter { $0.first == 0x65 }, [RaftLogStore.Layout.entryKey(6)])
     }
 
     /// Raft §7, InstallSnapshot rule 7 with a snapshot beyond the whole log: every entry goes.
     func testSnapshotBeyondTheLogDropsEveryEntry() throws {
         let store = try RaftLogStore(directory: directory.path)
-        try store.persist(hardState: HardState(term: 1, vote: 1, commit: 1), entries: entries(1...3, term: 1), snapshot: nil)
-        try store.persist(hardState: HardState(term: 2, vote: 0, commit: 10), entries: [], snapshot: snapshot(index: 10, term: 2))
+        try store.persist(hardState: HardStateRecord(term: 1, vote: 1, commit: 1), entries: entries(1...3, term: 1), snapshot: nil)
+        try store.persist(hardState: HardStateRecord(term: 2, vote: 0, commit: 10), entries: [], snapshot: snapshot(index: 10, term: 2))
         let state = try store.load()
         XCTAssertEqual(state.entries, [])
-        XCTAssertEqual(state.snapshot?.metadata.index, 10)
+        XCTAssertEqual(state.snapshot?.index, 10)
         XCTAssertEqual(store.firstIndex, 11)
         XCTAssertEqual(store.lastIndex, 10)
     }
@@ -199,7 +212,7 @@ final class RaftLogStoreTests: XCTestCase {
     func testSnapshotMatchingTheLogKeepsTheSuffix() throws {
         do {
             let store = try RaftLogStore(directory: directory.path)
-            try store.persist(hardState: HardState(term: 2, vote: 1, commit: 4), entries: entries(1...8, term: 2), snapshot: nil)
+            try store.persist(hardState: HardStateRecord(term: 2, vote: 1, commit: 4), entries: entries(1...8, term: 2), snapshot: nil)
             try store.persist(hardState: nil, entries: [], snapshot: snapshot(index: 4, term: 2))
             XCTAssertEqual(try store.load().entries, entries(5...8, term: 2))
         }
@@ -223,7 +236,7 @@ final class RaftLogStoreTests: XCTestCase {
         let snap = snapshot(index: 6, term: 1)
         do {
             let store = try RaftLogStore(directory: directory.path)
-            try store.persist(hardState: HardState(term: 1, vote: 1, commit: 9), entries: entries(1...10, term: 1), snapshot: nil)
+            try store.persist(hardState: HardStateRecord(term: 1, vote: 1, commit: 9), entries: entries(1...10, term: 1), snapshot: nil)
             try store.setApplied(7, sync: false)
             assertRefused { try store.compact(upTo: 8, snapshot: self.snapshot(index: 8, term: 1)) }  // not applied yet
             assertRefused { try store.compact(upTo: 6, snapshot: self.snapshot(index: 6, term: 2)) }  // wrong term
@@ -234,7 +247,7 @@ final class RaftLogStoreTests: XCTestCase {
             assertRefused { try store.compact(upTo: 6, snapshot: snap) }  // nothing left to compact there
         }
         let state = try RaftLogStore(directory: directory.path).load()
-        XCTAssertEqual(state, PersistentState(hardState: HardState(term: 1, vote: 1, commit: 9), snapshot: snap, entries: entries(7...10, term: 1), applied: 7))
+        XCTAssertEqual(state, Contents(hardState: HardStateRecord(term: 1, vote: 1, commit: 9), snapshot: snap, entries: entries(7...10, term: 1), applied: 7))
     }
 
     /// The applied index: never backwards, never beyond the commit (`PersistentState`:
@@ -243,7 +256,7 @@ final class RaftLogStoreTests: XCTestCase {
         do {
             let store = try RaftLogStore(directory: directory.path)
             XCTAssertEqual(try store.load().applied, 0)
-            try store.persist(hardState: HardState(term: 1, vote: 1, commit: 3), entries: entries(1...5, term: 1), snapshot: nil)
+            try store.persist(hardState: HardStateRecord(term: 1, vote: 1, commit: 3), entries: entries(1...5, term: 1), snapshot: nil)
             try store.setApplied(2, sync: false)
             try store.setApplied(3, sync: true)
             try store.setApplied(3, sync: true)  // idempotent
@@ -288,29 +301,29 @@ final class RaftLogStoreTests: XCTestCase {
         let big = [UInt8](repeating: 0x5A, count: 70_000)  // spans several 32 KiB log blocks
         typealias Operation = (String, (RaftLogStore) throws -> Void)
         let operations: [Operation] = [
-            ("hard state", { try $0.persist(hardState: HardState(term: 1, vote: 1, commit: 0), entries: [], snapshot: nil) }),
+            ("hard state", { try $0.persist(hardState: HardStateRecord(term: 1, vote: 1, commit: 0), entries: [], snapshot: nil) }),
             ("append 1...5", { try $0.persist(hardState: nil, entries: self.entries(1...5, term: 1), snapshot: nil) }),
             ("big entry 6, commit 4", {
-                try $0.persist(hardState: HardState(term: 1, vote: 1, commit: 4), entries: [Entry(term: 1, index: 6, data: big)], snapshot: nil)
+                try $0.persist(hardState: HardStateRecord(term: 1, vote: 1, commit: 4), entries: [EntryRecord(term: 1, index: 6, data: big)], snapshot: nil)
             }),
             ("applied 3", { try $0.setApplied(3, sync: true) }),
             ("truncate to 5 at term 2", {
-                try $0.persist(hardState: HardState(term: 2, vote: 2, commit: 4), entries: self.entries(5...5, term: 2), snapshot: nil)
+                try $0.persist(hardState: HardStateRecord(term: 2, vote: 2, commit: 4), entries: self.entries(5...5, term: 2), snapshot: nil)
             }),
             ("compact to 3", { try $0.compact(upTo: 3, snapshot: self.snapshot(index: 3, term: 1)) }),
             ("append 6...9 with a big one", {
                 try $0.persist(
-                    hardState: HardState(term: 2, vote: 2, commit: 7),
-                    entries: self.entries(6...8, term: 2) + [Entry(term: 2, index: 9, data: big)], snapshot: nil)
+                    hardState: HardStateRecord(term: 2, vote: 2, commit: 7),
+                    entries: self.entries(6...8, term: 2) + [EntryRecord(term: 2, index: 9, data: big)], snapshot: nil)
             }),
             ("snapshot 12 from the leader", {
                 try $0.persist(
-                    hardState: HardState(term: 4, vote: 0, commit: 12), entries: self.entries(13...14, term: 4),
+                    hardState: HardStateRecord(term: 4, vote: 0, commit: 12), entries: self.entries(13...14, term: 4),
                     snapshot: self.snapshot(index: 12, term: 4, data: String(repeating: "s", count: 40_000)))
             }),
         ]
 
-        var states: [PersistentState] = []
+        var states: [Contents] = []
         do {
             let store = try RaftLogStore(directory: directory.path)
             states.append(try store.load())
@@ -355,24 +368,24 @@ final class RaftLogStoreTests: XCTestCase {
 
     /// The same rules, written as plainly as possible: the model the store is checked against.
     struct Model: Equatable {
-        var hardState = HardState()
-        var snapshot: Snapshot?
-        var log: [Entry] = []  // consecutive, after the snapshot
+        var hardState = HardStateRecord()
+        var snapshot: SnapshotRecord?
+        var log: [EntryRecord] = []  // consecutive, after the snapshot
         var applied: UInt64 = 0
 
-        var snapshotIndex: UInt64 { snapshot?.metadata.index ?? 0 }
+        var snapshotIndex: UInt64 { snapshot?.index ?? 0 }
         var lastIndex: UInt64 { log.last?.index ?? snapshotIndex }
         var committed: UInt64 { max(hardState.commit, snapshotIndex) }
 
         func term(at index: UInt64) -> UInt64? {
-            if index == snapshotIndex { return snapshot?.metadata.term ?? 0 }
+            if index == snapshotIndex { return snapshot?.term ?? 0 }
             return log.first { $0.index == index }?.term
         }
 
-        mutating func persist(hardState: HardState?, entries: [Entry], snapshot: Snapshot?) {
+        mutating func persist(hardState: HardStateRecord?, entries: [EntryRecord], snapshot: SnapshotRecord?) {
             if let snapshot {
-                let index = snapshot.metadata.index
-                if term(at: index) == snapshot.metadata.term {  // §7 rule 6
+                let index = snapshot.index
+                if term(at: index) == snapshot.term {  // §7 rule 6
                     log.removeAll { $0.index <= index }
                 } else {  // §7 rule 7
                     log = []
@@ -386,13 +399,13 @@ final class RaftLogStoreTests: XCTestCase {
             if let hardState { self.hardState = hardState }
         }
 
-        mutating func compact(_ snapshot: Snapshot) {
-            log.removeAll { $0.index <= snapshot.metadata.index }
+        mutating func compact(_ snapshot: SnapshotRecord) {
+            log.removeAll { $0.index <= snapshot.index }
             self.snapshot = snapshot
         }
 
-        var state: PersistentState {
-            PersistentState(hardState: hardState, snapshot: snapshot, entries: log, applied: applied)
+        var state: Contents {
+            Contents(hardState: hardState, snapshot: snapshot, entries: log, applied: applied)
         }
     }
 
@@ -438,7 +451,7 @@ final class RaftLogStoreTests: XCTestCase {
                 currentTerm = term
                 let new = entries(first...(first + count - 1), term: term, tag: "s\(step)-")
                 let commit = UInt64.random(in: model.hardState.commit...(first + count - 1), using: &rng)
-                let hard = Bool.random(using: &rng) ? HardState(term: term, vote: UInt64.random(in: 0...3, using: &rng), commit: commit) : nil
+                let hard = Bool.random(using: &rng) ? HardStateRecord(term: term, vote: UInt64.random(in: 0...3, using: &rng), commit: commit) : nil
                 try attempt(first <= model.lastIndex ? "truncate" : "append") {
                     try store.persist(hardState: hard, entries: new, snapshot: nil)
                 }
@@ -447,7 +460,7 @@ final class RaftLogStoreTests: XCTestCase {
             case 40..<50:  // a hard state alone
                 if Bool.random(using: &rng) { currentTerm += 1 }
                 let commit = UInt64.random(in: model.hardState.commit...model.lastIndex, using: &rng)
-                let hard = HardState(term: currentTerm, vote: UInt64.random(in: 0...3, using: &rng), commit: commit)
+                let hard = HardStateRecord(term: currentTerm, vote: UInt64.random(in: 0...3, using: &rng), commit: commit)
                 try attempt("hard state") { try store.persist(hardState: hard, entries: [], snapshot: nil) }
                 XCTAssertFalse(refused, context)
                 model.persist(hardState: hard, entries: [], snapshot: nil)
@@ -463,12 +476,12 @@ final class RaftLogStoreTests: XCTestCase {
                     term = currentTerm  // rule 7
                 }
                 currentTerm = max(currentTerm, term)
-                let snap = snapshot(index: index, term: term, voters: [1, 2, NodeID(step % 5 + 3)], data: "s\(step)")
-                var followers: [Entry] = []
+                let snap = snapshot(index: index, term: term, voters: [1, 2, UInt64(step % 5 + 3)], data: "s\(step)")
+                var followers: [EntryRecord] = []
                 if Bool.random(using: &rng) {
                     followers = entries((index + 1)...(index + UInt64.random(in: 1...3, using: &rng)), term: currentTerm, tag: "f\(step)-")
                 }
-                let hard = HardState(term: currentTerm, vote: 0, commit: index)
+                let hard = HardStateRecord(term: currentTerm, vote: 0, commit: index)
                 try attempt(matching == term ? "snapshot (rule 6)" : "snapshot (rule 7)") {
                     try store.persist(hardState: hard, entries: followers, snapshot: snap)
                 }
@@ -497,7 +510,7 @@ final class RaftLogStoreTests: XCTestCase {
                 try attempt("invalid") {
                     switch choice {
                     case 0: try store.persist(hardState: nil, entries: self.entries((model.lastIndex + 2)...(model.lastIndex + 2), term: currentTerm), snapshot: nil)
-                    case 1: try store.persist(hardState: HardState(term: currentTerm, vote: 0, commit: model.lastIndex + 1), entries: [], snapshot: nil)
+                    case 1: try store.persist(hardState: HardStateRecord(term: currentTerm, vote: 0, commit: model.lastIndex + 1), entries: [], snapshot: nil)
                     case 2: try store.setApplied(model.committed + 1, sync: true)
                     case 3: try store.compact(upTo: model.applied + 1, snapshot: self.snapshot(index: model.applied + 1, term: currentTerm))
                     default:

@@ -61,6 +61,8 @@ final class Ledger: Sendable {
     /// The head block's timestamp, by height (read from the store when the head moved
     /// without `afterCommit`, e.g. after a restart).
     private let headTime = Mutex<(height: UInt64, ms: Int64)?>(nil)
+    /// Tasks waiting for the head to reach a height (a leader's own proposed block).
+    private let headWaiters = IndexWaiters()
     /// The error of the last block write to the store, nil once a block commits (`ChainHealth`).
     private let storeFailure = Mutex<String?>(nil)
 
@@ -124,10 +126,8 @@ final class Ledger: Sendable {
     func linearizableReadBarrier() async throws {
         guard let driver = raftDriver else { return }
         let index = try await driver.readIndex()
-        let deadline = ContinuousClock.now + .seconds(5)
-        while driver.status.applied < index {
-            guard ContinuousClock.now < deadline else { throw RPCError(.unavailable, "replica did not reach the read index \(index) in time") }
-            try await Task.sleep(for: .milliseconds(1))
+        guard await driver.waitApplied(index, timeout: .seconds(5)) else {
+            throw RPCError(.unavailable, "replica did not reach the read index \(index) in time")
         }
     }
 
@@ -181,13 +181,13 @@ final class Ledger: Sendable {
         if let raft = raft.withLock({ $0 }) {
             let status = raft.driver.status
             if let halted = status.halted { throw RPCError(.unavailable, "chain \(chainID) is halted: \(halted)") }
-            if status.role != "leader" {
+            if status.role != .leader {
                 if let location = try store.txLocation(tx.id) {
                     throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
                 }
                 whenQueued?()
                 let following = LeaderFollowing(
-                    view: { [driver = raft.driver] in let s = driver.status; return (s.leader, s.role == "leader") },
+                    view: { [driver = raft.driver] in let s = driver.status; return (s.leader, s.role == .leader) },
                     forward: raft.forward, leaderWait: raft.leaderWait)
                 if let response = try await following.run(signed, leader: status.leader) { return response }
                 // This node became the leader meanwhile: queue it here (below); the caller
@@ -245,7 +245,7 @@ final class Ledger: Sendable {
                 return transactions.map { _ in .failure(error) }
             }
         }
-        if let raft = raft.withLock({ $0 }), raft.driver.status.role != "leader" {
+        if let raft = raft.withLock({ $0 }), raft.driver.status.role != .leader {
             return transactions.map { _ in .failure(RPCError(.unavailable, "not the leader of \(chainID)")) }
         }
         return await withTaskGroup(of: (Int, Result<SubmitResponse, Error>).self) { group in
@@ -539,14 +539,11 @@ final class Ledger: Sendable {
         }
     }
 
-    /// Waits until the applied head reaches `height`; false on timeout.
+    /// Waits until the applied head reaches `height` (resumed by the commit that reaches it,
+    /// `afterCommit`); false on timeout.
     private func waitApplied(_ height: UInt64, timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (store.head?.height ?? 0) >= height { return true }
-            try? await Task.sleep(for: .milliseconds(1))
-        }
-        return (store.head?.height ?? 0) >= height
+        if (store.head?.height ?? 0) >= height { return true }
+        return await headWaiters.wait(for: height, timeout: timeout) || (store.head?.height ?? 0) >= height
     }
 
     /// Executes `transactions` on the current head and commits the block (synced).
@@ -644,6 +641,7 @@ final class Ledger: Sendable {
         }
         meterCache.applyCommitted(writes)
         feed.publish(height: height, hash: hash, blockBytes: bytes)
+        headWaiters.advance(to: height)
     }
 
     private func commitGenesis() throws {
@@ -693,7 +691,7 @@ final class Ledger: Sendable {
             pendingTransactions: UInt32(pendingCount), transactionsPerSecond: tps, readingsPerSecond: rps,
             storeBytes: Self.directoryBytes(store.directory + "/chain.ldb"), totalTransactions: total)
         if let raft = raftDriver?.status {
-            status.role = raft.role
+            status.role = raft.role.statusName
             status.raftNodeId = raft.id
             status.raftTerm = raft.term
             status.raftLeader = raft.leader

@@ -22,7 +22,7 @@ enum RaftLogCheck {
         guard FileManager.default.fileExists(atPath: chainDirectory + "/raft.ldb") else { return nil }
         let state: PersistentState
         do {
-            state = try RaftLogStore(directory: chainDirectory).load()
+            state = try LevelDBRaftStorage(directory: chainDirectory).load()
         } catch {
             return "raft log or hard state unreadable: \(error)"
         }

@@ -7,12 +7,14 @@ import Wire
 /// The shell around one chain's `RaftNode`: it owns the pure core, feeds it ticks,
 /// messages and proposals from a single task, and performs what each `Ready` asks, in the
 /// order of the persistence contract on `Ready`: persist (one synced batch) → send →
-/// apply → advance.
+/// apply → advance. It works over three seams: `RaftStorage` (persist, load, compact),
+/// `RaftNetwork` (send) and `RaftStateMachine` (apply, snapshot, install).
 ///
 /// Thread safety: the core lives only inside the driver task; other threads talk to it
 /// through the input stream. `status` is a snapshot behind a mutex.
-/// Invariant: no message of a `Ready` leaves before its entries and hard state are durable
-/// (checked by a debug assertion on the persisted index).
+/// Invariant: no message of a `Ready` leaves before its entries, snapshot and hard state are
+/// durable: `RaftPersistenceRule` checks each `Ready` against what the storage reports
+/// durable before sending, and a violation halts the driver (nothing of that Ready is sent).
 final class RaftDriver: Sendable {
     enum Input: Sendable {
         case tick
@@ -28,7 +30,7 @@ final class RaftDriver: Sendable {
     /// What status reports about the group.
     struct Status: Sendable {
         var id: NodeID = 0
-        var role = "follower"
+        var role: RaftRole = .follower
         var term: UInt64 = 0
         var leader: NodeID = 0
         var commit: UInt64 = 0
@@ -44,11 +46,9 @@ final class RaftDriver: Sendable {
     }
 
     let configuration: RaftConfiguration
-    private let logStore: RaftLogStore
-    private let transport: RaftTransport
-    private let apply: @Sendable (Entry) throws -> Void
-    private let installSnapshot: @Sendable (Snapshot, NodeID) async throws -> Void
-    private let snapshotData: @Sendable () -> [UInt8]
+    private let storage: any RaftStorage
+    private let network: any RaftNetwork
+    private let stateMachine: any RaftStateMachine
     /// Entries kept in the log behind the applied index; beyond `compactEvery` more, the log
     /// is compacted so memory and disk stay bounded.
     private let keepEntries: UInt64
@@ -59,25 +59,23 @@ final class RaftDriver: Sendable {
     private let inputs: AsyncStream<Input>
     private let inputsIn: AsyncStream<Input>.Continuation
     private let statusBox = Mutex(Status())
+    /// Waiters for the applied index, resumed as `status` publishes it.
+    private let appliedWaiters = IndexWaiters()
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
     /// - Parameters:
-    ///   - apply: called for each committed normal entry, in order, on the driver task;
-    ///     throwing halts the driver (the chain stops rather than diverge).
-    ///   - installSnapshot: brings the chain up to a snapshot received from the leader (block
-    ///     transfer); called with the snapshot and the current leader.
-    ///   - snapshotData: what a snapshot of the applied state carries (the chain's head).
-    init(configuration: RaftConfiguration, logStore: RaftLogStore, transport: RaftTransport, tickInterval: Duration,
-         seed: UInt64, logger: Logger, keepEntries: UInt64 = 64, compactEvery: UInt64 = 256,
-         installSnapshot: @escaping @Sendable (Snapshot, NodeID) async throws -> Void,
-         snapshotData: @escaping @Sendable () -> [UInt8],
-         apply: @escaping @Sendable (Entry) throws -> Void) {
+    ///   - storage: the group's stable storage; `start` loads from it.
+    ///   - network: where each `Ready`'s messages go, after its must-sync part is durable.
+    ///   - stateMachine: applies committed normal entries in order on the driver task
+    ///     (throwing halts the driver: the chain stops rather than diverge), says what a
+    ///     snapshot carries, and installs a snapshot received from the leader.
+    init(configuration: RaftConfiguration, storage: any RaftStorage, network: any RaftNetwork,
+         stateMachine: any RaftStateMachine, tickInterval: Duration,
+         seed: UInt64, logger: Logger, keepEntries: UInt64 = 64, compactEvery: UInt64 = 256) {
         self.configuration = configuration
-        self.logStore = logStore
-        self.transport = transport
-        self.apply = apply
-        self.installSnapshot = installSnapshot
-        self.snapshotData = snapshotData
+        self.storage = storage
+        self.network = network
+        self.stateMachine = stateMachine
         self.keepEntries = keepEntries
         self.compactEvery = compactEvery
         self.logger = logger
@@ -89,10 +87,10 @@ final class RaftDriver: Sendable {
     /// Loads (or, on the founders' first start, bootstraps) the durable state and starts
     /// the driver and tick tasks.
     func start(bootstrapVoters: [NodeID]) throws {
-        var state = try logStore.load()
+        var state = try storage.load()
         if state.entries.isEmpty, state.snapshot == nil, state.hardState.term == 0, !bootstrapVoters.isEmpty {
             let boot = PersistentState.bootstrap(voters: bootstrapVoters)
-            try logStore.persist(hardState: boot.hardState, entries: boot.entries, snapshot: nil)
+            try storage.persist(hardState: boot.hardState, entries: boot.entries, snapshot: nil)
             state = boot
         }
         let node = try RaftNode(configuration: configuration, state: state, randomSeed: seed)
@@ -136,6 +134,12 @@ final class RaftDriver: Sendable {
 
     var status: Status { statusBox.withLock { $0 } }
 
+    /// Returns `true` once `status.applied` is at least `index` (resumed when the driver
+    /// publishes it, not by polling), `false` after `timeout`.
+    func waitApplied(_ index: UInt64, timeout: Duration) async -> Bool {
+        await appliedWaiters.wait(for: index, timeout: timeout)
+    }
+
     /// How long the group may be without a leader before the chain is reported not serving
     /// (`ChainHealth`).
     var noLeaderGrace: Duration { ChainHealth.noLeaderGrace(tick: tickInterval, electionTicks: configuration.electionTicks) }
@@ -152,7 +156,6 @@ final class RaftDriver: Sendable {
 
     private func run(_ initial: RaftNode) async {
         var node = initial
-        var persistedIndex: UInt64 = node.log.lastIndex
         // ReadIndex requests waiting for the leader's confirmation: context → (continuation, tick deadline).
         var pendingReads: [[UInt8]: (continuation: CheckedContinuation<UInt64, Error>, deadline: UInt64)] = [:]
         var ticks: UInt64 = 0
@@ -226,25 +229,25 @@ final class RaftDriver: Sendable {
                 do {
                     // 1. Persist, as one synced batch.
                     if ready.hardState != nil || !ready.entriesToPersist.isEmpty || ready.snapshotToPersist != nil {
-                        try logStore.persist(hardState: ready.hardState, entries: ready.entriesToPersist, snapshot: ready.snapshotToPersist)
-                        if let last = ready.entriesToPersist.last { persistedIndex = last.index }
+                        try storage.persist(hardState: ready.hardState, entries: ready.entriesToPersist, snapshot: ready.snapshotToPersist)
                     }
-                    // 2. Send: every entry a message carries or acknowledges is durable.
-                    assert(ready.messages.allSatisfy { $0.kind != .appendResponse || $0.reject || $0.index <= max(persistedIndex, node.log.lastIndex) },
-                           "a message acknowledges entries that are not persisted")
-                    transport.send(ready.messages)
+                    // 2. Send, once the storage reports everything step 1 must sync durable.
+                    if ready.mustSync || !ready.messages.isEmpty {
+                        try RaftPersistenceRule.check(ready, durable: storage.durable)
+                    }
+                    network.send(ready.messages)
                     // 3. Install a snapshot (block transfer from the leader), then apply
                     //    committed entries in order.
                     if let snapshot = ready.snapshotToPersist {
-                        try await installSnapshot(snapshot, node.leader)
-                        try logStore.setApplied(snapshot.metadata.index, sync: true)
+                        try await stateMachine.install(snapshot, from: node.leader)
+                        try storage.setApplied(snapshot.metadata.index, sync: true)
                     }
                     for entry in ready.committedEntries {
                         if entry.kind == .configChange { membershipChanged = true }
-                        if entry.kind == .normal && !entry.data.isEmpty { try apply(entry) }
+                        if entry.kind == .normal && !entry.data.isEmpty { try stateMachine.apply(entry) }
                     }
                     if let last = ready.committedEntries.last {
-                        try logStore.setApplied(last.index, sync: false)
+                        try storage.setApplied(last.index, sync: false)
                     }
                     // 4. Reads confirmed by the leader are safe once this Ready is applied.
                     for state in ready.readStates {
@@ -285,8 +288,8 @@ final class RaftDriver: Sendable {
             guard applied > node.log.offset + compactEvery + keepEntries else { return false }
         }
         do {
-            let snapshot = try node.compact(upTo: applied, snapshotData: snapshotData())
-            try logStore.compact(upTo: applied, snapshot: snapshot)
+            let snapshot = try node.compact(upTo: applied, snapshotData: stateMachine.snapshotData())
+            try storage.compact(upTo: applied, snapshot: snapshot)
             return true
         } catch {
             logger.warning("raft log compaction skipped", metadata: ["error": "\(error)"])
@@ -295,14 +298,7 @@ final class RaftDriver: Sendable {
     }
 
     private func publishStatus(_ node: RaftNode) {
-        let role: String
-        switch node.role {
-        case .leader: role = "leader"
-        case .follower: role = "follower"
-        case .learner: role = "learner"
-        case .candidate: role = "candidate"
-        case .preCandidate: role = "pre-candidate"
-        }
+        let role = node.role
         let progress = node.progress.mapValues(\.match)
         let conf = node.confState
         let now = ContinuousClock.now
@@ -323,5 +319,6 @@ final class RaftDriver: Sendable {
             s.voters = conf.voters
             s.learners = conf.learners
         }
+        appliedWaiters.advance(to: node.log.applied)
     }
 }

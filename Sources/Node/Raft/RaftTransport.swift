@@ -16,7 +16,7 @@ import Wire
 /// unreachable through `onUnreachable` so the Raft core can slow down its probes.
 ///
 /// Thread safety: all members are thread-safe; queues are behind mutexes.
-final class RaftTransport: Sendable {
+final class RaftTransport: RaftNetwork {
     /// A member to talk to, and what its server certificate must be (`MemberBinding`): this
     /// node sends its Raft traffic to nobody else.
     struct Peer: Sendable, Equatable {

@@ -25,7 +25,7 @@ struct AdminService: Sendable {
         }
         @Sendable func requireLeader(_ driver: RaftDriver, _ registry: MemberRegistry) throws {
             let status = driver.status
-            guard status.role == "leader" else {
+            guard status.role == .leader else {
                 let where_ = registry.member(status.leader).map { " (\($0.name) at \($0.address))" } ?? ""
                 throw RPCError(.failedPrecondition, "membership changes go through the leader: node \(status.leader)\(where_)")
             }
