@@ -33,11 +33,14 @@ let package = Package(
         .target(name: "CShims", dependencies: ["COpenSSL"], path: "Sources/CShims"),
         // Swift value types for every protobuf message, bridged through protobuf-c.
         .target(name: "GridProto", dependencies: ["CGridProto", "CProtobufC"]),
+        // Who a party is: `PeerIdentity`, `Role`, and the event the security layer fires once
+        // a peer is authenticated. No dependencies at all (TLS and RPC both build on it).
+        .target(name: "Identity", dependencies: []),
         // The RPC protocol: frames, streams, calls, status codes. No OpenSSL here.
         .target(
             name: "Wire",
             dependencies: [
-                "GridProto",
+                "Identity", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -46,7 +49,7 @@ let package = Package(
         .target(
             name: "GridTLS",
             dependencies: [
-                "Wire", "CShims", "COpenSSL",
+                "Identity", "CShims", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -61,7 +64,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
+                "Identity", "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "WireTests",
             dependencies: [
-                "Wire", "GridProto",
+                "Identity", "Wire", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -93,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "GridTLSTests",
             dependencies: [
-                "GridTLS", "Wire",
+                "GridTLS", "Identity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -102,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Wire", "GridTLS", "GridProto",
+                "Node", "Identity", "Wire", "GridTLS", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,7 @@ import Consensus
 import Foundation
 import GridProto
 import GridTLS
+import Identity
 import Logging
 import NIOCore
 import NIOPosix

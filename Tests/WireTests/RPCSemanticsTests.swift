@@ -1,4 +1,5 @@
 import GridProto
+import Identity
 import NIOCore
 import XCTest
 @testable import Wire
