@@ -54,8 +54,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The pure Raft core (Docs/architecture.md): no dependencies at all, no I/O, no clock.
-        .target(name: "Consensus", dependencies: []),
+        // The project's shared vocabulary, with no dependencies at all: the seeded generator
+        // (SplitMix64), the big-endian record reader/writer and the gRPC status codes.
+        .target(name: "GridBase", dependencies: []),
+        // The pure Raft core (Docs/architecture.md): no I/O, no clock; only GridBase.
+        .target(name: "Consensus", dependencies: ["GridBase"]),
         // The chain's persistent layout over LevelDB (Docs/storage-format.md). No NIO, no OpenSSL.
         .target(name: "Store", dependencies: ["CLevelDB", "GridProto", "Consensus"]),
         // The pure contracts (Docs/contracts.md): deterministic billing and fee control over a
@@ -64,7 +67,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Identity", "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
+                "GridBase", "Identity", "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -81,9 +84,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GridProtoTests", dependencies: ["GridProto"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto", "Consensus"]),
-        .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto", "Consensus", "GridBase"]),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "GridBase"]),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto", "GridBase"]),
         .testTarget(
             name: "WireTests",
             dependencies: [
@@ -96,7 +99,7 @@ let package = Package(
         .testTarget(
             name: "GridTLSTests",
             dependencies: [
-                "GridTLS", "Identity",
+                "GridTLS", "Identity", "GridBase",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -105,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Identity", "Wire", "GridTLS", "GridProto",
+                "Node", "GridBase", "Identity", "Wire", "GridTLS", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

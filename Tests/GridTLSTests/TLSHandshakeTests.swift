@@ -1,3 +1,4 @@
+import GridBase
 @testable import GridTLS
 import NIOCore
 import NIOEmbedded

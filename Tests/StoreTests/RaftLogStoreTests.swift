@@ -1,5 +1,6 @@
 import Consensus
 import Foundation
+import GridBase
 import XCTest
 
 @testable import Store
