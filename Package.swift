@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "Wire",
             dependencies: [
-                "Identity", "GridProto",
+                "GridBase", "Identity", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "Store", dependencies: ["CLevelDB", "GridProto", "Consensus"]),
         // The pure contracts (Docs/contracts.md): deterministic billing and fee control over a
         // state view. No NIO, no OpenSSL, no LevelDB, no clock, no randomness.
-        .target(name: "Contracts", dependencies: ["GridProto"]),
+        .target(name: "Contracts", dependencies: ["GridBase", "GridProto"]),
         .target(
             name: "Node",
             dependencies: [
@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(
             name: "WireTests",
             dependencies: [
-                "Identity", "Wire", "GridProto",
+                "GridBase", "Identity", "Wire", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import Consensus
 import Foundation
+import GridBase
 import Logging
 import GridProto
 import GridTLS

@@ -1,5 +1,6 @@
 import Consensus
 import Foundation
+import GridBase
 import GridProto
 import GridTLS
 import Identity

@@ -1,4 +1,5 @@
 import Contracts
+import GridBase
 import GridProto
 import GridTLS
 import Store
@@ -24,14 +25,14 @@ struct ExecutionContext: Sendable {
 /// A transaction refused while executing: recorded as its outcome (gRPC code and reason);
 /// the transaction's writes are dropped.
 struct ExecutionRejection: Error, Equatable {
-    var code: UInt32
+    var code: StatusCode
     var reason: String
 
-    static func failedPrecondition(_ reason: String) -> Self { Self(code: 9, reason: reason) }
-    static func alreadyExists(_ reason: String) -> Self { Self(code: 6, reason: reason) }
-    static func permissionDenied(_ reason: String) -> Self { Self(code: 7, reason: reason) }
-    static func notFound(_ reason: String) -> Self { Self(code: 5, reason: reason) }
-    static func invalidArgument(_ reason: String) -> Self { Self(code: 3, reason: reason) }
+    static func failedPrecondition(_ reason: String) -> Self { Self(code: .failedPrecondition, reason: reason) }
+    static func alreadyExists(_ reason: String) -> Self { Self(code: .alreadyExists, reason: reason) }
+    static func permissionDenied(_ reason: String) -> Self { Self(code: .permissionDenied, reason: reason) }
+    static func notFound(_ reason: String) -> Self { Self(code: .notFound, reason: reason) }
+    static func invalidArgument(_ reason: String) -> Self { Self(code: .invalidArgument, reason: reason) }
 }
 
 /// Applies the transactions of one block to the world state, deterministically: the same
@@ -104,10 +105,10 @@ struct BlockExecutor {
                 outcomes.append(outcome)
             } catch let rejection as ExecutionRejection {
                 state.rollbackTransaction()
-                outcomes.append(TxOutcome(code: rejection.code, message: rejection.reason))
+                outcomes.append(TxOutcome(code: rejection.code.rawValue, message: rejection.reason))
             } catch let rejection as ContractRejection {
                 state.rollbackTransaction()
-                outcomes.append(TxOutcome(code: rejection.code, message: rejection.reason))
+                outcomes.append(TxOutcome(code: rejection.code.rawValue, message: rejection.reason))
             }
         }
         return (state.writes, outcomes)
@@ -158,7 +159,7 @@ struct BlockExecutor {
                 state.set(meterKey(meter), bigEndian(UInt64(bitPattern: ts)))
             }
         }
-        var outcome = TxOutcome(code: 0, message: "", readingsAccepted: accepted, readingsDuplicate: duplicate)
+        var outcome = TxOutcome(code: StatusCode.ok.rawValue, message: "", readingsAccepted: accepted, readingsDuplicate: duplicate)
         // Billing: the fee-control contract sees every reading stored for the first time.
         guard !positions.isEmpty else { return outcome }
         let savepoint = state.savepoint()
@@ -286,7 +287,7 @@ struct BlockExecutor {
         // Taken only right after its predecessor: a downlink whose predecessor did not land
         // is refused (ABORTED) and the cursor stays, so no parameter is ever skipped.
         guard cursor == DownlinkCursor(height: downlink.afterHeight, index: downlink.afterIndex) else {
-            throw ExecutionRejection(code: 10, reason: "downlink follows \(downlink.afterHeight)/\(downlink.afterIndex); the cursor is at \(cursor.height)/\(cursor.index)")
+            throw ExecutionRejection(code: .aborted, reason: "downlink follows \(downlink.afterHeight)/\(downlink.afterIndex); the cursor is at \(cursor.height)/\(cursor.index)")
         }
         state.set(AnchorKeys.downlinkCursor, position.bytes)
         guard let original = try? SignedTransaction(serializedBytes: downlink.original),
@@ -301,7 +302,7 @@ struct BlockExecutor {
             outcome.record(try FeeControl.applyParameter(parameter, context: contract, state: &state))
         } catch let rejection as ContractRejection {
             state.rollback(to: savepoint)
-            outcome.code = rejection.code
+            outcome.code = rejection.code.rawValue
             outcome.message = rejection.reason
             return outcome
         }

@@ -1,3 +1,4 @@
+import GridBase
 import Identity
 import Logging
 import Synchronization
