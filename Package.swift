@@ -60,7 +60,7 @@ let package = Package(
         // The pure Raft core (Docs/architecture.md): no I/O, no clock; only GridBase.
         .target(name: "Consensus", dependencies: ["GridBase"]),
         // The chain's persistent layout over LevelDB (Docs/storage-format.md). No NIO, no OpenSSL.
-        .target(name: "Store", dependencies: ["CLevelDB", "GridProto", "Consensus"]),
+        .target(name: "Store", dependencies: ["CLevelDB", "GridBase", "GridProto", "Consensus"]),
         // The pure contracts (Docs/contracts.md): deterministic billing and fee control over a
         // state view. No NIO, no OpenSSL, no LevelDB, no clock, no randomness.
         .target(name: "Contracts", dependencies: ["GridBase", "GridProto"]),

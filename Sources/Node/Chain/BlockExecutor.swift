@@ -146,7 +146,7 @@ struct BlockExecutor {
                 }
             }
             written.insert(key)
-            state.setUnique(key, bigEndian(UInt32(position)))
+            state.setUnique(key, BigEndianWriter.bytes(of: UInt32(position)))
             positions.append(position)
             accepted += 1
             if newest.map({ reading.timestampMs > $0 }) ?? true {
@@ -156,7 +156,7 @@ struct BlockExecutor {
         }
         for meter in touched {
             if let ts = latest[meter] ?? nil {
-                state.set(meterKey(meter), bigEndian(UInt64(bitPattern: ts)))
+                state.set(meterKey(meter), BigEndianWriter.bytes(of: UInt64(bitPattern: ts)))
             }
         }
         var outcome = TxOutcome(code: StatusCode.ok.rawValue, message: "", readingsAccepted: accepted, readingsDuplicate: duplicate)
@@ -215,7 +215,7 @@ struct BlockExecutor {
     private static func appendParameter(_ parameter: DistrictParameter, state: inout BlockState) throws {
         let count = try state.get(AnchorKeys.parameterCount(parameter.district)).flatMap(decodeUInt64) ?? 0
         let previous = count == 0 ? [] : try state.get(AnchorKeys.parameterDigest(parameter.district, count)) ?? []
-        state.set(AnchorKeys.parameterCount(parameter.district), bigEndian(count &+ 1))
+        state.set(AnchorKeys.parameterCount(parameter.district), BigEndianWriter.bytes(of: count &+ 1))
         state.set(AnchorKeys.parameterDigest(parameter.district, count &+ 1), DownlinkDigest.next(previous, parameter))
     }
 
@@ -230,10 +230,10 @@ struct BlockExecutor {
         }
     }
 
-    /// An 8-byte big-endian value (`bigEndian`); nil for any other length.
+    /// An 8-byte big-endian value (`BigEndianWriter.bytes(of:)`); nil for any other length.
     static func decodeUInt64(_ bytes: [UInt8]) -> UInt64? {
-        var r = ByteReader(bytes)
-        guard let v = r.u64(), r.atEnd else { return nil }
+        var r = BigEndianReader(bytes)
+        guard let v = try? r.u64(), r.isAtEnd else { return nil }
         return v
     }
 
@@ -307,10 +307,6 @@ struct BlockExecutor {
             return outcome
         }
         return outcome
-    }
-
-    static func bigEndian<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
-        withUnsafeBytes(of: v.bigEndian) { Array($0) }
     }
 
     static func decodeInt64(_ bytes: [UInt8]) -> Int64? {
