@@ -12,11 +12,14 @@
 /// way across Swift versions: code that must replay across versions uses only the helpers
 /// defined here. Not cryptographically secure.
 public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
+    @usableFromInline var _state: UInt64
+
     /// The generator's entire state.
-    public private(set) var state: UInt64
+    public var state: UInt64 { _state }
 
     /// A generator whose whole output sequence is determined by `seed`.
-    public init(seed: UInt64) { state = seed }
+    @inlinable
+    public init(seed: UInt64) { _state = seed }
 
     /// A generator for one named sub-stream of `seed` (e.g. one meter): the label is hashed
     /// (FNV-1a 64) and mixed with the seed, so streams for different labels are independent
@@ -27,10 +30,11 @@ public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01B3
         }
-        state = SplitMix64.mix(seed ^ SplitMix64.mix(hash &+ 0x9E37_79B9_7F4A_7C15))
+        _state = SplitMix64.mix(seed ^ SplitMix64.mix(hash &+ 0x9E37_79B9_7F4A_7C15))
     }
 
     /// The SplitMix64 output function (a bijective 64-bit finaliser).
+    @inlinable
     public static func mix(_ value: UInt64) -> UInt64 {
         var z = value
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -38,22 +42,26 @@ public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
         return z ^ (z >> 31)
     }
 
+    @inlinable
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return SplitMix64.mix(state)
+        _state &+= 0x9E37_79B9_7F4A_7C15
+        return SplitMix64.mix(_state)
     }
 
     /// Uniform in [0, 1), 53 random bits.
+    @inlinable
     public mutating func nextDouble() -> Double {
         Double(next() >> 11) * 0x1.0p-53
     }
 
     /// Uniform in [lower, upper).
+    @inlinable
     public mutating func nextDouble(in lower: Double, _ upper: Double) -> Double {
         lower + (upper - lower) * nextDouble()
     }
 
     /// Uniform integer in 0 ..< bound (bound > 0), by rejection, so exactly unbiased.
+    @inlinable
     public mutating func nextInt(below bound: Int) -> Int {
         precondition(bound > 0, "bound must be positive")
         let n = UInt64(bound)
@@ -65,6 +73,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable, Hashable {
     }
 
     /// True with probability `p` (one draw).
+    @inlinable
     public mutating func chance(_ p: Double) -> Bool {
         nextDouble() < p
     }
