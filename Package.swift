@@ -2,8 +2,9 @@
 //
 // GridLedger: an embeddable ledger node for smart electricity grids.
 // Layering (see Docs/architecture.md): C modules (system OpenSSL, protobuf-c, generated
-// code, shims) at the bottom; GridProto (message value types) and Wire (TLS RPC protocol)
-// above them; Node assembles everything; `gridnode` is a thin executable over Node.
+// code, shims) and the dependency-free GridBase (shared vocabulary) and Identity (who a
+// party is) at the bottom; GridProto (message value types), Wire (RPC protocol) and GridTLS
+// (TLS, PKI) above them; Node assembles everything; `gridnode` is a thin executable over Node.
 import PackageDescription
 
 let package = Package(
