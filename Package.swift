@@ -2,8 +2,9 @@
 //
 // GridLedger: an embeddable ledger node for smart electricity grids.
 // Layering (see Docs/architecture.md): C modules (system OpenSSL, protobuf-c, generated
-// code, shims) at the bottom; GridProto (message value types) and Wire (TLS RPC protocol)
-// above them; Node assembles everything; `gridnode` is a thin executable over Node.
+// code, shims) and the dependency-free GridBase (shared vocabulary) and Identity (who a
+// party is) at the bottom; GridProto (message value types), Wire (RPC protocol) and GridTLS
+// (TLS, PKI) above them; Node assembles everything; `gridnode` is a thin executable over Node.
 import PackageDescription
 
 let package = Package(
@@ -33,11 +34,14 @@ let package = Package(
         .target(name: "CShims", dependencies: ["COpenSSL"], path: "Sources/CShims"),
         // Swift value types for every protobuf message, bridged through protobuf-c.
         .target(name: "GridProto", dependencies: ["CGridProto", "CProtobufC"]),
+        // Who a party is: `PeerIdentity`, `Role`, and the event the security layer fires once
+        // a peer is authenticated. No dependencies at all (TLS and RPC both build on it).
+        .target(name: "Identity", dependencies: []),
         // The RPC protocol: frames, streams, calls, status codes. No OpenSSL here.
         .target(
             name: "Wire",
             dependencies: [
-                "GridProto",
+                "GridBase", "Identity", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -46,24 +50,27 @@ let package = Package(
         .target(
             name: "GridTLS",
             dependencies: [
-                "Wire", "CShims", "COpenSSL",
+                "Identity", "CShims", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The pure Raft core (Docs/architecture.md): no dependencies at all, no I/O, no clock.
-        .target(name: "Consensus", dependencies: []),
+        // The project's shared vocabulary, with no dependencies at all: the seeded generator
+        // (SplitMix64), the big-endian record reader/writer and the gRPC status codes.
+        .target(name: "GridBase", dependencies: []),
+        // The pure Raft core (Docs/architecture.md): no I/O, no clock; only GridBase.
+        .target(name: "Consensus", dependencies: ["GridBase"]),
         // The chain's and the Raft log's persistent layouts over LevelDB (Docs/storage-format.md),
         // as byte records. No NIO, no OpenSSL, no Raft types (Consensus): the Raft shell in Node
         // translates.
-        .target(name: "Store", dependencies: ["CLevelDB", "GridProto"]),
+        .target(name: "Store", dependencies: ["CLevelDB", "GridBase", "GridProto"]),
         // The pure contracts (Docs/contracts.md): deterministic billing and fee control over a
         // state view. No NIO, no OpenSSL, no LevelDB, no clock, no randomness.
-        .target(name: "Contracts", dependencies: ["GridProto"]),
+        .target(name: "Contracts", dependencies: ["GridBase", "GridProto"]),
         .target(
             name: "Node",
             dependencies: [
-                "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
+                "GridBase", "Identity", "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -80,13 +87,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GridProtoTests", dependencies: ["GridProto"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto", "Consensus"]),
-        .testTarget(name: "ConsensusTests", dependencies: ["Consensus"]),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto", "Consensus", "GridBase"]),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "GridBase"]),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto", "GridBase"]),
         .testTarget(
             name: "WireTests",
             dependencies: [
-                "Wire", "GridProto",
+                "GridBase", "Identity", "Wire", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -95,7 +102,7 @@ let package = Package(
         .testTarget(
             name: "GridTLSTests",
             dependencies: [
-                "GridTLS", "Wire",
+                "GridTLS", "Identity", "GridBase",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -104,7 +111,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Wire", "GridTLS", "GridProto",
+                "Node", "GridBase", "Identity", "Wire", "GridTLS", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,5 @@
+import GridBase
+
 /// A single membership change, carried by an `Entry` of kind `.configChange` and applied
 /// when that entry is applied (one change at a time: at most one voter is added or removed
 /// per change, so old and new majorities always overlap; Raft thesis §4.1).
@@ -17,42 +19,34 @@ public enum ConfChange: Sendable, Hashable {
     case remove(NodeID)
 
     public var encoded: [UInt8] {
-        var out: [UInt8] = []
-        func put64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
+        var w = BigEndianWriter()
         switch self {
-        case .addLearner(let id): out.append(1); put64(id)
-        case .promote(let id): out.append(2); put64(id)
-        case .remove(let id): out.append(3); put64(id)
+        case .addLearner(let id): w.u8(1); w.u64(id)
+        case .promote(let id): w.u8(2); w.u64(id)
+        case .remove(let id): w.u8(3); w.u64(id)
         case .bootstrap(let voters):
-            out.append(4)
-            let n = UInt32(truncatingIfNeeded: voters.count)
-            for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: n >> UInt32(s))) }
-            for v in voters { put64(v) }
+            w.u8(4)
+            w.u32(UInt32(truncatingIfNeeded: voters.count))
+            for v in voters { w.u64(v) }
         }
-        return out
+        return w.bytes
     }
 
     /// Decodes `encoded`; nil for malformed bytes (a replica then treats the entry as a no-op).
     public init?(decoding bytes: [UInt8]) {
-        func get64(_ at: Int) -> UInt64? {
-            guard at + 8 <= bytes.count else { return nil }
-            var v: UInt64 = 0
-            for i in at..<(at + 8) { v = v << 8 | UInt64(bytes[i]) }
-            return v
-        }
-        guard let tag = bytes.first else { return nil }
+        var r = BigEndianReader(bytes)
+        guard let tag = try? r.u8() else { return nil }
         switch tag {
         case 1, 2, 3:
-            guard bytes.count == 9, let id = get64(1), id != noNode else { return nil }
+            guard bytes.count == 9, let id = try? r.u64(), id != noNode else { return nil }
             self = tag == 1 ? .addLearner(id) : tag == 2 ? .promote(id) : .remove(id)
         case 4:
-            guard bytes.count >= 5 else { return nil }
-            var n = 0
-            for i in 1..<5 { n = n << 8 | Int(bytes[i]) }
+            guard let count = try? r.u32() else { return nil }
+            let n = Int(count)
             guard bytes.count == 5 + 8 * n else { return nil }
             var voters: [NodeID] = []
-            for k in 0..<n {
-                guard let id = get64(5 + 8 * k), id != noNode else { return nil }
+            for _ in 0..<n {
+                guard let id = try? r.u64(), id != noNode else { return nil }
                 voters.append(id)
             }
             self = .bootstrap(voters: voters)

@@ -1,3 +1,5 @@
+import GridBase
+
 /// One member's Raft state machine: pure, deterministic, single-threaded.
 ///
 /// Drive it with `tick()` (time), `step(_:)` (messages from peers) and the request methods

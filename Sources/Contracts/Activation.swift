@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 
 /// The fee-control contract's versions by activation height, at `contract/fee-control`.
@@ -27,27 +28,27 @@ struct ActivationRecord: Equatable {
     static func load(_ state: some ContractState) throws -> ActivationRecord {
         var record = ActivationRecord()
         guard let bytes = try state.get(ContractKeys.feeControlContract) else { return record }
-        var r = BinaryReader(bytes, what: "activation")
+        var r = BigEndianReader(contractRecord: bytes, what: "activation")
         try r.expectVersion(1)
         for _ in 0..<(try r.u32()) {
             let height = try r.u64()
             let version = try r.u32()
             let hasVee = try r.bool()
-            let vee = try r.raw()
+            let vee = try r.lengthPrefixed()
             record.entries.append(Entry(height: height, version: version, vee: hasVee ? try VeeParameters(serializedBytes: vee) : nil))
         }
         return record
     }
 
     func store(_ state: inout some ContractState) {
-        var w = BinaryWriter()
+        var w = BigEndianWriter()
         w.u8(1)
         w.u32(UInt32(entries.count))
         for e in entries {
             w.u64(e.height)
             w.u32(e.version)
             w.bool(e.vee != nil)
-            w.raw(e.vee?.serializedBytes() ?? [])
+            w.lengthPrefixed(e.vee?.serializedBytes() ?? [])
         }
         state.set(ContractKeys.feeControlContract, w.bytes)
     }

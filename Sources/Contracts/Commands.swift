@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 
 /// Control commands and notices: deterministic ids, issue, lifecycle (DOMAIN.md "Prepaid fee
@@ -15,13 +16,13 @@ enum Commands {
     static func nextID(context: BlockContext, state: inout some ContractState) throws -> String {
         var n: UInt32 = 0
         if let bytes = try state.get(ContractKeys.idCounter) {
-            var r = BinaryReader(bytes, what: "id counter")
+            var r = BigEndianReader(contractRecord: bytes, what: "id counter")
             try r.expectVersion(1)
             let height = try r.u64()
             let next = try r.u32()
             if height == context.height { n = next }
         }
-        var w = BinaryWriter()
+        var w = BigEndianWriter()
         w.u8(1)
         w.u64(context.height)
         w.u32(n + 1)
@@ -123,7 +124,7 @@ enum Commands {
     /// `commands/pending`: `u8 version=1, u32 n, n × (i64 valid_until, string id)`.
     static func loadPending(_ state: some ContractState) throws -> [PendingEntry] {
         guard let bytes = try state.get(ContractKeys.pendingCommands) else { return [] }
-        var r = BinaryReader(bytes, what: "pending commands")
+        var r = BigEndianReader(contractRecord: bytes, what: "pending commands")
         try r.expectVersion(1)
         var entries: [PendingEntry] = []
         for _ in 0..<(try r.u32()) { entries.append((try r.i64(), try r.string())) }
@@ -135,7 +136,7 @@ enum Commands {
             state.set(ContractKeys.pendingCommands, nil)
             return
         }
-        var w = BinaryWriter()
+        var w = BigEndianWriter()
         w.u8(1)
         w.u32(UInt32(entries.count))
         for e in entries {

@@ -31,7 +31,7 @@
 /// `<ts20>` is a UTC ms timestamp as 20 zero-padded decimal digits, so keys of one meter sort
 /// chronologically. Account, meter, tariff, thresholds ids and payment serials never contain
 /// "/" (parameters with one are rejected), so every prefix above selects exactly its kind.
-/// Binary records are big-endian (see `BinaryRecord`).
+/// Binary records are big-endian (see `ContractRecord.swift`).
 public enum ContractKeys {
     public static let customerPrefix = "customer/"
     public static let meterAccountPrefix = "meter-account/"

@@ -1,3 +1,4 @@
+import GridBase
 public import GridProto
 
 /// The world state a contract reads and writes, as of this point in the block.
@@ -77,23 +78,24 @@ public struct ContractEffects: Sendable, Equatable {
 /// A transaction the contract refuses: the node rejects it with `code` (a gRPC status code)
 /// and `reason`, and discards the call's writes.
 public struct ContractRejection: Error, Sendable, Equatable, CustomStringConvertible {
-    /// gRPC status code: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 6 ALREADY_EXISTS,
-    /// 9 FAILED_PRECONDITION, 13 INTERNAL (corrupt contract state).
-    public var code: UInt32
+    /// INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, or INTERNAL (corrupt
+    /// contract state).
+    public var code: StatusCode
     public var reason: String
 
-    public init(code: UInt32, reason: String) {
+    public init(code: StatusCode, reason: String) {
         self.code = code
         self.reason = reason
     }
 
-    public static func invalidArgument(_ reason: String) -> ContractRejection { .init(code: 3, reason: reason) }
-    public static func notFound(_ reason: String) -> ContractRejection { .init(code: 5, reason: reason) }
-    public static func alreadyExists(_ reason: String) -> ContractRejection { .init(code: 6, reason: reason) }
-    public static func failedPrecondition(_ reason: String) -> ContractRejection { .init(code: 9, reason: reason) }
-    public static func internalError(_ reason: String) -> ContractRejection { .init(code: 13, reason: reason) }
+    public static func invalidArgument(_ reason: String) -> ContractRejection { .init(code: .invalidArgument, reason: reason) }
+    public static func notFound(_ reason: String) -> ContractRejection { .init(code: .notFound, reason: reason) }
+    public static func alreadyExists(_ reason: String) -> ContractRejection { .init(code: .alreadyExists, reason: reason) }
+    public static func failedPrecondition(_ reason: String) -> ContractRejection { .init(code: .failedPrecondition, reason: reason) }
+    public static func internalError(_ reason: String) -> ContractRejection { .init(code: .internal, reason: reason) }
 
-    public var description: String { "contract rejection \(code): \(reason)" }
+    /// The number, as before (e.g. "contract rejection 9: …").
+    public var description: String { "contract rejection \(code.rawValue): \(reason)" }
 }
 
 /// A `ContractState` over a dictionary: the in-memory twin used by tests and benchmarks.

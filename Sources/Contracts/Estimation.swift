@@ -1,3 +1,5 @@
+import GridBase
+
 /// Gap estimation (DOMAIN.md "Gaps"): splitting the energy between two accepted readings
 /// over the grid slots missing between them.
 ///
@@ -32,7 +34,7 @@ struct EstimateRecord: Equatable {
     var intervalEnergy: UInt64
 
     func encoded() -> [UInt8] {
-        var w = BinaryWriter()
+        var w = BigEndianWriter()
         w.u8(1)
         w.u8(method.rawValue)
         w.u64(total)
@@ -47,7 +49,7 @@ struct EstimateRecord: Equatable {
     }
 
     init(decoding bytes: [UInt8]) throws {
-        var r = BinaryReader(bytes, what: "estimate")
+        var r = BigEndianReader(contractRecord: bytes, what: "estimate")
         try r.expectVersion(1)
         method = EstimationMethod(rawValue: try r.u8()) ?? .linear
         total = try r.u64()
@@ -62,7 +64,7 @@ struct Profile {
     var days: [Int: [UInt32]] = [:]
 
     static func decode(_ bytes: [UInt8], slots: Int) throws -> [UInt32] {
-        var r = BinaryReader(bytes, what: "profile")
+        var r = BigEndianReader(contractRecord: bytes, what: "profile")
         try r.expectVersion(1)
         let n = Int(try r.u32())
         var values: [UInt32] = []
@@ -72,7 +74,7 @@ struct Profile {
     }
 
     static func encode(_ values: [UInt32]) -> [UInt8] {
-        var w = BinaryWriter()
+        var w = BigEndianWriter()
         w.u8(1)
         w.u32(UInt32(values.count))
         for v in values { w.u32(v) }

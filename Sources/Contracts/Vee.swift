@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 
 /// A meter's register readout at one instant: total then sharp, peak, flat, valley
@@ -51,7 +52,7 @@ struct VeeRecord: Equatable {
     static let windowDays: Int64 = 7
 
     func encoded() -> [UInt8] {
-        var w = BinaryWriter()
+        var w = BigEndianWriter()
         w.u8(1)
         w.bool(hasBaseline)
         for p in [billed, accepted] {
@@ -71,7 +72,7 @@ struct VeeRecord: Equatable {
     init() {}
 
     init(decoding bytes: [UInt8]) throws {
-        var r = BinaryReader(bytes, what: "vee")
+        var r = BigEndianReader(contractRecord: bytes, what: "vee")
         try r.expectVersion(1)
         hasBaseline = try r.bool()
         func point() throws -> RegisterPoint {

@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import GridProto
 import GridTLS
+import Identity
 import Logging
 import Synchronization
 import Wire

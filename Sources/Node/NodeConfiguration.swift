@@ -1,5 +1,6 @@
 import Foundation
 import GridTLS
+import Identity
 import Wire
 import Yams
 

@@ -1,4 +1,5 @@
 import GridTLS
+import Identity
 import Wire
 
 /// The deployment PKI as the `gridnode ca` commands and embedding programs use it.

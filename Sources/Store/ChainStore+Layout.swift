@@ -1,3 +1,5 @@
+import GridBase
+
 // Encoders and decoders for the key grammar at the top of ChainStore.swift (and in
 // Docs/storage-format.md). Every byte layout of the chain store is built and parsed here and
 // nowhere else. Integers are fixed-width big-endian so that bytewise key order is numeric
@@ -182,28 +184,16 @@ extension ChainStore {
 
         // MARK: Integers
 
-        static func appendU64(_ value: UInt64, to out: inout [UInt8]) {
-            for shift in stride(from: 56, through: 0, by: -8) {
-                out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
-            }
-        }
+        // Big-endian, through GridBase's one reader/writer.
 
-        static func appendU32(_ value: UInt32, to out: inout [UInt8]) {
-            for shift in stride(from: 24, through: 0, by: -8) {
-                out.append(UInt8(truncatingIfNeeded: value >> UInt32(shift)))
-            }
-        }
+        static func appendU64(_ value: UInt64, to out: inout [UInt8]) { BigEndianWriter.append(value, to: &out) }
+
+        static func appendU32(_ value: UInt32, to out: inout [UInt8]) { BigEndianWriter.append(value, to: &out) }
 
         /// Precondition: exactly 8 bytes.
-        static func readU64(_ bytes: ArraySlice<UInt8>) -> UInt64 {
-            precondition(bytes.count == 8)
-            return bytes.reduce(0) { $0 << 8 | UInt64($1) }
-        }
+        static func readU64(_ bytes: ArraySlice<UInt8>) -> UInt64 { BigEndianReader.integer(exactly: bytes) }
 
         /// Precondition: exactly 4 bytes.
-        static func readU32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-            precondition(bytes.count == 4)
-            return bytes.reduce(0) { $0 << 8 | UInt32($1) }
-        }
+        static func readU32(_ bytes: ArraySlice<UInt8>) -> UInt32 { BigEndianReader.integer(exactly: bytes) }
     }
 }

@@ -1,3 +1,4 @@
+import Identity
 import Synchronization
 
 /// How many connections a server holds at once (Docs/security.md, "Limits").

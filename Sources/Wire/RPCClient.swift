@@ -1,4 +1,5 @@
 import GridProto
+import Identity
 import NIOCore
 
 /// A client connection speaking the GridLedger RPC protocol.

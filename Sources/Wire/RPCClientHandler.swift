@@ -1,4 +1,6 @@
+import GridBase
 import GridProto
+import Identity
 import Logging
 import NIOCore
 
@@ -150,7 +152,7 @@ public final class RPCClientHandler: ChannelDuplexHandler {
                 call.deadlineTimer?.cancel()
                 let status = (try? CallStatus(serializedBytes: Array(frame.body.readableBytesView)))
                     ?? CallStatus(code: StatusCode.internal.rawValue, message: "malformed TRAILERS", metadata: [])
-                if status.code != 0 {
+                if status.code != StatusCode.ok.rawValue {
                     call.fail(RPCError(StatusCode(rawValue: status.code), status.message, metadata: status.metadata))
                 } else if let continuation = call.continuation {
                     continuation.finish()
@@ -173,7 +175,7 @@ public final class RPCClientHandler: ChannelDuplexHandler {
                 unusable = RPCError(code, message)
                 // A GOAWAY with an error code abandons every call; a graceful one only those
                 // the server never started.
-                let last = goAway?.code == 0 ? goAway?.lastStreamId ?? 0 : 0
+                let last = goAway?.code == StatusCode.ok.rawValue ? goAway?.lastStreamId ?? 0 : 0
                 for (id, call) in calls where id > last {
                     calls.removeValue(forKey: id)
                     call.fail(RPCError(code, message))

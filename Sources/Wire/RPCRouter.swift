@@ -1,4 +1,5 @@
 import GridProto
+import Identity
 import NIOCore
 
 /// What a handler knows about the call it serves.

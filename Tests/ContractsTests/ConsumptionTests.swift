@@ -70,7 +70,7 @@ final class ConsumptionTests: XCTestCase {
             VeeParameters(spikeFactor: 1_001), VeeParameters(spikeFactor: 1),
         ] {
             XCTAssertThrowsError(try h.param(.activation(ContractActivation(contract: "fee-control", version: 1, vee: bad)))) {
-                XCTAssertEqual(($0 as? ContractRejection)?.code, 3)
+                XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument)
                 XCTAssertTrue("\($0)".contains("VEE parameters"), "\($0)")
             }
         }

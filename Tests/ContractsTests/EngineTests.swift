@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 import XCTest
 
@@ -26,10 +27,10 @@ final class EngineTests: XCTestCase {
         e = try h.read([reading("m1", t + 3 * interval, 25)])
         XCTAssertEqual(e.chargedFen, 5)
         // A meter cannot belong to two accounts; ids with '/' are refused.
-        XCTAssertThrowsError(try h.param(.customer(customer("a2", meter: "m1")))) { XCTAssertEqual(($0 as? ContractRejection)?.code, 6) }
-        XCTAssertThrowsError(try h.param(.customer(customer("a/3", meter: "m3")))) { XCTAssertEqual(($0 as? ContractRejection)?.code, 3) }
+        XCTAssertThrowsError(try h.param(.customer(customer("a2", meter: "m1")))) { XCTAssertEqual(($0 as? ContractRejection)?.code, .alreadyExists) }
+        XCTAssertThrowsError(try h.param(.customer(customer("a/3", meter: "m3")))) { XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument) }
         XCTAssertThrowsError(try FeeControl.applyParameter(DistrictParameter(district: "other", body: .tariff(flatTariff())), context: h.context, state: &h.state)) {
-            XCTAssertEqual(($0 as? ContractRejection)?.code, 3)
+            XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument)
         }
     }
 
@@ -56,10 +57,10 @@ final class EngineTests: XCTestCase {
         // Consumption is the sum of the TOU deltas (10 → 30: 20), not the total's (10 → 40).
         XCTAssertEqual(e.chargedFen, 20)
         XCTAssertThrowsError(try h.param(.activation(ContractActivation(contract: "fee-control", version: 2, activateAtHeight: 1)))) {
-            XCTAssertEqual(($0 as? ContractRejection)?.code, 3)
+            XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument)
         }
         XCTAssertThrowsError(try h.param(.activation(ContractActivation(contract: "line-loss", version: 1)))) {
-            XCTAssertEqual(($0 as? ContractRejection)?.code, 3)
+            XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument)
         }
         // Superseded activations are pruned; the one in effect and future ones stay.
         var record = ActivationRecord()
@@ -88,7 +89,7 @@ final class EngineTests: XCTestCase {
             do {
                 out.append(try FeeControl.applyParameter(DistrictParameter(district: "d1", body: body), context: context(), state: &state))
             } catch let r as ContractRejection {
-                out.append(ContractEffects(readingResults: [ReadingResult(position: r.code, detail: r.reason)]))
+                out.append(ContractEffects(readingResults: [ReadingResult(position: r.code.rawValue, detail: r.reason)]))
             }
         }
         try block()
@@ -120,7 +121,7 @@ final class EngineTests: XCTestCase {
                     out.append(try FeeControl.acknowledge(CommandAck(commandId: pending.id, success: rng.next() % 4 != 0),
                                                           context: context(), state: &state))
                 } catch let r as ContractRejection {
-                    out.append(ContractEffects(readingResults: [ReadingResult(position: r.code, detail: r.reason)]))
+                    out.append(ContractEffects(readingResults: [ReadingResult(position: r.code.rawValue, detail: r.reason)]))
                 }
             }
         }

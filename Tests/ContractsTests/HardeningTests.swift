@@ -14,7 +14,7 @@ final class HardeningTests: XCTestCase {
             try body()
             return nil
         } catch {
-            return (error as? ContractRejection)?.code ?? 0
+            return (error as? ContractRejection)?.code.rawValue ?? 0
         }
     }
 

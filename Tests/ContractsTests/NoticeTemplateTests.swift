@@ -55,7 +55,7 @@ final class NoticeTemplateTests: XCTestCase {
                 NoticeTemplate(kind: .warning1, recipient: "customer", text: "a"), NoticeTemplate(kind: .warning1, recipient: "customer", text: "b"),
             ]),
         ] {
-            XCTAssertThrowsError(try h.param(.noticeTemplates(bad)), "\(bad)") { XCTAssertEqual(($0 as? ContractRejection)?.code, 3) }
+            XCTAssertThrowsError(try h.param(.noticeTemplates(bad)), "\(bad)") { XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument) }
         }
         XCTAssertNil(h.state.entries[ContractKeys.noticeTemplates])
     }

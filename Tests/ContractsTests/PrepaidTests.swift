@@ -185,11 +185,11 @@ final class PrepaidTests: XCTestCase {
     func testDuplicatePaymentSerialAndUnknownAccount() throws {
         var h = try harness(opening: 10_000)
         _ = try pay(&h, 500, serial: "BANK-1")
-        XCTAssertThrowsError(try pay(&h, 500, serial: "BANK-1")) { XCTAssertEqual(($0 as? ContractRejection)?.code, 6) }
+        XCTAssertThrowsError(try pay(&h, 500, serial: "BANK-1")) { XCTAssertEqual(($0 as? ContractRejection)?.code, .alreadyExists) }
         XCTAssertThrowsError(try h.param(.payment(Payment(account: "nobody", amountFen: 5, serial: "BANK-2")))) {
-            XCTAssertEqual(($0 as? ContractRejection)?.code, 5)
+            XCTAssertEqual(($0 as? ContractRejection)?.code, .notFound)
         }
-        XCTAssertThrowsError(try pay(&h, 0, serial: "BANK-3")) { XCTAssertEqual(($0 as? ContractRejection)?.code, 3) }
+        XCTAssertThrowsError(try pay(&h, 0, serial: "BANK-3")) { XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument) }
         XCTAssertEqual(try h.account("a1").balanceFen, 10_500)
         XCTAssertNotNil(h.state.entries[ContractKeys.payment("BANK-1")])
     }
@@ -211,8 +211,8 @@ final class PrepaidTests: XCTestCase {
         XCTAssertEqual(h.state.keys(withPrefix: ContractKeys.commandStatusPrefix(CommandStatus.acknowledged.rawValue)),
                        [ContractKeys.commandStatus(CommandStatus.acknowledged.rawValue, alarmOn)])
         XCTAssertNil(h.state.entries[ContractKeys.pendingCommands])
-        XCTAssertThrowsError(try h.ack(alarmOn)) { XCTAssertEqual(($0 as? ContractRejection)?.code, 9) }
-        XCTAssertThrowsError(try h.ack("d1-999-0")) { XCTAssertEqual(($0 as? ContractRejection)?.code, 5) }
+        XCTAssertThrowsError(try h.ack(alarmOn)) { XCTAssertEqual(($0 as? ContractRejection)?.code, .failedPrecondition) }
+        XCTAssertThrowsError(try h.ack("d1-999-0")) { XCTAssertEqual(($0 as? ContractRejection)?.code, .notFound) }
 
         let alarmOff = try XCTUnwrap(try pay(&h, 10_000, serial: "p1").commandIDs.first)
         _ = try h.ack(alarmOff, success: false)
@@ -226,7 +226,7 @@ final class PrepaidTests: XCTestCase {
         XCTAssertEqual(h.lastExpired, [again])
         XCTAssertEqual(try h.command(again).status, .expired)
         XCTAssertNotNil(h.state.entries[ContractKeys.commandStatus(CommandStatus.expired.rawValue, again)])
-        XCTAssertThrowsError(try h.ack(again)) { XCTAssertEqual(($0 as? ContractRejection)?.code, 9) }
+        XCTAssertThrowsError(try h.ack(again)) { XCTAssertEqual(($0 as? ContractRejection)?.code, .failedPrecondition) }
         XCTAssertNil(h.state.entries[ContractKeys.pendingCommands])
     }
 
@@ -238,7 +238,7 @@ final class PrepaidTests: XCTestCase {
         func refused(_ edit: (inout FeeControlThresholds) -> Void, line: UInt = #line) {
             var t = Self.thresholds
             edit(&t)
-            XCTAssertThrowsError(try h.param(.thresholds(t)), line: line) { XCTAssertEqual(($0 as? ContractRejection)?.code, 3, line: line) }
+            XCTAssertThrowsError(try h.param(.thresholds(t)), line: line) { XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument, line: line) }
         }
         refused { $0.alarm1Fen = $0.alarm2Fen } // alarm1 > alarm2, strictly
         refused { $0.alarm1Fen = 500; $0.alarm2Fen = 1_000 }

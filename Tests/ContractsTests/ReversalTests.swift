@@ -22,7 +22,7 @@ final class ReversalTests: XCTestCase {
     }
 
     private func code(_ body: () throws -> Any) -> UInt32? {
-        do { _ = try body(); return nil } catch { return (error as? ContractRejection)?.code }
+        do { _ = try body(); return nil } catch { return (error as? ContractRejection)?.code.rawValue }
     }
 
     func testReversalLowersTheBalanceAndTheStateFollows() throws {

@@ -297,10 +297,10 @@ final class TariffTests: XCTestCase {
     func testMalformedTariffRejected() throws {
         var h = Harness()
         var bad = flatTariff(limits: [100, 50], surcharges: [1, 2])
-        XCTAssertThrowsError(try h.param(.tariff(bad))) { XCTAssertEqual(($0 as? ContractRejection)?.code, 3) }
+        XCTAssertThrowsError(try h.param(.tariff(bad))) { XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument) }
         bad = flatTariff()
         bad.weekdaySchedule = [UInt8](repeating: 1, count: 288) // names period 1 of 1
-        XCTAssertThrowsError(try h.param(.tariff(bad))) { XCTAssertEqual(($0 as? ContractRejection)?.code, 3) }
+        XCTAssertThrowsError(try h.param(.tariff(bad))) { XCTAssertEqual(($0 as? ContractRejection)?.code, .invalidArgument) }
         XCTAssertNil(h.state.entries[ContractKeys.tariff("flat")])
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 @testable import GridTLS
-import Wire
+import Identity
 import XCTest
 
 /// Rules checked: Docs/wire-protocol.md "Transport" (subject grammar, node SANs, P-256/SHA-256

@@ -1,6 +1,6 @@
 import Foundation
 import GridTLS
-import Wire
+import Identity
 import XCTest
 
 /// A temporary deployment for tests: a CA in `<root>/ca` and issued parties in

@@ -1,7 +1,8 @@
+import GridBase
 @testable import GridTLS
 import NIOCore
 import NIOEmbedded
-import Wire
+import Identity
 import XCTest
 
 /// In-memory handshakes between client and server `TLSHandler`s on two `EmbeddedChannel`s.

@@ -1,7 +1,7 @@
 @testable import GridTLS
 import NIOCore
 import NIOPosix
-import Wire
+import Identity
 import XCTest
 
 /// Echoes every plaintext buffer back to the sender.

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
-import Wire
+import Identity
 import XCTest
 
 /// Records what a `TLSHandler` passes up the pipeline.

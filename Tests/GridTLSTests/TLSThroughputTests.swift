@@ -3,7 +3,7 @@ import GridTLS
 import Logging
 import NIOCore
 import NIOPosix
-import Wire
+import Identity
 import XCTest
 
 /// Counts echoed bytes and completes `done` when `expected` bytes arrived.

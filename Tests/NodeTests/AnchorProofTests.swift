@@ -1,4 +1,5 @@
 import Foundation
+import GridBase
 import GridProto
 import GridTLS
 import Logging
@@ -84,7 +85,7 @@ final class AnchorProofTests: XCTestCase {
             let store = try ChainStore(directory: districtConfig.dataDir + "/chains/d1", chainID: "d1")
             var block = try XCTUnwrap(try store.block(at: 6))
             block.header!.timestampMs += 1
-            try store.database.put([UInt8(ascii: "b")] + withUnsafeBytes(of: UInt64(6).bigEndian) { Array($0) }, block.serializedBytes(), sync: true)
+            try store.database.put([UInt8(ascii: "b")] + BigEndianWriter.bytes(of: UInt64(6)), block.serializedBytes(), sync: true)
         }
         try await chains.startDistrict()
         let again = try await connect(districtAddress, chains.reader)

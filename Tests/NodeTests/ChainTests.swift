@@ -1,5 +1,6 @@
 import Consensus
 import Foundation
+import GridBase
 import Logging
 import GridProto
 import GridTLS
@@ -342,7 +343,7 @@ final class ChainTests: XCTestCase {
             let store = try ChainStore(directory: config.dataDir + "/chains/d1", chainID: "d1")
             var block = try XCTUnwrap(try store.block(at: 2))
             block.outcomes[0].readingsAccepted += 1
-            try store.database.put([UInt8(ascii: "b")] + withUnsafeBytes(of: UInt64(2).bigEndian) { Array($0) }, block.serializedBytes(), sync: true)
+            try store.database.put([UInt8(ascii: "b")] + BigEndianWriter.bytes(of: UInt64(2)), block.serializedBytes(), sync: true)
         }
         let report = try ChainVerifier.verify(dataDirectory: config.dataDir)
         XCTAssertEqual(report.firstInconsistency?.contains("block 2"), true, report.firstInconsistency ?? "nil")

@@ -75,7 +75,7 @@ final class DownlinkDigestTests: XCTestCase {
         for bad in [anchor(count: skipped.count, digest: skipped.digest), anchor(count: 2, digest: DownlinkDigest.next(d1, p1)),
                     anchor(count: 3, digest: DownlinkDigest.next(d2, p1))] {
             XCTAssertThrowsError(try BlockExecutor.checkAnchor(bad, get: get)) { error in
-                XCTAssertEqual((error as? ExecutionRejection)?.code, 9, "\(error)")
+                XCTAssertEqual((error as? ExecutionRejection)?.code, .failedPrecondition, "\(error)")
                 XCTAssertTrue("\(error)".contains("skipped or reordered"), "\(error)")
             }
         }

@@ -1,7 +1,9 @@
 import Consensus
 import Foundation
+import GridBase
 import GridProto
 import GridTLS
+import Identity
 import Logging
 import NIOCore
 import NIOPosix

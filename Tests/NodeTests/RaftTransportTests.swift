@@ -1,6 +1,7 @@
 import Consensus
 import GridProto
 import GridTLS
+import Identity
 import Logging
 import NIOCore
 import NIOPosix

@@ -1,5 +1,6 @@
 import Foundation
 import GridProto
+import Identity
 import NIOCore
 @testable import Node
 import Wire

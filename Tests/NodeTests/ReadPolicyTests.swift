@@ -1,3 +1,4 @@
+import Identity
 import Logging
 @testable import Node
 import Wire

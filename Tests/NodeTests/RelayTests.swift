@@ -1,6 +1,8 @@
 import Foundation
+import GridBase
 import GridProto
 import GridTLS
+import Identity
 @testable import Node
 import Wire
 import XCTest

@@ -1,5 +1,6 @@
 import Consensus  // SplitMix64 only: the store itself knows no Raft types
 import Foundation
+import GridBase
 import XCTest
 
 @testable import Store

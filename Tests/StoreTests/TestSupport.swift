@@ -1,4 +1,5 @@
 import Foundation
+import GridBase
 import GridProto
 import XCTest
 
@@ -22,15 +23,8 @@ struct TemporaryDirectory {
 
 /// Deterministic 32-byte "hashes" for fixtures (the store never hashes anything itself).
 func fakeHash(_ tag: String, _ n: UInt64) -> [UInt8] {
-    var state = n &+ UInt64(truncatingIfNeeded: tag.utf8.reduce(0) { $0 &* 31 &+ Int($1) })
-    return (0..<32).map { _ in
-        // SplitMix64
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return UInt8(truncatingIfNeeded: z ^ (z >> 31))
-    }
+    var rng = SplitMix64(seed: n &+ UInt64(truncatingIfNeeded: tag.utf8.reduce(0) { $0 &* 31 &+ Int($1) }))
+    return (0..<32).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
 }
 
 /// One fixture block with `txCount` transactions, extending `previousHash`.

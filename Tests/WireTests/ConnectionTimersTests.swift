@@ -1,4 +1,5 @@
 import GridProto
+import Identity
 import Logging
 import NIOCore
 import NIOEmbedded

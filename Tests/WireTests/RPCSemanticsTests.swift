@@ -1,4 +1,6 @@
+import GridBase
 import GridProto
+import Identity
 import NIOCore
 import XCTest
 @testable import Wire

@@ -1,5 +1,5 @@
 internal import COpenSSL
-public import Wire
+public import Identity
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 internal import COpenSSL
-public import Wire
+public import Identity
 
 /// A party's certificate and private key, loaded from PEM files, for signing application data
 /// (transactions) with ECDSA P-256 / SHA-256.

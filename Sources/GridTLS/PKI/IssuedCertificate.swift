@@ -1,4 +1,4 @@
-public import Wire
+public import Identity
 
 /// Where `CertificateAuthority` wrote a key pair, and whom the certificate names.
 public struct IssuedCertificate: Sendable, Hashable {

@@ -1,6 +1,6 @@
 internal import COpenSSL
 internal import CShims
-public import Wire
+public import Identity
 
 extension PeerIdentity {
     /// The identity a PEM certificate names. Does not verify the certificate's signature,

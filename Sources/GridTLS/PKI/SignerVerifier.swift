@@ -1,7 +1,7 @@
 internal import COpenSSL
 import Foundation
 import Synchronization
-import Wire
+import Identity
 
 /// Checks who signed a transaction: the signer certificate must chain to the deployment CA
 /// and be valid now, and the signature must verify with its key.

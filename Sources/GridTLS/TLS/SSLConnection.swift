@@ -1,7 +1,7 @@
 internal import COpenSSL
 internal import CShims
 import NIOCore
-import Wire
+import Identity
 
 /// One OpenSSL `SSL*` driven over a pair of memory BIOs: ciphertext from the network is fed
 /// into the read BIO, ciphertext for the network is drained from the write BIO.

@@ -1,6 +1,6 @@
 public import Logging
 public import NIOCore
-import Wire
+import Identity
 
 /// TLS 1.3 over system OpenSSL as a NIO channel handler: ciphertext below, plaintext above.
 ///

@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 import GridTLS
 
@@ -12,10 +13,10 @@ enum AnchorDigest {
     static func compute(district: String, from: UInt64, to: UInt64, lastHeaderHash: [UInt8], headersRoot: [UInt8], summary: [UInt8]) -> [UInt8] {
         let name = Array(district.utf8)
         var out = Array("gridledger-anchor/v1".utf8)
-        out += BlockExecutor.bigEndian(UInt16(name.count)) + name
-        out += BlockExecutor.bigEndian(from) + BlockExecutor.bigEndian(to)
-        out += BlockExecutor.bigEndian(UInt16(lastHeaderHash.count)) + lastHeaderHash
-        out += BlockExecutor.bigEndian(UInt16(headersRoot.count)) + headersRoot
+        out += BigEndianWriter.bytes(of: UInt16(name.count)) + name
+        out += BigEndianWriter.bytes(of: from) + BigEndianWriter.bytes(of: to)
+        out += BigEndianWriter.bytes(of: UInt16(lastHeaderHash.count)) + lastHeaderHash
+        out += BigEndianWriter.bytes(of: UInt16(headersRoot.count)) + headersRoot
         out += Digest.sha256(summary)
         return Digest.sha256(out)
     }

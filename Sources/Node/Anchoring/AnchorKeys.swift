@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 import GridTLS
 
@@ -51,10 +52,10 @@ struct AnchorRecord: Equatable, Sendable {
     /// u64 from, u64 to, u16 len + last header hash, u16 len + headers root (big-endian).
     var bytes: [UInt8] {
         var out: [UInt8] = []
-        out += BlockExecutor.bigEndian(from)
-        out += BlockExecutor.bigEndian(to)
-        out += BlockExecutor.bigEndian(UInt16(lastHeaderHash.count)) + lastHeaderHash
-        out += BlockExecutor.bigEndian(UInt16(headersRoot.count)) + headersRoot
+        out += BigEndianWriter.bytes(of: from)
+        out += BigEndianWriter.bytes(of: to)
+        out += BigEndianWriter.bytes(of: UInt16(lastHeaderHash.count)) + lastHeaderHash
+        out += BigEndianWriter.bytes(of: UInt16(headersRoot.count)) + headersRoot
         return out
     }
 
@@ -66,9 +67,9 @@ struct AnchorRecord: Equatable, Sendable {
     }
 
     init?(bytes: [UInt8]) {
-        var r = ByteReader(bytes)
-        guard let from = r.u64(), let to = r.u64(), let n = r.u16(), let last = r.take(Int(n)),
-              let m = r.u16(), let root = r.take(Int(m)), r.atEnd else { return nil }
+        var r = BigEndianReader(bytes)
+        guard let from = try? r.u64(), let to = try? r.u64(), let n = try? r.u16(), let last = try? r.bytes(Int(n)),
+              let m = try? r.u16(), let root = try? r.bytes(Int(m)), r.isAtEnd else { return nil }
         self.init(from: from, to: to, lastHeaderHash: last, headersRoot: root)
     }
 }
@@ -80,7 +81,7 @@ struct DownlinkCursor: Equatable, Comparable, Sendable {
 
     static func < (a: Self, b: Self) -> Bool { (a.height, a.index) < (b.height, b.index) }
 
-    var bytes: [UInt8] { BlockExecutor.bigEndian(height) + BlockExecutor.bigEndian(index) }
+    var bytes: [UInt8] { BigEndianWriter.bytes(of: height) + BigEndianWriter.bytes(of: index) }
 
     init(height: UInt64, index: UInt32) {
         self.height = height
@@ -88,8 +89,8 @@ struct DownlinkCursor: Equatable, Comparable, Sendable {
     }
 
     init?(bytes: [UInt8]) {
-        var r = ByteReader(bytes)
-        guard let h = r.u64(), let i = r.u32(), r.atEnd else { return nil }
+        var r = BigEndianReader(bytes)
+        guard let h = try? r.u64(), let i = try? r.u32(), r.isAtEnd else { return nil }
         self.init(height: h, index: i)
     }
 }
@@ -107,12 +108,12 @@ enum DownlinkDigest {
 
     /// `u64 n || digest`, the district's record.
     static func encode(count: UInt64, digest: [UInt8]) -> [UInt8] {
-        BlockExecutor.bigEndian(count) + digest
+        BigEndianWriter.bytes(of: count) + digest
     }
 
     static func decode(_ bytes: [UInt8]) -> (count: UInt64, digest: [UInt8])? {
-        var r = ByteReader(bytes)
-        guard let count = r.u64() else { return nil }
+        var r = BigEndianReader(bytes)
+        guard let count = try? r.u64() else { return nil }
         return (count, r.rest())
     }
 }

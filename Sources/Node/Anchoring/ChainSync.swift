@@ -1,4 +1,5 @@
 import Foundation
+import GridBase
 import GridProto
 import GridTLS
 import Logging
@@ -141,7 +142,7 @@ final class ChainSync: Sendable {
             let receipt = AnchorReceipt(
                 fromHeight: record.from, toHeight: record.to, mainHeight: version.height, mainIndex: version.txIndex,
                 anchorTxId: Digest.sha256(tx.payload), mainBlockHash: block.hash)
-            if let outcome = try await submitLocal(.anchorReceipt(receipt)), outcome.code != 0, outcome.code != 6 {
+            if let outcome = try await submitLocal(.anchorReceipt(receipt)), outcome.code != StatusCode.ok.rawValue, outcome.code != StatusCode.alreadyExists.rawValue {
                 throw RPCError(.failedPrecondition, "receipt \(record.from)...\(record.to) refused: \(outcome.message)")
             }
             logger.info("anchor receipt recorded", metadata: [
@@ -291,7 +292,7 @@ final class ChainSync: Sendable {
             guard let block = response.block else { throw RPCError(.dataLoss, "main chain returned no block \(height)") }
             for (i, tx) in block.transactions.enumerated() {
                 let position = DownlinkCursor(height: height, index: UInt32(i))
-                guard position > cursor, i < block.outcomes.count, block.outcomes[i].code == 0,
+                guard position > cursor, i < block.outcomes.count, block.outcomes[i].code == StatusCode.ok.rawValue,
                       case .parameter(let parameter)? = (try? TxPayload(serializedBytes: tx.payload))?.body,
                       parameter.district == district else { continue }
                 // Each names its predecessor, so the chain takes them in this order or not at all.
@@ -308,7 +309,7 @@ final class ChainSync: Sendable {
                 switch result {
                 case .failure(let error) where (error as? RPCError)?.code != .alreadyExists:
                     throw error
-                case .success(let response) where response.outcome?.code == 10:
+                case .success(let response) where response.outcome?.code == StatusCode.aborted.rawValue:
                     // A predecessor did not land: rescan from the cursor next round.
                     throw RPCError(.aborted, "downlink out of step: \(response.outcome?.message ?? "")")
                 default:

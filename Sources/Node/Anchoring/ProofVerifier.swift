@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 import GridTLS
 
@@ -70,7 +71,7 @@ public enum ProofVerifier {
               mainHashing.foldPath(leaf: mainHashing.hash(proof.anchorOutcome), proof.outcomePath) == mainHeader.outcomesRoot else {
             return .failure(Failure("the anchor's outcome does not fold to main block \(mainHeader.height)'s outcomes root"))
         }
-        guard outcome.code == 0 else {
+        guard outcome.code == StatusCode.ok.rawValue else {
             return .failure(Failure("the main chain refused this anchor (code \(outcome.code): \(outcome.message))"))
         }
         var valid = 0

@@ -1,4 +1,5 @@
 import Contracts
+import GridBase
 import GridProto
 import GridTLS
 import Store
@@ -24,14 +25,14 @@ struct ExecutionContext: Sendable {
 /// A transaction refused while executing: recorded as its outcome (gRPC code and reason);
 /// the transaction's writes are dropped.
 struct ExecutionRejection: Error, Equatable {
-    var code: UInt32
+    var code: StatusCode
     var reason: String
 
-    static func failedPrecondition(_ reason: String) -> Self { Self(code: 9, reason: reason) }
-    static func alreadyExists(_ reason: String) -> Self { Self(code: 6, reason: reason) }
-    static func permissionDenied(_ reason: String) -> Self { Self(code: 7, reason: reason) }
-    static func notFound(_ reason: String) -> Self { Self(code: 5, reason: reason) }
-    static func invalidArgument(_ reason: String) -> Self { Self(code: 3, reason: reason) }
+    static func failedPrecondition(_ reason: String) -> Self { Self(code: .failedPrecondition, reason: reason) }
+    static func alreadyExists(_ reason: String) -> Self { Self(code: .alreadyExists, reason: reason) }
+    static func permissionDenied(_ reason: String) -> Self { Self(code: .permissionDenied, reason: reason) }
+    static func notFound(_ reason: String) -> Self { Self(code: .notFound, reason: reason) }
+    static func invalidArgument(_ reason: String) -> Self { Self(code: .invalidArgument, reason: reason) }
 }
 
 /// Applies the transactions of one block to the world state, deterministically: the same
@@ -104,10 +105,10 @@ struct BlockExecutor {
                 outcomes.append(outcome)
             } catch let rejection as ExecutionRejection {
                 state.rollbackTransaction()
-                outcomes.append(TxOutcome(code: rejection.code, message: rejection.reason))
+                outcomes.append(TxOutcome(code: rejection.code.rawValue, message: rejection.reason))
             } catch let rejection as ContractRejection {
                 state.rollbackTransaction()
-                outcomes.append(TxOutcome(code: rejection.code, message: rejection.reason))
+                outcomes.append(TxOutcome(code: rejection.code.rawValue, message: rejection.reason))
             }
         }
         return (state.writes, outcomes)
@@ -145,7 +146,7 @@ struct BlockExecutor {
                 }
             }
             written.insert(key)
-            state.setUnique(key, bigEndian(UInt32(position)))
+            state.setUnique(key, BigEndianWriter.bytes(of: UInt32(position)))
             positions.append(position)
             accepted += 1
             if newest.map({ reading.timestampMs > $0 }) ?? true {
@@ -155,10 +156,10 @@ struct BlockExecutor {
         }
         for meter in touched {
             if let ts = latest[meter] ?? nil {
-                state.set(meterKey(meter), bigEndian(UInt64(bitPattern: ts)))
+                state.set(meterKey(meter), BigEndianWriter.bytes(of: UInt64(bitPattern: ts)))
             }
         }
-        var outcome = TxOutcome(code: 0, message: "", readingsAccepted: accepted, readingsDuplicate: duplicate)
+        var outcome = TxOutcome(code: StatusCode.ok.rawValue, message: "", readingsAccepted: accepted, readingsDuplicate: duplicate)
         // Billing: the fee-control contract sees every reading stored for the first time.
         guard !positions.isEmpty else { return outcome }
         let savepoint = state.savepoint()
@@ -214,7 +215,7 @@ struct BlockExecutor {
     private static func appendParameter(_ parameter: DistrictParameter, state: inout BlockState) throws {
         let count = try state.get(AnchorKeys.parameterCount(parameter.district)).flatMap(decodeUInt64) ?? 0
         let previous = count == 0 ? [] : try state.get(AnchorKeys.parameterDigest(parameter.district, count)) ?? []
-        state.set(AnchorKeys.parameterCount(parameter.district), bigEndian(count &+ 1))
+        state.set(AnchorKeys.parameterCount(parameter.district), BigEndianWriter.bytes(of: count &+ 1))
         state.set(AnchorKeys.parameterDigest(parameter.district, count &+ 1), DownlinkDigest.next(previous, parameter))
     }
 
@@ -229,10 +230,10 @@ struct BlockExecutor {
         }
     }
 
-    /// An 8-byte big-endian value (`bigEndian`); nil for any other length.
+    /// An 8-byte big-endian value (`BigEndianWriter.bytes(of:)`); nil for any other length.
     static func decodeUInt64(_ bytes: [UInt8]) -> UInt64? {
-        var r = ByteReader(bytes)
-        guard let v = r.u64(), r.atEnd else { return nil }
+        var r = BigEndianReader(bytes)
+        guard let v = try? r.u64(), r.isAtEnd else { return nil }
         return v
     }
 
@@ -286,7 +287,7 @@ struct BlockExecutor {
         // Taken only right after its predecessor: a downlink whose predecessor did not land
         // is refused (ABORTED) and the cursor stays, so no parameter is ever skipped.
         guard cursor == DownlinkCursor(height: downlink.afterHeight, index: downlink.afterIndex) else {
-            throw ExecutionRejection(code: 10, reason: "downlink follows \(downlink.afterHeight)/\(downlink.afterIndex); the cursor is at \(cursor.height)/\(cursor.index)")
+            throw ExecutionRejection(code: .aborted, reason: "downlink follows \(downlink.afterHeight)/\(downlink.afterIndex); the cursor is at \(cursor.height)/\(cursor.index)")
         }
         state.set(AnchorKeys.downlinkCursor, position.bytes)
         guard let original = try? SignedTransaction(serializedBytes: downlink.original),
@@ -301,15 +302,11 @@ struct BlockExecutor {
             outcome.record(try FeeControl.applyParameter(parameter, context: contract, state: &state))
         } catch let rejection as ContractRejection {
             state.rollback(to: savepoint)
-            outcome.code = rejection.code
+            outcome.code = rejection.code.rawValue
             outcome.message = rejection.reason
             return outcome
         }
         return outcome
-    }
-
-    static func bigEndian<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
-        withUnsafeBytes(of: v.bigEndian) { Array($0) }
     }
 
     static func decodeInt64(_ bytes: [UInt8]) -> Int64? {

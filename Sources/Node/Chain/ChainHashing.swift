@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 import GridTLS
 
@@ -85,7 +86,7 @@ struct ChainHashing: Sendable, Equatable {
     }
 
     private static func append(_ out: inout [UInt8], _ v: UInt32) {
-        out.append(UInt8(v >> 24)); out.append(UInt8((v >> 16) & 0xff)); out.append(UInt8((v >> 8) & 0xff)); out.append(UInt8(v & 0xff))
+        BigEndianWriter.append(v, to: &out)
     }
 }
 

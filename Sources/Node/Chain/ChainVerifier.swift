@@ -1,4 +1,5 @@
 import Foundation
+import GridBase
 import GridProto
 import GridTLS
 import Store
@@ -249,7 +250,7 @@ final class ReplayState: ChainStateReader {
     }
 
     func stageBlock(hash: [UInt8], height: UInt64) {
-        batch.put([UInt8(ascii: "b")] + hash, BlockExecutor.bigEndian(height))
+        batch.put([UInt8(ascii: "b")] + hash, BigEndianWriter.bytes(of: height))
         counts.blocks += 1
     }
 
@@ -276,16 +277,16 @@ final class ReplayState: ChainStateReader {
 
     func transaction(_ id: [UInt8]) throws -> (UInt64, UInt32)? {
         guard let v = try db().get([UInt8(ascii: "t")] + id) else { return nil }
-        var r = ByteReader(v)
-        guard let height = r.u64(), let index = r.u32(), r.atEnd else { return nil }
+        var r = BigEndianReader(v)
+        guard let height = try? r.u64(), let index = try? r.u32(), r.isAtEnd else { return nil }
         return (height, index)
     }
 
     /// The last write of `key`: its version and value (nil: deleted).
     func lastWrite(_ key: String) throws -> (height: UInt64, index: UInt32, value: [UInt8]?)? {
         guard let v = try db().get(Self.stateKey(key)) else { return nil }
-        var r = ByteReader(v)
-        guard let height = r.u64(), let index = r.u32(), !r.atEnd else { return nil }
+        var r = BigEndianReader(v)
+        guard let height = try? r.u64(), let index = try? r.u32(), !r.isAtEnd else { return nil }
         return (height, index, Self.value(r.rest()))
     }
 
@@ -312,11 +313,11 @@ final class ReplayState: ChainStateReader {
 
     private static func historyKey(_ key: String, height: UInt64, index: UInt32) -> [UInt8] {
         let name = Array(key.utf8)
-        return [UInt8(ascii: "h")] + BlockExecutor.bigEndian(UInt32(name.count)) + name + version(height: height, index: index)
+        return [UInt8(ascii: "h")] + BigEndianWriter.bytes(of: UInt32(name.count)) + name + version(height: height, index: index)
     }
 
     private static func version(height: UInt64, index: UInt32) -> [UInt8] {
-        BlockExecutor.bigEndian(height) + BlockExecutor.bigEndian(index)
+        BigEndianWriter.bytes(of: height) + BigEndianWriter.bytes(of: index)
     }
 
     /// 1 and the value, or 0 for a deletion.

@@ -1,6 +1,7 @@
 import Foundation
 import GridProto
 import GridTLS
+import Identity
 import Logging
 import Store
 import Synchronization
@@ -288,9 +289,8 @@ final class Ledger: Sendable {
         do {
             _ = try BlockExecutor.checkAnchor(anchor) { try store.state($0)?.value }
         } catch let rejection as ExecutionRejection {
-            let code = StatusCode(rawValue: rejection.code)
-            var error = RPCError(code, rejection.reason)
-            if code == .alreadyExists, let entry = try store.state(AnchorKeys.anchor(anchor.district, from: anchor.fromHeight)),
+            var error = RPCError(rejection.code, rejection.reason)
+            if rejection.code == .alreadyExists, let entry = try store.state(AnchorKeys.anchor(anchor.district, from: anchor.fromHeight)),
                let block = try store.block(at: entry.height), Int(entry.txIndex) < block.transactions.count {
                 let id = Digest.sha256(block.transactions[Int(entry.txIndex)].payload)
                 let location = TxLocation(height: entry.height, index: entry.txIndex, txId: id, blockHash: try blockHash(at: entry.height) ?? [])

@@ -1,6 +1,7 @@
 import Foundation
 import GridProto
 import GridTLS
+import Identity
 import Wire
 
 /// A submission that passed every check that does not depend on chain state.

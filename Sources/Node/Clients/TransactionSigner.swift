@@ -1,6 +1,7 @@
 import Foundation
 import GridProto
 import GridTLS
+import Identity
 import NIOCore
 import Wire
 

@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 import GridTLS
 import Logging
@@ -25,12 +26,12 @@ struct BlockTransfer: Sendable {
 
     static func snapshotData(_ head: ChainStore.Head?) -> [UInt8] {
         guard let head else { return [] }
-        return BlockExecutor.bigEndian(head.height) + head.hash
+        return BigEndianWriter.bytes(of: head.height) + head.hash
     }
 
     func catchUp(to data: [UInt8], from leader: UInt64) async throws {
         guard data.count == 40 else { throw StoreError.corrupt("raft snapshot data of \(data.count) bytes is not height + hash") }
-        let height = data[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let height = BigEndianReader.integer(UInt64.self, exactly: data[0..<8])
         let hash = Array(data[8...])
         if let head = ledger.store.head, head.height >= height {
             guard try ledger.blockHash(at: height) == hash else {

@@ -1,3 +1,4 @@
+import Identity
 import Wire
 
 /// What binds a chain's Raft member to a TLS peer (Docs/security.md, "Raft membership"): never

@@ -1,5 +1,6 @@
 import Consensus
 import GridProto
+import Identity
 import Synchronization
 import Wire
 

@@ -1,4 +1,5 @@
 import Consensus
+import GridBase
 import Logging
 import Store
 import Synchronization
@@ -189,7 +190,7 @@ final class RaftDriver: Sendable {
                 }
             case .readIndex(let continuation):
                 readCounter += 1
-                let context = BlockExecutor.bigEndian(configuration.id) + BlockExecutor.bigEndian(readCounter)
+                let context = BigEndianWriter.bytes(of: configuration.id) + BigEndianWriter.bytes(of: readCounter)
                 do {
                     try node.readIndex(context: context)
                     pendingReads[context] = (continuation, ticks + UInt64(2 * configuration.electionTicks))

@@ -1,4 +1,5 @@
 import GridProto
+import Identity
 import Wire
 
 /// `/gridledger.Anchor/Sign` (district members sign anchors for their leader) and

@@ -1,4 +1,5 @@
 import GridProto
+import Identity
 import Wire
 
 /// `/gridledger.FeeControl/GetDistrictResults` on the main chain: what a district's anchors

@@ -1,5 +1,6 @@
 import Contracts
 import GridProto
+import Identity
 import Wire
 
 /// Fee-control results of district chains (Docs/contracts.md); who may read which is

@@ -1,4 +1,5 @@
 import GridProto
+import Identity
 import Synchronization
 import Wire
 

@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 import Wire
 
@@ -68,7 +69,7 @@ struct IngestService: Sendable {
                                 try await Self.ledger(for: request, tx, chains)
                                     .submit(tx, readingsOnly: true, carrier: ctx.peer, whenQueued: { queuedIn.finish() })
                             }
-                            return StreamAck(sequence: seq, code: 0, message: "", response: response)
+                            return StreamAck(sequence: seq, code: StatusCode.ok.rawValue, message: "", response: response)
                         } catch let error as RPCError {
                             var response: SubmitResponse?
                             if error.code == .alreadyExists, let raw = error.metadataValue("gridledger-tx-location-bin") {

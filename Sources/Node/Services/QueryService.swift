@@ -1,5 +1,6 @@
 import GridProto
 import GridTLS
+import Identity
 import Store
 import Wire
 

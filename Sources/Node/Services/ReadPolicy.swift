@@ -1,3 +1,4 @@
+import Identity
 import Wire
 
 /// Who may read what (DOMAIN.md, "Places and parties", "Who may read what";

@@ -1,3 +1,5 @@
+import GridBase
+import Identity
 import Logging
 import Synchronization
 import Wire

@@ -1,4 +1,5 @@
 import Contracts
+import GridBase
 import GridProto
 
 /// A seeded, deterministic fleet of smart electricity meters, district by district, for

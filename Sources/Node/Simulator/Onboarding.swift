@@ -1,4 +1,5 @@
 import Foundation
+import GridBase
 import GridProto
 import Wire
 

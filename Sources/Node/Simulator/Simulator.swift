@@ -1,5 +1,6 @@
 import Foundation
 import GridProto
+import Identity
 import Logging
 import Wire
 

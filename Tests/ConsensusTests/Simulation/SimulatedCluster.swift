@@ -1,4 +1,5 @@
 import Consensus
+import GridBase
 
 /// A deterministic simulation of a Raft group (the shape of etcd-io/raft `rafttest` and
 /// hashicorp/raft `fuzzy`): N `RaftNode`s, each behind a shell that honours the `Ready`

@@ -1,4 +1,5 @@
 import Consensus
+import GridBase
 
 /// One simulated member: a `RaftNode` (nil while crashed) plus exactly what its shell has
 /// made durable under the `Ready` contract, plus its state machine.
@@ -63,11 +64,7 @@ struct SimulatedNode {
         return (fromBE(d[0..<8]), fromBE(d[8..<16]))
     }
 
-    static func be(_ v: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * $0)) }
-    }
+    static func be(_ v: UInt64) -> [UInt8] { BigEndianWriter.bytes(of: v) }
 
-    static func fromBE(_ s: ArraySlice<UInt8>) -> UInt64 {
-        s.reduce(0) { $0 << 8 | UInt64($1) }
-    }
+    static func fromBE(_ s: ArraySlice<UInt8>) -> UInt64 { BigEndianReader.integer(exactly: s) }
 }

@@ -1,6 +1,7 @@
-import GridProto
-
-/// A call's outcome: the 17 gRPC status codes, with gRPC's numbers and meanings.
+/// A call's outcome: the 17 gRPC status codes, with gRPC's numbers and meanings. The one
+/// status vocabulary of the project: RPC statuses (Wire), contract rejections (Contracts) and
+/// the outcomes recorded for transactions in blocks (`TxOutcome.code`, the raw value) all use
+/// it; the numbers on the wire and in stored blocks are gRPC's and never change.
 public struct StatusCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -34,26 +35,4 @@ public struct StatusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public var description: String {
         rawValue < StatusCode.names.count ? StatusCode.names[Int(rawValue)] : "CODE_\(rawValue)"
     }
-}
-
-/// A call that ended with a status other than OK. Handlers throw it to choose the status a
-/// caller sees; any other error a handler throws reaches the caller as `INTERNAL`.
-public struct RPCError: Error, Equatable, Sendable, CustomStringConvertible {
-    public var code: StatusCode
-    public var message: String
-    /// Trailer metadata sent with the status (e.g. where a duplicate transaction already is).
-    public var metadata: [MetadataEntry]
-
-    public init(_ code: StatusCode, _ message: String, metadata: [MetadataEntry] = []) {
-        self.code = code
-        self.message = message
-        self.metadata = metadata
-    }
-
-    /// The value of the first trailer metadata entry named `key`.
-    public func metadataValue(_ key: String) -> [UInt8]? {
-        metadata.first { $0.key == key }?.value
-    }
-
-    public var description: String { "\(code): \(message)" }
 }

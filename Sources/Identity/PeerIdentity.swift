@@ -1,9 +1,3 @@
-/// The role a party holds in a GridLedger deployment, read from the subject OU of its
-/// certificate. The set is closed: a certificate with any other OU is not accepted.
-public enum Role: String, Sendable, CaseIterable, Codable {
-    case node, collector, marketing, bank, finance, device, ops, admin
-}
-
 /// An authenticated party: what a verified certificate says about its holder.
 ///
 /// Invariant: only the TLS layer creates identities for remote peers, after the peer's
@@ -31,18 +25,5 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         "\(role.rawValue):\(name)" + (district.map { "@\($0)" } ?? "") + "#\(serial)"
-    }
-}
-
-/// Fired down a pipeline's inbound path by the security layer once the peer is
-/// authenticated. The RPC handlers above it refuse every frame until they have seen it.
-public struct PeerAuthenticatedEvent: Sendable {
-    public var peer: PeerIdentity
-    /// The ALPN protocol both sides agreed on.
-    public var applicationProtocol: String?
-
-    public init(peer: PeerIdentity, applicationProtocol: String?) {
-        self.peer = peer
-        self.applicationProtocol = applicationProtocol
     }
 }
