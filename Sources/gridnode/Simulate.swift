@@ -43,8 +43,19 @@ struct Simulate: AsyncParsableCommand {
         options.mainAddress = main
         options.mainChain = mainChain
         // One line per interval, written at once (also when stdout is a log file).
-        try await Simulator(options: options).run { line in
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        do {
+            try await Simulator(options: options).run { line in
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            }
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            // A connection failure as a sentence (which node, and the likely cause), not an
+            // NIO or TLS error dump.
+            let address = options.mainAddress ?? options.nodes.first?.1 ?? "the node"
+            let sentence = ConnectionErrorText.describe(error, address: address, ca: caDir + "/ca.crt")
+            FileHandle.standardError.write(Data("error: \(sentence)\n".utf8))
+            throw ExitCode(2)
         }
     }
 }

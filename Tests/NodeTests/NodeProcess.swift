@@ -75,6 +75,24 @@ final class NodeProcess: @unchecked Sendable {
 
     /// Skips a process test when `gridnode` is not built, except in CI (`CI=true`), where a
     /// process test must run: there the missing binary fails the test (scripts/test).
+    /// Three `gridnode` processes, not started yet, forming district d1's Raft group on free
+    /// ports, each member pinned to its certificate's key; `ports` holds `extraPorts` more
+    /// free ports after the members' three. `extra(i)` adds flags to node i (1...3).
+    static func districtCluster(_ pki: TestPKI, extraPorts: Int = 0, extra: (Int) -> [String]) async throws -> (nodes: [NodeProcess], ports: [Int]) {
+        let ports = try await freePorts(3 + extraPorts)
+        let certs = try (1...3).map { try pki.issue(.node, "node\($0)", district: "d1") }
+        let members = (1...3).flatMap { ["--member", "\($0)=node\($0)@127.0.0.1:\(ports[$0 - 1])#cert:\(certs[$0 - 1].cert)"] }
+        var nodes: [NodeProcess] = []
+        for i in 1...3 {
+            let cert = certs[i - 1]
+            nodes.append(NodeProcess(arguments: [
+                "start", "--listen", "127.0.0.1:\(ports[i - 1])", "--data-dir", pki.dir + "/data\(i)", "--cert", cert.cert,
+                "--key", cert.key, "--ca", pki.caCert, "--chain-id", "d1", "--raft-id", "\(i)",
+            ] + extra(i) + members, log: pki.dir + "/node\(i).log"))
+        }
+        return (nodes, ports)
+    }
+
     static func requireExecutable() throws {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             let message = "\(executable) is missing: run `swift build` before the tests"

@@ -16,16 +16,8 @@ final class PausedLeaderTests: XCTestCase {
         defer { pki.remove() }
         let ops = try pki.issue(.ops, "ops1")
         let col = try pki.issue(.collector, "col1", district: "d1")
-        let ports = try await NodeProcess.freePorts(3)
-        let members = (1...3).flatMap { ["--member", "\($0)=node\($0)@127.0.0.1:\(ports[$0 - 1])"] }
-        var nodes: [NodeProcess] = []
-        for i in 1...3 {
-            let cert = try pki.issue(.node, "node\(i)", district: "d1")
-            nodes.append(NodeProcess(arguments: [
-                "start", "--listen", "127.0.0.1:\(ports[i - 1])", "--data-dir", pki.dir + "/data\(i)", "--cert", cert.cert,
-                "--key", cert.key, "--ca", pki.caCert, "--chain-id", "d1", "--raft-id", "\(i)", "--tick-ms", "50",
-                "--max-block-delay-ms", "5", "--log-level", "warning",
-            ] + members, log: pki.dir + "/node\(i).log"))
+        let (nodes, ports) = try await NodeProcess.districtCluster(pki) { _ in
+            ["--tick-ms", "50", "--max-block-delay-ms", "5", "--log-level", "warning"]
         }
         defer {
             for n in nodes {

@@ -204,19 +204,7 @@ final class RaftClusterTests: XCTestCase {
     /// Three `gridnode` processes, not started yet, forming district d1's Raft group on free
     /// ports; `ports` holds `extraPorts` more free ports after the members' three.
     private func makeCluster(_ pki: TestPKI, extraPorts: Int = 0, extra: (Int) -> [String]) async throws -> (nodes: [NodeProcess], ports: [Int]) {
-        let ports = try await NodeProcess.freePorts(3 + extraPorts)
-        // Each member pinned to its certificate's key.
-        let certs = try (1...3).map { try pki.issue(.node, "node\($0)", district: "d1") }
-        let members = (1...3).flatMap { ["--member", "\($0)=node\($0)@127.0.0.1:\(ports[$0 - 1])#cert:\(certs[$0 - 1].cert)"] }
-        var nodes: [NodeProcess] = []
-        for i in 1...3 {
-            let cert = certs[i - 1]
-            nodes.append(NodeProcess(arguments: [
-                "start", "--listen", "127.0.0.1:\(ports[i - 1])", "--data-dir", pki.dir + "/data\(i)", "--cert", cert.cert,
-                "--key", cert.key, "--ca", pki.caCert, "--chain-id", "d1", "--raft-id", "\(i)",
-            ] + extra(i) + members, log: pki.dir + "/node\(i).log"))
-        }
-        return (nodes, ports)
+        try await NodeProcess.districtCluster(pki, extraPorts: extraPorts, extra: extra)
     }
 
     /// Starts the cluster's nodes (the caller has registered their cleanup) and waits until each serves.
