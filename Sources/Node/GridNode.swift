@@ -536,6 +536,17 @@ public final class GridNode: Service, Sendable {
         try runningLedger(chain).store.writeTotals
     }
 
+    /// An in-process subscription for an embedding host (the feed behind
+    /// `Query.SubscribeBlocks`, without RPC): calls `body` with every block of the chain from
+    /// `height` on, in order, then with each new one as it becomes durable, until `body`
+    /// throws (that error ends the subscription and is rethrown) or the node stops (returns
+    /// normally). `body` is awaited, so a host that takes its time slows its own catch-up;
+    /// once caught up, a host more than 256 blocks behind the live chain is cut off with
+    /// RESOURCE_EXHAUSTED (subscribe again from the next height).
+    public func follow(from height: UInt64, chain: String = "", _ body: (_ block: Block, _ hash: [UInt8]) async throws -> Void) async throws {
+        try await runningLedger(chain).follow(from: height, body)
+    }
+
     /// Height and hash of the newest durable block.
     public func head(chain: String = "") throws -> (height: UInt64, hash: [UInt8])? {
         try runningLedger(chain).store.head.map { ($0.height, $0.hash) }

@@ -109,6 +109,39 @@ final class ChainTests: XCTestCase {
 
     /// A resubmitted transaction is answered ALREADY_EXISTS with its original location and
     /// is never stored twice.
+    /// The embedding API's subscription (issue 12: "an in-process block/event subscription"):
+    /// every stored block from the height asked, then each new one as it becomes durable, in
+    /// order; the host's error ends it; a stopped node ends it normally.
+    func testEmbedderFollowsBlocksInProcess() async throws {
+        _ = try await node.submit(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "e0", readings: readings("e", from: 1_700_000_000_000, count: 2))))
+        struct Enough: Error {}
+        let seen = Mutex<[UInt64]>([])
+        let follower = Task { [node] in
+            try await node!.follow(from: 0) { block, hash in
+                XCTAssertEqual(hash.count, 32)
+                let count = seen.withLock { s -> Int in
+                    s.append(block.header?.height ?? .max)
+                    return s.count
+                }
+                if count == 4 { throw Enough() }
+            }
+        }
+        for i in 1...2 {
+            _ = try await node.submit(try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "e\(i)", readings: readings("e\(i)", from: 1_700_000_000_000, count: 2))))
+        }
+        do {
+            try await follower.value
+            XCTFail("the host's error ends the subscription and is rethrown")
+        } catch is Enough {}
+        XCTAssertEqual(seen.withLock { $0 }, [0, 1, 2, 3], "genesis, the stored block, then the two new ones, in order")
+        // A subscription open when the node stops ends normally.
+        let open = Task { [node] in try await node!.follow(from: 4) { _, _ in } }
+        try await Task.sleep(for: .milliseconds(50))
+        await node.stop()
+        node = nil
+        try await open.value
+    }
+
     func testDuplicateTransactionIsAlreadyExistsWithOriginalLocation() async throws {
         let tx = try collector.sign(collector.readingsPayload(chainID: "d1", batchID: "b1", readings: readings("m1", from: 1_700_000_000_000, count: 3)))
         let first = try await client.submitReadings(tx)
