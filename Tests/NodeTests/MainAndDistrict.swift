@@ -20,7 +20,11 @@ final class MainAndDistrict: @unchecked Sendable {
     var districtAddress = ""
     var districtConfig = NodeConfiguration()
 
-    init(anchorEveryBlocks: Int = 4, anchorEveryMs: Int = 100) async throws {
+    /// What the district node logs, when the test asked for it (`districtLogs`).
+    let districtLogs: CapturedLogs?
+
+    init(anchorEveryBlocks: Int = 4, anchorEveryMs: Int = 100, captureDistrictLogs: Bool = false) async throws {
+        districtLogs = captureDistrictLogs ? CapturedLogs() : nil
         pki = try TestPKI()
         let cloud = try pki.issue(.node, "cloud1")
         var mainConfig = pki.loopbackNode(cloud, dataDir: pki.dir + "/main")
@@ -69,7 +73,7 @@ final class MainAndDistrict: @unchecked Sendable {
     }
 
     func startDistrict() async throws {
-        district = try GridNode(configuration: districtConfig, logger: Self.quiet())
+        district = try GridNode(configuration: districtConfig, logger: districtLogs?.logger() ?? Self.quiet())
         districtAddress = "127.0.0.1:\(try await district!.start().port!)"
     }
 

@@ -139,17 +139,22 @@ final class ChainSync: Sendable {
             guard let tx = block.block?.transactions.dropFirst(Int(version.txIndex)).first else {
                 throw RPCError(.dataLoss, "main block \(version.height) has no transaction \(version.txIndex)")
             }
-            let receipt = AnchorReceipt(
+            try await recordReceipt(AnchorReceipt(
                 fromHeight: record.from, toHeight: record.to, mainHeight: version.height, mainIndex: version.txIndex,
-                anchorTxId: Digest.sha256(tx.payload), mainBlockHash: block.hash)
-            if let outcome = try await submitLocal(.anchorReceipt(receipt)), outcome.code != StatusCode.ok.rawValue, outcome.code != StatusCode.alreadyExists.rawValue {
-                throw RPCError(.failedPrecondition, "receipt \(record.from)...\(record.to) refused: \(outcome.message)")
-            }
-            logger.info("anchor receipt recorded", metadata: [
-                "chain": "\(district)", "range": "\(record.from)...\(record.to)", "main_height": "\(version.height)",
-            ])
+                anchorTxId: Digest.sha256(tx.payload), mainBlockHash: block.hash), rediscovered: true)
             recorded = true
         }
+    }
+
+    /// Records `receipt` on the district (a receipt already recorded is fine).
+    private func recordReceipt(_ receipt: AnchorReceipt, rediscovered: Bool) async throws {
+        if let outcome = try await submitLocal(.anchorReceipt(receipt)), outcome.code != StatusCode.ok.rawValue, outcome.code != StatusCode.alreadyExists.rawValue {
+            throw RPCError(.failedPrecondition, "receipt \(receipt.fromHeight)...\(receipt.toHeight) refused: \(outcome.message)")
+        }
+        logger.info("anchor receipt recorded", metadata: [
+            "chain": "\(district)", "range": "\(receipt.fromHeight)...\(receipt.toHeight)", "main_height": "\(receipt.mainHeight)",
+            "from": "\(rediscovered ? "main-chain state (resuming)" : "the main chain's answer")",
+        ])
     }
 
     // MARK: Anchors
@@ -191,6 +196,16 @@ final class ChainSync: Sendable {
                 "chain": "\(district)", "range": "\(range.from)...\(range.to)", "signatures": "\(signatures.count)",
                 "main_height": "\(response.location?.height ?? 0)",
             ])
+            // The normal path: the receipt comes from the main chain's answer (its block, index
+            // and hash). Only after a failure or a restart does the receipt step rediscover it
+            // from the main chain's state.
+            if let location = response.location, response.outcome?.code == StatusCode.ok.rawValue,
+                location.txId == Digest.sha256(tx.payload), !location.blockHash.isEmpty
+            {
+                try await recordReceipt(AnchorReceipt(
+                    fromHeight: range.from, toHeight: range.to, mainHeight: location.height, mainIndex: location.index,
+                    anchorTxId: location.txId, mainBlockHash: location.blockHash), rediscovered: false)
+            }
         } catch let error as RPCError where error.code == .alreadyExists {
             // A previous leader (or this node before a crash) anchored it: the receipt step records it.
         }
