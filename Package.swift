@@ -78,10 +78,20 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The simulator and the benchmarks: tooling over Node, linked only by `gridnode`.
+        .target(
+            name: "GridTools",
+            dependencies: [
+                "Node", "Wire", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "gridnode",
             dependencies: [
-                "Node",
+                "Node", "GridTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -117,6 +127,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "Node", "GridProto", "GridBase", "Contracts"]),
     ],
     swiftLanguageModes: [.v6]
 )

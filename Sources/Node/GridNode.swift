@@ -547,6 +547,9 @@ public final class GridNode: Service, Sendable {
         try await runningLedger(chain).follow(from: height, body)
     }
 
+    /// The world-state key of a district chain's newest anchor receipt (`AnchorReceipt`).
+    public static let lastReceiptKey = AnchorKeys.lastReceipt
+
     /// Height and hash of the newest durable block.
     public func head(chain: String = "") throws -> (height: UInt64, hash: [UInt8])? {
         try runningLedger(chain).store.head.map { ($0.height, $0.hash) }

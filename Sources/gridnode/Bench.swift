@@ -1,4 +1,5 @@
 import ArgumentParser
+import GridTools
 import Node
 
 struct Bench: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GridTools
 import Node
 
 struct Simulate: AsyncParsableCommand {

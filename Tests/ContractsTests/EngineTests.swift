@@ -155,10 +155,4 @@ final class EngineTests: XCTestCase {
         }
     }
 
-    /// The benchmark bills through the engine and reports what it applied.
-    func testBenchmarkRuns() {
-        let result = ContractsBenchmark.run(accounts: 20, readingsPerAccount: 10)
-        XCTAssertEqual(result.readings, 200)
-        XCTAssertGreaterThan(result.seconds, 0)
-    }
 }

@@ -179,12 +179,4 @@ final class LevelDBTests: XCTestCase {
         XCTAssertEqual(db.approximateSize(from: bytes("a"), to: bytes("b")), 0)
     }
 
-    /// The benchmark baseline runs and reports positive rates (tiny sizes: a smoke test).
-    func testRawWriteRateSmoke() throws {
-        let rate = try LevelDBBenchmark.rawWriteRate(
-            directory: directory.path + "/bench", batches: 5, batchSize: 100, valueBytes: 150, sync: true)
-        XCTAssertGreaterThan(rate.putsPerSecond, 0)
-        XCTAssertEqual(rate.bytesPerSecond / rate.putsPerSecond, 158, accuracy: 0.001)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path + "/bench/rawwrite.ldb"))
-    }
 }

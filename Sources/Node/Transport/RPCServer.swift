@@ -17,7 +17,7 @@ import Wire
 ///
 /// Thread safety: the connection registry is behind a mutex; every connection's state is on
 /// its own event loop.
-final class RPCServer: Sendable {
+package final class RPCServer: Sendable {
     private struct Connection {
         let channel: Channel
         let handler: NIOLoopBound<RPCServerHandler>
@@ -36,7 +36,7 @@ final class RPCServer: Sendable {
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
     private let listener = Mutex<Channel?>(nil)
 
-    init(
+    package init(
         group: EventLoopGroup, tls: TLSContext, router: RPCRouter, configuration: RPCServerConfiguration, logger: Logger,
         connectionLimits: ConnectionLimits = ConnectionLimits(), memoryBudgetBytes: Int = 256 << 20
     ) {
@@ -53,7 +53,7 @@ final class RPCServer: Sendable {
     /// - Parameter accepting: false binds and listens without accepting connections until
     ///   `startAccepting()` (the kernel queues them in the backlog meanwhile): an address that
     ///   cannot be bound fails early, and no client is served before the node is ready.
-    func start(host: String, port: Int, accepting: Bool = true) async throws -> SocketAddress {
+    package func start(host: String, port: Int, accepting: Bool = true) async throws -> SocketAddress {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.autoRead, value: accepting)
@@ -124,7 +124,7 @@ final class RPCServer: Sendable {
     /// - Parameter afterGoAway: runs once GOAWAY is queued on every connection, e.g. to end
     ///   long-lived streams so the drain finishes early; their trailers follow the GOAWAY.
     ///   - endingMethods: long-lived streaming methods whose calls end at once.
-    func shutdownGracefully(endingMethods: Set<String> = [], afterGoAway: () -> Void = {}) async {
+    package func shutdownGracefully(endingMethods: Set<String> = [], afterGoAway: () -> Void = {}) async {
         let listening = listener.withLock { l in defer { l = nil }; return l }
         try? await listening?.close()
         let open = connections.withLock { Array($0.values) }

@@ -1,3 +1,4 @@
+import Node
 import GridBase
 
 /// The simulator's continuous distributions over the one seeded generator (`SplitMix64`,

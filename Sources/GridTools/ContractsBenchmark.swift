@@ -1,3 +1,4 @@
+import Contracts
 import GridProto
 
 /// Bills readings through the contract engine alone, over an in-memory state: the cost of

@@ -1,3 +1,4 @@
+import Node
 import Contracts
 import Foundation
 import GridProto

@@ -1,3 +1,6 @@
+import Foundation
+import Store
+
 /// Baselines for the chain benchmark: what LevelDB alone sustains on this machine.
 public enum LevelDBBenchmark {
     /// Writes `batches` synced (or unsynced) batches of `batchSize` sequential 8-byte
@@ -15,7 +18,7 @@ public enum LevelDBBenchmark {
         sync: Bool
     ) throws -> (putsPerSecond: Double, bytesPerSecond: Double) {
         precondition(batches > 0 && batchSize > 0 && valueBytes >= 0)
-        try FileSystem.createDirectories(directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/rawwrite.ldb"
         try LevelDB.destroy(path: path)
         defer { try? LevelDB.destroy(path: path) }
@@ -39,7 +42,7 @@ public enum LevelDBBenchmark {
                 for _ in 0..<batchSize {
                     var key: [UInt8] = []
                     key.reserveCapacity(8)
-                    ChainStore.Layout.appendU64(next, to: &key)
+                    withUnsafeBytes(of: next.bigEndian) { key.append(contentsOf: $0) }
                     next += 1
                     batch.put(key, value)
                 }

@@ -1,3 +1,4 @@
+import Node
 import Foundation
 import GridTLS
 import Synchronization
@@ -120,7 +121,7 @@ public struct AnchorBenchmark: Sendable {
             if label == "on" {
                 let samples = LatencySamples(commits.latencies)
                 // The receipt is read in process: the collector's clients may not read raw state.
-                let receipt = (try? node.chainSet.ledger(district).store.state(AnchorKeys.lastReceipt)).flatMap { try? AnchorReceipt(serializedBytes: $0.value) }
+                let receipt = (try? node.state(GridNode.lastReceiptKey, chain: district)).flatMap { try? AnchorReceipt(serializedBytes: $0.value) }
                 report(String(format: "commit → anchored on the main chain (receipt recorded): p50 %.0f ms, p99 %.0f ms, max %.0f ms over %d commits; anchored up to %llu",
                               samples.quantile(0.5) / 1e6, samples.quantile(0.99) / 1e6, samples.quantile(1) / 1e6, commits.latencies.count, receipt?.toHeight ?? 0))
             }

@@ -1,7 +1,8 @@
 import Foundation
 import GridBase
 import GridProto
-@testable import Node
+@testable import GridTools
+import Node
 import XCTest
 
 /// The simulated meter fleet (Sources/Node/Simulator): DOMAIN.md "Readings" (registers in

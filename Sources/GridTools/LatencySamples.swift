@@ -14,10 +14,3 @@ struct LatencySamples {
         return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
     }
 }
-
-extension Duration {
-    /// The duration in whole nanoseconds.
-    var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
-    }
-}
