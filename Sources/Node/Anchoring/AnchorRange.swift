@@ -20,7 +20,7 @@ struct AnchorRange: Sendable {
         var hashes: [[UInt8]] = []
         var summary = UplinkSummary()
         var accounts: [String] = []
-        try ledger.store.blocks(from: from, to: to + 1) { _, bytes in
+        try ledger.reader.blocks(from: from, to: to + 1) { _, bytes in
             let block = try Block(serializedBytes: bytes)
             guard let header = block.header else { throw RPCError(.dataLoss, "stored block has no header") }
             hashes.append(ledger.hashing.headerHash(header))
@@ -41,7 +41,7 @@ struct AnchorRange: Sendable {
             throw RPCError(.failedPrecondition, "blocks \(from)...\(to) are not all on this replica")
         }
         summary.accounts = try UplinkAccounts.results(Array(Set(accounts)).sorted(), from: from, to: to, ledger: ledger)
-        if let taken = try ledger.store.state(AnchorKeys.downlinkDigest, asOf: to).flatMap(DownlinkDigest.decode) {
+        if let taken = try ledger.reader.state(AnchorKeys.downlinkDigest, asOf: to).flatMap(DownlinkDigest.decode) {
             summary.downlinkCount = taken.count
             summary.downlinkDigest = taken.digest
         }

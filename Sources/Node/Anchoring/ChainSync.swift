@@ -160,7 +160,7 @@ final class ChainSync: Sendable {
     // MARK: Anchors
 
     private func anchorIfDue(_ main: ChainClient) async throws -> Bool {
-        guard let head = ledger.store.head?.height else { return false }
+        guard let head = ledger.reader.head?.height else { return false }
         let anchored = try lastReceipt()?.toHeight ?? 0
         guard head > anchored else { return false }
         let to = min(head, anchored + UInt64(link.maxAnchorBlocks))
@@ -214,7 +214,7 @@ final class ChainSync: Sendable {
 
     /// The receipt of the newest anchored range on this district (nil before the first).
     func lastReceipt() throws -> AnchorReceipt? {
-        try ledger.store.state(AnchorKeys.lastReceipt).flatMap { try? AnchorReceipt(serializedBytes: $0.value) }
+        try ledger.reader.state(AnchorKeys.lastReceipt).flatMap { try? AnchorReceipt(serializedBytes: $0.value) }
     }
 
     /// Fingerprints (SHA-256 of the DER) of the district's members as the main chain has
@@ -231,7 +231,7 @@ final class ChainSync: Sendable {
     /// (receipt-only blocks wait for the next anchor instead of triggering one each).
     private func oldestSubstantialAge(after anchored: UInt64, upTo head: UInt64) throws -> Int64? {
         var found: Int64?
-        try ledger.store.blocks(from: anchored + 1, to: min(head, anchored + 64) + 1) { _, bytes in
+        try ledger.reader.blocks(from: anchored + 1, to: min(head, anchored + 64) + 1) { _, bytes in
             let block = try Block(serializedBytes: bytes)
             let onlyReceipts = block.transactions.allSatisfy { tx in
                 if case .anchorReceipt? = (try? TxPayload(serializedBytes: tx.payload))?.body { return true }
@@ -276,7 +276,7 @@ final class ChainSync: Sendable {
         guard request.fromHeight >= 1, request.toHeight >= request.fromHeight, request.toHeight - request.fromHeight < TransactionValidator.maxAnchorRange else {
             throw RPCError(.invalidArgument, "anchor range \(request.fromHeight)...\(request.toHeight) is not valid")
         }
-        let head = ledger.store.head?.height ?? 0
+        let head = ledger.reader.head?.height ?? 0
         guard request.toHeight <= head else {
             throw RPCError(.failedPrecondition, "this replica has applied up to \(head), not \(request.toHeight)")
         }
@@ -295,7 +295,7 @@ final class ChainSync: Sendable {
 
     /// Takes main-chain parameters addressed to this district after the cursor, in order.
     private func pullDownlink(_ main: ChainClient) async throws -> Bool {
-        let cursor = try ledger.store.state(AnchorKeys.downlinkCursor).flatMap { DownlinkCursor(bytes: $0.value) } ?? DownlinkCursor(height: 0, index: 0)
+        let cursor = try ledger.reader.state(AnchorKeys.downlinkCursor).flatMap { DownlinkCursor(bytes: $0.value) } ?? DownlinkCursor(height: 0, index: 0)
         let mainHead = try await main.chainInfo(chain: link.id).height
         var height = max(cursor.height, state.withLock { $0.scanned } + 1, 1)
         guard height <= mainHead else { return false }
@@ -399,10 +399,10 @@ final class ChainSync: Sendable {
         let anchored = min(recorded, head)
         status.anchoredHeight = anchored
         status.anchorLagBlocks = head > anchored ? head - anchored : 0
-        if head > anchored, let block = try? ledger.store.block(at: anchored + 1), let header = block.header {
+        if head > anchored, let block = try? ledger.reader.block(at: anchored + 1), let header = block.header {
             status.anchorLagMs = UInt64(max(0, Int64(Date().timeIntervalSince1970 * 1000) - header.timestampMs))
         }
-        status.downlinkMainHeight = (try? ledger.store.state(AnchorKeys.downlinkCursor)).flatMap { $0 }.flatMap { DownlinkCursor(bytes: $0.value) }?.height ?? 0
+        status.downlinkMainHeight = (try? ledger.reader.state(AnchorKeys.downlinkCursor)).flatMap { $0 }.flatMap { DownlinkCursor(bytes: $0.value) }?.height ?? 0
         status.syncError = state.withLock { $0.lastError }
     }
 }
@@ -412,12 +412,12 @@ extension ChainSync {
     /// (Docs/anchoring.md, "Proofs"). NOT_FOUND while the block is not anchored yet.
     func prove(height: UInt64) async throws -> BlockProof {
         guard height >= 1 else { throw RPCError(.invalidArgument, "the genesis block is not anchored; ask for height 1 or more") }
-        guard let entry = try ledger.store.states(prefix: AnchorKeys.receiptPrefix, from: AnchorKeys.receipt(to: height), limit: 1).first,
+        guard let entry = try ledger.reader.states(prefix: AnchorKeys.receiptPrefix, from: AnchorKeys.receipt(to: height), limit: 1).first,
               let receipt = try? AnchorReceipt(serializedBytes: entry.value), receipt.fromHeight <= height, height <= receipt.toHeight else {
             let anchored = try lastReceipt()?.toHeight ?? 0
             throw RPCError(.notFound, "block \(height) of \(district) is not anchored yet (anchored up to \(anchored))")
         }
-        guard let block = try ledger.store.block(at: height), let header = block.header else {
+        guard let block = try ledger.reader.block(at: height), let header = block.header else {
             throw RPCError(.notFound, "no block at height \(height)")
         }
         let range = try AnchorRange.compute(ledger: ledger, from: receipt.fromHeight, to: receipt.toHeight)

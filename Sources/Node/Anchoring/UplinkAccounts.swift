@@ -17,8 +17,8 @@ enum UplinkAccounts {
         var out: [AccountResult] = []
         for id in accounts {
             let key = ContractKeys.account(id)
-            guard let bytes = try ledger.store.state(key, asOf: to), let account = try? Account(serializedBytes: bytes) else { continue }
-            let before = from == 0 ? nil : try ledger.store.state(key, asOf: from - 1).flatMap { try? Account(serializedBytes: $0) }
+            guard let bytes = try ledger.reader.state(key, asOf: to), let account = try? Account(serializedBytes: bytes) else { continue }
+            let before = from == 0 ? nil : try ledger.reader.state(key, asOf: from - 1).flatMap { try? Account(serializedBytes: $0) }
             let (charged, overflow) = account.totalChargedFen.subtractingReportingOverflow(before?.totalChargedFen ?? 0)
             out.append(AccountResult(
                 account: id, balanceFen: account.balanceFen, state: UInt32(account.state.rawValue),

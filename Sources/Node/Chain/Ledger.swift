@@ -43,6 +43,8 @@ final class Ledger: Sendable {
     let hashing: ChainHashing
     let limits: LedgerLimits
     let feed = BlockFeed()
+    /// The read door for services, sync and block transfer (`ChainReader`).
+    var reader: ChainReader { ChainReader(store) }
     private let validator: TransactionValidator
     private let logger: Logger
     private let queue = Mutex(Queue())

@@ -33,7 +33,7 @@ struct BlockTransfer: Sendable {
         guard data.count == 40 else { throw StoreError.corrupt("raft snapshot data of \(data.count) bytes is not height + hash") }
         let height = BigEndianReader.integer(UInt64.self, exactly: data[0..<8])
         let hash = Array(data[8...])
-        if let head = ledger.store.head, head.height >= height {
+        if let head = ledger.reader.head, head.height >= height {
             guard try ledger.blockHash(at: height) == hash else {
                 throw StoreError.corrupt("snapshot names block \(hash.hex) at height \(height), this node stores another")
             }
@@ -47,7 +47,7 @@ struct BlockTransfer: Sendable {
             throw RPCError(.unavailable, "\(member.address) is not leader \(leader) (\(member.name)): \(refusal)")
         }
         let chain = ChainClient(client)
-        var next = (ledger.store.head?.height ?? 0) + 1
+        var next = (ledger.reader.head?.height ?? 0) + 1
         logger.info("catching up by block transfer", metadata: ["from": "\(next)", "to": "\(height)", "leader": "\(member.name)"])
         while next <= height {
             let response = try await chain.block(at: next)

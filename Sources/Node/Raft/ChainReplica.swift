@@ -25,7 +25,7 @@ final class ChainReplica: RaftStateMachine {
     }
 
     func snapshotData() -> [UInt8] {
-        BlockTransfer.snapshotData(ledger.store.head)
+        BlockTransfer.snapshotData(ledger.reader.head)
     }
 
     func install(_ snapshot: Snapshot, from leader: NodeID) async throws {

@@ -30,17 +30,17 @@ struct DistrictResultsService: Sendable {
             }
             guard !request.district.isEmpty else { throw RPCError(.invalidArgument, "name a district") }
             try gate.check(ctx, ledger, .state(key: AnchorKeys.uplinkAccount(request.district, "")))
-            guard try ledger.store.state(AnchorKeys.district(request.district)) != nil else {
+            guard try ledger.reader.state(AnchorKeys.district(request.district)) != nil else {
                 throw RPCError(.notFound, "district \(Bounded.quote(request.district)) is not registered on chain \(ledger.chainID)")
             }
             var response = GetDistrictResultsResponse(district: request.district)
-            if let bytes = try ledger.store.state(AnchorKeys.uplinkTotals(request.district))?.value {
+            if let bytes = try ledger.reader.state(AnchorKeys.uplinkTotals(request.district))?.value {
                 response.totals = try UplinkSummary(serializedBytes: bytes)
             }
             let limit = request.limit == 0 ? 100 : min(Int(request.limit), Self.maxPage)
             let prefix = AnchorKeys.uplinkAccount(request.district, "")
             let start = request.afterAccount.isEmpty ? nil : prefix + request.afterAccount
-            var page = try ledger.store.states(prefix: prefix, from: start, limit: limit + 2)
+            var page = try ledger.reader.states(prefix: prefix, from: start, limit: limit + 2)
             if let first = page.first, !request.afterAccount.isEmpty, first.key == prefix + request.afterAccount { page.removeFirst() }
             let more = page.count > limit
             for entry in page.prefix(limit) {

@@ -29,10 +29,10 @@ struct FeeControlService: Sendable {
             guard !request.account.isEmpty, !request.account.utf8.contains(0), !request.account.contains("/") else {
                 throw RPCError(.invalidArgument, "name an account (no '/')")
             }
-            guard let bytes = try ledger.store.state(ContractKeys.account(request.account))?.value else {
+            guard let bytes = try ledger.reader.state(ContractKeys.account(request.account))?.value else {
                 throw RPCError(.notFound, "no account \(Bounded.quote(request.account)) on chain \(ledger.chainID)")
             }
-            let customer = try ledger.store.state(ContractKeys.customer(request.account)).map { try CustomerArchive(serializedBytes: $0.value) }
+            let customer = try ledger.reader.state(ContractKeys.customer(request.account)).map { try CustomerArchive(serializedBytes: $0.value) }
             return GetAccountResponse(account: try Account(serializedBytes: bytes), customer: customer)
         }
         router.unary(Self.prefix + "ListAccounts", roles: any) { (request: ListAccountsRequest, ctx) in
@@ -47,9 +47,9 @@ struct FeeControlService: Sendable {
                 throw RPCError(.invalidArgument, "list the warning list (any_warning, WARNING1, WARNING2) or the disconnect list (DISCONNECTED)")
             }
             var accounts: [Account] = []
-            try ledger.store.forEachState(prefix: prefix) { key, _ in
+            try ledger.reader.forEachState(prefix: prefix) { key, _ in
                 let id = String(key.dropFirst(prefix.count))
-                guard let bytes = try ledger.store.state(ContractKeys.account(id))?.value else { return true }
+                guard let bytes = try ledger.reader.state(ContractKeys.account(id))?.value else { return true }
                 let account = try Account(serializedBytes: bytes)
                 if request.anyWarning || account.state == request.state { accounts.append(account) }
                 return accounts.count < limit
@@ -62,14 +62,14 @@ struct FeeControlService: Sendable {
             let limit = Self.limit(request.limit)
             var commands: [ControlCommand] = []
             if request.status == .unspecified {
-                for entry in try ledger.store.states(prefix: ContractKeys.commandPrefix, limit: limit) {
+                for entry in try ledger.reader.states(prefix: ContractKeys.commandPrefix, limit: limit) {
                     commands.append(try ControlCommand(serializedBytes: entry.value))
                 }
             } else {
                 let prefix = ContractKeys.commandStatusPrefix(request.status.rawValue)
-                for entry in try ledger.store.states(prefix: prefix, limit: limit) {
+                for entry in try ledger.reader.states(prefix: prefix, limit: limit) {
                     let id = String(entry.key.dropFirst(prefix.count))
-                    if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
+                    if let bytes = try ledger.reader.state(ContractKeys.command(id))?.value {
                         commands.append(try ControlCommand(serializedBytes: bytes))
                     }
                 }
@@ -81,15 +81,15 @@ struct FeeControlService: Sendable {
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .commands)
             // The commands still waiting for the device, then every new one.
-            let from = (ledger.store.head?.height ?? 0) + 1
+            let from = (ledger.reader.head?.height ?? 0) + 1
             var sent = Set<String>()
             let pending = ContractKeys.commandStatusPrefix(CommandStatus.issued.rawValue)
             // Every pending command (at most a few per customer of the district; a hard cap
             // keeps a hostile backlog from exhausting memory), then sorted.
             var waiting: [ControlCommand] = []
-            try ledger.store.forEachState(prefix: pending) { key, _ in
+            try ledger.reader.forEachState(prefix: pending) { key, _ in
                 let id = String(key.dropFirst(pending.count))
-                if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
+                if let bytes = try ledger.reader.state(ContractKeys.command(id))?.value {
                     waiting.append(try ControlCommand(serializedBytes: bytes))
                 }
                 return waiting.count < Self.maxReplayedCommands
@@ -103,7 +103,7 @@ struct FeeControlService: Sendable {
             }
             try await ledger.follow(from: from) { block, _ in
                 for id in block.outcomes.flatMap(\.commandIds) where sent.insert(id).inserted {
-                    if let bytes = try ledger.store.state(ContractKeys.command(id))?.value {
+                    if let bytes = try ledger.reader.state(ContractKeys.command(id))?.value {
                         try await out.send(try ControlCommand(serializedBytes: bytes))
                     }
                 }
@@ -115,7 +115,7 @@ struct FeeControlService: Sendable {
             try gate.check(ctx, ledger, .notices)
             try await ledger.follow(from: max(1, request.fromHeight)) { block, _ in
                 for id in block.outcomes.flatMap(\.noticeIds) {
-                    if let bytes = try ledger.store.state(ContractKeys.notice(id))?.value {
+                    if let bytes = try ledger.reader.state(ContractKeys.notice(id))?.value {
                         try await out.send(try Notice(serializedBytes: bytes))
                     }
                 }

@@ -22,7 +22,7 @@ struct QueryService: Sendable {
         router.unary(Self.prefix + "GetChainInfo", roles: any) { (request: GetChainInfoRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .chainInfo)
-            let head = ledger.store.head
+            let head = ledger.reader.head
             return ChainInfo(chainId: ledger.chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], hashSuite: ledger.hashing.suite.rawValue)
         }
         router.unary(Self.prefix + "GetBlock", roles: any) { (request: GetBlockRequest, ctx) in
@@ -33,15 +33,15 @@ struct QueryService: Sendable {
             if request.byHeight {
                 height = request.height
             } else if !request.hash.isEmpty {
-                guard let h = try ledger.store.height(ofBlockHash: request.hash) else {
+                guard let h = try ledger.reader.height(ofBlockHash: request.hash) else {
                     throw RPCError(.notFound, "no block with hash \(Bounded.quote(request.hash.hex))")
                 }
                 height = h
             } else {
                 throw RPCError(.invalidArgument, "give a height (by_height) or a hash")
             }
-            guard let block = try ledger.store.block(at: height), let header = block.header else {
-                throw RPCError(.notFound, "no block at height \(height) (head is \(ledger.store.head?.height ?? 0))")
+            guard let block = try ledger.reader.block(at: height), let header = block.header else {
+                throw RPCError(.notFound, "no block at height \(height) (head is \(ledger.reader.head?.height ?? 0))")
             }
             return GetBlockResponse(block: block, hash: ledger.hashing.headerHash(header))
         }
@@ -49,8 +49,8 @@ struct QueryService: Sendable {
             let ledger = try chains.ledger(request.chainId)
             let decision = try gate.check(ctx, ledger, .transaction)
             try await Self.barrier(request.consistency, ledger)
-            guard let location = try ledger.store.txLocation(request.txId),
-                  let block = try ledger.store.block(at: location.height), let header = block.header,
+            guard let location = try ledger.reader.txLocation(request.txId),
+                  let block = try ledger.reader.block(at: location.height), let header = block.header,
                   Int(location.index) < block.transactions.count
             else {
                 throw RPCError(.notFound, "no transaction \(Bounded.quote(request.txId.hex))")
@@ -73,7 +73,7 @@ struct QueryService: Sendable {
             try gate.check(ctx, ledger, .state(key: request.key))
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
             try await Self.barrier(request.consistency, ledger)
-            guard let entry = try ledger.store.state(request.key) else { return GetStateResponse(found: false, value: [], version: nil) }
+            guard let entry = try ledger.reader.state(request.key) else { return GetStateResponse(found: false, value: [], version: nil) }
             return GetStateResponse(found: true, value: entry.value, version: StateVersion(height: entry.height, txIndex: entry.txIndex))
         }
         router.unary(Self.prefix + "GetHistory", roles: any) { (request: GetHistoryRequest, ctx) in
@@ -82,7 +82,7 @@ struct QueryService: Sendable {
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
             try await Self.barrier(request.consistency, ledger)
             let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
-            let entries = try ledger.store.history(request.key, limit: limit).map {
+            let entries = try ledger.reader.history(request.key, limit: limit).map {
                 HistoryEntry(version: StateVersion(height: $0.height, txIndex: $0.txIndex), value: $0.value ?? [], deleted: $0.value == nil)
             }
             return GetHistoryResponse(entries: entries)
@@ -90,13 +90,13 @@ struct QueryService: Sendable {
         router.unary(Self.prefix + "ListBlocks", roles: any) { (request: ListBlocksRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .blockHeaders)
-            let head = ledger.store.head?.height ?? 0
+            let head = ledger.reader.head?.height ?? 0
             let end = request.toHeight == 0 ? head + 1 : min(request.toHeight, head + 1)
             let pageSize = UInt64(request.pageSize == 0 ? 100 : min(request.pageSize, 1000))
             guard request.fromHeight < end else { return ListBlocksResponse(blocks: [], nextHeight: 0) }
             let stop = min(end, request.fromHeight + pageSize)
             var blocks: [BlockSummary] = []
-            try ledger.store.blocks(from: request.fromHeight, to: stop) { _, bytes in
+            try ledger.reader.blocks(from: request.fromHeight, to: stop) { _, bytes in
                 let block = try Block(serializedBytes: bytes)
                 if let header = block.header {
                     blocks.append(BlockSummary(header: header, hash: ledger.hashing.headerHash(header)))
