@@ -209,15 +209,9 @@ int cmd_ingest(app *a)
     if ((rc = connect_app(a)) != 0)
         goto end;
     /* With --chain the payloads name that chain; otherwise the node's only chain. */
-    const char *chain_id = a->opt[OPT_CHAIN];
-    if (chain_id == NULL) {
-        if (gl_get_chain_info(a->client, a->have_timeout ? a->timeout : DEFAULT_UNARY_TIMEOUT_MS,
-                              &ci, &a->st) != GL_OK) {
-            rc = rpc_error(&a->st);
-            goto end;
-        }
-        chain_id = ci->chain_id;
-    }
+    const char *chain_id;
+    if ((rc = chain_for_payloads(a, &ci, &chain_id)) != 0)
+        goto end;
 
     const char *base = base_name(a->opt[OPT_CSV]);
     for (unsigned long long b = 0, start = 0; start < rs.count; b++, start += batch) {

@@ -261,6 +261,18 @@ int connect_app(app *a)
     return 0;
 }
 
+int chain_for_payloads(app *a, Gridledger__ChainInfo **ci, const char **chain_id)
+{
+    *chain_id = a->opt[OPT_CHAIN];
+    if (*chain_id != NULL)
+        return 0;
+    if (gl_get_chain_info(a->client, a->have_timeout ? a->timeout : DEFAULT_UNARY_TIMEOUT_MS, ci,
+                          &a->st) != GL_OK)
+        return rpc_error(&a->st);
+    *chain_id = (*ci)->chain_id;
+    return 0;
+}
+
 int64_t wall_ms(void)
 {
     struct timespec ts;

@@ -72,6 +72,9 @@ int parse_addr(const char *addr, char *buf, size_t buflen, uint16_t *port);
 int rpc_error(const gl_status *st);
 /* Connects a->client with a->opts: 0, or EXIT_RPC after reporting. */
 int connect_app(app *a);
+/* The chain id payloads name: --chain, else the connected node's only chain (GetChainInfo,
+ * kept in *ci for the caller to free). 0, or EXIT_RPC after reporting. */
+int chain_for_payloads(app *a, Gridledger__ChainInfo **ci, const char **chain_id);
 /* `n` bytes as lowercase hex into `out` (2 * n + 1 bytes). */
 void hex_string(const uint8_t *b, size_t n, char *out);
 /* Wall-clock time in Unix milliseconds. */

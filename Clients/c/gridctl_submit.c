@@ -101,15 +101,9 @@ int submit_command(app *a, Gridledger__TxPayload *payload)
     }
     if ((rc = connect_app(a)) != 0)
         goto end;
-    const char *chain_id = a->opt[OPT_CHAIN];
-    if (chain_id == NULL) {
-        if (gl_get_chain_info(a->client, a->have_timeout ? a->timeout : DEFAULT_UNARY_TIMEOUT_MS,
-                              &ci, &a->st) != GL_OK) {
-            rc = rpc_error(&a->st);
-            goto end;
-        }
-        chain_id = ci->chain_id;
-    }
+    const char *chain_id;
+    if ((rc = chain_for_payloads(a, &ci, &chain_id)) != 0)
+        goto end;
     if ((rc = sign_submit(a, a->client, sg, chain_id, payload, &res)) != 0)
         goto end;
     jw_init(&w, stdout, 0);

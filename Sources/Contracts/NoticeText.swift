@@ -64,30 +64,43 @@ enum NoticeText {
             guard !template.text.isEmpty, template.text.utf8.count <= maxTemplateBytes else {
                 throw fail("template \(i): text must have 1 to \(maxTemplateBytes) bytes")
             }
-            for name in try placeholderNames(template.text) where !placeholders.contains(name) {
+            for case .placeholder(let name) in try pieces(template.text) where !placeholders.contains(name) {
                 throw fail("template \(i): unknown placeholder {\(name.prefix(32))}; use \(placeholders.map { "{\($0)}" }.joined(separator: " "))")
             }
         }
     }
 
-    /// The names between braces in `text`; throws on an unclosed or nested brace.
-    private static func placeholderNames(_ text: String) throws -> [String] {
-        var names: [String] = []
-        var current: String?
+    /// A template's pieces: literal text and placeholder names, in order.
+    enum Piece: Equatable {
+        case text(String)
+        case placeholder(String)
+    }
+
+    /// `text` split into literal text and `{name}` placeholders; throws INVALID_ARGUMENT on
+    /// an unclosed, unopened or nested brace.
+    static func pieces(_ text: String) throws -> [Piece] {
+        var pieces: [Piece] = []
+        var literal = ""
+        var name: String?
         for c in text {
             if c == "{" {
-                guard current == nil else { throw ContractRejection.invalidArgument("notice templates: nested '{'") }
-                current = ""
+                guard name == nil else { throw ContractRejection.invalidArgument("notice templates: nested '{'") }
+                if !literal.isEmpty { pieces.append(.text(literal)) }
+                literal = ""
+                name = ""
             } else if c == "}" {
-                guard let name = current else { throw ContractRejection.invalidArgument("notice templates: '}' without '{'") }
-                names.append(name)
-                current = nil
-            } else if current != nil {
-                current!.append(c)
+                guard let n = name else { throw ContractRejection.invalidArgument("notice templates: '}' without '{'") }
+                pieces.append(.placeholder(n))
+                name = nil
+            } else if name != nil {
+                name!.append(c)
+            } else {
+                literal.append(c)
             }
         }
-        guard current == nil else { throw ContractRejection.invalidArgument("notice templates: unclosed '{'") }
-        return names
+        guard name == nil else { throw ContractRejection.invalidArgument("notice templates: unclosed '{'") }
+        if !literal.isEmpty { pieces.append(.text(literal)) }
+        return pieces
     }
 
     /// The language and text of a notice for `account`, from the district's templates.
@@ -103,18 +116,12 @@ enum NoticeText {
             "account": account.account, "meter": account.meterId, "balance": yuan(account.balanceFen),
             "state": stateName(account.state, language: language),
         ]
+        // Stored templates were validated when taken; a built-in one is well formed.
         var out = ""
-        var current: String?
-        for c in template {
-            if c == "{" {
-                current = ""
-            } else if c == "}", let name = current {
-                out += values[name] ?? ""
-                current = nil
-            } else if current != nil {
-                current!.append(c)
-            } else {
-                out.append(c)
+        for piece in try pieces(template) {
+            switch piece {
+            case .text(let text): out += text
+            case .placeholder(let name): out += values[name] ?? ""
             }
         }
         return (language, out)

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import GridBase
 import GridProto
 @testable import Node
 import Wire
@@ -147,6 +148,36 @@ final class FeeControlEndToEndTests: XCTestCase {
         listener.cancel()
         smsListener.cancel()
         for c in [mainClient, terminal, sms, collector] { await c.rpc.close() }
+    }
+
+    /// GetDistrictResults takes hostile input: each bad request is refused with a clear,
+    /// bounded status and the node keeps answering.
+    func testDistrictResultsRefuseBadInput() async throws {
+        let marketing = try chains.pki.issue(.marketing, "mkt-bad")
+        let main = try await chains.connect(chains.mainAddress, marketing)
+        let district = try await chains.connect(chains.districtAddress, marketing)
+        func code(_ body: () async throws -> Void) async -> (StatusCode?, String) {
+            do { try await body(); return (.ok, "") } catch let e as RPCError { return (e.code, e.message) } catch { return (nil, "\(error)") }
+        }
+        let long = String(repeating: "x", count: 20_000)
+        let cases: [(String, StatusCode, () async throws -> Void)] = [
+            ("on a district chain", .failedPrecondition, { _ = try await district.districtResults("d1", chain: "d1") }),
+            ("no district", .invalidArgument, { _ = try await main.districtResults("", chain: "main") }),
+            ("a '/' in the district", .invalidArgument, { _ = try await main.districtResults("d1/account", chain: "main") }),
+            ("a 20,000-byte district", .invalidArgument, { _ = try await main.districtResults(long, chain: "main") }),
+            ("a 20,000-byte page cursor", .invalidArgument, { _ = try await main.districtResults("d1", after: long, chain: "main") }),
+            ("an unregistered district", .notFound, { _ = try await main.districtResults("d9", chain: "main") }),
+        ]
+        for (what, expected, call) in cases {
+            let (got, message) = await code(call)
+            XCTAssertEqual(got, expected, what)
+            XCTAssertLessThan(message.utf8.count, 512, "\(what): the message is bounded")
+        }
+        // A huge limit is capped, not an error; the node still answers.
+        let page = try await main.districtResults("d1", limit: .max, chain: "main")
+        XCTAssertEqual(page.district, "d1")
+        await main.rpc.close()
+        await district.rpc.close()
     }
 
     func testDeviceOfAnotherDistrictIsRefused() async throws {

@@ -32,8 +32,10 @@ final class SecurityRefusals: Sendable {
 
     /// The kind of a refusal logged by `RefusalLog`, from its method and status.
     static func kind(method: String, unauthenticated: Bool) -> Kind {
-        if method.hasPrefix("/gridledger.Raft/") || method == "/gridledger.Anchor/Sign" { return .membership }
-        if method.hasPrefix("/gridledger.Ingest/") { return unauthenticated ? .signature : .submission }
+        if method == RaftService.sendMethod || method == AnchorService.signMethod { return .membership }
+        if [IngestService.submitMethod, IngestService.submitReadingsMethod, IngestService.streamReadingsMethod].contains(method) {
+            return unauthenticated ? .signature : .submission
+        }
         return .other
     }
 }
