@@ -5,11 +5,10 @@ import Store
 import Synchronization
 import Wire
 
-/// The shell around one chain's `RaftNode`: it owns the pure core, feeds it ticks,
-/// messages and proposals from a single task, and performs what each `Ready` asks, in the
-/// order of the persistence contract on `Ready`: persist (one synced batch) → send →
-/// apply → advance. It works over three seams: `RaftStorage` (persist, load, compact),
-/// `RaftNetwork` (send) and `RaftStateMachine` (apply, snapshot, install).
+/// The shell around one chain's `RaftNode` in a running node: it owns a `RaftShell` (the
+/// core and the three seams, `RaftStorage`, `RaftNetwork`, `RaftStateMachine`, performing
+/// each `Ready` in the order of the persistence contract) on a single task, feeds it real
+/// ticks, messages and requests, answers the requests' callers, and publishes a status.
 ///
 /// Thread safety: the core lives only inside the driver task; other threads talk to it
 /// through the input stream. `status` is a snapshot behind a mutex.
@@ -88,13 +87,9 @@ final class RaftDriver: Sendable {
     /// Loads (or, on the founders' first start, bootstraps) the durable state and starts
     /// the driver and tick tasks.
     func start(bootstrapVoters: [NodeID]) throws {
-        var state = try storage.load()
-        if state.entries.isEmpty, state.snapshot == nil, state.hardState.term == 0, !bootstrapVoters.isEmpty {
-            let boot = PersistentState.bootstrap(voters: bootstrapVoters)
-            try storage.persist(hardState: boot.hardState, entries: boot.entries, snapshot: nil)
-            state = boot
-        }
-        let node = try RaftNode(configuration: configuration, state: state, randomSeed: seed)
+        let shell = try RaftShell(
+            configuration: configuration, storage: storage, network: network, stateMachine: stateMachine,
+            bootstrapVoters: bootstrapVoters, seed: seed, logger: logger, keepEntries: keepEntries, compactEvery: compactEvery)
         let inputsIn = self.inputsIn
         let tickInterval = self.tickInterval
         let ticker = Task {
@@ -103,7 +98,7 @@ final class RaftDriver: Sendable {
                 inputsIn.yield(.tick)
             }
         }
-        let runner = Task { await self.run(node) }
+        let runner = Task { await self.run(shell) }
         tasks.withLock { $0 = [ticker, runner] }
     }
 
@@ -155,17 +150,15 @@ final class RaftDriver: Sendable {
         inputsIn.finish()
     }
 
-    private func run(_ initial: RaftNode) async {
-        var node = initial
+    /// The driver task: each input goes to the shell, then the shell performs what became
+    /// ready (`RaftShell.drain`) and the status is published.
+    private func run(_ shell: RaftShell) async {
         // ReadIndex requests waiting for the leader's confirmation: context → (continuation, tick deadline).
         var pendingReads: [[UInt8]: (continuation: CheckedContinuation<UInt64, Error>, deadline: UInt64)] = [:]
         var ticks: UInt64 = 0
         var readCounter: UInt64 = 0
-        // A snapshot must carry the current membership, or a member added after the last
-        // compaction would refuse it ("not for us"): compact again after a change applies.
-        var membershipChanged = false
         for await input in inputs {
-            if statusBox.withLock({ $0.halted }) != nil {
+            if shell.halted != nil {
                 if case .propose(_, let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
                 if case .transfer(_, let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
                 if case .readIndex(let c) = input { c.resume(throwing: RPCError(.unavailable, "chain halted")) }
@@ -175,7 +168,7 @@ final class RaftDriver: Sendable {
             }
             switch input {
             case .tick:
-                node.tick()
+                shell.tick()
                 ticks += 1
                 for (context, pending) in pendingReads where pending.deadline <= ticks {
                     pendingReads.removeValue(forKey: context)
@@ -183,40 +176,34 @@ final class RaftDriver: Sendable {
                 }
             case .confChange(let change, let continuation):
                 do {
-                    try node.proposeConfChange(change)
+                    try shell.proposeConfChange(change)
                     continuation.resume()
                 } catch {
-                    continuation.resume(throwing: RPCError(.failedPrecondition, "membership change refused: \(error) (leader is node \(node.leader))"))
+                    continuation.resume(throwing: RPCError(.failedPrecondition, "membership change refused: \(error) (leader is node \(shell.node.leader))"))
                 }
             case .readIndex(let continuation):
                 readCounter += 1
                 let context = BigEndianWriter.bytes(of: configuration.id) + BigEndianWriter.bytes(of: readCounter)
                 do {
-                    try node.readIndex(context: context)
+                    try shell.readIndex(context: context)
                     pendingReads[context] = (continuation, ticks + UInt64(2 * configuration.electionTicks))
                 } catch {
                     continuation.resume(throwing: RPCError(.unavailable, "cannot serve a linearizable read now: \(error)"))
                 }
             case .messages(let messages):
-                for m in messages {
-                    do {
-                        try node.step(m)
-                    } catch {
-                        logger.debug("raft message dropped", metadata: ["from": "\(m.from)", "kind": "\(m.kind)", "error": "\(error)"])
-                    }
-                }
+                shell.step(messages)
             case .propose(let data, let continuation):
                 do {
-                    try node.propose(data)
+                    try shell.propose(data)
                     continuation.resume()
                 } catch {
-                    continuation.resume(throwing: RPCError(.unavailable, "not the leader of this chain (leader is node \(node.leader)): \(error)"))
+                    continuation.resume(throwing: RPCError(.unavailable, "not the leader of this chain (leader is node \(shell.node.leader)): \(error)"))
                 }
             case .unreachable(let peer):
-                node.reportUnreachable(peer)
+                shell.reportUnreachable(peer)
             case .transfer(let target, let continuation):
                 do {
-                    try node.transferLeadership(to: target)
+                    try shell.transferLeadership(to: target)
                     continuation.resume()
                 } catch {
                     continuation.resume(throwing: RPCError(.failedPrecondition, "cannot transfer leadership to \(target): \(error)"))
@@ -225,76 +212,13 @@ final class RaftDriver: Sendable {
                 for pending in pendingReads.values { pending.continuation.resume(throwing: RPCError(.unavailable, "node is stopping")) }
                 return
             }
-            while node.hasReady {
-                let ready = node.ready()
-                do {
-                    // 1. Persist, as one synced batch.
-                    if ready.hardState != nil || !ready.entriesToPersist.isEmpty || ready.snapshotToPersist != nil {
-                        try storage.persist(hardState: ready.hardState, entries: ready.entriesToPersist, snapshot: ready.snapshotToPersist)
-                    }
-                    // 2. Send, once the storage reports everything step 1 must sync durable.
-                    if ready.mustSync || !ready.messages.isEmpty {
-                        try RaftPersistenceRule.check(ready, durable: storage.durable)
-                    }
-                    network.send(ready.messages)
-                    // 3. Install a snapshot (block transfer from the leader), then apply
-                    //    committed entries in order.
-                    if let snapshot = ready.snapshotToPersist {
-                        try await stateMachine.install(snapshot, from: node.leader)
-                        try storage.setApplied(snapshot.metadata.index, sync: true)
-                    }
-                    for entry in ready.committedEntries {
-                        if entry.kind == .configChange { membershipChanged = true }
-                        if entry.kind == .normal && !entry.data.isEmpty { try stateMachine.apply(entry) }
-                    }
-                    if let last = ready.committedEntries.last {
-                        try storage.setApplied(last.index, sync: false)
-                    }
-                    // 4. Reads confirmed by the leader are safe once this Ready is applied.
-                    for state in ready.readStates {
-                        pendingReads.removeValue(forKey: state.context)?.continuation.resume(returning: state.index)
-                    }
-                } catch {
-                    logger.critical("raft driver halted: the chain stops here rather than diverge", metadata: ["error": "\(error)"])
-                    statusBox.withLock { $0.halted = "\(error)" }
-                    break
-                }
-                node.advance(ready)
-                // The transport hands a snapshot message to the connection; delivery is
-                // confirmed by the follower's next response, so report it sent.
-                for m in ready.messages where m.kind == .snapshot {
-                    node.reportSnapshot(to: m.to, success: true)
-                }
+            for state in await shell.drain() {
+                pendingReads.removeValue(forKey: state.context)?.continuation.resume(returning: state.index)
             }
-            if compactIfDue(&node, force: membershipChanged) { membershipChanged = false }
-            publishStatus(node)
-        }
-    }
-
-    /// Log compaction (Raft §7): once `compactEvery` entries pile up behind the applied
-    /// index, everything up to `applied` is replaced by a snapshot naming the chain's head
-    /// (the blocks themselves are the state; a follower behind it fetches them). Only applied,
-    /// durable entries are compacted.
-    /// - Parameter force: compact even below the threshold (after a membership change, so
-    ///   the snapshot names the current members). Returns whether a compaction happened or
-    ///   nothing was left to compact.
-    @discardableResult
-    private func compactIfDue(_ node: inout RaftNode, force: Bool = false) -> Bool {
-        let applied = node.log.applied
-        guard statusBox.withLock({ $0.halted }) == nil else { return false }
-        if force {
-            // Only once the log holds entries up to the change (and nothing is pending).
-            guard node.log.snapshot != nil, applied > node.log.offset else { return node.log.snapshot == nil }
-        } else {
-            guard applied > node.log.offset + compactEvery + keepEntries else { return false }
-        }
-        do {
-            let snapshot = try node.compact(upTo: applied, snapshotData: stateMachine.snapshotData())
-            try storage.compact(upTo: applied, snapshot: snapshot)
-            return true
-        } catch {
-            logger.warning("raft log compaction skipped", metadata: ["error": "\(error)"])
-            return false
+            if let reason = shell.halted {
+                statusBox.withLock { $0.halted = reason }
+            }
+            publishStatus(shell.node)
         }
     }
 
