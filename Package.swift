@@ -127,6 +127,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The deterministic simulated cluster: full replicas (Ledger + RaftShell + contracts)
+        // under a seeded network, clock and crashes (Docs/simulation.md).
+        .testTarget(
+            name: "ClusterSimulationTests",
+            dependencies: [
+                "Node", "Consensus", "Store", "GridProto", "GridTLS", "GridBase", "Identity", "Contracts",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "Node", "GridProto", "GridBase", "Contracts"]),
     ],
     swiftLanguageModes: [.v6]

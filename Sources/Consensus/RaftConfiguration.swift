@@ -33,6 +33,14 @@ public struct RaftConfiguration: Sendable, Hashable {
     /// `0` means unbounded. A single proposal is always admitted when nothing is pending.
     public var maxUncommittedEntriesSize: Int
 
+    #if DEBUG
+    /// Debug builds only, for tests only: a leader commits what it holds itself without
+    /// waiting for a quorum of voters — the rule of Raft §5.3 ("replicated it on a majority")
+    /// deliberately broken, so the simulated cluster can show that it catches a replica
+    /// acknowledging before quorum (Tests/ClusterSimulationTests). Absent from release builds.
+    public var testingCommitsWithoutQuorum = false
+    #endif
+
     public init(
         id: NodeID,
         electionTicks: Int = 10,

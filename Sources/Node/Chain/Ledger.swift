@@ -45,7 +45,7 @@ final class Ledger: Sendable {
     let feed = BlockFeed()
     /// The read door for services, sync and block transfer (`ChainReader`).
     var reader: ChainReader { ChainReader(store) }
-    private let validator: TransactionValidator
+    let validator: TransactionValidator
     private let logger: Logger
     private let queue = Mutex(Queue())
     private let meterCache = MeterCache()
@@ -453,23 +453,46 @@ final class Ledger: Sendable {
     private func commitThroughRaft(_ batch: [Pending], _ raft: RaftOrdering, timestampMs: Int64) async {
         let result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>
         do {
-            let built = try buildBlock(batch.map(\.tx), timestampMs: timestampMs)
-            proposed.withLock { $0 = ProposedBlock(height: built.header.height, hash: built.hash, writes: built.writes, outcomes: built.outcomes) }
+            let built = try prepareProposal(batch.map(\.tx), timestampMs: timestampMs)
             try await raft.driver.propose(built.bytes)
             let applied = await waitApplied(built.header.height, timeout: raft.proposeTimeout)
-            proposed.withLock { $0 = nil }
-            guard applied, let hash = try blockHash(at: built.header.height) else {
-                throw RPCError(.unavailable, "block \(built.header.height) was not committed in time (leadership may have changed); retry")
-            }
-            guard hash == built.hash else {
-                throw RPCError(.unavailable, "another leader's block took height \(built.header.height); retry")
-            }
-            result = .success((built.header.height, built.hash, built.outcomes))
+            result = .success(try proposalResult(built, reachedHeight: applied))
         } catch {
-            proposed.withLock { $0 = nil }
+            forgetProposal()
             result = .failure(error)
         }
         finishBatch(batch, result)
+    }
+
+    /// Leader: executes `transactions` on the applied head into the next block and remembers
+    /// it as this replica's proposal, so applying it when it commits reuses the writes and
+    /// outcomes computed here. The caller proposes `bytes` to the group, waits until the head
+    /// reaches the block's height, then asks `proposalResult`. One proposal at a time.
+    func prepareProposal(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> BuiltBlock {
+        let built = try buildBlock(transactions, timestampMs: timestampMs)
+        proposed.withLock { $0 = ProposedBlock(height: built.header.height, hash: built.hash, writes: built.writes, outcomes: built.outcomes) }
+        return built
+    }
+
+    /// Leader: what became of the proposal `built`, once the head reached its height
+    /// (`reachedHeight`) or the wait ran out. The transactions are acknowledged only when the
+    /// block applied at that height is this very block; otherwise UNAVAILABLE (not committed
+    /// in time, or another leader's block took the height: the caller retries). Forgets the
+    /// proposal either way.
+    func proposalResult(_ built: BuiltBlock, reachedHeight: Bool) throws -> (height: UInt64, hash: [UInt8], outcomes: [TxOutcome]) {
+        forgetProposal()
+        guard reachedHeight, let hash = try blockHash(at: built.header.height) else {
+            throw RPCError(.unavailable, "block \(built.header.height) was not committed in time (leadership may have changed); retry")
+        }
+        guard hash == built.hash else {
+            throw RPCError(.unavailable, "another leader's block took height \(built.header.height); retry")
+        }
+        return (built.header.height, built.hash, built.outcomes)
+    }
+
+    /// Leader: drops the remembered proposal (it failed to propose, or its wait ended).
+    func forgetProposal() {
+        proposed.withLock { $0 = nil }
     }
 
     /// Applies a block committed by the Raft group (every member, leader included): the
@@ -574,7 +597,8 @@ final class Ledger: Sendable {
         }
     }
 
-    private struct BuiltBlock {
+    /// A block executed on the head and not yet stored.
+    struct BuiltBlock {
         let block: Block
         let header: BlockHeader
         let bytes: [UInt8]

@@ -30,6 +30,15 @@ final class RaftShell {
     /// A snapshot must carry the current membership, or a member added after the last
     /// compaction would refuse it ("not for us"): compact again after a change applies.
     private var membershipChanged = false
+    private let configuration: RaftConfiguration
+    private var seed: UInt64
+    /// Ticks seen, for the snapshot install's retry backoff.
+    private var ticks: UInt64 = 0
+    /// After an install found no source: no `Ready` is performed before this tick.
+    private var installRetryAt: UInt64 = 0
+    /// The next wait after a failed install, in ticks (doubling up to `maxInstallBackoff`).
+    private var installBackoff: UInt64 = 2
+    private static let maxInstallBackoff: UInt64 = 64
 
     /// Loads (or, on the founders' first start, bootstraps) the durable state from `storage`.
     init(configuration: RaftConfiguration, storage: any RaftStorage, network: any RaftNetwork,
@@ -42,6 +51,8 @@ final class RaftShell {
             state = boot
         }
         node = try RaftNode(configuration: configuration, state: state, randomSeed: seed)
+        self.configuration = configuration
+        self.seed = seed
         self.storage = storage
         self.network = network
         self.stateMachine = stateMachine
@@ -52,7 +63,10 @@ final class RaftShell {
 
     // MARK: Inputs (each followed by `drain`)
 
-    func tick() { node.tick() }
+    func tick() {
+        node.tick()
+        ticks += 1
+    }
 
     /// Steps each message into the core; a message the core refuses (stale term, unknown
     /// sender) is dropped and logged at debug level.
@@ -80,9 +94,14 @@ final class RaftShell {
 
     /// Performs every pending `Ready` and returns the read states it confirmed (safe to
     /// answer: their entries are applied here). On a failure the shell halts, logs why, and
-    /// returns what was confirmed before it; nothing of the failing `Ready` is sent.
+    /// returns what was confirmed before it; nothing of the failing `Ready` is sent. The one
+    /// failure that does not halt is a snapshot install that found no source for its blocks
+    /// (`SnapshotSourceUnavailable`): the core is reloaded from storage, as after a restart
+    /// (it hands the durable snapshot out again), and the install is retried after a backoff
+    /// of 2, 4, … 64 ticks.
     func drain() async -> [ReadState] {
         var confirmed: [ReadState] = []
+        guard ticks >= installRetryAt else { return confirmed }
         while halted == nil, node.hasReady {
             let ready = node.ready()
             do {
@@ -100,6 +119,7 @@ final class RaftShell {
                 if let snapshot = ready.snapshotToPersist {
                     try await stateMachine.install(snapshot, from: node.leader)
                     try storage.setApplied(snapshot.metadata.index, sync: true)
+                    installBackoff = 2
                 }
                 for entry in ready.committedEntries {
                     if entry.kind == .configChange { membershipChanged = true }
@@ -110,6 +130,18 @@ final class RaftShell {
                 }
                 // 4. Reads confirmed by the leader are safe once this Ready is applied.
                 confirmed += ready.readStates
+            } catch let unavailable as SnapshotSourceUnavailable {
+                logger.warning("snapshot install deferred", metadata: ["error": "\(unavailable)", "retry_in_ticks": "\(installBackoff)"])
+                do {
+                    seed = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+                    node = try RaftNode(configuration: configuration, state: storage.load(), randomSeed: seed)
+                } catch {
+                    logger.critical("raft driver halted: cannot reload the core after a deferred install", metadata: ["error": "\(error)"])
+                    halted = "\(error)"
+                }
+                installRetryAt = ticks + installBackoff
+                installBackoff = min(installBackoff * 2, Self.maxInstallBackoff)
+                return confirmed
             } catch {
                 logger.critical("raft driver halted: the chain stops here rather than diverge", metadata: ["error": "\(error)"])
                 halted = "\(error)"
