@@ -32,19 +32,19 @@ final class ClusterSimulation: @unchecked Sendable {
         /// Replicas beyond the founders that membership changes may add (they start empty).
         var spares = 0
         var electionTicks = 10
-        var chaosTicks = 240
-        var settleTicks = 60
+        var chaosTicks = 120
+        var settleTicks = 40
         var commitTicks = 150
         var dropRate = 0.05
         var duplicateRate = 0.02
         /// Network delay in ticks: uniform in `0...maxDelay`.
         var maxDelay = 2
-        var partitionRate = 0.01
-        var healRate = 0.05
-        var crashRate = 0.006
-        var restartRate = 0.06
+        var partitionRate = 0.015
+        var healRate = 0.06
+        var crashRate = 0.01
+        var restartRate = 0.08
         /// Chance per tick that a client sends something new.
-        var requestRate = 0.35
+        var requestRate = 0.2
         /// Share of new requests that are payments (the rest are reading batches).
         var paymentShare = 0.25
         var transferRate = 0.003

@@ -26,13 +26,13 @@ final class ClusterSimulationTests: XCTestCase {
         case "membership":
             o.voters = 3
             o.spares = 2
-            o.membershipRate = 0.03
+            o.membershipRate = 0.05
         case "harsh":
             o.dropRate = 0.2
             o.duplicateRate = 0.1
             o.maxDelay = 5
-            o.crashRate = 0.02
-            o.partitionRate = 0.03
+            o.crashRate = 0.03
+            o.partitionRate = 0.04
             o.compactEvery = 2
         default:
             break
