@@ -12,7 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Node", targets: ["Node"]),
-        .library(name: "Wire", targets: ["Wire", "GridTLS"]),
+        .library(name: "Wire", targets: ["Wire", "GridTLS", "GridCrypto"]),
         .executable(name: "gridnode", targets: ["gridnode"]),
     ],
     dependencies: [
@@ -46,11 +46,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // TLS 1.3 over system OpenSSL (memory BIOs in a NIO handler) and the deployment PKI.
+        // Certificates, keys, digests, signatures and the deployment PKI over system OpenSSL
+        // (no NIO: what the ledger core needs to hash and verify, without the network).
+        .target(name: "GridCrypto", dependencies: ["Identity", "CShims", "COpenSSL"]),
+        // TLS 1.3 over system OpenSSL (memory BIOs in a NIO handler); keys and certificates
+        // come from GridCrypto.
         .target(
             name: "GridTLS",
             dependencies: [
-                "Identity", "CShims", "COpenSSL",
+                "Identity", "GridCrypto", "CShims", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -70,7 +74,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "GridBase", "Identity", "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
+                "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,7 +86,7 @@ let package = Package(
         .target(
             name: "GridTools",
             dependencies: [
-                "Node", "Wire", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
+                "Node", "Wire", "GridCrypto", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -112,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "GridTLSTests",
             dependencies: [
-                "GridTLS", "Identity", "GridBase",
+                "GridTLS", "GridCrypto", "Identity", "GridBase",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -121,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "GridBase", "Identity", "Wire", "GridTLS", "GridProto",
+                "Node", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

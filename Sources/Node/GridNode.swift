@@ -1,6 +1,7 @@
 import Foundation
 import GridProto
 import GridTLS
+import GridCrypto
 import Logging
 import NIOCore
 import NIOPosix

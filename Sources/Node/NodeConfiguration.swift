@@ -1,5 +1,5 @@
 import Foundation
-import GridTLS
+import GridCrypto
 import Identity
 import Wire
 import Yams

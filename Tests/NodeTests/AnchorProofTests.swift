@@ -1,7 +1,7 @@
 import Foundation
 import GridBase
 import GridProto
-import GridTLS
+import GridCrypto
 import Logging
 @testable import Node
 import Store

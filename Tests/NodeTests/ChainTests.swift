@@ -3,7 +3,7 @@ import Foundation
 import GridBase
 import Logging
 import GridProto
-import GridTLS
+import GridCrypto
 @testable import Node
 import Store
 import Synchronization

@@ -1,6 +1,6 @@
 import GridBase
 import GridProto
-import GridTLS
+import GridCrypto
 
 /// The bytes a district member signs for an anchor (Docs/anchoring.md, "Anchor"):
 /// ```

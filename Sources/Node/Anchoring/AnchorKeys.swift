@@ -1,6 +1,6 @@
 import GridBase
 import GridProto
-import GridTLS
+import GridCrypto
 
 /// The state keys and byte formats of cross-chain synchronisation (Docs/anchoring.md).
 ///

@@ -2,6 +2,7 @@ import Foundation
 import GridBase
 import GridProto
 import GridTLS
+import GridCrypto
 import Logging
 import NIOCore
 import Synchronization

@@ -1,7 +1,7 @@
 import Contracts
 import GridBase
 import GridProto
-import GridTLS
+import GridCrypto
 import Store
 
 /// Read access to the world state as of the end of the previous block.

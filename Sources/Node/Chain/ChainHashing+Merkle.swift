@@ -1,5 +1,5 @@
 import GridProto
-import GridTLS
+import GridCrypto
 
 extension ChainHashing {
     /// outcomes-root = merkle(H(serialized TxOutcome) ...), the tx-root rule, block order.

@@ -1,6 +1,6 @@
 import GridBase
 import GridProto
-import GridTLS
+import GridCrypto
 
 /// The hashes that bind a chain together (Docs/chain.md, "Hashes").
 ///

@@ -1,7 +1,7 @@
 import Foundation
 import GridBase
 import GridProto
-import GridTLS
+import GridCrypto
 import Store
 
 /// `gridnode verify`: recomputes every hash and index of a stopped node's chain from

@@ -1,7 +1,7 @@
 import Consensus
 import Foundation
 import GridProto
-import GridTLS
+import GridCrypto
 import Store
 
 /// Whether a replica's Raft log can be applied to its chain (issue 11: "`verify` reports a

@@ -1,5 +1,5 @@
 import GridProto
-import GridTLS
+import GridCrypto
 import Identity
 import Store
 import Wire

@@ -6,8 +6,8 @@ internal import CShims
 /// Thread safety: treated as immutable after init (no method modifies the certificate), so
 /// instances may be shared between threads.
 /// Invariant: `pointer` is non-null and freed exactly once, in `deinit`.
-final class OpenSSLCertificate: @unchecked Sendable {
-    let pointer: OpaquePointer
+package final class OpenSSLCertificate: @unchecked Sendable {
+    package let pointer: OpaquePointer
 
     /// Takes ownership of `pointer` (one reference).
     init(taking pointer: OpaquePointer) {
@@ -41,7 +41,7 @@ final class OpenSSLCertificate: @unchecked Sendable {
     }
 
     /// Reads the first PEM certificate in the file at `path`.
-    static func load(path: String) throws -> OpenSSLCertificate {
+    package static func load(path: String) throws -> OpenSSLCertificate {
         try parse(pem: try FileIO.readFile(path), source: path)
     }
 

@@ -5,10 +5,10 @@ internal import COpenSSL
 /// Thread safety: OpenSSL keeps one error queue per thread, so these functions only ever see
 /// errors raised on the calling thread. Call them on the thread that made the failing call,
 /// before any other OpenSSL call can add to or clear the queue.
-enum OpenSSLErrorQueue {
+package enum OpenSSLErrorQueue {
     /// Every queued error as OpenSSL's long form (`error:0A000086:SSL routines::certificate
     /// verify failed`), oldest first. The queue is empty afterwards.
-    static func drainDetailed() -> [String] {
+    package static func drainDetailed() -> [String] {
         var messages: [String] = []
         while true {
             let code = ERR_get_error()
@@ -25,7 +25,7 @@ enum OpenSSLErrorQueue {
 
     /// Every queued error's reason text alone (`certificate verify failed`), oldest first,
     /// without duplicates. The queue is empty afterwards.
-    static func drainReasons() -> [String] {
+    package static func drainReasons() -> [String] {
         var reasons: [String] = []
         while true {
             let code = ERR_get_error()
@@ -43,7 +43,7 @@ enum OpenSSLErrorQueue {
     }
 
     /// Discards whatever is queued, so that a later failure does not report stale errors.
-    static func clear() {
+    package static func clear() {
         ERR_clear_error()
     }
 }

@@ -14,7 +14,7 @@ import Darwin
 /// dns  = 1*253( ALPHA / DIGIT / "." / "-" / "_" )
 /// ip   = IPv4 dotted quad / IPv6 text form (inet_pton)
 /// ```
-enum SubjectAltName: Hashable, Sendable {
+package enum SubjectAltName: Hashable, Sendable {
     case dns(String)
     case ip(String)
 
@@ -52,7 +52,7 @@ enum SubjectAltName: Hashable, Sendable {
     }
 
     /// Whether `text` is an IPv4 or IPv6 literal.
-    static func isIPAddress(_ text: String) -> Bool {
+    package static func isIPAddress(_ text: String) -> Bool {
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1

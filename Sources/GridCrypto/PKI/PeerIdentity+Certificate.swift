@@ -28,7 +28,7 @@ extension PeerIdentity {
     /// Rules: exactly one CN and one OU; CN obeys `PartyNameRules`; OU is the raw value of a
     /// `Role`; at most one L, obeying `PartyNameRules`; the serial is rendered as lower-case
     /// hex. Any break throws `PKIError.invalidIdentity`.
-    init(x509: OpaquePointer) throws {
+    package init(x509: OpaquePointer) throws {
         guard let subject = X509_get_subject_name(x509) else {
             throw PKIError.invalidIdentity("certificate has no subject")
         }
