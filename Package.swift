@@ -71,10 +71,21 @@ let package = Package(
         // The pure contracts (Docs/contracts.md): deterministic billing and fee control over a
         // state view. No NIO, no OpenSSL, no LevelDB, no clock, no randomness.
         .target(name: "Contracts", dependencies: ["GridBase", "GridProto"]),
+        // The ledger core (Docs/architecture.md): mempool and block building (`Ledger`), the
+        // executor dispatching to the contracts, hashing, verification, the read door. Never
+        // NIO, Wire, GridTLS or Consensus: the node's Raft shell orders its blocks through
+        // `ChainOrdering`, and its RPC layer maps `ChainError` to statuses.
+        .target(
+            name: "Chain",
+            dependencies: [
+                "GridBase", "Identity", "GridProto", "GridCrypto", "Store", "Contracts",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Node",
             dependencies: [
-                "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
+                "Chain", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -86,7 +97,7 @@ let package = Package(
         .target(
             name: "GridTools",
             dependencies: [
-                "Node", "Wire", "GridCrypto", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
+                "Node", "Chain", "Wire", "GridCrypto", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -95,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "gridnode",
             dependencies: [
-                "Node", "GridTools",
+                "Node", "Chain", "GridTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -103,7 +114,7 @@ let package = Package(
         .testTarget(name: "GridProtoTests", dependencies: ["GridProto"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto", "Consensus", "GridBase"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "GridBase"]),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto", "GridBase"]),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto", "GridBase", "GridCrypto"]),
         .testTarget(
             name: "WireTests",
             dependencies: [
@@ -125,13 +136,13 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto",
+                "Node", "Chain", "Contracts", "Store", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "Node", "GridProto", "GridBase", "Contracts"]),
+        .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "Node", "Chain", "GridProto", "GridBase", "Contracts"]),
     ],
     swiftLanguageModes: [.v6]
 )

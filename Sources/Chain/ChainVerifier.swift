@@ -1,8 +1,8 @@
 import Foundation
 import GridBase
-import GridProto
+public import GridProto
 import GridCrypto
-import Store
+public import Store
 
 /// `gridnode verify`: recomputes every hash and index of a stopped node's chain from
 /// genesis and reports the first inconsistency.
@@ -35,8 +35,15 @@ public enum ChainVerifier {
 
     /// Verifies one chain of a node's data directory; `chainID` may be omitted when the
     /// directory holds exactly one chain.
+    /// - Parameter orderingLog: the check of the chain's ordering log, run once the chain
+    ///   itself is consistent (the node passes its Raft log check, `RaftLogCheck`): given the
+    ///   chain's directory, its store and id, nil when the log is applicable, else what is wrong.
     /// - Parameter progress: called with (height verified, head height) now and then.
-    public static func verify(dataDirectory: String, chainID: String? = nil, progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> Report {
+    public static func verify(
+        dataDirectory: String, chainID: String? = nil,
+        orderingLog: (_ chainDirectory: String, _ store: ChainStore, _ chainID: String) -> String?,
+        progress: (UInt64, UInt64) -> Void = { _, _ in }
+    ) throws -> Report {
         let stored = chains(in: dataDirectory)
         let id: String
         if let chainID {
@@ -49,7 +56,7 @@ public enum ChainVerifier {
             }
             id = stored[0]
         }
-        let directory = GridNode.chainDirectory(dataDirectory, id)
+        let directory = ChainDirectory.path(dataDirectory: dataDirectory, chainID: id)
         guard FileManager.default.fileExists(atPath: directory + "/chain.ldb") else {
             throw ConfigurationError("no chain store in \(directory)")
         }
@@ -88,7 +95,7 @@ public enum ChainVerifier {
             removeScratch()
         }
         var report = try verify(store: store, chainID: chainID, replay: replay, progress: progress)
-        if report.firstInconsistency == nil, let problem = RaftLogCheck.problem(chainDirectory: directory, store: store, chainID: chainID) {
+        if report.firstInconsistency == nil, let problem = orderingLog(directory, store, chainID) {
             report.firstInconsistency = "raft log: \(problem)"
         }
         return report
@@ -211,12 +218,12 @@ public enum ChainVerifier {
 /// ```
 /// A block's entries are staged and written together after the block executed, so reads
 /// during its execution see the state as of the previous block.
-final class ReplayState: ChainStateReader {
-    struct Counts {
-        var keys: UInt64 = 0
-        var writes: UInt64 = 0
-        var transactions: UInt64 = 0
-        var blocks: UInt64 = 0
+package final class ReplayState: ChainStateReader {
+    package struct Counts {
+        package var keys: UInt64 = 0
+        package var writes: UInt64 = 0
+        package var transactions: UInt64 = 0
+        package var blocks: UInt64 = 0
     }
 
     private var database: LevelDB?
@@ -226,19 +233,19 @@ final class ReplayState: ChainStateReader {
     private var stagedTransactions: Set<[UInt8]> = []
     private(set) var counts = Counts()
 
-    init(path: String) throws {
+    package init(path: String) throws {
         database = try LevelDB(path: path, createIfMissing: true, cacheBytes: 8 << 20, writeBufferBytes: 4 << 20)
     }
 
     /// Closes the scratch store (so it can be destroyed).
-    func close() { database = nil }
+    package func close() { database = nil }
 
     private func db() throws -> LevelDB {
         guard let database else { throw StoreError.corrupt("verify scratch store is closed") }
         return database
     }
 
-    func stage(_ writes: [StateWriteRecord], height: UInt64) throws {
+    package func stage(_ writes: [StateWriteRecord], height: UInt64) throws {
         for w in writes {
             let stateKey = Self.stateKey(w.key)
             if !stagedKeys.contains(w.key), try db().get(stateKey) == nil { counts.keys += 1 }
@@ -249,13 +256,13 @@ final class ReplayState: ChainStateReader {
         }
     }
 
-    func stageBlock(hash: [UInt8], height: UInt64) {
+    package func stageBlock(hash: [UInt8], height: UInt64) {
         batch.put([UInt8(ascii: "b")] + hash, BigEndianWriter.bytes(of: height))
         counts.blocks += 1
     }
 
     /// Stages a transaction's location; true (nothing staged) when the id is already on the chain.
-    func stageTransaction(_ id: [UInt8], height: UInt64, index: UInt32) throws -> Bool {
+    package func stageTransaction(_ id: [UInt8], height: UInt64, index: UInt32) throws -> Bool {
         if stagedTransactions.contains(id) { return true }
         if try db().get([UInt8(ascii: "t")] + id) != nil { return true }
         stagedTransactions.insert(id)
@@ -264,18 +271,18 @@ final class ReplayState: ChainStateReader {
         return false
     }
 
-    func commitStaged() throws {
+    package func commitStaged() throws {
         try db().write(batch, sync: false)
         batch.clear()
         stagedKeys.removeAll(keepingCapacity: true)
         stagedTransactions.removeAll(keepingCapacity: true)
     }
 
-    func blockHeight(_ hash: [UInt8]) throws -> UInt64? {
+    package func blockHeight(_ hash: [UInt8]) throws -> UInt64? {
         try db().get([UInt8(ascii: "b")] + hash).flatMap(BlockExecutor.decodeUInt64)
     }
 
-    func transaction(_ id: [UInt8]) throws -> (UInt64, UInt32)? {
+    package func transaction(_ id: [UInt8]) throws -> (UInt64, UInt32)? {
         guard let v = try db().get([UInt8(ascii: "t")] + id) else { return nil }
         var r = BigEndianReader(v)
         guard let height = try? r.u64(), let index = try? r.u32(), r.isAtEnd else { return nil }
@@ -283,7 +290,7 @@ final class ReplayState: ChainStateReader {
     }
 
     /// The last write of `key`: its version and value (nil: deleted).
-    func lastWrite(_ key: String) throws -> (height: UInt64, index: UInt32, value: [UInt8]?)? {
+    package func lastWrite(_ key: String) throws -> (height: UInt64, index: UInt32, value: [UInt8]?)? {
         guard let v = try db().get(Self.stateKey(key)) else { return nil }
         var r = BigEndianReader(v)
         guard let height = try? r.u64(), let index = try? r.u32(), !r.isAtEnd else { return nil }
@@ -292,20 +299,20 @@ final class ReplayState: ChainStateReader {
 
     /// The value `key` was written with at (height, index): `.some(nil)` for a deletion,
     /// nil when no such write happened.
-    func version(_ key: String, height: UInt64, index: UInt32) throws -> [UInt8]?? {
+    package func version(_ key: String, height: UInt64, index: UInt32) throws -> [UInt8]?? {
         guard let v = try db().get(Self.historyKey(key, height: height, index: index)), !v.isEmpty else { return nil }
         return .some(Self.value(v))
     }
 
     // ChainStateReader: the state as of the last committed block.
 
-    func meterLatest(_ meter: String) throws -> Int64? {
+    package func meterLatest(_ meter: String) throws -> Int64? {
         try get(BlockExecutor.meterKey(meter)).flatMap(BlockExecutor.decodeInt64)
     }
 
-    func exists(_ key: String) throws -> Bool { try get(key) != nil }
+    package func exists(_ key: String) throws -> Bool { try get(key) != nil }
 
-    func get(_ key: String) throws -> [UInt8]? { try lastWrite(key)?.value }
+    package func get(_ key: String) throws -> [UInt8]? { try lastWrite(key)?.value }
 
     // Encoding.
 

@@ -1,3 +1,4 @@
+import Chain
 import Consensus
 import Foundation
 import GridProto
@@ -68,5 +69,13 @@ enum RaftLogCheck {
             timestampMs = header.timestampMs
         }
         return nil
+    }
+}
+
+extension ChainVerifier {
+    /// `gridnode verify`: the chain's own checks (`ChainVerifier.verify(dataDirectory:chainID:orderingLog:progress:)`),
+    /// then its Raft log (`RaftLogCheck`).
+    public static func verify(dataDirectory: String, chainID: String? = nil, progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> Report {
+        try verify(dataDirectory: dataDirectory, chainID: chainID, orderingLog: RaftLogCheck.problem, progress: progress)
     }
 }

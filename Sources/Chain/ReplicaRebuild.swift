@@ -24,7 +24,7 @@ public enum ReplicaRebuild {
         guard FileManager.default.fileExists(atPath: dataDirectory) else { throw ConfigurationError("no data directory \(dataDirectory)") }
         let lock = try DataDirectoryLock(directory: dataDirectory)
         defer { withExtendedLifetime(lock) {} }
-        let directory = GridNode.chainDirectory(dataDirectory, chainID)
+        let directory = ChainDirectory.path(dataDirectory: dataDirectory, chainID: chainID)
         guard FileManager.default.fileExists(atPath: directory) else {
             throw ConfigurationError("no chain \(chainID) in \(dataDirectory)/chains")
         }

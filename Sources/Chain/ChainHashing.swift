@@ -20,21 +20,21 @@ import GridCrypto
 /// All integers big-endian. H is the chain's hash suite, a per-chain setting recorded in
 /// every header (`sha256` or `sm3`); transaction ids are SHA-256 on every chain (clients
 /// compute them).
-struct ChainHashing: Sendable, Equatable {
-    let suite: Digest.Suite
+package struct ChainHashing: Sendable, Equatable {
+    package let suite: Digest.Suite
 
     /// The suite a stored header names (headers before the setting existed are SHA-256).
-    static func of(_ header: BlockHeader) -> ChainHashing? {
+    package static func of(_ header: BlockHeader) -> ChainHashing? {
         header.hashSuite.isEmpty ? ChainHashing(suite: .sha256) : Digest.Suite(rawValue: header.hashSuite).map(ChainHashing.init)
     }
 
-    func hash(_ bytes: [UInt8]) -> [UInt8] { Digest.hash(suite, parts: [bytes]) }
+    package func hash(_ bytes: [UInt8]) -> [UInt8] { Digest.hash(suite, parts: [bytes]) }
 
-    func headerHash(_ header: BlockHeader) -> [UInt8] {
+    package func headerHash(_ header: BlockHeader) -> [UInt8] {
         hash(header.serializedBytes())
     }
 
-    func txRoot(_ ids: [[UInt8]]) -> [UInt8] {
+    package func txRoot(_ ids: [[UInt8]]) -> [UInt8] {
         if ids.isEmpty { return hash([]) }
         var level = ids.map { Digest.hash(suite, parts: [[0x00], $0]) }
         while level.count > 1 {
@@ -54,11 +54,11 @@ struct ChainHashing: Sendable, Equatable {
         return level[0]
     }
 
-    func genesisStateRoot(chainID: String) -> [UInt8] {
+    package func genesisStateRoot(chainID: String) -> [UInt8] {
         hash(Array("gridledger-genesis/\(chainID)".utf8))
     }
 
-    func stateRoot(previous: [UInt8], writes: [StateWriteRecord], outcomes: [TxOutcome]) -> [UInt8] {
+    package func stateRoot(previous: [UInt8], writes: [StateWriteRecord], outcomes: [TxOutcome]) -> [UInt8] {
         var set: [UInt8] = []
         set.reserveCapacity(writes.count * 48 + outcomes.count * 12)
         for w in writes {
@@ -91,15 +91,15 @@ struct ChainHashing: Sendable, Equatable {
 }
 
 /// One state change made by a transaction of a block.
-struct StateWriteRecord: Sendable, Equatable {
-    var key: String
+package struct StateWriteRecord: Sendable, Equatable {
+    package var key: String
     /// nil deletes the key.
-    var value: [UInt8]?
-    var txIndex: UInt32
+    package var value: [UInt8]?
+    package var txIndex: UInt32
 }
 
 extension Array where Element == UInt8 {
-    var hex: String {
+    package var hex: String {
         let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(count * 2)
@@ -107,7 +107,7 @@ extension Array where Element == UInt8 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    init?(hex: String) {
+    package init?(hex: String) {
         let chars = Array(hex.utf8)
         guard chars.count % 2 == 0 else { return nil }
         var out = [UInt8]()

@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// Thread safety: every method may be called from any thread; continuations are resumed
 /// outside the lock, each exactly once.
-final class IndexWaiters: Sendable {
+package final class IndexWaiters: Sendable {
     private struct Waiter {
         var index: UInt64
         var continuation: CheckedContinuation<Bool, Never>
@@ -21,19 +21,19 @@ final class IndexWaiters: Sendable {
 
     private let state: Mutex<State>
 
-    init(current: UInt64 = 0) {
+    package init(current: UInt64 = 0) {
         state = Mutex(State(current: current))
     }
 
     /// The highest index `advance` has recorded.
-    var current: UInt64 { state.withLock { $0.current } }
+    package var current: UInt64 { state.withLock { $0.current } }
 
     /// How many tasks are waiting (for tests).
-    var waiting: Int { state.withLock { $0.waiters.count } }
+    package var waiting: Int { state.withLock { $0.waiters.count } }
 
     /// Records that the index reached `index` (a lower one changes nothing) and resumes
     /// every waiter at or below it with `true`.
-    func advance(to index: UInt64) {
+    package func advance(to index: UInt64) {
         let reached = state.withLock { s -> [Waiter] in
             guard index > s.current else { return [] }
             s.current = index
@@ -48,7 +48,7 @@ final class IndexWaiters: Sendable {
 
     /// Returns `true` once the index is at least `index` (at once if it already is), or
     /// `false` when `timeout` passes first.
-    func wait(for index: UInt64, timeout: Duration) async -> Bool {
+    package func wait(for index: UInt64, timeout: Duration) async -> Bool {
         await withCheckedContinuation { continuation in
             let id = state.withLock { s -> UInt64? in
                 guard s.current < index else { return nil }

@@ -4,8 +4,8 @@ import Store
 /// The world state inside one block: reads see the writes of earlier transactions of the
 /// block and the transaction's own; a transaction's writes become the block's only when it
 /// succeeds. A key written twice by one transaction is one write (the last value).
-struct BlockState: ContractState {
-    let reader: ChainStateReader
+package struct BlockState: ContractState {
+    package let reader: ChainStateReader
     private(set) var writes: [StateWriteRecord] = []
     /// Values written by the block's committed transactions, for reads of later ones.
     private var block: [String: [UInt8]?] = [:]
@@ -29,13 +29,13 @@ struct BlockState: ContractState {
     /// thresholds and records again and again).
     private let reads = ReadCache()
 
-    final class ReadCache {
-        var values: [String: [UInt8]?] = [:]
+    package final class ReadCache {
+        package var values: [String: [UInt8]?] = [:]
     }
 
-    init(reader: ChainStateReader) { self.reader = reader }
+    package init(reader: ChainStateReader) { self.reader = reader }
 
-    func get(_ key: String) throws -> [UInt8]? {
+    package func get(_ key: String) throws -> [UInt8]? {
         if let slot = txSlots[key] { return txWrites[slot].value }
         if let value = block[key] { return value }
         if let value = reads.values[key] { return value }
@@ -44,7 +44,7 @@ struct BlockState: ContractState {
         return value
     }
 
-    mutating func set(_ key: String, _ value: [UInt8]?) {
+    package mutating func set(_ key: String, _ value: [UInt8]?) {
         if let slot = txSlots[key] {
             if slot < mark { journal.append((slot, txWrites[slot].value)) }
             txWrites[slot].value = value
@@ -56,16 +56,16 @@ struct BlockState: ContractState {
 
     /// Writes a key that this transaction writes only once and that no later read in the
     /// block looks up through `get` (it is not in the block overlay).
-    mutating func setUnique(_ key: String, _ value: [UInt8]) {
+    package mutating func setUnique(_ key: String, _ value: [UInt8]) {
         txUnique.append(StateWriteRecord(key: key, value: value, txIndex: txIndex))
     }
 
-    mutating func begin(_ index: UInt32) {
+    package mutating func begin(_ index: UInt32) {
         txIndex = index
         clearTransaction()
     }
 
-    mutating func commitTransaction() {
+    package mutating func commitTransaction() {
         writes += txUnique
         for w in txWrites {
             block[w.key] = w.value
@@ -82,17 +82,17 @@ struct BlockState: ContractState {
     }
 
     /// A nested scope inside the transaction (one savepoint at a time).
-    struct Savepoint {
+    package struct Savepoint {
         fileprivate let count: Int
     }
 
-    mutating func savepoint() -> Savepoint {
+    package mutating func savepoint() -> Savepoint {
         mark = txWrites.count
         journal.removeAll(keepingCapacity: true)
         return Savepoint(count: txWrites.count)
     }
 
-    mutating func rollback(to savepoint: Savepoint) {
+    package mutating func rollback(to savepoint: Savepoint) {
         for w in txWrites[savepoint.count...] { txSlots.removeValue(forKey: w.key) }
         txWrites.removeLast(txWrites.count - savepoint.count)
         for entry in journal.reversed() { txWrites[entry.slot].value = entry.value }
@@ -100,7 +100,7 @@ struct BlockState: ContractState {
         mark = Int.max
     }
 
-    mutating func rollbackTransaction() {
+    package mutating func rollbackTransaction() {
         clearTransaction()
     }
 

@@ -6,10 +6,10 @@ import Glibc
 /// An exclusive `flock` on `<data dir>/LOCK`, held while a node runs, so two nodes never
 /// share a data directory. The kernel drops the lock when the process dies (even by
 /// SIGKILL), so a crashed node never leaves a stale lock behind.
-final class DataDirectoryLock: Sendable {
+package final class DataDirectoryLock: Sendable {
     private let fd: Int32
 
-    init(directory: String) throws {
+    package init(directory: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])

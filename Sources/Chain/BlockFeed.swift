@@ -1,18 +1,17 @@
 import GridProto
 import Synchronization
-import Wire
 
 /// Fans each newly durable block out to subscribers.
 ///
 /// Each subscriber has a bounded buffer (`capacity` blocks). A subscriber whose buffer is
-/// full when a block arrives is cut off: its stream ends with `RESOURCE_EXHAUSTED`, so a
+/// full when a block arrives is cut off: its stream ends with `ChainError` RESOURCE_EXHAUSTED, so a
 /// slow reader never makes the node buffer without bound.
 /// Thread safety: behind a mutex; `publish` is called by the ledger's cutter only.
-final class BlockFeed: Sendable {
-    struct Item: Sendable {
-        let height: UInt64
-        let hash: [UInt8]
-        let blockBytes: [UInt8]
+package final class BlockFeed: Sendable {
+    package struct Item: Sendable {
+        package let height: UInt64
+        package let hash: [UInt8]
+        package let blockBytes: [UInt8]
     }
 
     private struct State {
@@ -22,13 +21,13 @@ final class BlockFeed: Sendable {
     }
 
     private let state = Mutex(State())
-    let capacity: Int
+    package let capacity: Int
 
-    init(capacity: Int = 256) {
+    package init(capacity: Int = 256) {
         self.capacity = capacity
     }
 
-    func subscribe() -> AsyncThrowingStream<Item, Error> {
+    package func subscribe() -> AsyncThrowingStream<Item, Error> {
         let (stream, continuation) = AsyncThrowingStream<Item, Error>.makeStream(bufferingPolicy: .bufferingOldest(capacity))
         let id: Int? = state.withLock { s in
             if s.finished { return nil }
@@ -38,7 +37,7 @@ final class BlockFeed: Sendable {
             return id
         }
         guard let id else {
-            continuation.finish(throwing: RPCError(.unavailable, "node is shutting down"))
+            continuation.finish(throwing: ChainError(.unavailable, "node is shutting down"))
             return stream
         }
         continuation.onTermination = { [weak self] _ in
@@ -47,18 +46,18 @@ final class BlockFeed: Sendable {
         return stream
     }
 
-    func publish(height: UInt64, hash: [UInt8], blockBytes: [UInt8]) {
+    package func publish(height: UInt64, hash: [UInt8], blockBytes: [UInt8]) {
         let item = Item(height: height, hash: hash, blockBytes: blockBytes)
         let subscribers = state.withLock { Array($0.subscribers) }
         for (id, continuation) in subscribers {
             if case .dropped = continuation.yield(item) {
-                continuation.finish(throwing: RPCError(.resourceExhausted, "subscriber fell more than \(capacity) blocks behind; re-subscribe from height \(height)"))
+                continuation.finish(throwing: ChainError(.resourceExhausted, "subscriber fell more than \(capacity) blocks behind; re-subscribe from height \(height)"))
                 _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
             }
         }
     }
 
-    func finishAll() {
+    package func finishAll() {
         let subscribers = state.withLock { s in
             s.finished = true
             defer { s.subscribers.removeAll() }
@@ -72,7 +71,7 @@ extension Ledger {
     /// Calls `body` for every block from `height` on, in order: the stored ones, then each
     /// new one as it commits, until the feed ends (node stopping) or `body` throws (the
     /// subscriber went away or is too slow; the feed cuts slow subscribers off).
-    func follow(from height: UInt64, _ body: (Block, [UInt8]) async throws -> Void) async throws {
+    package func follow(from height: UInt64, _ body: (Block, [UInt8]) async throws -> Void) async throws {
         // Subscribe first, then catch up from the store: a block committed in between is in
         // the live buffer, and heights already sent are skipped.
         let live = feed.subscribe()

@@ -5,7 +5,8 @@ import Identity
 import Logging
 import Store
 import Synchronization
-import Wire
+import Contracts
+import GridBase
 
 /// One chain on one node with solo ordering: it admits signed transactions, cuts blocks,
 /// executes them, commits each block in one synced LevelDB batch, and only then
@@ -18,10 +19,10 @@ import Wire
 ///   synced write (a crash after that loses nothing acknowledged);
 /// - a transaction id is in at most one of: the store, the pending queue;
 /// - the pending queue holds at most `limits.maxPendingTransactions` transactions.
-final class Ledger: Sendable {
-    struct Pending {
-        let tx: ValidatedTransaction
-        let continuation: CheckedContinuation<SubmitResponse, Error>
+package final class Ledger: Sendable {
+    package struct Pending {
+        package let tx: ValidatedTransaction
+        package let continuation: CheckedContinuation<SubmitResponse, Error>
     }
 
     private struct Queue {
@@ -34,25 +35,25 @@ final class Ledger: Sendable {
         var stopping = false
     }
 
-    let chainID: String
+    package let chainID: String
     /// District side chain or main chain (which transactions it takes, who may read what).
-    let kind: ChainKind
-    let nodeID: String
-    let store: ChainStore
+    package let kind: ChainKind
+    package let nodeID: String
+    package let store: ChainStore
     /// The chain's hash suite (block hashes, Merkle and state roots).
-    let hashing: ChainHashing
-    let limits: LedgerLimits
-    let feed = BlockFeed()
+    package let hashing: ChainHashing
+    package let limits: LedgerLimits
+    package let feed = BlockFeed()
     /// The read door for services, sync and block transfer (`ChainReader`).
-    var reader: ChainReader { ChainReader(store) }
+    package var reader: ChainReader { ChainReader(store) }
     private let validator: TransactionValidator
     private let logger: Logger
     private let queue = Mutex(Queue())
     private let meterCache = MeterCache()
     private let rate = Mutex(RateWindow())
     private let cutter = Mutex<Task<Void, Never>?>(nil)
-    /// Raft ordering, when the chain has members; nil = solo.
-    private let raft = Mutex<RaftOrdering?>(nil)
+    /// The ordering group (Raft, in the node), when the chain has members; nil = solo.
+    private let orderingBox = Mutex<(any ChainOrdering)?>(nil)
     /// The block this node proposed last and is waiting for, with what executing it gave.
     private let proposed = Mutex<ProposedBlock?>(nil)
     /// Held while a block is built (executed on the head) or a committed block is applied:
@@ -69,28 +70,18 @@ final class Ledger: Sendable {
     /// The error of the last block write to the store, nil once a block commits (`ChainHealth`).
     private let storeFailure = Mutex<String?>(nil)
 
-    /// How the ledger reaches its Raft group.
-    struct RaftOrdering: Sendable {
-        let driver: RaftDriver
-        /// Submits a transaction to the current leader (from a follower).
-        let forward: @Sendable (SignedTransaction, UInt64) async throws -> SubmitResponse
-        let proposeTimeout: Duration
-        /// How long a follower waits for a new leader after a failed forward.
-        var leaderWait: Duration = .seconds(3)
-    }
-
-    struct ProposedBlock: Sendable {
-        let height: UInt64
-        let hash: [UInt8]
-        let writes: [StateWriteRecord]
-        let outcomes: [TxOutcome]
+    package struct ProposedBlock: Sendable {
+        package let height: UInt64
+        package let hash: [UInt8]
+        package let writes: [StateWriteRecord]
+        package let outcomes: [TxOutcome]
     }
 
     /// - Parameter hashSuite: the suite of a new chain; an existing chain keeps the suite its
     ///   genesis names, and a different `hashSuite` is a configuration error.
     /// - Parameter wallClockMs: the clock blocks are dated by (Unix milliseconds); injected
     ///   so tests can set it.
-    init(chainID: String, nodeID: String, store: ChainStore, verifier: SignerVerifier, limits: LedgerLimits,
+    package init(chainID: String, nodeID: String, store: ChainStore, verifier: SignerVerifier, limits: LedgerLimits,
          hashSuite: Digest.Suite = .sha256, kind: ChainKind = .district, mainChainID: String? = nil, logger: Logger,
          wallClockMs: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) throws {
         self.wallClockMs = wallClockMs
@@ -117,29 +108,32 @@ final class Ledger: Sendable {
 
     // MARK: Lifecycle
 
-    /// Switches from solo ordering to a Raft group (before `start`).
-    func useRaft(_ ordering: RaftOrdering) {
-        raft.withLock { $0 = ordering }
+    /// Switches from solo ordering to an ordering group (before `start`).
+    package func useOrdering(_ ordering: any ChainOrdering) {
+        orderingBox.withLock { $0 = ordering }
     }
 
-    var raftDriver: RaftDriver? { raft.withLock { $0?.driver } }
+    /// The ordering group; nil while the chain orders solo.
+    package var ordering: (any ChainOrdering)? { orderingBox.withLock { $0 } }
 
-    /// Makes the next read linearizable: with Raft, waits for a leader-confirmed read index
-    /// (ReadIndex) and for this replica to have applied it; a solo chain is its own leader.
-    func linearizableReadBarrier() async throws {
-        guard let driver = raftDriver else { return }
-        let index = try await driver.readIndex()
-        guard await driver.waitApplied(index, timeout: .seconds(5)) else {
-            throw RPCError(.unavailable, "replica did not reach the read index \(index) in time")
+    /// Makes the next read linearizable: with a group, waits for a leader-confirmed read
+    /// index (ReadIndex) and for this replica to have applied it; a solo chain is its own
+    /// leader.
+    /// - Throws: `ChainError` UNAVAILABLE (no leader, halted, or not applied in time).
+    package func linearizableReadBarrier() async throws {
+        guard let ordering else { return }
+        let index = try await ordering.readIndex()
+        guard await ordering.waitApplied(index, timeout: .seconds(5)) else {
+            throw ChainError(.unavailable, "replica did not reach the read index \(index) in time")
         }
     }
 
-    /// Forgets the Raft group (after the driver stopped).
-    func detachRaft() {
-        raft.withLock { $0 = nil }
+    /// Forgets the ordering group (after it stopped).
+    package func detachOrdering() {
+        orderingBox.withLock { $0 = nil }
     }
 
-    func start() {
+    package func start() {
         cutter.withLock { task in
             guard task == nil else { return }
             task = Task { await self.runCutter() }
@@ -147,7 +141,7 @@ final class Ledger: Sendable {
     }
 
     /// Stops admitting, commits what is pending, and stops the cutter.
-    func stop() async {
+    package func stop() async {
         let task = cutter.withLock { $0 }
         let waiting = queue.withLock { q -> CheckedContinuation<Void, Never>? in
             q.stopping = true
@@ -173,26 +167,23 @@ final class Ledger: Sendable {
     /// follower it runs when the transaction is handed to the forwarder: forwarded ones keep
     /// their pipelining (waiting for each to commit would cut a stream through a follower
     /// to one batch per block), and their order is the leader's arrival order.
-    func submit(_ signed: SignedTransaction, readingsOnly: Bool = false, carrier: PeerIdentity? = nil,
+    package func submit(_ signed: SignedTransaction, readingsOnly: Bool = false, carrier: PeerIdentity? = nil,
                 whenQueued: (@Sendable () -> Void)? = nil) async throws -> SubmitResponse {
         let tx = try validator.validate(signed)
         if let carrier { try validator.checkCarrier(tx, carrier: carrier) }
         if readingsOnly, case .readings? = tx.payload.body {} else if readingsOnly {
-            throw RPCError(.invalidArgument, "SubmitReadings takes reading batches only; use Ingest.Submit")
+            throw ChainError(.invalidArgument, "SubmitReadings takes reading batches only; use Ingest.Submit")
         }
         var whenQueued = whenQueued
-        if let raft = raft.withLock({ $0 }) {
-            let status = raft.driver.status
-            if let halted = status.halted { throw RPCError(.unavailable, "chain \(chainID) is halted: \(halted)") }
-            if status.role != .leader {
+        if let ordering {
+            let status = ordering.status
+            if let halted = status.halted { throw ChainError(.unavailable, "chain \(chainID) is halted: \(halted)") }
+            if !status.isLeader {
                 if let location = try store.txLocation(tx.id) {
                     throw try alreadyExists(id: tx.id, height: location.height, index: location.index)
                 }
                 whenQueued?()
-                let following = LeaderFollowing(
-                    view: { [driver = raft.driver] in let s = driver.status; return (s.leader, s.role == .leader) },
-                    forward: raft.forward, leaderWait: raft.leaderWait)
-                if let response = try await following.run(signed, leader: status.leader) { return response }
+                if let response = try await ordering.forward(signed, leader: status.leader) { return response }
                 // This node became the leader meanwhile: queue it here (below); the caller
                 // was already told it is on its way.
                 whenQueued = nil
@@ -211,18 +202,18 @@ final class Ledger: Sendable {
     /// Queues `tx` for the next block, or fails `c` (shutting down, queue full); a
     /// transaction already queued makes `c` wait for that one.
     private func enqueue(_ tx: ValidatedTransaction, _ c: CheckedContinuation<SubmitResponse, Error>) {
-        let outcome: Result<CheckedContinuation<Void, Never>?, RPCError> = queue.withLock { q in
-            if q.stopping { return .failure(RPCError(.unavailable, "node is shutting down")) }
+        let outcome: Result<CheckedContinuation<Void, Never>?, ChainError> = queue.withLock { q in
+            if q.stopping { return .failure(ChainError(.unavailable, "node is shutting down")) }
             if let waiting = q.inFlight[tx.id] {
                 // Duplicates wait for the original; a bounded number of them.
                 guard waiting.count < 64 else {
-                    return .failure(RPCError(.resourceExhausted, "transaction \(tx.id.hex) is already being committed; too many duplicates waiting"))
+                    return .failure(ChainError(.resourceExhausted, "transaction \(tx.id.hex) is already being committed; too many duplicates waiting"))
                 }
                 q.inFlight[tx.id]!.append(c)
                 return .success(nil)
             }
             guard q.pending.count < limits.maxPendingTransactions else {
-                return .failure(RPCError(.resourceExhausted, "ingestion queue is full (\(limits.maxPendingTransactions) transactions); retry later"))
+                return .failure(ChainError(.resourceExhausted, "ingestion queue is full (\(limits.maxPendingTransactions) transactions); retry later"))
             }
             q.pending.append(Pending(tx: tx, continuation: c))
             q.pendingBytes += tx.byteSize
@@ -239,7 +230,7 @@ final class Ledger: Sendable {
 
     /// Leader only: queues `transactions` back to back, in this order, and waits for all of
     /// them (the downlink keeps main-chain order this way). One result per transaction.
-    func submitInOrder(_ transactions: [SignedTransaction]) async -> [Result<SubmitResponse, Error>] {
+    package func submitInOrder(_ transactions: [SignedTransaction]) async -> [Result<SubmitResponse, Error>] {
         var validated: [ValidatedTransaction] = []
         for signed in transactions {
             do {
@@ -248,8 +239,8 @@ final class Ledger: Sendable {
                 return transactions.map { _ in .failure(error) }
             }
         }
-        if let raft = raft.withLock({ $0 }), raft.driver.status.role != .leader {
-            return transactions.map { _ in .failure(RPCError(.unavailable, "not the leader of \(chainID)")) }
+        if let ordering, !ordering.status.isLeader {
+            return transactions.map { _ in .failure(ChainError(.unavailable, "not the leader of \(chainID)")) }
         }
         return await withTaskGroup(of: (Int, Result<SubmitResponse, Error>).self) { group in
             // Each task's continuation is registered before the next is enqueued.
@@ -273,13 +264,13 @@ final class Ledger: Sendable {
                 }
                 for await _ in registered.stream {}
             }
-            var results = [Result<SubmitResponse, Error>](repeating: .failure(RPCError(.internal, "no result")), count: validated.count)
+            var results = [Result<SubmitResponse, Error>](repeating: .failure(ChainError(.internal, "no result")), count: validated.count)
             for await (i, result) in group { results[i] = result }
             return results
         }
     }
 
-    var pendingCount: Int { queue.withLock { $0.pending.count } }
+    package var pendingCount: Int { queue.withLock { $0.pending.count } }
 
     /// State-dependent refusals before a transaction is queued (the executor enforces the
     /// same rules when the block executes, so a race only changes which error is seen):
@@ -291,23 +282,21 @@ final class Ledger: Sendable {
         do {
             _ = try BlockExecutor.checkAnchor(anchor) { try store.state($0)?.value }
         } catch let rejection as ExecutionRejection {
-            var error = RPCError(rejection.code, rejection.reason)
+            var error = ChainError(rejection.code, rejection.reason)
             if rejection.code == .alreadyExists, let entry = try store.state(AnchorKeys.anchor(anchor.district, from: anchor.fromHeight)),
                let block = try store.block(at: entry.height), Int(entry.txIndex) < block.transactions.count {
                 let id = Digest.sha256(block.transactions[Int(entry.txIndex)].payload)
                 let location = TxLocation(height: entry.height, index: entry.txIndex, txId: id, blockHash: try blockHash(at: entry.height) ?? [])
-                error.metadata = [MetadataEntry(key: "gridledger-tx-location-bin", value: location.serializedBytes())]
+                error.location = location
             }
             throw error
         }
     }
 
-    private func alreadyExists(id: [UInt8], height: UInt64, index: UInt32) throws -> RPCError {
+    private func alreadyExists(id: [UInt8], height: UInt64, index: UInt32) throws -> ChainError {
         let hash = try blockHash(at: height) ?? []
         let location = TxLocation(height: height, index: index, txId: id, blockHash: hash)
-        var error = RPCError(.alreadyExists, "transaction \(id.hex) is already on chain \(chainID) at height=\(height) index=\(index)")
-        error.metadata = [MetadataEntry(key: "gridledger-tx-location-bin", value: location.serializedBytes())]
-        return error
+        return ChainError(.alreadyExists, "transaction \(id.hex) is already on chain \(chainID) at height=\(height) index=\(index)", location: location)
     }
 
     // MARK: Cutting blocks
@@ -364,8 +353,8 @@ final class Ledger: Sendable {
             }
             let admitted = screen(batch, timestampMs: timestampMs)
             if admitted.isEmpty { continue }
-            if let raft = raft.withLock({ $0 }) {
-                await commitThroughRaft(admitted, raft, timestampMs: timestampMs)
+            if let ordering {
+                await commitThroughGroup(admitted, ordering, timestampMs: timestampMs)
             } else {
                 commit(admitted, timestampMs: timestampMs)
             }
@@ -380,7 +369,7 @@ final class Ledger: Sendable {
         var admitted: [Pending] = []
         admitted.reserveCapacity(batch.count)
         for pending in batch {
-            let refusal: RPCError?
+            let refusal: ChainError?
             do {
                 if let location = try store.txLocation(pending.tx.id) {
                     refusal = try alreadyExists(id: pending.tx.id, height: location.height, index: location.index)
@@ -388,10 +377,10 @@ final class Ledger: Sendable {
                     try validator.checkCertificateTimes(pending.tx, now: timestampMs / 1000)
                     refusal = nil
                 }
-            } catch let error as RPCError {
+            } catch let error as ChainError {
                 refusal = error
             } catch {
-                refusal = RPCError(.internal, "\(error)")
+                refusal = ChainError(.internal, "\(error)")
             }
             guard let refusal else {
                 admitted.append(pending)
@@ -428,18 +417,18 @@ final class Ledger: Sendable {
                 let location = TxLocation(height: block.height, index: UInt32(i), txId: pending.tx.id, blockHash: block.hash)
                 pending.continuation.resume(returning: SubmitResponse(location: location, outcome: block.outcomes[i], alreadyExisted: false))
                 for duplicate in waiters[i] {
-                    var error = RPCError(.alreadyExists, "transaction \(pending.tx.id.hex) is already on chain \(chainID) at height=\(block.height) index=\(i)")
-                    error.metadata = [MetadataEntry(key: "gridledger-tx-location-bin", value: location.serializedBytes())]
+                    var error = ChainError(.alreadyExists, "transaction \(pending.tx.id.hex) is already on chain \(chainID) at height=\(block.height) index=\(i)")
+                    error.location = location
                     duplicate.resume(throwing: error)
                 }
             }
         case .failure(let error):
-            let failure: RPCError
-            if let rpc = error as? RPCError {
-                failure = rpc
+            let failure: ChainError
+            if let refusal = error as? ChainError {
+                failure = refusal
             } else {
                 logger.critical("block commit failed: the chain cannot advance", metadata: ["error": "\(error)"])
-                failure = RPCError(.internal, "block commit failed: \(error)")
+                failure = ChainError(.internal, "block commit failed: \(error)")
             }
             for (i, pending) in batch.enumerated() {
                 pending.continuation.resume(throwing: failure)
@@ -450,19 +439,19 @@ final class Ledger: Sendable {
 
     /// Leader: builds the block on the applied head, proposes it to the group, waits until
     /// it is applied here (committed by a quorum and durable locally), then acknowledges.
-    private func commitThroughRaft(_ batch: [Pending], _ raft: RaftOrdering, timestampMs: Int64) async {
+    private func commitThroughGroup(_ batch: [Pending], _ ordering: any ChainOrdering, timestampMs: Int64) async {
         let result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>
         do {
             let built = try buildBlock(batch.map(\.tx), timestampMs: timestampMs)
             proposed.withLock { $0 = ProposedBlock(height: built.header.height, hash: built.hash, writes: built.writes, outcomes: built.outcomes) }
-            try await raft.driver.propose(built.bytes)
-            let applied = await waitApplied(built.header.height, timeout: raft.proposeTimeout)
+            try await ordering.propose(built.bytes)
+            let applied = await waitApplied(built.header.height, timeout: ordering.proposeTimeout)
             proposed.withLock { $0 = nil }
             guard applied, let hash = try blockHash(at: built.header.height) else {
-                throw RPCError(.unavailable, "block \(built.header.height) was not committed in time (leadership may have changed); retry")
+                throw ChainError(.unavailable, "block \(built.header.height) was not committed in time (leadership may have changed); retry")
             }
             guard hash == built.hash else {
-                throw RPCError(.unavailable, "another leader's block took height \(built.header.height); retry")
+                throw ChainError(.unavailable, "another leader's block took height \(built.header.height); retry")
             }
             result = .success((built.header.height, built.hash, built.outcomes))
         } catch {
@@ -476,7 +465,7 @@ final class Ledger: Sendable {
     /// block must extend the head, and every hash, signature, outcome and the state root must
     /// re-verify; otherwise this replica halts instead of storing a fork. Blocks at or below
     /// the head (replayed after a restart) must equal the stored ones.
-    func applyCommitted(_ bytes: [UInt8]) throws {
+    package func applyCommitted(_ bytes: [UInt8]) throws {
         try executing.withLock { _ in try applyCommittedLocked(bytes) }
     }
 
@@ -602,7 +591,7 @@ final class Ledger: Sendable {
                 do {
                     try validator.checkCertificateTimes(tx, now: timestampMs / 1000)
                 } catch {
-                    throw RPCError(.unavailable, "block time moved past a signer certificate's validity; retry")
+                    throw ChainError(.unavailable, "block time moved past a signer certificate's validity; retry")
                 }
             }
         }
@@ -662,13 +651,13 @@ final class Ledger: Sendable {
 
     // MARK: Queries
 
-    func blockHash(at height: UInt64) throws -> [UInt8]? {
+    package func blockHash(at height: UInt64) throws -> [UInt8]? {
         guard let block = try store.block(at: height), let header = block.header else { return nil }
         return hashing.headerHash(header)
     }
 
     /// Bytes of the files in `path` (the LevelDB directory: tables and log).
-    static func directoryBytes(_ path: String) -> UInt64 {
+    package static func directoryBytes(_ path: String) -> UInt64 {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return 0 }
         return names.reduce(0) { sum, name in
             let size = (try? FileManager.default.attributesOfItem(atPath: path + "/" + name)[.size] as? NSNumber)?.uint64Value ?? 0
@@ -677,24 +666,24 @@ final class Ledger: Sendable {
     }
 
     /// Whether this chain can make progress here (`ChainHealth` has the rule).
-    func health(now: ContinuousClock.Instant = .now) -> ChainHealth {
-        let driver = raftDriver
-        let raft = driver?.status
+    package func health(now: ContinuousClock.Instant = .now) -> ChainHealth {
+        let ordering = ordering
+        let group = ordering?.status
         return ChainHealth.assess(
-            halted: raft?.halted, storeFailure: storeFailure.withLock { $0 },
-            leaderless: raft?.noLeaderSince.map { now - $0 }, grace: driver?.noLeaderGrace ?? .zero)
+            halted: group?.halted, storeFailure: storeFailure.withLock { $0 },
+            leaderless: group?.noLeaderSince.map { now - $0 }, grace: ordering?.noLeaderGrace ?? .zero)
     }
 
-    func status() -> ChainStatus {
+    package func status() -> ChainStatus {
         let head = store.head
         let (tps, rps, total) = rate.withLock { ($0.transactionsPerSecond, $0.readingsPerSecond, $0.totalTransactions) }
         var status = ChainStatus(
             chainId: chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], role: "solo",
             pendingTransactions: UInt32(pendingCount), transactionsPerSecond: tps, readingsPerSecond: rps,
             storeBytes: Self.directoryBytes(store.directory + "/chain.ldb"), totalTransactions: total)
-        if let raft = raftDriver?.status {
-            status.role = raft.role.statusName
-            status.raftNodeId = raft.id
+        if let raft = ordering?.status {
+            status.role = raft.roleName
+            status.raftNodeId = raft.nodeID
             status.raftTerm = raft.term
             status.raftLeader = raft.leader
             status.raftCommit = raft.commit

@@ -1,17 +1,17 @@
 /// Committed transactions and readings over the last 10 seconds.
-struct RateWindow {
+package struct RateWindow {
     private var samples: [(at: ContinuousClock.Instant, transactions: Int, readings: Int)] = []
     private(set) var totalTransactions: UInt64 = 0
 
-    mutating func record(transactions: Int, readings: Int) {
+    package mutating func record(transactions: Int, readings: Int) {
         let now = ContinuousClock.now
         samples.append((now, transactions, readings))
         totalTransactions += UInt64(transactions)
         samples.removeAll { now - $0.at > .seconds(10) }
     }
 
-    var transactionsPerSecond: Double { rate(\.transactions) }
-    var readingsPerSecond: Double { rate(\.readings) }
+    package var transactionsPerSecond: Double { rate(\.transactions) }
+    package var readingsPerSecond: Double { rate(\.readings) }
 
     private func rate(_ field: KeyPath<(at: ContinuousClock.Instant, transactions: Int, readings: Int), Int>) -> Double {
         let now = ContinuousClock.now

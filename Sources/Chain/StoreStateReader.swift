@@ -3,21 +3,21 @@ import Synchronization
 
 /// The world state as the executor sees it: the store, with the newest reading time per
 /// meter cached (it is read for every reading).
-struct StoreStateReader: ChainStateReader {
-    let store: ChainStore
-    let cache: MeterCache
+package struct StoreStateReader: ChainStateReader {
+    package let store: ChainStore
+    package let cache: MeterCache
 
-    func meterLatest(_ meter: String) throws -> Int64? {
+    package func meterLatest(_ meter: String) throws -> Int64? {
         if let ts = cache.map.withLock({ $0[meter] }) { return ts }
         guard let entry = try store.state(BlockExecutor.meterKey(meter)) else { return nil }
         return BlockExecutor.decodeInt64(entry.value)
     }
 
-    func exists(_ key: String) throws -> Bool {
+    package func exists(_ key: String) throws -> Bool {
         try store.state(key) != nil
     }
 
-    func get(_ key: String) throws -> [UInt8]? {
+    package func get(_ key: String) throws -> [UInt8]? {
         guard MeterCache.isCached(key) else { return try store.state(key)?.value }
         let (cached, generation) = cache.lookup(key)
         if let cached { return cached }
@@ -40,22 +40,22 @@ struct StoreStateReader: ChainStateReader {
 ///   is only cached if no block committed since the read began (`generation`), so a read
 ///   racing a commit cannot leave a stale value behind;
 /// - at most `valueLimit` values; past it the cache starts over.
-final class MeterCache: Sendable {
-    let map = Mutex<[String: Int64]>([:])
+package final class MeterCache: Sendable {
+    package let map = Mutex<[String: Int64]>([:])
     private let values = Mutex<(entries: [String: [UInt8]?], generation: UInt64)>(([:], 0))
-    static let valueLimit = 100_000
+    package static let valueLimit = 100_000
 
-    static func isCached(_ key: String) -> Bool {
+    package static func isCached(_ key: String) -> Bool {
         !key.hasPrefix("reading/") && !key.hasPrefix("meter/")
     }
 
     /// The cached value (`.some(nil)`: known absent) and the generation to fill with.
-    func lookup(_ key: String) -> (value: [UInt8]??, generation: UInt64) {
+    package func lookup(_ key: String) -> (value: [UInt8]??, generation: UInt64) {
         values.withLock { ($0.entries[key], $0.generation) }
     }
 
     /// Caches a value read from the store, unless a block committed since `generation`.
-    func fill(_ key: String, _ value: [UInt8]?, generation: UInt64) {
+    package func fill(_ key: String, _ value: [UInt8]?, generation: UInt64) {
         values.withLock { v in
             guard v.generation == generation, v.entries.count < Self.valueLimit else { return }
             v.entries[key] = .some(value)
@@ -63,7 +63,7 @@ final class MeterCache: Sendable {
     }
 
     /// A block committed: its writes become the cached values.
-    func applyCommitted(_ writes: [StateWriteRecord]) {
+    package func applyCommitted(_ writes: [StateWriteRecord]) {
         values.withLock { v in
             v.generation &+= 1
             for w in writes where Self.isCached(w.key) { v.entries[w.key] = .some(w.value) }
