@@ -3,8 +3,12 @@
 // GridLedger: an embeddable ledger node for smart electricity grids.
 // Layering (see Docs/architecture.md): C modules (system OpenSSL, protobuf-c, generated
 // code, shims) and the dependency-free GridBase (shared vocabulary) and Identity (who a
-// party is) at the bottom; GridProto (message value types), Wire (RPC protocol) and GridTLS
-// (TLS, PKI) above them; Node assembles everything; `gridnode` is a thin executable over Node.
+// party is) at the bottom; GridProto (message value types), GridCrypto (certificates, keys,
+// digests, PKI; no NIO), Wire (RPC protocol) and GridTLS (TLS over GridCrypto) above them;
+// the pure cores Consensus (Raft) and Contracts (fee control, cross-chain), and Store
+// (LevelDB); Chain (the ledger core: never NIO, Wire, GridTLS or Consensus) over Store,
+// Contracts and GridCrypto; Node assembles everything (services, the Raft shell, sync);
+// `gridnode` is a thin executable over Node.
 import PackageDescription
 
 let package = Package(
