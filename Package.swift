@@ -3,8 +3,12 @@
 // GridLedger: an embeddable ledger node for smart electricity grids.
 // Layering (see Docs/architecture.md): C modules (system OpenSSL, protobuf-c, generated
 // code, shims) and the dependency-free GridBase (shared vocabulary) and Identity (who a
-// party is) at the bottom; GridProto (message value types), Wire (RPC protocol) and GridTLS
-// (TLS, PKI) above them; Node assembles everything; `gridnode` is a thin executable over Node.
+// party is) at the bottom; GridProto (message value types), GridCrypto (certificates, keys,
+// digests, PKI; no NIO), Wire (RPC protocol) and GridTLS (TLS over GridCrypto) above them;
+// the pure cores Consensus (Raft) and Contracts (fee control, cross-chain), and Store
+// (LevelDB); Chain (the ledger core: never NIO, Wire, GridTLS or Consensus) over Store,
+// Contracts and GridCrypto; Node assembles everything (services, the Raft shell, sync);
+// `gridnode` is a thin executable over Node.
 import PackageDescription
 
 let package = Package(
@@ -12,7 +16,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Node", targets: ["Node"]),
-        .library(name: "Wire", targets: ["Wire", "GridTLS"]),
+        .library(name: "Wire", targets: ["Wire", "GridTLS", "GridCrypto"]),
         .executable(name: "gridnode", targets: ["gridnode"]),
     ],
     dependencies: [
@@ -46,11 +50,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // TLS 1.3 over system OpenSSL (memory BIOs in a NIO handler) and the deployment PKI.
+        // Certificates, keys, digests, signatures and the deployment PKI over system OpenSSL
+        // (no NIO: what the ledger core needs to hash and verify, without the network).
+        .target(name: "GridCrypto", dependencies: ["Identity", "CShims", "COpenSSL"]),
+        // TLS 1.3 over system OpenSSL (memory BIOs in a NIO handler); keys and certificates
+        // come from GridCrypto.
         .target(
             name: "GridTLS",
             dependencies: [
-                "Identity", "CShims", "COpenSSL",
+                "Identity", "GridCrypto", "CShims", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -67,10 +75,21 @@ let package = Package(
         // The pure contracts (Docs/contracts.md): deterministic billing and fee control over a
         // state view. No NIO, no OpenSSL, no LevelDB, no clock, no randomness.
         .target(name: "Contracts", dependencies: ["GridBase", "GridProto"]),
+        // The ledger core (Docs/architecture.md): mempool and block building (`Ledger`), the
+        // executor dispatching to the contracts, hashing, verification, the read door. Never
+        // NIO, Wire, GridTLS or Consensus: the node's Raft shell orders its blocks through
+        // `ChainOrdering`, and its RPC layer maps `ChainError` to statuses.
+        .target(
+            name: "Chain",
+            dependencies: [
+                "GridBase", "Identity", "GridProto", "GridCrypto", "Store", "Contracts",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Node",
             dependencies: [
-                "GridBase", "Identity", "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
+                "Chain", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,7 +101,7 @@ let package = Package(
         .target(
             name: "GridTools",
             dependencies: [
-                "Node", "Wire", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
+                "Node", "Chain", "Wire", "GridCrypto", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -91,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "gridnode",
             dependencies: [
-                "Node", "GridTools",
+                "Node", "Chain", "GridTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -99,7 +118,7 @@ let package = Package(
         .testTarget(name: "GridProtoTests", dependencies: ["GridProto"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto", "Consensus", "GridBase"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "GridBase"]),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto", "GridBase"]),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto", "GridBase", "GridCrypto"]),
         .testTarget(
             name: "WireTests",
             dependencies: [
@@ -112,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "GridTLSTests",
             dependencies: [
-                "GridTLS", "Identity", "GridBase",
+                "GridTLS", "GridCrypto", "Identity", "GridBase",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -121,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "GridBase", "Identity", "Wire", "GridTLS", "GridProto",
+                "Node", "Chain", "Contracts", "Store", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -132,11 +151,11 @@ let package = Package(
         .testTarget(
             name: "ClusterSimulationTests",
             dependencies: [
-                "Node", "Consensus", "Store", "GridProto", "GridTLS", "GridBase", "Identity", "Contracts",
+                "Node", "Chain", "Consensus", "Store", "GridProto", "GridCrypto", "GridBase", "Identity", "Contracts",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "Node", "GridProto", "GridBase", "Contracts"]),
+        .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "Node", "Chain", "GridProto", "GridBase", "Contracts"]),
     ],
     swiftLanguageModes: [.v6]
 )

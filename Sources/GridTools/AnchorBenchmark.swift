@@ -1,6 +1,6 @@
 import Node
 import Foundation
-import GridTLS
+import GridCrypto
 import Synchronization
 import GridProto
 import Logging

@@ -2,7 +2,7 @@ import Node
 import Contracts
 import Foundation
 import GridProto
-import GridTLS
+import GridCrypto
 import Identity
 import Logging
 import Synchronization

@@ -1,3 +1,5 @@
+import Chain
+import GridBase
 import Synchronization
 import Wire
 

@@ -1,6 +1,9 @@
+import Chain
+import Contracts
 import Foundation
 import GridProto
 import GridTLS
+import GridCrypto
 import Logging
 import NIOCore
 import NIOPosix
@@ -273,7 +276,7 @@ public final class GridNode: Service, Sendable {
             await raft.driver.stop()
             await raft.transport.stop()
             // Break the ledger → driver → apply closure → ledger cycle.
-            runtime.ledger.detachRaft()
+            runtime.ledger.detachOrdering()
         }
         await runtime.ledger.stop()
         return watcher
@@ -326,7 +329,7 @@ public final class GridNode: Service, Sendable {
 
     /// `<data dir>/chains/<chain id>`: one chain's store and Raft log.
     static func chainDirectory(_ dataDir: String, _ chainID: String) -> String {
-        dataDir + "/chains/" + chainID
+        ChainDirectory.path(dataDirectory: dataDir, chainID: chainID)
     }
 
     /// GOAWAY on every connection, then waits for calls in flight; nil when not running.
@@ -475,11 +478,12 @@ public final class GridNode: Service, Sendable {
             keepEntries: 0, compactEvery: UInt64(chain.compactEvery))
         driverRef.driver = driver
         let forwarder = LeaderForwarder(members: { registry.member($0) }, binding: binding, tls: clientTLS, group: group, logger: logger)
-        ledger.useRaft(Ledger.RaftOrdering(
+        let proposeTimeout: Duration = .milliseconds(Int64(chain.tickMs * chain.electionTicks * 10))
+        let leaderWait: Duration = .milliseconds(Int64(chain.tickMs * chain.electionTicks * 4))
+        ledger.useOrdering(RaftOrdering(
             driver: driver,
-            forward: { tx, leader in try await forwarder.submit(tx, to: leader) },
-            proposeTimeout: .milliseconds(Int64(chain.tickMs * chain.electionTicks * 10)),
-            leaderWait: .milliseconds(Int64(chain.tickMs * chain.electionTicks * 4))))
+            forwardToLeader: { tx, leader in try await forwarder.submit(tx, to: leader) },
+            proposeTimeout: proposeTimeout, leaderWait: leaderWait))
         transport.setPeers(registry.all.filter { $0.key != selfID }.mapValues { RaftTransport.Peer(member: $0, binding: binding) })
         // Founders bootstrap the group; a node joining an existing group starts empty and
         // is brought in by Admin.AddMember on the leader.
@@ -516,7 +520,7 @@ public final class GridNode: Service, Sendable {
     /// Submits a signed transaction as a client would (same checks); returns once its block
     /// is durable. Throws `RPCError` with the statuses of `Ingest.Submit`.
     public func submit(_ transaction: SignedTransaction, chain: String = "") async throws -> SubmitResponse {
-        try await runningLedger(chain).submit(transaction)
+        try await answeringChainErrors { try await runningLedger(chain).submit(transaction) }
     }
 
     /// The block at `height` and its hash, nil above the head.
@@ -544,7 +548,8 @@ public final class GridNode: Service, Sendable {
     /// once caught up, a host more than 256 blocks behind the live chain is cut off with
     /// RESOURCE_EXHAUSTED (subscribe again from the next height).
     public func follow(from height: UInt64, chain: String = "", _ body: (_ block: Block, _ hash: [UInt8]) async throws -> Void) async throws {
-        try await runningLedger(chain).follow(from: height, body)
+        let ledger = try runningLedger(chain)
+        try await answeringChainErrors { try await ledger.follow(from: height, body) }
     }
 
     /// The world-state key of a district chain's newest anchor receipt (`AnchorReceipt`).

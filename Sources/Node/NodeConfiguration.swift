@@ -1,5 +1,6 @@
+import Chain
 import Foundation
-import GridTLS
+import GridCrypto
 import Identity
 import Wire
 import Yams
@@ -560,13 +561,6 @@ private func rejectUnknownKeys(_ decoder: Decoder, known: Set<String>, section: 
     if let unknown = all.allKeys.map(\.stringValue).filter({ !known.contains($0) }).sorted().first {
         throw ConfigurationError("unknown setting '\(section)\(unknown)'")
     }
-}
-
-/// A configuration that cannot be used, with the reason.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 /// `host:port` and `[v6]:port` parsing.

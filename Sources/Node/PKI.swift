@@ -1,4 +1,4 @@
-import GridTLS
+import GridCrypto
 import Identity
 import Wire
 

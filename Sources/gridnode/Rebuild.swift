@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Chain
 import Node
 
 struct Rebuild: ParsableCommand {

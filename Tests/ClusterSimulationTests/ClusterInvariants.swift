@@ -3,6 +3,7 @@ import Foundation
 import GridBase
 import Store
 
+@testable import Chain
 @testable import Node
 
 /// What a simulated cluster run must satisfy (issue 12 §3), checked while it runs and at

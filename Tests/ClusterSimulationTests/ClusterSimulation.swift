@@ -4,6 +4,7 @@ import GridBase
 import GridProto
 import Store
 
+@testable import Chain
 @testable import Node
 
 /// A deterministic simulation of one district chain's cluster (issue 12 §3, in the style of

@@ -1,8 +1,9 @@
 import Foundation
 import GridProto
-import GridTLS
+import GridCrypto
 import Identity
 
+@testable import Chain
 @testable import Node
 
 /// The deployment every simulated cluster shares: a CA, the district's collector, its nodes'

@@ -5,6 +5,7 @@ import Logging
 import Store
 import Synchronization
 
+@testable import Chain
 @testable import Node
 
 /// One full replica of the district chain in the simulated cluster: the node's own `Ledger`

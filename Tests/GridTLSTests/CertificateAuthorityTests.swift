@@ -1,5 +1,5 @@
 import Foundation
-@testable import GridTLS
+@testable import GridCrypto
 import Identity
 import XCTest
 

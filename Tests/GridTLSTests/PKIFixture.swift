@@ -1,5 +1,6 @@
 import Foundation
 import GridTLS
+import GridCrypto
 import Identity
 import XCTest
 

@@ -1,7 +1,9 @@
+@testable import Chain
+import Contracts
 import Foundation
 import GridBase
 import GridProto
-import GridTLS
+import GridCrypto
 import Logging
 @testable import Node
 import Store

@@ -1,6 +1,8 @@
+@testable import Chain
+import Contracts
 import Foundation
 import GridProto
-import GridTLS
+import GridCrypto
 @testable import Node
 import Synchronization
 import Wire

@@ -1,3 +1,4 @@
+@testable import Chain
 import Foundation
 import GridProto
 import Logging

@@ -1,3 +1,5 @@
+@testable import Chain
+import Contracts
 import GridProto
 @testable import Node
 import XCTest

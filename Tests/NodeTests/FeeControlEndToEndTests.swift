@@ -1,3 +1,5 @@
+@testable import Chain
+import Contracts
 import Foundation
 import Synchronization
 import GridBase

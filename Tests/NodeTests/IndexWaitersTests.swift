@@ -1,3 +1,4 @@
+@testable import Chain
 import XCTest
 
 @testable import Node

@@ -1,3 +1,4 @@
+@testable import Chain
 import Foundation
 import GridBase
 import GridProto

@@ -1,4 +1,5 @@
 import Consensus
+@testable import Chain
 import Foundation
 import GridProto
 import Store

@@ -1,3 +1,5 @@
+@testable import Chain
+import Contracts
 import Foundation
 import GridProto
 import Identity

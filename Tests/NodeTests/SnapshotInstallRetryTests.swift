@@ -34,7 +34,7 @@ final class SnapshotInstallRetryTests: XCTestCase {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let shell = try RaftShell(
-            configuration: RaftConfiguration(id: 1), storage: RaftPersistenceRuleTests.MemoryStorage(lies: false),
+            configuration: RaftConfiguration(id: 1), storage: MemoryRaftStorage(),
             network: network, stateMachine: machine, bootstrapVoters: [1, 2, 3], seed: 1, logger: logger)
         // Leader 2 of term 2 sends a snapshot at index 10.
         let snapshot = Snapshot(metadata: .init(index: 10, term: 2, confState: ConfState(voters: [1, 2, 3])), data: [1])

@@ -1,4 +1,4 @@
-import GridBase
+@testable import GridBase
 import GridProto
 import Identity
 import NIOCore

@@ -2,6 +2,7 @@ internal import COpenSSL
 internal import CShims
 import NIOCore
 import Identity
+import GridCrypto
 
 /// One OpenSSL `SSL*` driven over a pair of memory BIOs: ciphertext from the network is fed
 /// into the read BIO, ciphertext for the network is drained from the write BIO.

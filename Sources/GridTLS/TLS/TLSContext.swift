@@ -1,6 +1,7 @@
 internal import COpenSSL
 internal import CShims
 public import Identity
+import GridCrypto
 
 /// An OpenSSL `SSL_CTX` set up for GridLedger's transport (Docs/wire-protocol.md, "Transport"):
 /// TLS 1.3 only, mutual authentication against the deployment CA as the only trust root, and

@@ -1,3 +1,5 @@
+import Chain
+import Contracts
 import GridProto
 import Wire
 

@@ -1,7 +1,10 @@
+import Chain
+import Contracts
 import Foundation
 import GridBase
 import GridProto
 import GridTLS
+import GridCrypto
 import Logging
 import NIOCore
 import Synchronization
@@ -320,7 +323,7 @@ final class ChainSync: Sendable {
             height += 1
         }
         if !taken.isEmpty {
-            for result in await ledger.submitInOrder(taken) {
+            for result in await ledger.submitInOrder(taken).map({ $0.mapError(RPCError.answering) }) {
                 switch result {
                 case .failure(let error) where (error as? RPCError)?.code != .alreadyExists:
                     throw error
@@ -348,7 +351,7 @@ final class ChainSync: Sendable {
     @discardableResult
     private func submitLocal(_ body: TxPayload.Body) async throws -> TxOutcome? {
         do {
-            return try await ledger.submit(try signer.sign(payload(body, chain: district))).outcome
+            return try await answeringChainErrors { try await ledger.submit(try signer.sign(payload(body, chain: district))).outcome }
         } catch let error as RPCError where error.code == .alreadyExists {
             return nil
         }

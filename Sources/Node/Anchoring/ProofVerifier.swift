@@ -1,6 +1,7 @@
+import Chain
 import GridBase
 import GridProto
-import GridTLS
+import GridCrypto
 
 /// Offline verification of a `BlockProof` (Docs/anchoring.md, "Proofs"), as the C and
 /// Python clients do it: recompute the district header hash, fold it up to the anchor's

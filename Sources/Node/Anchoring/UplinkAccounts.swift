@@ -1,3 +1,4 @@
+import Chain
 import Contracts
 import GridProto
 import Store

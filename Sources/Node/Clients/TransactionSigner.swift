@@ -1,6 +1,6 @@
 import Foundation
 import GridProto
-import GridTLS
+import GridCrypto
 import Identity
 import NIOCore
 import Wire

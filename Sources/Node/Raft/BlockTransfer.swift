@@ -1,3 +1,4 @@
+import Chain
 import GridBase
 import GridProto
 import GridTLS

@@ -1,3 +1,4 @@
+import Chain
 import Consensus
 
 /// One member's replica of a chain as its Raft group's state machine. A committed entry is

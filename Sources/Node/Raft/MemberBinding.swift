@@ -1,5 +1,5 @@
+import Chain
 import Identity
-import Wire
 
 /// What binds a chain's Raft member to a TLS peer (Docs/security.md, "Raft membership"): never
 /// a name alone. A peer is member M of chain C when its verified certificate
@@ -17,16 +17,13 @@ struct MemberBinding: Sendable, Hashable {
     let district: String?
 
     init(chainID: String, kind: ChainKind) {
-        district = kind == .main ? nil : chainID
+        district = kind.nodeDistrict(chainID: chainID)
     }
 
-    /// nil when `peer` is a node of this chain (rules 1 and 2), else why not.
+    /// nil when `peer` is a node of this chain (rules 1 and 2, `ChainKind.nodeMismatch`),
+    /// else why not.
     func nodeMismatch(_ peer: PeerIdentity) -> String? {
-        guard peer.role == .node else { return "role \(peer.role.rawValue) is not node" }
-        guard peer.district == district else {
-            return "certificate names district \(peer.district ?? "(none)"), the chain's nodes \(district.map { "name \($0)" } ?? "name none (main chain)")"
-        }
-        return nil
+        ChainKind.nodeMismatch(peer, district: district)
     }
 
     /// nil when `peer` is `member` (rules 1 to 4), else why not.

@@ -1,3 +1,4 @@
+import Chain
 import Consensus
 import GridBase
 import Logging

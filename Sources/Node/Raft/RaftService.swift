@@ -1,3 +1,4 @@
+import GridBase
 import Consensus
 import GridProto
 import Wire

@@ -1,3 +1,5 @@
+import Chain
+import GridBase
 import Consensus
 import GridProto
 import Wire

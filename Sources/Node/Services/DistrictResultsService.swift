@@ -1,3 +1,6 @@
+import Chain
+import Contracts
+import GridBase
 import GridProto
 import Identity
 import Wire

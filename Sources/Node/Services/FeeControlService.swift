@@ -1,3 +1,4 @@
+import GridBase
 import Contracts
 import GridProto
 import Identity
@@ -101,10 +102,12 @@ struct FeeControlService: Sendable {
                 try await out.send(command)
                 sent.insert(command.commandId)
             }
-            try await ledger.follow(from: from) { block, _ in
-                for id in block.outcomes.flatMap(\.commandIds) where sent.insert(id).inserted {
-                    if let bytes = try ledger.reader.state(ContractKeys.command(id))?.value {
-                        try await out.send(try ControlCommand(serializedBytes: bytes))
+            try await answeringChainErrors {
+                try await ledger.follow(from: from) { block, _ in
+                    for id in block.outcomes.flatMap(\.commandIds) where sent.insert(id).inserted {
+                        if let bytes = try ledger.reader.state(ContractKeys.command(id))?.value {
+                            try await out.send(try ControlCommand(serializedBytes: bytes))
+                        }
                     }
                 }
             }
@@ -113,10 +116,12 @@ struct FeeControlService: Sendable {
             (request: SubscribeNoticesRequest, out: ResponseWriter<Notice>, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .notices)
-            try await ledger.follow(from: max(1, request.fromHeight)) { block, _ in
-                for id in block.outcomes.flatMap(\.noticeIds) {
-                    if let bytes = try ledger.reader.state(ContractKeys.notice(id))?.value {
-                        try await out.send(try Notice(serializedBytes: bytes))
+            try await answeringChainErrors {
+                try await ledger.follow(from: max(1, request.fromHeight)) { block, _ in
+                    for id in block.outcomes.flatMap(\.noticeIds) {
+                        if let bytes = try ledger.reader.state(ContractKeys.notice(id))?.value {
+                            try await out.send(try Notice(serializedBytes: bytes))
+                        }
                     }
                 }
             }

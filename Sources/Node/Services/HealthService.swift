@@ -1,3 +1,4 @@
+import GridBase
 import GridProto
 import Identity
 import Synchronization

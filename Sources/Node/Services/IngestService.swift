@@ -1,3 +1,4 @@
+import Chain
 import GridBase
 import GridProto
 import Wire
@@ -20,7 +21,7 @@ struct IngestService: Sendable {
         /// Runs a submission; a security refusal is logged (rate limited) before it is thrown.
         @Sendable func logged<T>(_ ctx: RPCCallContext, _ body: () async throws -> T) async throws -> T {
             do {
-                return try await body()
+                return try await answeringChainErrors(body)
             } catch let error as RPCError where error.code == .permissionDenied || error.code == .unauthenticated {
                 refusals.note(ctx.peer, method: ctx.method, code: error.code, reason: error.message)
                 throw error

@@ -1,3 +1,4 @@
+import Chain
 import GridProto
 import Wire
 

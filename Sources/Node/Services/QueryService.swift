@@ -1,5 +1,7 @@
+import Chain
+import GridBase
 import GridProto
-import GridTLS
+import GridCrypto
 import Identity
 import Store
 import Wire
@@ -109,8 +111,10 @@ struct QueryService: Sendable {
             (request: SubscribeBlocksRequest, out: ResponseWriter<GetBlockResponse>, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .blocks)
-            try await ledger.follow(from: request.fromHeight) { block, hash in
-                try await out.send(GetBlockResponse(block: block, hash: hash))
+            try await answeringChainErrors {
+                try await ledger.follow(from: request.fromHeight) { block, hash in
+                    try await out.send(GetBlockResponse(block: block, hash: hash))
+                }
             }
         }
     }
@@ -119,7 +123,7 @@ struct QueryService: Sendable {
     static func barrier(_ consistency: Consistency, _ ledger: Ledger) async throws {
         switch consistency {
         case .local: return
-        case .linearizable: try await ledger.linearizableReadBarrier()
+        case .linearizable: try await answeringChainErrors { try await ledger.linearizableReadBarrier() }
         default: throw RPCError(.invalidArgument, "unknown consistency \(consistency.rawValue)")
         }
     }

@@ -1,3 +1,4 @@
+import Chain
 import Identity
 import Wire
 

@@ -1,0 +1,114 @@
+import Contracts
+import Store
+
+/// The world state inside one block: reads see the writes of earlier transactions of the
+/// block and the transaction's own; a transaction's writes become the block's only when it
+/// succeeds. A key written twice by one transaction is one write (the last value).
+package struct BlockState: ContractState {
+    package let reader: ChainStateReader
+    private(set) var writes: [StateWriteRecord] = []
+    /// Values written by the block's committed transactions, for reads of later ones.
+    private var block: [String: [UInt8]?] = [:]
+    /// Position in `writes` of each key written with index 0: the block-level scope (before
+    /// transaction 0) and transaction 0 share the index, so a key they both write is one
+    /// version (updated in place).
+    private var zeroSlots: [String: Int] = [:]
+    /// The open transaction: writes in order, and the slot of each key (a key written twice
+    /// is one write, the last value).
+    private var txWrites: [StateWriteRecord] = []
+    private var txSlots: [String: Int] = [:]
+    /// Writes of keys the transaction writes once and nobody reads back within the block
+    /// (reading keys: their duplicate check has its own block-wide set).
+    private var txUnique: [StateWriteRecord] = []
+    private var txIndex: UInt32 = 0
+    /// Savepoint: writes before `mark` are kept on rollback; the journal restores the values
+    /// of those that were overwritten since.
+    private var mark = Int.max
+    private var journal: [(slot: Int, value: [UInt8]?)] = []
+    /// Values read from the store during this block (contracts read the same tariff,
+    /// thresholds and records again and again).
+    private let reads = ReadCache()
+
+    package final class ReadCache {
+        package var values: [String: [UInt8]?] = [:]
+    }
+
+    package init(reader: ChainStateReader) { self.reader = reader }
+
+    package func get(_ key: String) throws -> [UInt8]? {
+        if let slot = txSlots[key] { return txWrites[slot].value }
+        if let value = block[key] { return value }
+        if let value = reads.values[key] { return value }
+        let value = try reader.get(key)
+        if reads.values.count < 100_000 { reads.values[key] = value }
+        return value
+    }
+
+    package mutating func set(_ key: String, _ value: [UInt8]?) {
+        if let slot = txSlots[key] {
+            if slot < mark { journal.append((slot, txWrites[slot].value)) }
+            txWrites[slot].value = value
+        } else {
+            txSlots[key] = txWrites.count
+            txWrites.append(StateWriteRecord(key: key, value: value, txIndex: txIndex))
+        }
+    }
+
+    /// Writes a key that this transaction writes only once and that no later read in the
+    /// block looks up through `get` (it is not in the block overlay).
+    package mutating func setUnique(_ key: String, _ value: [UInt8]) {
+        txUnique.append(StateWriteRecord(key: key, value: value, txIndex: txIndex))
+    }
+
+    package mutating func begin(_ index: UInt32) {
+        txIndex = index
+        clearTransaction()
+    }
+
+    package mutating func commitTransaction() {
+        writes += txUnique
+        for w in txWrites {
+            block[w.key] = w.value
+            if w.txIndex == 0 {
+                if let at = zeroSlots[w.key] {
+                    writes[at].value = w.value
+                    continue
+                }
+                zeroSlots[w.key] = writes.count
+            }
+            writes.append(w)
+        }
+        clearTransaction()
+    }
+
+    /// A nested scope inside the transaction (one savepoint at a time).
+    package struct Savepoint {
+        fileprivate let count: Int
+    }
+
+    package mutating func savepoint() -> Savepoint {
+        mark = txWrites.count
+        journal.removeAll(keepingCapacity: true)
+        return Savepoint(count: txWrites.count)
+    }
+
+    package mutating func rollback(to savepoint: Savepoint) {
+        for w in txWrites[savepoint.count...] { txSlots.removeValue(forKey: w.key) }
+        txWrites.removeLast(txWrites.count - savepoint.count)
+        for entry in journal.reversed() { txWrites[entry.slot].value = entry.value }
+        journal.removeAll(keepingCapacity: true)
+        mark = Int.max
+    }
+
+    package mutating func rollbackTransaction() {
+        clearTransaction()
+    }
+
+    private mutating func clearTransaction() {
+        txWrites.removeAll(keepingCapacity: true)
+        txSlots.removeAll(keepingCapacity: true)
+        txUnique.removeAll(keepingCapacity: true)
+        journal.removeAll(keepingCapacity: true)
+        mark = Int.max
+    }
+}
