@@ -4,7 +4,10 @@
 // Layering (see Docs/architecture.md): C modules (system OpenSSL, protobuf-c, generated
 // code, shims) and the dependency-free GridBase (shared vocabulary) and Identity (who a
 // party is) at the bottom; GridProto (message value types), Wire (RPC protocol) and GridTLS
-// (TLS, PKI) above them; Node assembles everything; `gridnode` is a thin executable over Node.
+// (TLS, PKI) above them; GridClient (the Swift client SDK: dialling, typed calls, signing, the
+// one table of RPC method names) over Wire and GridTLS, never over Node or its parts; Node
+// assembles everything and makes its outbound calls through GridClient; GridTools (simulator,
+// benchmarks) over Node and GridClient; `gridnode` is a thin executable over them.
 import PackageDescription
 
 let package = Package(
@@ -12,6 +15,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Node", targets: ["Node"]),
+        .library(name: "GridClient", targets: ["GridClient"]),
         .library(name: "Wire", targets: ["Wire", "GridTLS"]),
         .executable(name: "gridnode", targets: ["gridnode"]),
     ],
@@ -58,6 +62,18 @@ let package = Package(
         // The project's shared vocabulary, with no dependencies at all: the seeded generator
         // (SplitMix64), the big-endian record reader/writer and the gRPC status codes.
         .target(name: "GridBase", dependencies: []),
+        // The Swift client SDK: dial a node over mutual TLS, typed calls of its services, the
+        // transaction signer, and `GridMethod` (the one table of RPC method paths, which Node's
+        // services register under too). Never Node, Store, Consensus or Contracts.
+        .target(
+            name: "GridClient",
+            dependencies: [
+                "Wire", "GridTLS", "GridProto", "GridBase", "Identity",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The pure Raft core (Docs/architecture.md): no I/O, no clock; only GridBase.
         .target(name: "Consensus", dependencies: ["GridBase"]),
         // The chain's and the Raft log's persistent layouts over LevelDB (Docs/storage-format.md),
@@ -70,7 +86,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "GridBase", "Identity", "Wire", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
+                "GridBase", "Identity", "Wire", "GridTLS", "GridProto", "GridClient", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,11 +94,11 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        // The simulator and the benchmarks: tooling over Node, linked only by `gridnode`.
+        // The simulator and the benchmarks: tooling over Node and GridClient, linked only by `gridnode`.
         .target(
             name: "GridTools",
             dependencies: [
-                "Node", "Wire", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
+                "Node", "GridClient", "Wire", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -91,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "gridnode",
             dependencies: [
-                "Node", "GridTools",
+                "Node", "GridClient", "GridProto", "GridTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -121,13 +137,13 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "GridBase", "Identity", "Wire", "GridTLS", "GridProto",
+                "Node", "GridClient", "GridBase", "Identity", "Wire", "GridTLS", "GridProto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "Node", "GridProto", "GridBase", "Contracts"]),
+        .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "GridClient", "Node", "GridProto", "GridBase", "Contracts"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Consensus
+import GridClient
 import Store
 import Synchronization
 import Wire
@@ -340,7 +341,7 @@ public final class GridNode: Service, Sendable {
             health.set(service, .notServing)
         }
         let feeds = chainSet.all.map(\.ledger.feed)
-        await server.shutdownGracefully(endingMethods: [RaftService.sendMethod], afterGoAway: {
+        await server.shutdownGracefully(endingMethods: [GridMethod.Raft.send], afterGoAway: {
             health.finishWatchers()
             for feed in feeds { feed.finishAll() }
         })
@@ -398,10 +399,12 @@ public final class GridNode: Service, Sendable {
         return status
     }
 
-    static let serviceNames = [
-        "", "gridledger.Health", "gridledger.Ops", "gridledger.Ingest", "gridledger.Query", "gridledger.Anchor",
-        "gridledger.FeeControl", "gridledger.Control", "gridledger.Notices",
-    ]
+    /// The names `Health.Check` answers for besides `chain/<id>`: the node (`""`) and each
+    /// client-facing service (not Admin or Raft).
+    static let serviceNames = [""] + [
+        GridMethod.Health.check, GridMethod.Ops.getStatus, GridMethod.Ingest.submit, GridMethod.Query.getChainInfo,
+        GridMethod.Anchor.sign, GridMethod.FeeControl.getAccount, GridMethod.Control.subscribeCommands, GridMethod.Notices.subscribe,
+    ].compactMap(GridMethod.service(of:))
 
     /// A leader that shuts down gracefully first hands leadership to its most caught-up
     /// voter, so the group does not wait an election timeout (bounded by one second).

@@ -1,4 +1,5 @@
 import Foundation
+import GridClient
 import GridTLS
 import Identity
 import Wire
@@ -176,7 +177,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
                 guard parts.count == 2, let id = UInt64(parts[0]), id > 0 else { throw ConfigurationError(usage) }
                 let rest = parts[1].split(separator: "@", maxSplits: 1)
                 guard rest.count == 2 else { throw ConfigurationError(usage) }
-                _ = try HostPort.parse(String(rest[1]))
+                _ = try NodeConfiguration.address(String(rest[1]))
                 self.init(id: id, name: String(rest[0]), address: String(rest[1]), publicKeySHA256: pin)
                 if let certificate, certificate.identity.name != name {
                     throw ConfigurationError("member \(id): certificate \(certificate.path) is for \(certificate.identity.name), not \(name)")
@@ -316,7 +317,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             if let link = chain.mainChain {
                 guard chain.kind == "district" else { throw ConfigurationError("chain.main_chain is for district chains") }
                 guard !link.endpoints.isEmpty else { throw ConfigurationError("chain.main_chain.endpoints needs at least one host:port") }
-                for e in link.endpoints { _ = try HostPort.parse(e) }
+                for e in link.endpoints { _ = try Self.address(e) }
                 guard link.anchorEveryBlocks >= 1, link.anchorEveryMs >= 1, link.maxAnchorBlocks >= 1,
                       UInt64(link.maxAnchorBlocks) <= TransactionValidator.maxAnchorRange else {
                     throw ConfigurationError("chain.main_chain anchor_every_blocks and anchor_every_ms must be positive, max_anchor_blocks 1 to \(TransactionValidator.maxAnchorRange)")
@@ -343,7 +344,13 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         ] where value <= 0 {
             throw ConfigurationError("\(name) must be positive")
         }
-        return try HostPort.parse(listen)
+        return try Self.address(listen)
+    }
+
+    /// `text` as host and port; a malformed address is a `ConfigurationError` with
+    /// `HostPort`'s sentence.
+    static func address(_ text: String) throws(ConfigurationError) -> (host: String, port: Int) {
+        do { return try HostPort.parse(text) } catch { throw ConfigurationError(error.description) }
     }
 
     /// The annotated default configuration file.
@@ -567,27 +574,4 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
-}
-
-/// `host:port` and `[v6]:port` parsing.
-public enum HostPort {
-    public static func parse(_ text: String) throws -> (host: String, port: Int) {
-        var host: Substring
-        var portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw ConfigurationError("address '\(text)' is not [host]:port")
-            }
-            host = text[text.index(after: text.startIndex)..<close]
-            portText = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { throw ConfigurationError("address '\(text)' is not host:port") }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
-            throw ConfigurationError("address '\(text)' is not host:port with a port in 0...65535")
-        }
-        return (String(host), port)
-    }
 }

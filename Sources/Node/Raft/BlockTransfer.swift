@@ -1,4 +1,5 @@
 import GridBase
+import GridClient
 import GridProto
 import GridTLS
 import Logging
@@ -41,7 +42,7 @@ struct BlockTransfer: Sendable {
         }
         guard let member = members(leader) else { throw RPCError(.unavailable, "no leader to fetch blocks from") }
         let (host, port) = try HostPort.parse(member.address)
-        let client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, logger: logger)
+        let client = try await GridConnection.connect(host: host, port: port, tls: tls, serverName: host, group: group, logger: logger)
         defer { Task { await client.close() } }
         if let refusal = binding.mismatch(client.serverIdentity, member) {
             throw RPCError(.unavailable, "\(member.address) is not leader \(leader) (\(member.name)): \(refusal)")

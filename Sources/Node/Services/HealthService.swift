@@ -1,3 +1,4 @@
+import GridClient
 import GridProto
 import Identity
 import Synchronization
@@ -10,9 +11,6 @@ import Wire
 /// Invariant: a watcher's buffer holds at most the newest status (bounded memory however
 /// slowly a watcher reads).
 public final class HealthService: Sendable {
-    public static let checkMethod = "/gridledger.Health/Check"
-    public static let watchMethod = "/gridledger.Health/Watch"
-
     private struct State {
         var statuses: [String: ServingStatus] = [:]
         var watchers: [Int: (service: String, continuation: AsyncStream<ServingStatus>.Continuation)] = [:]
@@ -67,13 +65,13 @@ public final class HealthService: Sendable {
     /// Adds `Health.Check` and `Health.Watch` (every role may call them: `ReadPolicy` gives
     /// health, which holds no chain data, to every role).
     public func register(in router: inout RPCRouter) {
-        router.unary(Self.checkMethod, roles: Set(Role.allCases)) { [self] (request: HealthCheckRequest, _) in
+        router.unary(GridMethod.Health.check, roles: Set(Role.allCases)) { [self] (request: HealthCheckRequest, _) in
             guard let status = status(of: request.service) else {
                 throw RPCError(.notFound, "unknown service \(Bounded.quote(request.service))")
             }
             return HealthCheckResponse(status: status)
         }
-        router.serverStreaming(Self.watchMethod, roles: Set(Role.allCases)) {
+        router.serverStreaming(GridMethod.Health.watch, roles: Set(Role.allCases)) {
             [self] (request: HealthCheckRequest, out: ResponseWriter<HealthCheckResponse>, _) in
             for await status in watch(request.service) {
                 try await out.send(HealthCheckResponse(status: status))
