@@ -1,5 +1,5 @@
 import Foundation
-import GridClient
+@testable import GridClient
 import GridTLS
 import Logging
 import NIOCore
