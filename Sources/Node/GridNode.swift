@@ -24,7 +24,7 @@ public final class GridNode: Service, Sendable {
     public let configuration: NodeConfiguration
     /// The id reported in status: `configuration.nodeID`, or the certificate's CN.
     public let nodeID: String
-    public let health = HealthService()
+    package let health = HealthService()
 
     private let logger: Logger
     private let tls: TLSContext
@@ -535,7 +535,7 @@ public final class GridNode: Service, Sendable {
     }
 
     /// What the chain store has written since the node started (for benchmarks).
-    public func storeWriteTotals(chain: String = "") throws -> ChainStore.WriteTotals {
+    package func storeWriteTotals(chain: String = "") throws -> ChainStore.WriteTotals {
         try runningLedger(chain).store.writeTotals
     }
 
@@ -551,7 +551,7 @@ public final class GridNode: Service, Sendable {
     }
 
     /// The world-state key of a district chain's newest anchor receipt (`AnchorReceipt`).
-    public static let lastReceiptKey = AnchorKeys.lastReceipt
+    package static let lastReceiptKey = AnchorKeys.lastReceipt
 
     /// Height and hash of the newest durable block.
     public func head(chain: String = "") throws -> (height: UInt64, hash: [UInt8])? {

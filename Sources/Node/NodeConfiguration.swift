@@ -186,7 +186,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 
             /// A pin as written by an operator (`sha256:HEX` or bare `HEX`, any case) in its
             /// stored form, 64 lower-case hex digits; "" stays "" (not pinned).
-            public static func normalizedPin(_ text: String) throws -> String {
+            package static func normalizedPin(_ text: String) throws -> String {
                 if text.isEmpty { return "" }
                 let hex = (text.hasPrefix("sha256:") ? String(text.dropFirst(7)) : text).lowercased()
                 guard hex.utf8.count == 64, hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
@@ -196,7 +196,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             }
 
             /// The key pin of the node certificate at `path`.
-            public static func pin(ofCertificate path: String) throws -> String {
+            package static func pin(ofCertificate path: String) throws -> String {
                 try identity(ofCertificate: path).publicKeySHA256
             }
 
@@ -243,7 +243,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 
     /// A node on loopback (any free port) with an issued node certificate and its data in
     /// `dataDir`: the benchmarks' and embedders' starting point.
-    public static func loopback(_ certificate: IssuedCertificate, dataDir: String) -> NodeConfiguration {
+    package static func loopback(_ certificate: IssuedCertificate, dataDir: String) -> NodeConfiguration {
         var c = NodeConfiguration()
         c.listen = "127.0.0.1:0"
         c.dataDir = dataDir
@@ -276,7 +276,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     }
 
     /// Checks values that have no meaningful default; returns the resolved listen address.
-    public func validate() throws -> (host: String, port: Int) {
+    package func validate() throws -> (host: String, port: Int) {
         for (name, value) in [("tls.cert", tls.cert), ("tls.key", tls.key), ("tls.ca", tls.ca)] where value.isEmpty {
             throw ConfigurationError("\(name) is required (a node always runs mutual TLS)")
         }
@@ -354,7 +354,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     }
 
     /// The annotated default configuration file.
-    public static let annotatedDefault = """
+    package static let annotatedDefault = """
         # GridLedger node configuration (YAML). Every key is optional; these are the defaults.
         # Any key can be overridden on the command line: `gridnode start --help`.
 

@@ -10,7 +10,7 @@ import Wire
 /// Thread safety: all state behind one mutex; callable from any task.
 /// Invariant: a watcher's buffer holds at most the newest status (bounded memory however
 /// slowly a watcher reads).
-public final class HealthService: Sendable {
+package final class HealthService: Sendable {
     private struct State {
         var statuses: [String: ServingStatus] = [:]
         var watchers: [Int: (service: String, continuation: AsyncStream<ServingStatus>.Continuation)] = [:]
@@ -19,10 +19,10 @@ public final class HealthService: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
     /// Sets the status of `service` ("" is the node as a whole) and tells its watchers.
-    public func set(_ service: String, _ status: ServingStatus) {
+    package func set(_ service: String, _ status: ServingStatus) {
         state.withLock { s in
             guard s.statuses[service] != status else { return }
             s.statuses[service] = status
@@ -33,7 +33,7 @@ public final class HealthService: Sendable {
     }
 
     /// Ends every Watch call (their streams finish normally), e.g. before shutdown.
-    public func finishWatchers() {
+    package func finishWatchers() {
         let watchers = state.withLock { s in
             let all = s.watchers.values.map(\.continuation)
             s.watchers.removeAll()
@@ -42,7 +42,7 @@ public final class HealthService: Sendable {
         for w in watchers { w.finish() }
     }
 
-    public func status(of service: String) -> ServingStatus? {
+    package func status(of service: String) -> ServingStatus? {
         state.withLock { $0.statuses[service] }
     }
 
@@ -64,7 +64,7 @@ public final class HealthService: Sendable {
 
     /// Adds `Health.Check` and `Health.Watch` (every role may call them: `ReadPolicy` gives
     /// health, which holds no chain data, to every role).
-    public func register(in router: inout RPCRouter) {
+    package func register(in router: inout RPCRouter) {
         router.unary(GridMethod.Health.check, roles: Set(Role.allCases)) { [self] (request: HealthCheckRequest, _) in
             guard let status = status(of: request.service) else {
                 throw RPCError(.notFound, "unknown service \(Bounded.quote(request.service))")
