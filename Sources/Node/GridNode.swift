@@ -553,6 +553,10 @@ public final class GridNode: Service, Sendable {
     /// The world-state key of a district chain's newest anchor receipt (`AnchorReceipt`).
     package static let lastReceiptKey = AnchorKeys.lastReceipt
 
+    /// Every method path the running node serves, sorted (empty before `start()`); each is
+    /// in `GridMethod.all`.
+    var servedMethods: [String] { server.withLock { $0?.methodPaths ?? [] } }
+
     /// Height and hash of the newest durable block.
     public func head(chain: String = "") throws -> (height: UInt64, hash: [UInt8])? {
         try runningLedger(chain).store.head.map { ($0.height, $0.hash) }
