@@ -7,8 +7,11 @@
 // digests, PKI; no NIO), Wire (RPC protocol) and GridTLS (TLS over GridCrypto) above them;
 // the pure cores Consensus (Raft) and Contracts (fee control, cross-chain), and Store
 // (LevelDB); Chain (the ledger core: never NIO, Wire, GridTLS or Consensus) over Store,
-// Contracts and GridCrypto; Node assembles everything (services, the Raft shell, sync);
-// `gridnode` is a thin executable over Node.
+// Contracts and GridCrypto; GridClient (the Swift client SDK: dialling, typed calls, signing,
+// the one table of RPC method names) over Wire and GridTLS, never over Node or its parts;
+// Node assembles everything (services, the Raft shell, sync) and makes its outbound calls
+// through GridClient; GridTools (simulator, benchmarks) over Node and GridClient; `gridnode`
+// is a thin executable over them.
 import PackageDescription
 
 let package = Package(
@@ -16,6 +19,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Node", targets: ["Node"]),
+        .library(name: "GridClient", targets: ["GridClient"]),
         .library(name: "Wire", targets: ["Wire", "GridTLS", "GridCrypto"]),
         .executable(name: "gridnode", targets: ["gridnode"]),
     ],
@@ -66,6 +70,18 @@ let package = Package(
         // The project's shared vocabulary, with no dependencies at all: the seeded generator
         // (SplitMix64), the big-endian record reader/writer and the gRPC status codes.
         .target(name: "GridBase", dependencies: []),
+        // The Swift client SDK: dial a node over mutual TLS, typed calls of its services, the
+        // transaction signer, and `GridMethod` (the one table of RPC method paths, which Node's
+        // services register under too). Never Node, Chain, Store, Consensus or Contracts.
+        .target(
+            name: "GridClient",
+            dependencies: [
+                "Wire", "GridTLS", "GridCrypto", "GridProto", "GridBase", "Identity",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The pure Raft core (Docs/architecture.md): no I/O, no clock; only GridBase.
         .target(name: "Consensus", dependencies: ["GridBase"]),
         // The chain's and the Raft log's persistent layouts over LevelDB (Docs/storage-format.md),
@@ -89,7 +105,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Chain", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "Store", "Consensus", "Contracts",
+                "Chain", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "Store", "Consensus", "Contracts", "GridClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,11 +113,11 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        // The simulator and the benchmarks: tooling over Node, linked only by `gridnode`.
+        // The simulator and the benchmarks: tooling over Node and GridClient, linked only by `gridnode`.
         .target(
             name: "GridTools",
             dependencies: [
-                "Node", "Chain", "Wire", "GridCrypto", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts",
+                "Node", "Chain", "Wire", "GridCrypto", "GridTLS", "GridProto", "GridBase", "Identity", "Store", "Consensus", "Contracts", "GridClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -110,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "gridnode",
             dependencies: [
-                "Node", "Chain", "GridTools",
+                "Node", "Chain", "GridTools", "GridClient", "GridProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -140,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Chain", "Contracts", "Store", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto",
+                "Node", "Chain", "Contracts", "Store", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "GridClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,11 +167,11 @@ let package = Package(
         .testTarget(
             name: "ClusterSimulationTests",
             dependencies: [
-                "Node", "Chain", "Consensus", "Store", "GridProto", "GridCrypto", "GridBase", "Identity", "Contracts",
+                "Node", "Chain", "GridClient", "Consensus", "Store", "GridProto", "GridCrypto", "GridBase", "Identity", "Contracts",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "Node", "Chain", "GridProto", "GridBase", "Contracts"]),
+        .testTarget(name: "GridToolsTests", dependencies: ["GridTools", "GridClient", "Node", "Chain", "GridProto", "GridBase", "Contracts"]),
     ],
     swiftLanguageModes: [.v6]
 )

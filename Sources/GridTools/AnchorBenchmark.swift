@@ -1,9 +1,11 @@
-import Node
 import Foundation
+import GridClient
 import GridCrypto
-import Synchronization
 import GridProto
+import GridTLS
 import Logging
+import Node
+import Synchronization
 import Wire
 
 /// `gridnode bench anchor`: the cost of anchoring. In one run, three nodes in this process:
@@ -52,7 +54,7 @@ public struct AnchorBenchmark: Sendable {
         // Register the anchoring district on the main chain.
         let admin = try PKI.issue(caDirectory: dir + "/ca", role: .admin, name: "admin", outDirectory: dir + "/admin")
         let adminSigner = try TransactionSigner(certificatePath: admin.certificatePath, keyPath: admin.privateKeyPath)
-        let adminClient = ChainClient(try await GridClient.connect(
+        let adminClient = ChainClient(try await GridConnection.connect(
             to: "127.0.0.1:\(mainPort)", certificate: admin.certificatePath, key: admin.privateKeyPath, ca: admin.caCertificatePath, logger: logger))
         let der = try CertificateKeyPair(certificatePath: anchoredConfig.tls.cert, privateKeyPath: anchoredConfig.tls.key).certificateDER
         _ = try await adminClient.submit(try adminSigner.sign(adminSigner.payload(
@@ -69,7 +71,7 @@ public struct AnchorBenchmark: Sendable {
             let signer = try TransactionSigner(certificatePath: col.certificatePath, keyPath: col.privateKeyPath)
             var clients: [ChainClient] = []
             for _ in 0..<4 {
-                clients.append(ChainClient(try await GridClient.connect(
+                clients.append(ChainClient(try await GridConnection.connect(
                     to: "127.0.0.1:\(port)", certificate: col.certificatePath, key: col.privateKeyPath, ca: col.caCertificatePath, logger: logger)))
             }
             let commits = CommitLog()

@@ -1,5 +1,6 @@
 import Node
 import Foundation
+import GridClient
 import GridProto
 import Logging
 import Store
@@ -38,7 +39,7 @@ public struct ChainBenchmark: Sendable {
         let signer = try TransactionSigner(certificatePath: col.certificatePath, keyPath: col.privateKeyPath)
         var clients: [ChainClient] = []
         for _ in 0..<connections {
-            clients.append(ChainClient(try await GridClient.connect(
+            clients.append(ChainClient(try await GridConnection.connect(
                 to: "127.0.0.1:\(port)", certificate: col.certificatePath, key: col.privateKeyPath, ca: col.caCertificatePath, logger: logger)))
         }
         report("GridLedger chain benchmark: one node (solo ordering), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(seconds) s")

@@ -1,6 +1,7 @@
 import Node
 import Contracts
 import Foundation
+import GridClient
 import GridProto
 import GridCrypto
 import Identity
@@ -87,7 +88,7 @@ public struct ContractsChainBenchmark: Sendable {
         logger.logLevel = .error
         let admin = try party(.admin, "admin", nil)
         let adminSigner = try TransactionSigner(certificatePath: admin.certificatePath, keyPath: admin.privateKeyPath)
-        let adminClient = ChainClient(try await GridClient.connect(to: mainAddress, certificate: admin.certificatePath, key: admin.privateKeyPath, ca: admin.caCertificatePath, logger: logger))
+        let adminClient = ChainClient(try await GridConnection.connect(to: mainAddress, certificate: admin.certificatePath, key: admin.privateKeyPath, ca: admin.caCertificatePath, logger: logger))
         _ = try await adminClient.submit(try adminSigner.sign(adminSigner.payload(
             chainID: "main", body: .districtRegistration(DistrictRegistration(district: "db", memberCertificates: ders)))))
         await adminClient.rpc.close()
@@ -101,7 +102,7 @@ public struct ContractsChainBenchmark: Sendable {
         let signer = try TransactionSigner(certificatePath: col.certificatePath, keyPath: col.privateKeyPath)
         var clients: [ChainClient] = []
         for i in 0..<3 {
-            clients.append(ChainClient(try await GridClient.connect(
+            clients.append(ChainClient(try await GridConnection.connect(
                 to: members[i].address, certificate: col.certificatePath, key: col.privateKeyPath, ca: col.caCertificatePath, logger: logger)))
         }
         report("3-node Raft district chain in this process (+ a solo main chain), \(submitters) submitters spread over the 3 nodes, batches of \(batchSize) readings, \(seconds) s per phase")
@@ -113,7 +114,7 @@ public struct ContractsChainBenchmark: Sendable {
         // Onboard one prepaid customer per meter of phase 2 through the main chain.
         let marketing = try party(.marketing, "marketing", nil)
         let marketer = try TransactionSigner(certificatePath: marketing.certificatePath, keyPath: marketing.privateKeyPath)
-        let marketingClient = ChainClient(try await GridClient.connect(to: mainAddress, certificate: marketing.certificatePath, key: marketing.privateKeyPath, ca: marketing.caCertificatePath, logger: logger))
+        let marketingClient = ChainClient(try await GridConnection.connect(to: mainAddress, certificate: marketing.certificatePath, key: marketing.privateKeyPath, ca: marketing.caCertificatePath, logger: logger))
         let meters = (0..<submitters).flatMap { w in (0..<batchSize).map { "w\(w)-m\($0)" } }
         let onboardStart = ContinuousClock.now
         for body: DistrictParameter.Body in [.tariff(Onboarding.tariff()), .thresholds(Onboarding.thresholds(gridWorker: "worker"))] {
@@ -132,7 +133,7 @@ public struct ContractsChainBenchmark: Sendable {
         }
         await marketingClient.rpc.close()
         // Customers are marketing's to read (ReadPolicy), not the collector's.
-        let marketingView = ChainClient(try await GridClient.connect(to: members[0].address, certificate: marketing.certificatePath, key: marketing.privateKeyPath, ca: marketing.caCertificatePath, logger: logger))
+        let marketingView = ChainClient(try await GridConnection.connect(to: members[0].address, certificate: marketing.certificatePath, key: marketing.privateKeyPath, ca: marketing.caCertificatePath, logger: logger))
         defer { Task { await marketingView.rpc.close() } }
         let onboarded = ContinuousClock.now + .seconds(120)
         while !(try await marketingView.state(ContractKeys.customer("a-" + meters.last!), chain: "db").found) {

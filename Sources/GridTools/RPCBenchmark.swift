@@ -1,5 +1,6 @@
 import Node
 import Foundation
+import GridClient
 import GridProto
 import GridTLS
 import Identity
@@ -67,7 +68,7 @@ public struct RPCBenchmark: Sendable {
         for connectionCount in connections {
             var clients: [RPCClient] = []
             for _ in 0..<connectionCount {
-                clients.append(try await GridClient.connect(host: "127.0.0.1", port: port, tls: clientTLS, serverName: "127.0.0.1", group: clientGroup, logger: logger))
+                clients.append(try await GridConnection.connect(host: "127.0.0.1", port: port, tls: clientTLS, serverName: "127.0.0.1", group: clientGroup, logger: logger))
             }
             // Warm up connections, TLS sessions and allocator pools before measuring.
             _ = try await unary(clients: clients, inFlight: 4, duration: 0.3)
@@ -80,7 +81,7 @@ public struct RPCBenchmark: Sendable {
 
         report("")
         report("server streaming, 100-byte messages, one call")
-        let streamClient = try await GridClient.connect(host: "127.0.0.1", port: port, tls: clientTLS, serverName: "127.0.0.1", group: clientGroup, logger: logger)
+        let streamClient = try await GridConnection.connect(host: "127.0.0.1", port: port, tls: clientTLS, serverName: "127.0.0.1", group: clientGroup, logger: logger)
         let start = ContinuousClock.now
         var received = 0
         var bytes = 0

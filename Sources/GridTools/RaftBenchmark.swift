@@ -1,5 +1,6 @@
 import Node
 import Foundation
+import GridClient
 import GridProto
 import Logging
 import Synchronization
@@ -44,7 +45,7 @@ public struct RaftBenchmark: Sendable {
 
         func leader() async -> Int? {
             for (i, port) in ports.enumerated() where processes[i].isRunning {
-                if let s = try? await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.certificatePath, key: ops.privateKeyPath, ca: ops.caCertificatePath, timeoutMs: 500),
+                if let s = try? await ChainClient.status(address: "127.0.0.1:\(port)", certificate: ops.certificatePath, key: ops.privateKeyPath, ca: ops.caCertificatePath, timeoutMs: 500),
                    s.chains.first?.role == "leader" { return i }
             }
             return nil
@@ -59,7 +60,7 @@ public struct RaftBenchmark: Sendable {
         let signer = try TransactionSigner(certificatePath: col.certificatePath, keyPath: col.privateKeyPath)
         var clients: [ChainClient] = []
         for _ in 0..<4 {
-            clients.append(ChainClient(try await GridClient.connect(
+            clients.append(ChainClient(try await GridConnection.connect(
                 to: "127.0.0.1:\(ports[first])", certificate: col.certificatePath, key: col.privateKeyPath, ca: col.caCertificatePath)))
         }
         report("GridLedger Raft benchmark: 3 gridnode processes (district d1) + load generator on \(ProcessInfo.processInfo.activeProcessorCount) cores")
@@ -73,7 +74,7 @@ public struct RaftBenchmark: Sendable {
 
         // Failover: kill the leader with SIGKILL while a client keeps submitting to a survivor.
         let survivor = ports[(first + 1) % 3]
-        let probe = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(survivor)", certificate: col.certificatePath, key: col.privateKeyPath, ca: col.caCertificatePath))
+        let probe = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(survivor)", certificate: col.certificatePath, key: col.privateKeyPath, ca: col.caCertificatePath))
         let killedAt = ContinuousClock.now
         kill(processes[first].processIdentifier, SIGKILL)
         processes[first].waitUntilExit()

@@ -9,6 +9,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Consensus
+import GridClient
 import Store
 import Synchronization
 import Wire
@@ -26,7 +27,7 @@ public final class GridNode: Service, Sendable {
     public let configuration: NodeConfiguration
     /// The id reported in status: `configuration.nodeID`, or the certificate's CN.
     public let nodeID: String
-    public let health = HealthService()
+    package let health = HealthService()
 
     private let logger: Logger
     private let tls: TLSContext
@@ -343,7 +344,7 @@ public final class GridNode: Service, Sendable {
             health.set(service, .notServing)
         }
         let feeds = chainSet.all.map(\.ledger.feed)
-        await server.shutdownGracefully(endingMethods: [RaftService.sendMethod], afterGoAway: {
+        await server.shutdownGracefully(endingMethods: [GridMethod.Raft.send], afterGoAway: {
             health.finishWatchers()
             for feed in feeds { feed.finishAll() }
         })
@@ -401,10 +402,12 @@ public final class GridNode: Service, Sendable {
         return status
     }
 
-    static let serviceNames = [
-        "", "gridledger.Health", "gridledger.Ops", "gridledger.Ingest", "gridledger.Query", "gridledger.Anchor",
-        "gridledger.FeeControl", "gridledger.Control", "gridledger.Notices",
-    ]
+    /// The names `Health.Check` answers for besides `chain/<id>`: the node (`""`) and each
+    /// client-facing service (not Admin or Raft).
+    static let serviceNames = [""] + [
+        GridMethod.Health.check, GridMethod.Ops.getStatus, GridMethod.Ingest.submit, GridMethod.Query.getChainInfo,
+        GridMethod.Anchor.sign, GridMethod.FeeControl.getAccount, GridMethod.Control.subscribeCommands, GridMethod.Notices.subscribe,
+    ].compactMap(GridMethod.service(of:))
 
     /// A leader that shuts down gracefully first hands leadership to its most caught-up
     /// voter, so the group does not wait an election timeout (bounded by one second).
@@ -536,7 +539,7 @@ public final class GridNode: Service, Sendable {
     }
 
     /// What the chain store has written since the node started (for benchmarks).
-    public func storeWriteTotals(chain: String = "") throws -> ChainStore.WriteTotals {
+    package func storeWriteTotals(chain: String = "") throws -> ChainStore.WriteTotals {
         try runningLedger(chain).store.writeTotals
     }
 
@@ -553,7 +556,11 @@ public final class GridNode: Service, Sendable {
     }
 
     /// The world-state key of a district chain's newest anchor receipt (`AnchorReceipt`).
-    public static let lastReceiptKey = AnchorKeys.lastReceipt
+    package static let lastReceiptKey = AnchorKeys.lastReceipt
+
+    /// Every method path the running node serves, sorted (empty before `start()`); each is
+    /// in `GridMethod.all`.
+    var servedMethods: [String] { server.withLock { $0?.methodPaths ?? [] } }
 
     /// Height and hash of the newest durable block.
     public func head(chain: String = "") throws -> (height: UInt64, hash: [UInt8])? {

@@ -1,6 +1,8 @@
 import Chain
 import Foundation
+import GridClient
 import GridCrypto
+import GridTLS
 import Identity
 import Wire
 import Yams
@@ -177,7 +179,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
                 guard parts.count == 2, let id = UInt64(parts[0]), id > 0 else { throw ConfigurationError(usage) }
                 let rest = parts[1].split(separator: "@", maxSplits: 1)
                 guard rest.count == 2 else { throw ConfigurationError(usage) }
-                _ = try HostPort.parse(String(rest[1]))
+                _ = try NodeConfiguration.address(String(rest[1]))
                 self.init(id: id, name: String(rest[0]), address: String(rest[1]), publicKeySHA256: pin)
                 if let certificate, certificate.identity.name != name {
                     throw ConfigurationError("member \(id): certificate \(certificate.path) is for \(certificate.identity.name), not \(name)")
@@ -186,7 +188,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 
             /// A pin as written by an operator (`sha256:HEX` or bare `HEX`, any case) in its
             /// stored form, 64 lower-case hex digits; "" stays "" (not pinned).
-            public static func normalizedPin(_ text: String) throws -> String {
+            package static func normalizedPin(_ text: String) throws -> String {
                 if text.isEmpty { return "" }
                 let hex = (text.hasPrefix("sha256:") ? String(text.dropFirst(7)) : text).lowercased()
                 guard hex.utf8.count == 64, hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
@@ -196,7 +198,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             }
 
             /// The key pin of the node certificate at `path`.
-            public static func pin(ofCertificate path: String) throws -> String {
+            package static func pin(ofCertificate path: String) throws -> String {
                 try identity(ofCertificate: path).publicKeySHA256
             }
 
@@ -243,7 +245,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 
     /// A node on loopback (any free port) with an issued node certificate and its data in
     /// `dataDir`: the benchmarks' and embedders' starting point.
-    public static func loopback(_ certificate: IssuedCertificate, dataDir: String) -> NodeConfiguration {
+    package static func loopback(_ certificate: IssuedCertificate, dataDir: String) -> NodeConfiguration {
         var c = NodeConfiguration()
         c.listen = "127.0.0.1:0"
         c.dataDir = dataDir
@@ -276,7 +278,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     }
 
     /// Checks values that have no meaningful default; returns the resolved listen address.
-    public func validate() throws -> (host: String, port: Int) {
+    package func validate() throws -> (host: String, port: Int) {
         for (name, value) in [("tls.cert", tls.cert), ("tls.key", tls.key), ("tls.ca", tls.ca)] where value.isEmpty {
             throw ConfigurationError("\(name) is required (a node always runs mutual TLS)")
         }
@@ -317,7 +319,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
             if let link = chain.mainChain {
                 guard chain.kind == "district" else { throw ConfigurationError("chain.main_chain is for district chains") }
                 guard !link.endpoints.isEmpty else { throw ConfigurationError("chain.main_chain.endpoints needs at least one host:port") }
-                for e in link.endpoints { _ = try HostPort.parse(e) }
+                for e in link.endpoints { _ = try Self.address(e) }
                 guard link.anchorEveryBlocks >= 1, link.anchorEveryMs >= 1, link.maxAnchorBlocks >= 1,
                       UInt64(link.maxAnchorBlocks) <= TransactionValidator.maxAnchorRange else {
                     throw ConfigurationError("chain.main_chain anchor_every_blocks and anchor_every_ms must be positive, max_anchor_blocks 1 to \(TransactionValidator.maxAnchorRange)")
@@ -344,11 +346,17 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         ] where value <= 0 {
             throw ConfigurationError("\(name) must be positive")
         }
-        return try HostPort.parse(listen)
+        return try Self.address(listen)
+    }
+
+    /// `text` as host and port; a malformed address is a `ConfigurationError` with
+    /// `HostPort`'s sentence.
+    static func address(_ text: String) throws(ConfigurationError) -> (host: String, port: Int) {
+        do { return try HostPort.parse(text) } catch { throw ConfigurationError(error.description) }
     }
 
     /// The annotated default configuration file.
-    public static let annotatedDefault = """
+    package static let annotatedDefault = """
         # GridLedger node configuration (YAML). Every key is optional; these are the defaults.
         # Any key can be overridden on the command line: `gridnode start --help`.
 
@@ -560,28 +568,5 @@ private func rejectUnknownKeys(_ decoder: Decoder, known: Set<String>, section: 
     let all = try decoder.container(keyedBy: AnyKey.self)
     if let unknown = all.allKeys.map(\.stringValue).filter({ !known.contains($0) }).sorted().first {
         throw ConfigurationError("unknown setting '\(section)\(unknown)'")
-    }
-}
-
-/// `host:port` and `[v6]:port` parsing.
-public enum HostPort {
-    public static func parse(_ text: String) throws -> (host: String, port: Int) {
-        var host: Substring
-        var portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw ConfigurationError("address '\(text)' is not [host]:port")
-            }
-            host = text[text.index(after: text.startIndex)..<close]
-            portText = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { throw ConfigurationError("address '\(text)' is not host:port") }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
-            throw ConfigurationError("address '\(text)' is not host:port with a port in 0...65535")
-        }
-        return (String(host), port)
     }
 }

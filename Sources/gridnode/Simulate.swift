@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GridClient
 import GridTools
 import Node
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import GridClient
 import Logging
-import Node
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Call Ops.GetStatus and print the answer as JSON.")
@@ -16,7 +16,7 @@ struct Status: AsyncParsableCommand {
             return handler
         }
         do {
-            let status = try await Ops.getStatus(
+            let status = try await ChainClient.status(
                 address: client.addr, certificate: client.cert, key: client.key, ca: client.ca,
                 serverName: client.serverName, timeoutMs: client.timeout)
             print(status.jsonString)

@@ -1,6 +1,7 @@
 import Consensus
 import Foundation
 import GridBase
+import GridClient
 import GridProto
 import Store
 

@@ -1,5 +1,6 @@
 import Foundation
 import GridProto
+import GridClient
 import GridCrypto
 import Identity
 

@@ -2,6 +2,7 @@
 import Contracts
 import Foundation
 import GridBase
+import GridClient
 import GridProto
 import GridCrypto
 import Logging
@@ -167,7 +168,7 @@ final class AnchorProofTests: XCTestCase {
         XCTAssertEqual(taken, positions)
         // Each took effect: the accounts exist with their opening balances.
         for i in [0, 1, 2, 4, 5] {
-            let account = try await reader.rpc.unary(FeeControlService.prefix + "GetAccount", GetAccountRequest(chainId: "d1", account: "a\(i)"), as: GetAccountResponse.self)
+            let account = try await reader.rpc.unary(GridMethod.FeeControl.getAccount, GetAccountRequest(chainId: "d1", account: "a\(i)"), as: GetAccountResponse.self)
             XCTAssertEqual(account.account?.balanceFen, 100 * Int64(i))
         }
         await reader.rpc.close()
@@ -201,12 +202,12 @@ final class AnchorProofTests: XCTestCase {
         let r2 = await code { _ = try await mainClient.submit(parameter, chain: "main") }
         XCTAssertEqual(r2, .permissionDenied)
         let sign = AnchorSignRequest(chainId: "d1", fromHeight: 1, toHeight: 1, lastHeaderHash: [], headersRoot: [], summary: [])
-        let r3 = await code { _ = try await districtClient.rpc.unary(AnchorService.signMethod, sign, as: AnchorSignResponse.self) }
+        let r3 = await code { _ = try await districtClient.rpc.unary(GridMethod.Anchor.sign, sign, as: AnchorSignResponse.self) }
         XCTAssertEqual(r3, .permissionDenied)
         // A node that is not a member of d1 may not ask for signatures either.
         let outsider = try pki.issue(.node, "outsider", district: "d1")
         let outsiderClient = try await connect(districtAddress, outsider)
-        let r4 = await code { _ = try await outsiderClient.rpc.unary(AnchorService.signMethod, sign, as: AnchorSignResponse.self) }
+        let r4 = await code { _ = try await outsiderClient.rpc.unary(GridMethod.Anchor.sign, sign, as: AnchorSignResponse.self) }
         XCTAssertEqual(r4, .permissionDenied)
         // Main-chain kinds on a district chain, district kinds on the main chain, a downlink
         // by a collector, an acknowledgement by a collector.

@@ -1,6 +1,7 @@
 @testable import Chain
 import Contracts
 import Foundation
+import GridClient
 import GridProto
 import GridCrypto
 @testable import Node
@@ -30,11 +31,11 @@ final class AnchoringTests: XCTestCase {
         var all: [NodeProcess] { main + districts.keys.sorted().flatMap { districts[$0]! } }
 
         func status(_ port: Int) async -> ChainStatus? {
-            try? await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000).chains.first
+            try? await ChainClient.status(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000).chains.first
         }
 
         func client(_ port: Int, as party: (cert: String, key: String)) async throws -> ChainClient {
-            ChainClient(try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: party.cert, key: party.key, ca: pki.caCert))
+            ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(port)", certificate: party.cert, key: party.key, ca: pki.caCert))
         }
 
         /// Waits until `condition` holds for a status of one of `ports`.
@@ -170,7 +171,7 @@ final class AnchoringTests: XCTestCase {
                 var client: ChainClient?
                 while !stop.isSet {
                     if client == nil {
-                        client = (try? await GridClient.connect(to: "127.0.0.1:\(ports[n % 3])", certificate: col.cert, key: col.key, ca: caCert)).map(ChainClient.init)
+                        client = (try? await GridConnection.connect(to: "127.0.0.1:\(ports[n % 3])", certificate: col.cert, key: col.key, ca: caCert)).map(ChainClient.init)
                         if client == nil { try? await Task.sleep(for: .milliseconds(100)); n += 1; continue }
                     }
                     let readings = (0..<10).map { m in

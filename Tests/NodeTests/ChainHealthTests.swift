@@ -1,5 +1,6 @@
 @testable import Chain
 import Foundation
+import GridClient
 import GridProto
 import Logging
 @testable import Node
@@ -64,9 +65,9 @@ final class ChainHealthTests: XCTestCase {
 
         func check(_ i: Int) async -> (ServingStatus?, ChainStatus?) {
             let address = "127.0.0.1:\(ports[i])"
-            guard let client = try? await GridClient.connect(to: address, certificate: ops.cert, key: ops.key, ca: pki.caCert) else { return (nil, nil) }
-            let health = try? await client.unary(HealthService.checkMethod, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self)
-            let status = try? await client.unary(OpsService.getStatusMethod, GetStatusRequest(), as: GetStatusResponse.self)
+            guard let client = try? await GridConnection.connect(to: address, certificate: ops.cert, key: ops.key, ca: pki.caCert) else { return (nil, nil) }
+            let health = try? await client.unary(GridMethod.Health.check, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self)
+            let status = try? await client.unary(GridMethod.Ops.getStatus, GetStatusRequest(), as: GetStatusResponse.self)
             await client.close()
             return (health?.status, status?.chains.first)
         }
@@ -80,9 +81,9 @@ final class ChainHealthTests: XCTestCase {
 
         // Stop two members (the survivor is node 3 whatever its role was).
         let survivor = 2
-        let watch = try await GridClient.connect(to: "127.0.0.1:\(ports[survivor])", certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let watch = try await GridConnection.connect(to: "127.0.0.1:\(ports[survivor])", certificate: ops.cert, key: ops.key, ca: pki.caCert)
         defer { Task { await watch.close() } }
-        let updates = watch.serverStreaming(HealthService.watchMethod, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self)
+        let updates = watch.serverStreaming(GridMethod.Health.watch, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self)
         let stoppedAt = ContinuousClock.now
         for i in 0..<2 {
             await nodes[i]?.stop()
@@ -141,9 +142,9 @@ final class ChainHealthTests: XCTestCase {
         c.chain.tickMs = 20
         let node = try GridNode(configuration: c, logger: quiet())
         try await node.start()
-        let client = try await GridClient.connect(to: c.listen, certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let client = try await GridConnection.connect(to: c.listen, certificate: ops.cert, key: ops.key, ca: pki.caCert)
         func health() async throws -> ServingStatus {
-            try await client.unary(HealthService.checkMethod, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self).status
+            try await client.unary(GridMethod.Health.check, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self).status
         }
         let driver = try XCTUnwrap(node.chainSet.runtime("d1")?.raft?.driver)
         let leading = await NodeProcess.poll(timeout: .seconds(10)) { driver.status.role == .leader }
@@ -154,13 +155,13 @@ final class ChainHealthTests: XCTestCase {
         try await driver.propose(Array("not a block".utf8))
         let halted = await NodeProcess.poll(timeout: .seconds(10)) { (try? await health()) == .notServing }
         XCTAssertTrue(halted, "a halted chain is NOT_SERVING")
-        let status = try await client.unary(OpsService.getStatusMethod, GetStatusRequest(), as: GetStatusResponse.self).chains.first
+        let status = try await client.unary(GridMethod.Ops.getStatus, GetStatusRequest(), as: GetStatusResponse.self).chains.first
         XCTAssertEqual(status?.serving, false)
         XCTAssertTrue(status?.notServingReason.contains("halted") == true, status?.notServingReason ?? "")
         XCTAssertTrue(status?.notServingReason.contains("not a block") == true, status?.notServingReason ?? "")
         XCTAssertFalse(status?.halted.isEmpty ?? true)
         // The node as a whole still answers (Health "" is about the process).
-        let whole = try await client.unary(HealthService.checkMethod, HealthCheckRequest(service: ""), as: HealthCheckResponse.self)
+        let whole = try await client.unary(GridMethod.Health.check, HealthCheckRequest(service: ""), as: HealthCheckResponse.self)
         XCTAssertEqual(whole.status, .serving)
         await client.close()
         await node.stop()
@@ -187,15 +188,15 @@ final class ChainHealthTests: XCTestCase {
         try process.start()
         try await NodeProcess.waitUntilServing(port: port, pki: pki, ops: ops)
         let address = "127.0.0.1:\(port)"
-        let client = try await GridClient.connect(to: address, certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let client = try await GridConnection.connect(to: address, certificate: ops.cert, key: ops.key, ca: pki.caCert)
         func health() async throws -> ServingStatus {
-            try await client.unary(HealthService.checkMethod, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self).status
+            try await client.unary(GridMethod.Health.check, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self).status
         }
         let initially = try await health()
         XCTAssertEqual(initially, .serving)
 
         let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
-        let submitter = ChainClient(try await GridClient.connect(to: address, certificate: col.cert, key: col.key, ca: pki.caCert))
+        let submitter = ChainClient(try await GridConnection.connect(to: address, certificate: col.cert, key: col.key, ca: pki.caCert))
         var failure: RPCError?
         var batch = 0
         while failure == nil, batch < 500 {
@@ -217,7 +218,7 @@ final class ChainHealthTests: XCTestCase {
         XCTAssertEqual(failure?.code, .internal, "a block commit fails once the store cannot grow (after \(batch) batches)")
         let notServing = await NodeProcess.poll(timeout: .seconds(5)) { (try? await health()) == .notServing }
         XCTAssertTrue(notServing, "chain/d1 is NOT_SERVING after a failed store write")
-        let status = try await client.unary(OpsService.getStatusMethod, GetStatusRequest(), as: GetStatusResponse.self).chains.first
+        let status = try await client.unary(GridMethod.Ops.getStatus, GetStatusRequest(), as: GetStatusResponse.self).chains.first
         XCTAssertEqual(status?.serving, false)
         XCTAssertTrue(status?.notServingReason.contains("store") == true, status?.notServingReason ?? "")
         XCTAssertGreaterThan(batch, 1, "blocks committed before the store filled up")

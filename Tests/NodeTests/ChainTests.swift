@@ -2,6 +2,7 @@ import Consensus
 @testable import Chain
 import Foundation
 import GridBase
+import GridClient
 import Logging
 import GridProto
 import GridCrypto
@@ -51,7 +52,7 @@ final class ChainTests: XCTestCase {
     }
 
     private func connect(_ party: (cert: String, key: String)) async throws -> ChainClient {
-        ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: pki.caCert))
+        ChainClient(try await GridConnection.connect(to: address, certificate: party.cert, key: party.key, ca: pki.caCert))
     }
 
     private func readings(_ meter: String, from: Int64, count: Int) -> [Reading] {

@@ -1,5 +1,6 @@
 @testable import Chain
 import Foundation
+import GridClient
 import GridProto
 import Logging
 @testable import Node
@@ -33,7 +34,7 @@ final class CrashRecoveryTests: XCTestCase {
         let acked = AckLog()
         let submitters = (0..<4).map { worker in
             Task {
-                guard let rpc = try? await GridClient.connect(to: "127.0.0.1:\(port)", certificate: col.cert, key: col.key, ca: pki.caCert) else { return }
+                guard let rpc = try? await GridConnection.connect(to: "127.0.0.1:\(port)", certificate: col.cert, key: col.key, ca: pki.caCert) else { return }
                 let client = ChainClient(rpc)
                 var n = 0
                 while !Task.isCancelled {
@@ -67,7 +68,7 @@ final class CrashRecoveryTests: XCTestCase {
         try await NodeProcess.waitUntilBindable(port)
         try node1.start()
         try await NodeProcess.waitUntilServing(port: port, pki: pki, ops: ops)
-        let rpc = try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
+        let rpc = try await GridConnection.connect(to: "127.0.0.1:\(port)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
         let client = ChainClient(rpc)
         for id in ids {
             let found = try await client.transaction(id)

@@ -3,6 +3,7 @@ import Contracts
 import Foundation
 import Synchronization
 import GridBase
+import GridClient
 import GridProto
 @testable import Node
 import Wire
@@ -94,7 +95,7 @@ final class FeeControlEndToEndTests: XCTestCase {
         XCTAssertEqual(commands.all.map(\.kind), [.alarmOn, .trip])
         XCTAssertEqual(trip.account, "c1")
         XCTAssertEqual(trip.meterId, "m1")
-        let ack = try await collector.rpc.unary(IngestService.submitMethod, SubmitRequest(transaction: try deviceSigner.sign(deviceSigner.payload(
+        let ack = try await collector.rpc.unary(GridMethod.Ingest.submit, SubmitRequest(transaction: try deviceSigner.sign(deviceSigner.payload(
             chainID: "d1", body: .commandAck(CommandAck(commandId: trip.commandId, success: true, detail: "relay open"))))), as: SubmitResponse.self)
         XCTAssertEqual(ack.outcome?.code, 0, ack.outcome?.message ?? "")
         let acknowledged = try await sms.commands(status: .acknowledged, chain: "d1")

@@ -1,5 +1,6 @@
 @testable import Chain
 import Foundation
+import GridClient
 import GridProto
 @testable import Node
 import Wire
@@ -38,13 +39,13 @@ final class FullDiskTests: XCTestCase {
         try process.start()
         try await NodeProcess.waitUntilServing(port: port, pki: pki, ops: ops)
         let address = "127.0.0.1:\(port)"
-        let watcher = try await GridClient.connect(to: address, certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let watcher = try await GridConnection.connect(to: address, certificate: ops.cert, key: ops.key, ca: pki.caCert)
         defer { Task { await watcher.close() } }
         func health() async -> ServingStatus? {
-            try? await watcher.unary(HealthService.checkMethod, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self).status
+            try? await watcher.unary(GridMethod.Health.check, HealthCheckRequest(service: "chain/d1"), as: HealthCheckResponse.self).status
         }
         let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
-        let submitter = ChainClient(try await GridClient.connect(to: address, certificate: col.cert, key: col.key, ca: pki.caCert))
+        let submitter = ChainClient(try await GridConnection.connect(to: address, certificate: col.cert, key: col.key, ca: pki.caCert))
         defer { Task { await submitter.rpc.close() } }
         var acknowledged: [[UInt8]] = []
         var batch = 0
@@ -77,7 +78,7 @@ final class FullDiskTests: XCTestCase {
         XCTAssertNotNil(failure, "writes fail on a full disk")
         let down = await NodeProcess.poll(timeout: .seconds(10)) { await health() == .notServing }
         XCTAssertTrue(down, "chain/d1 is NOT_SERVING while its store cannot write")
-        let status = try? await Ops.getStatus(address: address, certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 2000).chains.first
+        let status = try? await ChainClient.status(address: address, certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 2000).chains.first
         XCTAssertEqual(status?.serving, false)
         XCTAssertTrue(status?.notServingReason.contains("storage") == true || status?.notServingReason.contains("store") == true,
                       status?.notServingReason ?? "no status")
@@ -95,12 +96,12 @@ final class FullDiskTests: XCTestCase {
         }
 
         // Nothing acknowledged is lost, on this run and after a restart; the store verifies.
-        let reader = ChainClient(try await GridClient.connect(to: address, certificate: node.cert, key: node.key, ca: pki.caCert))
+        let reader = ChainClient(try await GridConnection.connect(to: address, certificate: node.cert, key: node.key, ca: pki.caCert))
         for id in acknowledged {
             let found = try? await reader.transaction(id)
             XCTAssertEqual(found?.location?.txId, id, "acknowledged transaction \(id.hex) is on the chain")
         }
-        let head = try await reader.rpc.unary("/gridledger.Query/GetChainInfo", GetChainInfoRequest(chainId: "d1"), as: ChainInfo.self).height
+        let head = try await reader.rpc.unary(GridMethod.Query.getChainInfo, GetChainInfoRequest(chainId: "d1"), as: ChainInfo.self).height
         await reader.rpc.close()
         XCTAssertEqual(process.terminate(), 0)
         print("FULL DISK: head \(head) before the restart")

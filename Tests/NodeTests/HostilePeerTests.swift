@@ -1,4 +1,5 @@
 import Foundation
+import GridClient
 import GridProto
 @testable import GridTLS
 import NIOCore
@@ -35,7 +36,7 @@ final class HostilePeerTests: XCTestCase {
     }
 
     private func assertNodeStillServes(file: StaticString = #filePath, line: UInt = #line) async throws {
-        let status = try await Ops.getStatus(address: address, certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let status = try await ChainClient.status(address: address, certificate: ops.cert, key: ops.key, ca: pki.caCert)
         XCTAssertEqual(status.nodeId, "node1", file: file, line: line)
     }
 
@@ -109,7 +110,7 @@ final class HostilePeerTests: XCTestCase {
     func testRoleNotAllowedForTheMethodIsPermissionDenied() async throws {
         let collector = try pki.issue(.collector, "col1", district: "d1")
         do {
-            _ = try await Ops.getStatus(address: address, certificate: collector.cert, key: collector.key, ca: pki.caCert)
+            _ = try await ChainClient.status(address: address, certificate: collector.cert, key: collector.key, ca: pki.caCert)
             XCTFail("a collector must not read node status")
         } catch let error as RPCError {
             XCTAssertEqual(error.code, .permissionDenied)
@@ -120,7 +121,7 @@ final class HostilePeerTests: XCTestCase {
     }
 
     func testMalformedFrameAfterHandshakeGetsGoAwayAndNodeSurvives() async throws {
-        let client = try await GridClient.connect(to: address, certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let client = try await GridConnection.connect(to: address, certificate: ops.cert, key: ops.key, ca: pki.caCert)
         // A frame of unknown type 0x42, written below the RPC layer but inside TLS.
         var garbage = ByteBuffer()
         garbage.writeBytes([0, 0, 0, 1, 0x42, 0, 0, 0, 0, 1, 0xff])
@@ -132,10 +133,10 @@ final class HostilePeerTests: XCTestCase {
 
     private func assertConnectFails(_ context: TLSContext, file: StaticString = #filePath, line: UInt = #line) async {
         do {
-            let client = try await GridClient.connect(host: "127.0.0.1", port: Int(address.split(separator: ":")[1])!, tls: context, serverName: "127.0.0.1")
+            let client = try await GridConnection.connect(host: "127.0.0.1", port: Int(address.split(separator: ":")[1])!, tls: context, serverName: "127.0.0.1")
             // TLS 1.3: the client may finish its side before the server's verdict arrives; the
             // first call must then fail.
-            _ = try await client.unary(OpsService.getStatusMethod, GetStatusRequest(), as: GetStatusResponse.self, timeout: .seconds(5))
+            _ = try await client.unary(GridMethod.Ops.getStatus, GetStatusRequest(), as: GetStatusResponse.self, timeout: .seconds(5))
             XCTFail("connection must be refused", file: file, line: line)
         } catch {
             // Refused: any transport error is the expected outcome.

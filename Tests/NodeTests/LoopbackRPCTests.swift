@@ -1,4 +1,5 @@
 import GridBase
+import GridClient
 import GridProto
 import GridTLS
 import Logging
@@ -68,7 +69,7 @@ final class LoopbackRPCTests: XCTestCase {
     }
 
     private func connect() async throws -> RPCClient {
-        try await GridClient.connect(host: "127.0.0.1", port: port, tls: clientTLS, serverName: "127.0.0.1", group: group)
+        try await GridConnection.connect(host: "127.0.0.1", port: port, tls: clientTLS, serverName: "127.0.0.1", group: group)
     }
 
     private func code(_ body: () async throws -> Void) async -> StatusCode? {

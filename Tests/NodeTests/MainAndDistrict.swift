@@ -1,4 +1,5 @@
 import Foundation
+import GridClient
 import GridProto
 import GridCrypto
 import Logging
@@ -83,7 +84,7 @@ final class MainAndDistrict: @unchecked Sendable {
     }
 
     func connect(_ address: String, _ party: (cert: String, key: String)) async throws -> ChainClient {
-        ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: pki.caCert))
+        ChainClient(try await GridConnection.connect(to: address, certificate: party.cert, key: party.key, ca: pki.caCert))
     }
 
     var districtStatus: ChainStatus { district!.status().chains[0] }

@@ -1,6 +1,7 @@
 @testable import Chain
 import Foundation
 import GridBase
+import GridClient
 import GridProto
 import Logging
 @testable import Node
@@ -34,8 +35,8 @@ final class MultiChainTests: XCTestCase {
 
         let s1 = try TransactionSigner(certificatePath: col1.cert, keyPath: col1.key)
         let s2 = try TransactionSigner(certificatePath: col2.cert, keyPath: col2.key)
-        let c1 = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: col1.cert, key: col1.key, ca: pki.caCert))
-        let c2 = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: col2.cert, key: col2.key, ca: pki.caCert))
+        let c1 = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(port)", certificate: col1.cert, key: col1.key, ca: pki.caCert))
+        let c2 = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(port)", certificate: col2.cert, key: col2.key, ca: pki.caCert))
         var r = Reading()
         r.meterId = "m1"
         r.timestampMs = 1_700_000_000_000
@@ -47,7 +48,7 @@ final class MultiChainTests: XCTestCase {
         XCTAssertEqual(b.outcome?.readingsAccepted, 2)
         // Separate namespaces: the same key has different versions per chain.
         let key = BlockExecutor.readingKey(meter: "m1", timestampMs: r.timestampMs)
-        let reader = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: marketing.cert, key: marketing.key, ca: pki.caCert))
+        let reader = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(port)", certificate: marketing.cert, key: marketing.key, ca: pki.caCert))
         let st1 = try await reader.state(key, chain: "d1")
         let st2 = try await reader.state(key, chain: "d2")
         XCTAssertTrue(st1.found && st2.found)
@@ -77,7 +78,7 @@ final class MultiChainTests: XCTestCase {
                 XCTAssertEqual(error.code, code, "\(error)")
             }
         }
-        let status = try await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let status = try await ChainClient.status(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert)
         XCTAssertEqual(status.chains.map(\.chainId), ["d1", "d2"])
         XCTAssertEqual(status.chains.map(\.height), [1, 1])
         await c1.rpc.close()

@@ -1,5 +1,6 @@
 import Foundation
 import GridBase
+import GridClient
 import GridProto
 import GridTLS
 import Identity
@@ -55,7 +56,7 @@ final class NodeBoundsTests: XCTestCase {
     }
 
     private func health(_ client: RPCClient, _ service: String = "") async -> StatusCode? {
-        await Self.code { _ = try await client.unary(HealthService.checkMethod, HealthCheckRequest(service: service), as: HealthCheckResponse.self, timeout: .seconds(10)) }
+        await Self.code { _ = try await client.unary(GridMethod.Health.check, HealthCheckRequest(service: service), as: HealthCheckResponse.self, timeout: .seconds(10)) }
     }
 
     // MARK: Item 4
@@ -67,9 +68,9 @@ final class NodeBoundsTests: XCTestCase {
         let ops = try pki.issue(.ops, "ops1")
         let node = try GridNode(configuration: pki.loopbackNode(nodeCert, dataDir: pki.dir + "/data"))
         let port = try await node.start().port!
-        let client = try await GridClient.connect(host: "127.0.0.1", port: port, tls: clientTLS(ops), serverName: "127.0.0.1")
+        let client = try await GridConnection.connect(host: "127.0.0.1", port: port, tls: clientTLS(ops), serverName: "127.0.0.1")
         do {
-            _ = try await client.unary(HealthService.checkMethod, HealthCheckRequest(service: String(repeating: "s", count: 20_000)), as: HealthCheckResponse.self)
+            _ = try await client.unary(GridMethod.Health.check, HealthCheckRequest(service: String(repeating: "s", count: 20_000)), as: HealthCheckResponse.self)
             XCTFail("an unknown service must be NOT_FOUND")
         } catch let error as RPCError {
             XCTAssertEqual(error.code, .notFound, "\(error)")
@@ -126,7 +127,7 @@ final class NodeBoundsTests: XCTestCase {
         XCTAssertEqual(admitted, 6)
         let (excess, _) = try await connect(port: port, tls: try clientTLS(try pki.issue(.collector, "c5", district: "d1")))
         do {
-            _ = try await excess.unary(HealthService.checkMethod, HealthCheckRequest(), as: HealthCheckResponse.self)
+            _ = try await excess.unary(GridMethod.Health.check, HealthCheckRequest(), as: HealthCheckResponse.self)
             XCTFail("a client beyond the cap must be refused")
         } catch let error as RPCError {
             XCTAssertEqual(error.code, .resourceExhausted, "\(error)")
@@ -135,7 +136,7 @@ final class NodeBoundsTests: XCTestCase {
         await excess.close()
 
         // The reserve: an ops status call and a peer node still get through.
-        let status = try await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let status = try await ChainClient.status(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert)
         XCTAssertEqual(status.nodeId, "node1")
         let (peerClient, _) = try await connect(port: port, tls: try clientTLS(peer))
         let h4 = await health(peerClient)
@@ -189,7 +190,7 @@ final class NodeBoundsTests: XCTestCase {
         // Ops still gets through while the flood holds its connections (refused connections
         // hold handshake slots for their linger, so an attempt may have to be repeated).
         let opsServed = await NodeProcess.poll(timeout: .seconds(5)) {
-            (try? await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: self.pki.caCert, timeoutMs: 2000))?.nodeId == "node1"
+            (try? await ChainClient.status(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: self.pki.caCert, timeoutMs: 2000))?.nodeId == "node1"
         }
         XCTAssertTrue(opsServed, process.output.suffix(3000).description)
         let logged = await NodeProcess.poll(timeout: .seconds(5)) { process.output.contains("connection refused") }
@@ -285,7 +286,7 @@ final class NodeBoundsTests: XCTestCase {
         XCTAssertGreaterThan(server.budget.refusedReservations, 0, "4 × 96 responses of 512 KiB cannot all be buffered under 32 MiB")
 
         // Another client is still answered.
-        let other = try await GridClient.connect(host: "127.0.0.1", port: port, tls: try clientTLS(try pki.issue(.ops, "ops1")), serverName: "127.0.0.1", group: group)
+        let other = try await GridConnection.connect(host: "127.0.0.1", port: port, tls: try clientTLS(try pki.issue(.ops, "ops1")), serverName: "127.0.0.1", group: group)
         let h5 = await health(other)
         XCTAssertEqual(h5, .ok)
         await other.close()
@@ -325,7 +326,7 @@ final class NodeBoundsTests: XCTestCase {
         print("held-request flood: budget peak \(server.budget.peakBytes) bytes of \(ceiling); refused calls \(server.stats.callsOverBudget) of \(3 * 128)")
         XCTAssertTrue(refusals, "refused \(server.stats.callsOverBudget)")
         XCTAssertLessThanOrEqual(server.budget.peakBytes, ceiling)
-        let other = try await GridClient.connect(host: "127.0.0.1", port: port, tls: try clientTLS(try pki.issue(.ops, "ops1")), serverName: "127.0.0.1", group: group)
+        let other = try await GridConnection.connect(host: "127.0.0.1", port: port, tls: try clientTLS(try pki.issue(.ops, "ops1")), serverName: "127.0.0.1", group: group)
         let h6 = await health(other)
         XCTAssertEqual(h6, .ok)
         await other.close()
@@ -380,13 +381,13 @@ final class NodeBoundsTests: XCTestCase {
             let (client, _) = try await connect(port: port, tls: tls)
             clients.append(client)
             for _ in 0..<128 {
-                let call = try await client.clientStreaming(IngestService.submitMethod, requestType: SubmitRequest.self, responseType: SubmitResponse.self)
+                let call = try await client.clientStreaming(GridMethod.Ingest.submit, requestType: SubmitRequest.self, responseType: SubmitResponse.self)
                 try? await call.send(request)
                 calls.append(call)
             }
         }
         try await Task.sleep(for: .seconds(2))
-        let opsAnswered = (try? await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 5000))?.nodeId
+        let opsAnswered = (try? await ChainClient.status(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 5000))?.nodeId
         sampler.cancel()
         let top = peak.withLock { $0 }
         print("RSS under a held-request flood: resting \(resting >> 20) MiB, peak \(top >> 20) MiB, budget \(ceiling >> 20) MiB (unbounded it held 384 MiB of requests)")

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import GridClient
 @testable import Node
 import XCTest
 
@@ -110,7 +111,7 @@ final class NodeProcess: @unchecked Sendable {
     static func waitUntilServing(port: Int, pki: TestPKI, ops: (cert: String, key: String), timeout: Duration = .seconds(20)) async throws {
         let end = ContinuousClock.now + timeout
         while ContinuousClock.now < end {
-            if (try? await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000)) != nil { return }
+            if (try? await ChainClient.status(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000)) != nil { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         XCTFail("node did not come up on port \(port)")

@@ -1,5 +1,6 @@
 @testable import Chain
 import Foundation
+import GridClient
 import GridProto
 @testable import Node
 import Wire
@@ -30,7 +31,7 @@ final class PausedLeaderTests: XCTestCase {
         for p in ports { try await NodeProcess.waitUntilServing(port: p, pki: pki, ops: ops) }
 
         func role(_ i: Int) async -> String? {
-            try? await Ops.getStatus(address: "127.0.0.1:\(ports[i])", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 500).chains.first?.role
+            try? await ChainClient.status(address: "127.0.0.1:\(ports[i])", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 500).chains.first?.role
         }
         var leader: Int?
         _ = await NodeProcess.poll(timeout: .seconds(20)) {
@@ -42,7 +43,7 @@ final class PausedLeaderTests: XCTestCase {
         let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
         var clients: [ChainClient] = []
         for f in followers {
-            clients.append(ChainClient(try await GridClient.connect(to: "127.0.0.1:\(ports[f])", certificate: col.cert, key: col.key, ca: pki.caCert)))
+            clients.append(ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(ports[f])", certificate: col.cert, key: col.key, ca: pki.caCert)))
         }
         defer { for c in clients { Task { await c.rpc.close() } } }
         func batch(_ n: Int) throws -> SignedTransaction {
@@ -80,7 +81,7 @@ final class PausedLeaderTests: XCTestCase {
 
         // The paused node resumes as a follower and catches up; nothing is lost or forked.
         kill(nodes[paused].process!.processIdentifier, SIGCONT)
-        let reader = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(ports[followers[0]])", certificate: ops.cert, key: ops.key, ca: pki.caCert))
+        let reader = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(ports[followers[0]])", certificate: ops.cert, key: ops.key, ca: pki.caCert))
         defer { Task { await reader.rpc.close() } }
         for (i, n) in nodes.enumerated() { XCTAssertEqual(n.terminate(), 0, "node\(i + 1) exit: \(n.output.suffix(2000))") }
         for i in 1...3 {

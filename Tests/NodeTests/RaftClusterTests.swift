@@ -1,6 +1,7 @@
 import Consensus
 @testable import Chain
 import Foundation
+import GridClient
 import GridProto
 import Store
 @testable import Node
@@ -26,7 +27,7 @@ final class RaftClusterTests: XCTestCase {
         try await start(nodes, ports, pki, ops)
 
         func status(_ i: Int) async -> ChainStatus? {
-            try? await Ops.getStatus(address: "127.0.0.1:\(ports[i])", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000).chains.first
+            try? await ChainClient.status(address: "127.0.0.1:\(ports[i])", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000).chains.first
         }
         func leader(among indexes: [Int], timeout: Duration) async -> Int? {
             let end = ContinuousClock.now + timeout
@@ -48,7 +49,7 @@ final class RaftClusterTests: XCTestCase {
                 var n = 0
                 while !stop.isSet {
                     if client == nil {
-                        client = (try? await GridClient.connect(to: "127.0.0.1:\(ports[worker])", certificate: col.cert, key: col.key, ca: pki.caCert)).map(ChainClient.init)
+                        client = (try? await GridConnection.connect(to: "127.0.0.1:\(ports[worker])", certificate: col.cert, key: col.key, ca: pki.caCert)).map(ChainClient.init)
                         if client == nil { try? await Task.sleep(for: .milliseconds(100)); continue }
                     }
                     var readings: [Reading] = []
@@ -116,7 +117,7 @@ final class RaftClusterTests: XCTestCase {
         let reader = try pki.issue(.marketing, "reader")
         var clients: [ChainClient] = []
         for p in ports {
-            clients.append(ChainClient(try await GridClient.connect(to: "127.0.0.1:\(p)", certificate: reader.cert, key: reader.key, ca: pki.caCert)))
+            clients.append(ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(p)", certificate: reader.cert, key: reader.key, ca: pki.caCert)))
         }
         for h in 0...(heads.first ?? 0) {
             var hashes: [[UInt8]] = []
@@ -156,7 +157,7 @@ final class RaftClusterTests: XCTestCase {
         XCTAssertEqual(nodes[2].terminate(), 0)
 
         let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
-        let client = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(ports[0])", certificate: col.cert, key: col.key, ca: pki.caCert))
+        let client = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(ports[0])", certificate: col.cert, key: col.key, ca: pki.caCert))
         var committed = 0
         var attempts = 0
         while committed < 30, attempts < 300 {
@@ -182,7 +183,7 @@ final class RaftClusterTests: XCTestCase {
         repeat {
             heights = []
             for p in ports {
-                let s = try? await Ops.getStatus(address: "127.0.0.1:\(p)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000)
+                let s = try? await ChainClient.status(address: "127.0.0.1:\(p)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000)
                 heights.append(s?.chains.first?.height ?? 0)
             }
             if Set(heights).count == 1, heights[0] >= 30 { break }
@@ -215,7 +216,7 @@ final class RaftClusterTests: XCTestCase {
     }
 
     private func chainStatus(_ port: Int, _ pki: TestPKI, _ ops: (cert: String, key: String)) async -> ChainStatus? {
-        try? await Ops.getStatus(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000).chains.first
+        try? await ChainClient.status(address: "127.0.0.1:\(port)", certificate: ops.cert, key: ops.key, ca: pki.caCert, timeoutMs: 1000).chains.first
     }
 
     /// Thesis §3.10: leadership transfer on request (Admin.TransferLeader, role admin only),
@@ -242,14 +243,14 @@ final class RaftClusterTests: XCTestCase {
         let col = try pki.issue(.collector, "col1", district: "d1")
         let readerCert = try pki.issue(.marketing, "reader")
         let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
-        let writer = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(ports[leader - 1])", certificate: col.cert, key: col.key, ca: pki.caCert))
+        let writer = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(ports[leader - 1])", certificate: col.cert, key: col.key, ca: pki.caCert))
         for round in 0..<5 {
             var r = Reading()
             r.meterId = "lin"
             r.timestampMs = 1_700_000_000_000 + Int64(round) * 900_000
             _ = try await writer.submitReadings(try signer.sign(signer.readingsPayload(chainID: "d1", batchID: "lin\(round)", readings: [r])))
             for p in ports {
-                let reader = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(p)", certificate: readerCert.cert, key: readerCert.key, ca: pki.caCert))
+                let reader = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(p)", certificate: readerCert.cert, key: readerCert.key, ca: pki.caCert))
                 let state = try await reader.state(BlockExecutor.readingKey(meter: "lin", timestampMs: r.timestampMs), consistency: .linearizable)
                 XCTAssertTrue(state.found, "linearizable read on port \(p) misses a committed reading")
                 await reader.rpc.close()
@@ -258,9 +259,9 @@ final class RaftClusterTests: XCTestCase {
         await writer.rpc.close()
         let target = leader % 3 + 1
         // Only admin may move leadership.
-        let opsClient = try await GridClient.connect(to: "127.0.0.1:\(ports[0])", certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let opsClient = try await GridConnection.connect(to: "127.0.0.1:\(ports[0])", certificate: ops.cert, key: ops.key, ca: pki.caCert)
         do {
-            _ = try await opsClient.unary(AdminService.transferLeaderMethod, MemberRequest(chainId: "d1", nodeId: UInt64(target)), as: MemberResponse.self)
+            _ = try await opsClient.unary(GridMethod.Admin.transferLeader, MemberRequest(chainId: "d1", nodeId: UInt64(target)), as: MemberResponse.self)
             XCTFail("ops must not transfer leadership")
         } catch let error as RPCError {
             XCTAssertEqual(error.code, .permissionDenied)
@@ -268,10 +269,10 @@ final class RaftClusterTests: XCTestCase {
         await opsClient.close()
         // Asked of the leader; a transfer that times out (the target was still catching up)
         // may be asked again, as an operator would.
-        let adminClient = try await GridClient.connect(to: "127.0.0.1:\(ports[leader - 1])", certificate: admin.cert, key: admin.key, ca: pki.caCert)
+        let adminClient = try await GridConnection.connect(to: "127.0.0.1:\(ports[leader - 1])", certificate: admin.cert, key: admin.key, ca: pki.caCert)
         var moved: MemberResponse?
         for _ in 0..<3 where moved == nil {
-            moved = try? await adminClient.unary(AdminService.transferLeaderMethod, MemberRequest(chainId: "d1", nodeId: UInt64(target)), as: MemberResponse.self)
+            moved = try? await adminClient.unary(GridMethod.Admin.transferLeader, MemberRequest(chainId: "d1", nodeId: UInt64(target)), as: MemberResponse.self)
         }
         XCTAssertEqual(moved?.leader, UInt64(target))
         await adminClient.close()
@@ -346,7 +347,7 @@ final class RaftClusterTests: XCTestCase {
         XCTAssertNotEqual(leader, 0)
         let leaderPort = ports[Int(leader) - 1]
         let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
-        let writer = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: col.cert, key: col.key, ca: pki.caCert))
+        let writer = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(leaderPort)", certificate: col.cert, key: col.key, ca: pki.caCert))
         func write(_ n: Int) async throws {
             var r = Reading()
             r.meterId = "mem"
@@ -366,8 +367,8 @@ final class RaftClusterTests: XCTestCase {
         defer { node4.terminate() }
         try node4.start()
         try await NodeProcess.waitUntilServing(port: port4, pki: pki, ops: ops)
-        let adminClient = try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
-        let added = try await adminClient.unary(AdminService.addMemberMethod,
+        let adminClient = try await GridConnection.connect(to: "127.0.0.1:\(leaderPort)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
+        let added = try await adminClient.unary(GridMethod.Admin.addMember,
             MemberRequest(chainId: "d1", nodeId: 4, address: "127.0.0.1:\(port4)", name: "node4",
                           publicKeySha256: "sha256:" + (try NodeConfiguration.Chain.Member.pin(ofCertificate: cert4.cert))), as: MemberResponse.self)
         XCTAssertEqual(added.confState?.learners, [4])
@@ -379,7 +380,7 @@ final class RaftClusterTests: XCTestCase {
         let promoteEnd = ContinuousClock.now + .seconds(20)
         while promoted == nil, ContinuousClock.now < promoteEnd {
             do {
-                promoted = try await adminClient.unary(AdminService.promoteMemberMethod, MemberRequest(chainId: "d1", nodeId: 4), as: MemberResponse.self)
+                promoted = try await adminClient.unary(GridMethod.Admin.promoteMember, MemberRequest(chainId: "d1", nodeId: 4), as: MemberResponse.self)
             } catch {
                 lastError = error
                 try await Task.sleep(for: .milliseconds(100))
@@ -398,14 +399,14 @@ final class RaftClusterTests: XCTestCase {
 
         // Remove a follower; the remaining four keep committing.
         let victim = UInt64((1...3).first { UInt64($0) != leader }!)
-        let removed = try await adminClient.unary(AdminService.removeMemberMethod, MemberRequest(chainId: "d1", nodeId: victim), as: MemberResponse.self)
+        let removed = try await adminClient.unary(GridMethod.Admin.removeMember, MemberRequest(chainId: "d1", nodeId: victim), as: MemberResponse.self)
         XCTAssertFalse((removed.confState?.voters ?? []).contains(victim))
         XCTAssertEqual(removed.confState?.voters.count, 3)
         for n in 25..<30 { try await write(n) }
         // A non-admin may not change membership.
-        let opsClient = try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: ops.cert, key: ops.key, ca: pki.caCert)
+        let opsClient = try await GridConnection.connect(to: "127.0.0.1:\(leaderPort)", certificate: ops.cert, key: ops.key, ca: pki.caCert)
         do {
-            _ = try await opsClient.unary(AdminService.addMemberMethod, MemberRequest(chainId: "d1", nodeId: 9, address: "127.0.0.1:1", name: "x"), as: MemberResponse.self)
+            _ = try await opsClient.unary(GridMethod.Admin.addMember, MemberRequest(chainId: "d1", nodeId: 9, address: "127.0.0.1:1", name: "x"), as: MemberResponse.self)
             XCTFail("ops must not add members")
         } catch let error as RPCError {
             XCTAssertEqual(error.code, .permissionDenied)
@@ -440,7 +441,7 @@ final class RaftClusterTests: XCTestCase {
         XCTAssertNotEqual(leader, 0)
         let leaderPort = ports[Int(leader) - 1]
         let signer = try TransactionSigner(certificatePath: col.cert, keyPath: col.key)
-        let writer = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: col.cert, key: col.key, ca: pki.caCert))
+        let writer = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(leaderPort)", certificate: col.cert, key: col.key, ca: pki.caCert))
         defer { Task { await writer.rpc.close() } }
         func write(_ n: Int) async throws {
             let r = Reading(meterId: "rb", timestampMs: 1_700_000_000_000 + Int64(n) * 900_000, energyTotal: UInt64(n))
@@ -491,11 +492,11 @@ final class RaftClusterTests: XCTestCase {
         XCTAssertEqual(ChainVerifier.chains(in: pki.dir + "/data\(f)"), [], "the set-aside chain is not the node's any more")
 
         // The admin removes it and adds it again as a learner; it rejoins empty with --join.
-        let adminClient = try await GridClient.connect(to: "127.0.0.1:\(leaderPort)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
+        let adminClient = try await GridConnection.connect(to: "127.0.0.1:\(leaderPort)", certificate: admin.cert, key: admin.key, ca: pki.caCert)
         defer { Task { await adminClient.close() } }
-        _ = try await adminClient.unary(AdminService.removeMemberMethod, MemberRequest(chainId: "d1", nodeId: UInt64(f)), as: MemberResponse.self)
+        _ = try await adminClient.unary(GridMethod.Admin.removeMember, MemberRequest(chainId: "d1", nodeId: UInt64(f)), as: MemberResponse.self)
         for n in 10..<15 { try await write(n) }
-        let added = try await adminClient.unary(AdminService.addMemberMethod,
+        let added = try await adminClient.unary(GridMethod.Admin.addMember,
             MemberRequest(chainId: "d1", nodeId: UInt64(f), address: "127.0.0.1:\(ports[f - 1])", name: "node\(f)",
                           publicKeySha256: "sha256:" + (try NodeConfiguration.Chain.Member.pin(ofCertificate: pki.dir + "/node\(f)/node\(f).crt"))),
             as: MemberResponse.self)
@@ -506,7 +507,7 @@ final class RaftClusterTests: XCTestCase {
         try await NodeProcess.waitUntilServing(port: ports[f - 1], pki: pki, ops: ops)
         var promoted: MemberResponse?
         _ = await NodeProcess.poll(timeout: .seconds(30)) {
-            promoted = try? await adminClient.unary(AdminService.promoteMemberMethod, MemberRequest(chainId: "d1", nodeId: UInt64(f)), as: MemberResponse.self)
+            promoted = try? await adminClient.unary(GridMethod.Admin.promoteMember, MemberRequest(chainId: "d1", nodeId: UInt64(f)), as: MemberResponse.self)
             return promoted != nil
         }
         XCTAssertEqual(Set(promoted?.confState?.voters ?? []), [1, 2, 3], "rebuilt member promoted: \(rejoined.output.suffix(1500))")

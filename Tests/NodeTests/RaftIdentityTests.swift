@@ -1,6 +1,7 @@
 import Consensus
 import Foundation
 import GridBase
+import GridClient
 import GridProto
 import GridTLS
 import Identity
@@ -84,9 +85,9 @@ final class RaftIdentityTests: XCTestCase {
 
     /// Sends `messages` for chain d1 on one `Raft.Send` stream; returns the status code.
     private func send(_ messages: [Message], as party: (cert: String, key: String), to port: Int) async throws -> StatusCode {
-        let client = try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: party.cert, key: party.key, ca: pki.caCert)
+        let client = try await GridConnection.connect(to: "127.0.0.1:\(port)", certificate: party.cert, key: party.key, ca: pki.caCert)
         defer { Task { await client.close() } }
-        let call = try await client.clientStreaming(RaftService.sendMethod, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
+        let call = try await client.clientStreaming(GridMethod.Raft.send, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
         do {
             try? await call.send(RaftEnvelope(chainId: "d1", messages: messages.map(RaftCodec.encode)))
             _ = try await call.finish()
@@ -132,7 +133,7 @@ final class RaftIdentityTests: XCTestCase {
             Reading(meterId: "m1", timestampMs: 1_700_000_000_000, energyTotal: 42),
         ]))
         // Through the follower: it forwards to the leader as a node of d1 (the carrier rule lets it).
-        let client = ChainClient(try await GridClient.connect(to: "127.0.0.1:\(ports[follower])", certificate: collector.cert, key: collector.key, ca: pki.caCert))
+        let client = ChainClient(try await GridConnection.connect(to: "127.0.0.1:\(ports[follower])", certificate: collector.cert, key: collector.key, ca: pki.caCert))
         defer { Task { await client.rpc.close() } }
         let response = try await client.submitReadings(tx, chain: "d1")
         let height = try XCTUnwrap(response.location?.height)
@@ -184,10 +185,10 @@ final class RaftIdentityTests: XCTestCase {
         _ = try await stableLeader()
         let sign = AnchorSignRequest(chainId: "d1", fromHeight: 1, toHeight: 1, lastHeaderHash: [], headersRoot: [], summary: [])
         func code(_ party: (cert: String, key: String)) async throws -> StatusCode {
-            let client = try await GridClient.connect(to: "127.0.0.1:\(ports[0])", certificate: party.cert, key: party.key, ca: pki.caCert)
+            let client = try await GridConnection.connect(to: "127.0.0.1:\(ports[0])", certificate: party.cert, key: party.key, ca: pki.caCert)
             defer { Task { await client.close() } }
             do {
-                _ = try await client.unary(AnchorService.signMethod, sign, as: AnchorSignResponse.self)
+                _ = try await client.unary(GridMethod.Anchor.sign, sign, as: AnchorSignResponse.self)
                 return .ok
             } catch let error as RPCError {
                 return error.code
@@ -210,9 +211,9 @@ final class RaftIdentityTests: XCTestCase {
         try await startChain(pinned: true)
         _ = try await stableLeader()
         let intruder = try impostor("d1-n1", district: "d2", "d2")
-        let client = try await GridClient.connect(to: "127.0.0.1:\(ports[0])", certificate: intruder.cert, key: intruder.key, ca: pki.caCert)
+        let client = try await GridConnection.connect(to: "127.0.0.1:\(ports[0])", certificate: intruder.cert, key: intruder.key, ca: pki.caCert)
         defer { Task { await client.close() } }
-        let call = try await client.clientStreaming(RaftService.sendMethod, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
+        let call = try await client.clientStreaming(GridMethod.Raft.send, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
         do {
             try? await call.send(RaftEnvelope(chainId: String(repeating: "x", count: 20_000), messages: []))
             _ = try await call.finish()

@@ -1,4 +1,5 @@
 import Consensus
+import GridClient
 import GridProto
 import GridTLS
 import Identity
@@ -118,8 +119,8 @@ final class RaftTransportTests: XCTestCase {
     func testWrongRoleIsPermissionDenied() async throws {
         let port = try await serve("n2", members: [1: "n1", 2: "n2"])
         let col = try pki.issue(.collector, "col1", district: "d1")
-        let client = try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: col.cert, key: col.key, ca: pki.caCert)
-        let call = try await client.clientStreaming(RaftService.sendMethod, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
+        let client = try await GridConnection.connect(to: "127.0.0.1:\(port)", certificate: col.cert, key: col.key, ca: pki.caCert)
+        let call = try await client.clientStreaming(GridMethod.Raft.send, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
         do {
             try? await call.send(RaftEnvelope(chainId: "d1", messages: [RaftCodec.encode(Message(kind: .heartbeat, from: 1, to: 2, term: 1))]))
             _ = try await call.finish()
@@ -134,8 +135,8 @@ final class RaftTransportTests: XCTestCase {
     func testMalformedMessageIsInvalidArgumentAndNothingIsDelivered() async throws {
         let port = try await serve("n2", members: [1: "n1", 2: "n2"])
         let n1 = try pki.issue(.node, "n1", district: "d1")
-        let client = try await GridClient.connect(to: "127.0.0.1:\(port)", certificate: n1.cert, key: n1.key, ca: pki.caCert)
-        let call = try await client.clientStreaming(RaftService.sendMethod, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
+        let client = try await GridConnection.connect(to: "127.0.0.1:\(port)", certificate: n1.cert, key: n1.key, ca: pki.caCert)
+        let call = try await client.clientStreaming(GridMethod.Raft.send, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
         var bogus = RaftCodec.encode(Message(kind: .heartbeat, from: 1, to: 2, term: 1))
         bogus.kind = 250
         do {
@@ -145,7 +146,7 @@ final class RaftTransportTests: XCTestCase {
         } catch let error as RPCError {
             XCTAssertEqual(error.code, .invalidArgument)
         }
-        let unknownChain = try await client.clientStreaming(RaftService.sendMethod, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
+        let unknownChain = try await client.clientStreaming(GridMethod.Raft.send, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
         do {
             try? await unknownChain.send(RaftEnvelope(chainId: "d9", messages: []))
             _ = try await unknownChain.finish()

@@ -1,6 +1,7 @@
 @testable import Chain
 import Contracts
 import Foundation
+import GridClient
 import GridProto
 import Identity
 import NIOCore
@@ -193,7 +194,7 @@ final class ReadPermissionTests: XCTestCase {
         await status {
             switch read {
             case .d1ChainInfo: _ = try await d.chainInfo(chain: "d1")
-            case .d1BlockHeaders: _ = try await d.rpc.unary(QueryService.prefix + "ListBlocks", ListBlocksRequest(fromHeight: 0, chainId: "d1"), as: ListBlocksResponse.self)
+            case .d1BlockHeaders: _ = try await d.rpc.unary(GridMethod.Query.listBlocks, ListBlocksRequest(fromHeight: 0, chainId: "d1"), as: ListBlocksResponse.self)
             case .d1Block: _ = try await d.block(at: 1, chain: "d1")
             case .d1BlockStream: try await firstOf(d.subscribeBlocks(from: 0, chain: "d1"))
             case .d1CollectorTransaction: _ = try await d.transaction(collectorTx, chain: "d1")
@@ -203,14 +204,14 @@ final class ReadPermissionTests: XCTestCase {
             case .d1AccountList: _ = try await d.accounts(anyWarning: true, chain: "d1")
             case .d1CommandList: _ = try await d.commands(chain: "d1")
             case .d1CommandStream:
-                try await firstOf(d.rpc.serverStreaming(FeeControlService.subscribeCommandsMethod, SubscribeCommandsRequest(chainId: "d1"), as: ControlCommand.self, timeout: .milliseconds(300)))
+                try await firstOf(d.rpc.serverStreaming(GridMethod.Control.subscribeCommands, SubscribeCommandsRequest(chainId: "d1"), as: ControlCommand.self, timeout: .milliseconds(300)))
             case .d1NoticeStream:
-                try await firstOf(d.rpc.serverStreaming(FeeControlService.subscribeNoticesMethod, SubscribeNoticesRequest(chainId: "d1", fromHeight: 1), as: Notice.self, timeout: .milliseconds(300)))
+                try await firstOf(d.rpc.serverStreaming(GridMethod.Notices.subscribe, SubscribeNoticesRequest(chainId: "d1", fromHeight: 1), as: Notice.self, timeout: .milliseconds(300)))
             case .d1Proof: _ = try await d.proveBlock(1, chain: "d1")
-            case .d1NodeStatus: _ = try await d.rpc.unary(OpsService.getStatusMethod, GetStatusRequest(), as: GetStatusResponse.self)
-            case .d1Health: _ = try await d.rpc.unary(HealthService.checkMethod, HealthCheckRequest(service: ""), as: HealthCheckResponse.self)
+            case .d1NodeStatus: _ = try await d.rpc.unary(GridMethod.Ops.getStatus, GetStatusRequest(), as: GetStatusResponse.self)
+            case .d1Health: _ = try await d.rpc.unary(GridMethod.Health.check, HealthCheckRequest(service: ""), as: HealthCheckResponse.self)
             case .mainChainInfo: _ = try await m.chainInfo(chain: "main")
-            case .mainBlockHeaders: _ = try await m.rpc.unary(QueryService.prefix + "ListBlocks", ListBlocksRequest(fromHeight: 0, chainId: "main"), as: ListBlocksResponse.self)
+            case .mainBlockHeaders: _ = try await m.rpc.unary(GridMethod.Query.listBlocks, ListBlocksRequest(fromHeight: 0, chainId: "main"), as: ListBlocksResponse.self)
             case .mainBlock: _ = try await m.block(at: 1, chain: "main")
             case .mainBlockStream: try await firstOf(m.subscribeBlocks(from: 0, chain: "main"))
             case .mainCustomerTransaction: _ = try await m.transaction(customerTx, chain: "main")
@@ -220,8 +221,8 @@ final class ReadPermissionTests: XCTestCase {
             case .mainD1AnchorHistory: _ = try await m.history(AnchorKeys.lastAnchor("d1"), chain: "main")
             case .mainD1DistrictResults: _ = try await m.districtResults("d1", chain: "main")
             case .mainAccount: _ = try await m.account(account, chain: "main")
-            case .mainNodeStatus: _ = try await m.rpc.unary(OpsService.getStatusMethod, GetStatusRequest(), as: GetStatusResponse.self)
-            case .mainHealth: _ = try await m.rpc.unary(HealthService.checkMethod, HealthCheckRequest(service: ""), as: HealthCheckResponse.self)
+            case .mainNodeStatus: _ = try await m.rpc.unary(GridMethod.Ops.getStatus, GetStatusRequest(), as: GetStatusResponse.self)
+            case .mainHealth: _ = try await m.rpc.unary(GridMethod.Health.check, HealthCheckRequest(service: ""), as: HealthCheckResponse.self)
             }
         }
     }

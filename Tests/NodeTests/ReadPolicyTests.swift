@@ -1,3 +1,4 @@
+import GridClient
 import Identity
 import Logging
 @testable import Node
@@ -144,8 +145,8 @@ final class ReadPolicyTests: XCTestCase {
     func testRefusalsAreLoggedOncePerPeerPerInterval() throws {
         let logs = CapturedLogs()
         let gate = ReadGate(logger: logs.logger(), logInterval: .seconds(60))
-        let ops = RPCCallContext(peer: PeerIdentity(name: "ops1", role: .ops, serial: "01"), method: "/gridledger.FeeControl/GetAccount")
-        let other = RPCCallContext(peer: PeerIdentity(name: "ops2", role: .ops, serial: "02"), method: "/gridledger.FeeControl/GetAccount")
+        let ops = RPCCallContext(peer: PeerIdentity(name: "ops1", role: .ops, serial: "01"), method: GridMethod.FeeControl.getAccount)
+        let other = RPCCallContext(peer: PeerIdentity(name: "ops2", role: .ops, serial: "02"), method: GridMethod.FeeControl.getAccount)
         for _ in 0..<5 {
             XCTAssertEqual(gate.refuse(ops, "no").code, .permissionDenied)
         }

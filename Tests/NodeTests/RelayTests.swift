@@ -1,5 +1,6 @@
 import Foundation
 import GridBase
+import GridClient
 import GridProto
 import GridTLS
 import Identity
@@ -50,7 +51,7 @@ final class RelayTests: XCTestCase {
     /// Submits `tx` as `caller` through SubmitReadings and through StreamReadings; returns
     /// both status codes.
     private func submit(_ tx: SignedTransaction, as caller: (cert: String, key: String)) async throws -> (unary: StatusCode, stream: StatusCode) {
-        let client = ChainClient(try await GridClient.connect(to: address, certificate: caller.cert, key: caller.key, ca: pki.caCert))
+        let client = ChainClient(try await GridConnection.connect(to: address, certificate: caller.cert, key: caller.key, ca: pki.caCert))
         defer { Task { await client.rpc.close() } }
         let unary: StatusCode
         do {
@@ -59,7 +60,7 @@ final class RelayTests: XCTestCase {
         } catch let error as RPCError {
             unary = error.code
         }
-        let call = try await client.rpc.bidirectional(IngestService.streamReadingsMethod, requestType: SubmitRequest.self, responseType: StreamAck.self)
+        let call = try await client.rpc.bidirectional(GridMethod.Ingest.streamReadings, requestType: SubmitRequest.self, responseType: StreamAck.self)
         try await call.send(SubmitRequest(transaction: tx, chainId: "d1"))
         var ack: StreamAck?
         for try await a in call.responses {

@@ -1,5 +1,6 @@
 import Foundation
 import GridBase
+import GridClient
 import GridProto
 import GridTLS
 @testable import Node
@@ -22,7 +23,7 @@ final class SecurityRefusalsTests: XCTestCase {
         let address = "127.0.0.1:\(try await node.start().port!)"
         defer { Task { await node.stop() } }
         func client(_ party: (cert: String, key: String)) async throws -> ChainClient {
-            ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: pki.caCert))
+            ChainClient(try await GridConnection.connect(to: address, certificate: party.cert, key: party.key, ca: pki.caCert))
         }
         func code(_ body: () async throws -> Void) async -> StatusCode? {
             do { try await body(); return .ok } catch let e as RPCError { return e.code } catch { return nil }

@@ -1,4 +1,5 @@
 import Foundation
+@testable import GridClient
 import GridTLS
 import Logging
 import NIOCore
@@ -135,7 +136,7 @@ final class StartFailureTests: XCTestCase {
 
         func failure(_ cert: String, _ key: String, _ ca: String) async -> String {
             do {
-                _ = try await Ops.getStatus(address: address, certificate: cert, key: key, ca: ca, timeoutMs: 5000)
+                _ = try await ChainClient.status(address: address, certificate: cert, key: key, ca: ca, timeoutMs: 5000)
                 return "succeeded"
             } catch {
                 return ConnectionErrorText.describe(error, address: address, ca: ca)

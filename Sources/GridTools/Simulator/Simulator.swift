@@ -1,5 +1,6 @@
 import Node
 import Foundation
+import GridClient
 import GridProto
 import Identity
 import Logging
@@ -51,7 +52,7 @@ public struct Simulator: Sendable {
         var targets: [String: (client: ChainClient, signer: TransactionSigner, chain: String)] = [:]
         for (district, address) in options.nodes {
             let party = try identity(role: .collector, name: "collector-\(district)", district: district)
-            let rpc = try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt")
+            let rpc = try await GridConnection.connect(to: address, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt")
             let client = ChainClient(rpc)
             let info = try await client.chainInfo()
             targets[district] = (client, try TransactionSigner(certificatePath: party.cert, keyPath: party.key), info.chainId)
@@ -64,11 +65,11 @@ public struct Simulator: Sendable {
         var marketingViews: [String: ChainClient] = [:]
         if let mainAddress = options.mainAddress {
             let party = try identity(role: .marketing, name: "marketing-sim", district: nil)
-            let rpc = try await GridClient.connect(to: mainAddress, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt")
+            let rpc = try await GridConnection.connect(to: mainAddress, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt")
             marketing = (ChainClient(rpc), try TransactionSigner(certificatePath: party.cert, keyPath: party.key))
             for (district, address) in options.nodes {
                 // Customers and accounts are marketing's to read, not the collector's.
-                let view = ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt"))
+                let view = ChainClient(try await GridConnection.connect(to: address, certificate: party.cert, key: party.key, ca: options.caDirectory + "/ca.crt"))
                 marketingViews[district] = view
                 try await onboard(district, meters: fleet.meters, marketing: marketing!, districtClient: view, report: report)
                 field.append(try await terminal(district, address: address, report: report))
@@ -178,7 +179,7 @@ public struct Simulator: Sendable {
         return Task {
             while !Task.isCancelled {
                 do {
-                    let client = ChainClient(try await GridClient.connect(to: address, certificate: party.cert, key: party.key, ca: ca))
+                    let client = ChainClient(try await GridConnection.connect(to: address, certificate: party.cert, key: party.key, ca: ca))
                     defer { Task { await client.rpc.close() } }
                     for try await command in client.subscribeCommands(chain: district) where command.status == .issued {
                         let ack = CommandAck(commandId: command.commandId, success: true, detail: "executed by terminal-\(district)")

@@ -2,6 +2,7 @@ import Chain
 import Contracts
 import Foundation
 import GridBase
+import GridClient
 import GridProto
 import GridTLS
 import GridCrypto
@@ -258,7 +259,7 @@ final class ChainSync: Sendable {
                 group.addTask {
                     do {
                         let client = try await self.peerClient(peer)
-                        let response = try await client.unary(AnchorService.signMethod, request, as: AnchorSignResponse.self, timeout: .seconds(5))
+                        let response = try await ChainClient(client).signAnchor(request, timeout: .seconds(5))
                         return response.signature
                     } catch {
                         self.state.withLock { _ = $0.peerClients.removeValue(forKey: peer.name) }
@@ -365,7 +366,7 @@ final class ChainSync: Sendable {
             let endpoint = link.endpoints[(start + k) % link.endpoints.count]
             do {
                 let (host, port) = try HostPort.parse(endpoint)
-                let client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
+                let client = try await GridConnection.connect(host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
                 // A main-chain node: role node, no district (`MemberBinding`), not any party of the CA.
                 if let refusal = MemberBinding(chainID: link.id, kind: .main).nodeMismatch(client.serverIdentity) {
                     await client.close()
@@ -384,7 +385,7 @@ final class ChainSync: Sendable {
     private func peerClient(_ peer: NodeConfiguration.Chain.Member) async throws -> RPCClient {
         if let client = state.withLock({ $0.peerClients[peer.name] }), client.channel.isActive { return client }
         let (host, port) = try HostPort.parse(peer.address)
-        let client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
+        let client = try await GridConnection.connect(host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
         if let refusal = MemberBinding(chainID: district, kind: .district).mismatch(client.serverIdentity, peer) {
             await client.close()
             throw RPCError(.unavailable, "\(peer.address) is not member \(peer.id) (\(peer.name)): \(refusal)")

@@ -9,26 +9,26 @@ import GridCrypto
 /// and its outcome (code 0: accepted, so the main chain checked membership and majority)
 /// up to the outcomes root, every path of exactly the shape of its leaf position, and
 /// (with a CA) check that the member signatures verify.
-public enum ProofVerifier {
-    public struct Verified: Sendable, Equatable {
-        public var district: String
-        public var height: UInt64
-        public var headerHash: [UInt8]
-        public var anchorFrom: UInt64
-        public var anchorTo: UInt64
-        public var mainChain: String
-        public var mainHeight: UInt64
-        public var mainBlockHash: [UInt8]
+package enum ProofVerifier {
+    package struct Verified: Sendable, Equatable {
+        package var district: String
+        package var height: UInt64
+        package var headerHash: [UInt8]
+        package var anchorFrom: UInt64
+        package var anchorTo: UInt64
+        package var mainChain: String
+        package var mainHeight: UInt64
+        package var mainBlockHash: [UInt8]
         /// Anchor signatures that verified against the CA (0 without a CA).
-        public var validSignatures: Int
+        package var validSignatures: Int
     }
 
-    public struct Failure: Error, CustomStringConvertible, Equatable {
-        public var description: String
+    package struct Failure: Error, CustomStringConvertible, Equatable {
+        package var description: String
         init(_ d: String) { description = d }
     }
 
-    public static func verify(_ proof: BlockProof, verifier: SignerVerifier? = nil) -> Result<Verified, Failure> {
+    package static func verify(_ proof: BlockProof, verifier: SignerVerifier? = nil) -> Result<Verified, Failure> {
         guard let header = try? BlockHeader(serializedBytes: proof.header), let hashing = ChainHashing.of(header) else {
             return .failure(Failure("district header does not decode or names an unknown hash suite"))
         }

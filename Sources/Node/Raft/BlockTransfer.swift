@@ -1,5 +1,6 @@
 import Chain
 import GridBase
+import GridClient
 import GridProto
 import GridTLS
 import Logging
@@ -37,7 +38,7 @@ struct BlockTransfer: Sendable {
         let client: RPCClient
         do {
             let (host, port) = try HostPort.parse(member.address)
-            client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, logger: logger)
+            client = try await GridConnection.connect(host: host, port: port, tls: tls, serverName: host, group: group, logger: logger)
         } catch {
             throw SnapshotSourceUnavailable(reason: "cannot reach leader \(leader) at \(member.address): \(error)")
         }

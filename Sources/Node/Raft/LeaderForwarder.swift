@@ -1,3 +1,4 @@
+import GridClient
 import GridProto
 import GridTLS
 import Logging
@@ -34,7 +35,7 @@ final class LeaderForwarder: Sendable {
         } else {
             let (host, port) = try HostPort.parse(member.address)
             do {
-                client = try await GridClient.connect(host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
+                client = try await GridConnection.connect(host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
             } catch {
                 throw RPCError(.unavailable, "cannot reach leader \(member.name) at \(member.address): \(error)")
             }
@@ -45,7 +46,7 @@ final class LeaderForwarder: Sendable {
             clients.withLock { $0[leader] = client }
         }
         do {
-            return try await client.unary(IngestService.submitMethod, SubmitRequest(transaction: transaction), as: SubmitResponse.self, timeout: .seconds(30))
+            return try await ChainClient(client).submit(transaction, timeout: .seconds(30))
         } catch let error as RPCError where error.code == .unavailable {
             clients.withLock { _ = $0.removeValue(forKey: leader) }
             throw error

@@ -1,5 +1,6 @@
 import GridBase
 import Consensus
+import GridClient
 import GridProto
 import Wire
 
@@ -12,8 +13,6 @@ import Wire
 /// member. Anything else is refused with `PERMISSION_DENIED` before any message of the
 /// envelope is delivered, and logged (rate limited) by `refusals`.
 struct RaftService: Sendable {
-    static let sendMethod = "/gridledger.Raft/Send"
-
     /// The member registry of a chain id; nil for a chain this node does not order by Raft.
     let members: @Sendable (_ chainID: String) -> MemberRegistry?
     /// Where decoded messages go (the chain's Raft driver).
@@ -24,7 +23,7 @@ struct RaftService: Sendable {
         let members = self.members
         let deliver = self.deliver
         let refusals = self.refusals
-        router.clientStreaming(Self.sendMethod, roles: [.node]) { (envelopes: RequestStream<RaftEnvelope>, ctx) in
+        router.clientStreaming(GridMethod.Raft.send, roles: [.node]) { (envelopes: RequestStream<RaftEnvelope>, ctx) in
             var received: UInt64 = 0
             for try await envelope in envelopes {
                 guard let registry = members(envelope.chainId) else {

@@ -1,4 +1,5 @@
 import Consensus
+import GridClient
 import GridProto
 import GridTLS
 import Logging
@@ -160,7 +161,7 @@ final class RaftTransport: RaftNetwork {
         while !Task.isCancelled {
             do {
                 let (host, port) = try HostPort.parse(queue.peer.address)
-                let client = try await GridClient.connect(
+                let client = try await GridConnection.connect(
                     host: host, port: port, tls: tls, serverName: host, group: group, connectTimeout: .seconds(2), logger: logger)
                 defer { Task { await client.close() } }
                 if let refusal = queue.peer.binding.mismatch(client.serverIdentity, queue.peer.member) {
@@ -175,8 +176,7 @@ final class RaftTransport: RaftNetwork {
                     }
                     throw RPCError(.permissionDenied, "\(queue.peer.address) is not member \(id) of \(chainID): \(refusal)")
                 }
-                let call = try await client.clientStreaming(
-                    RaftService.sendMethod, requestType: RaftEnvelope.self, responseType: RaftSendAck.self)
+                let call = try await ChainClient(client).raftSend()
                 backoff = .milliseconds(50)
                 while let batch = await next(queue) {
                     try await call.send(RaftEnvelope(chainId: chainID, messages: batch.map(RaftCodec.encode)))

@@ -1,6 +1,7 @@
 import Chain
 import GridBase
 import Consensus
+import GridClient
 import GridProto
 import Wire
 
@@ -8,11 +9,6 @@ import Wire
 /// changes go one at a time through the leader: a new node joins as a learner (it receives
 /// the log but does not vote), is promoted once caught up, and members are removed.
 struct AdminService: Sendable {
-    static let transferLeaderMethod = "/gridledger.Admin/TransferLeader"
-    static let addMemberMethod = "/gridledger.Admin/AddMember"
-    static let promoteMemberMethod = "/gridledger.Admin/PromoteMember"
-    static let removeMemberMethod = "/gridledger.Admin/RemoveMember"
-
     let chains: ChainSet
 
     func register(in router: inout RPCRouter) {
@@ -44,13 +40,13 @@ struct AdminService: Sendable {
             }
         }
 
-        router.unary(Self.transferLeaderMethod, roles: [.admin]) { (request: MemberRequest, _) in
+        router.unary(GridMethod.Admin.transferLeader, roles: [.admin]) { (request: MemberRequest, _) in
             let (driver, _) = try group(request)
             try await driver.transferLeadership(to: request.nodeId)
             try await waitFor("leadership transfer") { driver.status.leader == request.nodeId }
             return response(driver)
         }
-        router.unary(Self.addMemberMethod, roles: [.admin]) { (request: MemberRequest, _) in
+        router.unary(GridMethod.Admin.addMember, roles: [.admin]) { (request: MemberRequest, _) in
             let (driver, registry) = try group(request)
             guard TransactionValidator.isValidMeterID(request.name) else { throw RPCError(.invalidArgument, "name must be the member's certificate CN") }
             do { _ = try HostPort.parse(request.address) } catch { throw RPCError(.invalidArgument, "\(error)") }
@@ -69,7 +65,7 @@ struct AdminService: Sendable {
             try await waitFor("adding the learner") { driver.status.learners.contains(request.nodeId) }
             return response(driver)
         }
-        router.unary(Self.promoteMemberMethod, roles: [.admin]) { (request: MemberRequest, _) in
+        router.unary(GridMethod.Admin.promoteMember, roles: [.admin]) { (request: MemberRequest, _) in
             let (driver, registry) = try group(request)
             try requireLeader(driver, registry)
             let status = driver.status
@@ -82,7 +78,7 @@ struct AdminService: Sendable {
             try await waitFor("promotion") { driver.status.voters.contains(request.nodeId) }
             return response(driver)
         }
-        router.unary(Self.removeMemberMethod, roles: [.admin]) { (request: MemberRequest, _) in
+        router.unary(GridMethod.Admin.removeMember, roles: [.admin]) { (request: MemberRequest, _) in
             let (driver, registry) = try group(request)
             try requireLeader(driver, registry)
             let status = driver.status

@@ -1,4 +1,5 @@
 import Chain
+import GridClient
 import GridProto
 import Identity
 import Wire
@@ -8,8 +9,6 @@ import Wire
 /// proof carries the anchor's uplink summary, account balances included, so `ReadPolicy`
 /// lets only those who read the district's accounts have it).
 struct AnchorService: Sendable {
-    static let signMethod = "/gridledger.Anchor/Sign"
-    static let proveMethod = "/gridledger.Query/ProveBlock"
     let chains: ChainSet
     let gate: ReadGate
     let refusals: RefusalLog
@@ -18,7 +17,7 @@ struct AnchorService: Sendable {
         let chains = self.chains
         let gate = self.gate
         let refusals = self.refusals
-        router.unary(Self.signMethod, roles: [.node]) { (request: AnchorSignRequest, ctx) in
+        router.unary(GridMethod.Anchor.sign, roles: [.node]) { (request: AnchorSignRequest, ctx) in
             let runtime = try chains.resolve(request.chainId)
             // A member of the chain's Raft group, bound by certificate (`MemberBinding`).
             guard let registry = runtime.raft?.registry else {
@@ -34,7 +33,7 @@ struct AnchorService: Sendable {
             }
             return try sync.sign(request)
         }
-        router.unary(Self.proveMethod, roles: Set(Role.allCases)) { (request: ProveBlockRequest, ctx) in
+        router.unary(GridMethod.Query.proveBlock, roles: Set(Role.allCases)) { (request: ProveBlockRequest, ctx) in
             let runtime = try chains.resolve(request.chainId)
             try gate.check(ctx, runtime.ledger, .blockProof)
             guard let sync = runtime.sync else {

@@ -1,6 +1,7 @@
 import Chain
 import Contracts
 import GridBase
+import GridClient
 import GridProto
 import Identity
 import Wire
@@ -14,14 +15,13 @@ import Wire
 /// and `marketing`, and the district's own nodes; account results are customer data
 /// (DOMAIN.md "Who may read what"), so never `ops`, `bank`, `finance` or another district.
 struct DistrictResultsService: Sendable {
-    static let method = "/gridledger.FeeControl/GetDistrictResults"
     static let maxPage = 1000
     let chains: ChainSet
     let gate: ReadGate
 
     func register(in router: inout RPCRouter) {
         let chains = self.chains, gate = self.gate
-        router.unary(Self.method, roles: Set(Role.allCases)) { (request: GetDistrictResultsRequest, ctx) in
+        router.unary(GridMethod.FeeControl.getDistrictResults, roles: Set(Role.allCases)) { (request: GetDistrictResultsRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             guard ledger.kind == .main else {
                 throw RPCError(.failedPrecondition, "chain \(ledger.chainID) is a district chain; district results are on the main chain")

@@ -1,5 +1,6 @@
 import GridBase
 import Contracts
+import GridClient
 import GridProto
 import Identity
 import Wire
@@ -14,9 +15,6 @@ import Wire
 /// - `/gridledger.Notices/Subscribe`: the notices issued from a height on — marketing,
 ///   admin, nodes of the district.
 struct FeeControlService: Sendable {
-    static let prefix = "/gridledger.FeeControl/"
-    static let subscribeCommandsMethod = "/gridledger.Control/SubscribeCommands"
-    static let subscribeNoticesMethod = "/gridledger.Notices/Subscribe"
     let chains: ChainSet
     let gate: ReadGate
 
@@ -24,7 +22,7 @@ struct FeeControlService: Sendable {
         let chains = self.chains
         let gate = self.gate
         let any = Set(Role.allCases)
-        router.unary(Self.prefix + "GetAccount", roles: any) { (request: GetAccountRequest, ctx) in
+        router.unary(GridMethod.FeeControl.getAccount, roles: any) { (request: GetAccountRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .accounts)
             guard !request.account.isEmpty, !request.account.utf8.contains(0), !request.account.contains("/") else {
@@ -36,7 +34,7 @@ struct FeeControlService: Sendable {
             let customer = try ledger.reader.state(ContractKeys.customer(request.account)).map { try CustomerArchive(serializedBytes: $0.value) }
             return GetAccountResponse(account: try Account(serializedBytes: bytes), customer: customer)
         }
-        router.unary(Self.prefix + "ListAccounts", roles: any) { (request: ListAccountsRequest, ctx) in
+        router.unary(GridMethod.FeeControl.listAccounts, roles: any) { (request: ListAccountsRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .accounts)
             let limit = Self.limit(request.limit)
@@ -57,7 +55,7 @@ struct FeeControlService: Sendable {
             }
             return ListAccountsResponse(accounts: accounts)
         }
-        router.unary(Self.prefix + "ListCommands", roles: any) { (request: ListCommandsRequest, ctx) in
+        router.unary(GridMethod.FeeControl.listCommands, roles: any) { (request: ListCommandsRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .commands)
             let limit = Self.limit(request.limit)
@@ -77,7 +75,7 @@ struct FeeControlService: Sendable {
             }
             return ListCommandsResponse(commands: commands)
         }
-        router.serverStreaming(Self.subscribeCommandsMethod, roles: any) {
+        router.serverStreaming(GridMethod.Control.subscribeCommands, roles: any) {
             (request: SubscribeCommandsRequest, out: ResponseWriter<ControlCommand>, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .commands)
@@ -112,7 +110,7 @@ struct FeeControlService: Sendable {
                 }
             }
         }
-        router.serverStreaming(Self.subscribeNoticesMethod, roles: any) {
+        router.serverStreaming(GridMethod.Notices.subscribe, roles: any) {
             (request: SubscribeNoticesRequest, out: ResponseWriter<Notice>, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .notices)

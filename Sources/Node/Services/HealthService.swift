@@ -1,4 +1,5 @@
 import GridBase
+import GridClient
 import GridProto
 import Identity
 import Synchronization
@@ -10,10 +11,7 @@ import Wire
 /// Thread safety: all state behind one mutex; callable from any task.
 /// Invariant: a watcher's buffer holds at most the newest status (bounded memory however
 /// slowly a watcher reads).
-public final class HealthService: Sendable {
-    public static let checkMethod = "/gridledger.Health/Check"
-    public static let watchMethod = "/gridledger.Health/Watch"
-
+package final class HealthService: Sendable {
     private struct State {
         var statuses: [String: ServingStatus] = [:]
         var watchers: [Int: (service: String, continuation: AsyncStream<ServingStatus>.Continuation)] = [:]
@@ -22,10 +20,10 @@ public final class HealthService: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
     /// Sets the status of `service` ("" is the node as a whole) and tells its watchers.
-    public func set(_ service: String, _ status: ServingStatus) {
+    package func set(_ service: String, _ status: ServingStatus) {
         state.withLock { s in
             guard s.statuses[service] != status else { return }
             s.statuses[service] = status
@@ -36,7 +34,7 @@ public final class HealthService: Sendable {
     }
 
     /// Ends every Watch call (their streams finish normally), e.g. before shutdown.
-    public func finishWatchers() {
+    package func finishWatchers() {
         let watchers = state.withLock { s in
             let all = s.watchers.values.map(\.continuation)
             s.watchers.removeAll()
@@ -45,7 +43,7 @@ public final class HealthService: Sendable {
         for w in watchers { w.finish() }
     }
 
-    public func status(of service: String) -> ServingStatus? {
+    package func status(of service: String) -> ServingStatus? {
         state.withLock { $0.statuses[service] }
     }
 
@@ -67,14 +65,14 @@ public final class HealthService: Sendable {
 
     /// Adds `Health.Check` and `Health.Watch` (every role may call them: `ReadPolicy` gives
     /// health, which holds no chain data, to every role).
-    public func register(in router: inout RPCRouter) {
-        router.unary(Self.checkMethod, roles: Set(Role.allCases)) { [self] (request: HealthCheckRequest, _) in
+    package func register(in router: inout RPCRouter) {
+        router.unary(GridMethod.Health.check, roles: Set(Role.allCases)) { [self] (request: HealthCheckRequest, _) in
             guard let status = status(of: request.service) else {
                 throw RPCError(.notFound, "unknown service \(Bounded.quote(request.service))")
             }
             return HealthCheckResponse(status: status)
         }
-        router.serverStreaming(Self.watchMethod, roles: Set(Role.allCases)) {
+        router.serverStreaming(GridMethod.Health.watch, roles: Set(Role.allCases)) {
             [self] (request: HealthCheckRequest, out: ResponseWriter<HealthCheckResponse>, _) in
             for await status in watch(request.service) {
                 try await out.send(HealthCheckResponse(status: status))

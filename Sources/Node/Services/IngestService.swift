@@ -1,5 +1,6 @@
 import Chain
 import GridBase
+import GridClient
 import GridProto
 import Wire
 
@@ -8,10 +9,6 @@ import Wire
 /// (`TransactionValidator.checkCarrier`). Security refusals (`PERMISSION_DENIED`,
 /// `UNAUTHENTICATED`) are logged through `refusals`.
 struct IngestService: Sendable {
-    static let submitMethod = "/gridledger.Ingest/Submit"
-    static let submitReadingsMethod = "/gridledger.Ingest/SubmitReadings"
-    static let streamReadingsMethod = "/gridledger.Ingest/StreamReadings"
-
     let chains: ChainSet
     let refusals: RefusalLog
 
@@ -27,18 +24,18 @@ struct IngestService: Sendable {
                 throw error
             }
         }
-        router.unary(Self.submitMethod, roles: [.collector, .marketing, .bank, .finance, .device, .admin, .node]) {
+        router.unary(GridMethod.Ingest.submit, roles: [.collector, .marketing, .bank, .finance, .device, .admin, .node]) {
             (request: SubmitRequest, ctx) in
             let tx = try Self.transaction(request)
             return try await logged(ctx) { try await Self.ledger(for: request, tx, chains).submit(tx, carrier: ctx.peer) }
         }
-        router.unary(Self.submitReadingsMethod, roles: [.collector, .node]) { (request: SubmitRequest, ctx) in
+        router.unary(GridMethod.Ingest.submitReadings, roles: [.collector, .node]) { (request: SubmitRequest, ctx) in
             let tx = try Self.transaction(request)
             return try await logged(ctx) { try await Self.ledger(for: request, tx, chains).submit(tx, readingsOnly: true, carrier: ctx.peer) }
         }
         // Acknowledgements go out in request order; up to `window` submissions are in flight
         // at once, so one stream can fill several blocks without waiting for each.
-        router.bidirectional(Self.streamReadingsMethod, roles: [.collector, .node]) {
+        router.bidirectional(GridMethod.Ingest.streamReadings, roles: [.collector, .node]) {
             (requests: RequestStream<SubmitRequest>, out: ResponseWriter<StreamAck>, ctx) in
             let window = 64
             // Credits bound the submissions whose acknowledgement is not yet sent.

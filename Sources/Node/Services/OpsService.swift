@@ -1,17 +1,16 @@
 import Chain
+import GridClient
 import GridProto
 import Wire
 
 /// `Ops.GetStatus`: what an operator asks a node. Roles `ops` and `admin` only: the router
 /// refuses the others, and the handler asks `ReadPolicy` (node status) all the same.
 struct OpsService: Sendable {
-    static let getStatusMethod = "/gridledger.Ops/GetStatus"
-
     let node: GridNode
     let gate: ReadGate
 
     func register(in router: inout RPCRouter) {
-        router.unary(Self.getStatusMethod, roles: [.ops, .admin]) { [node, gate] (_: GetStatusRequest, ctx) in
+        router.unary(GridMethod.Ops.getStatus, roles: [.ops, .admin]) { [node, gate] (_: GetStatusRequest, ctx) in
             try gate.check(ctx, nil, .nodeStatus)
             var status = node.status()
             status.caller = CallerIdentity(

@@ -1,7 +1,8 @@
 import Chain
 import GridBase
-import GridProto
+import GridClient
 import GridCrypto
+import GridProto
 import Identity
 import Store
 import Wire
@@ -10,7 +11,6 @@ import Wire
 /// Every role may call them; what each may read is `ReadPolicy`'s (checked before any data
 /// is touched).
 struct QueryService: Sendable {
-    static let prefix = "/gridledger.Query/"
     let chains: ChainSet
     let gate: ReadGate
     /// Identifies a transaction's signer (collectors and devices read only their own).
@@ -21,13 +21,13 @@ struct QueryService: Sendable {
         let chains = self.chains
         let gate = self.gate
         let verifier = self.verifier
-        router.unary(Self.prefix + "GetChainInfo", roles: any) { (request: GetChainInfoRequest, ctx) in
+        router.unary(GridMethod.Query.getChainInfo, roles: any) { (request: GetChainInfoRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .chainInfo)
             let head = ledger.reader.head
             return ChainInfo(chainId: ledger.chainID, height: head?.height ?? 0, headHash: head?.hash ?? [], hashSuite: ledger.hashing.suite.rawValue)
         }
-        router.unary(Self.prefix + "GetBlock", roles: any) { (request: GetBlockRequest, ctx) in
+        router.unary(GridMethod.Query.getBlock, roles: any) { (request: GetBlockRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .blocks)
             try await Self.barrier(request.consistency, ledger)
@@ -47,7 +47,7 @@ struct QueryService: Sendable {
             }
             return GetBlockResponse(block: block, hash: ledger.hashing.headerHash(header))
         }
-        router.unary(Self.prefix + "GetTransaction", roles: any) { (request: GetTransactionRequest, ctx) in
+        router.unary(GridMethod.Query.getTransaction, roles: any) { (request: GetTransactionRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             let decision = try gate.check(ctx, ledger, .transaction)
             try await Self.barrier(request.consistency, ledger)
@@ -70,7 +70,7 @@ struct QueryService: Sendable {
                 location: TxLocation(height: location.height, index: location.index, txId: request.txId, blockHash: ledger.hashing.headerHash(header)),
                 outcome: index < block.outcomes.count ? block.outcomes[index] : nil)
         }
-        router.unary(Self.prefix + "GetState", roles: any) { (request: GetStateRequest, ctx) in
+        router.unary(GridMethod.Query.getState, roles: any) { (request: GetStateRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .state(key: request.key))
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
@@ -78,7 +78,7 @@ struct QueryService: Sendable {
             guard let entry = try ledger.reader.state(request.key) else { return GetStateResponse(found: false, value: [], version: nil) }
             return GetStateResponse(found: true, value: entry.value, version: StateVersion(height: entry.height, txIndex: entry.txIndex))
         }
-        router.unary(Self.prefix + "GetHistory", roles: any) { (request: GetHistoryRequest, ctx) in
+        router.unary(GridMethod.Query.getHistory, roles: any) { (request: GetHistoryRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .state(key: request.key))
             guard !request.key.isEmpty, !request.key.utf8.contains(0) else { throw RPCError(.invalidArgument, "invalid state key") }
@@ -89,7 +89,7 @@ struct QueryService: Sendable {
             }
             return GetHistoryResponse(entries: entries)
         }
-        router.unary(Self.prefix + "ListBlocks", roles: any) { (request: ListBlocksRequest, ctx) in
+        router.unary(GridMethod.Query.listBlocks, roles: any) { (request: ListBlocksRequest, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .blockHeaders)
             let head = ledger.reader.head?.height ?? 0
@@ -107,7 +107,7 @@ struct QueryService: Sendable {
             }
             return ListBlocksResponse(blocks: blocks, nextHeight: stop < end ? stop : 0)
         }
-        router.serverStreaming(Self.prefix + "SubscribeBlocks", roles: any) {
+        router.serverStreaming(GridMethod.Query.subscribeBlocks, roles: any) {
             (request: SubscribeBlocksRequest, out: ResponseWriter<GetBlockResponse>, ctx) in
             let ledger = try chains.ledger(request.chainId)
             try gate.check(ctx, ledger, .blocks)

@@ -1,3 +1,4 @@
+import GridClient
 import Synchronization
 
 /// How many calls the node refused for security reasons since it started, by kind (issue 11:
@@ -32,8 +33,8 @@ final class SecurityRefusals: Sendable {
 
     /// The kind of a refusal logged by `RefusalLog`, from its method and status.
     static func kind(method: String, unauthenticated: Bool) -> Kind {
-        if method == RaftService.sendMethod || method == AnchorService.signMethod { return .membership }
-        if [IngestService.submitMethod, IngestService.submitReadingsMethod, IngestService.streamReadingsMethod].contains(method) {
+        if method == GridMethod.Raft.send || method == GridMethod.Anchor.sign { return .membership }
+        if [GridMethod.Ingest.submit, GridMethod.Ingest.submitReadings, GridMethod.Ingest.streamReadings].contains(method) {
             return unauthenticated ? .signature : .submission
         }
         return .other

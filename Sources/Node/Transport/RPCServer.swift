@@ -31,6 +31,9 @@ package final class RPCServer: Sendable {
     private let group: EventLoopGroup
     private let tls: TLSContext
     private let router: RPCRouter
+
+    /// Every method path this server routes, sorted.
+    var methodPaths: [String] { router.paths }
     private let configuration: RPCServerConfiguration
     private let logger: Logger
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])

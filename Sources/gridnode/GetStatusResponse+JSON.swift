@@ -1,32 +1,9 @@
 import Foundation
 import GridProto
-import NIOCore
-import Wire
-
-/// Client-side helpers for the operations service.
-public enum Ops {
-    /// Dials `address`, calls `Ops.GetStatus`, and closes the connection.
-    public static func getStatus(
-        address: String, certificate: String, key: String, ca: String, serverName: String? = nil, timeoutMs: Int = 10_000
-    ) async throws -> GetStatusResponse {
-        let client = try await GridClient.connect(
-            to: address, certificate: certificate, key: key, ca: ca, serverName: serverName,
-            connectTimeout: .milliseconds(Int64(timeoutMs)))
-        do {
-            let status = try await client.unary(
-                OpsService.getStatusMethod, GetStatusRequest(), as: GetStatusResponse.self, timeout: .milliseconds(Int64(timeoutMs)))
-            await client.close()
-            return status
-        } catch {
-            await client.close()
-            throw error
-        }
-    }
-}
 
 extension GetStatusResponse {
     /// Pretty JSON with the proto field names; bytes as lower-case hex.
-    public var jsonString: String {
+    var jsonString: String {
         var object: [String: Any] = [
             "node_id": nodeId, "version": version, "uptime_ms": uptimeMs, "listen_address": listenAddress,
             "open_connections": openConnections, "calls_served": callsServed, "calls_failed": callsFailed,

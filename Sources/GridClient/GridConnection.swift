@@ -5,14 +5,18 @@ import NIOPosix
 import Synchronization
 import Wire
 
-/// Dials a GridLedger node over mutual TLS and returns an `RPCClient`.
+/// Dials a GridLedger node over mutual TLS and returns Wire's `RPCClient` (wrap it in a
+/// `ChainClient` for typed calls).
 ///
-/// Used by `gridnode status`, the benchmarks, the simulator, and node-to-node traffic.
-public enum GridClient {
+/// The one way anything in the package dials a node: `gridnode status`, the simulator and
+/// benchmarks (GridTools), and node-to-node traffic (Raft, anchoring, leader forwarding,
+/// block transfer). The caller owns the returned client and closes it (`RPCClient.close()`).
+public enum GridConnection {
     /// Connects to `address` (`host:port`) with the party's certificate and key, trusting
     /// only `ca`. The server must present a `node` certificate naming `serverName` (default:
     /// the host dialled). Throws `TLSError` when the handshake or the server's identity
-    /// fails, and NIO's connect errors when nothing listens.
+    /// fails, NIO's connect errors when nothing listens, and `HostPort.Invalid` when
+    /// `address` is not `host:port`. `ConnectionErrorText` turns any of them into a sentence.
     public static func connect(
         to address: String, certificate: String, key: String, ca: String, serverName: String? = nil,
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -29,7 +33,9 @@ public enum GridClient {
                                  group: group, connectTimeout: connectTimeout, limits: limits, logger: logger)
     }
 
-    /// Connects with an already built client `TLSContext` (reused across connections).
+    /// Connects with an already built client `TLSContext` (reused across connections, as
+    /// the node does for its peers). `serverName` nil skips the host-name check (the peer's
+    /// role is still checked); errors as above.
     public static func connect(
         host: String, port: Int, tls: TLSContext, serverName: String?,
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
