@@ -6,12 +6,14 @@
 // party is) at the bottom; GridProto (message value types), GridCrypto (certificates, keys,
 // digests, PKI; no NIO), Wire (RPC protocol) and GridTLS (TLS over GridCrypto) above them;
 // the pure cores Consensus (Raft) and Contracts (fee control, cross-chain), and Store
-// (LevelDB); Chain (the ledger core: never NIO, Wire, GridTLS or Consensus) over Store,
-// Contracts and GridCrypto; GridClient (the Swift client SDK: dialling, typed calls, signing,
-// the one table of RPC method names) over Wire and GridTLS, never over Node or its parts;
-// Node assembles everything (services, the Raft shell, sync) and makes its outbound calls
-// through GridClient; GridTools (simulator, benchmarks) over Node and GridClient; `gridnode`
-// is a thin executable over them.
+// (LevelDB); ChainHashing (the chain's hash format: header hash, Merkle roots and paths, the
+// anchor digest; never Store) over GridProto and GridCrypto; Chain (the ledger core: never
+// NIO, Wire, GridTLS or Consensus) over ChainHashing, Store, Contracts and GridCrypto;
+// GridClient (the Swift client SDK: dialling, typed calls, signing, offline proof
+// verification, the one table of RPC method names) over Wire, GridTLS and ChainHashing,
+// never over Node, Chain or their parts; Node assembles everything (services, the Raft
+// shell, sync) and makes its outbound calls through GridClient; GridTools (simulator,
+// benchmarks) over Node and GridClient; `gridnode` is a thin executable over them.
 import PackageDescription
 
 let package = Package(
@@ -70,13 +72,19 @@ let package = Package(
         // The project's shared vocabulary, with no dependencies at all: the seeded generator
         // (SplitMix64), the big-endian record reader/writer and the gRPC status codes.
         .target(name: "GridBase", dependencies: []),
+        // The chain's hash format (Docs/chain.md, "Hashes"; Docs/anchoring.md): `ChainHashing`
+        // (header hash, transaction and outcomes roots, Merkle paths, state root),
+        // `StateWriteRecord` and `AnchorDigest`. Shared by the ledger (Chain) and the client SDK
+        // (GridClient, which verifies proofs with it), so never Store, Contracts, NIO or Foundation.
+        .target(name: "ChainHashing", dependencies: ["GridProto", "GridCrypto", "GridBase"]),
         // The Swift client SDK: dial a node over mutual TLS, typed calls of its services, the
-        // transaction signer, and `GridMethod` (the one table of RPC method paths, which Node's
-        // services register under too). Never Node, Chain, Store, Consensus or Contracts.
+        // transaction signer, offline proof verification (`ProofVerifier`, over ChainHashing),
+        // and `GridMethod` (the one table of RPC method paths, which Node's services register
+        // under too). Never Node, Chain, Store, Consensus or Contracts.
         .target(
             name: "GridClient",
             dependencies: [
-                "Wire", "GridTLS", "GridCrypto", "GridProto", "GridBase", "Identity",
+                "Wire", "GridTLS", "GridCrypto", "GridProto", "GridBase", "Identity", "ChainHashing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,20 +100,21 @@ let package = Package(
         // state view. No NIO, no OpenSSL, no LevelDB, no clock, no randomness.
         .target(name: "Contracts", dependencies: ["GridBase", "GridProto"]),
         // The ledger core (Docs/architecture.md): mempool and block building (`Ledger`), the
-        // executor dispatching to the contracts, hashing, verification, the read door. Never
-        // NIO, Wire, GridTLS or Consensus: the node's Raft shell orders its blocks through
-        // `ChainOrdering`, and its RPC layer maps `ChainError` to statuses.
+        // executor dispatching to the contracts, verification, the read door (the hash format
+        // is ChainHashing's). Never NIO, Wire, GridTLS or Consensus: the node's Raft shell
+        // orders its blocks through `ChainOrdering`, and its RPC layer maps `ChainError` to
+        // statuses.
         .target(
             name: "Chain",
             dependencies: [
-                "GridBase", "Identity", "GridProto", "GridCrypto", "Store", "Contracts",
+                "GridBase", "Identity", "GridProto", "GridCrypto", "ChainHashing", "Store", "Contracts",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "Node",
             dependencies: [
-                "Chain", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "Store", "Consensus", "Contracts", "GridClient",
+                "Chain", "ChainHashing", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "Store", "Consensus", "Contracts", "GridClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -156,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Chain", "Contracts", "Store", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "GridClient",
+                "Node", "Chain", "ChainHashing", "Contracts", "Store", "GridBase", "Identity", "Wire", "GridCrypto", "GridTLS", "GridProto", "GridClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

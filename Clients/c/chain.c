@@ -3,7 +3,7 @@
  * services") and block checks. Every wrapper is a gl_unary / gl_stream call; see
  * gridledger.h for the contracts.
  *
- * Block hashes, as the node computes them (Sources/Node/Chain/ChainHashing.swift):
+ * Block hashes, as the node computes them (Sources/ChainHashing/ChainHashing.swift):
  *
  *   header-hash = H(serialized BlockHeader)
  *   tx-id       = H(TxPayload bytes as signed)

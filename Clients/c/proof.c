@@ -1,6 +1,6 @@
 /*
  * proof.c - offline verification of a gridledger.BlockProof (Docs/anchoring.md, "Proofs"),
- * the algorithm of the node's ProofVerifier (Sources/Node/Anchoring/ProofVerifier.swift).
+ * the algorithm of the Swift SDK's ProofVerifier (Sources/GridClient/ProofVerifier.swift).
  *
  *   H             = the hash suite a BlockHeader names: "sha256" (or empty) or "sm3"
  *   header-hash   = H(serialized BlockHeader, the bytes as given in the proof)

@@ -1,3 +1,4 @@
+import ChainHashing
 import Foundation
 import GridBase
 public import GridProto

@@ -1,3 +1,4 @@
+import ChainHashing
 import Store
 import Synchronization
 

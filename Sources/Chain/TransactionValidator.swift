@@ -1,3 +1,4 @@
+import ChainHashing
 import Foundation
 import GridProto
 import GridCrypto

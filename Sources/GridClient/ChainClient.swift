@@ -1,3 +1,4 @@
+import GridCrypto
 import GridProto
 import NIOCore
 import Wire
@@ -96,9 +97,20 @@ public struct ChainClient: Sendable {
     }
 
     /// `Query.ProveBlock`: a proof from district block `height` up to the main-chain block
-    /// that anchors it (verify it offline with the node's `ProofVerifier`, Docs/anchoring.md).
+    /// that anchors it (verify it offline with `ProofVerifier`, Docs/anchoring.md).
     public func proveBlock(_ height: UInt64, chain: String = "") async throws -> BlockProof {
         try await rpc.unary(GridMethod.Query.proveBlock, ProveBlockRequest(chainId: chain, height: height), as: BlockProof.self, timeout: .seconds(30))
+    }
+
+    /// `proveBlock`, then `ProofVerifier.verify` on the answer: the proof and what it
+    /// establishes. With `verifier` (the deployment CA) the anchor's member signatures are
+    /// checked too. Throws what `proveBlock` throws, or `ProofVerifier.Failure` when the
+    /// node's proof does not verify (the node is not trusted for the answer).
+    public func proveAndVerifyBlock(
+        _ height: UInt64, chain: String = "", verifier: SignerVerifier? = nil
+    ) async throws -> (proof: BlockProof, verified: ProofVerifier.Verified) {
+        let proof = try await proveBlock(height, chain: chain)
+        return (proof, try ProofVerifier.verify(proof, verifier: verifier).get())
     }
 
     // MARK: Fee control (district chains; district results on the main chain)

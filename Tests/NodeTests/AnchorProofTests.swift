@@ -1,4 +1,5 @@
 @testable import Chain
+import ChainHashing
 import Contracts
 import Foundation
 import GridBase

@@ -1,4 +1,5 @@
 @testable import Chain
+import ChainHashing
 import Contracts
 import Foundation
 import GridClient
@@ -209,10 +210,8 @@ final class AnchoringTests: XCTestCase {
         let d1Status = try await t.wait(t.districtPorts["d1"]!, "a d1 follower") { $0.role == "follower" && $0.anchoredHeight >= 10 }
         let followerPort = t.districtPorts["d1"]![Int(d1Status.raftNodeId) - 1]
         let d1Reader = try await t.client(followerPort, as: t.reader)
-        let proof = try await d1Reader.proveBlock(7, chain: "d1")
-        guard case .success(let verified) = ProofVerifier.verify(proof, verifier: verifier) else {
-            return XCTFail("proof of d1 block 7 does not verify: \(ProofVerifier.verify(proof, verifier: verifier))")
-        }
+        let (proof, verified) = try await d1Reader.proveAndVerifyBlock(7, chain: "d1", verifier: verifier)
+        XCTAssertEqual(ProofVerifier.verify(proof, verifier: verifier), .success(verified))
         XCTAssertEqual(verified.height, 7)
         XCTAssertGreaterThanOrEqual(verified.validSignatures, 2)
         // mainClient's node may be a follower a little behind the one the proof came from.

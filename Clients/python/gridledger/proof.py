@@ -1,5 +1,6 @@
 """Offline verification of a ``BlockProof`` (Docs/anchoring.md, "Proofs"), the algorithm of
-the node's ``ProofVerifier``.  No connection is needed: every hash is recomputed.
+the Swift SDK's ``ProofVerifier`` (GridClient).  No connection is needed: every hash is
+recomputed.
 
 Hashes (Docs/chain.md, "Hashes"; H is the hash suite a header names: "sha256" or "sm3",
 empty = "sha256"):

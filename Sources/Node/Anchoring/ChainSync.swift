@@ -1,4 +1,5 @@
 import Chain
+import ChainHashing
 import Contracts
 import Foundation
 import GridBase

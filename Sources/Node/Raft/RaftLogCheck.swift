@@ -1,4 +1,5 @@
 import Chain
+import ChainHashing
 import Consensus
 import Foundation
 import GridProto

@@ -9,8 +9,9 @@ import GridCrypto
 ///                         u16 len || headers-root || SHA-256(summary))
 /// ```
 /// The signature is ECDSA P-256 over SHA-256(anchor-digest), like a transaction's.
-package enum AnchorDigest {
-    package static func compute(district: String, from: UInt64, to: UInt64, lastHeaderHash: [UInt8], headersRoot: [UInt8], summary: [UInt8]) -> [UInt8] {
+public enum AnchorDigest {
+    /// The anchor digest of the range `from...to` of `district`'s chain.
+    public static func compute(district: String, from: UInt64, to: UInt64, lastHeaderHash: [UInt8], headersRoot: [UInt8], summary: [UInt8]) -> [UInt8] {
         let name = Array(district.utf8)
         var out = Array("gridledger-anchor/v1".utf8)
         out += BigEndianWriter.bytes(of: UInt16(name.count)) + name
@@ -21,7 +22,8 @@ package enum AnchorDigest {
         return Digest.sha256(out)
     }
 
-    package static func of(_ anchor: Anchor) -> [UInt8] {
+    /// The anchor digest `anchor` names (its signatures are not part of it).
+    public static func of(_ anchor: Anchor) -> [UInt8] {
         compute(district: anchor.district, from: anchor.fromHeight, to: anchor.toHeight,
                 lastHeaderHash: anchor.lastHeaderHash, headersRoot: anchor.headersRoot, summary: anchor.summary)
     }

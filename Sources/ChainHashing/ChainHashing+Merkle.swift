@@ -3,7 +3,7 @@ import GridCrypto
 
 extension ChainHashing {
     /// outcomes-root = merkle(H(serialized TxOutcome) ...), the tx-root rule, block order.
-    package func outcomesRoot(_ outcomes: [TxOutcome]) -> [UInt8] {
+    public func outcomesRoot(_ outcomes: [TxOutcome]) -> [UInt8] {
         txRoot(outcomes.map { hash($0.serializedBytes()) })
     }
 
@@ -29,7 +29,7 @@ extension ChainHashing {
 
     /// Whether `steps` has the shape of leaf `index` in `count` leaves, with hash-length
     /// siblings and empty promoted steps.
-    package func pathFits(_ steps: [MerkleStep], index: UInt64, count: UInt64) -> Bool {
+    public func pathFits(_ steps: [MerkleStep], index: UInt64, count: UInt64) -> Bool {
         guard let shape = Self.pathShape(index: index, count: count), shape.count == steps.count else { return false }
         let length = hash([]).count
         for (step, expected) in zip(steps, shape) {
@@ -45,7 +45,7 @@ extension ChainHashing {
 
     /// The Merkle path of leaf `index` under the tx-root rule: one step per level, from the
     /// leaf upwards. Folding `H(0x00 || id)` along it gives `txRoot(ids)`.
-    package func merklePath(_ ids: [[UInt8]], index: Int) -> [MerkleStep] {
+    public func merklePath(_ ids: [[UInt8]], index: Int) -> [MerkleStep] {
         precondition(index >= 0 && index < ids.count)
         var level = ids.map { Digest.hash(suite, parts: [[0x00], $0]) }
         var at = index
@@ -70,7 +70,7 @@ extension ChainHashing {
     }
 
     /// The root a leaf id and its path give.
-    package func foldPath(leaf id: [UInt8], _ steps: [MerkleStep]) -> [UInt8] {
+    public func foldPath(leaf id: [UInt8], _ steps: [MerkleStep]) -> [UInt8] {
         var node = Digest.hash(suite, parts: [[0x00], id])
         for step in steps where !step.promoted {
             node = step.siblingLeft ? Digest.hash(suite, parts: [[0x01], step.sibling, node]) : Digest.hash(suite, parts: [[0x01], node, step.sibling])

@@ -20,21 +20,35 @@ import GridCrypto
 /// All integers big-endian. H is the chain's hash suite, a per-chain setting recorded in
 /// every header (`sha256` or `sm3`); transaction ids are SHA-256 on every chain (clients
 /// compute them).
-package struct ChainHashing: Sendable, Equatable {
-    package let suite: Digest.Suite
+///
+/// Part of the client SDK's surface (GridClient verifies proofs with it): the header hash,
+/// the transaction and outcomes roots and their Merkle paths are `public`; the state root,
+/// which only the ledger computes, is `package`. A value type with no state but its suite.
+public struct ChainHashing: Sendable, Equatable {
+    /// The hash suite H of this chain.
+    public let suite: Digest.Suite
 
-    /// The suite a stored header names (headers before the setting existed are SHA-256).
-    package static func of(_ header: BlockHeader) -> ChainHashing? {
+    /// Hashing under `suite`.
+    public init(suite: Digest.Suite) {
+        self.suite = suite
+    }
+
+    /// The suite a stored header names (headers before the setting existed are SHA-256);
+    /// nil for a suite this build does not know.
+    public static func of(_ header: BlockHeader) -> ChainHashing? {
         header.hashSuite.isEmpty ? ChainHashing(suite: .sha256) : Digest.Suite(rawValue: header.hashSuite).map(ChainHashing.init)
     }
 
-    package func hash(_ bytes: [UInt8]) -> [UInt8] { Digest.hash(suite, parts: [bytes]) }
+    /// H(bytes).
+    public func hash(_ bytes: [UInt8]) -> [UInt8] { Digest.hash(suite, parts: [bytes]) }
 
-    package func headerHash(_ header: BlockHeader) -> [UInt8] {
+    /// header-hash = H(serialized BlockHeader).
+    public func headerHash(_ header: BlockHeader) -> [UInt8] {
         hash(header.serializedBytes())
     }
 
-    package func txRoot(_ ids: [[UInt8]]) -> [UInt8] {
+    /// tx-root over transaction ids (or any leaves) in block order; H("") when empty.
+    public func txRoot(_ ids: [[UInt8]]) -> [UInt8] {
         if ids.isEmpty { return hash([]) }
         var level = ids.map { Digest.hash(suite, parts: [[0x00], $0]) }
         while level.count > 1 {
@@ -54,10 +68,12 @@ package struct ChainHashing: Sendable, Equatable {
         return level[0]
     }
 
+    /// The state root before block 1 of chain `chainID`.
     package func genesisStateRoot(chainID: String) -> [UInt8] {
         hash(Array("gridledger-genesis/\(chainID)".utf8))
     }
 
+    /// state-root = H(previous || H(write-set)) over a block's writes and outcomes, in order.
     package func stateRoot(previous: [UInt8], writes: [StateWriteRecord], outcomes: [TxOutcome]) -> [UInt8] {
         var set: [UInt8] = []
         set.reserveCapacity(writes.count * 48 + outcomes.count * 12)
@@ -87,45 +103,5 @@ package struct ChainHashing: Sendable, Equatable {
 
     private static func append(_ out: inout [UInt8], _ v: UInt32) {
         BigEndianWriter.append(v, to: &out)
-    }
-}
-
-/// One state change made by a transaction of a block.
-package struct StateWriteRecord: Sendable, Equatable {
-    package var key: String
-    /// nil deletes the key.
-    package var value: [UInt8]?
-    package var txIndex: UInt32
-}
-
-extension Array where Element == UInt8 {
-    package var hex: String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(count * 2)
-        for b in self { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xf)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    package init?(hex: String) {
-        let chars = Array(hex.utf8)
-        guard chars.count % 2 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(chars.count / 2)
-        var i = 0
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: return c - 0x30
-            case 0x61...0x66: return c - 0x57
-            case 0x41...0x46: return c - 0x37
-            default: return nil
-            }
-        }
-        while i < chars.count {
-            guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        self = out
     }
 }

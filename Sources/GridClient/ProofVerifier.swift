@@ -1,4 +1,4 @@
-import Chain
+import ChainHashing
 import GridBase
 import GridProto
 import GridCrypto
@@ -9,26 +9,39 @@ import GridCrypto
 /// and its outcome (code 0: accepted, so the main chain checked membership and majority)
 /// up to the outcomes root, every path of exactly the shape of its leaf position, and
 /// (with a CA) check that the member signatures verify.
-package enum ProofVerifier {
-    package struct Verified: Sendable, Equatable {
-        package var district: String
-        package var height: UInt64
-        package var headerHash: [UInt8]
-        package var anchorFrom: UInt64
-        package var anchorTo: UInt64
-        package var mainChain: String
-        package var mainHeight: UInt64
-        package var mainBlockHash: [UInt8]
+///
+/// Part of the client SDK: it needs no connection and no ledger, only the proof (fetch one
+/// with `ChainClient.proveBlock`, or fetch and verify with `ChainClient.proveAndVerifyBlock`)
+/// and, for the signatures, the deployment CA. Pure and thread-safe.
+public enum ProofVerifier {
+    /// What a proof that verifies establishes: district block `height` of `district`, with
+    /// header hash `headerHash`, lies in the anchored range `anchorFrom...anchorTo`, whose
+    /// anchor the main chain `mainChain` accepted in its block `mainHeight`.
+    public struct Verified: Sendable, Equatable {
+        public var district: String
+        public var height: UInt64
+        public var headerHash: [UInt8]
+        public var anchorFrom: UInt64
+        public var anchorTo: UInt64
+        public var mainChain: String
+        public var mainHeight: UInt64
+        /// The header hash of main-chain block `mainHeight` (compare it with the main chain's).
+        public var mainBlockHash: [UInt8]
         /// Anchor signatures that verified against the CA (0 without a CA).
-        package var validSignatures: Int
+        public var validSignatures: Int
     }
 
-    package struct Failure: Error, CustomStringConvertible, Equatable {
-        package var description: String
+    /// Why a proof does not verify: the first check that failed, as a sentence.
+    public struct Failure: Error, CustomStringConvertible, Equatable {
+        public var description: String
         init(_ d: String) { description = d }
     }
 
-    package static func verify(_ proof: BlockProof, verifier: SignerVerifier? = nil) -> Result<Verified, Failure> {
+    /// Verifies `proof` offline. With `verifier` (the deployment CA), every anchor signature
+    /// must also verify as a distinct node certificate of the anchor's district, and there
+    /// must be at least one; without it signatures are not checked (the main chain's accepted
+    /// outcome already says a majority signed). Never throws: the result says which.
+    public static func verify(_ proof: BlockProof, verifier: SignerVerifier? = nil) -> Result<Verified, Failure> {
         guard let header = try? BlockHeader(serializedBytes: proof.header), let hashing = ChainHashing.of(header) else {
             return .failure(Failure("district header does not decode or names an unknown hash suite"))
         }
