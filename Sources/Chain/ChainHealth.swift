@@ -1,4 +1,4 @@
-public import GridProto
+import GridProto
 import Logging
 import Synchronization
 

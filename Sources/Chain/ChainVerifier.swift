@@ -1,7 +1,7 @@
 import ChainHashing
 import Foundation
 import GridBase
-public import GridProto
+import GridProto
 import GridCrypto
 public import Store
 

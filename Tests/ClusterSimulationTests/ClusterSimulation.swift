@@ -34,8 +34,8 @@ final class ClusterSimulation: @unchecked Sendable {
         /// Replicas beyond the founders that membership changes may add (they start empty).
         var spares = 0
         var electionTicks = 10
-        var chaosTicks = 120
-        var settleTicks = 40
+        var chaosTicks = 100
+        var settleTicks = 30
         var commitTicks = 150
         var dropRate = 0.05
         var duplicateRate = 0.02
@@ -46,7 +46,7 @@ final class ClusterSimulation: @unchecked Sendable {
         var crashRate = 0.01
         var restartRate = 0.08
         /// Chance per tick that a client sends something new.
-        var requestRate = 0.2
+        var requestRate = 0.15
         /// Share of new requests that are payments (the rest are reading batches).
         var paymentShare = 0.25
         var transferRate = 0.003
