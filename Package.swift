@@ -142,7 +142,9 @@ let package = Package(
         ),
         .testTarget(name: "GridProtoTests", dependencies: ["GridProto"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "GridProto", "Consensus", "GridBase"]),
-        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "GridBase"]),
+        // What the two simulations share (the simulated network); test support, not shipped.
+        .target(name: "SimulationKit", dependencies: ["Consensus"], path: "Tests/SimulationKit"),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "GridBase", "SimulationKit"]),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts", "GridProto", "GridBase", "GridCrypto"]),
         .testTarget(
             name: "WireTests",
@@ -176,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "ClusterSimulationTests",
             dependencies: [
-                "Node", "Chain", "GridClient", "Consensus", "Store", "GridProto", "GridCrypto", "GridBase", "Identity", "Contracts",
+                "Node", "Chain", "GridClient", "Consensus", "SimulationKit", "Store", "GridProto", "GridCrypto", "GridBase", "Identity", "Contracts",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

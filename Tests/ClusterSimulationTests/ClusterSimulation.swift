@@ -3,6 +3,7 @@ import Foundation
 import GridBase
 import GridClient
 import GridProto
+import SimulationKit
 import Store
 
 @testable import Chain
@@ -567,54 +568,4 @@ final class ClusterSimulation: @unchecked Sendable {
     var requestCounts: (made: Int, acknowledged: Int) {
         (requests.count, requests.filter { $0.acknowledged != nil }.count)
     }
-}
-
-/// Messages on the simulated wire, ordered by delivery tick then send order, and the
-/// partitions (cut pairs) between replicas.
-/// Invariant: `queue` is sorted by `(at, seq)`; `seq` is unique and increasing.
-struct SimulatedNetwork {
-    private struct InFlight {
-        var at: Int
-        var seq: Int
-        var message: Message
-    }
-
-    struct Pair: Hashable {
-        let a: NodeID, b: NodeID
-        init(_ x: NodeID, _ y: NodeID) {
-            a = min(x, y)
-            b = max(x, y)
-        }
-    }
-
-    private var queue: [InFlight] = []
-    private var nextSeq = 0
-    private(set) var cuts: Set<Pair> = []
-
-    mutating func enqueue(_ m: Message, at: Int) {
-        var lo = 0
-        var hi = queue.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if queue[mid].at <= at { lo = mid + 1 } else { hi = mid }
-        }
-        queue.insert(InFlight(at: at, seq: nextSeq, message: m), at: lo)
-        nextSeq += 1
-    }
-
-    mutating func popDue(now: Int) -> Message? {
-        guard let first = queue.first, first.at <= now else { return nil }
-        queue.removeFirst()
-        return first.message
-    }
-
-    func isCut(_ x: NodeID, _ y: NodeID) -> Bool { cuts.contains(Pair(x, y)) }
-
-    mutating func partition(_ side: Set<NodeID>, among ids: [NodeID]) {
-        for x in ids where side.contains(x) {
-            for y in ids where !side.contains(y) { cuts.insert(Pair(x, y)) }
-        }
-    }
-
-    mutating func heal() { cuts = [] }
 }

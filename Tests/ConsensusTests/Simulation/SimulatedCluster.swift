@@ -1,4 +1,5 @@
 import Consensus
+import SimulationKit
 import GridBase
 
 /// A deterministic simulation of a Raft group (the shape of etcd-io/raft `rafttest` and
