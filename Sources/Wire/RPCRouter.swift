@@ -33,6 +33,8 @@ public enum RPCKind: Sendable {
 
     /// Whether the client sends exactly one request.
     var singleRequest: Bool { self == .unary || self == .serverStreaming }
+    /// Whether the server sends exactly one response.
+    var singleResponse: Bool { self == .unary || self == .clientStreaming }
 }
 
 /// Sends responses of a streaming call. Each `send` waits while the connection cannot

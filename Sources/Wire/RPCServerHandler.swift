@@ -19,7 +19,14 @@ import NIOCore
 /// - no frame is processed before the peer is authenticated;
 /// - every byte reserved in the `MemoryBudget` for a call (its requests, its responses in
 ///   the socket's queue) is released exactly once: when the call ends, when the method takes
-///   a streamed request, when the socket has taken a response, or when the connection dies.
+///   a streamed request, when the socket has taken the flush that carried a response, or
+///   when the connection dies;
+/// - response bytes are reserved when the response is written and released per flush, not
+///   per response: everything written between two flushes is one batch
+///   (`batchResponseBytes`), and the last write of the batch carries the one promise whose
+///   completion releases it. A socket completes writes in order, so when that promise
+///   completes every response of the batch has been taken (or the connection is gone);
+/// - `batchResponseBytes > 0` implies `heldWrite != nil`.
 ///
 /// Backpressure: the connection stops reading from the socket while its responses are not
 /// being taken (the channel is not writable), while a streaming call's consumer lags, and
@@ -36,7 +43,9 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         var request: [UInt8]?
         /// Bytes of `request` reserved in the budget.
         var reservedRequestBytes = 0
-        /// Bytes of responses written to the channel and not yet taken by the socket.
+        /// Bytes of this call's responses written to the channel and not yet taken by the
+        /// socket. Counted for the kinds that stream responses only: a single-response call
+        /// writes once, so its bound check never applies.
         var unflushedResponseBytes = 0
         var continuation: AsyncThrowingStream<[UInt8], Error>.Continuation?
         /// Requests handed to the method body so far (streaming kinds).
@@ -74,6 +83,15 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     private var goAwaySent = false
     private var closing = false
     private var flushPending = false
+    /// The newest frame written since the last flush, not yet handed to the channel: the
+    /// flush hands it on with the batch's promise (see the invariants), so that one promise
+    /// per flush, not one per response, accounts the responses in the socket's queue.
+    private var heldWrite: ByteBuffer?
+    /// Response bytes written since the last flush, reserved in the budget; released when
+    /// the flush's promise completes.
+    private var batchResponseBytes = 0
+    /// The response-streaming calls with bytes in the current batch, and how many each.
+    private var batchStreamingCalls: [(Call, Int)] = []
     /// A streaming call's consumer lags (or the budget is under pressure): reads wait.
     private var flowPaused = false
     /// The channel is not writable (the client does not take our responses): reads wait.
@@ -132,6 +150,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         tearDown(reason: RPCError(.unavailable, "connection closed"))
+        dropBatch()
         self.context = nil
         // Break the handler → loopBound → handler cycle; hops already queued hold their own copy.
         loopBound = nil
@@ -430,8 +449,9 @@ public final class RPCServerHandler: ChannelDuplexHandler {
     }
 
     /// Writes response bytes of `call`, counted against the budget and the call's unflushed
-    /// bound until the socket has taken them. False when they do not fit: the call is then
-    /// ended with `RESOURCE_EXHAUSTED` (nothing written).
+    /// bound until the socket has taken them (released with the batch of the next flush).
+    /// False when they do not fit: the call is then ended with `RESOURCE_EXHAUSTED` (nothing
+    /// written). The caller schedules the flush.
     private func writeResponse(_ call: Call, _ buffer: ByteBuffer) -> Bool {
         guard let context else { return false }
         let bytes = buffer.readableBytes
@@ -447,14 +467,12 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             fail(call, RPCError(.resourceExhausted, "response of \(bytes) bytes does not fit the node's buffer budget (\(budget.usedBytes) of \(budget.ceiling) bytes in use); retry later"))
             return false
         }
-        call.unflushedResponseBytes += bytes
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        let budget = self.budget
-        promise.futureResult.assumeIsolated().whenComplete { _ in
-            budget?.release(bytes)
-            call.unflushedResponseBytes -= bytes
+        batchResponseBytes += bytes
+        if !call.method.kind.singleResponse {
+            call.unflushedResponseBytes += bytes
+            batchStreamingCalls.append((call, bytes))
         }
-        context.write(wrapOutboundOut(buffer), promise: promise)
+        hold(buffer, context: context)
         return true
     }
 
@@ -463,8 +481,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         drain(streamID)
         switch outcome {
         case .success(let response):
-            let returnsOne = call.method.kind == .unary || call.method.kind == .clientStreaming
-            if returnsOne {
+            if call.method.kind.singleResponse {
                 guard let response else {
                     finish(call, RPCError(.internal, "method returned no response"))
                     return
@@ -619,6 +636,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             releaseRequests(call)
         }
         streams.removeAll()
+        dropBatch()
         admission?.release()
         stats.openConnectionsAtomic.subtract(1, ordering: .relaxed)
         onClose?()
@@ -705,8 +723,28 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         guard let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + frame.body.readableBytes)
         frame.write(to: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        hold(buffer, context: context)
         scheduleFlush()
+    }
+
+    /// Every frame leaves through here: the frame held so far goes to the channel (no
+    /// promise: the flush's promise on a later write covers it) and `buffer` is held in its
+    /// place until the next write or flush. Order on the wire is the order of calls.
+    private func hold(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        if let previous = heldWrite {
+            context.write(wrapOutboundOut(previous), promise: nil)
+        }
+        heldWrite = buffer
+    }
+
+    /// The connection is gone: the held frame will never be written, so the batch's bytes
+    /// are released here (exactly once: the batch is emptied).
+    private func dropBatch() {
+        heldWrite = nil
+        budget?.release(batchResponseBytes)
+        batchResponseBytes = 0
+        for (call, bytes) in batchStreamingCalls { call.unflushedResponseBytes -= bytes }
+        batchStreamingCalls = []
     }
 
     /// Coalesces the flushes of everything written during one turn of the event loop.
@@ -717,9 +755,34 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         context.eventLoop.execute { loopBound.value.flushNow() }
     }
 
+    /// Hands the held frame to the channel, with the batch's promise when the batch holds
+    /// response bytes, and flushes. One promise and one callback per flush, whatever the
+    /// number of responses in it.
     private func flushNow() {
         flushPending = false
-        context?.flush()
+        guard let context else {
+            dropBatch()
+            return
+        }
+        if let last = heldWrite {
+            heldWrite = nil
+            if batchResponseBytes > 0 {
+                let bytes = batchResponseBytes
+                let calls = batchStreamingCalls
+                batchResponseBytes = 0
+                batchStreamingCalls = []
+                let budget = self.budget
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.assumeIsolated().whenComplete { _ in
+                    budget?.release(bytes)
+                    for (call, sent) in calls { call.unflushedResponseBytes -= sent }
+                }
+                context.write(wrapOutboundOut(last), promise: promise)
+            } else {
+                context.write(wrapOutboundOut(last), promise: nil)
+            }
+        }
+        context.flush()
     }
 
     static func isValidMetadataKey(_ key: String) -> Bool {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GridTools
 import Node
 
@@ -15,9 +16,15 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Connections to measure (comma separated).")
         var connections = "1,8"
 
+        func validate() throws {
+            try requirePositive(seconds, "--seconds")
+            _ = try positiveList(concurrency, "--concurrency")
+            _ = try positiveList(connections, "--connections")
+        }
+
         func run() async throws {
-            let levels = concurrency.split(separator: ",").compactMap { Int($0) }
-            let conns = connections.split(separator: ",").compactMap { Int($0) }
+            let levels = try positiveList(concurrency, "--concurrency")
+            let conns = try positiveList(connections, "--connections")
             try await RPCBenchmark(seconds: seconds, concurrency: levels, connections: conns).run { print($0) }
         }
     }
@@ -36,6 +43,14 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Max block delay (ms) of the node.")
         var blockDelayMs = 100
 
+        func validate() throws {
+            try requirePositive(seconds, "--seconds")
+            try requirePositive(batch, "--batch")
+            try requirePositive(submitters, "--submitters")
+            try requirePositive(connections, "--connections")
+            try requirePositive(blockDelayMs, "--block-delay-ms")
+        }
+
         func run() async throws {
             var bench = ChainBenchmark(seconds: seconds, batchSize: batch, submitters: submitters, connections: connections)
             bench.blockDelayMs = blockDelayMs
@@ -50,6 +65,11 @@ struct Bench: AsyncParsableCommand {
         var seconds = 8.0
         @Option(help: "Concurrent submitters.")
         var submitters = 32
+
+        func validate() throws {
+            try requirePositive(seconds, "--seconds")
+            try requirePositive(submitters, "--submitters")
+        }
 
         func run() async throws {
             var bench = RaftBenchmark(executable: CommandLine.arguments[0])
@@ -74,6 +94,14 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Anchor when the oldest unanchored block is this old (ms).")
         var anchorEveryMs = 1000
 
+        func validate() throws {
+            try requirePositive(seconds, "--seconds")
+            try requirePositive(submitters, "--submitters")
+            try requirePositive(batch, "--batch")
+            try requirePositive(anchorEveryBlocks, "--anchor-every-blocks")
+            try requirePositive(anchorEveryMs, "--anchor-every-ms")
+        }
+
         func run() async throws {
             var bench = AnchorBenchmark(seconds: seconds)
             bench.submitters = submitters
@@ -95,6 +123,12 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Readings per batch (= meters per submitter).")
         var batch = 250
 
+        func validate() throws {
+            try requirePositive(seconds, "--seconds")
+            try requirePositive(submitters, "--submitters")
+            try requirePositive(batch, "--batch")
+        }
+
         func run() async throws {
             var bench = ContractsChainBenchmark()
             bench.seconds = seconds
@@ -103,4 +137,25 @@ struct Bench: AsyncParsableCommand {
             try await bench.run { print($0) }
         }
     }
+}
+
+/// Bad benchmark options end the command with a sentence naming the option (ArgumentParser
+/// prints a `ValidationError` with the usage) instead of a crash or a run that measures nothing.
+private func requirePositive<Number: Numeric & Comparable>(_ value: Number, _ option: String) throws {
+    guard value > 0 else { throw ValidationError("\(option) must be greater than 0 (got \(value)).") }
+}
+
+/// The values of a comma-separated option of positive integers (`--concurrency 1,16,128`);
+/// an empty list, a value that is not a number or one below 1 is a `ValidationError`.
+private func positiveList(_ text: String, _ option: String) throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+    let values = try parts.map { part -> Int in
+        let trimmed = part.trimmingCharacters(in: .whitespaces)
+        guard let value = Int(trimmed), value > 0 else {
+            throw ValidationError("\(option) takes positive whole numbers separated by commas, such as 1,16,128; '\(part)' is not one.")
+        }
+        return value
+    }
+    guard !values.isEmpty else { throw ValidationError("\(option) needs at least one value.") }
+    return values
 }
