@@ -13,6 +13,9 @@ package protocol ChainStateReader {
     func exists(_ key: String) throws -> Bool
     /// The value stored under `key`.
     func get(_ key: String) throws -> [UInt8]?
+    /// Calls `body(key, value)` for every live key starting with `prefix`, in ascending byte
+    /// order of the UTF-8 key, until it returns false.
+    func scan(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws
 }
 
 /// Where and when a block executes: the same on every replica (the header's height and
@@ -50,6 +53,7 @@ package struct ExecutionRejection: Error, Equatable {
 /// | `DistrictRegistration`, `DistrictParameter`, `Anchor` (main chain) | `CrossChain` |
 /// | `AnchorReceipt` (district chain) | `CrossChain` |
 /// | `Downlink` (district chain) | `CrossChain.takeDownlink`, then `FeeControl.applyParameter` |
+/// | `ChargeReceiptBatch`, `BankPaymentBatch`, `AccountingEntryBatch`, `ReconcileRequest` (main chain) | `Reconciliation` (Docs/reconciliation.md) |
 ///
 /// A refusal (`ExecutionRejection`, `ContractRejection`) becomes the transaction's outcome
 /// (its code and reason). Signatures and roles were verified before (`TransactionValidator`):
@@ -110,6 +114,14 @@ package struct BlockExecutor {
                 case .downlink(let downlink)?:
                     let parameter = try crossChain.takeDownlink(downlink, state: &state)
                     outcome = try applyParameter(parameter, state: &state, contract: contract)
+                case .chargeReceipts(let batch)?:
+                    outcome.record(try Reconciliation.takeReceipts(batch, state: &state))
+                case .bankPayments(let batch)?:
+                    outcome.record(try Reconciliation.takePayments(batch, state: &state))
+                case .accountingEntries(let batch)?:
+                    outcome.record(try Reconciliation.takeEntries(batch, state: &state))
+                case .reconcile(let request)?:
+                    outcome.record(try Reconciliation.reconcile(date: request.date, context: contract, state: &state))
                 case nil:
                     throw ExecutionRejection.invalidArgument("payload has no body")
                 }
@@ -238,5 +250,9 @@ extension TxOutcome {
         commandIds += effects.commandIDs
         noticeIds += effects.noticeIDs
         accounts += effects.accounts
+        recordsAccepted += effects.recordsAccepted
+        recordsDuplicate += effects.recordsDuplicate
+        resultKeys += effects.resultKeys
+        if message.isEmpty { message = effects.note }
     }
 }

@@ -45,6 +45,52 @@ package struct BlockState: ContractState {
         return value
     }
 
+    /// The committed state (`reader`) merged with the block's committed transactions and the
+    /// open transaction (which wins), in key byte order; a pending deletion hides the
+    /// committed key. Keys written with `setUnique` (reading keys) are not in the overlay and
+    /// are seen only once committed. The overlay's keys under `prefix` are collected and
+    /// sorted (its dictionaries are never iterated in their own order), then merged with the
+    /// store's ordered stream.
+    package func scan(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws {
+        var pending: [String: [UInt8]?] = [:]
+        for (key, value) in block where key.hasPrefix(prefix) { pending[key] = value }
+        for w in txWrites where w.key.hasPrefix(prefix) { pending[w.key] = w.value }
+        let overlay = pending.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var next = 0
+        var stopped = false
+        /// Delivers the overlay's keys below `bound` (all of them for nil); false to stop.
+        func drain(below bound: String?) throws -> Bool {
+            while next < overlay.count {
+                let key = overlay[next]
+                if let bound, !key.utf8.lexicographicallyPrecedes(bound.utf8) { break }
+                next += 1
+                if let value = pending[key] ?? nil, try !body(key, value) { return false }
+            }
+            return true
+        }
+        try reader.scan(prefix: prefix) { key, value in
+            guard try drain(below: key) else {
+                stopped = true
+                return false
+            }
+            if next < overlay.count, overlay[next] == key {
+                // The block rewrote (or deleted) this key: its pending value stands.
+                next += 1
+                if let pendingValue = pending[key] ?? nil, try !body(key, pendingValue) {
+                    stopped = true
+                    return false
+                }
+                return true
+            }
+            if try !body(key, value) {
+                stopped = true
+                return false
+            }
+            return true
+        }
+        if !stopped { _ = try drain(below: nil) }
+    }
+
     package mutating func set(_ key: String, _ value: [UInt8]?) {
         if let slot = txSlots[key] {
             if slot < mark { journal.append((slot, txWrites[slot].value)) }

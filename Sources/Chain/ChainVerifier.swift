@@ -315,6 +315,21 @@ package final class ReplayState: ChainStateReader {
 
     package func get(_ key: String) throws -> [UInt8]? { try lastWrite(key)?.value }
 
+    package func scan(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws {
+        let start = Self.stateKey(prefix)
+        try db().scan(prefix: start) { key, v in
+            var r = BigEndianReader(v)
+            guard (try? r.u64()) != nil, (try? r.u32()) != nil, !r.isAtEnd else {
+                throw StoreError.corrupt("verify scratch store: malformed state entry")
+            }
+            guard let value = Self.value(r.rest()) else { return true }
+            guard let name = String(validating: key.dropFirst(), as: UTF8.self) else {
+                throw StoreError.corrupt("verify scratch store: state key is not UTF-8")
+            }
+            return try body(name, value)
+        }
+    }
+
     // Encoding.
 
     private static func stateKey(_ key: String) -> [UInt8] { [UInt8(ascii: "s")] + Array(key.utf8) }

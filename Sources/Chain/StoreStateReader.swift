@@ -18,6 +18,11 @@ package struct StoreStateReader: ChainStateReader {
         try store.state(key) != nil
     }
 
+    /// Committed state only, straight from the store (the value cache is not consulted).
+    package func scan(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws {
+        try store.forEachState(prefix: prefix, body)
+    }
+
     package func get(_ key: String) throws -> [UInt8]? {
         guard MeterCache.isCached(key) else { return try store.state(key)?.value }
         let (cached, generation) = cache.lookup(key)

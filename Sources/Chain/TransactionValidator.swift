@@ -1,4 +1,5 @@
 import ChainHashing
+import Contracts
 import Foundation
 import GridProto
 import GridCrypto
@@ -84,6 +85,24 @@ package struct TransactionValidator: Sendable {
             try requireKind(.district, "downlink transactions")
             try requireOwnNode(signer, "carry the downlink")
             try checkDownlink(downlink, now: now)
+        case .chargeReceipts(let batch)?:
+            try requireKind(.main, "charge receipts")
+            try requireRole(signer, .marketing, "submit charge receipts")
+            try checkReceipts(batch)
+        case .bankPayments(let batch)?:
+            try requireKind(.main, "bank payment records")
+            try requireRole(signer, .bank, "submit bank payment records")
+            try checkPayments(batch, signer: signer)
+        case .accountingEntries(let batch)?:
+            try requireKind(.main, "accounting entries")
+            try requireRole(signer, .finance, "submit accounting entries")
+            try checkEntries(batch)
+        case .reconcile(let request)?:
+            try requireKind(.main, "reconciliation requests")
+            guard signer.role == .finance || signer.role == .admin else {
+                throw ChainError(.permissionDenied, "role \(signer.role.rawValue) may not request a reconciliation (finance or admin only)")
+            }
+            try checkDate(request.date, "reconciliation request date")
         case .commandAck(let ack)?:
             try requireKind(.district, "command acknowledgements")
             guard signer.role == .device else { throw ChainError(.permissionDenied, "role \(signer.role.rawValue) may not acknowledge commands (device only)") }
@@ -265,6 +284,88 @@ package struct TransactionValidator: Sendable {
             }
             guard r.voltageDv.count <= 3, r.currentMa.count <= 3 else {
                 throw ChainError(.invalidArgument, "reading \(i): more than 3 phases")
+            }
+        }
+    }
+
+    // MARK: Reconciliation records (Docs/reconciliation.md, "Records")
+
+    /// Most records in one reconciliation batch.
+    package static let maxReconciliationRecords = 10_000
+    /// Largest amount of one record, fen (10^15: ten trillion yuan).
+    package static let maxRecordAmountFen: Int64 = 1_000_000_000_000_000
+
+    private func checkBatchSize(_ count: Int, _ id: String, _ what: String) throws(ChainError) {
+        guard id.isEmpty || Self.isValidMeterID(id) else { throw ChainError(.invalidArgument, "\(what) batch id \(Bounded.quote(id)) is not [A-Za-z0-9._-]{1,64}") }
+        guard count > 0 else { throw ChainError(.invalidArgument, "\(what) batch is empty") }
+        guard count <= Self.maxReconciliationRecords else {
+            throw ChainError(.resourceExhausted, "batch of \(count) \(what) exceeds the limit of \(Self.maxReconciliationRecords)")
+        }
+    }
+
+    private func checkID(_ id: String, _ what: String) throws(ChainError) {
+        guard Self.isValidMeterID(id) else { throw ChainError(.invalidArgument, "\(what) \(Bounded.quote(id)) is not [A-Za-z0-9._-]{1,64}") }
+    }
+
+    private func checkDate(_ date: UInt32, _ what: String) throws(ChainError) {
+        guard Reconciliation.isValidDate(date) else { throw ChainError(.invalidArgument, "\(what) \(date) is not a calendar date YYYYMMDD in 1970…9999") }
+    }
+
+    private func checkAmount(_ amount: Int64, _ what: String) throws(ChainError) {
+        guard amount != 0, amount.magnitude <= UInt64(Self.maxRecordAmountFen) else {
+            throw ChainError(.invalidArgument, "\(what) amount \(amount) fen is zero or beyond ±10^15")
+        }
+    }
+
+    private func checkReceipts(_ batch: ChargeReceiptBatch) throws(ChainError) {
+        try checkBatchSize(batch.receipts.count, batch.batchId, "charge receipts")
+        for (i, r) in batch.receipts.enumerated() {
+            try checkID(r.serial, "receipt \(i): serial")
+            try checkID(r.customerAccount, "receipt \(i): customer account")
+            try checkID(r.bankAccount, "receipt \(i): bank account")
+            try checkDate(r.workingDate, "receipt \(i): working date")
+            try checkAmount(r.amountFen, "receipt \(i):")
+            guard r.timeMs >= 0, r.timeMs < 100_000_000_000_000 else { throw ChainError(.invalidArgument, "receipt \(i): time \(r.timeMs) out of range") }
+            if r.reversesSerial.isEmpty {
+                guard r.amountFen > 0 else { throw ChainError(.invalidArgument, "receipt \(i): a negative amount is a reversal and must name the serial it reverses") }
+            } else {
+                try checkID(r.reversesSerial, "receipt \(i): reversed serial")
+                guard r.amountFen < 0 else { throw ChainError(.invalidArgument, "receipt \(i): a reversal has a negative amount") }
+                guard r.reversesSerial != r.serial else { throw ChainError(.invalidArgument, "receipt \(i): a reversal cannot reverse itself") }
+            }
+        }
+    }
+
+    private func checkPayments(_ batch: BankPaymentBatch, signer: PeerIdentity) throws(ChainError) {
+        guard batch.bank == signer.name else {
+            throw ChainError(.permissionDenied, "bank \(signer.name) may not submit payment records as bank \(Bounded.quote(batch.bank))")
+        }
+        try checkID(batch.bank, "bank name")
+        try checkBatchSize(batch.payments.count, batch.batchId, "bank payment records")
+        for (i, p) in batch.payments.enumerated() {
+            try checkID(p.serial, "payment \(i): serial")
+            if !p.marketingSerial.isEmpty { try checkID(p.marketingSerial, "payment \(i): marketing serial") }
+            try checkID(p.customerAccount, "payment \(i): customer account")
+            try checkID(p.bankAccount, "payment \(i): bank account")
+            try checkDate(p.valueDate, "payment \(i): value date")
+            try checkAmount(p.amountFen, "payment \(i):")
+            guard p.amountFen > 0 else { throw ChainError(.invalidArgument, "payment \(i): amount must be positive (a reversal has status reversed)") }
+            guard p.status == .success || p.status == .reversed else {
+                throw ChainError(.invalidArgument, "payment \(i): status must be success or reversed")
+            }
+        }
+    }
+
+    private func checkEntries(_ batch: AccountingEntryBatch) throws(ChainError) {
+        try checkBatchSize(batch.entries.count, batch.batchId, "accounting entries")
+        for (i, e) in batch.entries.enumerated() {
+            try checkID(e.voucherId, "entry \(i): voucher id")
+            try checkID(e.bankAccount, "entry \(i): bank account")
+            try checkDate(e.workingDate, "entry \(i): working date")
+            try checkDate(e.collectionDate, "entry \(i): collection date")
+            try checkAmount(e.amountFen, "entry \(i):")
+            guard e.collectionDate <= e.workingDate else {
+                throw ChainError(.invalidArgument, "entry \(i): collection date \(e.collectionDate) is after the working date \(e.workingDate)")
             }
         }
     }

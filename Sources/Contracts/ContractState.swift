@@ -12,13 +12,20 @@ public import GridProto
 /// writes when the call throws (the transaction is then rejected with the error's code).
 ///
 /// Determinism: implementations must return exactly what was last `set` (or what the
-/// committed state holds); the contracts never enumerate the state, so key order is
-/// irrelevant to them.
+/// committed state holds). The only enumeration is `scan(prefix:_:)`, in ascending byte
+/// order of the UTF-8 keys, the same on every replica.
 public protocol ContractState {
     /// The value stored at `key`, or nil when there is none.
     func get(_ key: String) throws -> [UInt8]?
     /// Stores `value` at `key`; nil deletes the key.
     mutating func set(_ key: String, _ value: [UInt8]?)
+    /// Calls `body(key, value)` for every live key that starts with `prefix`, in ascending
+    /// byte order of the UTF-8 keys, as of this point in the block: the pending writes of the
+    /// block (and of the open transaction) merged over the committed state, a pending
+    /// deletion hiding a committed key. Stops when `body` returns false. `body` must not
+    /// write to the state.
+    /// - Throws: what `body` throws, or a store read failure.
+    func scan(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws
 }
 
 /// The block a contract call runs in. Contracts read no clock: `timestampMs` (the block's
@@ -57,6 +64,14 @@ public struct ContractEffects: Sendable, Equatable {
     /// Accounts whose record this call wrote (balance, state, usage), each once, in the
     /// order first written: what goes up to the main chain with the next anchor.
     public var accounts: [String]
+    /// Reconciliation records taken, and records whose id was already on the chain (counted
+    /// once, the first stands).
+    public var recordsAccepted: UInt32 = 0
+    public var recordsDuplicate: UInt32 = 0
+    /// Keys of the reconciliation results written.
+    public var resultKeys: [String] = []
+    /// A note for the outcome's message (e.g. repeated ids whose content differs).
+    public var note: String = ""
 
     public init(
         readingsBilled: UInt32 = 0,
@@ -115,6 +130,13 @@ public struct InMemoryContractState: ContractState, Sendable, Equatable {
             .map { (key: $0.key, value: $0.value) }
     }
 
+    public func scan(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws {
+        for key in keys(withPrefix: prefix) {
+            guard let value = entries[key] else { continue }
+            guard try body(key, value) else { return }
+        }
+    }
+
     /// Keys that start with `prefix`, sorted (what the node does with a prefix scan).
     public func keys(withPrefix prefix: String) -> [String] {
         entries.keys.filter { $0.hasPrefix(prefix) }
@@ -123,6 +145,16 @@ public struct InMemoryContractState: ContractState, Sendable, Equatable {
 }
 
 extension ContractState {
+    /// Every live entry under `prefix`, in key byte order (`scan(prefix:_:)` collected).
+    public func entries(withPrefix prefix: String) throws -> [(key: String, value: [UInt8])] {
+        var out: [(key: String, value: [UInt8])] = []
+        try scan(prefix: prefix) { key, value in
+            out.append((key, value))
+            return true
+        }
+        return out
+    }
+
     /// Decodes the proto message at `key`, or nil when absent.
     func message<M: ProtoMessage>(_ type: M.Type, _ key: String) throws -> M? {
         guard let bytes = try get(key) else { return nil }

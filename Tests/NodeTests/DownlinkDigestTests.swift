@@ -16,6 +16,11 @@ final class DownlinkDigestTests: XCTestCase {
         func meterLatest(_ meter: String) throws -> Int64? { nil }
         func exists(_ key: String) throws -> Bool { values[key] != nil }
         func get(_ key: String) throws -> [UInt8]? { values[key] }
+        func scan(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws {
+            for key in values.keys.filter({ $0.hasPrefix(prefix) }).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                guard try body(key, values[key]!) else { return }
+            }
+        }
     }
 
     let members: [[UInt8]] = [[1, 1, 1], [2, 2, 2], [3, 3, 3]]

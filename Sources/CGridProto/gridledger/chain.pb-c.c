@@ -625,7 +625,7 @@ const ProtobufCMessageDescriptor gridledger__reading_batch__descriptor =
   (ProtobufCMessageInit) gridledger__reading_batch__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__tx_payload__field_descriptors[10] =
+static const ProtobufCFieldDescriptor gridledger__tx_payload__field_descriptors[14] =
 {
   {
     "chain_id",
@@ -747,11 +747,62 @@ static const ProtobufCFieldDescriptor gridledger__tx_payload__field_descriptors[
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "charge_receipts",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, charge_receipts),
+    &gridledger__charge_receipt_batch__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bank_payments",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, bank_payments),
+    &gridledger__bank_payment_batch__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accounting_entries",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, accounting_entries),
+    &gridledger__accounting_entry_batch__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reconcile",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, reconcile),
+    &gridledger__reconcile_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__tx_payload__field_indices_by_name[] = {
+  12,   /* field[12] = accounting_entries */
   5,   /* field[5] = anchor */
   7,   /* field[7] = anchor_receipt */
+  11,   /* field[11] = bank_payments */
   0,   /* field[0] = chain_id */
+  10,   /* field[10] = charge_receipts */
   9,   /* field[9] = command_ack */
   1,   /* field[1] = created_ms */
   4,   /* field[4] = district_registration */
@@ -759,12 +810,13 @@ static const unsigned gridledger__tx_payload__field_indices_by_name[] = {
   2,   /* field[2] = nonce */
   6,   /* field[6] = parameter */
   3,   /* field[3] = readings */
+  13,   /* field[13] = reconcile */
 };
 static const ProtobufCIntRange gridledger__tx_payload__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 3 },
-  { 0, 10 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor gridledger__tx_payload__descriptor =
 {
@@ -774,7 +826,7 @@ const ProtobufCMessageDescriptor gridledger__tx_payload__descriptor =
   "Gridledger__TxPayload",
   "gridledger",
   sizeof(Gridledger__TxPayload),
-  10,
+  14,
   gridledger__tx_payload__field_descriptors,
   gridledger__tx_payload__field_indices_by_name,
   2,  gridledger__tx_payload__number_ranges,
@@ -1000,7 +1052,7 @@ const ProtobufCMessageDescriptor gridledger__block_header__descriptor =
   (ProtobufCMessageInit) gridledger__block_header__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__tx_outcome__field_descriptors[10] =
+static const ProtobufCFieldDescriptor gridledger__tx_outcome__field_descriptors[13] =
 {
   {
     "code",
@@ -1122,6 +1174,42 @@ static const ProtobufCFieldDescriptor gridledger__tx_outcome__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "records_accepted",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__TxOutcome, records_accepted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "records_duplicate",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__TxOutcome, records_duplicate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "result_keys",
+    13,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Gridledger__TxOutcome, n_result_keys),
+    offsetof(Gridledger__TxOutcome, result_keys),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__tx_outcome__field_indices_by_name[] = {
   9,   /* field[9] = accounts */
@@ -1134,11 +1222,14 @@ static const unsigned gridledger__tx_outcome__field_indices_by_name[] = {
   2,   /* field[2] = readings_accepted */
   4,   /* field[4] = readings_billed */
   3,   /* field[3] = readings_duplicate */
+  10,   /* field[10] = records_accepted */
+  11,   /* field[11] = records_duplicate */
+  12,   /* field[12] = result_keys */
 };
 static const ProtobufCIntRange gridledger__tx_outcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor gridledger__tx_outcome__descriptor =
 {
@@ -1148,7 +1239,7 @@ const ProtobufCMessageDescriptor gridledger__tx_outcome__descriptor =
   "Gridledger__TxOutcome",
   "gridledger",
   sizeof(Gridledger__TxOutcome),
-  10,
+  13,
   gridledger__tx_outcome__field_descriptors,
   gridledger__tx_outcome__field_indices_by_name,
   1,  gridledger__tx_outcome__number_ranges,

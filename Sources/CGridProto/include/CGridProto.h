@@ -6,4 +6,5 @@
 #include "gridledger/ingest.pb-c.h"
 #include "gridledger/ops.pb-c.h"
 #include "gridledger/raft.pb-c.h"
+#include "gridledger/reconciliation.pb-c.h"
 #include "gridledger/wire.pb-c.h"

@@ -208,6 +208,10 @@ public struct TxPayload: ProtoMessage {
         case anchorReceipt(AnchorReceipt)
         case downlink(Downlink)
         case commandAck(CommandAck)
+        case chargeReceipts(ChargeReceiptBatch)
+        case bankPayments(BankPaymentBatch)
+        case accountingEntries(AccountingEntryBatch)
+        case reconcile(ReconcileRequest)
     }
     public var body: Body? = nil
 
@@ -258,6 +262,18 @@ extension TxPayload {
         case .commandAck(let v)?:
             c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_COMMAND_ACK
             c.pointee.command_ack = v.makeC(arena)
+        case .chargeReceipts(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_CHARGE_RECEIPTS
+            c.pointee.charge_receipts = v.makeC(arena)
+        case .bankPayments(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_BANK_PAYMENTS
+            c.pointee.bank_payments = v.makeC(arena)
+        case .accountingEntries(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_ACCOUNTING_ENTRIES
+            c.pointee.accounting_entries = v.makeC(arena)
+        case .reconcile(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE
+            c.pointee.reconcile = v.makeC(arena)
         }
         return c
     }
@@ -283,6 +299,14 @@ extension TxPayload {
             self.body = c.pointee.downlink.map { .downlink(Downlink(c: $0)) }
         case GRIDLEDGER__TX_PAYLOAD__BODY_COMMAND_ACK:
             self.body = c.pointee.command_ack.map { .commandAck(CommandAck(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_CHARGE_RECEIPTS:
+            self.body = c.pointee.charge_receipts.map { .chargeReceipts(ChargeReceiptBatch(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_BANK_PAYMENTS:
+            self.body = c.pointee.bank_payments.map { .bankPayments(BankPaymentBatch(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_ACCOUNTING_ENTRIES:
+            self.body = c.pointee.accounting_entries.map { .accountingEntries(AccountingEntryBatch(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE:
+            self.body = c.pointee.reconcile.map { .reconcile(ReconcileRequest(c: $0)) }
         default:
             self.body = nil
         }
@@ -465,6 +489,9 @@ public struct TxOutcome: ProtoMessage {
     public var commandIds: [String] = []
     public var noticeIds: [String] = []
     public var accounts: [String] = []
+    public var recordsAccepted: UInt32 = 0
+    public var recordsDuplicate: UInt32 = 0
+    public var resultKeys: [String] = []
 
     public init() {}
 
@@ -478,7 +505,10 @@ public struct TxOutcome: ProtoMessage {
         readingResults: [ReadingResult] = [],
         commandIds: [String] = [],
         noticeIds: [String] = [],
-        accounts: [String] = []
+        accounts: [String] = [],
+        recordsAccepted: UInt32 = 0,
+        recordsDuplicate: UInt32 = 0,
+        resultKeys: [String] = []
     ) {
         self.code = code
         self.message = message
@@ -490,6 +520,9 @@ public struct TxOutcome: ProtoMessage {
         self.commandIds = commandIds
         self.noticeIds = noticeIds
         self.accounts = accounts
+        self.recordsAccepted = recordsAccepted
+        self.recordsDuplicate = recordsDuplicate
+        self.resultKeys = resultKeys
     }
 }
 
@@ -512,6 +545,10 @@ extension TxOutcome {
         c.pointee.notice_ids = arena.array(self.noticeIds) { (e: String) -> UnsafeMutablePointer<CChar>? in arena.string(e) }
         c.pointee.n_accounts = self.accounts.count
         c.pointee.accounts = arena.array(self.accounts) { (e: String) -> UnsafeMutablePointer<CChar>? in arena.string(e) }
+        c.pointee.records_accepted = self.recordsAccepted
+        c.pointee.records_duplicate = self.recordsDuplicate
+        c.pointee.n_result_keys = self.resultKeys.count
+        c.pointee.result_keys = arena.array(self.resultKeys) { (e: String) -> UnsafeMutablePointer<CChar>? in arena.string(e) }
         return c
     }
 
@@ -528,6 +565,9 @@ extension TxOutcome {
         self.commandIds = ProtoArena.collect(c.pointee.command_ids, c.pointee.n_command_ids) { (e: UnsafeMutablePointer<CChar>?) -> String in ProtoArena.string(e) }
         self.noticeIds = ProtoArena.collect(c.pointee.notice_ids, c.pointee.n_notice_ids) { (e: UnsafeMutablePointer<CChar>?) -> String in ProtoArena.string(e) }
         self.accounts = ProtoArena.collect(c.pointee.accounts, c.pointee.n_accounts) { (e: UnsafeMutablePointer<CChar>?) -> String in ProtoArena.string(e) }
+        self.recordsAccepted = c.pointee.records_accepted
+        self.recordsDuplicate = c.pointee.records_duplicate
+        self.resultKeys = ProtoArena.collect(c.pointee.result_keys, c.pointee.n_result_keys) { (e: UnsafeMutablePointer<CChar>?) -> String in ProtoArena.string(e) }
     }
 
     public func serializedBytes() -> [UInt8] {

@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "gridledger/anchor.pb-c.h"
 #include "gridledger/contracts.pb-c.h"
+#include "gridledger/reconciliation.pb-c.h"
 
 typedef struct Gridledger__Reading Gridledger__Reading;
 typedef struct Gridledger__ReadingBatch Gridledger__ReadingBatch;
@@ -115,7 +116,11 @@ typedef enum {
   GRIDLEDGER__TX_PAYLOAD__BODY_PARAMETER = 13,
   GRIDLEDGER__TX_PAYLOAD__BODY_ANCHOR_RECEIPT = 14,
   GRIDLEDGER__TX_PAYLOAD__BODY_DOWNLINK = 15,
-  GRIDLEDGER__TX_PAYLOAD__BODY_COMMAND_ACK = 16
+  GRIDLEDGER__TX_PAYLOAD__BODY_COMMAND_ACK = 16,
+  GRIDLEDGER__TX_PAYLOAD__BODY_CHARGE_RECEIPTS = 17,
+  GRIDLEDGER__TX_PAYLOAD__BODY_BANK_PAYMENTS = 18,
+  GRIDLEDGER__TX_PAYLOAD__BODY_ACCOUNTING_ENTRIES = 19,
+  GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE = 20
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GRIDLEDGER__TX_PAYLOAD__BODY__CASE)
 } Gridledger__TxPayload__BodyCase;
 
@@ -152,6 +157,13 @@ struct  Gridledger__TxPayload
     Gridledger__AnchorReceipt *anchor_receipt;
     Gridledger__Downlink *downlink;
     Gridledger__CommandAck *command_ack;
+    /*
+     * Main chain, reconciliation (Docs/reconciliation.md).
+     */
+    Gridledger__ChargeReceiptBatch *charge_receipts;
+    Gridledger__BankPaymentBatch *bank_payments;
+    Gridledger__AccountingEntryBatch *accounting_entries;
+    Gridledger__ReconcileRequest *reconcile;
   };
 };
 #define GRIDLEDGER__TX_PAYLOAD__INIT \
@@ -257,10 +269,21 @@ struct  Gridledger__TxOutcome
    */
   size_t n_accounts;
   char **accounts;
+  /*
+   * Reconciliation records taken, and records whose id was already on the chain (counted
+   * once; the first stands).
+   */
+  uint32_t records_accepted;
+  uint32_t records_duplicate;
+  /*
+   * Keys of the reconciliation results this transaction wrote.
+   */
+  size_t n_result_keys;
+  char **result_keys;
 };
 #define GRIDLEDGER__TX_OUTCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__tx_outcome__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0,NULL }
 
 
 struct  Gridledger__Block
