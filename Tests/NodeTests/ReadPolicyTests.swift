@@ -80,12 +80,12 @@ final class ReadPolicyTests: XCTestCase {
         }
     }
 
-    // "bank and finance see reconciliation data" (none on the chains yet).
+    // "bank and finance see reconciliation data": of the chains' other data, only their progress
+    // (and, on the main chain, their own submissions' outcomes).
     func testBankAndFinanceSeeNoMoreThanTheChainsProgress() {
         for role in [Role.bank, .finance] {
-            for chain in [Self.d1, Self.main] {
-                XCTAssertEqual(Self.reads(role, nil, chain), [.chainInfo], "\(role) on \(chain.id)")
-            }
+            XCTAssertEqual(Self.reads(role, nil, Self.d1), [.chainInfo], "\(role) on d1")
+            XCTAssertEqual(Self.reads(role, nil, Self.main), [.chainInfo, .transaction], "\(role) on main")
         }
     }
 
@@ -154,5 +154,50 @@ final class ReadPolicyTests: XCTestCase {
         let lines = logs.all.filter { $0.contains("read refused") }
         XCTAssertEqual(lines.count, 2, "\(lines)")
         XCTAssertTrue(lines[0].contains("ops:ops1") && lines[0].contains("method=/gridledger.FeeControl/GetAccount") && lines[0].contains("reason=no"), lines[0])
+    }
+
+    // DOMAIN.md, "Multi-party reconciliation": "Each party reads its own records and every
+    // result; nobody reads another party's raw records beyond what a result names."
+    func testEachPartyReadsItsOwnRecordsAndEveryResult() {
+        let marketing = ["recon/m/20261201/6222000011112222/r-1", "recon/id/m/r-1", "recon/reversal/r-1/r-2"]
+        let icbc = ["recon/b/20261201/6222000011112222/icbc/b-1", "recon/id/b/icbc/b-1", "recon/by-serial/r-1/icbc/b-1"]
+        let abc = ["recon/b/20261201/6222000033334444/abc/b-9", "recon/id/b/abc/b-9"]
+        let finance = ["recon/f/20261201/6222000011112222/v-1", "recon/id/f/v-1"]
+        let results = ["recon/result/20261201/marketing-bank/000001", "recon/latest/20261201/finance-bank"]
+        func reads(_ role: Role, _ name: String, _ key: String) -> Bool {
+            ReadPolicy.decide(role: role, district: nil, name: name, chain: Self.main, subject: .state(key: key)) == .allowed
+        }
+        for key in results {
+            for (role, name) in [(Role.marketing, "mkt"), (.bank, "icbc"), (.bank, "abc"), (.finance, "fin"), (.admin, "adm")] {
+                XCTAssertTrue(reads(role, name, key), "\(role) \(name) reads result \(key)")
+            }
+            XCTAssertFalse(reads(.ops, "ops1", key), "ops reads aggregates only")
+        }
+        for key in marketing {
+            XCTAssertTrue(reads(.marketing, "mkt", key))
+            XCTAssertFalse(reads(.bank, "icbc", key), key)
+            XCTAssertFalse(reads(.finance, "fin", key), key)
+        }
+        for key in icbc {
+            XCTAssertTrue(reads(.bank, "icbc", key), key)
+            XCTAssertFalse(reads(.bank, "abc", key), "one bank reads another's records: \(key)")
+            XCTAssertFalse(reads(.marketing, "mkt", key), key)
+            XCTAssertFalse(reads(.finance, "fin", key), key)
+        }
+        for key in abc { XCTAssertFalse(reads(.bank, "icbc", key), key) }
+        for key in finance {
+            XCTAssertTrue(reads(.finance, "fin", key), key)
+            XCTAssertFalse(reads(.bank, "icbc", key), key)
+            XCTAssertFalse(reads(.marketing, "mkt", key), key)
+        }
+        for key in marketing + icbc + finance { XCTAssertTrue(reads(.admin, "adm", key), "admin operates the chain: \(key)") }
+        // Nothing else of the chains but progress, headers and their own submissions.
+        for role in [Role.bank, .finance] {
+            XCTAssertEqual(ReadPolicy.decide(role: role, district: nil, name: "x", chain: Self.main, subject: .transaction), .ownSubmissionsOnly)
+            for subject in [Subject.blocks, .accounts, .blockProof, .state(key: "customer/c1"), .state(key: "uplink/d1/totals")] {
+                XCTAssertFalse(Self.allowed(role, nil, Self.main, subject), "\(role): \(subject)")
+            }
+            XCTAssertEqual(Self.reads(role, nil, Self.d1), [.chainInfo], "\(role) on a district chain")
+        }
     }
 }

@@ -30,7 +30,7 @@ final class ReadGate: Sendable {
     @discardableResult
     func check(_ ctx: RPCCallContext, _ ledger: Ledger?, _ subject: ReadPolicy.Subject) throws -> ReadPolicy.Decision {
         let chain = ledger.map { ReadPolicy.Chain(id: $0.chainID, kind: $0.kind) }
-        let decision = ReadPolicy.decide(role: ctx.peer.role, district: ctx.peer.district, chain: chain, subject: subject)
+        let decision = ReadPolicy.decide(role: ctx.peer.role, district: ctx.peer.district, name: ctx.peer.name, chain: chain, subject: subject)
         if case .denied(let reason) = decision { throw refuse(ctx, reason) }
         return decision
     }

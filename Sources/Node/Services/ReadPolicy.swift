@@ -1,4 +1,5 @@
 import Chain
+import Contracts
 import Identity
 import Wire
 
@@ -60,7 +61,9 @@ enum ReadPolicy {
 
     /// The decision for `role` of `district` reading `subject` of `chain` (nil for reads
     /// that are not of a chain: health, node status).
-    static func decide(role: Role, district: String?, chain: Chain?, subject: Subject) -> Decision {
+    /// - Parameter name: the caller's certificate name (a bank reads the records its own
+    ///   batches carry, which name it).
+    static func decide(role: Role, district: String?, name: String = "", chain: Chain?, subject: Subject) -> Decision {
         let who = caller(role, district)
         switch subject {
         case .health:
@@ -81,6 +84,17 @@ enum ReadPolicy {
             if chain.kind == .main, case .state(let key) = subject, let owner = mainKeyDistrict(key), owner != district {
                 return .denied("\(who) may not read \(on): another district's key")
             }
+        }
+        // Reconciliation records: each party reads its own, nobody another party's raw ones.
+        if chain.kind == .main, case .state(let key) = subject, let owner = ReconciliationKeys.owner(of: key), role != .admin {
+            let own: Bool
+            switch owner {
+            case .marketing: own = role == .marketing
+            case .finance: own = role == .finance
+            case .bank(let bank): own = role == .bank && bank == name && !name.isEmpty
+            }
+            if !own { return .denied("\(who) may not read \(on): another party's reconciliation record") }
+            return .allowed
         }
         switch role {
         case .admin, .marketing:
@@ -107,9 +121,18 @@ enum ReadPolicy {
             default: return .denied("\(who) may read status, chain info, block headers and aggregates, never \(on)")
             }
         case .bank, .finance:
-            // Reconciliation data comes with the reconciliation issue; until then nothing on
-            // the chains is theirs to read but the chains' progress.
-            return subject == .chainInfo ? .allowed : .denied("\(who) may read reconciliation data only, not \(on)")
+            // Reconciliation data: every result, and their own records (checked above);
+            // the outcomes of their own submissions; the chains' progress.
+            switch subject {
+            case .chainInfo:
+                return .allowed
+            case .transaction where chain.kind == .main:
+                return .ownSubmissionsOnly
+            case .state(let key) where chain.kind == .main && ReconciliationKeys.isResult(key):
+                return .allowed
+            default:
+                return .denied("\(who) may read reconciliation results, its own records and submissions, not \(on)")
+            }
         }
     }
 
