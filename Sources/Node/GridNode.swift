@@ -468,7 +468,7 @@ public final class GridNode: Service, Sendable {
     /// replica applies (`ChainReplica`: blocks to the ledger, member records to the registry).
     private func startRaft(_ chain: NodeConfiguration.Chain, ledger: Ledger, directory: String, clientTLS: TLSContext) throws -> ChainSet.Runtime.Raft {
         let chainID = ledger.chainID
-        let storage = try LevelDBRaftStorage(directory: directory)
+        let storage = TimedRaftStorage(base: try LevelDBRaftStorage(directory: directory), observe: metrics.raftPersistObserver(chain: chainID))
         let driverRef = WeakDriver()
         let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in
             driverRef.driver?.reportUnreachable(peer)

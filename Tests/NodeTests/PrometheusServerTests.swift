@@ -97,6 +97,7 @@ final class PrometheusServerTests: XCTestCase {
         await eventually("one term on every replica", "max(gridledger_raft_term{chain=\"d1\"}) - min(gridledger_raft_term{chain=\"d1\"})") { $0 == 0 }
         await eventually("the leader reports two peers' lag", "count(gridledger_raft_peer_lag_entries{chain=\"d1\"})") { $0 >= 2 }
         await eventually("every replica committed the blocks", "min(gridledger_blocks_committed_total{chain=\"d1\"})") { $0 >= Double(height) }
+        await eventually("every replica timed its Raft log writes", "min(gridledger_raft_log_persist_duration_seconds_count{chain=\"d1\"})") { $0 >= 1 }
         await eventually("the calls counted", "sum(gridledger_rpc_calls_total{method=\"\(GridMethod.Ingest.submitReadings)\",status=\"OK\"})") { $0 >= 20 }
         await eventually("every replica ready (no chain not serving)", "min(gridledger_chain_serving{chain=\"d1\"})") { $0 == 1 }
     }

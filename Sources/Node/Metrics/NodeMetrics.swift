@@ -14,8 +14,8 @@ import Wire
 /// so several nodes in one process, as in the tests, keep their figures apart):
 /// - recorded at the event through swift-metrics (`CoreMetrics.Counter`, `CoreMetrics.Timer`)
 ///   made by this node's `PrometheusMetricsFactory`: RPC calls and their durations, TLS
-///   handshake failures, blocks and transactions committed, block commit and store-write
-///   durations;
+///   handshake failures, blocks and transactions committed, block commit, store-write and
+///   Raft log persist durations;
 /// - sampled at scrape time (`scrape`) from `GridNode.status()`: heights, queue depths, Raft
 ///   role, term and peer lag, anchor and downlink positions, connections, certificate expiry,
 ///   and the counters the node already keeps (security refusals, connections over the
@@ -66,6 +66,11 @@ final class NodeMetrics: RPCServerObserver, Sendable {
                 .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
                 .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
             ],
+            Self.raftPersistDuration: [
+                .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                .seconds(1),
+            ],
             Self.storeWriteDuration: [
                 .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
                 .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
@@ -88,6 +93,7 @@ final class NodeMetrics: RPCServerObserver, Sendable {
     static let transactionsCommitted = "gridledger_transactions_committed_total"
     static let commitDuration = "gridledger_block_commit_duration_seconds"
     static let storeWriteDuration = "gridledger_block_store_write_duration_seconds"
+    static let raftPersistDuration = "gridledger_raft_log_persist_duration_seconds"
 
     func callFinished(method: String?, code: StatusCode, duration: Duration) {
         let method = method.flatMap { methods.contains($0) ? $0 : nil } ?? "other"
@@ -120,6 +126,12 @@ final class NodeMetrics: RPCServerObserver, Sendable {
                 commit.recordNanoseconds(Self.nanoseconds(duration))
             }
         }
+    }
+
+    /// The observer of chain `chainID`'s Raft log writes (`TimedRaftStorage`).
+    func raftPersistObserver(chain chainID: String) -> @Sendable (Duration) -> Void {
+        let timer = CoreMetrics.Timer(label: Self.raftPersistDuration, dimensions: [("chain", chainID)], factory: factory)
+        return { timer.recordNanoseconds(Self.nanoseconds($0)) }
     }
 
     private static func nanoseconds(_ d: Duration) -> Int64 {
