@@ -70,6 +70,8 @@ package final class Ledger: Sendable {
     private let headWaiters = IndexWaiters()
     /// The error of the last block write to the store, nil once a block commits (`ChainHealth`).
     private let storeFailure = Mutex<String?>(nil)
+    /// Told of every durable block and every acknowledged batch (`observeCommits`).
+    private let commitObserver = Mutex<(@Sendable (LedgerCommitEvent) -> Void)?>(nil)
 
     package struct ProposedBlock: Sendable {
         package let height: UInt64
@@ -112,6 +114,15 @@ package final class Ledger: Sendable {
     /// Switches from solo ordering to an ordering group (before `start`).
     package func useOrdering(_ ordering: any ChainOrdering) {
         orderingBox.withLock { $0 = ordering }
+    }
+
+    /// Sets the observer of commits (metrics); see `LedgerCommitEvent` for its contract.
+    package func observeCommits(_ observer: @escaping @Sendable (LedgerCommitEvent) -> Void) {
+        commitObserver.withLock { $0 = observer }
+    }
+
+    private func report(_ event: LedgerCommitEvent) {
+        commitObserver.withLock { $0 }?(event)
     }
 
     /// The ordering group; nil while the chain orders solo.
@@ -395,17 +406,18 @@ package final class Ledger: Sendable {
     }
 
     private func commit(_ batch: [Pending], timestampMs: Int64) {
+        let cutAt = ContinuousClock.now
         let result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>
         do {
             result = .success(try buildAndCommit(batch.map(\.tx), timestampMs: timestampMs))
         } catch {
             result = .failure(error)
         }
-        finishBatch(batch, result)
+        finishBatch(batch, result, cutAt: cutAt)
     }
 
     /// Acknowledges (or fails) every submission of a batch and its duplicate waiters.
-    private func finishBatch(_ batch: [Pending], _ result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>) {
+    private func finishBatch(_ batch: [Pending], _ result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>, cutAt: ContinuousClock.Instant) {
         let waiters: [[CheckedContinuation<SubmitResponse, Error>]] = queue.withLock { q in
             batch.map { q.inFlight.removeValue(forKey: $0.tx.id) ?? [] }
         }
@@ -414,6 +426,7 @@ package final class Ledger: Sendable {
             // Counted before anyone is told, so a status read after an acknowledgement has it.
             let readings = block.outcomes.reduce(0) { $0 + Int($1.readingsAccepted) }
             rate.withLock { $0.record(transactions: batch.count, readings: readings) }
+            report(.acknowledged(transactions: batch.count, duration: ContinuousClock.now - cutAt))
             for (i, pending) in batch.enumerated() {
                 let location = TxLocation(height: block.height, index: UInt32(i), txId: pending.tx.id, blockHash: block.hash)
                 pending.continuation.resume(returning: SubmitResponse(location: location, outcome: block.outcomes[i], alreadyExisted: false))
@@ -441,6 +454,7 @@ package final class Ledger: Sendable {
     /// Leader: builds the block on the applied head, proposes it to the group, waits until
     /// it is applied here (committed by a quorum and durable locally), then acknowledges.
     private func commitThroughGroup(_ batch: [Pending], _ ordering: any ChainOrdering, timestampMs: Int64) async {
+        let cutAt = ContinuousClock.now
         let result: Result<(height: UInt64, hash: [UInt8], outcomes: [TxOutcome]), Error>
         do {
             let built = try prepareProposal(batch.map(\.tx), timestampMs: timestampMs)
@@ -451,7 +465,7 @@ package final class Ledger: Sendable {
             forgetProposal()
             result = .failure(error)
         }
-        finishBatch(batch, result)
+        finishBatch(batch, result, cutAt: cutAt)
     }
 
     /// Leader: executes `transactions` on the applied head into the next block and remembers
@@ -542,13 +556,14 @@ package final class Ledger: Sendable {
               hashing.stateRoot(previous: head.stateRoot, writes: writes, outcomes: outcomes) == header.stateRoot else {
             throw StoreError.corrupt("committed block \(header.height): state root differs after applying it here")
         }
-        try recordingStoreFailure {
+        let written = try recordingStoreFailure {
             try store.commit(
                 block: block, blockBytes: bytes, hash: hash, txIDs: ids,
                 writes: writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
                 stateRoot: header.stateRoot)
         }
         afterCommit(height: header.height, hash: hash, bytes: bytes, writes: writes, timestampMs: header.timestampMs)
+        report(.stored(height: header.height, transactions: ids.count, writeDuration: written))
         if mine == nil {
             rate.withLock { $0.record(transactions: ids.count, readings: outcomes.reduce(0) { $0 + Int($1.readingsAccepted) }) }
         }
@@ -564,7 +579,7 @@ package final class Ledger: Sendable {
     /// Executes `transactions` on the current head and commits the block (synced).
     private func buildAndCommit(_ transactions: [ValidatedTransaction], timestampMs: Int64) throws -> (height: UInt64, hash: [UInt8], outcomes: [TxOutcome]) {
         let built = try buildBlock(transactions, timestampMs: timestampMs)
-        try recordingStoreFailure {
+        let written = try recordingStoreFailure {
             try store.commit(
                 block: built.block, blockBytes: built.bytes, hash: built.hash, txIDs: transactions.map(\.id),
                 writes: built.writes.map { ChainStore.StateWrite(key: $0.key, value: $0.value, txIndex: $0.txIndex) },
@@ -572,15 +587,19 @@ package final class Ledger: Sendable {
         }
         afterCommit(height: built.header.height, hash: built.hash, bytes: built.bytes, writes: built.writes,
                     timestampMs: built.header.timestampMs)
+        report(.stored(height: built.header.height, transactions: transactions.count, writeDuration: written))
         return (built.header.height, built.hash, built.outcomes)
     }
 
     /// Runs a block write, remembering its error for `health()` (and forgetting it once a
-    /// write succeeds).
-    private func recordingStoreFailure(_ write: () throws -> Void) throws {
+    /// write succeeds). Returns how long the write took.
+    @discardableResult
+    private func recordingStoreFailure(_ write: () throws -> Void) throws -> Duration {
+        let started = ContinuousClock.now
         do {
             try write()
             storeFailure.withLock { $0 = nil }
+            return ContinuousClock.now - started
         } catch {
             storeFailure.withLock { $0 = "\(error)" }
             throw error

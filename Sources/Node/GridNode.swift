@@ -29,7 +29,7 @@ public final class GridNode: Service, Sendable {
     public let nodeID: String
     package let health = HealthService()
 
-    private let logger: Logger
+    let logger: Logger
     private let tls: TLSContext
     private let host: String
     private let port: Int
@@ -47,6 +47,10 @@ public final class GridNode: Service, Sendable {
     private let healthMonitor = ChainHealthMonitor()
     /// Security refusals by kind, for `status()`.
     private let securityRefusals = SecurityRefusals()
+    /// This node's Prometheus registry and recorders (its own: never a global bootstrap).
+    let metrics: NodeMetrics
+    /// The `/metrics`, `/livez`, `/readyz` listener while it runs (`metrics_listen`).
+    let metricsServer = Mutex<(server: MetricsServer, address: SocketAddress)?>(nil)
     /// What `openChain` needs again to reopen a chain (set once the chains are open).
     private let opener = Mutex<(SignerVerifier, TLSContext)?>(nil)
     /// The chains this node serves, in configuration order.
@@ -72,6 +76,10 @@ public final class GridNode: Service, Sendable {
         self.logger = logger
         let threads = configuration.rpc.threads > 0 ? configuration.rpc.threads : System.coreCount
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let expiry = [("node", configuration.tls.cert), ("ca", configuration.tls.ca)].map { name, path in
+            (name: name, notAfter: (try? OpenSSLCertificate.load(path: path).notAfterUnixSeconds) ?? 0)
+        }
+        metrics = NodeMetrics(version: GridLedgerVersion.string, certificateExpiry: expiry)
     }
 
     deinit {
@@ -104,6 +112,9 @@ public final class GridNode: Service, Sendable {
         for service in Self.serviceNames + chainIDs.map(ChainHealth.serviceName) {
             health.set(service, .notServing)
         }
+        // The operations listener first: it answers /livez at once and /readyz not ready
+        // until the chains serve.
+        try await startMetricsServer()
         // Bound, but no connection is accepted until the chains are open (clients wait in
         // the backlog): a node that answers is ready.
         let server = makeServer(verifier: verifier)
@@ -111,6 +122,7 @@ public final class GridNode: Service, Sendable {
         do {
             address = try await server.start(host: host, port: port, accepting: false)
         } catch {
+            await stopMetricsServer()
             throw ConfigurationError("cannot listen on \(configuration.listen): \(Self.describe(bindError: error))")
         }
 
@@ -127,6 +139,7 @@ public final class GridNode: Service, Sendable {
         } catch {
             await server.shutdownGracefully()
             await stopChains()
+            await stopMetricsServer()
             dataDirLock.withLock { $0 = nil }
             if locked, !dataDirExisted {
                 try? FileManager.default.removeItem(atPath: configuration.dataDir)
@@ -141,6 +154,7 @@ public final class GridNode: Service, Sendable {
         } catch {
             await server.shutdownGracefully()
             await stopChains()
+            await stopMetricsServer()
             dataDirLock.withLock { $0 = nil }
             throw ConfigurationError("cannot accept connections on \(configuration.listen): \(error)")
         }
@@ -202,7 +216,7 @@ public final class GridNode: Service, Sendable {
         ])
         return RPCServer(
             group: group, tls: tls, router: router, configuration: rpc, logger: logger,
-            connectionLimits: limits, memoryBudgetBytes: configuration.rpc.memoryBudgetBytes)
+            connectionLimits: limits, memoryBudgetBytes: configuration.rpc.memoryBudgetBytes, observer: metrics)
     }
 
     /// A bind failure as a sentence ("address already in use"), not NIO's error dump.
@@ -232,6 +246,7 @@ public final class GridNode: Service, Sendable {
             return
         }
         await stopChains()
+        await stopMetricsServer()
         dataDirLock.withLock { $0 = nil }
         boundAddress.withLock { $0 = nil }
         lastStats.withLock { $0 = stats }
@@ -260,6 +275,7 @@ public final class GridNode: Service, Sendable {
             chainID: id, nodeID: nodeID, store: store, verifier: verifier, limits: chain.limits,
             hashSuite: Digest.Suite(rawValue: chain.hashSuite) ?? .sha256,
             kind: ChainKind(rawValue: chain.kind) ?? .district, mainChainID: chain.mainChain?.id, logger: logger)
+        ledger.observeCommits(metrics.commitObserver(chain: id))
         let raft = chain.members.isEmpty ? nil : try startRaft(chain, ledger: ledger, directory: directory, clientTLS: clientTLS)
         ledger.start()
         let sync = try chain.mainChain.map { try makeSync($0, ledger: ledger, raft: raft, selfID: chain.raftID, clientTLS: clientTLS) }
@@ -452,7 +468,7 @@ public final class GridNode: Service, Sendable {
     /// replica applies (`ChainReplica`: blocks to the ledger, member records to the registry).
     private func startRaft(_ chain: NodeConfiguration.Chain, ledger: Ledger, directory: String, clientTLS: TLSContext) throws -> ChainSet.Runtime.Raft {
         let chainID = ledger.chainID
-        let storage = try LevelDBRaftStorage(directory: directory)
+        let storage = TimedRaftStorage(base: try LevelDBRaftStorage(directory: directory), observe: metrics.raftPersistObserver(chain: chainID))
         let driverRef = WeakDriver()
         let transport = RaftTransport(chainID: chainID, tls: clientTLS, group: group, logger: logger) { peer in
             driverRef.driver?.reportUnreachable(peer)

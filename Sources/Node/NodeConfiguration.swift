@@ -31,6 +31,12 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
     public var allChains: [Chain] { chains.isEmpty ? [chain] : chains }
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
+    /// "text" (swift-log's lines) or "json" (one object per line: `JSONLogHandler`).
+    public var logFormat = "text"
+    /// `host:port` of the plain-HTTP operations listener (`/metrics`, `/livez`, `/readyz`:
+    /// Docs/operations.md); empty = none. No TLS and no authentication: keep it on loopback
+    /// or a management network (Docs/security.md).
+    public var metricsListen = ""
 
     public struct TLS: Codable, Sendable, Equatable {
         /// The node's certificate (`gridnode ca issue --role node`).
@@ -257,6 +263,7 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case nodeID = "node_id", listen, dataDir = "data_dir", tls, rpc, chain, chains, logLevel = "log_level"
+        case logFormat = "log_format", metricsListen = "metrics_listen"
     }
 
     /// Reads a YAML (or JSON, which is YAML) file. Unknown keys are errors, so a typo does
@@ -346,6 +353,12 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         ] where value <= 0 {
             throw ConfigurationError("\(name) must be positive")
         }
+        guard ["text", "json"].contains(logFormat) else {
+            throw ConfigurationError("log_format must be text or json, not '\(logFormat.prefix(40))'")
+        }
+        if !metricsListen.isEmpty {
+            do { _ = try Self.address(metricsListen) } catch { throw ConfigurationError("metrics_listen: \(error.message)") }
+        }
         return try Self.address(listen)
     }
 
@@ -368,6 +381,11 @@ public struct NodeConfiguration: Codable, Sendable, Equatable {
         data_dir: ./var/node
         # trace | debug | info | notice | warning | error | critical
         log_level: info
+        # text (one line per event) or json (one JSON object per line: Docs/operations.md).
+        log_format: text
+        # host:port of the plain-HTTP metrics and health listener (/metrics, /livez, /readyz);
+        # empty = none. No TLS, no authentication: keep it on loopback or a management network.
+        metrics_listen: ""
 
         tls:
           # Certificate and key from `gridnode ca issue --role node` (required).
@@ -470,7 +488,10 @@ extension NodeConfiguration {
         chain = try c.decodeIfPresent(Chain.self, forKey: .chain) ?? d.chain
         chains = try c.decodeIfPresent([Chain].self, forKey: .chains) ?? d.chains
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
-        try rejectUnknownKeys(decoder, known: ["node_id", "listen", "data_dir", "tls", "rpc", "chain", "chains", "log_level"], section: "")
+        logFormat = try c.decodeIfPresent(String.self, forKey: .logFormat) ?? d.logFormat
+        metricsListen = try c.decodeIfPresent(String.self, forKey: .metricsListen) ?? d.metricsListen
+        try rejectUnknownKeys(
+            decoder, known: ["node_id", "listen", "data_dir", "tls", "rpc", "chain", "chains", "log_level", "log_format", "metrics_listen"], section: "")
     }
 }
 

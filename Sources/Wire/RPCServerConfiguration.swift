@@ -46,7 +46,12 @@ public final class RPCServerStats: Sendable {
     let callsOverBudgetAtomic = Atomic<UInt64>(0)
     let callsRoleRefusedAtomic = Atomic<UInt64>(0)
 
-    public init() {}
+    /// Told of every finished call and failed connection (metrics); nil = nobody.
+    public let observer: (any RPCServerObserver)?
+
+    public init(observer: (any RPCServerObserver)? = nil) {
+        self.observer = observer
+    }
 
     public var openConnections: Int { openConnectionsAtomic.load(ordering: .relaxed) }
     /// Calls that ended with OK.

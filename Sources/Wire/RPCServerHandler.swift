@@ -56,6 +56,8 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         var halfClosed = false
         var task: Task<Void, Never>?
         var deadlineTimer: Scheduled<Void>?
+        /// When the call's HEADERS arrived (its duration for `RPCServerObserver`).
+        let startedAt = ContinuousClock.now
 
         init(streamID: UInt32, method: RPCMethod, context: RPCCallContext, budget: MemoryBudget?) {
             self.streamID = streamID
@@ -180,6 +182,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
             // The security layer below has already logged its own failures with the reason.
             logger.debug("connection failed", metadata: ["error": "\(error)"])
             stats.recordRefusedConnection()
+            stats.observer?.connectionFailed(error)
             context.close(promise: nil)
         }
     }
@@ -299,6 +302,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         guard let method = router.method(headers.method) else {
             logRefusal("unknown method", metadata: ["method": "\(Bounded.quote(headers.method))"], level: .info)
             writeTrailers(streamID, RPCError(.unimplemented, "unknown method \(Bounded.quote(headers.method))"))
+            stats.observer?.callFinished(method: nil, code: .unimplemented, duration: .zero)
             return
         }
         guard method.allowedRoles.contains(peer.role) else {
@@ -308,6 +312,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
                 "district": "\(peer.district.map { Bounded.quote($0) } ?? "(none)")",
             ], key: "role:\(peer.role.rawValue):\(peer.name):\(peer.serial)")
             writeTrailers(streamID, RPCError(.permissionDenied, "role \(peer.role.rawValue) may not call \(headers.method)"))
+            stats.observer?.callFinished(method: headers.method, code: .permissionDenied, duration: .zero)
             return
         }
         let eventLoop = context!.eventLoop
@@ -532,6 +537,7 @@ public final class RPCServerHandler: ChannelDuplexHandler {
         call.outbox.fail(error ?? RPCError(.cancelled, "the call is over"))
         releaseRequests(call)
         writeTrailers(call.streamID, error)
+        stats.observer?.callFinished(method: call.context.method, code: error?.code ?? .ok, duration: ContinuousClock.now - call.startedAt)
         if let error {
             stats.callsFailedAtomic.add(1, ordering: .relaxed)
             logger.debug("call failed", metadata: ["method": "\(call.context.method)", "status": "\(error.code): \(Bounded.statusMessage(error.message))"])

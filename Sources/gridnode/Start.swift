@@ -50,6 +50,10 @@ struct Start: AsyncParsableCommand {
     var memoryBudgetBytes: Int?
     @Option(help: "trace | debug | info | notice | warning | error | critical")
     var logLevel: String?
+    @Option(help: "text | json (one JSON object per line).")
+    var logFormat: String?
+    @Option(help: "host:port of the plain-HTTP /metrics, /livez and /readyz listener (default: none).")
+    var metricsListen: String?
     @Option(help: "Chain id (district id); default: the node certificate's district, or main.")
     var chainId: String?
     @Option(help: "Block closes at this many transactions.")
@@ -107,6 +111,8 @@ struct Start: AsyncParsableCommand {
         if let maxHandshakes { c.rpc.maxHandshakes = maxHandshakes }
         if let memoryBudgetBytes { c.rpc.memoryBudgetBytes = memoryBudgetBytes }
         if let logLevel { c.logLevel = logLevel }
+        if let logFormat { c.logFormat = logFormat }
+        if let metricsListen { c.metricsListen = metricsListen }
         if let chainId { c.chain.id = chainId }
         if let maxBlockTransactions { c.chain.maxBlockTransactions = maxBlockTransactions }
         if let maxBlockBytes { c.chain.maxBlockBytes = maxBlockBytes }
@@ -136,7 +142,16 @@ struct Start: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: configuration.logLevel) else {
             throw ValidationError("unknown log level '\(configuration.logLevel)'")
         }
+        guard ["text", "json"].contains(configuration.logFormat) else {
+            throw ValidationError("unknown log format '\(configuration.logFormat)' (text or json)")
+        }
+        let json = configuration.logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

@@ -1,5 +1,6 @@
 internal import COpenSSL
 internal import CShims
+import Foundation
 
 /// Owns one OpenSSL `X509*`.
 ///
@@ -43,6 +44,13 @@ package final class OpenSSLCertificate: @unchecked Sendable {
     /// Reads the first PEM certificate in the file at `path`.
     package static func load(path: String) throws -> OpenSSLCertificate {
         try parse(pem: try FileIO.readFile(path), source: path)
+    }
+
+    /// The end of the validity period, Unix seconds (0 when OpenSSL cannot read it).
+    package var notAfterUnixSeconds: Int64 {
+        var tm = tm()
+        guard let asn1 = X509_getm_notAfter(pointer), ASN1_TIME_to_tm(asn1, &tm) == 1 else { return 0 }
+        return Int64(timegm(&tm))
     }
 
     /// The certificate as PEM (`-----BEGIN CERTIFICATE-----`).

@@ -23,7 +23,7 @@ package final class RPCServer: Sendable {
         let handler: NIOLoopBound<RPCServerHandler>
     }
 
-    let stats = RPCServerStats()
+    let stats: RPCServerStats
     let limiter: ConnectionLimiter
     let budget: MemoryBudget
     /// Rate limit of refusal log lines, shared by every connection.
@@ -41,8 +41,10 @@ package final class RPCServer: Sendable {
 
     package init(
         group: EventLoopGroup, tls: TLSContext, router: RPCRouter, configuration: RPCServerConfiguration, logger: Logger,
-        connectionLimits: ConnectionLimits = ConnectionLimits(), memoryBudgetBytes: Int = 256 << 20
+        connectionLimits: ConnectionLimits = ConnectionLimits(), memoryBudgetBytes: Int = 256 << 20,
+        observer: (any RPCServerObserver)? = nil
     ) {
+        self.stats = RPCServerStats(observer: observer)
         self.group = group
         self.tls = tls
         self.router = router
