@@ -54,6 +54,10 @@ package struct ExecutionRejection: Error, Equatable {
 /// | `AnchorReceipt` (district chain) | `CrossChain` |
 /// | `Downlink` (district chain) | `CrossChain.takeDownlink`, then `FeeControl.applyParameter` |
 /// | `ChargeReceiptBatch`, `BankPaymentBatch`, `AccountingEntryBatch`, `ReconcileRequest` (main chain) | `Reconciliation` (Docs/reconciliation.md) |
+/// | `ReconcileSettings` (main chain) | `ReconciliationSchedule.applySettings` |
+///
+/// After the transactions, a block-level step runs the automatic daily reconciliation
+/// (`runReconciliationSchedule`).
 ///
 /// A refusal (`ExecutionRejection`, `ContractRejection`) becomes the transaction's outcome
 /// (its code and reason). Signatures and roles were verified before (`TransactionValidator`):
@@ -122,6 +126,8 @@ package struct BlockExecutor {
                     outcome.record(try Reconciliation.takeEntries(batch, state: &state))
                 case .reconcile(let request)?:
                     outcome.record(try Reconciliation.reconcile(date: request.date, context: contract, state: &state))
+                case .reconcileSettings(let settings)?:
+                    outcome.record(try ReconciliationSchedule.applySettings(settings, state: &state))
                 case nil:
                     throw ExecutionRejection.invalidArgument("payload has no body")
                 }
@@ -135,7 +141,38 @@ package struct BlockExecutor {
                 outcomes.append(TxOutcome(code: rejection.code.rawValue, message: rejection.reason))
             }
         }
+        try runReconciliationSchedule(after: transactions.count, state: &state, contract: contract)
         return (state.writes, outcomes)
+    }
+
+    // MARK: Reconciliation schedule
+
+    /// Block-level step after the transactions: the automatic daily reconciliation and its
+    /// reruns (`ReconciliationSchedule`, Docs/reconciliation.md "Schedule"; DOMAIN.md "Daily
+    /// … once D+1 has closed", issue 13). Decided by the block's timestamp and the state only;
+    /// at most `ReconciliationSchedule.maxRunsPerBlock` dates. Its writes carry the index
+    /// `transactionCount` (after the last transaction's, so they are the keys' newest).
+    /// Main chain only in effect: its queues (`recon/due/`, `recon/dirty/`) are written by
+    /// reconciliation records alone, which admission takes on the main chain only; on a
+    /// district chain the step finds them empty.
+    /// A run the contract refuses (a total overflowing, a record that does not decode) is dropped with its writes and taken
+    /// off its queue, so the schedule never stalls; a state that cannot be read is corrupt.
+    private static func runReconciliationSchedule(after transactionCount: Int, state: inout BlockState, contract: BlockContext) throws {
+        state.begin(UInt32(clamping: transactionCount))
+        do {
+            for run in try ReconciliationSchedule.scheduled(context: contract, state: state) {
+                let savepoint = state.savepoint()
+                do {
+                    _ = try ReconciliationSchedule.run(run, context: contract, state: &state)
+                } catch is ContractRejection {
+                    state.rollback(to: savepoint)
+                    try ReconciliationSchedule.refused(run, state: &state)
+                }
+            }
+            state.commitTransaction()
+        } catch let rejection as ContractRejection {
+            throw StoreError.corrupt("reconciliation schedule failed at height \(contract.height): \(rejection.reason)")
+        }
     }
 
     // MARK: Readings

@@ -103,6 +103,10 @@ package struct TransactionValidator: Sendable {
                 throw ChainError(.permissionDenied, "role \(signer.role.rawValue) may not request a reconciliation (finance or admin only)")
             }
             try checkDate(request.date, "reconciliation request date")
+        case .reconcileSettings(let settings)?:
+            try requireKind(.main, "reconcile settings")
+            try requireRole(signer, .admin, "set the reconciliation schedule")
+            if let problem = ReconciliationSchedule.problem(settings) { throw ChainError(.invalidArgument, "reconcile settings: \(problem)") }
         case .commandAck(let ack)?:
             try requireKind(.district, "command acknowledgements")
             guard signer.role == .device else { throw ChainError(.permissionDenied, "role \(signer.role.rawValue) may not acknowledge commands (device only)") }

@@ -21,6 +21,9 @@ public import GridProto
 /// `ReconciliationResult` per pair under `recon/result/<D>/<pair>/<run>`; a later run
 /// supersedes the earlier (`recon/latest/<D>/<pair>`), both stay.
 ///
+/// Schedule (`ReconciliationSchedule`): storing records queues the dates they change; the
+/// block executor runs the due dates after each block's transactions, through `reconcile`.
+///
 /// Determinism: integer fen only, every collection iterated in sorted order, no clock (the
 /// block's height and timestamp are recorded, never compared), no randomness.
 /// Errors: `ContractRejection` INVALID_ARGUMENT (an invalid date; a total that would
@@ -37,6 +40,7 @@ public enum Reconciliation {
     public static func takeReceipts<S: ContractState>(_ batch: ChargeReceiptBatch, state: inout S) throws -> ContractEffects {
         var effects = ContractEffects()
         var conflicts: [String] = []
+        var dates = Set<UInt32>()
         for receipt in batch.receipts {
             let bytes = receipt.serializedBytes()
             let idKey = ReconciliationKeys.marketingID(receipt.serial)
@@ -51,8 +55,10 @@ public enum Reconciliation {
             if !receipt.reversesSerial.isEmpty {
                 state.set(ReconciliationKeys.reversal(receipt.reversesSerial, serial: receipt.serial), Array(key.utf8))
             }
+            dates.insert(receipt.workingDate)
             effects.recordsAccepted += 1
         }
+        try ReconciliationSchedule.recordsStored(dates: dates, neighbours: true, state: &state)
         effects.note = conflictNote(conflicts)
         return effects
     }
@@ -62,6 +68,7 @@ public enum Reconciliation {
     public static func takePayments<S: ContractState>(_ batch: BankPaymentBatch, state: inout S) throws -> ContractEffects {
         var effects = ContractEffects()
         var conflicts: [String] = []
+        var dates = Set<UInt32>()
         for payment in batch.payments {
             let bytes = payment.serializedBytes()
             let idKey = ReconciliationKeys.bankID(bank: batch.bank, serial: payment.serial)
@@ -76,8 +83,10 @@ public enum Reconciliation {
             if !payment.marketingSerial.isEmpty {
                 state.set(ReconciliationKeys.bySerial(payment.marketingSerial, bank: batch.bank, serial: payment.serial), Array(key.utf8))
             }
+            dates.insert(payment.valueDate)
             effects.recordsAccepted += 1
         }
+        try ReconciliationSchedule.recordsStored(dates: dates, neighbours: true, state: &state)
         effects.note = conflictNote(conflicts)
         return effects
     }
@@ -86,6 +95,7 @@ public enum Reconciliation {
     public static func takeEntries<S: ContractState>(_ batch: AccountingEntryBatch, state: inout S) throws -> ContractEffects {
         var effects = ContractEffects()
         var conflicts: [String] = []
+        var dates = Set<UInt32>()
         for entry in batch.entries {
             let bytes = entry.serializedBytes()
             let idKey = ReconciliationKeys.financeID(entry.voucherId)
@@ -97,8 +107,12 @@ public enum Reconciliation {
             let key = ReconciliationKeys.entry(entry)
             state.set(key, bytes)
             state.set(idKey, Array(key.utf8))
+            // Considered only by the run of its collection day, and only when booked by the
+            // day after it ("records dated D and D+1").
+            if entry.workingDate <= date(entry.collectionDate, plus: 1) { dates.insert(entry.collectionDate) }
             effects.recordsAccepted += 1
         }
+        try ReconciliationSchedule.recordsStored(dates: dates, neighbours: false, state: &state)
         effects.note = conflictNote(conflicts)
         return effects
     }
@@ -143,6 +157,8 @@ public enum Reconciliation {
             state.set(ReconciliationKeys.latest(date: date, pair: pair), BigEndianWriter.bytes(of: run))
             effects.resultKeys.append(key)
         }
+        // This run saw every record so far: a pending rerun after late records is done.
+        if try state.get(ReconciliationKeys.dirty(date)) != nil { state.set(ReconciliationKeys.dirty(date), nil) }
         return effects
     }
 

@@ -13,6 +13,10 @@ public import GridProto
 /// recon/reversal/<reversedSerial>/<serial>       data key of a marketing reversal naming it
 /// recon/result/<date>/<pair>/<run>               ReconciliationResult
 /// recon/latest/<date>/<pair>                     u32 run of the newest result (big-endian)
+/// recon/settings                                 ReconcileSettings (the schedule's parameter)
+/// recon/due/<date>                               empty: the date's first automatic run is pending
+/// recon/dirty/<date>                             empty: a late record arrived after the automatic run
+/// recon/auto/<date>                              u32 run of the date's first automatic run (0: refused)
 ///
 /// <date> = YYYYMMDD (8 digits); <pair> = marketing-bank | finance-bank | marketing-finance;
 /// <run>  = 6 decimal digits, zero padded (000001, 000002, …)
@@ -80,5 +84,25 @@ public enum ReconciliationKeys {
 
     public static func latest(date ymd: UInt32, pair: ReconPair) -> String {
         "recon/latest/\(date(ymd))/\(pairName(pair))"
+    }
+
+    // MARK: Schedule (ReconciliationSchedule)
+
+    public static let settings = "recon/settings"
+    public static let duePrefix = "recon/due/"
+    public static let dirtyPrefix = "recon/dirty/"
+    public static let autoPrefix = "recon/auto/"
+
+    public static func due(_ ymd: UInt32) -> String { duePrefix + date(ymd) }
+    public static func dirty(_ ymd: UInt32) -> String { dirtyPrefix + date(ymd) }
+    public static func auto(_ ymd: UInt32) -> String { autoPrefix + date(ymd) }
+
+    /// The date of a `recon/due/…`, `recon/dirty/…` or `recon/auto/…` key; nil when its last
+    /// component is not 8 digits.
+    public static func scheduledDate(_ key: String) -> UInt32? {
+        guard let slash = key.lastIndex(of: "/") else { return nil }
+        let digits = key[key.index(after: slash)...]
+        guard digits.utf8.count == 8, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        return UInt32(digits)
     }
 }

@@ -67,6 +67,11 @@ final class ReconciliationNodeTests: XCTestCase {
         XCTAssertEqual(bankRun, .permissionDenied)
         let badDate = await code { _ = try await f.submit(try fSigner.sign(fSigner.payload(chainID: "main", body: .reconcile(ReconcileRequest(date: 20260230))))) }
         XCTAssertEqual(badDate, .invalidArgument)
+        // The schedule's parameter is the admin's alone (Docs/reconciliation.md, "Schedule").
+        let settingsByFinance = await code {
+            _ = try await f.submit(try fSigner.sign(fSigner.payload(chainID: "main", body: .reconcileSettings(ReconcileSettings(cutoffMinutesAfterMidnight: 60, utcOffsetMinutes: 480)))))
+        }
+        XCTAssertEqual(settingsByFinance, .permissionDenied)
 
         let banked = try await b.submit(try bSigner.sign(bSigner.payload(chainID: "main", body: .bankPayments(payments))))
         XCTAssertEqual(banked.outcome?.recordsAccepted, 1)
@@ -77,15 +82,22 @@ final class ReconciliationNodeTests: XCTestCase {
         XCTAssertEqual(booked.outcome?.recordsAccepted, 1)
         let run = try await f.submit(try fSigner.sign(fSigner.payload(chainID: "main", body: .reconcile(ReconcileRequest(date: D)))))
         XCTAssertEqual(run.outcome?.code, 0, run.outcome?.message ?? "")
-        XCTAssertEqual(run.outcome?.resultKeys.first, "recon/result/20260315/marketing-bank/000001")
+        // D's cut-off (Docs/reconciliation.md, "Schedule") passed long before this test's
+        // clock: the receipts' block ran D automatically (run 1), the bank's and finance's
+        // records each reran it (2, 3), and the request supersedes them all (4).
+        XCTAssertEqual(run.outcome?.resultKeys.first, "recon/result/20260315/marketing-bank/000004")
+        let first = try await m.state("recon/result/20260315/marketing-bank/000001", chain: "main")
+        XCTAssertEqual(try ReconciliationResult(serializedBytes: first.value).items.map(\.leftRefs), [["m:m1"], ["m:m2"]], "the automatic run before the bank's records")
+        let auto = try await m.state("recon/auto/20260315", chain: "main")
+        XCTAssertTrue(auto.found)
 
-        let got = try await m.state("recon/result/20260315/marketing-bank/000001", chain: "main")
+        let got = try await m.state("recon/result/20260315/marketing-bank/000004", chain: "main")
         XCTAssertTrue(got.found)
         let result = try ReconciliationResult(serializedBytes: got.value)
-        XCTAssertEqual(result.run, 1)
+        XCTAssertEqual(result.run, 4)
         XCTAssertEqual(result.totals.map(\.status), [.matched, .onlyInMarketing])
         XCTAssertEqual(result.items.map(\.leftRefs), [["m:m2"]])
-        let fbState = try await m.state("recon/result/20260315/finance-bank/000001", chain: "main")
+        let fbState = try await m.state("recon/result/20260315/finance-bank/000004", chain: "main")
         let fb = try ReconciliationResult(serializedBytes: fbState.value)
         XCTAssertEqual(fb.items.map(\.status), [.amountDiff])
         XCTAssertEqual(fb.items.first?.differenceFen, -700)

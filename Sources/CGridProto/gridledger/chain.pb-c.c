@@ -625,7 +625,7 @@ const ProtobufCMessageDescriptor gridledger__reading_batch__descriptor =
   (ProtobufCMessageInit) gridledger__reading_batch__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor gridledger__tx_payload__field_descriptors[14] =
+static const ProtobufCFieldDescriptor gridledger__tx_payload__field_descriptors[15] =
 {
   {
     "chain_id",
@@ -795,6 +795,18 @@ static const ProtobufCFieldDescriptor gridledger__tx_payload__field_descriptors[
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reconcile_settings",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Gridledger__TxPayload, body_case),
+    offsetof(Gridledger__TxPayload, reconcile_settings),
+    &gridledger__reconcile_settings__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gridledger__tx_payload__field_indices_by_name[] = {
   12,   /* field[12] = accounting_entries */
@@ -811,12 +823,13 @@ static const unsigned gridledger__tx_payload__field_indices_by_name[] = {
   6,   /* field[6] = parameter */
   3,   /* field[3] = readings */
   13,   /* field[13] = reconcile */
+  14,   /* field[14] = reconcile_settings */
 };
 static const ProtobufCIntRange gridledger__tx_payload__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 3 },
-  { 0, 14 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor gridledger__tx_payload__descriptor =
 {
@@ -826,7 +839,7 @@ const ProtobufCMessageDescriptor gridledger__tx_payload__descriptor =
   "Gridledger__TxPayload",
   "gridledger",
   sizeof(Gridledger__TxPayload),
-  14,
+  15,
   gridledger__tx_payload__field_descriptors,
   gridledger__tx_payload__field_indices_by_name,
   2,  gridledger__tx_payload__number_ranges,

@@ -322,6 +322,51 @@ void   gridledger__reconcile_request__free_unpacked
   assert(message->base.descriptor == &gridledger__reconcile_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   gridledger__reconcile_settings__init
+                     (Gridledger__ReconcileSettings         *message)
+{
+  static const Gridledger__ReconcileSettings init_value = GRIDLEDGER__RECONCILE_SETTINGS__INIT;
+  *message = init_value;
+}
+size_t gridledger__reconcile_settings__get_packed_size
+                     (const Gridledger__ReconcileSettings *message)
+{
+  assert(message->base.descriptor == &gridledger__reconcile_settings__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gridledger__reconcile_settings__pack
+                     (const Gridledger__ReconcileSettings *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gridledger__reconcile_settings__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gridledger__reconcile_settings__pack_to_buffer
+                     (const Gridledger__ReconcileSettings *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gridledger__reconcile_settings__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gridledger__ReconcileSettings *
+       gridledger__reconcile_settings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gridledger__ReconcileSettings *)
+     protobuf_c_message_unpack (&gridledger__reconcile_settings__descriptor,
+                                allocator, len, data);
+}
+void   gridledger__reconcile_settings__free_unpacked
+                     (Gridledger__ReconcileSettings *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gridledger__reconcile_settings__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   gridledger__recon_item__init
                      (Gridledger__ReconItem         *message)
 {
@@ -981,6 +1026,57 @@ const ProtobufCMessageDescriptor gridledger__reconcile_request__descriptor =
   gridledger__reconcile_request__field_indices_by_name,
   1,  gridledger__reconcile_request__number_ranges,
   (ProtobufCMessageInit) gridledger__reconcile_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gridledger__reconcile_settings__field_descriptors[2] =
+{
+  {
+    "cutoff_minutes_after_midnight",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ReconcileSettings, cutoff_minutes_after_midnight),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "utc_offset_minutes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Gridledger__ReconcileSettings, utc_offset_minutes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gridledger__reconcile_settings__field_indices_by_name[] = {
+  0,   /* field[0] = cutoff_minutes_after_midnight */
+  1,   /* field[1] = utc_offset_minutes */
+};
+static const ProtobufCIntRange gridledger__reconcile_settings__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor gridledger__reconcile_settings__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gridledger.ReconcileSettings",
+  "ReconcileSettings",
+  "Gridledger__ReconcileSettings",
+  "gridledger",
+  sizeof(Gridledger__ReconcileSettings),
+  2,
+  gridledger__reconcile_settings__field_descriptors,
+  gridledger__reconcile_settings__field_indices_by_name,
+  1,  gridledger__reconcile_settings__number_ranges,
+  (ProtobufCMessageInit) gridledger__reconcile_settings__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor gridledger__recon_item__field_descriptors[10] =

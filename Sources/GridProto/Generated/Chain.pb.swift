@@ -212,6 +212,7 @@ public struct TxPayload: ProtoMessage {
         case bankPayments(BankPaymentBatch)
         case accountingEntries(AccountingEntryBatch)
         case reconcile(ReconcileRequest)
+        case reconcileSettings(ReconcileSettings)
     }
     public var body: Body? = nil
 
@@ -274,6 +275,9 @@ extension TxPayload {
         case .reconcile(let v)?:
             c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE
             c.pointee.reconcile = v.makeC(arena)
+        case .reconcileSettings(let v)?:
+            c.pointee.body_case = GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE_SETTINGS
+            c.pointee.reconcile_settings = v.makeC(arena)
         }
         return c
     }
@@ -307,6 +311,8 @@ extension TxPayload {
             self.body = c.pointee.accounting_entries.map { .accountingEntries(AccountingEntryBatch(c: $0)) }
         case GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE:
             self.body = c.pointee.reconcile.map { .reconcile(ReconcileRequest(c: $0)) }
+        case GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE_SETTINGS:
+            self.body = c.pointee.reconcile_settings.map { .reconcileSettings(ReconcileSettings(c: $0)) }
         default:
             self.body = nil
         }

@@ -496,6 +496,57 @@ extension ReconcileRequest {
     }
 }
 
+/// proto message `gridledger.ReconcileSettings`.
+public struct ReconcileSettings: ProtoMessage {
+    public var cutoffMinutesAfterMidnight: UInt32 = 0
+    public var utcOffsetMinutes: Int32 = 0
+
+    public init() {}
+
+    public init(
+        cutoffMinutesAfterMidnight: UInt32 = 0,
+        utcOffsetMinutes: Int32 = 0
+    ) {
+        self.cutoffMinutesAfterMidnight = cutoffMinutesAfterMidnight
+        self.utcOffsetMinutes = utcOffsetMinutes
+    }
+}
+
+extension ReconcileSettings {
+    /// Builds the C struct graph in `arena`; valid until the arena is released.
+    func makeC(_ arena: ProtoArena) -> UnsafeMutablePointer<Gridledger__ReconcileSettings> {
+        let c = arena.allocate(Gridledger__ReconcileSettings.self)
+        gridledger__reconcile_settings__init(c)
+        c.pointee.cutoff_minutes_after_midnight = self.cutoffMinutesAfterMidnight
+        c.pointee.utc_offset_minutes = self.utcOffsetMinutes
+        return c
+    }
+
+    /// Copies every field out of a C struct graph (which the caller still owns).
+    init(c: UnsafePointer<Gridledger__ReconcileSettings>) {
+        self.init()
+        self.cutoffMinutesAfterMidnight = c.pointee.cutoff_minutes_after_midnight
+        self.utcOffsetMinutes = c.pointee.utc_offset_minutes
+    }
+
+    public func serializedBytes() -> [UInt8] {
+        let arena = ProtoArena()
+        let c = makeC(arena)
+        let size = gridledger__reconcile_settings__get_packed_size(c)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = gridledger__reconcile_settings__pack(c, buffer.baseAddress)
+        }
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        guard let c = ProtoArena.unpack(bytes, { gridledger__reconcile_settings__unpack(nil, $0, $1) }) else {
+            throw ProtoDecodingError(messageName: "gridledger.ReconcileSettings")
+        }
+        defer { gridledger__reconcile_settings__free_unpacked(c, nil) }
+        self.init(c: c)
+    }
+}
+
 /// proto message `gridledger.ReconItem`.
 public struct ReconItem: ProtoMessage {
     public var status: ReconStatus = ReconStatus(rawValue: 0)

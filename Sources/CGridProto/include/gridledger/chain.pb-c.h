@@ -120,7 +120,8 @@ typedef enum {
   GRIDLEDGER__TX_PAYLOAD__BODY_CHARGE_RECEIPTS = 17,
   GRIDLEDGER__TX_PAYLOAD__BODY_BANK_PAYMENTS = 18,
   GRIDLEDGER__TX_PAYLOAD__BODY_ACCOUNTING_ENTRIES = 19,
-  GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE = 20
+  GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE = 20,
+  GRIDLEDGER__TX_PAYLOAD__BODY_RECONCILE_SETTINGS = 21
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GRIDLEDGER__TX_PAYLOAD__BODY__CASE)
 } Gridledger__TxPayload__BodyCase;
 
@@ -164,6 +165,7 @@ struct  Gridledger__TxPayload
     Gridledger__BankPaymentBatch *bank_payments;
     Gridledger__AccountingEntryBatch *accounting_entries;
     Gridledger__ReconcileRequest *reconcile;
+    Gridledger__ReconcileSettings *reconcile_settings;
   };
 };
 #define GRIDLEDGER__TX_PAYLOAD__INIT \

@@ -22,6 +22,7 @@ typedef struct Gridledger__BankPaymentBatch Gridledger__BankPaymentBatch;
 typedef struct Gridledger__AccountingEntry Gridledger__AccountingEntry;
 typedef struct Gridledger__AccountingEntryBatch Gridledger__AccountingEntryBatch;
 typedef struct Gridledger__ReconcileRequest Gridledger__ReconcileRequest;
+typedef struct Gridledger__ReconcileSettings Gridledger__ReconcileSettings;
 typedef struct Gridledger__ReconItem Gridledger__ReconItem;
 typedef struct Gridledger__ReconStatusTotal Gridledger__ReconStatusTotal;
 typedef struct Gridledger__ReconciliationResult Gridledger__ReconciliationResult;
@@ -214,6 +215,30 @@ struct  Gridledger__ReconcileRequest
 #define GRIDLEDGER__RECONCILE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gridledger__reconcile_request__descriptor) \
     , 0 }
+
+
+/*
+ * Signer role admin, main chain only: the schedule of the automatic daily reconciliation
+ * (Docs/reconciliation.md, "Schedule"). Working date D is reconciled automatically in the
+ * first block whose timestamp is at or after local midnight ending D+1 (00:00 of D+2 at
+ * `utc_offset_minutes` east of UTC) plus `cutoff_minutes_after_midnight`. Stored at
+ * `recon/settings`; in effect from the block that carries it. Unset: UTC+8 (480) and 120.
+ */
+struct  Gridledger__ReconcileSettings
+{
+  ProtobufCMessage base;
+  /*
+   * 0…10080 (up to seven days after the midnight that closes D+1).
+   */
+  uint32_t cutoff_minutes_after_midnight;
+  /*
+   * −1080…1080 (±18 h).
+   */
+  int32_t utc_offset_minutes;
+};
+#define GRIDLEDGER__RECONCILE_SETTINGS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gridledger__reconcile_settings__descriptor) \
+    , 0, 0 }
 
 
 /*
@@ -432,6 +457,25 @@ Gridledger__ReconcileRequest *
 void   gridledger__reconcile_request__free_unpacked
                      (Gridledger__ReconcileRequest *message,
                       ProtobufCAllocator *allocator);
+/* Gridledger__ReconcileSettings methods */
+void   gridledger__reconcile_settings__init
+                     (Gridledger__ReconcileSettings         *message);
+size_t gridledger__reconcile_settings__get_packed_size
+                     (const Gridledger__ReconcileSettings   *message);
+size_t gridledger__reconcile_settings__pack
+                     (const Gridledger__ReconcileSettings   *message,
+                      uint8_t             *out);
+size_t gridledger__reconcile_settings__pack_to_buffer
+                     (const Gridledger__ReconcileSettings   *message,
+                      ProtobufCBuffer     *buffer);
+Gridledger__ReconcileSettings *
+       gridledger__reconcile_settings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gridledger__reconcile_settings__free_unpacked
+                     (Gridledger__ReconcileSettings *message,
+                      ProtobufCAllocator *allocator);
 /* Gridledger__ReconItem methods */
 void   gridledger__recon_item__init
                      (Gridledger__ReconItem         *message);
@@ -512,6 +556,9 @@ typedef void (*Gridledger__AccountingEntryBatch_Closure)
 typedef void (*Gridledger__ReconcileRequest_Closure)
                  (const Gridledger__ReconcileRequest *message,
                   void *closure_data);
+typedef void (*Gridledger__ReconcileSettings_Closure)
+                 (const Gridledger__ReconcileSettings *message,
+                  void *closure_data);
 typedef void (*Gridledger__ReconItem_Closure)
                  (const Gridledger__ReconItem *message,
                   void *closure_data);
@@ -537,6 +584,7 @@ extern const ProtobufCMessageDescriptor gridledger__bank_payment_batch__descript
 extern const ProtobufCMessageDescriptor gridledger__accounting_entry__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__accounting_entry_batch__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__reconcile_request__descriptor;
+extern const ProtobufCMessageDescriptor gridledger__reconcile_settings__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__recon_item__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__recon_status_total__descriptor;
 extern const ProtobufCMessageDescriptor gridledger__reconciliation_result__descriptor;
