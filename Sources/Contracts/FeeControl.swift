@@ -16,7 +16,8 @@ public enum FeeControl {
     public static let contractName = "fee-control"
 
     /// Applies a reading batch: validates, estimates and bills each reading at `positions`
-    /// (those the node did not find duplicate), in (timestamp, position) order.
+    /// (those the node did not find duplicate), in (timestamp, position) order, then updates
+    /// the line-loss records of the intervals the billed energy fell in (`LineLoss`).
     ///
     /// Readings of meters without a customer get READING_FLAG_NO_CUSTOMER, customers without a
     /// tariff READING_FLAG_NO_TARIFF; both leave the contract state untouched. See
@@ -40,6 +41,7 @@ public enum FeeControl {
         for position in order {
             try run.apply(batch.readings[position], position: position, state: &state)
         }
+        try run.lineLoss.flush(state: &state)
         run.effects.readingResults.sort { $0.position < $1.position }
         return run.effects
     }

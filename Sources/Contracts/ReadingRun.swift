@@ -27,6 +27,8 @@ struct ReadingRun {
     private var tariffs: [String: Tariff] = [:]
     /// Accounts already listed in `effects.accounts` (membership only; never iterated).
     private var savedAccounts = Set<String>()
+    /// Billed energy per 15-minute interval for the line-loss records (`LineLoss`).
+    var lineLoss = LineLossAccumulator()
 
     init(context: BlockContext, settings: VeeSettings) {
         self.context = context
@@ -217,6 +219,12 @@ struct ReadingRun {
             let local = CivilTime.local(slotStart, offsetMinutes: offset)
             guard let day = profiles[Int(local.weekday)] else { return 0 }
             return UInt64(day[Int(local.msOfDay / intervalMs)])
+        }
+        // Line loss takes exactly the energy billed here: validated or estimated (DOMAIN.md
+        // "Smart district", "Line loss").
+        let summary = meter.account.account == LineLoss.summaryAccount
+        for piece in split.pieces {
+            lineLoss.add(meter: meter.id, summary: summary, startMs: piece.startMs, endMs: piece.endMs, energy: piece.energy)
         }
         let rolled: Bool
         if case .rollover = steps[0] { rolled = true } else { rolled = false }
