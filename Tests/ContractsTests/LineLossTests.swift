@@ -157,6 +157,23 @@ final class LineLossTests: XCTestCase {
         XCTAssertNil(h.state.entries[LineLoss.dayKey(20250304)])
     }
 
+    /// A piece over several intervals (an hourly customer meter) is split equally among
+    /// them: DOMAIN.md "Computed at the edge per interval (15 min default)".
+    func testHourlyMeterIsSpreadOverItsIntervals() throws {
+        var h = Harness()
+        try h.param(.tariff(flatTariff()))
+        try h.param(.customer(customer(LineLoss.summaryAccount, meter: "S", protected: true)))
+        var hourly = customer("a0", meter: "c0")
+        hourly.intervalMinutes = 60
+        try h.param(.customer(hourly))
+        try h.read([reading("S", t0, 0), reading("c0", t0, 0)])
+        try h.read((1...4).map { reading("S", t0 + Int64($0) * interval, 110 * UInt64($0)) } + [reading("c0", t0 + 4 * interval, 402)])
+        let parts = try (0..<4).map { try lossAt(h, t0 + Int64($0) * interval) }
+        XCTAssertEqual(parts.map(\.customers), [100, 101, 100, 101])  // 402 split exactly (cumulative floor)
+        XCTAssertEqual(parts.map(\.supply), [110, 110, 110, 110])
+        XCTAssertEqual(parts.map(\.category), [.qualified, .qualified, .qualified, .qualified])
+    }
+
     /// Determinism: the records are identical whatever the order of the readings in a block.
     func testOrderOfReadingsInABlockDoesNotMatter() throws {
         func run(_ permute: ([Reading]) -> [Reading]) throws -> [(key: String, value: [UInt8])] {
