@@ -95,8 +95,10 @@ public final class ChainStore: Sendable {
     /// (outcomes root, contract outcomes, downlink digest). Blocks of another format would
     /// re-execute to other state roots (catch-up, `gridnode verify`), so such a store is
     /// refused at open. 1: before the outcomes root (issue 4); 2: issues 5 and 6; 3: billing
-    /// on cycle-to-date lines, TOU consumption, reversals, notice templates (issue 10).
-    public static let format = 3
+    /// on cycle-to-date lines, TOU consumption, reversals, notice templates (issue 10); 4: the
+    /// reconciliation records and schedule (issue 13) and line loss per interval and day
+    /// (issue 14), written as blocks execute.
+    public static let format = 4
 
     /// Opens the chain store in `directory` (created if missing), creating an empty store
     /// when there is none.

@@ -271,6 +271,15 @@ final class ChainStoreTests: XCTestCase {
             XCTAssertEqual($0 as? StoreError, .formatMismatch(stored: 2, supported: ChainStore.format))
             XCTAssertTrue("\($0)".contains("format 2"), "\($0)")
         }
+        // Format 3 (before the reconciliation records and line loss that blocks write as they
+        // execute, issues 13 and 14) too.
+        do {
+            let raw = try LevelDB(path: directory.path + "/chain.ldb")
+            try raw.put(Array("mformat".utf8), Array("3".utf8), sync: true)
+        }
+        XCTAssertThrowsError(try ChainStore(directory: directory.path, chainID: chainID)) {
+            XCTAssertEqual($0 as? StoreError, .formatMismatch(stored: 3, supported: ChainStore.format))
+        }
         do {
             let raw = try LevelDB(path: directory.path + "/chain.ldb")
             try raw.put(Array("mformat".utf8), Array(String(ChainStore.format).utf8), sync: true)
