@@ -9,19 +9,7 @@ import XCTest
 /// district compute the same digest over the parameters the district takes, and the main
 /// chain refuses an anchor whose digest shows a parameter skipped or reordered.
 final class DownlinkDigestTests: XCTestCase {
-    /// World state in memory: the previous blocks' writes.
-    final class Memory: ChainStateReader {
-        var values: [String: [UInt8]] = [:]
-        func apply(_ writes: [StateWriteRecord]) { for w in writes { values[w.key] = w.value } }
-        func meterLatest(_ meter: String) throws -> Int64? { nil }
-        func exists(_ key: String) throws -> Bool { values[key] != nil }
-        func get(_ key: String) throws -> [UInt8]? { values[key] }
-        func scan(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws {
-            for key in values.keys.filter({ $0.hasPrefix(prefix) }).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-                guard try body(key, values[key]!) else { return }
-            }
-        }
-    }
+    typealias Memory = MemoryChainState
 
     let members: [[UInt8]] = [[1, 1, 1], [2, 2, 2], [3, 3, 3]]
 

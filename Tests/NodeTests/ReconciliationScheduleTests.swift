@@ -10,19 +10,7 @@ import XCTest
 /// main chain (the cut-off is a chain parameter), and again, superseding, when a late
 /// record for D or D+1 arrives; finance or admin can also request a run for a date."
 final class ReconciliationScheduleTests: XCTestCase {
-    /// World state in memory: the previous blocks' writes.
-    final class Memory: ChainStateReader {
-        var values: [String: [UInt8]] = [:]
-        func apply(_ writes: [StateWriteRecord]) { for w in writes { values[w.key] = w.value } }
-        func meterLatest(_ meter: String) throws -> Int64? { nil }
-        func exists(_ key: String) throws -> Bool { values[key] != nil }
-        func get(_ key: String) throws -> [UInt8]? { values[key] }
-        func scan(prefix: String, _ body: (String, [UInt8]) throws -> Bool) throws {
-            for key in values.keys.filter({ $0.hasPrefix(prefix) }).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-                guard try body(key, values[key]!) else { return }
-            }
-        }
-    }
+    typealias Memory = MemoryChainState
 
     let D: UInt32 = 20260315
     let D1: UInt32 = 20260316
