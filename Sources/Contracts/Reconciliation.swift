@@ -42,21 +42,13 @@ public enum Reconciliation {
         var conflicts: [String] = []
         var dates = Set<UInt32>()
         for receipt in batch.receipts {
-            let bytes = receipt.serializedBytes()
-            let idKey = ReconciliationKeys.marketingID(receipt.serial)
-            if try isRepeat(idKey, bytes, state: state) {
-                effects.recordsDuplicate += 1
-                if try !sameRecord(idKey, bytes, state: state) { conflicts.append("m:\(receipt.serial)") }
-                continue
-            }
             let key = ReconciliationKeys.receipt(receipt)
-            state.set(key, bytes)
-            state.set(idKey, Array(key.utf8))
+            guard try store(receipt.serializedBytes(), at: key, id: ReconciliationKeys.marketingID(receipt.serial),
+                            named: "m:\(receipt.serial)", state: &state, effects: &effects, conflicts: &conflicts) else { continue }
             if !receipt.reversesSerial.isEmpty {
                 state.set(ReconciliationKeys.reversal(receipt.reversesSerial, serial: receipt.serial), Array(key.utf8))
             }
             dates.insert(receipt.workingDate)
-            effects.recordsAccepted += 1
         }
         try ReconciliationSchedule.recordsStored(dates: dates, neighbours: true, state: &state)
         effects.note = conflictNote(conflicts)
@@ -70,21 +62,13 @@ public enum Reconciliation {
         var conflicts: [String] = []
         var dates = Set<UInt32>()
         for payment in batch.payments {
-            let bytes = payment.serializedBytes()
-            let idKey = ReconciliationKeys.bankID(bank: batch.bank, serial: payment.serial)
-            if try isRepeat(idKey, bytes, state: state) {
-                effects.recordsDuplicate += 1
-                if try !sameRecord(idKey, bytes, state: state) { conflicts.append("b:\(batch.bank)/\(payment.serial)") }
-                continue
-            }
             let key = ReconciliationKeys.bankPayment(payment, bank: batch.bank)
-            state.set(key, bytes)
-            state.set(idKey, Array(key.utf8))
+            guard try store(payment.serializedBytes(), at: key, id: ReconciliationKeys.bankID(bank: batch.bank, serial: payment.serial),
+                            named: "b:\(batch.bank)/\(payment.serial)", state: &state, effects: &effects, conflicts: &conflicts) else { continue }
             if !payment.marketingSerial.isEmpty {
                 state.set(ReconciliationKeys.bySerial(payment.marketingSerial, bank: batch.bank, serial: payment.serial), Array(key.utf8))
             }
             dates.insert(payment.valueDate)
-            effects.recordsAccepted += 1
         }
         try ReconciliationSchedule.recordsStored(dates: dates, neighbours: true, state: &state)
         effects.note = conflictNote(conflicts)
@@ -97,34 +81,35 @@ public enum Reconciliation {
         var conflicts: [String] = []
         var dates = Set<UInt32>()
         for entry in batch.entries {
-            let bytes = entry.serializedBytes()
-            let idKey = ReconciliationKeys.financeID(entry.voucherId)
-            if try isRepeat(idKey, bytes, state: state) {
-                effects.recordsDuplicate += 1
-                if try !sameRecord(idKey, bytes, state: state) { conflicts.append("f:\(entry.voucherId)") }
-                continue
-            }
-            let key = ReconciliationKeys.entry(entry)
-            state.set(key, bytes)
-            state.set(idKey, Array(key.utf8))
+            guard try store(entry.serializedBytes(), at: ReconciliationKeys.entry(entry), id: ReconciliationKeys.financeID(entry.voucherId),
+                            named: "f:\(entry.voucherId)", state: &state, effects: &effects, conflicts: &conflicts) else { continue }
             // Considered only by the run of its collection day, and only when booked by the
             // day after it ("records dated D and D+1").
             if entry.workingDate <= date(entry.collectionDate, plus: 1) { dates.insert(entry.collectionDate) }
-            effects.recordsAccepted += 1
         }
         try ReconciliationSchedule.recordsStored(dates: dates, neighbours: false, state: &state)
         effects.note = conflictNote(conflicts)
         return effects
     }
 
-    private static func isRepeat<S: ContractState>(_ idKey: String, _ bytes: [UInt8], state: S) throws -> Bool {
-        try state.get(idKey) != nil
-    }
-
-    /// Whether the stored record of `idKey` has exactly these bytes.
-    private static func sameRecord<S: ContractState>(_ idKey: String, _ bytes: [UInt8], state: S) throws -> Bool {
-        guard let key = try state.get(idKey) else { return false }
-        return try state.get(String(decoding: key, as: UTF8.self)) == bytes
+    /// Stores one party's record `bytes` under `key` and its id under `idKey` (pointing at
+    /// `key`) and counts it accepted — unless the id is already on the chain ("a record is
+    /// immutable once on chain"): then it counts as a duplicate, and a repeat whose bytes
+    /// differ from the stored record is named (`name`) in `conflicts`. Returns whether it was
+    /// stored.
+    private static func store<S: ContractState>(
+        _ bytes: [UInt8], at key: String, id idKey: String, named name: String,
+        state: inout S, effects: inout ContractEffects, conflicts: inout [String]
+    ) throws -> Bool {
+        if let stored = try state.get(idKey) {
+            effects.recordsDuplicate += 1
+            if try state.get(String(decoding: stored, as: UTF8.self)) != bytes { conflicts.append(name) }
+            return false
+        }
+        state.set(key, bytes)
+        state.set(idKey, Array(key.utf8))
+        effects.recordsAccepted += 1
+        return true
     }
 
     private static func conflictNote(_ ids: [String]) -> String {

@@ -1,4 +1,4 @@
-public import GridProto
+import GridProto
 
 /// A marketing record as stored: its key and the receipt (a reversal has a negative amount
 /// and `reversesSerial`).
